@@ -1,0 +1,268 @@
+/**
+ * One client connection: writes encoded requests, matches reply lines to
+ * requests in FIFO order, and turns every failure into a typed error.
+ *
+ * @module
+ */
+import { ConnectionError, InvalidArgumentError, LockError, ProtocolError } from "./errors.ts";
+import { LineDecoder } from "./protocol.ts";
+import { type ByteStream, backgroundTimer, runtime } from "./transport.ts";
+import { checkHost, checkMillis, checkPort } from "./validate.ts";
+
+/** Default server host. */
+export const DEFAULT_HOST = "127.0.0.1";
+/** Default server port. */
+export const DEFAULT_PORT = 6388;
+/** Default time allowed to open a connection. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** Default time allowed for a non-blocking request (release, renew, stats, enqueue). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
+
+interface Pending {
+  readonly command: string;
+  readonly parse: (line: string) => unknown;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+  readonly timeoutMs: number;
+}
+
+/** Why a {@link Connection} closed, given to {@link Connection.onClose} listeners. */
+export interface CloseInfo {
+  /** `true` when the client closed it on purpose with {@link Connection.close}. */
+  readonly byClient: boolean;
+  /** The error pending and later requests fail with. */
+  readonly error: LockError;
+}
+
+/**
+ * An open connection to a dflockd server, for the low-level functions.
+ * Requests may be issued concurrently; they are pipelined and answered in
+ * order. Obtain one with {@link connect}; close it with {@link Connection.close}.
+ *
+ * @example
+ * ```ts
+ * import { connect, acquire, release } from "dflockd-client";
+ *
+ * const conn = await connect({ host: "127.0.0.1", port: 6388 });
+ * try {
+ *   const { token } = await acquire(conn, "my-key", 10);
+ *   await release(conn, "my-key", token);
+ * } finally {
+ *   conn.close();
+ * }
+ * ```
+ */
+export class Connection {
+  readonly #stream: ByteStream;
+  readonly #decoder = new LineDecoder();
+  readonly #queue: Pending[] = [];
+  #head = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closed: CloseInfo | undefined;
+  #listeners: Array<(info: CloseInfo) => void> = [];
+
+  /**
+   * Wrap a connected stream. Most users call {@link connect} instead.
+   * @param stream A stream from a runtime adapter.
+   */
+  constructor(stream: ByteStream) {
+    this.#stream = stream;
+    stream.start({
+      data: (chunk) => this.#onData(chunk),
+      end: (error) => this.#shutdown(false, new ConnectionError("the server closed the connection", { cause: error })),
+    });
+  }
+
+  /** `true` once the connection is closed, by either side. */
+  get closed(): boolean {
+    return this.#closed !== undefined;
+  }
+
+  /** Requests sent and not yet answered. */
+  get pending(): number {
+    return this.#queue.length - this.#head;
+  }
+
+  /**
+   * Send one encoded request and resolve with its parsed reply.
+   *
+   * `timeoutMs` counts from the moment the request is next in line for a
+   * reply; if it passes, the connection is closed (its state is unknown) and
+   * every pending request fails with a `TIMEOUT` {@link ConnectionError}.
+   *
+   * @param bytes The encoded request.
+   * @param command Command word, for error messages.
+   * @param parse Turns the reply line into the result, or throws a typed error.
+   * @param timeoutMs Longest wait for the reply.
+   * @returns The parsed reply.
+   */
+  request<T>(bytes: Uint8Array, command: string, parse: (line: string) => T, timeoutMs: number): Promise<T> {
+    if (this.#closed !== undefined) return Promise.reject(this.#closed.error);
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ command, parse, resolve: resolve as (v: unknown) => void, reject, timeoutMs });
+      if (this.pending === 1) this.#armTimer();
+      this.#stream.write(bytes);
+    });
+  }
+
+  /**
+   * Run `fn` when the connection closes (at once if it already has).
+   * @returns A function that removes the listener.
+   */
+  onClose(fn: (info: CloseInfo) => void): () => void {
+    if (this.#closed !== undefined) {
+      fn(this.#closed);
+      return () => {};
+    }
+    this.#listeners.push(fn);
+    return () => {
+      this.#listeners = this.#listeners.filter((l) => l !== fn);
+    };
+  }
+
+  /**
+   * Close the connection now. Synchronous and idempotent. Pending requests
+   * fail with `reason` (by default a {@link ConnectionError}). With the
+   * server's default settings, closing releases everything this connection
+   * holds and drops its place in any queue.
+   *
+   * @param reason The error pending requests fail with.
+   */
+  close(reason?: LockError): void {
+    this.#shutdown(true, reason ?? new ConnectionError("the connection was closed by the client"));
+  }
+
+  #shutdown(byClient: boolean, error: LockError): void {
+    if (this.#closed !== undefined) return;
+    const info: CloseInfo = { byClient, error };
+    this.#closed = info;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#stream.close();
+    const waiting = this.#queue.splice(this.#head);
+    this.#queue.length = 0;
+    this.#head = 0;
+    for (const p of waiting) p.reject(error);
+    const listeners = this.#listeners;
+    this.#listeners = [];
+    for (const l of listeners) l(info);
+  }
+
+  #armTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const p = this.#queue[this.#head];
+    if (p === undefined) return;
+    this.#timer = backgroundTimer(() => {
+      this.#timer = undefined;
+      this.#shutdown(
+        false,
+        new ConnectionError(`no reply to "${p.command}" within ${p.timeoutMs} ms; connection closed`, {
+          code: "TIMEOUT",
+        }),
+      );
+    }, p.timeoutMs);
+  }
+
+  #onData(chunk: Uint8Array): void {
+    if (this.#closed !== undefined) return;
+    try {
+      this.#decoder.push(chunk, (line) => this.#onLine(line));
+    } catch (err) {
+      this.#shutdown(false, err instanceof LockError ? err : new ProtocolError(String(err)));
+    }
+  }
+
+  #onLine(line: string): void {
+    if (this.#closed !== undefined) return;
+    const p = this.#queue[this.#head];
+    if (p === undefined) {
+      // Nobody asked. Never hand it to a later request: report it and close.
+      const err = line.startsWith("error")
+        ? new ConnectionError(
+            `the server sent "${line}" unprompted and is closing the connection (most likely its read timeout passed)`,
+          )
+        : new ProtocolError(`unsolicited reply from the server: ${JSON.stringify(line.slice(0, 120))}`, line);
+      this.#shutdown(false, err);
+      return;
+    }
+    this.#queue[this.#head++] = undefined as unknown as Pending;
+    if (this.#head === this.#queue.length) {
+      this.#queue.length = 0;
+      this.#head = 0;
+    }
+    this.#armTimer();
+    let value: unknown;
+    try {
+      value = p.parse(line);
+    } catch (err) {
+      p.reject(err);
+      // A malformed reply means the stream can no longer be trusted.
+      if (err instanceof ProtocolError) this.#shutdown(false, err);
+      else if (err instanceof LockError && err.code === "AUTH") this.#shutdown(false, err);
+      return;
+    }
+    p.resolve(value);
+  }
+}
+
+/** Where to connect, for {@link connect} and {@link stats}. */
+export interface ConnectOptions {
+  /** Server host (default `"127.0.0.1"`). */
+  host?: string;
+  /** Server port (default `6388`). */
+  port?: number;
+  /** Give up connecting after this many milliseconds (default 10 000). */
+  connectTimeoutMs?: number;
+}
+
+/**
+ * Open a connection for the low-level functions, using the runtime's native
+ * sockets. Close it with {@link Connection.close} when done; closing releases
+ * whatever it still holds.
+ *
+ * @param options Host, port and connect timeout.
+ * @returns The open connection.
+ * @throws InvalidArgumentError for a bad host or port; ConnectionError if the
+ * server cannot be reached.
+ * @example
+ * ```ts
+ * import { connect, stats } from "dflockd-client";
+ *
+ * const conn = await connect({ host: "127.0.0.1", port: 6388 });
+ * conn.close();
+ * ```
+ */
+export async function connect(options: ConnectOptions = {}): Promise<Connection> {
+  const host = checkHost(options.host ?? DEFAULT_HOST);
+  const port = checkPort(options.port ?? DEFAULT_PORT);
+  const timeoutMs = checkMillis("connectTimeoutMs", options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+  const stream = await runtime().connect({ host, port, timeoutMs });
+  return new Connection(stream);
+}
+
+const adopted = new WeakMap<object, Connection>();
+
+/**
+ * What the low-level functions accept: a {@link Connection}, or on runtimes
+ * that support it a socket the caller created (a Node `net.Socket`).
+ */
+export type SocketLike = Connection | object;
+
+/** Resolve the first argument of a low-level function to a {@link Connection}. */
+export function asConnection(sock: SocketLike): Connection {
+  if (sock instanceof Connection) return sock;
+  if (typeof sock === "object" && sock !== null) {
+    const known = adopted.get(sock);
+    if (known !== undefined) return known;
+    const stream = runtime().adopt?.(sock);
+    if (stream !== undefined) {
+      const conn = new Connection(stream);
+      adopted.set(sock, conn);
+      return conn;
+    }
+  }
+  throw new InvalidArgumentError(
+    `expected a Connection from connect()${runtime().adopt ? " or a socket" : ""}, got ${sock === null ? "null" : typeof sock}`,
+  );
+}

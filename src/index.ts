@@ -1,0 +1,45 @@
+/**
+ * The runtime-independent public API of dflockd-client. Runtime entry points
+ * (`adapters/node`, and later Bun and Deno) install their adapter and
+ * re-export everything here.
+ *
+ * @module
+ */
+export { type CloseInfo, Connection, type ConnectOptions, connect, type SocketLike } from "./connection.ts";
+export {
+  AcquireTimeoutError,
+  AuthError,
+  ConnectionError,
+  InvalidArgumentError,
+  LockError,
+  type LockErrorCode,
+  LockLostError,
+  ProtocolError,
+  ServerError,
+} from "./errors.ts";
+export type { LeaseState } from "./lease.ts";
+export {
+  acquire,
+  enqueue,
+  release,
+  renew,
+  type StatsOptions,
+  semAcquire,
+  semEnqueue,
+  semRelease,
+  semRenew,
+  semWaitForLock,
+  stats,
+  waitForLock,
+} from "./lowlevel.ts";
+export {
+  type AcquireOptions,
+  DistributedLock,
+  DistributedPrimitive,
+  DistributedSemaphore,
+  type EnqueueStatus,
+  type LockOptions,
+  type SemaphoreOptions,
+} from "./primitive.ts";
+export type { EnqueueResult, Grant, Stats, StatsIdle, StatsLock, StatsSemaphore } from "./protocol.ts";
+export { type ShardingStrategy, stableHashShard } from "./sharding.ts";

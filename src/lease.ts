@@ -1,0 +1,133 @@
+/**
+ * The life of one lock or semaphore slot, as a pure state machine: which
+ * transitions are legal, the lease deadline on a monotonic clock, and when to
+ * renew. It performs no I/O and reads no clock; callers pass times in.
+ *
+ * ```text
+ *   released ──► connecting ──► held ◄──► renewing
+ *      ▲  ▲          │  ▲         │  \       │
+ *      │  │          ▼            ▼   ▼      ▼
+ *      │  └────── queued ──► held  releasing  lost ──► connecting (acquire again)
+ *      └──────────────────────────┴──────────┘
+ * ```
+ * `close()` may move any state to `released`.
+ *
+ * @module
+ */
+import type { Grant, Renewal } from "./protocol.ts";
+
+/**
+ * Where a {@link DistributedLock} or {@link DistributedSemaphore} is in its life.
+ *
+ * - `released`: nothing held, nothing in progress (the initial state).
+ * - `connecting`: opening a connection and asking for the lock.
+ * - `queued`: enqueued (two-phase), waiting to be granted.
+ * - `held`: granted; renewed in the background.
+ * - `renewing`: held, with a renewal in flight.
+ * - `releasing`: a release is in flight.
+ * - `lost`: was held, but can no longer be proven held.
+ */
+export type LeaseState = "connecting" | "queued" | "held" | "renewing" | "releasing" | "released" | "lost";
+
+const NEXT: Readonly<Record<LeaseState, readonly LeaseState[]>> = {
+  released: ["connecting", "released"],
+  connecting: ["queued", "held", "released"],
+  queued: ["held", "released"],
+  held: ["renewing", "releasing", "lost", "released"],
+  renewing: ["held", "releasing", "lost", "released"],
+  releasing: ["released"],
+  lost: ["connecting", "released"],
+};
+
+/** Whether `from → to` is a legal transition. */
+export function canTransition(from: LeaseState, to: LeaseState): boolean {
+  return NEXT[from].includes(to);
+}
+
+/**
+ * Tracks one holding: state, token, applied TTL and deadline (monotonic
+ * milliseconds). The deadline is measured from when the request was *sent*,
+ * which is never later than when the server applied it, so the client's idea
+ * of the deadline is never later than the server's.
+ */
+export class LeaseTracker {
+  #state: LeaseState = "released";
+  #grant: Grant | undefined;
+  #deadline = 0;
+  #rtt = 0;
+
+  /** Current state. */
+  get state(): LeaseState {
+    return this.#state;
+  }
+
+  /** The grant while held (or renewing/releasing), else `undefined`. */
+  get grant(): Grant | undefined {
+    return this.#grant;
+  }
+
+  /** Monotonic time (ms) after which the holding can no longer be proven. */
+  get deadline(): number {
+    return this.#deadline;
+  }
+
+  /** Smoothed round-trip time of renewals, in ms. */
+  get rttMs(): number {
+    return this.#rtt;
+  }
+
+  /** `true` in `held` and `renewing`. */
+  get holding(): boolean {
+    return this.#state === "held" || this.#state === "renewing";
+  }
+
+  /**
+   * Move to `next`.
+   * @throws Error if the transition is not legal (a bug in the caller).
+   */
+  to(next: LeaseState): void {
+    if (!canTransition(this.#state, next)) {
+      throw new Error(`dflockd-client internal error: illegal transition ${this.#state} -> ${next}`);
+    }
+    this.#state = next;
+    if (next === "released" || next === "lost" || next === "connecting") this.#grant = undefined;
+  }
+
+  /** The server granted `grant` to a request sent at `sentAt`. */
+  granted(grant: Grant, sentAt: number): void {
+    this.to("held");
+    this.#grant = grant;
+    this.#deadline = sentAt + grant.lease * 1000;
+  }
+
+  /** A renewal sent at `sentAt` was confirmed at `now`. */
+  renewed(renewal: Renewal, sentAt: number, now: number): void {
+    this.to("held");
+    const g = this.#grant as Grant;
+    const fence = renewal.fence ?? g.fence;
+    this.#grant =
+      fence === undefined ? { token: g.token, lease: renewal.lease } : { token: g.token, lease: renewal.lease, fence };
+    this.#deadline = sentAt + renewal.lease * 1000;
+    const sample = Math.max(0, now - sentAt);
+    this.#rtt = this.#rtt === 0 ? sample : this.#rtt * 0.8 + sample * 0.2;
+  }
+}
+
+/**
+ * Milliseconds to wait before the next renewal.
+ *
+ * Renews at `lease × ratio`, but never later than `idleLimit × ratio` (so the
+ * connection does not sit idle into the server's read timeout) and never so
+ * late that a renewal taking three round trips would miss the deadline.
+ *
+ * @param leaseS TTL the server applied, in seconds.
+ * @param ratio Fraction of the lease (0 < ratio < 1).
+ * @param rttMs Smoothed round-trip time.
+ * @param idleLimitMs The server's read timeout.
+ */
+export function renewDelayMs(leaseS: number, ratio: number, rttMs: number, idleLimitMs: number): number {
+  const leaseMs = leaseS * 1000;
+  const byRatio = Math.min(leaseMs, idleLimitMs) * ratio;
+  const latest = leaseMs - 3 * rttMs;
+  return Math.max(0, Math.min(byRatio, latest));
+}

@@ -1,0 +1,323 @@
+/**
+ * Low-level functions: one request, one reply, on a connection the caller
+ * owns. Nothing is renewed for you; closing the connection releases what it
+ * holds. Every argument is checked before a byte is written.
+ *
+ * The first argument is a {@link Connection} from {@link connect}; on Node it
+ * may also be a `net.Socket` you created.
+ *
+ * @module
+ */
+import {
+  asConnection,
+  Connection,
+  type ConnectOptions,
+  connect,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  type SocketLike,
+} from "./connection.ts";
+import { AcquireTimeoutError } from "./errors.ts";
+import {
+  commandName,
+  type EnqueueResult,
+  encodeAcquire,
+  encodeEnqueue,
+  encodeRelease,
+  encodeRenew,
+  encodeStats,
+  encodeWait,
+  type Grant,
+  type Kind,
+  parseEnqueueReply,
+  parseGrantReply,
+  parseOkReply,
+  parseRenewReply,
+  parseStatsReply,
+  type Stats,
+} from "./protocol.ts";
+import { checkMillis } from "./validate.ts";
+
+const GRACE_MS = 5_000;
+
+function send<T>(
+  sock: SocketLike,
+  bytes: Uint8Array,
+  command: string,
+  parse: (line: string, command: string) => T,
+  timeoutMs: number,
+): Promise<T> {
+  return asConnection(sock).request(bytes, command, (line) => parse(line, command), timeoutMs);
+}
+
+async function grantOrTimeout(
+  kind: Kind,
+  op: "acquire" | "wait",
+  sock: SocketLike,
+  key: string,
+  bytes: Uint8Array,
+  timeoutS: number,
+): Promise<Grant> {
+  const grant = await send(sock, bytes, commandName(kind, op), parseGrantReply, timeoutS * 1000 + GRACE_MS);
+  if (grant === null) throw new AcquireTimeoutError(key, timeoutS);
+  return grant;
+}
+
+/**
+ * Acquire a lock, blocking up to `acquireTimeoutS` seconds (`l`).
+ *
+ * @param sock Connection (or, on Node, a `net.Socket`).
+ * @param key Lock name.
+ * @param acquireTimeoutS Whole seconds to wait; `0` tries once.
+ * @param leaseTtlS Lease TTL in whole seconds; default: the server's.
+ * @returns The token, the applied lease and, from newer servers, the fence.
+ * @throws AcquireTimeoutError if not granted in time.
+ * @example
+ * ```ts
+ * import { connect, acquire, release } from "dflockd-client";
+ *
+ * const conn = await connect();
+ * const { token, lease } = await acquire(conn, "my-key", 10);
+ * await release(conn, "my-key", token);
+ * conn.close();
+ * ```
+ */
+export function acquire(sock: SocketLike, key: string, acquireTimeoutS: number, leaseTtlS?: number): Promise<Grant> {
+  const bytes = encodeAcquire("lock", key, acquireTimeoutS, leaseTtlS);
+  return grantOrTimeout("lock", "acquire", sock, key, bytes, acquireTimeoutS);
+}
+
+/**
+ * Join a lock's queue without blocking (`e`).
+ *
+ * @param sock Connection (or, on Node, a `net.Socket`).
+ * @param key Lock name.
+ * @param leaseTtlS Lease TTL in whole seconds; default: the server's.
+ * @returns `{ status: "acquired", token, lease }` if it was free, else
+ * `{ status: "queued", token: null, lease: null }`.
+ * @example
+ * ```ts
+ * import { connect, enqueue, waitForLock } from "dflockd-client";
+ *
+ * const conn = await connect();
+ * const r = await enqueue(conn, "k");
+ * const { token } = r.status === "queued" ? await waitForLock(conn, "k", 10) : r;
+ * ```
+ */
+export function enqueue(sock: SocketLike, key: string, leaseTtlS?: number): Promise<EnqueueResult> {
+  return send(sock, encodeEnqueue("lock", key, leaseTtlS), "e", parseEnqueueReply, DEFAULT_REQUEST_TIMEOUT_MS);
+}
+
+/**
+ * Block until a lock enqueued on this connection is granted (`w`).
+ *
+ * @param sock The connection that called {@link enqueue}.
+ * @param key Lock name.
+ * @param waitTimeoutS Whole seconds to wait.
+ * @returns The token and lease.
+ * @throws AcquireTimeoutError if not granted in time.
+ * @example
+ * ```ts
+ * import { connect, enqueue, waitForLock } from "dflockd-client";
+ *
+ * const conn = await connect();
+ * if ((await enqueue(conn, "k")).status === "queued") {
+ *   const { token } = await waitForLock(conn, "k", 10);
+ * }
+ * ```
+ */
+export function waitForLock(sock: SocketLike, key: string, waitTimeoutS: number): Promise<Grant> {
+  return grantOrTimeout("lock", "wait", sock, key, encodeWait("lock", key, waitTimeoutS), waitTimeoutS);
+}
+
+/**
+ * Extend a held lock's lease (`n`). Pass `leaseTtlS`: without it the server
+ * resets the lease to its default TTL.
+ *
+ * @param sock The connection holding the lock.
+ * @param key Lock name.
+ * @param token Token from the grant.
+ * @param leaseTtlS New lease TTL in whole seconds.
+ * @returns The lease TTL the server applied, in seconds.
+ * @example
+ * ```ts
+ * import { connect, acquire, renew } from "dflockd-client";
+ *
+ * const conn = await connect();
+ * const { token } = await acquire(conn, "k", 10, 30);
+ * const ttl = await renew(conn, "k", token, 30);
+ * ```
+ */
+export async function renew(sock: SocketLike, key: string, token: string, leaseTtlS?: number): Promise<number> {
+  return (
+    await send(sock, encodeRenew("lock", key, token, leaseTtlS), "n", parseRenewReply, DEFAULT_REQUEST_TIMEOUT_MS)
+  ).lease;
+}
+
+/**
+ * Release a held lock (`r`).
+ *
+ * @param sock The connection holding the lock.
+ * @param key Lock name.
+ * @param token Token from the grant.
+ * @throws ServerError if the server does not recognise the token (e.g. the lease expired).
+ * @example
+ * ```ts
+ * import { connect, acquire, release } from "dflockd-client";
+ *
+ * const conn = await connect();
+ * const { token } = await acquire(conn, "k", 10);
+ * await release(conn, "k", token);
+ * ```
+ */
+export function release(sock: SocketLike, key: string, token: string): Promise<void> {
+  return send(sock, encodeRelease("lock", key, token), "r", parseOkReply, DEFAULT_REQUEST_TIMEOUT_MS);
+}
+
+/**
+ * Acquire a semaphore slot, blocking up to `acquireTimeoutS` seconds (`sl`).
+ *
+ * @param sock Connection (or, on Node, a `net.Socket`).
+ * @param key Semaphore name.
+ * @param acquireTimeoutS Whole seconds to wait; `0` tries once.
+ * @param limit Most concurrent holders; must match the key's existing limit.
+ * @param leaseTtlS Lease TTL in whole seconds; default: the server's.
+ * @returns The token and applied lease.
+ * @throws AcquireTimeoutError if not granted in time; ServerError `LIMIT_MISMATCH`.
+ * @example
+ * ```ts
+ * import { connect, semAcquire, semRelease } from "dflockd-client";
+ *
+ * const conn = await connect();
+ * const { token } = await semAcquire(conn, "pool", 10, 5);
+ * await semRelease(conn, "pool", token);
+ * ```
+ */
+export function semAcquire(
+  sock: SocketLike,
+  key: string,
+  acquireTimeoutS: number,
+  limit: number,
+  leaseTtlS?: number,
+): Promise<Grant> {
+  const bytes = encodeAcquire("semaphore", key, acquireTimeoutS, leaseTtlS, limit);
+  return grantOrTimeout("semaphore", "acquire", sock, key, bytes, acquireTimeoutS);
+}
+
+/**
+ * Join a semaphore's queue without blocking (`se`).
+ *
+ * @param sock Connection (or, on Node, a `net.Socket`).
+ * @param key Semaphore name.
+ * @param limit Most concurrent holders.
+ * @param leaseTtlS Lease TTL in whole seconds; default: the server's.
+ * @returns `acquired` with token and lease, or `queued`.
+ * @example
+ * ```ts
+ * import { connect, semEnqueue, semWaitForLock } from "dflockd-client";
+ *
+ * const conn = await connect();
+ * if ((await semEnqueue(conn, "pool", 5)).status === "queued") {
+ *   await semWaitForLock(conn, "pool", 10);
+ * }
+ * ```
+ */
+export function semEnqueue(sock: SocketLike, key: string, limit: number, leaseTtlS?: number): Promise<EnqueueResult> {
+  const bytes = encodeEnqueue("semaphore", key, leaseTtlS, limit);
+  return send(sock, bytes, "se", parseEnqueueReply, DEFAULT_REQUEST_TIMEOUT_MS);
+}
+
+/**
+ * Block until a slot enqueued on this connection is granted (`sw`).
+ *
+ * @param sock The connection that called {@link semEnqueue}.
+ * @param key Semaphore name.
+ * @param waitTimeoutS Whole seconds to wait.
+ * @returns The token and lease.
+ * @throws AcquireTimeoutError if not granted in time.
+ * @example
+ * ```ts
+ * import { connect, semEnqueue, semWaitForLock } from "dflockd-client";
+ *
+ * const conn = await connect();
+ * await semEnqueue(conn, "pool", 5);
+ * const { token } = await semWaitForLock(conn, "pool", 10);
+ * ```
+ */
+export function semWaitForLock(sock: SocketLike, key: string, waitTimeoutS: number): Promise<Grant> {
+  return grantOrTimeout("semaphore", "wait", sock, key, encodeWait("semaphore", key, waitTimeoutS), waitTimeoutS);
+}
+
+/**
+ * Extend a held slot's lease (`sn`). Pass `leaseTtlS`, or the server resets
+ * the lease to its default TTL.
+ *
+ * @param sock The connection holding the slot.
+ * @param key Semaphore name.
+ * @param token Token from the grant.
+ * @param leaseTtlS New lease TTL in whole seconds.
+ * @returns The lease TTL the server applied, in seconds.
+ * @example
+ * ```ts
+ * import { connect, semAcquire, semRenew } from "dflockd-client";
+ *
+ * const conn = await connect();
+ * const { token } = await semAcquire(conn, "pool", 10, 5, 30);
+ * await semRenew(conn, "pool", token, 30);
+ * ```
+ */
+export async function semRenew(sock: SocketLike, key: string, token: string, leaseTtlS?: number): Promise<number> {
+  const bytes = encodeRenew("semaphore", key, token, leaseTtlS);
+  return (await send(sock, bytes, "sn", parseRenewReply, DEFAULT_REQUEST_TIMEOUT_MS)).lease;
+}
+
+/**
+ * Release a held slot (`sr`).
+ *
+ * @param sock The connection holding the slot.
+ * @param key Semaphore name.
+ * @param token Token from the grant.
+ * @example
+ * ```ts
+ * import { connect, semAcquire, semRelease } from "dflockd-client";
+ *
+ * const conn = await connect();
+ * const { token } = await semAcquire(conn, "pool", 10, 5);
+ * await semRelease(conn, "pool", token);
+ * ```
+ */
+export function semRelease(sock: SocketLike, key: string, token: string): Promise<void> {
+  return send(sock, encodeRelease("semaphore", key, token), "sr", parseOkReply, DEFAULT_REQUEST_TIMEOUT_MS);
+}
+
+/** Options of {@link stats}. */
+export interface StatsOptions extends ConnectOptions {
+  /** Milliseconds allowed for the reply. Default `5000`. */
+  requestTimeoutMs?: number;
+}
+
+/**
+ * Fetch a server's runtime statistics. Opens its own connection unless you
+ * pass one with `stats(conn)`.
+ *
+ * @param target Where to ask (default `127.0.0.1:6388`), or an open connection.
+ * @returns Connection count, held locks, active semaphores and idle keys.
+ * @example
+ * ```ts
+ * import { stats } from "dflockd-client";
+ *
+ * const s = await stats({ host: "127.0.0.1", port: 6388 });
+ * console.log(s.connections, s.locks.length, s.semaphores.length);
+ * ```
+ */
+export async function stats(target: StatsOptions | Connection = {}): Promise<Stats> {
+  if (target instanceof Connection) {
+    return target.request(encodeStats(), "stats", parseStatsReply, DEFAULT_REQUEST_TIMEOUT_MS);
+  }
+  const timeoutMs = checkMillis("requestTimeoutMs", target.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+  const conn = await connect(target);
+  try {
+    return await conn.request(encodeStats(), "stats", parseStatsReply, timeoutMs);
+  } finally {
+    conn.close();
+  }
+}

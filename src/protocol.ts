@@ -1,0 +1,387 @@
+/**
+ * The dflockd wire format, and nothing else: requests are encoded from typed,
+ * validated arguments into bytes, and reply bytes are decoded into lines and
+ * then into typed results or typed errors. No I/O happens here.
+ *
+ * A request is three `\n`-terminated lines (command, key, argument); a reply
+ * is one line. Replies come in request order.
+ *
+ * @module
+ */
+import { ProtocolError, ServerError } from "./errors.ts";
+import { checkKey, checkLease, checkLimit, checkTimeout, checkToken } from "./validate.ts";
+
+/** Which family of commands a request belongs to. */
+export type Kind = "lock" | "semaphore";
+
+/** A granted lock or semaphore slot, as the server reported it. */
+export interface Grant {
+  /** Opaque token identifying this holding; needed to renew and release. */
+  token: string;
+  /** Lease TTL the server applied, in seconds. */
+  lease: number;
+  /** Fencing token, when the server sends one (newer builds); otherwise absent. */
+  fence?: string;
+}
+
+/** Result of a two-phase enqueue. */
+export type EnqueueResult = ({ status: "acquired" } & Grant) | { status: "queued"; token: null; lease: null };
+
+/** Renewal result: the TTL the server applied, and the fence if it sent one. */
+export interface Renewal {
+  /** Lease TTL the server applied, in seconds. */
+  lease: number;
+  /** Fencing token, when the server sends one. */
+  fence?: string;
+}
+
+const CMD = {
+  lock: { acquire: "l", enqueue: "e", wait: "w", release: "r", renew: "n" },
+  semaphore: { acquire: "sl", enqueue: "se", wait: "sw", release: "sr", renew: "sn" },
+} as const;
+
+const encoder = new TextEncoder();
+
+function frame(cmd: string, key: string, arg: string): Uint8Array {
+  return encoder.encode(`${cmd}\n${key}\n${arg}\n`);
+}
+
+function withLease(arg: string, leaseS: number | undefined): string {
+  return leaseS === undefined ? arg : `${arg} ${leaseS}`;
+}
+
+/** Command word for an operation of the given kind (e.g. `"sl"`). */
+export function commandName(kind: Kind, op: keyof (typeof CMD)["lock"]): string {
+  return CMD[kind][op];
+}
+
+/**
+ * `l key <timeout> [<lease>]` or `sl key <timeout> <limit> [<lease>]`.
+ * @throws InvalidArgumentError on any bad argument.
+ */
+export function encodeAcquire(
+  kind: Kind,
+  key: string,
+  timeoutS: number,
+  leaseS: number | undefined,
+  limit?: number,
+): Uint8Array {
+  checkKey(key);
+  checkTimeout("timeout", timeoutS);
+  checkLease(leaseS);
+  const base = kind === "semaphore" ? `${timeoutS} ${checkLimit(limit)}` : `${timeoutS}`;
+  return frame(CMD[kind].acquire, key, withLease(base, leaseS));
+}
+
+/**
+ * `e key [<lease>]` or `se key <limit> [<lease>]`.
+ * @throws InvalidArgumentError on any bad argument.
+ */
+export function encodeEnqueue(kind: Kind, key: string, leaseS: number | undefined, limit?: number): Uint8Array {
+  checkKey(key);
+  checkLease(leaseS);
+  if (kind === "semaphore") return frame("se", key, withLease(`${checkLimit(limit)}`, leaseS));
+  return frame("e", key, leaseS === undefined ? "" : `${leaseS}`);
+}
+
+/**
+ * `w key <timeout>` or `sw key <timeout>`.
+ * @throws InvalidArgumentError on any bad argument.
+ */
+export function encodeWait(kind: Kind, key: string, timeoutS: number): Uint8Array {
+  checkKey(key);
+  checkTimeout("timeout", timeoutS);
+  return frame(CMD[kind].wait, key, `${timeoutS}`);
+}
+
+/**
+ * `n key <token> [<lease>]` or `sn ...`. Send the lease: a bare renew resets
+ * the TTL to the server's default.
+ * @throws InvalidArgumentError on any bad argument.
+ */
+export function encodeRenew(kind: Kind, key: string, token: string, leaseS: number | undefined): Uint8Array {
+  checkKey(key);
+  checkToken(token);
+  checkLease(leaseS);
+  return frame(CMD[kind].renew, key, withLease(token, leaseS));
+}
+
+/**
+ * `r key <token>` or `sr key <token>`.
+ * @throws InvalidArgumentError on any bad argument.
+ */
+export function encodeRelease(kind: Kind, key: string, token: string): Uint8Array {
+  checkKey(key);
+  checkToken(token);
+  return frame(CMD[kind].release, key, token);
+}
+
+const STATS = frame("stats", "_", "");
+/** `stats _ ` (empty argument). The returned bytes are shared: do not modify. */
+export function encodeStats(): Uint8Array {
+  return STATS;
+}
+
+// ---------------------------------------------------------------- decoding
+
+/** Default cap on one reply line (stats replies can be large). */
+export const DEFAULT_MAX_REPLY_BYTES = 8 * 1024 * 1024;
+
+const NL = 0x0a;
+const CR = 0x0d;
+
+/**
+ * Splits a byte stream into reply lines, whatever the chunk boundaries.
+ * Accepts `\n` and `\r\n`. Lines are decoded as strict UTF-8 only once they are
+ * complete, so a character split across chunks decodes intact.
+ */
+export class LineDecoder {
+  readonly #max: number;
+  readonly #utf8 = new TextDecoder("utf-8", { fatal: true });
+  #parts: Uint8Array[] = [];
+  #partBytes = 0;
+
+  /** @param maxLineBytes Longest line accepted; a longer one is a {@link ProtocolError}. */
+  constructor(maxLineBytes: number = DEFAULT_MAX_REPLY_BYTES) {
+    this.#max = maxLineBytes;
+  }
+
+  /** Bytes held while waiting for the end of a line. */
+  get pendingBytes(): number {
+    return this.#partBytes;
+  }
+
+  /**
+   * Feed one chunk; `emit` is called once per complete line, in order.
+   * @throws ProtocolError for an overlong line or invalid UTF-8. After that the
+   * decoder must not be used again.
+   */
+  push(chunk: Uint8Array, emit: (line: string) => void): void {
+    let start = 0;
+    let nl = chunk.indexOf(NL);
+    if (this.#partBytes > 0 && nl !== -1) {
+      const head = chunk.subarray(0, nl);
+      this.#checkSize(this.#partBytes + head.length);
+      this.#parts.push(head);
+      const line = concat(this.#parts, this.#partBytes + head.length);
+      this.#parts = [];
+      this.#partBytes = 0;
+      emit(this.#decode(line));
+      start = nl + 1;
+      nl = chunk.indexOf(NL, start);
+    }
+    while (nl !== -1) {
+      this.#checkSize(nl - start);
+      emit(this.#decode(chunk.subarray(start, nl)));
+      start = nl + 1;
+      nl = chunk.indexOf(NL, start);
+    }
+    if (start < chunk.length) {
+      const rest = chunk.length - start;
+      this.#checkSize(this.#partBytes + rest);
+      // Copy: the runtime may reuse the chunk's memory after this call.
+      this.#parts.push(chunk.slice(start));
+      this.#partBytes += rest;
+    }
+  }
+
+  #checkSize(bytes: number): void {
+    // The limit counts the line without its terminator; allow one byte for a `\r`.
+    if (bytes > this.#max + 1) {
+      throw new ProtocolError(`reply line longer than ${this.#max} bytes`);
+    }
+  }
+
+  #decode(bytes: Uint8Array): string {
+    const end = bytes.length > 0 && bytes[bytes.length - 1] === CR ? bytes.length - 1 : bytes.length;
+    if (end > this.#max) throw new ProtocolError(`reply line longer than ${this.#max} bytes`);
+    try {
+      return this.#utf8.decode(bytes.subarray(0, end));
+    } catch (cause) {
+      const err = new ProtocolError("reply is not valid UTF-8");
+      (err as { cause?: unknown }).cause = cause;
+      throw err;
+    }
+  }
+}
+
+function concat(parts: Uint8Array[], total: number): Uint8Array {
+  if (parts.length === 1) return parts[0] as Uint8Array;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+// ----------------------------------------------------------------- parsing
+
+const TOKEN = /^[\x21-\x7e]{1,256}$/;
+const UINT = /^(0|[1-9][0-9]{0,9})$/;
+
+function fail(command: string, line: string): never {
+  throw new ProtocolError(`malformed reply to "${command}": ${JSON.stringify(line.slice(0, 120))}`, line);
+}
+
+/** Throws the typed error for an `error*` status; returns if `status` is not one. */
+function throwIfError(status: string, command: string): void {
+  if (status.startsWith("error")) throw ServerError.fromStatus(status, command);
+}
+
+function seconds(field: string | undefined, command: string, line: string): number {
+  if (field === undefined || !UINT.test(field)) fail(command, line);
+  return Number(field);
+}
+
+function grant(fields: string[], command: string, line: string): Grant {
+  // <status> <token> <lease> [<fence>]
+  if (fields.length !== 3 && fields.length !== 4) fail(command, line);
+  const token = fields[1] as string;
+  if (!TOKEN.test(token)) fail(command, line);
+  const lease = seconds(fields[2], command, line);
+  if (fields.length === 4) {
+    const fence = fields[3] as string;
+    if (!TOKEN.test(fence)) fail(command, line);
+    return { token, lease, fence };
+  }
+  return { token, lease };
+}
+
+/**
+ * Reply to `l`/`sl`/`w`/`sw`: a {@link Grant}, or `null` for `timeout`.
+ * @throws ServerError for `error*`, ProtocolError for anything malformed.
+ */
+export function parseGrantReply(line: string, command: string): Grant | null {
+  const fields = line.split(" ");
+  const status = fields[0] as string;
+  if (status === "ok") return grant(fields, command, line);
+  if (status === "timeout" && fields.length === 1) return null;
+  throwIfError(status, command);
+  return fail(command, line);
+}
+
+/**
+ * Reply to `e`/`se`.
+ * @throws ServerError for `error*`, ProtocolError for anything malformed.
+ */
+export function parseEnqueueReply(line: string, command: string): EnqueueResult {
+  const fields = line.split(" ");
+  const status = fields[0] as string;
+  if (status === "acquired") return { status: "acquired", ...grant(fields, command, line) };
+  if (status === "queued" && fields.length === 1) return QUEUED;
+  throwIfError(status, command);
+  return fail(command, line);
+}
+
+const QUEUED: EnqueueResult = Object.freeze({ status: "queued", token: null, lease: null });
+
+/**
+ * Reply to `n`/`sn`: `ok <lease> [<fence>]`.
+ * @throws ServerError for `error*`, ProtocolError for anything malformed.
+ */
+export function parseRenewReply(line: string, command: string): Renewal {
+  const fields = line.split(" ");
+  const status = fields[0] as string;
+  if (status === "ok" && (fields.length === 2 || fields.length === 3)) {
+    const lease = seconds(fields[1], command, line);
+    if (fields.length === 3) {
+      const fence = fields[2] as string;
+      if (!TOKEN.test(fence)) fail(command, line);
+      return { lease, fence };
+    }
+    return { lease };
+  }
+  throwIfError(status, command);
+  return fail(command, line);
+}
+
+/**
+ * A reply that must be exactly `ok` (`r`, `sr`, `auth`, `ping`).
+ * @throws ServerError for `error*`, ProtocolError for anything else.
+ */
+export function parseOkReply(line: string, command: string): void {
+  if (line === "ok") return;
+  throwIfError(line.split(" ")[0] as string, command);
+  fail(command, line);
+}
+
+/** A held lock as reported by `stats`. */
+export interface StatsLock {
+  /** The lock's key. */
+  key: string;
+  /** Server-side id of the connection holding it. */
+  owner_conn_id: number;
+  /** Seconds until the lease expires unless renewed. */
+  lease_expires_in_s: number;
+  /** Connections queued for it. */
+  waiters: number;
+}
+
+/** An active semaphore as reported by `stats`. */
+export interface StatsSemaphore {
+  /** The semaphore's key. */
+  key: string;
+  /** Its limit, fixed by its first holder. */
+  limit: number;
+  /** Current holders. */
+  holders: number;
+  /** Connections queued for a slot. */
+  waiters: number;
+}
+
+/** A key with no holders that the server still remembers. */
+export interface StatsIdle {
+  /** The key. */
+  key: string;
+  /** Seconds since it was last used. */
+  idle_s: number;
+}
+
+/**
+ * Server statistics. Empty lists are always arrays (some servers send `null`).
+ * Fields a newer server adds are kept as they came.
+ */
+export interface Stats {
+  /** Open client connections. */
+  connections: number;
+  /** Held locks. */
+  locks: StatsLock[];
+  /** Semaphores with holders. */
+  semaphores: StatsSemaphore[];
+  /** Idle lock keys awaiting garbage collection. */
+  idle_locks: StatsIdle[];
+  /** Idle semaphore keys awaiting garbage collection. */
+  idle_semaphores: StatsIdle[];
+  /** Anything else the server reported. */
+  [extra: string]: unknown;
+}
+
+const LIST_FIELDS = ["locks", "semaphores", "idle_locks", "idle_semaphores"] as const;
+
+/**
+ * Reply to `stats`: `ok <json>`.
+ * @throws ServerError for `error*`, ProtocolError for anything malformed.
+ */
+export function parseStatsReply(line: string): Stats {
+  if (!line.startsWith("ok ")) {
+    throwIfError(line.split(" ")[0] as string, "stats");
+    fail("stats", line);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(line.slice(3));
+  } catch {
+    fail("stats", line);
+  }
+  if (typeof data !== "object" || data === null || Array.isArray(data)) fail("stats", line);
+  const out = data as Record<string, unknown>;
+  if (typeof out.connections !== "number") fail("stats", line);
+  for (const f of LIST_FIELDS) {
+    const v = out[f];
+    if (v === null || v === undefined) out[f] = [];
+    else if (!Array.isArray(v)) fail("stats", line);
+  }
+  return out as Stats;
+}
