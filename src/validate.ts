@@ -60,9 +60,16 @@ export function checkKey(key: unknown): string {
   return word("key", key);
 }
 
-/** A token as returned by the server: non-empty, no whitespace or control characters. */
+const TOKEN = /^[\x21-\x7e]{1,256}$/;
+
+/** A token as the server issues them: 1..256 printable ASCII characters, no spaces. */
 export function checkToken(token: unknown): string {
-  return word("token", token);
+  if (typeof token !== "string" || !TOKEN.test(token)) {
+    throw new InvalidArgumentError(
+      `token must be the string the server returned (printable ASCII, no spaces), got ${JSON.stringify(token)}`,
+    );
+  }
+  return token;
 }
 
 /** A whole number of seconds in `[min, MAX_SECONDS]`. */

@@ -1,0 +1,145 @@
+/**
+ * A scripted peer for unit tests of the core: an in-memory Runtime whose
+ * "server side" is driven by the test. It is not a dflockd server and
+ * implements no protocol logic; each test says exactly which bytes come back.
+ */
+import { ConnectionError } from "../../src/errors.ts";
+import {
+  type ByteStream,
+  type ConnectTarget,
+  installRuntime,
+  type Runtime,
+  type StreamHandlers,
+} from "../../src/transport.ts";
+
+const decoder = new TextDecoder();
+
+/** The server end of one in-memory connection. */
+export class PeerEnd {
+  readonly target: ConnectTarget;
+  /** Everything the client wrote, decoded. */
+  received = "";
+  closedByClient = false;
+  #handlers: StreamHandlers | undefined;
+  #waiters: Array<() => void> = [];
+
+  constructor(target: ConnectTarget) {
+    this.target = target;
+  }
+
+  /** @internal */
+  attach(h: StreamHandlers): void {
+    this.#handlers = h;
+  }
+
+  /** @internal */
+  onWrite(bytes: Uint8Array): void {
+    this.received += decoder.decode(bytes);
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  /** Complete requests received so far, as [cmd, key, arg] triples. */
+  get requests(): string[][] {
+    const lines = this.received.split("\n");
+    lines.pop();
+    const out: string[][] = [];
+    for (let i = 0; i + 2 < lines.length; i += 3) out.push(lines.slice(i, i + 3));
+    return out;
+  }
+
+  /** Resolve once at least `n` complete requests have arrived. */
+  async nextRequest(n = this.requests.length + 1): Promise<string[]> {
+    while (this.requests.length < n) {
+      await new Promise<void>((r) => this.#waiters.push(r));
+    }
+    return this.requests[n - 1] as string[];
+  }
+
+  /** Send raw bytes (or a string) to the client. */
+  send(data: string | Uint8Array): void {
+    this.#handlers?.data(typeof data === "string" ? new TextEncoder().encode(data) : data);
+  }
+
+  /** Close from the server side. */
+  hangUp(error?: unknown): void {
+    this.#handlers?.end(error);
+  }
+}
+
+class MemoryStream implements ByteStream {
+  readonly #peer: PeerEnd;
+  #closed = false;
+  #handlers: StreamHandlers | undefined;
+
+  constructor(peer: PeerEnd) {
+    this.#peer = peer;
+  }
+
+  start(h: StreamHandlers): void {
+    const wrapped: StreamHandlers = {
+      data: (c) => {
+        if (!this.#closed) h.data(c);
+      },
+      end: (e) => {
+        if (this.#closed) return;
+        this.#closed = true;
+        h.end(e);
+      },
+    };
+    this.#handlers = wrapped;
+    this.#peer.attach(wrapped);
+  }
+
+  write(bytes: Uint8Array): void {
+    if (!this.#closed) this.#peer.onWrite(bytes);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#peer.closedByClient = true;
+    this.#handlers?.end();
+  }
+}
+
+/** An in-memory runtime: every connect() yields a new {@link PeerEnd}. */
+export class ScriptedRuntime implements Runtime {
+  readonly name = "scripted";
+  readonly peers: PeerEnd[] = [];
+  refuse = false;
+  #waiters: Array<() => void> = [];
+
+  async connect(target: ConnectTarget): Promise<ByteStream> {
+    if (this.refuse) {
+      throw new ConnectionError(`cannot connect to ${target.host}:${target.port}: refused`, {
+        cause: new Error("ECONNREFUSED"),
+      });
+    }
+    const peer = new PeerEnd(target);
+    this.peers.push(peer);
+    for (const w of this.#waiters.splice(0)) w();
+    return new MemoryStream(peer);
+  }
+
+  unrefTimer(): void {}
+
+  #claimed = 0;
+
+  /** Resolve with the next peer not yet returned by this method, once it has connected. */
+  async peer(): Promise<PeerEnd> {
+    const n = ++this.#claimed;
+    while (this.peers.length < n) await new Promise<void>((r) => this.#waiters.push(r));
+    return this.peers[n - 1] as PeerEnd;
+  }
+}
+
+/** Install a fresh scripted runtime and return it. */
+export function useScriptedRuntime(): ScriptedRuntime {
+  const rt = new ScriptedRuntime();
+  installRuntime(rt);
+  return rt;
+}
+
+/** A plausible 32-hex-character token. */
+export function token(n = 1): string {
+  return n.toString(16).padStart(32, "0");
+}

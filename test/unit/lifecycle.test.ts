@@ -1,0 +1,471 @@
+/**
+ * The life of a DistributedLock / DistributedSemaphore, driven through a
+ * scripted in-memory peer (test/support/scripted-peer.ts) with fake timers,
+ * so that every timing rule can be checked exactly. The same behaviours are
+ * checked against a real dflockd in test/integration.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import {
+  AcquireTimeoutError,
+  ConnectionError,
+  InvalidArgumentError,
+  LockError,
+  LockLostError,
+} from "../../src/errors.ts";
+import { DistributedLock, DistributedSemaphore, type LockOptions } from "../../src/primitive.ts";
+import { type PeerEnd, type ScriptedRuntime, token, useScriptedRuntime } from "../support/scripted-peer.ts";
+
+let rt: ScriptedRuntime;
+beforeEach(() => {
+  rt = useScriptedRuntime();
+  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+const tick = (ms = 0) => vi.advanceTimersByTimeAsync(ms);
+
+/** Start acquire() and answer it with a grant; returns the peer. */
+async function held(lock: DistributedLock, lease = 10, fence?: string): Promise<PeerEnd> {
+  const p = lock.acquire();
+  const peer = await rt.peer();
+  await peer.nextRequest(1);
+  peer.send(`ok ${token(1)} ${lease}${fence ? ` ${fence}` : ""}\n`);
+  expect(await p).toBe(true);
+  return peer;
+}
+
+describe("options", () => {
+  const bad: Array<[string, Partial<LockOptions>]> = [
+    ["missing key", { key: undefined as unknown as string }],
+    ["key with a space", { key: "a b" }],
+    ["key with LF", { key: "a\nb" }],
+    ["negative timeout", { key: "k", acquireTimeoutS: -1 }],
+    ["fractional timeout", { key: "k", acquireTimeoutS: 1.5 }],
+    ["lease 0", { key: "k", leaseTtlS: 0 }],
+    ["NaN lease", { key: "k", leaseTtlS: Number.NaN }],
+    ["renewRatio 0", { key: "k", renewRatio: 0 }],
+    ["renewRatio 1", { key: "k", renewRatio: 1 }],
+    ["empty servers", { key: "k", servers: [] }],
+    ["bad port", { key: "k", servers: [["h", 70000]] }],
+    ["servers and host", { key: "k", servers: [["h", 1]], host: "x" }],
+    ["bad host", { key: "k", host: "" }],
+    ["strategy not a function", { key: "k", shardingStrategy: 3 as unknown as () => number }],
+  ];
+  it.each(bad)("rejects %s with InvalidArgumentError", (_name, options) => {
+    expect(() => new DistributedLock(options as LockOptions)).toThrow(InvalidArgumentError);
+  });
+
+  it.each([0, -1, 1.5, Number.NaN, undefined])("rejects semaphore limit %s", (limit) => {
+    expect(() => new DistributedSemaphore({ key: "k", limit: limit as number })).toThrow(InvalidArgumentError);
+  });
+
+  it.each([2, -1, 0.5, Number.NaN, "0" as unknown as number])(
+    "rejects a sharding strategy returning %s before connecting",
+    async (i) => {
+      const lock = new DistributedLock({
+        key: "k",
+        servers: [
+          ["a", 1],
+          ["b", 2],
+        ],
+        shardingStrategy: () => i,
+      });
+      await expect(lock.acquire()).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(lock.enqueue()).rejects.toBeInstanceOf(InvalidArgumentError);
+      expect(rt.peers.length).toBe(0);
+      expect(lock.state).toBe("released");
+    },
+  );
+
+  it("routes by stableHashShard and copies the servers array", async () => {
+    const servers: Array<[string, number]> = [
+      ["a", 1],
+      ["b", 2],
+      ["c", 3],
+    ];
+    const lock = new DistributedLock({ key: "my-job", servers });
+    servers[1] = ["evil", 9];
+    servers.length = 0;
+    const p = lock.acquire();
+    const peer = await rt.peer();
+    expect(peer.target).toMatchObject({ host: "b", port: 2 }); // crc32("my-job") % 3 === 1
+    await peer.nextRequest(1);
+    peer.send("timeout\n");
+    expect(await p).toBe(false);
+  });
+
+  it("still honours the deprecated host/port", async () => {
+    const lock = new DistributedLock({ key: "k", host: "old", port: 7000 });
+    const p = lock.acquire();
+    const peer = await rt.peer();
+    expect(peer.target).toMatchObject({ host: "old", port: 7000 });
+    await peer.nextRequest(1);
+    peer.send("timeout\n");
+    await p;
+  });
+
+  it("defaults to 127.0.0.1:6388, a 10 s timeout and the server's lease", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const p = lock.acquire();
+    const peer = await rt.peer();
+    expect(peer.target).toMatchObject({ host: "127.0.0.1", port: 6388 });
+    expect(await peer.nextRequest(1)).toEqual(["l", "k", "10"]);
+    peer.send("timeout\n");
+    await p;
+  });
+});
+
+describe("acquire and release", () => {
+  it("acquires, reports the grant, releases and closes its connection", async () => {
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });
+    const peer = await held(lock, 10, "0000000000000007");
+    expect(peer.requests[0]).toEqual(["l", "k", "10 10"]);
+    expect(lock.state).toBe("held");
+    expect(lock.token).toBe(token(1));
+    expect(lock.fence).toBe("0000000000000007");
+    expect(lock.leaseTtl).toBe(10);
+    const r = lock.release();
+    expect(await peer.nextRequest(2)).toEqual(["r", "k", token(1)]);
+    peer.send("ok\n");
+    await r;
+    expect(lock.state).toBe("released");
+    expect(lock.token).toBeUndefined();
+    expect(peer.closedByClient).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("returns false on timeout and leaves nothing open", async () => {
+    const lock = new DistributedLock({ key: "k", acquireTimeoutS: 0 });
+    const p = lock.acquire();
+    const peer = await rt.peer();
+    expect(await peer.nextRequest(1)).toEqual(["l", "k", "0"]);
+    peer.send("timeout\n");
+    expect(await p).toBe(false);
+    expect(peer.closedByClient).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("maps server errors and frees the instance", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const p = lock.acquire();
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    peer.send("error_max_locks\n");
+    await expect(p).rejects.toMatchObject({ code: "MAX_LOCKS" });
+    expect(lock.state).toBe("released");
+    expect(peer.closedByClient).toBe(true);
+  });
+
+  it("a concurrent acquire() is refused and opens no second connection", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const first = lock.acquire();
+    await expect(lock.acquire()).rejects.toMatchObject({ code: "BUSY" });
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    peer.send(`ok ${token(1)} 10\n`);
+    expect(await first).toBe(true);
+    await expect(lock.acquire()).rejects.toMatchObject({ code: "BUSY" });
+    expect(rt.peers.length).toBe(1);
+    lock.close();
+  });
+
+  it("release() is a no-op when nothing is held", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    await lock.release();
+    expect(rt.peers.length).toBe(0);
+  });
+
+  it("release() is bounded when the server stops answering", async () => {
+    const lock = new DistributedLock({ key: "k", requestTimeoutMs: 2000 });
+    const peer = await held(lock, 30);
+    const r = lock.release().catch((e: unknown) => e);
+    await peer.nextRequest(2);
+    await tick(2001);
+    const err = await r;
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect((err as ConnectionError).code).toBe("TIMEOUT");
+    expect(lock.state).toBe("released");
+    expect(peer.closedByClient).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("release() reports a lock the server no longer knows as lost", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const peer = await held(lock, 30);
+    const r = lock.release().catch((e: unknown) => e);
+    await peer.nextRequest(2);
+    peer.send("error\n");
+    expect(await r).toBeInstanceOf(LockLostError);
+    expect(lock.state).toBe("released");
+  });
+
+  it("close() is synchronous, idempotent, and aborts an acquire in flight", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const p = lock.acquire().catch((e: unknown) => e);
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    lock.close();
+    lock.close();
+    expect(lock.state).toBe("released");
+    expect(peer.closedByClient).toBe(true);
+    expect(await p).toMatchObject({ code: "ABORTED" });
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("close() while connecting closes the connection that arrives late", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const p = lock.acquire().catch((e: unknown) => e);
+    lock.close();
+    expect(await p).toBeInstanceOf(LockError);
+    expect(rt.peers[0]?.closedByClient).toBe(true);
+  });
+
+  it("an AbortSignal abandons the attempt", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const ac = new AbortController();
+    const p = lock.acquire({ signal: ac.signal }).catch((e: unknown) => e);
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    ac.abort();
+    expect(await p).toMatchObject({ code: "ABORTED" });
+    expect(peer.closedByClient).toBe(true);
+    expect(lock.state).toBe("released");
+    await expect(lock.acquire({ signal: ac.signal })).rejects.toMatchObject({ code: "ABORTED" });
+  });
+});
+
+describe("renewal", () => {
+  it("renews at lease × renewRatio with the TTL the lock was taken with", async () => {
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });
+    const peer = await held(lock, 10);
+    await tick(4999);
+    expect(peer.requests.length).toBe(1);
+    await tick(1);
+    expect(peer.requests[1]).toEqual(["n", "k", `${token(1)} 10`]);
+    expect(lock.state).toBe("renewing");
+    peer.send("ok 10\n");
+    await tick();
+    expect(lock.state).toBe("held");
+    await tick(5000);
+    expect(peer.requests[2]).toEqual(["n", "k", `${token(1)} 10`]);
+    lock.close();
+  });
+
+  it("sends the server's default TTL back when none was asked for (a bare renew would reset it)", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const peer = await held(lock, 33);
+    await tick(11_500);
+    expect(peer.requests[1]).toEqual(["n", "k", `${token(1)} 33`]);
+    lock.close();
+  });
+
+  it("never idles past the server's read timeout, even with a long lease", async () => {
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 120, serverReadTimeoutS: 4 });
+    const peer = await held(lock, 120);
+    for (let i = 0; i < 5; i++) {
+      await tick(2000);
+      expect(peer.requests.length).toBe(2 + i);
+      peer.send("ok 120\n");
+      await tick();
+    }
+    expect(lock.state).toBe("held");
+    lock.close();
+  });
+
+  it("adjusts to the TTL the server returns", async () => {
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });
+    const peer = await held(lock, 10);
+    await tick(5000);
+    peer.send("ok 4\n");
+    await tick();
+    await tick(1999);
+    expect(peer.requests.length).toBe(2);
+    await tick(1);
+    expect(peer.requests.length).toBe(3);
+    expect(peer.requests[2]).toEqual(["n", "k", `${token(1)} 10`]);
+    lock.close();
+  });
+
+  it("a failed renewal marks the lock lost, calls onLost once, closes the connection", async () => {
+    const onLost = vi.fn();
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 10, onLost });
+    const peer = await held(lock, 10);
+    const signal = lock.signal as AbortSignal;
+    await tick(5000);
+    peer.send("error_lease_expired\n");
+    await tick();
+    expect(lock.state).toBe("lost");
+    expect(onLost).toHaveBeenCalledTimes(1);
+    expect(onLost.mock.calls[0]?.[0]).toBeInstanceOf(LockLostError);
+    expect(signal.aborted).toBe(true);
+    expect(peer.closedByClient).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+    await expect(lock.release()).rejects.toBeInstanceOf(LockLostError);
+    expect(lock.state).toBe("released");
+    await held(lock, 10);
+    expect(lock.state).toBe("held");
+    lock.close();
+  });
+
+  it("marks the lock lost when the deadline passes without a confirmed renewal", async () => {
+    const onLost = vi.fn();
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 4, requestTimeoutMs: 60_000, onLost });
+    const peer = await held(lock, 4);
+    await tick(2000);
+    expect(lock.state).toBe("renewing");
+    await tick(1999);
+    expect(lock.state).toBe("renewing");
+    await tick(1);
+    expect(lock.state).toBe("lost");
+    expect(onLost).toHaveBeenCalledTimes(1);
+    expect(peer.closedByClient).toBe(true);
+  });
+
+  it("a dropped connection while holding marks the lock lost", async () => {
+    const onLost = vi.fn();
+    const lock = new DistributedLock({ key: "k", onLost });
+    const peer = await held(lock, 30);
+    peer.hangUp(new Error("ECONNRESET"));
+    expect(lock.state).toBe("lost");
+    expect(onLost).toHaveBeenCalledTimes(1);
+    expect(onLost.mock.calls[0]).toEqual([expect.objectContaining({ cause: expect.any(ConnectionError) })]);
+  });
+
+  it("release() waits for an in-flight renewal instead of interleaving", async () => {
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });
+    const peer = await held(lock, 10);
+    await tick(5000);
+    expect(lock.state).toBe("renewing");
+    const r = lock.release();
+    await tick(10);
+    expect(peer.requests.length).toBe(2);
+    peer.send("ok 10\n");
+    expect(await peer.nextRequest(3)).toEqual(["r", "k", token(1)]);
+    peer.send("ok\n");
+    await r;
+    expect(lock.state).toBe("released");
+  });
+});
+
+describe("two-phase", () => {
+  it("fast path: enqueue acquires, wait returns true at once", async () => {
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 5 });
+    const e = lock.enqueue();
+    const peer = await rt.peer();
+    expect(await peer.nextRequest(1)).toEqual(["e", "k", "5"]);
+    peer.send(`acquired ${token(3)} 5\n`);
+    expect(await e).toBe("acquired");
+    expect(await lock.wait(1)).toBe(true);
+    expect(peer.requests.length).toBe(1);
+    lock.close();
+  });
+
+  it("queued path: wait blocks until granted; a timeout gives up the place", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const e = lock.enqueue();
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    peer.send("queued\n");
+    expect(await e).toBe("queued");
+    expect(lock.state).toBe("queued");
+    const w = lock.wait(3);
+    expect(await peer.nextRequest(2)).toEqual(["w", "k", "3"]);
+    peer.send("timeout\n");
+    expect(await w).toBe(false);
+    expect(lock.state).toBe("released");
+    expect(peer.closedByClient).toBe(true);
+  });
+
+  it("wait() without enqueue() is an error", async () => {
+    await expect(new DistributedLock({ key: "k" }).wait(1)).rejects.toMatchObject({ code: "NOT_ENQUEUED" });
+  });
+
+  it("semaphores send their limit", async () => {
+    const sem = new DistributedSemaphore({ key: "s", limit: 3, leaseTtlS: 7 });
+    const e = sem.enqueue();
+    const peer = await rt.peer();
+    expect(await peer.nextRequest(1)).toEqual(["se", "s", "3 7"]);
+    peer.send("queued\n");
+    await e;
+    const w = sem.wait();
+    expect(await peer.nextRequest(2)).toEqual(["sw", "s", "10"]);
+    peer.send(`ok ${token(4)} 7\n`);
+    expect(await w).toBe(true);
+    await tick(3500);
+    expect(peer.requests[2]).toEqual(["sn", "s", `${token(4)} 7`]);
+    peer.send("ok 7\n");
+    await tick();
+    const r = sem.release();
+    expect(await peer.nextRequest(4)).toEqual(["sr", "s", token(4)]);
+    peer.send("ok\n");
+    await r;
+    expect(sem.limit).toBe(3);
+  });
+});
+
+describe("withLock", () => {
+  it("returns the callback's value and releases", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const run = lock.withLock(async () => 42);
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    peer.send(`ok ${token(1)} 33\n`);
+    await peer.nextRequest(2);
+    peer.send("ok\n");
+    expect(await run).toBe(42);
+    expect(lock.state).toBe("released");
+  });
+
+  it("throws AcquireTimeoutError on timeout without calling the callback", async () => {
+    const lock = new DistributedLock({ key: "k", acquireTimeoutS: 0 });
+    const fn = vi.fn();
+    const run = lock.withLock(fn).catch((e: unknown) => e);
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    peer.send("timeout\n");
+    expect(await run).toBeInstanceOf(AcquireTimeoutError);
+    expect(fn).not.toHaveBeenCalled();
+  });
+
+  it("releases when the callback throws and rethrows the callback's error, not the release error", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const boom = new Error("boom");
+    const run = lock
+      .withLock(async () => {
+        throw boom;
+      })
+      .catch((e: unknown) => e);
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    peer.send(`ok ${token(1)} 33\n`);
+    expect(await peer.nextRequest(2)).toEqual(["r", "k", token(1)]);
+    peer.send("error\n");
+    expect(await run).toBe(boom);
+    expect(lock.state).toBe("released");
+  });
+
+  it("throws LockLostError if the lock was lost while the callback ran, and aborts its signal", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    let seen: AbortSignal | undefined;
+    let finish: () => void = () => {};
+    const run = lock
+      .withLock(
+        (signal) =>
+          new Promise<void>((r) => {
+            seen = signal;
+            finish = r;
+          }),
+      )
+      .catch((e: unknown) => e);
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    peer.send(`ok ${token(1)} 33\n`);
+    await tick();
+    peer.hangUp();
+    expect(seen?.aborted).toBe(true);
+    finish();
+    expect(await run).toBeInstanceOf(LockLostError);
+  });
+});

@@ -1,0 +1,252 @@
+import { describe, expect, it } from "vitest";
+import { InvalidArgumentError, ProtocolError, ServerError } from "../../src/errors.ts";
+import {
+  encodeAcquire,
+  encodeEnqueue,
+  encodeRelease,
+  encodeRenew,
+  encodeStats,
+  encodeWait,
+  LineDecoder,
+  parseEnqueueReply,
+  parseGrantReply,
+  parseOkReply,
+  parseRenewReply,
+  parseStatsReply,
+} from "../../src/protocol.ts";
+
+const text = (b: Uint8Array): string => new TextDecoder().decode(b);
+const TOKEN = "0123456789abcdef0123456789abcdef";
+
+describe("encoding requests", () => {
+  it("encodes every command as three lines", () => {
+    expect(text(encodeAcquire("lock", "k", 10, undefined))).toBe("l\nk\n10\n");
+    expect(text(encodeAcquire("lock", "k", 0, 20))).toBe("l\nk\n0 20\n");
+    expect(text(encodeAcquire("semaphore", "k", 5, undefined, 3))).toBe("sl\nk\n5 3\n");
+    expect(text(encodeAcquire("semaphore", "k", 5, 9, 3))).toBe("sl\nk\n5 3 9\n");
+    expect(text(encodeEnqueue("lock", "k", undefined))).toBe("e\nk\n\n");
+    expect(text(encodeEnqueue("lock", "k", 7))).toBe("e\nk\n7\n");
+    expect(text(encodeEnqueue("semaphore", "k", undefined, 2))).toBe("se\nk\n2\n");
+    expect(text(encodeEnqueue("semaphore", "k", 7, 2))).toBe("se\nk\n2 7\n");
+    expect(text(encodeWait("lock", "k", 3))).toBe("w\nk\n3\n");
+    expect(text(encodeWait("semaphore", "k", 3))).toBe("sw\nk\n3\n");
+    expect(text(encodeRenew("lock", "k", TOKEN, 30))).toBe(`n\nk\n${TOKEN} 30\n`);
+    expect(text(encodeRenew("semaphore", "k", TOKEN, undefined))).toBe(`sn\nk\n${TOKEN}\n`);
+    expect(text(encodeRelease("lock", "k", TOKEN))).toBe(`r\nk\n${TOKEN}\n`);
+    expect(text(encodeRelease("semaphore", "k", TOKEN))).toBe(`sr\nk\n${TOKEN}\n`);
+    expect(text(encodeStats())).toBe("stats\n_\n\n");
+  });
+
+  it("encodes non-ASCII keys as UTF-8", () => {
+    expect([...encodeWait("lock", "ключ-🔒", 1)].length).toBe("w\n\n1\n".length + 13);
+  });
+
+  it.each([
+    ["empty", ""],
+    ["space", "a b"],
+    ["tab", "a\tb"],
+    ["LF", "a\nr\nk"],
+    ["CR", "a\rb"],
+    ["NUL", "a\u0000b"],
+    ["other C0", "a\u0007b"],
+    ["DEL", "a\u007fb"],
+    ["no-break space", "a\u00a0b"],
+    ["line separator", "a\u2028b"],
+    ["lone surrogate", "a\ud800b"],
+    ["257 bytes", "x".repeat(257)],
+    ["257 bytes of multibyte", `${"é".repeat(128)}x`],
+  ])("rejects a key with %s", (_name, key) => {
+    expect(() => encodeAcquire("lock", key, 1, undefined)).toThrow(InvalidArgumentError);
+  });
+
+  it("accepts a key of exactly 256 UTF-8 bytes", () => {
+    expect(() => encodeAcquire("lock", "é".repeat(128), 1, undefined)).not.toThrow();
+    expect(() => encodeAcquire("lock", "🔒".repeat(64), 1, undefined)).not.toThrow();
+  });
+
+  it("rejects non-string keys", () => {
+    expect(() => encodeAcquire("lock", 42 as unknown as string, 1, undefined)).toThrow(InvalidArgumentError);
+  });
+
+  it.each([-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2_147_484, "1" as unknown as number])(
+    "rejects timeout %s",
+    (t) => {
+      expect(() => encodeAcquire("lock", "k", t, undefined)).toThrow(InvalidArgumentError);
+      expect(() => encodeWait("lock", "k", t)).toThrow(InvalidArgumentError);
+    },
+  );
+
+  it.each([0, -3, 0.5, Number.NaN])("rejects lease %s", (lease) => {
+    expect(() => encodeAcquire("lock", "k", 1, lease)).toThrow(InvalidArgumentError);
+    expect(() => encodeEnqueue("lock", "k", lease)).toThrow(InvalidArgumentError);
+    expect(() => encodeRenew("lock", "k", TOKEN, lease)).toThrow(InvalidArgumentError);
+  });
+
+  it.each([0, -1, 1.5, Number.NaN, undefined])("rejects semaphore limit %s", (limit) => {
+    expect(() => encodeAcquire("semaphore", "k", 1, undefined, limit)).toThrow(InvalidArgumentError);
+    expect(() => encodeEnqueue("semaphore", "k", undefined, limit)).toThrow(InvalidArgumentError);
+  });
+
+  it.each(["", "a b", "a\nb", "a\u0000"])("rejects token %j", (tok) => {
+    expect(() => encodeRelease("lock", "k", tok)).toThrow(InvalidArgumentError);
+    expect(() => encodeRenew("lock", "k", tok, 5)).toThrow(InvalidArgumentError);
+  });
+});
+
+function lines(chunks: Array<string | Uint8Array>, max?: number): string[] {
+  const d = new LineDecoder(max);
+  const out: string[] = [];
+  const enc = new TextEncoder();
+  for (const c of chunks) d.push(typeof c === "string" ? enc.encode(c) : c, (l) => out.push(l));
+  return out;
+}
+
+describe("LineDecoder", () => {
+  it("delivers two replies in one chunk", () => {
+    expect(lines(["ok\nqueued\n"])).toEqual(["ok", "queued"]);
+  });
+
+  it("joins a reply split across chunks, and accepts \\r\\n", () => {
+    expect(lines(["o", "k 12", "3 4", "5\r", "\nti", "meout\r\n"])).toEqual(["ok 123 45", "timeout"]);
+  });
+
+  it("decodes a multi-byte character split across chunks", () => {
+    const bytes = new TextEncoder().encode("ok 🔒é\n");
+    for (let cut = 1; cut < bytes.length; cut++) {
+      expect(lines([bytes.slice(0, cut), bytes.slice(cut)])).toEqual(["ok 🔒é"]);
+    }
+  });
+
+  it("holds a partial line until its end arrives", () => {
+    const d = new LineDecoder();
+    const out: string[] = [];
+    d.push(new TextEncoder().encode("ok"), (l) => out.push(l));
+    expect(out).toEqual([]);
+    expect(d.pendingBytes).toBe(2);
+  });
+
+  it("fails an overlong line instead of buffering it", () => {
+    expect(() => lines(["x".repeat(40)], 16)).toThrow(ProtocolError);
+    expect(() => lines(["x".repeat(10), "x".repeat(10)], 16)).toThrow(ProtocolError);
+    expect(() => lines([`${"x".repeat(17)}\n`], 16)).toThrow(ProtocolError);
+    expect(lines([`${"x".repeat(16)}\r\n`], 16)).toEqual(["x".repeat(16)]);
+  });
+
+  it("rejects invalid UTF-8 with a ProtocolError", () => {
+    expect(() => lines([new Uint8Array([0x6f, 0xff, 0x0a])])).toThrow(ProtocolError);
+  });
+
+  it("copies leftovers, so a reused chunk buffer cannot corrupt them", () => {
+    const d = new LineDecoder();
+    const out: string[] = [];
+    const buf = new TextEncoder().encode("ok 1");
+    d.push(buf, (l) => out.push(l));
+    buf.fill(0x21);
+    d.push(new TextEncoder().encode("2\n"), (l) => out.push(l));
+    expect(out).toEqual(["ok 12"]);
+  });
+});
+
+describe("parsing replies", () => {
+  it("parses grants with 3 and 4 fields", () => {
+    expect(parseGrantReply(`ok ${TOKEN} 33`, "l")).toEqual({ token: TOKEN, lease: 33 });
+    expect(parseGrantReply(`ok ${TOKEN} 33 000000000000002a`, "l")).toEqual({
+      token: TOKEN,
+      lease: 33,
+      fence: "000000000000002a",
+    });
+    expect(parseGrantReply("timeout", "l")).toBeNull();
+  });
+
+  it("parses enqueue replies", () => {
+    expect(parseEnqueueReply(`acquired ${TOKEN} 5`, "e")).toEqual({ status: "acquired", token: TOKEN, lease: 5 });
+    expect(parseEnqueueReply(`acquired ${TOKEN} 5 77`, "e")).toEqual({
+      status: "acquired",
+      token: TOKEN,
+      lease: 5,
+      fence: "77",
+    });
+    expect(parseEnqueueReply("queued", "e")).toEqual({ status: "queued", token: null, lease: null });
+  });
+
+  it("parses renew replies with 2 and 3 fields", () => {
+    expect(parseRenewReply("ok 30", "n")).toEqual({ lease: 30 });
+    expect(parseRenewReply("ok 30 99", "n")).toEqual({ lease: 30, fence: "99" });
+  });
+
+  it("parses ok", () => {
+    expect(() => parseOkReply("ok", "r")).not.toThrow();
+  });
+
+  it.each([
+    ["error_max_locks", "MAX_LOCKS"],
+    ["error_max_waiters", "MAX_WAITERS"],
+    ["error_limit_mismatch", "LIMIT_MISMATCH"],
+    ["error_already_enqueued", "ALREADY_ENQUEUED"],
+    ["error_not_enqueued", "NOT_ENQUEUED"],
+    ["error_lease_expired", "LEASE_EXPIRED"],
+    ["error_draining", "DRAINING"],
+    ["error_auth", "AUTH"],
+    ["error", "SERVER_ERROR"],
+    ["error_from_the_future", "SERVER_ERROR"],
+  ])("maps %s to a ServerError with code %s", (status, code) => {
+    for (const parse of [
+      () => parseGrantReply(status, "l"),
+      () => parseEnqueueReply(status, "e"),
+      () => parseRenewReply(status, "n"),
+      () => parseOkReply(status, "r"),
+      () => parseStatsReply(status),
+    ]) {
+      try {
+        parse();
+        expect.unreachable();
+      } catch (err) {
+        expect(err).toBeInstanceOf(ServerError);
+        expect((err as ServerError).code).toBe(code);
+        expect((err as ServerError).status).toBe(status);
+      }
+    }
+  });
+
+  it.each([
+    "",
+    "ok",
+    `ok ${TOKEN}`,
+    `ok ${TOKEN} x`,
+    `ok ${TOKEN} -1`,
+    `ok ${TOKEN} 1.5`,
+    `ok ${TOKEN} 5 6 7`,
+    `ok  ${TOKEN} 5`,
+    "timeout now",
+    "queued",
+    "OK",
+  ])("rejects malformed grant %j with a ProtocolError", (line) => {
+    expect(() => parseGrantReply(line, "l")).toThrow(ProtocolError);
+  });
+
+  it.each(["ok", "ok x", "ok 1 2 3", "acquired", "ok -1"])("rejects malformed renew %j", (line) => {
+    expect(() => parseRenewReply(line, "n")).toThrow(ProtocolError);
+  });
+
+  it.each(["acquired", `acquired ${TOKEN}`, "queued 1", "ok"])("rejects malformed enqueue %j", (line) => {
+    expect(() => parseEnqueueReply(line, "e")).toThrow(ProtocolError);
+  });
+
+  it("parses stats and normalises null lists", () => {
+    const s = parseStatsReply(
+      'ok {"connections":2,"locks":[{"key":"a","owner_conn_id":1,"lease_expires_in_s":3.5,"waiters":0}],"semaphores":null,"idle_locks":null,"idle_semaphores":[],"uptime_s":9}',
+    );
+    expect(s.connections).toBe(2);
+    expect(s.locks[0]?.key).toBe("a");
+    expect(s.semaphores).toEqual([]);
+    expect(s.idle_locks).toEqual([]);
+    expect(s.uptime_s).toBe(9);
+  });
+
+  it.each(["ok", "ok {", "ok []", 'ok {"locks":[]}', 'ok {"connections":1,"locks":{}}', "stats"])(
+    "rejects malformed stats %j",
+    (line) => {
+      expect(() => parseStatsReply(line)).toThrow(ProtocolError);
+    },
+  );
+});
