@@ -14,6 +14,7 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
+          globalSetup: ["test/harness/global-setup.ts"],
           // Each file starts its own dflockd; files run in parallel on separate ports.
           testTimeout: 60_000,
           hookTimeout: 180_000,

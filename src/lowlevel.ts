@@ -81,7 +81,12 @@ async function grantOrTimeout(
  * conn.close();
  * ```
  */
-export function acquire(sock: SocketLike, key: string, acquireTimeoutS: number, leaseTtlS?: number): Promise<Grant> {
+export async function acquire(
+  sock: SocketLike,
+  key: string,
+  acquireTimeoutS: number,
+  leaseTtlS?: number,
+): Promise<Grant> {
   const bytes = encodeAcquire("lock", key, acquireTimeoutS, leaseTtlS);
   return grantOrTimeout("lock", "acquire", sock, key, bytes, acquireTimeoutS);
 }
@@ -103,7 +108,7 @@ export function acquire(sock: SocketLike, key: string, acquireTimeoutS: number, 
  * const { token } = r.status === "queued" ? await waitForLock(conn, "k", 10) : r;
  * ```
  */
-export function enqueue(sock: SocketLike, key: string, leaseTtlS?: number): Promise<EnqueueResult> {
+export async function enqueue(sock: SocketLike, key: string, leaseTtlS?: number): Promise<EnqueueResult> {
   return send(sock, encodeEnqueue("lock", key, leaseTtlS), "e", parseEnqueueReply, DEFAULT_REQUEST_TIMEOUT_MS);
 }
 
@@ -125,7 +130,7 @@ export function enqueue(sock: SocketLike, key: string, leaseTtlS?: number): Prom
  * }
  * ```
  */
-export function waitForLock(sock: SocketLike, key: string, waitTimeoutS: number): Promise<Grant> {
+export async function waitForLock(sock: SocketLike, key: string, waitTimeoutS: number): Promise<Grant> {
   return grantOrTimeout("lock", "wait", sock, key, encodeWait("lock", key, waitTimeoutS), waitTimeoutS);
 }
 
@@ -169,7 +174,7 @@ export async function renew(sock: SocketLike, key: string, token: string, leaseT
  * await release(conn, "k", token);
  * ```
  */
-export function release(sock: SocketLike, key: string, token: string): Promise<void> {
+export async function release(sock: SocketLike, key: string, token: string): Promise<void> {
   return send(sock, encodeRelease("lock", key, token), "r", parseOkReply, DEFAULT_REQUEST_TIMEOUT_MS);
 }
 
@@ -192,7 +197,7 @@ export function release(sock: SocketLike, key: string, token: string): Promise<v
  * await semRelease(conn, "pool", token);
  * ```
  */
-export function semAcquire(
+export async function semAcquire(
   sock: SocketLike,
   key: string,
   acquireTimeoutS: number,
@@ -221,7 +226,12 @@ export function semAcquire(
  * }
  * ```
  */
-export function semEnqueue(sock: SocketLike, key: string, limit: number, leaseTtlS?: number): Promise<EnqueueResult> {
+export async function semEnqueue(
+  sock: SocketLike,
+  key: string,
+  limit: number,
+  leaseTtlS?: number,
+): Promise<EnqueueResult> {
   const bytes = encodeEnqueue("semaphore", key, leaseTtlS, limit);
   return send(sock, bytes, "se", parseEnqueueReply, DEFAULT_REQUEST_TIMEOUT_MS);
 }
@@ -243,7 +253,7 @@ export function semEnqueue(sock: SocketLike, key: string, limit: number, leaseTt
  * const { token } = await semWaitForLock(conn, "pool", 10);
  * ```
  */
-export function semWaitForLock(sock: SocketLike, key: string, waitTimeoutS: number): Promise<Grant> {
+export async function semWaitForLock(sock: SocketLike, key: string, waitTimeoutS: number): Promise<Grant> {
   return grantOrTimeout("semaphore", "wait", sock, key, encodeWait("semaphore", key, waitTimeoutS), waitTimeoutS);
 }
 
@@ -285,7 +295,7 @@ export async function semRenew(sock: SocketLike, key: string, token: string, lea
  * await semRelease(conn, "pool", token);
  * ```
  */
-export function semRelease(sock: SocketLike, key: string, token: string): Promise<void> {
+export async function semRelease(sock: SocketLike, key: string, token: string): Promise<void> {
   return send(sock, encodeRelease("semaphore", key, token), "sr", parseOkReply, DEFAULT_REQUEST_TIMEOUT_MS);
 }
 
