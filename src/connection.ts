@@ -26,7 +26,19 @@ interface Pending {
   readonly timeoutMs: number;
 }
 
-/** Why a {@link Connection} closed, given to {@link Connection.onClose} listeners. */
+/**
+ * Why a {@link Connection} closed, given to {@link Connection.onClose} listeners.
+ *
+ * @example
+ * ```ts
+ * import { connect, type CloseInfo } from "dflockd-client";
+ *
+ * const conn = await connect();
+ * conn.onClose((info: CloseInfo) => {
+ *   if (!info.byClient) console.warn("server went away:", info.error.message);
+ * });
+ * ```
+ */
 export interface CloseInfo {
   /** `true` when the client closed it on purpose with {@link Connection.close}. */
   readonly byClient: boolean;
@@ -206,7 +218,17 @@ export class Connection {
   }
 }
 
-/** Where to connect, for {@link connect} and {@link stats}. */
+/**
+ * Where to connect, for {@link connect} and {@link stats}.
+ *
+ * @example
+ * ```ts
+ * import { connect, type ConnectOptions } from "dflockd-client";
+ *
+ * const where: ConnectOptions = { host: "127.0.0.1", port: 6388, connectTimeoutMs: 2000 };
+ * const conn = await connect(where);
+ * ```
+ */
 export interface ConnectOptions {
   /** Server host (default `"127.0.0.1"`). */
   host?: string;
@@ -246,6 +268,15 @@ const adopted = new WeakMap<object, Connection>();
 /**
  * What the low-level functions accept: a {@link Connection}, or on runtimes
  * that support it a socket the caller created (a Node `net.Socket`).
+ *
+ * @example
+ * ```ts
+ * import * as net from "node:net";
+ * import { connect, type SocketLike } from "dflockd-client";
+ *
+ * const a: SocketLike = await connect();
+ * const b: SocketLike = net.createConnection({ host: "127.0.0.1", port: 6388 });
+ * ```
  */
 export type SocketLike = Connection | object;
 

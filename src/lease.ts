@@ -17,7 +17,7 @@
 import type { Grant, Renewal } from "./protocol.ts";
 
 /**
- * Where a {@link DistributedLock} or {@link DistributedSemaphore} is in its life.
+ * Where a `DistributedLock` or `DistributedSemaphore` is in its life.
  *
  * - `released`: nothing held, nothing in progress (the initial state).
  * - `connecting`: opening a connection and asking for the lock.
@@ -26,6 +26,14 @@ import type { Grant, Renewal } from "./protocol.ts";
  * - `renewing`: held, with a renewal in flight.
  * - `releasing`: a release is in flight.
  * - `lost`: was held, but can no longer be proven held.
+ *
+ * @example
+ * ```ts
+ * import { DistributedLock, type LeaseState } from "dflockd-client";
+ *
+ * const lock = new DistributedLock({ key: "k" });
+ * const state: LeaseState = lock.state; // "released"
+ * ```
  */
 export type LeaseState = "connecting" | "queued" | "held" | "renewing" | "releasing" | "released" | "lost";
 

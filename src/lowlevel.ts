@@ -299,7 +299,17 @@ export async function semRelease(sock: SocketLike, key: string, token: string): 
   return send(sock, encodeRelease("semaphore", key, token), "sr", parseOkReply, DEFAULT_REQUEST_TIMEOUT_MS);
 }
 
-/** Options of {@link stats}. */
+/**
+ * Options of {@link stats}: where to connect and how long to wait.
+ *
+ * @example
+ * ```ts
+ * import { stats, type StatsOptions } from "dflockd-client";
+ *
+ * const opts: StatsOptions = { host: "127.0.0.1", port: 6388, requestTimeoutMs: 1000 };
+ * const s = await stats(opts);
+ * ```
+ */
 export interface StatsOptions extends ConnectOptions {
   /** Milliseconds allowed for the reply. Default `5000`. */
   requestTimeoutMs?: number;

@@ -125,7 +125,17 @@ export interface AcquireOptions {
   signal?: AbortSignal;
 }
 
-/** Result of {@link DistributedPrimitive.enqueue}. */
+/**
+ * Result of {@link DistributedPrimitive.enqueue}: `"acquired"` (held now) or
+ * `"queued"` (call `wait()`).
+ *
+ * @example
+ * ```ts
+ * import { DistributedLock, type EnqueueStatus } from "dflockd-client";
+ *
+ * const status: EnqueueStatus = await new DistributedLock({ key: "k" }).enqueue();
+ * ```
+ */
 export type EnqueueStatus = "acquired" | "queued";
 
 const now: () => number = () => performance.now();

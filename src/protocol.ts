@@ -14,7 +14,18 @@ import { checkKey, checkLease, checkLimit, checkTimeout, checkToken } from "./va
 /** Which family of commands a request belongs to. */
 export type Kind = "lock" | "semaphore";
 
-/** A granted lock or semaphore slot, as the server reported it. */
+/**
+ * A granted lock or semaphore slot, as the server reported it.
+ *
+ * @example
+ * ```ts
+ * import { connect, acquire, type Grant } from "dflockd-client";
+ *
+ * const conn = await connect();
+ * const grant: Grant = await acquire(conn, "k", 10);
+ * console.log(grant.token, grant.lease, grant.fence ?? "no fence");
+ * ```
+ */
 export interface Grant {
   /** Opaque token identifying this holding; needed to renew and release. */
   token: string;
@@ -24,7 +35,18 @@ export interface Grant {
   fence?: string;
 }
 
-/** Result of a two-phase enqueue. */
+/**
+ * Result of a low-level two-phase enqueue: a grant, or `queued` with null fields.
+ *
+ * @example
+ * ```ts
+ * import { connect, enqueue, type EnqueueResult } from "dflockd-client";
+ *
+ * const conn = await connect();
+ * const r: EnqueueResult = await enqueue(conn, "k");
+ * if (r.status === "acquired") console.log(r.token);
+ * ```
+ */
 export type EnqueueResult = ({ status: "acquired" } & Grant) | { status: "queued"; token: null; lease: null };
 
 /** Renewal result: the TTL the server applied, and the fence if it sent one. */
@@ -307,7 +329,19 @@ export function parseOkReply(line: string, command: string): void {
   fail(command, line);
 }
 
-/** A held lock as reported by `stats`. */
+/**
+ * A held lock as reported by `stats`.
+ *
+ * @example
+ * ```ts
+ * import { stats } from "dflockd-client";
+ *
+ * const s = await stats();
+ * for (const l of s.locks) console.log(l.key, l.owner_conn_id, l.lease_expires_in_s, l.waiters);
+ * for (const m of s.semaphores) console.log(m.key, `${m.holders}/${m.limit}`, m.waiters);
+ * for (const i of s.idle_locks) console.log(i.key, i.idle_s);
+ * ```
+ */
 export interface StatsLock {
   /** The lock's key. */
   key: string;
@@ -319,7 +353,19 @@ export interface StatsLock {
   waiters: number;
 }
 
-/** An active semaphore as reported by `stats`. */
+/**
+ * An active semaphore as reported by `stats`.
+ *
+ * @example
+ * ```ts
+ * import { stats } from "dflockd-client";
+ *
+ * const s = await stats();
+ * for (const l of s.locks) console.log(l.key, l.owner_conn_id, l.lease_expires_in_s, l.waiters);
+ * for (const m of s.semaphores) console.log(m.key, `${m.holders}/${m.limit}`, m.waiters);
+ * for (const i of s.idle_locks) console.log(i.key, i.idle_s);
+ * ```
+ */
 export interface StatsSemaphore {
   /** The semaphore's key. */
   key: string;
@@ -331,7 +377,19 @@ export interface StatsSemaphore {
   waiters: number;
 }
 
-/** A key with no holders that the server still remembers. */
+/**
+ * A key with no holders that the server still remembers.
+ *
+ * @example
+ * ```ts
+ * import { stats } from "dflockd-client";
+ *
+ * const s = await stats();
+ * for (const l of s.locks) console.log(l.key, l.owner_conn_id, l.lease_expires_in_s, l.waiters);
+ * for (const m of s.semaphores) console.log(m.key, `${m.holders}/${m.limit}`, m.waiters);
+ * for (const i of s.idle_locks) console.log(i.key, i.idle_s);
+ * ```
+ */
 export interface StatsIdle {
   /** The key. */
   key: string;
@@ -342,6 +400,16 @@ export interface StatsIdle {
 /**
  * Server statistics. Empty lists are always arrays (some servers send `null`).
  * Fields a newer server adds are kept as they came.
+ *
+ * @example
+ * ```ts
+ * import { stats } from "dflockd-client";
+ *
+ * const s = await stats();
+ * for (const l of s.locks) console.log(l.key, l.owner_conn_id, l.lease_expires_in_s, l.waiters);
+ * for (const m of s.semaphores) console.log(m.key, `${m.holders}/${m.limit}`, m.waiters);
+ * for (const i of s.idle_locks) console.log(i.key, i.idle_s);
+ * ```
  */
 export interface Stats {
   /** Open client connections. */
