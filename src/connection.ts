@@ -90,6 +90,11 @@ export class Connection {
     return this.#closed !== undefined;
   }
 
+  /** Why the connection closed, or `undefined` while it is open. */
+  get closeError(): LockError | undefined {
+    return this.#closed?.error;
+  }
+
   /** Requests sent and not yet answered. */
   get pending(): number {
     return this.#queue.length - this.#head;
@@ -113,7 +118,11 @@ export class Connection {
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ command, parse, resolve: resolve as (v: unknown) => void, reject, timeoutMs });
       if (this.pending === 1) this.#armTimer();
-      this.#stream.write(bytes);
+      try {
+        this.#stream.write(bytes);
+      } catch (cause) {
+        this.#shutdown(false, new ConnectionError("writing to the connection failed", { cause }));
+      }
     });
   }
 
@@ -157,7 +166,16 @@ export class Connection {
     for (const p of waiting) p.reject(error);
     const listeners = this.#listeners;
     this.#listeners = [];
-    for (const l of listeners) l(info);
+    for (const l of listeners) {
+      try {
+        l(info);
+      } catch (err) {
+        // A throwing listener must not stop the others, nor escape into the runtime's socket code.
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
   }
 
   #armTimer(): void {

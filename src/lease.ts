@@ -108,14 +108,23 @@ export class LeaseTracker {
     this.#deadline = sentAt + grant.lease * 1000;
   }
 
-  /** A renewal sent at `sentAt` was confirmed at `now`. */
-  renewed(renewal: Renewal, sentAt: number, now: number): void {
-    this.to("held");
+  /** Use a connect time as the first round-trip estimate. */
+  seedRtt(ms: number): void {
+    if (this.#rtt === 0) this.#rtt = Math.max(0, ms);
+  }
+
+  /**
+   * A renewal asking for `ttl` seconds, sent at `sentAt`, was confirmed at
+   * `now`. Does not change the state. Some older servers answer with the
+   * whole seconds remaining (`ttl - 1` right after renewing) instead of the
+   * TTL applied; both mean the lease now runs `ttl` seconds from `sentAt`.
+   */
+  renewed(renewal: Renewal, sentAt: number, now: number, ttl: number): void {
     const g = this.#grant as Grant;
+    const lease = renewal.lease === ttl - 1 ? ttl : renewal.lease;
     const fence = renewal.fence ?? g.fence;
-    this.#grant =
-      fence === undefined ? { token: g.token, lease: renewal.lease } : { token: g.token, lease: renewal.lease, fence };
-    this.#deadline = sentAt + renewal.lease * 1000;
+    this.#grant = fence === undefined ? { token: g.token, lease } : { token: g.token, lease, fence };
+    this.#deadline = sentAt + lease * 1000;
     const sample = Math.max(0, now - sentAt);
     this.#rtt = this.#rtt === 0 ? sample : this.#rtt * 0.8 + sample * 0.2;
   }
@@ -124,9 +133,10 @@ export class LeaseTracker {
 /**
  * Milliseconds to wait before the next renewal.
  *
- * Renews at `lease × ratio`, but never later than `idleLimit × ratio` (so the
- * connection does not sit idle into the server's read timeout) and never so
- * late that a renewal taking three round trips would miss the deadline.
+ * Renews at `lease × ratio`, but never later than `idleLimit × ratio` or a
+ * margin before `idleLimit` (so the connection does not sit idle into the
+ * server's read timeout) and never so late that a renewal taking three round
+ * trips would miss the deadline.
  *
  * @param leaseS TTL the server applied, in seconds.
  * @param ratio Fraction of the lease (0 < ratio < 1).
@@ -136,6 +146,11 @@ export class LeaseTracker {
 export function renewDelayMs(leaseS: number, ratio: number, rttMs: number, idleLimitMs: number): number {
   const leaseMs = leaseS * 1000;
   const byRatio = Math.min(leaseMs, idleLimitMs) * ratio;
-  const latest = leaseMs - 3 * rttMs;
-  return Math.max(0, Math.min(byRatio, latest));
+  // Whatever the ratio, keep a margin before the read timeout: 3 RTTs, and up to 1 s.
+  const beforeIdle = idleLimitMs - Math.max(3 * rttMs, Math.min(1000, idleLimitMs / 4));
+  const beforeExpiry = leaseMs - 3 * rttMs;
+  return Math.max(MIN_RENEW_DELAY_MS, Math.min(byRatio, beforeIdle, beforeExpiry));
 }
+
+/** Floor on the renewal delay, so a pathological round trip cannot spin. */
+const MIN_RENEW_DELAY_MS = 10;

@@ -317,7 +317,7 @@ export interface StatsOptions extends ConnectOptions {
 
 /**
  * Fetch a server's runtime statistics. Opens its own connection unless you
- * pass one with `stats(conn)`.
+ * pass one with `stats(conn)` (a {@link Connection}, or on Node a `net.Socket`).
  *
  * @param target Where to ask (default `127.0.0.1:6388`), or an open connection.
  * @returns Connection count, held locks, active semaphores and idle keys.
@@ -329,9 +329,9 @@ export interface StatsOptions extends ConnectOptions {
  * console.log(s.connections, s.locks.length, s.semaphores.length);
  * ```
  */
-export async function stats(target: StatsOptions | Connection = {}): Promise<Stats> {
-  if (target instanceof Connection) {
-    return target.request(encodeStats(), "stats", parseStatsReply, DEFAULT_REQUEST_TIMEOUT_MS);
+export async function stats(target: StatsOptions | SocketLike = {}): Promise<Stats> {
+  if (!isOptions(target)) {
+    return asConnection(target).request(encodeStats(), "stats", parseStatsReply, DEFAULT_REQUEST_TIMEOUT_MS);
   }
   const timeoutMs = checkMillis("requestTimeoutMs", target.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
   const conn = await connect(target);
@@ -340,4 +340,11 @@ export async function stats(target: StatsOptions | Connection = {}): Promise<Sta
   } finally {
     conn.close();
   }
+}
+
+/** A plain object (options), as opposed to a connection or socket. */
+function isOptions(value: unknown): value is StatsOptions {
+  if (typeof value !== "object" || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
 }

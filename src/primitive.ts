@@ -181,6 +181,8 @@ export abstract class DistributedPrimitive {
   #abort: AbortController | undefined;
   /** The TTL the current holding was taken with; sent on every renewal. */
   #ttl = 0;
+  /** A `wait()` is in flight. */
+  #waiting = false;
 
   /** @internal */
   protected constructor(kind: Kind, options: LockOptions, limit?: number) {
@@ -269,7 +271,7 @@ export abstract class DistributedPrimitive {
       this.#end(epoch);
       return false;
     }
-    this.#hold(conn, grant, sentAt);
+    this.#hold(conn, grant, this.#grantedAt(sentAt));
     return true;
   }
 
@@ -343,25 +345,32 @@ export abstract class DistributedPrimitive {
         state === "released" || state === "lost" ? "NOT_ENQUEUED" : "BUSY",
       );
     }
+    if (this.#waiting) throw new LockError(`wait() on "${this.key}" is already in progress`, "BUSY");
     const conn = this.#conn as Connection;
     const epoch = this.#epoch;
     const bytes = encodeWait(this.#kind, this.key, t);
     checkSignal(options?.signal);
     const sentAt = now();
-    const grant = await this.#ask(
-      conn,
-      epoch,
-      bytes,
-      "wait",
-      parseGrantReply,
-      t * 1000 + BLOCKING_GRACE_MS,
-      options?.signal,
-    );
+    this.#waiting = true;
+    let grant: Grant | null;
+    try {
+      grant = await this.#ask(
+        conn,
+        epoch,
+        bytes,
+        "wait",
+        parseGrantReply,
+        t * 1000 + BLOCKING_GRACE_MS,
+        options?.signal,
+      );
+    } finally {
+      this.#waiting = false;
+    }
     if (grant === null) {
       this.#end(epoch);
       return false;
     }
-    this.#hold(conn, grant, sentAt);
+    this.#hold(conn, grant, this.#grantedAt(sentAt));
     return true;
   }
 
@@ -511,6 +520,7 @@ export abstract class DistributedPrimitive {
     this.#lease.to("connecting");
     const epoch = ++this.#epoch;
     let conn: Connection;
+    const connectStart = now();
     try {
       const stream = await raceAbort(
         runtime().connect({ host, port, timeoutMs: this.#connectTimeoutMs }),
@@ -527,6 +537,7 @@ export abstract class DistributedPrimitive {
       throw new LockError(`"${this.key}" was closed while connecting`, "ABORTED");
     }
     this.#conn = conn;
+    this.#lease.seedRtt(now() - connectStart);
     conn.onClose((info) => {
       if (this.#conn !== conn || info.byClient) return;
       if (this.#lease.holding) this.#lose("the connection to the server was lost", info.error);
@@ -552,8 +563,15 @@ export abstract class DistributedPrimitive {
     const onAbort = (): void => conn.close(abortError(signal));
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      return await conn.request(bytes, command, (line) => parse(line, command), timeoutMs);
+      const value = await conn.request(bytes, command, (line) => parse(line, command), timeoutMs);
+      // The connection may have closed (or close() been called) in the same tick the reply arrived.
+      if (this.#epoch !== epoch || conn.closed) {
+        throw conn.closeError ?? new LockError(`"${this.key}" was closed during ${op}`, "ABORTED");
+      }
+      return value;
     } catch (err) {
+      // This call reports the failure; do not report it again from a later wait().
+      this.#dropped = undefined;
       if (this.#epoch === epoch) this.#end(epoch);
       throw err;
     } finally {
@@ -572,8 +590,18 @@ export abstract class DistributedPrimitive {
     return this.#servers[i] as readonly [string, number];
   }
 
-  #hold(conn: Connection, grant: Grant, sentAt: number): void {
-    this.#lease.granted(grant, sentAt);
+  /**
+   * The earliest moment the server can have started a lease granted by a
+   * blocking request sent at `sentAt`: the grant may have waited in the queue,
+   * but it left the server no more than a round trip before it arrived.
+   */
+  #grantedAt(sentAt: number): number {
+    return Math.max(sentAt, now() - this.#lease.rttMs);
+  }
+
+  #hold(conn: Connection, grant: Grant, startedAt: number): void {
+    this.#epoch++;
+    this.#lease.granted(grant, startedAt);
     this.#ttl = this.#leaseTtlS ?? grant.lease;
     this.#abort = new AbortController();
     this.#schedule(conn);
@@ -582,14 +610,18 @@ export abstract class DistributedPrimitive {
   /** Arm the renewal and the deadline for the current grant. */
   #schedule(conn: Connection): void {
     clearTimeout(this.#renewTimer);
-    clearTimeout(this.#deadlineTimer);
     const lease = this.#lease;
     const grant = lease.grant as Grant;
     const delay = renewDelayMs(grant.lease, this.#ratio, lease.rttMs, this.#readTimeoutMs);
     this.#renewTimer = backgroundTimer(() => this.#renew(conn), delay);
+    this.#armDeadline();
+  }
+
+  #armDeadline(): void {
+    clearTimeout(this.#deadlineTimer);
     this.#deadlineTimer = backgroundTimer(
       () => this.#lose("the lease deadline passed without a confirmed renewal"),
-      lease.deadline - now(),
+      this.#lease.deadline - now(),
     );
   }
 
@@ -615,10 +647,14 @@ export abstract class DistributedPrimitive {
         this.#renewing = undefined;
         if (this.#epoch !== epoch) return;
         const state = this.#lease.state;
-        // While releasing, the release goes ahead and the old deadline stays armed.
+        if (state !== "renewing" && state !== "releasing") return;
+        this.#lease.renewed(renewal, sentAt, now(), this.#ttl);
         if (state === "renewing") {
-          this.#lease.renewed(renewal, sentAt, now());
+          this.#lease.to("held");
           this.#schedule(conn);
+        } else {
+          // release() goes ahead; the renewed deadline now applies to it.
+          this.#armDeadline();
         }
       },
       (err: unknown) => {

@@ -8,8 +8,8 @@
  *
  * @module
  */
-import { ProtocolError, ServerError } from "./errors.ts";
-import { checkKey, checkLease, checkLimit, checkTimeout, checkToken } from "./validate.ts";
+import { InvalidArgumentError, ProtocolError, ServerError } from "./errors.ts";
+import { checkKey, checkLease, checkLimit, checkTimeout, checkToken, MAX_LINE_BYTES } from "./validate.ts";
 
 /** Which family of commands a request belongs to. */
 export type Kind = "lock" | "semaphore";
@@ -65,6 +65,11 @@ const CMD = {
 const encoder = new TextEncoder();
 
 function frame(cmd: string, key: string, arg: string): Uint8Array {
+  if (arg.length > MAX_LINE_BYTES) {
+    throw new InvalidArgumentError(
+      `the argument line would be ${arg.length} bytes; the server accepts ${MAX_LINE_BYTES}`,
+    );
+  }
   return encoder.encode(`${cmd}\n${key}\n${arg}\n`);
 }
 
@@ -201,8 +206,9 @@ export class LineDecoder {
     if (start < chunk.length) {
       const rest = chunk.length - start;
       this.#checkSize(this.#partBytes + rest);
-      // Copy: the runtime may reuse the chunk's memory after this call.
-      this.#parts.push(chunk.slice(start));
+      // Copy: the runtime may reuse the chunk's memory after this call. (A
+      // Node Buffer's own slice() is a view, hence Uint8Array's.)
+      this.#parts.push(Uint8Array.prototype.slice.call(chunk, start));
       this.#partBytes += rest;
     }
   }

@@ -46,7 +46,8 @@ describe("lease state machine", () => {
     expect(t.state).toBe("held");
     expect(t.deadline).toBe(11_000);
     t.to("renewing");
-    t.renewed({ lease: 20, fence: "9" }, 5000, 5040);
+    t.renewed({ lease: 20, fence: "9" }, 5000, 5040, 20);
+    expect(t.state).toBe("renewing");
     expect(t.deadline).toBe(25_000);
     expect(t.grant).toEqual({ token: "t", lease: 20, fence: "9" });
     expect(t.rttMs).toBe(40);
@@ -79,6 +80,23 @@ describe("renewDelayMs", () => {
 
   it("leaves room for three round trips before the deadline", () => {
     expect(renewDelayMs(1, 0.9, 100, 23_000)).toBe(700);
-    expect(renewDelayMs(1, 0.5, 400, 23_000)).toBe(0);
+    expect(renewDelayMs(1, 0.5, 400, 23_000)).toBe(10);
+  });
+
+  it("keeps a margin before the read timeout even with a ratio near 1", () => {
+    expect(renewDelayMs(60, 0.99, 0, 23_000)).toBe(22_000);
+    expect(renewDelayMs(60, 0.99, 0, 2_000)).toBe(1_500);
+  });
+
+  it("reads an older server's 'seconds remaining' reply as the TTL it renewed to", () => {
+    const t = new LeaseTracker();
+    t.to("connecting");
+    t.granted({ token: "t", lease: 1 }, 0);
+    t.renewed({ lease: 0 }, 500, 501, 1);
+    expect(t.deadline).toBe(1500);
+    t.renewed({ lease: 9 }, 1000, 1001, 10);
+    expect(t.deadline).toBe(11_000);
+    t.renewed({ lease: 5 }, 2000, 2001, 10);
+    expect(t.deadline).toBe(7000);
   });
 });

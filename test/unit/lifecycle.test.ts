@@ -469,3 +469,137 @@ describe("withLock", () => {
     expect(await run).toBeInstanceOf(LockLostError);
   });
 });
+
+describe("races and timing found in review", () => {
+  it("a lease granted after queueing is timed from the grant, not from the request", async () => {
+    const onLost = vi.fn();
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 10, onLost });
+    const p = lock.acquire();
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    await tick(6000);
+    peer.send(`ok ${token(1)} 10\n`);
+    expect(await p).toBe(true);
+    await tick(4999);
+    expect(lock.state).toBe("held");
+    await tick(1);
+    expect(peer.requests[1]?.[0]).toBe("n");
+    expect(onLost).not.toHaveBeenCalled();
+    lock.close();
+  });
+
+  it("the same for wait(): a long wait does not eat the lease", async () => {
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 5 });
+    const e = lock.enqueue();
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    peer.send("queued\n");
+    await e;
+    const w = lock.wait(10);
+    await peer.nextRequest(2);
+    await tick(6000);
+    peer.send(`ok ${token(1)} 5\n`);
+    expect(await w).toBe(true);
+    await tick(100);
+    expect(lock.state).toBe("held");
+    lock.close();
+  });
+
+  it("a grant and a close in the same chunk: acquire() rejects typed, nothing is held", async () => {
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });
+    const p = lock.acquire().catch((e: unknown) => e);
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    peer.send(`ok ${token(1)} 10\nerror\n`);
+    const err = await p;
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect(lock.state).toBe("released");
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("a grant and a close in the same chunk: wait() rejects typed, not with an internal error", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const e = lock.enqueue();
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    peer.send("queued\n");
+    await e;
+    const w = lock.wait(5).catch((x: unknown) => x);
+    await peer.nextRequest(2);
+    peer.send(`ok ${token(1)} 10\nerror\n`);
+    const err = await w;
+    expect(err).toBeInstanceOf(LockError);
+    expect(lock.state).toBe("released");
+  });
+
+  it("a second concurrent wait() is refused and does not destroy the first one's grant", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const e = lock.enqueue();
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    peer.send("queued\n");
+    await e;
+    const first = lock.wait(5);
+    await expect(lock.wait(5)).rejects.toMatchObject({ code: "BUSY" });
+    await peer.nextRequest(2);
+    peer.send(`ok ${token(1)} 10\n`);
+    expect(await first).toBe(true);
+    expect(lock.held).toBe(true);
+    expect(peer.requests.length).toBe(2);
+    lock.close();
+  });
+
+  it("a dropped wait() is reported once; the next wait() says NOT_ENQUEUED", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const e = lock.enqueue();
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    peer.send("queued\n");
+    await e;
+    const w = lock.wait(5).catch((x: unknown) => x);
+    await peer.nextRequest(2);
+    peer.hangUp();
+    expect(await w).toBeInstanceOf(ConnectionError);
+    await expect(lock.wait(5)).rejects.toMatchObject({ code: "NOT_ENQUEUED" });
+  });
+
+  it("a queued lock whose connection drops reports the drop from the next wait()", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const e = lock.enqueue();
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    peer.send("queued\n");
+    await e;
+    peer.hangUp();
+    expect(lock.state).toBe("released");
+    await expect(lock.wait(5)).rejects.toBeInstanceOf(ConnectionError);
+    await expect(lock.wait(5)).rejects.toMatchObject({ code: "NOT_ENQUEUED" });
+  });
+
+  it("a renewal confirmed during release() moves the deadline the release is held to", async () => {
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 2 });
+    const peer = await held(lock, 2);
+    await tick(1000);
+    expect(lock.state).toBe("renewing");
+    const r = lock.release().catch((x: unknown) => x);
+    peer.send("ok 2\n");
+    await peer.nextRequest(3);
+    await tick(1500); // past the old deadline (2 s), before the new one (3 s)
+    peer.send("ok\n");
+    expect(await r).toBeUndefined();
+    expect(lock.state).toBe("released");
+  });
+
+  it("an older server's 'ok 0' reply to renewing a 1 s lease keeps the lock", async () => {
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 1 });
+    const peer = await held(lock, 1);
+    for (let i = 0; i < 4; i++) {
+      await tick(500);
+      expect(peer.requests[i + 1]).toEqual(["n", "k", `${token(1)} 1`]);
+      peer.send("ok 0\n");
+      await tick();
+      expect(lock.state).toBe("held");
+    }
+    lock.close();
+  });
+});

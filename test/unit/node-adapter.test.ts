@@ -149,6 +149,15 @@ describe("Node adapter over TCP (scripted fake server)", () => {
     sock.destroy();
   });
 
+  it("stats() accepts a net.Socket and asks that socket's server", async () => {
+    const srv = await fake((req, sock) => {
+      if (req[0] === "stats") sock.write('ok {"connections":7,"locks":[],"semaphores":[]}\n');
+    });
+    const sock = net.createConnection({ host: "127.0.0.1", port: srv.port });
+    expect((await stats(sock)).connections).toBe(7);
+    sock.destroy();
+  });
+
   it("bad input is rejected before a single byte is sent", async () => {
     const srv = await fake(() => {});
     const conn = await connect({ port: srv.port });

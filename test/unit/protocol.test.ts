@@ -87,7 +87,12 @@ describe("encoding requests", () => {
     expect(() => encodeEnqueue("semaphore", "k", undefined, limit)).toThrow(InvalidArgumentError);
   });
 
-  it.each(["", "a b", "a\nb", "a\u0000"])("rejects token %j", (tok) => {
+  it("rejects a request whose argument line would pass 256 bytes", () => {
+    expect(() => encodeRenew("lock", "k", "a".repeat(256), 5)).toThrow(InvalidArgumentError);
+    expect(() => encodeRelease("lock", "k", "a".repeat(256))).not.toThrow();
+  });
+
+  it.each(["", "a b", "a\nb", "a\u0000", "é"])("rejects token %j", (tok) => {
     expect(() => encodeRelease("lock", "k", tok)).toThrow(InvalidArgumentError);
     expect(() => encodeRenew("lock", "k", tok, 5)).toThrow(InvalidArgumentError);
   });
@@ -134,6 +139,16 @@ describe("LineDecoder", () => {
 
   it("rejects invalid UTF-8 with a ProtocolError", () => {
     expect(() => lines([new Uint8Array([0x6f, 0xff, 0x0a])])).toThrow(ProtocolError);
+  });
+
+  it("copies leftovers even from a Node Buffer, whose slice() is a view", () => {
+    const d = new LineDecoder();
+    const out: string[] = [];
+    const buf = Buffer.from("ok 1");
+    d.push(buf, (l) => out.push(l));
+    buf.fill(0x21);
+    d.push(Buffer.from("2\n"), (l) => out.push(l));
+    expect(out).toEqual(["ok 12"]);
   });
 
   it("copies leftovers, so a reused chunk buffer cannot corrupt them", () => {
