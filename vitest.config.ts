@@ -2,13 +2,26 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    reporters: ["default", ["json", { outputFile: ".test-results/last-run.json" }]],
     projects: [
       {
         test: {
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
           testTimeout: 5_000,
+        },
+      },
+      {
+        test: {
+          name: "transport",
+          include: ["test/transport/**/*.test.ts"],
+          testTimeout: 15_000,
+        },
+      },
+      {
+        test: {
+          name: "node",
+          include: ["test/node/**/*.test.ts"],
+          testTimeout: 10_000,
         },
       },
       {

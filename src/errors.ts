@@ -70,6 +70,8 @@ export class LockError extends Error {
   readonly code: LockErrorCode;
 
   /**
+   * Creates the error.
+   *
    * @param message Human-readable description.
    * @param code Machine-readable reason (default `"SERVER_ERROR"`).
    * @param options `cause`: the underlying error, if any.
@@ -104,6 +106,8 @@ export class AcquireTimeoutError extends LockError {
   readonly key: string;
 
   /**
+   * Creates the error.
+   *
    * @param key The key that could not be acquired.
    * @param timeoutS The timeout that ran out, in seconds.
    */
@@ -130,6 +134,8 @@ export class AcquireTimeoutError extends LockError {
  */
 export class InvalidArgumentError extends LockError {
   /**
+   * Creates the error.
+   *
    * @param message What was wrong with the argument.
    */
   constructor(message: string) {
@@ -158,6 +164,8 @@ export class InvalidArgumentError extends LockError {
  */
 export class ConnectionError extends LockError {
   /**
+   * Creates the error.
+   *
    * @param message What happened to the connection.
    * @param options `code` (`"CONNECTION"` by default, or `"TIMEOUT"`) and `cause`.
    */
@@ -184,6 +192,8 @@ export class ProtocolError extends LockError {
   readonly reply: string | undefined;
 
   /**
+   * Creates the error.
+   *
    * @param message What was wrong.
    * @param reply The offending reply line, if known.
    */
@@ -213,6 +223,8 @@ export class ServerError extends LockError {
   readonly status: string;
 
   /**
+   * Creates the error.
+   *
    * @param message Human-readable description.
    * @param status The raw status word.
    * @param code Its mapped code.
@@ -280,6 +292,8 @@ export class LockLostError extends LockError {
   readonly key: string;
 
   /**
+   * Creates the error.
+   *
    * @param key The key whose lock was lost.
    * @param reason Why it was lost.
    * @param cause The underlying error, if any.

@@ -726,6 +726,8 @@ export abstract class DistributedPrimitive {
  */
 export class DistributedLock extends DistributedPrimitive {
   /**
+   * Creates the instance; nothing connects until it is used.
+   *
    * @param options See {@link LockOptions}; only `key` is required.
    * @throws InvalidArgumentError for any invalid option.
    */
@@ -753,6 +755,8 @@ export class DistributedSemaphore extends DistributedPrimitive {
   readonly limit: number;
 
   /**
+   * Creates the instance; nothing connects until it is used.
+   *
    * @param options See {@link SemaphoreOptions}; `key` and `limit` are required.
    * @throws InvalidArgumentError for any invalid option.
    */

@@ -1,66 +1,53 @@
 /**
  * Nothing of the library keeps a process alive once the user has released or
- * closed everything, and connect timeouts work: checked in child Node
- * processes against a scripted fake server over loopback TCP.
+ * closed everything, and connect timeouts work: checked in child processes of
+ * the runtime under test (node, bun or deno) against a scripted fake server.
  */
-import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import { join } from "node:path";
 import { buildSync } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ROOT, RUNTIME, runFile, type ScriptedServer, scriptedServer } from "../support/runtime.ts";
 
-const ROOT = join(import.meta.dirname, "..", "..");
-const BUNDLE = join(ROOT, ".test-tmp", "node-bundle.mjs");
-const TOKEN = "0123456789abcdef0123456789abcdef";
-
-let server: net.Server;
-let port = 0;
+const TMP = join(ROOT, ".test-tmp", RUNTIME);
+let entry = join(ROOT, "mod.ts");
+let server: ScriptedServer;
 
 beforeAll(async () => {
-  mkdirSync(join(ROOT, ".test-tmp"), { recursive: true });
-  buildSync({
-    entryPoints: [join(ROOT, "adapters", "node", "index.ts")],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    outfile: BUNDLE,
-    logLevel: "silent",
-  });
-  // Scripted fake server: grants every l/e/w, answers r and n, and drops the
-  // connection on "n" for key "drop".
-  server = net.createServer((sock) => {
-    let buf = "";
-    sock.on("error", () => {});
-    sock.on("data", (d) => {
-      buf += d.toString();
-      let lines = buf.split("\n");
-      while (lines.length >= 4) {
-        const [cmd, key] = lines as [string, string];
-        if (cmd === "l" || cmd === "w") sock.write(key === "busy" ? "timeout\n" : `ok ${TOKEN} 2\n`);
-        else if (cmd === "e") sock.write("queued\n");
-        else if (cmd === "r") sock.write("ok\n");
-        else if (cmd === "n") key === "drop" ? sock.destroy() : sock.write("ok 2\n");
-        else if (cmd === "stats") sock.write('ok {"connections":1,"locks":[],"semaphores":[]}\n');
-        lines = lines.slice(3);
-      }
-      buf = lines.join("\n");
+  mkdirSync(TMP, { recursive: true });
+  if (RUNTIME === "node") {
+    // Node 20 cannot run TypeScript: bundle the entry point.
+    entry = join(TMP, "bundle.mjs");
+    buildSync({
+      entryPoints: [join(ROOT, "mod.ts")],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      outfile: entry,
+      logLevel: "silent",
     });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  port = (server.address() as net.AddressInfo).port;
+  }
+  server = await scriptedServer("ok");
 });
 
-afterAll(async () => {
-  await new Promise<void>((r) => server.close(() => r()));
+afterAll(() => {
+  server.stop();
 });
 
-/** Run `body` in a child process; resolve with how it ended. */
+let n = 0;
+/** Run `body` in a child process of this runtime; resolve with how it ended. */
 function child(body: string, budgetMs = 5_000): Promise<{ code: number | null; out: string; ms: number }> {
-  const script = `import * as c from ${JSON.stringify(BUNDLE)};\nconst port = ${port};\n${body}\nconsole.log("done");`;
+  const file = join(TMP, `child-${++n}.mjs`);
+  writeFileSync(
+    file,
+    `import * as c from ${JSON.stringify(entry)};\nconst port = ${server.port};\n${body}\nconsole.log("done");\n`,
+  );
+  const [cmd, args] = runFile(file);
   const t0 = Date.now();
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     p.stdout.on("data", (d) => {
       out += d;
@@ -76,7 +63,7 @@ function child(body: string, budgetMs = 5_000): Promise<{ code: number | null; o
   });
 }
 
-describe("the process exits on its own", () => {
+describe(`a ${RUNTIME} process exits on its own`, () => {
   it.each([
     [
       "after release()",
@@ -103,23 +90,27 @@ describe("the process exits on its own", () => {
       `const s = await c.connect({ port }); const g = await c.acquire(s, "k", 1); await c.release(s, "k", g.token); s.close();`,
     ],
     [
-      "while a lock is renewed in the background... once released",
-      `const l = new c.DistributedLock({ key: "k", port, leaseTtlS: 1 }); await l.acquire(); await new Promise((r) => setTimeout(r, 1200)); await l.release();`,
+      "after renewals, once released",
+      `const l = new c.DistributedLock({ key: "k", port, leaseTtlS: 1 }); await l.acquire(); await new Promise((r) => setTimeout(r, 1200)); if (!l.held) throw new Error("not held"); await l.release();`,
     ],
   ])("%s", async (_name, body) => {
     const r = await child(body);
     expect(r.out).toContain("done");
     expect(r.code, r.out).toBe(0);
-    expect(r.ms).toBeLessThan(4_000);
+    expect(r.ms).toBeLessThan(4_500);
   });
 
-  it("a held lock does keep the process alive (the check above can fail)", async () => {
-    const r = await child(`const l = new c.DistributedLock({ key: "k", port }); await l.acquire();`, 1_500);
+  it("a held lock does keep the process alive (so the checks above can fail)", async () => {
+    const r = await child(`const l = new c.DistributedLock({ key: "k", port }); await l.acquire();`, 2_000);
+    expect(r.out).toContain("done");
     expect(r.code).toBeNull();
   });
 });
 
 describe("connect timeout", () => {
+  // The child exits explicitly: Bun cannot abort a pending Bun.connect, so on
+  // Bun the abandoned handshake keeps the process alive until the kernel gives
+  // up on it (see README, "Known limitations"). The error itself is prompt.
   it("a server that never completes the TCP handshake fails within connectTimeoutMs", async () => {
     // A listener with backlog 0 that never accepts: the first connection fills
     // its queue, and the kernel drops the handshake of the next one.
@@ -134,15 +125,17 @@ describe("connect timeout", () => {
     try {
       const stallPort = await new Promise<number>((resolve, reject) => {
         py.stdout.once("data", (d) => resolve(Number(String(d).trim())));
-        py.once("error", reject);
+        py.once("error", (e) => reject(new Error(`python3 is needed for this test: ${e.message}`)));
       });
       const filler = net.createConnection({ host: "127.0.0.1", port: stallPort });
       await new Promise((r) => filler.once("connect", r));
       const r = await child(
-        `const port2 = ${stallPort}; const t0 = Date.now();
-         const err = await new c.DistributedLock({ key: "k", port: port2, connectTimeoutMs: 300 }).acquire().catch((e) => e);
+        `const t0 = Date.now();
+         const err = await new c.DistributedLock({ key: "k", port: ${stallPort}, connectTimeoutMs: 300 }).acquire().catch((e) => e);
          if (!(err instanceof c.ConnectionError) || err.code !== "TIMEOUT") throw new Error("wrong error: " + err);
-         if (Date.now() - t0 > 1500) throw new Error("too slow");`,
+         if (Date.now() - t0 > 1500) throw new Error("too slow: " + (Date.now() - t0));
+         console.log("done");
+         process.exit(0);`,
       );
       filler.destroy();
       expect(r.out).toContain("done");
@@ -151,8 +144,4 @@ describe("connect timeout", () => {
       py.kill("SIGKILL");
     }
   });
-});
-
-it("python3 is available for the connect-timeout test", () => {
-  expect(spawnSync("python3", ["--version"]).status).toBe(0);
 });

@@ -1,0 +1,75 @@
+// A *scripted fake server* for adapter tests: it is not dflockd. It sends the
+// exact bytes a scenario needs, for what a real server cannot be made to do
+// (bytes split at chosen places, malformed replies, stalls, hang-ups). It runs
+// in its own Node process so the process under test can have node:net broken.
+//
+// Usage: node scripted-server.mjs <scenario>   (prints the port, then serves)
+import * as net from "node:net";
+
+const scenario = process.argv[2] ?? "ok";
+const TOKEN = "0123456789abcdef0123456789abcdef";
+
+async function trickle(sock, text) {
+  for (const byte of Buffer.from(text)) {
+    if (sock.destroyed) return;
+    await new Promise((r) => sock.write(Buffer.from([byte]), r));
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+function reply(req, sock) {
+  const [cmd, key] = req;
+  switch (scenario) {
+    case "malformed":
+      return sock.write("ok not-a-lease\n");
+    case "stall":
+      if (cmd === "l") sock.write(`ok ${TOKEN} 30\n`);
+      return; // never answers anything else
+    case "hangup":
+      if (cmd === "l") {
+        sock.write(`ok ${TOKEN} 30\n`);
+        setImmediate(() => sock.destroy());
+      }
+      return;
+    case "trickle":
+      if (cmd === "stats") {
+        return trickle(
+          sock,
+          'ok {"connections":1,"locks":[{"key":"ключ🔒","owner_conn_id":1,"lease_expires_in_s":3,"waiters":0}],"semaphores":null,"idle_locks":null,"idle_semaphores":null}\r\n',
+        );
+      }
+      return trickle(sock, cmd === "r" ? "ok\r\n" : `ok ${TOKEN} 2\r\n`);
+    default:
+      // "ok": grants everything (key "busy" times out), answers renew, release and stats;
+      // drops the connection on a renew of key "drop".
+      if (cmd === "l" || cmd === "w" || cmd === "sl" || cmd === "sw") {
+        return sock.write(key === "busy" ? "timeout\n" : `ok ${TOKEN} 2\n`);
+      }
+      if (cmd === "e" || cmd === "se") return sock.write("queued\n");
+      if (cmd === "r" || cmd === "sr") return sock.write("ok\n");
+      if (cmd === "n" || cmd === "sn") return key === "drop" ? sock.destroy() : sock.write("ok 2\n");
+      if (cmd === "stats") return sock.write('ok {"connections":7,"locks":[],"semaphores":[]}\n');
+      return sock.write("error\n");
+  }
+}
+
+const server = net.createServer((sock) => {
+  sock.setNoDelay(true);
+  sock.on("error", () => {});
+  let buf = "";
+  sock.on("data", (d) => {
+    buf += d.toString("latin1");
+    let lines = buf.split("\n");
+    while (lines.length >= 4) {
+      reply(lines.slice(0, 3), sock);
+      lines = lines.slice(3);
+    }
+    buf = lines.join("\n");
+  });
+});
+server.listen(0, "127.0.0.1", () => {
+  process.stdout.write(`${server.address().port}\n`);
+});
+// Exit with the parent.
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();

@@ -1,0 +1,15 @@
+/**
+ * The few Deno APIs the Deno adapter uses, so that `tsc` (which has no Deno
+ * types) can check code that imports it. `deno check` uses Deno's real types
+ * and never reads this file.
+ */
+declare namespace Deno {
+  interface Conn {
+    read(p: Uint8Array): Promise<number | null>;
+    write(p: Uint8Array): Promise<number>;
+    close(): void;
+    setNoDelay(noDelay?: boolean): void;
+  }
+  function connect(options: { hostname?: string; port: number; signal?: AbortSignal }): Promise<Conn>;
+  function unrefTimer(id: number): void;
+}
