@@ -1,12 +1,24 @@
 import { defineConfig } from "tsup";
 
-export default defineConfig({
-  entry: { node: "adapters/node/index.ts" },
-  format: ["esm", "cjs"],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: "es2022",
-  platform: "node",
-  splitting: false,
-});
+export default defineConfig([
+  {
+    // Node: ESM and CommonJS.
+    entry: { node: "adapters/node/index.ts" },
+    format: ["esm", "cjs"],
+    dts: true,
+    sourcemap: true,
+    clean: true,
+    target: "es2022",
+    platform: "node",
+  },
+  {
+    // Bun and Deno: ESM and CommonJS, like Node.
+    entry: { bun: "adapters/bun/index.ts", deno: "adapters/deno/index.ts" },
+    format: ["esm", "cjs"],
+    dts: true,
+    sourcemap: true,
+    target: "es2022",
+    platform: "neutral",
+    external: ["bun"],
+  },
+]);

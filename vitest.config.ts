@@ -26,6 +26,13 @@ export default defineConfig({
       },
       {
         test: {
+          name: "smoke",
+          include: ["test/smoke/**/*.test.ts"],
+          testTimeout: 60_000,
+        },
+      },
+      {
+        test: {
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
           globalSetup: ["test/harness/global-setup.ts"],

@@ -4,12 +4,45 @@
  *
  * @module
  */
-import type { Socket } from "bun";
 import { ConnectionError } from "../../src/errors.ts";
 import type { ByteStream, ConnectTarget, Runtime, StreamHandlers } from "../../src/transport.ts";
 
 interface Slot {
   stream: BunStream | undefined;
+}
+
+/**
+ * The part of Bun's socket API this adapter uses, declared here so the
+ * package needs no Bun type definitions (the JSR package included).
+ */
+interface Socket<Data> {
+  data: Data;
+  write(bytes: Uint8Array): number;
+  terminate(): void;
+  setNoDelay(noDelay?: boolean): unknown;
+}
+
+interface BunNet {
+  connect<Data>(options: {
+    hostname: string;
+    port: number;
+    data: Data;
+    socket: {
+      binaryType: "uint8array";
+      open(sock: Socket<Data>): void;
+      data(sock: Socket<Data>, chunk: Uint8Array): void;
+      drain(sock: Socket<Data>): void;
+      end(sock: Socket<Data>): void;
+      close(sock: Socket<Data>, error?: Error): void;
+      error(sock: Socket<Data>, error: Error): void;
+      connectError(sock: Socket<Data>, error: Error): void;
+    };
+  }): Promise<Socket<Data>>;
+}
+
+/** `Bun`, looked up when used (so that this module also loads outside Bun). */
+function bun(): BunNet {
+  return (globalThis as unknown as { Bun: BunNet }).Bun;
 }
 
 /**
@@ -90,55 +123,57 @@ function connectBun(target: ConnectTarget): Promise<ByteStream> {
       reject(new ConnectionError(`connecting to ${where} timed out after ${target.timeoutMs} ms`, { code: "TIMEOUT" }));
     }, target.timeoutMs);
     (timer as { unref?: () => void }).unref?.();
-    Bun.connect<Slot>({
-      hostname: target.host,
-      port: target.port,
-      data: { stream: undefined },
-      socket: {
-        binaryType: "uint8array",
-        open(sock) {
-          sock.setNoDelay(true);
+    bun()
+      .connect<Slot>({
+        hostname: target.host,
+        port: target.port,
+        data: { stream: undefined },
+        socket: {
+          binaryType: "uint8array",
+          open(sock) {
+            sock.setNoDelay(true);
+          },
+          data(sock, chunk) {
+            sock.data.stream?.onData(chunk);
+          },
+          drain(sock) {
+            sock.data.stream?.onDrain();
+          },
+          end(sock) {
+            sock.data.stream?.onEnd();
+            sock.terminate();
+          },
+          close(sock, error) {
+            sock.data.stream?.onEnd(error);
+          },
+          error(sock, error) {
+            sock.data.stream?.onEnd(error);
+          },
+          connectError() {
+            // The promise below rejects with the same error.
+          },
         },
-        data(sock, chunk) {
-          sock.data.stream?.onData(chunk);
+      })
+      .then(
+        (sock) => {
+          clearTimeout(timer);
+          if (settled) {
+            sock.terminate();
+            return;
+          }
+          settled = true;
+          const stream = new BunStream(sock);
+          sock.data.stream = stream;
+          resolve(stream);
         },
-        drain(sock) {
-          sock.data.stream?.onDrain();
+        (err: unknown) => {
+          clearTimeout(timer);
+          if (settled) return;
+          settled = true;
+          const message = err instanceof Error ? err.message : String(err);
+          reject(new ConnectionError(`cannot connect to ${where}: ${message}`, { cause: err }));
         },
-        end(sock) {
-          sock.data.stream?.onEnd();
-          sock.terminate();
-        },
-        close(sock, error) {
-          sock.data.stream?.onEnd(error);
-        },
-        error(sock, error) {
-          sock.data.stream?.onEnd(error);
-        },
-        connectError() {
-          // The promise below rejects with the same error.
-        },
-      },
-    }).then(
-      (sock) => {
-        clearTimeout(timer);
-        if (settled) {
-          sock.terminate();
-          return;
-        }
-        settled = true;
-        const stream = new BunStream(sock);
-        sock.data.stream = stream;
-        resolve(stream);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        if (settled) return;
-        settled = true;
-        const message = err instanceof Error ? err.message : String(err);
-        reject(new ConnectionError(`cannot connect to ${where}: ${message}`, { cause: err }));
-      },
-    );
+      );
   });
 }
 

@@ -1,0 +1,128 @@
+/**
+ * Packaging smoke test: pack the npm tarball, install it into an empty
+ * project, and take and release a lock from Node ESM, Node CommonJS, Bun and
+ * Deno (`npm:` specifier), plus the JSR layout from Deno by path. The server
+ * is a scripted fake server for now (a real dflockd cannot be installed on
+ * this machine yet; see README): what is checked here is module resolution
+ * and which adapter each runtime ends up with.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ROOT, type ScriptedServer, scriptedServer } from "../support/runtime.ts";
+
+const BIN = join(ROOT, "node_modules", ".bin");
+let dir = "";
+let server: ScriptedServer;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "dflockd-smoke-"));
+  const packed = execFileSync("npm", ["pack", "--silent", "--pack-destination", dir], { cwd: ROOT, encoding: "utf8" })
+    .trim()
+    .split("\n")
+    .pop() as string;
+  const app = join(dir, "app");
+  mkdirSync(app);
+  writeFileSync(
+    join(app, "package.json"),
+    JSON.stringify({ name: "smoke-app", private: true, dependencies: { "dflockd-client": `file:../${packed}` } }),
+  );
+  execFileSync("npm", ["install", "--no-audit", "--no-fund", "--silent"], { cwd: app, stdio: "inherit" });
+  server = await scriptedServer("ok");
+}, 180_000);
+
+afterAll(() => {
+  server?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Lock, release, and report which adapter ran; `breakNodeNet` makes node:net unusable first. */
+function script(importLine: string, breakNodeNet: boolean): string {
+  return [
+    breakNodeNet
+      ? `import { Socket } from "node:net"; Socket.prototype.connect = () => { throw new Error("node:net used"); };`
+      : "",
+    importLine,
+    // Only this package (not another release of the same name) has these.
+    `if (typeof LockLostError !== "function" || typeof InvalidArgumentError !== "function") throw new Error("wrong package");`,
+    `const lock = new DistributedLock({ key: "smoke", port: ${server.port} });`,
+    `if (!(await lock.acquire())) throw new Error("not acquired");`,
+    `await lock.release();`,
+    `console.log("ok", lock.state);`,
+  ].join("\n");
+}
+
+function run(cmd: string, args: string[], file: string, body: string): string {
+  const path = join(dir, "app", file);
+  writeFileSync(path, body);
+  const r = spawnSync(cmd, [...args, path], { cwd: join(dir, "app"), encoding: "utf8", timeout: 60_000 });
+  if (r.status !== 0) throw new Error(`${cmd} ${file} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+describe("the packed npm tarball", () => {
+  it("works from Node ESM", () => {
+    expect(
+      run(
+        "node",
+        [],
+        "esm.mjs",
+        script(`import { DistributedLock, LockLostError, InvalidArgumentError } from "dflockd-client";`, false),
+      ),
+    ).toContain("ok released");
+  });
+
+  it("works from Node CommonJS (require)", () => {
+    const body = script(
+      `const { DistributedLock, LockLostError, InvalidArgumentError } = require("dflockd-client");`,
+      false,
+    )
+      .replace(/^/, "(async () => {\n")
+      .concat("\n})().catch((e) => { console.error(e); process.exit(1); });");
+    expect(run("node", [], "cjs.cjs", body)).toContain("ok released");
+  });
+
+  it("works from Bun, with Bun's own sockets", () => {
+    expect(
+      run(
+        join(BIN, "bun"),
+        [],
+        "bun.mjs",
+        script(
+          `const { DistributedLock, LockLostError, InvalidArgumentError } = await import("dflockd-client");`,
+          true,
+        ),
+      ),
+    ).toContain("ok released");
+  });
+
+  it("works from Deno through an npm: specifier, with Deno's own sockets", () => {
+    expect(
+      run(
+        join(BIN, "deno"),
+        ["run", "-A", "--quiet", "--node-modules-dir=manual"],
+        "deno.mjs",
+        script(
+          `const { DistributedLock, LockLostError, InvalidArgumentError } = await import("npm:dflockd-client");`,
+          true,
+        ),
+      ),
+    ).toContain("ok released");
+  });
+});
+
+describe("the JSR layout", () => {
+  it("works from Deno by path (mod.ts), with Deno's own sockets", () => {
+    const entry = JSON.stringify(`file://${join(ROOT, "mod.ts")}`);
+    expect(
+      run(
+        join(BIN, "deno"),
+        ["run", "-A", "--quiet"],
+        "jsr.mjs",
+        script(`const { DistributedLock, LockLostError, InvalidArgumentError } = await import(${entry});`, true),
+      ),
+    ).toContain("ok released");
+  });
+});
