@@ -19,13 +19,6 @@ export default defineConfig({
       },
       {
         test: {
-          name: "node",
-          include: ["test/node/**/*.test.ts"],
-          testTimeout: 10_000,
-        },
-      },
-      {
-        test: {
           name: "smoke",
           include: ["test/smoke/**/*.test.ts"],
           testTimeout: 60_000,

@@ -6,6 +6,7 @@
  */
 import { ConnectionError } from "../../src/errors.ts";
 import type { ByteStream, ConnectTarget, Runtime, StreamHandlers } from "../../src/transport.ts";
+import { isNodeStyleSocket, NodeStream } from "../node/stream.ts";
 
 interface Slot {
   stream: BunStream | undefined;
@@ -183,5 +184,9 @@ export const bunRuntime: Runtime = {
   connect: connectBun,
   unrefTimer(handle) {
     (handle as { unref?: () => void }).unref?.();
+  },
+  // A net.Socket the user created (through this runtime's node:net) for a low-level call.
+  adopt(value) {
+    return isNodeStyleSocket(value) ? new NodeStream(value) : undefined;
   },
 };

@@ -6,6 +6,7 @@
  */
 import { ConnectionError } from "../../src/errors.ts";
 import type { ByteStream, ConnectTarget, Runtime, StreamHandlers } from "../../src/transport.ts";
+import { isNodeStyleSocket, NodeStream } from "../node/stream.ts";
 
 const READ_BUFFER_BYTES = 16 * 1024;
 
@@ -106,5 +107,9 @@ export const denoRuntime: Runtime = {
   connect: connectDeno,
   unrefTimer(handle) {
     Deno.unrefTimer(handle as unknown as number);
+  },
+  // A net.Socket the user created (through this runtime's node:net) for a low-level call.
+  adopt(value) {
+    return isNodeStyleSocket(value) ? new NodeStream(value) : undefined;
   },
 };

@@ -5,40 +5,8 @@
  */
 import { createConnection, Socket } from "node:net";
 import { ConnectionError } from "../../src/errors.ts";
-import type { ByteStream, ConnectTarget, Runtime, StreamHandlers } from "../../src/transport.ts";
-
-/** A `net.Socket` seen through the core's {@link ByteStream} interface. */
-class NodeStream implements ByteStream {
-  readonly #sock: Socket;
-  #ended = false;
-
-  constructor(sock: Socket) {
-    this.#sock = sock;
-  }
-
-  start(h: StreamHandlers): void {
-    const end = (error?: unknown): void => {
-      if (this.#ended) return;
-      this.#ended = true;
-      h.end(error);
-    };
-    this.#sock.on("data", (chunk: Uint8Array) => h.data(chunk));
-    this.#sock.on("error", (err) => end(err));
-    this.#sock.on("close", () => end());
-    // A half-closed peer sends no more replies: treat it as closed.
-    this.#sock.on("end", () => end());
-    if (this.#sock.destroyed) end();
-  }
-
-  write(bytes: Uint8Array): void {
-    // Node queues what the kernel does not take yet; ordering is preserved.
-    this.#sock.write(bytes);
-  }
-
-  close(): void {
-    this.#sock.destroy();
-  }
-}
+import type { ByteStream, ConnectTarget, Runtime } from "../../src/transport.ts";
+import { NodeStream } from "./stream.ts";
 
 function connectNode(target: ConnectTarget): Promise<ByteStream> {
   return new Promise((resolve, reject) => {

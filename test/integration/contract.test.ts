@@ -20,7 +20,7 @@ import {
   stableHashShard,
   stats,
   waitForLock,
-} from "../../adapters/node/index.ts";
+} from "../support/client.ts";
 import { key, until, useDflockd, useDflockds } from "./helpers.ts";
 
 const server = useDflockd();

@@ -1,6 +1,6 @@
 /** FIFO order and lease expiry, against a real dflockd. */
 import { describe, expect, it } from "vitest";
-import { acquire, connect, DistributedLock, enqueue, stats, waitForLock } from "../../adapters/node/index.ts";
+import { acquire, connect, DistributedLock, enqueue, stats, waitForLock } from "../support/client.ts";
 import { key, useDflockd } from "./helpers.ts";
 
 const server = useDflockd(["--lease-sweep-interval", "1"]);

@@ -1,7 +1,7 @@
 /** Server limits and failures, against real dflockd processes. */
 import { describe, expect, it } from "vitest";
-import { ConnectionError, connect, DistributedLock, enqueue, LockLostError, stats } from "../../adapters/node/index.ts";
 import { freePort, startDflockd } from "../harness/dflockd.ts";
+import { ConnectionError, connect, DistributedLock, enqueue, LockLostError, stats } from "../support/client.ts";
 import { key, until, useDflockd } from "./helpers.ts";
 
 describe("--max-locks 2", () => {

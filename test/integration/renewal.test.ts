@@ -3,7 +3,7 @@
  * wait real seconds; everything else awaits events.
  */
 import { describe, expect, it } from "vitest";
-import { DistributedLock, DistributedSemaphore, LockLostError, stats } from "../../adapters/node/index.ts";
+import { DistributedLock, DistributedSemaphore, LockLostError, stats } from "../support/client.ts";
 import { elapse, key, until, useDflockd } from "./helpers.ts";
 
 describe("on a server with --read-timeout 2", () => {

@@ -1,10 +1,10 @@
 /**
- * Node only: the low-level functions accept a plain `net.Socket` the user
+ * The low-level functions accept a plain `net.Socket` the user
  * created (the contract's low-level example). Uses a scripted fake server.
  */
 import * as net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { acquire, release, stats } from "../../adapters/node/index.ts";
+import { acquire, release, stats } from "../support/client.ts";
 import { type ScriptedServer, scriptedServer } from "../support/runtime.ts";
 
 const TOKEN = "0123456789abcdef0123456789abcdef";
@@ -14,7 +14,7 @@ afterEach(() => {
   servers = [];
 });
 
-describe("net.Socket adoption (Node)", () => {
+describe("adopting a net.Socket the user created", () => {
   it("low-level functions adopt a plain net.Socket and pipeline requests in order", async () => {
     const srv = await scriptedServer("ok");
     servers.push(srv);
