@@ -72,6 +72,8 @@ export class Connection {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed: CloseInfo | undefined;
   #listeners: Array<(info: CloseInfo) => void> = [];
+  /** Whether any byte has arrived yet. */
+  #answered = false;
 
   /**
    * Wrap a connected stream. Most users call {@link connect} instead.
@@ -81,7 +83,16 @@ export class Connection {
     this.#stream = stream;
     stream.start({
       data: (chunk) => this.#onData(chunk),
-      end: (error) => this.#shutdown(false, new ConnectionError("the server closed the connection", { cause: error })),
+      end: (error) =>
+        this.#shutdown(
+          false,
+          new ConnectionError(
+            this.#answered
+              ? "the server closed the connection"
+              : "the server closed the connection before answering anything (if it expects TLS, set the tls option)",
+            { cause: error },
+          ),
+        ),
     });
   }
 
@@ -196,6 +207,14 @@ export class Connection {
 
   #onData(chunk: Uint8Array): void {
     if (this.#closed !== undefined) return;
+    if (!this.#answered) {
+      this.#answered = true;
+      // A TLS record (alert 0x15 or handshake 0x16, version 3.x) where a reply line should be.
+      if ((chunk[0] === 0x15 || chunk[0] === 0x16) && chunk[1] === 0x03) {
+        this.#shutdown(false, new ConnectionError("the server answered with TLS: set the tls option"));
+        return;
+      }
+    }
     try {
       this.#decoder.push(chunk, (line) => this.#onLine(line));
     } catch (err) {
@@ -234,51 +253,6 @@ export class Connection {
     }
     p.resolve(value);
   }
-}
-
-/**
- * Where to connect, for {@link connect} and {@link stats}.
- *
- * @example
- * ```ts
- * import { connect, type ConnectOptions } from "dflockd-client";
- *
- * const where: ConnectOptions = { host: "127.0.0.1", port: 6388, connectTimeoutMs: 2000 };
- * const conn = await connect(where);
- * ```
- */
-export interface ConnectOptions {
-  /** Server host (default `"127.0.0.1"`). */
-  host?: string;
-  /** Server port (default `6388`). */
-  port?: number;
-  /** Give up connecting after this many milliseconds (default 10 000). */
-  connectTimeoutMs?: number;
-}
-
-/**
- * Open a connection for the low-level functions, using the runtime's native
- * sockets. Close it with {@link Connection.close} when done; closing releases
- * whatever it still holds.
- *
- * @param options Host, port and connect timeout.
- * @returns The open connection.
- * @throws InvalidArgumentError for a bad host or port; ConnectionError if the
- * server cannot be reached.
- * @example
- * ```ts
- * import { connect, stats } from "dflockd-client";
- *
- * const conn = await connect({ host: "127.0.0.1", port: 6388 });
- * conn.close();
- * ```
- */
-export async function connect(options: ConnectOptions = {}): Promise<Connection> {
-  const host = checkHost(options.host ?? DEFAULT_HOST);
-  const port = checkPort(options.port ?? DEFAULT_PORT);
-  const timeoutMs = checkMillis("connectTimeoutMs", options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
-  const stream = await runtime().connect({ host, port, timeoutMs });
-  return new Connection(stream);
 }
 
 const adopted = new WeakMap<object, Connection>();

@@ -5,7 +5,7 @@
  *
  * @module
  */
-export { type CloseInfo, Connection, type ConnectOptions, connect, type SocketLike } from "./connection.ts";
+export { type CloseInfo, Connection, type SocketLike } from "./connection.ts";
 export {
   AcquireTimeoutError,
   AuthError,
@@ -32,6 +32,7 @@ export {
   stats,
   waitForLock,
 } from "./lowlevel.ts";
+export { type ConnectOptions, connect, type TlsOptions } from "./open.ts";
 export {
   type AcquireOptions,
   DistributedLock,

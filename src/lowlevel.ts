@@ -3,20 +3,14 @@
  * owns. Nothing is renewed for you; closing the connection releases what it
  * holds. Every argument is checked before a byte is written.
  *
- * The first argument is a {@link Connection} from {@link connect}; on Node it
- * may also be a `net.Socket` you created.
+ * The first argument is a `Connection` from {@link connect}, or a `net.Socket`
+ * you created.
  *
  * @module
  */
-import {
-  asConnection,
-  Connection,
-  type ConnectOptions,
-  connect,
-  DEFAULT_REQUEST_TIMEOUT_MS,
-  type SocketLike,
-} from "./connection.ts";
+import { asConnection, DEFAULT_REQUEST_TIMEOUT_MS, type SocketLike } from "./connection.ts";
 import { AcquireTimeoutError } from "./errors.ts";
+import { type ConnectOptions, connect } from "./open.ts";
 import {
   commandName,
   type EnqueueResult,

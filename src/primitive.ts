@@ -6,7 +6,7 @@
  * @module
  */
 import {
-  Connection,
+  type Connection,
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_HOST,
   DEFAULT_PORT,
@@ -14,6 +14,7 @@ import {
 } from "./connection.ts";
 import { AcquireTimeoutError, InvalidArgumentError, LockError, LockLostError, ServerError } from "./errors.ts";
 import { type LeaseState, LeaseTracker, renewDelayMs } from "./lease.ts";
+import { openConnection, resolveTls, Secret, type TlsOptions } from "./open.ts";
 import {
   commandName,
   encodeAcquire,
@@ -30,7 +31,7 @@ import {
   type Renewal,
 } from "./protocol.ts";
 import { type ShardingStrategy, stableHashShard } from "./sharding.ts";
-import { backgroundTimer, runtime } from "./transport.ts";
+import { backgroundTimer, type TlsSettings } from "./transport.ts";
 import {
   checkHost,
   checkKey,
@@ -81,8 +82,15 @@ export interface LockOptions {
    * Renewals are spaced so the connection never idles that long.
    */
   serverReadTimeoutS?: number;
-  /** Milliseconds allowed to open a connection. Default `10000`. */
+  /**
+   * Milliseconds allowed to be ready to talk: TCP connect, TLS handshake and
+   * the auth exchange together. Default `10000`.
+   */
   connectTimeoutMs?: number;
+  /** Use TLS: `true` to verify against the system's CAs, or {@link TlsOptions}. Default: plain TCP. */
+  tls?: boolean | TlsOptions;
+  /** The server's `--auth-token`, sent first on every connection. Never printed or logged. */
+  auth?: string;
   /** Milliseconds allowed for a non-blocking request (enqueue, renew, release). Default `5000`. */
   requestTimeoutMs?: number;
   /**
@@ -165,6 +173,8 @@ export abstract class DistributedPrimitive {
   readonly #ratio: number;
   readonly #readTimeoutMs: number;
   readonly #connectTimeoutMs: number;
+  readonly #tls: TlsSettings | undefined;
+  readonly #auth: Secret | undefined;
   readonly #requestTimeoutMs: number;
   readonly #onLost: ((error: LockLostError) => void) | undefined;
 
@@ -200,6 +210,8 @@ export abstract class DistributedPrimitive {
     this.#connectTimeoutMs = checkMillis("connectTimeoutMs", options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
     this.#requestTimeoutMs = checkMillis("requestTimeoutMs", options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
     this.#servers = serverList(options);
+    this.#tls = resolveTls(options.tls);
+    this.#auth = options.auth === undefined ? undefined : new Secret(options.auth);
     const strategy = options.shardingStrategy ?? stableHashShard;
     if (typeof strategy !== "function") throw new InvalidArgumentError("shardingStrategy must be a function");
     this.#strategy = strategy;
@@ -522,12 +534,11 @@ export abstract class DistributedPrimitive {
     let conn: Connection;
     const connectStart = now();
     try {
-      const stream = await raceAbort(
-        runtime().connect({ host, port, timeoutMs: this.#connectTimeoutMs }),
+      conn = await raceAbort(
+        openConnection({ host, port, connectTimeoutMs: this.#connectTimeoutMs, tls: this.#tls, auth: this.#auth }),
         signal,
-        (s) => s.close(),
+        (c) => c.close(),
       );
-      conn = new Connection(stream);
     } catch (err) {
       if (this.#epoch === epoch) this.#end(epoch);
       throw err;

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { LockError } from "./errors.ts";
+import { ConnectionError, LockError } from "./errors.ts";
 
 /** Callbacks the core installs on a {@link ByteStream}. */
 export interface StreamHandlers {
@@ -30,14 +30,30 @@ export interface ByteStream {
   close(): void;
 }
 
+/** TLS settings after validation, in runtime-neutral terms. */
+export interface TlsSettings {
+  /** PEM CA certificates to trust, or `undefined` for the system's. */
+  ca: string[] | undefined;
+  /** PEM client certificate, with `key`. */
+  cert: string | undefined;
+  /** PEM client key, with `cert`. */
+  key: string | undefined;
+  /** Name to verify the certificate against and send as SNI; default the host. */
+  serverName: string | undefined;
+  /** `false` only when the user explicitly turned verification off. */
+  verify: boolean;
+}
+
 /** Where and how to connect. */
 export interface ConnectTarget {
   /** Host name or address. */
   host: string;
   /** TCP port. */
   port: number;
-  /** Give up after this many milliseconds. */
+  /** Give up after this many milliseconds (TCP connect and TLS handshake together). */
   timeoutMs: number;
+  /** Speak TLS, with these settings; plain TCP when `undefined`. */
+  tls?: TlsSettings | undefined;
 }
 
 /** What the core needs from a runtime. */
@@ -81,4 +97,37 @@ export function backgroundTimer(fn: () => void, ms: number): ReturnType<typeof s
   const t = setTimeout(fn, Math.max(0, Math.min(ms, 2_147_483_647)));
   runtime().unrefTimer(t);
   return t;
+}
+
+/**
+ * The error for a failed TLS handshake, worded the same on every runtime,
+ * with a hint at the likely cause. Adapters pass the runtime's error.
+ */
+export function tlsHandshakeError(where: string, cause: unknown): ConnectionError {
+  const text = cause instanceof Error ? `${(cause as { code?: string }).code ?? ""} ${cause.message}` : String(cause);
+  let hint = "";
+  if (
+    /wrong.version|packet.length|unknown.protocol|record|http request|invalidcontenttype|corrupt message|eof|closed|reset|peer/i.test(
+      text,
+    )
+  ) {
+    hint = " (the server does not seem to speak TLS: is it started with --tls-cert? If not, leave out the tls option)";
+  } else if (/cert|verif|self.signed|issuer|altname|hostname|name|unknownca|expired|authority/i.test(text)) {
+    hint = " (certificate verification failed: check tls.ca and tls.serverName)";
+  }
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return new ConnectionError(`TLS handshake with ${where} failed: ${message}${hint}`, { cause });
+}
+
+/**
+ * The error for a connect timeout, worded the same on every runtime. `phase`
+ * says whether TCP had connected and the TLS handshake was under way.
+ */
+export function connectTimeoutError(where: string, timeoutMs: number, phase: "connect" | "tls"): ConnectionError {
+  return new ConnectionError(
+    phase === "connect"
+      ? `connecting to ${where} timed out after ${timeoutMs} ms`
+      : `the TLS handshake with ${where} timed out after ${timeoutMs} ms (if the server does not use TLS, leave out the tls option)`,
+    { code: "TIMEOUT" },
+  );
 }

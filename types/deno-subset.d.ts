@@ -10,6 +10,18 @@ declare namespace Deno {
     close(): void;
     setNoDelay(noDelay?: boolean): void;
   }
-  function connect(options: { hostname?: string; port: number; signal?: AbortSignal }): Promise<Conn>;
+  interface TcpConn extends Conn {}
+  interface TlsConn extends Conn {
+    handshake(): Promise<unknown>;
+  }
+  function connect(options: { hostname?: string; port: number; signal?: AbortSignal }): Promise<TcpConn>;
+  function connectTls(options: {
+    hostname?: string;
+    port: number;
+    caCerts?: string[];
+    cert?: string;
+    key?: string;
+  }): Promise<TlsConn>;
+  function startTls(conn: TcpConn, options?: { hostname?: string; caCerts?: string[] }): Promise<TlsConn>;
   function unrefTimer(id: number): void;
 }

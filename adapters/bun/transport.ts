@@ -1,11 +1,19 @@
 /**
- * The Bun adapter: moves bytes over Bun's native sockets (`Bun.connect`), not
- * over Bun's `node:net` emulation. No protocol here.
+ * The Bun adapter: moves bytes over Bun's native sockets (`Bun.connect`, with
+ * its `tls` option for TLS), not over Bun's `node:net` or `node:tls`
+ * emulation. No protocol here.
  *
  * @module
  */
 import { ConnectionError } from "../../src/errors.ts";
-import type { ByteStream, ConnectTarget, Runtime, StreamHandlers } from "../../src/transport.ts";
+import {
+  type ByteStream,
+  type ConnectTarget,
+  connectTimeoutError,
+  type Runtime,
+  type StreamHandlers,
+  tlsHandshakeError,
+} from "../../src/transport.ts";
 import { isNodeStyleSocket, NodeStream } from "../node/stream.ts";
 
 interface Slot {
@@ -28,9 +36,11 @@ interface BunNet {
     hostname: string;
     port: number;
     data: Data;
+    tls?: { ca?: string[]; cert?: string; key?: string; serverName?: string; rejectUnauthorized: boolean };
     socket: {
       binaryType: "uint8array";
       open(sock: Socket<Data>): void;
+      handshake(sock: Socket<Data>, success: boolean, authorizationError: Error | null): void;
       data(sock: Socket<Data>, chunk: Uint8Array): void;
       drain(sock: Socket<Data>): void;
       end(sock: Socket<Data>): void;
@@ -117,22 +127,61 @@ class BunStream implements ByteStream {
 
 function connectBun(target: ConnectTarget): Promise<ByteStream> {
   const where = `${target.host}:${target.port}`;
+  const t = target.tls;
   return new Promise((resolve, reject) => {
+    const slot: Slot = { stream: undefined };
     let settled = false;
-    const timer = setTimeout(() => {
+    let opened: Socket<Slot> | undefined;
+    const settle = (err: ConnectionError | undefined, sock?: Socket<Slot>): void => {
+      if (settled) return;
       settled = true;
-      reject(new ConnectionError(`connecting to ${where} timed out after ${target.timeoutMs} ms`, { code: "TIMEOUT" }));
+      clearTimeout(timer);
+      if (err !== undefined || sock === undefined) {
+        (sock ?? opened)?.terminate();
+        reject(err);
+        return;
+      }
+      const stream = new BunStream(sock);
+      slot.stream = stream;
+      resolve(stream);
+    };
+    const failure = (error: unknown, fallback: string): ConnectionError =>
+      t !== undefined && opened !== undefined
+        ? tlsHandshakeError(where, error ?? new Error(fallback))
+        : new ConnectionError(`cannot connect to ${where}: ${error instanceof Error ? error.message : fallback}`, {
+            cause: error,
+          });
+    const timer = setTimeout(() => {
+      const phase = opened !== undefined && t !== undefined ? "tls" : "connect";
+      settle(connectTimeoutError(where, target.timeoutMs, phase));
     }, target.timeoutMs);
     (timer as { unref?: () => void }).unref?.();
     bun()
       .connect<Slot>({
         hostname: target.host,
         port: target.port,
-        data: { stream: undefined },
+        data: slot,
+        ...(t && {
+          tls: {
+            ca: t.ca,
+            cert: t.cert,
+            key: t.key,
+            serverName: t.serverName,
+            rejectUnauthorized: t.verify,
+          },
+        }),
         socket: {
           binaryType: "uint8array",
           open(sock) {
+            opened = sock;
             sock.setNoDelay(true);
+            if (settled) sock.terminate();
+            else if (t === undefined) settle(undefined, sock);
+          },
+          handshake(sock, success, authorizationError) {
+            if (!success || (t?.verify !== false && authorizationError !== null)) {
+              settle(tlsHandshakeError(where, authorizationError ?? new Error("handshake failed")), sock);
+            } else settle(undefined, sock);
           },
           data(sock, chunk) {
             sock.data.stream?.onData(chunk);
@@ -141,39 +190,28 @@ function connectBun(target: ConnectTarget): Promise<ByteStream> {
             sock.data.stream?.onDrain();
           },
           end(sock) {
+            if (!settled) settle(failure(undefined, "the server closed the connection"), sock);
             sock.data.stream?.onEnd();
             sock.terminate();
           },
           close(sock, error) {
+            if (!settled) settle(failure(error, "the server closed the connection"), sock);
             sock.data.stream?.onEnd(error);
           },
           error(sock, error) {
+            if (!settled) settle(failure(error, "connection error"), sock);
             sock.data.stream?.onEnd(error);
           },
-          connectError() {
-            // The promise below rejects with the same error.
+          connectError(_sock, error) {
+            settle(new ConnectionError(`cannot connect to ${where}: ${error.message}`, { cause: error }));
           },
         },
       })
       .then(
         (sock) => {
-          clearTimeout(timer);
-          if (settled) {
-            sock.terminate();
-            return;
-          }
-          settled = true;
-          const stream = new BunStream(sock);
-          sock.data.stream = stream;
-          resolve(stream);
+          if (settled && slot.stream === undefined) sock.terminate();
         },
-        (err: unknown) => {
-          clearTimeout(timer);
-          if (settled) return;
-          settled = true;
-          const message = err instanceof Error ? err.message : String(err);
-          reject(new ConnectionError(`cannot connect to ${where}: ${message}`, { cause: err }));
-        },
+        (err: unknown) => settle(failure(err, "connection failed")),
       );
   });
 }

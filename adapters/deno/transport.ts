@@ -1,11 +1,19 @@
 /**
- * The Deno adapter: moves bytes over Deno's native TCP connections
- * (`Deno.connect`), not over Deno's `node:net` emulation. No protocol here.
+ * The Deno adapter: moves bytes over Deno's native connections
+ * (`Deno.connect`, `Deno.connectTls`), not over Deno's `node:net` or
+ * `node:tls` emulation. No protocol here.
  *
  * @module
  */
-import { ConnectionError } from "../../src/errors.ts";
-import type { ByteStream, ConnectTarget, Runtime, StreamHandlers } from "../../src/transport.ts";
+import { ConnectionError, InvalidArgumentError } from "../../src/errors.ts";
+import {
+  type ByteStream,
+  type ConnectTarget,
+  connectTimeoutError,
+  type Runtime,
+  type StreamHandlers,
+  tlsHandshakeError,
+} from "../../src/transport.ts";
 import { isNodeStyleSocket, NodeStream } from "../node/stream.ts";
 
 const READ_BUFFER_BYTES = 16 * 1024;
@@ -80,20 +88,64 @@ class DenoStream implements ByteStream {
 
 async function connectDeno(target: ConnectTarget): Promise<ByteStream> {
   const where = `${target.host}:${target.port}`;
+  const t = target.tls;
+  if (t !== undefined && !t.verify) {
+    throw new InvalidArgumentError("tls.insecureSkipVerify is not supported on Deno");
+  }
+  if (t?.serverName !== undefined && t.serverName !== target.host) {
+    throw new InvalidArgumentError(
+      `Deno verifies the server's certificate against the host it connects to; connect to "${t.serverName}" instead of setting tls.serverName`,
+    );
+  }
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), target.timeoutMs);
+  let timedOut = false;
+  let conn: Deno.Conn | undefined;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+    // A TLS handshake cannot take a signal: closing the connection ends it.
+    try {
+      conn?.close();
+    } catch {
+      // Already closed.
+    }
+  }, target.timeoutMs);
   Deno.unrefTimer(timer as unknown as number);
+  let connected = false;
   try {
-    const conn = await Deno.connect({ hostname: target.host, port: target.port, signal: controller.signal });
-    conn.setNoDelay(true);
+    if (t !== undefined && t.cert !== undefined && t.key !== undefined) {
+      // A client certificate needs connectTls (startTls cannot send one).
+      conn = await Deno.connectTls({
+        hostname: target.host,
+        port: target.port,
+        cert: t.cert,
+        key: t.key,
+        ...(t.ca !== undefined && { caCerts: t.ca }),
+      });
+      connected = true;
+      await (conn as Deno.TlsConn).handshake();
+    } else {
+      const tcp = await Deno.connect({ hostname: target.host, port: target.port, signal: controller.signal });
+      tcp.setNoDelay(true);
+      conn = tcp;
+      connected = true;
+      if (t !== undefined) {
+        conn = await Deno.startTls(tcp, { hostname: target.host, ...(t.ca !== undefined && { caCerts: t.ca }) });
+        await (conn as Deno.TlsConn).handshake();
+      }
+    }
     return new DenoStream(conn);
   } catch (err) {
-    if (controller.signal.aborted) {
-      throw new ConnectionError(`connecting to ${where} timed out after ${target.timeoutMs} ms`, {
-        code: "TIMEOUT",
-        cause: err,
-      });
+    try {
+      conn?.close();
+    } catch {
+      // Already closed.
     }
+    if (timedOut) {
+      const phase = connected && t !== undefined ? "tls" : "connect";
+      throw connectTimeoutError(where, target.timeoutMs, phase);
+    }
+    if (t !== undefined && connected) throw tlsHandshakeError(where, err);
     const message = err instanceof Error ? err.message : String(err);
     throw new ConnectionError(`cannot connect to ${where}: ${message}`, { cause: err });
   } finally {

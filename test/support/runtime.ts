@@ -27,10 +27,28 @@ export interface ScriptedServer {
   stop(): void;
 }
 
+/** Options of a scripted fake server. */
+export interface ScriptedOptions {
+  /** Serve TLS with these PEM files. */
+  tls?: { certFile: string; keyFile: string };
+  /** Require this auth secret first. */
+  auth?: string;
+  /** Loopback address to listen on (default 127.0.0.1). */
+  host?: string;
+}
+
 /** Start a scripted fake server for `scenario` in a separate `node` process. */
-export async function scriptedServer(scenario: string): Promise<ScriptedServer> {
+export async function scriptedServer(scenario: string, options: ScriptedOptions = {}): Promise<ScriptedServer> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (options.tls) {
+    env.SCRIPTED_TLS_CERT = options.tls.certFile;
+    env.SCRIPTED_TLS_KEY = options.tls.keyFile;
+  }
+  if (options.auth !== undefined) env.SCRIPTED_AUTH = options.auth;
+  if (options.host !== undefined) env.SCRIPTED_HOST = options.host;
   const child: ChildProcess = spawn("node", [join(ROOT, "test", "support", "scripted-server.mjs"), scenario], {
     stdio: ["pipe", "pipe", "inherit"],
+    env,
   });
   const port = await new Promise<number>((resolve, reject) => {
     child.once("error", reject);

@@ -4,7 +4,11 @@
 // in its own Node process so the process under test can have node:net broken.
 //
 // Usage: node scripted-server.mjs <scenario>   (prints the port, then serves)
+// Environment: SCRIPTED_TLS_CERT / SCRIPTED_TLS_KEY (PEM files) serve TLS;
+// SCRIPTED_AUTH requires "auth _ <secret>" first, as dflockd's --auth-token does.
+import { readFileSync } from "node:fs";
 import * as net from "node:net";
+import * as tls from "node:tls";
 
 const scenario = process.argv[2] ?? "ok";
 const TOKEN = "0123456789abcdef0123456789abcdef";
@@ -53,21 +57,50 @@ function reply(req, sock) {
   }
 }
 
-const server = net.createServer((sock) => {
-  sock.setNoDelay(true);
+const secret = process.env.SCRIPTED_AUTH;
+
+function serve(sock) {
+  sock.setNoDelay?.(true);
   sock.on("error", () => {});
+  if (scenario === "silent") return; // accept, then never answer anything
   let buf = "";
+  let authed = secret === undefined;
   sock.on("data", (d) => {
     buf += d.toString("latin1");
+    // Like dflockd: a line over 256 bytes gets "error" and the connection is closed.
+    if (buf.split("\n").some((l) => l.length > 256)) {
+      sock.end("error\n");
+      return;
+    }
     let lines = buf.split("\n");
     while (lines.length >= 4) {
-      reply(lines.slice(0, 3), sock);
+      const req = lines.slice(0, 3);
       lines = lines.slice(3);
+      if (!authed) {
+        if (req[0] === "auth" && req[2] === secret) {
+          authed = true;
+          sock.write("ok\n");
+        } else {
+          sock.write("error_auth\n");
+          setTimeout(() => sock.destroy(), 100);
+          return;
+        }
+        continue;
+      }
+      reply(req, sock);
     }
     buf = lines.join("\n");
   });
-});
-server.listen(0, "127.0.0.1", () => {
+}
+
+const server = process.env.SCRIPTED_TLS_CERT
+  ? tls.createServer(
+      { cert: readFileSync(process.env.SCRIPTED_TLS_CERT), key: readFileSync(process.env.SCRIPTED_TLS_KEY) },
+      serve,
+    )
+  : net.createServer(serve);
+server.on("tlsClientError", () => {});
+server.listen(0, process.env.SCRIPTED_HOST ?? "127.0.0.1", () => {
   process.stdout.write(`${server.address().port}\n`);
 });
 // Exit with the parent.

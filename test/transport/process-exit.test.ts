@@ -9,11 +9,14 @@ import * as net from "node:net";
 import { join } from "node:path";
 import { buildSync } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testCerts } from "../harness/certs.ts";
 import { ROOT, RUNTIME, runFile, type ScriptedServer, scriptedServer } from "../support/runtime.ts";
 
 const TMP = join(ROOT, ".test-tmp", RUNTIME);
 let entry = join(ROOT, "mod.ts");
 let server: ScriptedServer;
+let tlsAuthServer: ScriptedServer;
+const certs = testCerts();
 
 beforeAll(async () => {
   mkdirSync(TMP, { recursive: true });
@@ -30,10 +33,15 @@ beforeAll(async () => {
     });
   }
   server = await scriptedServer("ok");
+  tlsAuthServer = await scriptedServer("ok", {
+    tls: { certFile: certs.certFile, keyFile: certs.keyFile },
+    auth: "sekrit",
+  });
 });
 
 afterAll(() => {
   server.stop();
+  tlsAuthServer.stop();
 });
 
 let n = 0;
@@ -42,7 +50,14 @@ function child(body: string, budgetMs = 5_000): Promise<{ code: number | null; o
   const file = join(TMP, `child-${++n}.mjs`);
   writeFileSync(
     file,
-    `import * as c from ${JSON.stringify(entry)};\nconst port = ${server.port};\n${body}\nconsole.log("done");\n`,
+    [
+      `import * as c from ${JSON.stringify(entry)};`,
+      `const port = ${server.port};`,
+      `const secure = { host: "localhost", port: ${tlsAuthServer.port}, tls: { ca: ${JSON.stringify(certs.ca)} } };`,
+      `const wrongCa = ${JSON.stringify(certs.otherCa)};`,
+      body,
+      `console.log("done");`,
+    ].join("\n"),
   );
   const [cmd, args] = runFile(file);
   const t0 = Date.now();
@@ -88,6 +103,18 @@ describe(`a ${RUNTIME} process exits on its own`, () => {
     [
       "after a low-level session",
       `const s = await c.connect({ port }); const g = await c.acquire(s, "k", 1); await c.release(s, "k", g.token); s.close();`,
+    ],
+    [
+      "after a lock over TLS with auth",
+      `await new c.DistributedLock({ key: "k", ...secure, auth: "sekrit" }).withLock(async () => {});`,
+    ],
+    [
+      "after an auth failure",
+      `const e = await new c.DistributedLock({ key: "k", ...secure, auth: "wrong" }).acquire().catch((x) => x); if (!(e instanceof c.AuthError)) throw e;`,
+    ],
+    [
+      "after a certificate verification failure",
+      `const e = await c.stats({ ...secure, tls: { ca: wrongCa } }).catch((x) => x); if (!(e instanceof c.ConnectionError)) throw e;`,
     ],
     [
       "after renewals, once released",

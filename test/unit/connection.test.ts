@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { asConnection, type Connection, connect } from "../../src/connection.ts";
+import { asConnection, type Connection } from "../../src/connection.ts";
 import { ConnectionError, InvalidArgumentError, type LockError, ProtocolError, ServerError } from "../../src/errors.ts";
+import { connect } from "../../src/open.ts";
 import { encodeStats, encodeWait, parseGrantReply, parseOkReply } from "../../src/protocol.ts";
 import { type ScriptedRuntime, token, useScriptedRuntime } from "../support/scripted-peer.ts";
 

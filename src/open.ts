@@ -1,0 +1,225 @@
+/**
+ * TLS and authentication options, in runtime-neutral terms, and the one
+ * routine that opens a ready-to-use connection: TCP or TLS through the
+ * runtime adapter, then `auth` if a secret is configured, all within one
+ * connect timeout. The secret is kept where no `JSON.stringify`, `inspect`,
+ * `console.log` or error message can reach it.
+ *
+ * @module
+ */
+import { Connection, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT } from "./connection.ts";
+import { ConnectionError, InvalidArgumentError, LockError } from "./errors.ts";
+import { parseOkReply } from "./protocol.ts";
+import { runtime, type TlsSettings } from "./transport.ts";
+import { checkHost, checkMillis, checkPort, MAX_LINE_BYTES, utf8Length } from "./validate.ts";
+
+/**
+ * TLS settings. `tls: true` (or `{}`) means: verify the server against the
+ * system's trusted CAs and the host name you connect to.
+ *
+ * @example
+ * ```ts
+ * import { readFileSync } from "node:fs";
+ * import { DistributedLock, type TlsOptions } from "dflockd-client";
+ *
+ * const tls: TlsOptions = { ca: readFileSync("ca.pem", "utf8"), serverName: "locks.internal" };
+ * const lock = new DistributedLock({ key: "k", servers: [["10.0.0.5", 6388]], tls });
+ * ```
+ */
+export interface TlsOptions {
+  /**
+   * PEM certificate(s) of the CA(s) to trust. On Node and Bun they replace the
+   * system's CAs; on Deno they are trusted in addition to them.
+   */
+  ca?: string | string[];
+  /** PEM client certificate (sent only if the server asks for one). Needs `key`. */
+  cert?: string;
+  /** PEM private key for `cert`. */
+  key?: string;
+  /**
+   * Name to verify the server's certificate against (and to send as SNI).
+   * Default: the host. Deno can only verify against the host itself.
+   */
+  serverName?: string;
+  /**
+   * UNSAFE: accept any certificate, so anyone on the network path can
+   * impersonate the server and read the secret. For throwaway tests only.
+   * Not supported on Deno.
+   */
+  insecureSkipVerify?: boolean;
+}
+
+const REDACTED = "[redacted]";
+/** The encoded `auth` request of each {@link Secret}: outside the object, so no inspector can print it. */
+const secrets = new WeakMap<object, Uint8Array>();
+
+/**
+ * An authentication secret, held so that printing or serialising anything
+ * of the library never shows it: the value lives outside the object, and the
+ * object has no properties to print. Built from the `auth` option.
+ */
+export class Secret {
+  /** Wraps `value`, checking it can be sent on one protocol line. */
+  constructor(value: unknown) {
+    if (typeof value !== "string" || value.length === 0) {
+      throw new InvalidArgumentError("auth must be a non-empty string");
+    }
+    if (/[\u0000-\u001f\u007f]/.test(value) || value.trim() !== value) {
+      throw new InvalidArgumentError("auth must not contain control characters or leading/trailing whitespace");
+    }
+    if (utf8Length(value) > MAX_LINE_BYTES) {
+      throw new InvalidArgumentError(`auth must be at most ${MAX_LINE_BYTES} UTF-8 bytes`);
+    }
+    secrets.set(this, new TextEncoder().encode(`auth\n_\n${value}\n`));
+    Object.freeze(this);
+  }
+
+  /** @internal The encoded `auth` request. */
+  static request(secret: Secret): Uint8Array {
+    return secrets.get(secret) as Uint8Array;
+  }
+
+  /** Always `"[redacted]"`. */
+  toString(): string {
+    return REDACTED;
+  }
+
+  /** Always `"[redacted]"`. */
+  toJSON(): string {
+    return REDACTED;
+  }
+}
+
+/** Check and normalise the `tls` option. */
+export function resolveTls(tls: unknown): TlsSettings | undefined {
+  if (tls === undefined || tls === false) return undefined;
+  if (tls === true) return { ca: undefined, cert: undefined, key: undefined, serverName: undefined, verify: true };
+  if (typeof tls !== "object" || tls === null) {
+    throw new InvalidArgumentError("tls must be true, false, or an options object");
+  }
+  const t = tls as TlsOptions;
+  const pem = (what: string, v: unknown): string | undefined => {
+    if (v === undefined) return undefined;
+    if (typeof v !== "string" || !v.includes("-----BEGIN "))
+      throw new InvalidArgumentError(`tls.${what} must be a PEM string`);
+    return v;
+  };
+  const ca = t.ca === undefined ? undefined : (Array.isArray(t.ca) ? t.ca : [t.ca]).map((c) => pem("ca", c) as string);
+  const cert = pem("cert", t.cert);
+  const key = pem("key", t.key);
+  if ((cert === undefined) !== (key === undefined)) throw new InvalidArgumentError("tls.cert and tls.key go together");
+  if (t.serverName !== undefined) checkHost(t.serverName);
+  if (t.insecureSkipVerify !== undefined && typeof t.insecureSkipVerify !== "boolean") {
+    throw new InvalidArgumentError("tls.insecureSkipVerify must be a boolean");
+  }
+  return { ca, cert, key, serverName: t.serverName, verify: t.insecureSkipVerify !== true };
+}
+
+/** Everything needed to open a connection. */
+export interface OpenSettings {
+  host: string;
+  port: number;
+  connectTimeoutMs: number;
+  tls: TlsSettings | undefined;
+  auth: Secret | undefined;
+}
+
+/** Validate the connection-related options shared by every entry point. */
+export function openSettings(
+  host: unknown,
+  port: unknown,
+  options: { connectTimeoutMs?: unknown; tls?: unknown; auth?: unknown },
+  defaultTimeoutMs: number,
+): OpenSettings {
+  return {
+    host: checkHost(host),
+    port: checkPort(port),
+    connectTimeoutMs: checkMillis("connectTimeoutMs", options.connectTimeoutMs ?? defaultTimeoutMs),
+    tls: resolveTls(options.tls),
+    auth:
+      options.auth === undefined ? undefined : options.auth instanceof Secret ? options.auth : new Secret(options.auth),
+  };
+}
+
+/**
+ * Open a connection: TCP (or TLS), then `auth` if configured, all within
+ * `connectTimeoutMs`. A rejected secret is an {@link AuthError}; either way
+ * nothing is left open on failure.
+ */
+export async function openConnection(s: OpenSettings): Promise<Connection> {
+  const started = performance.now();
+  const stream = await runtime().connect({ host: s.host, port: s.port, timeoutMs: s.connectTimeoutMs, tls: s.tls });
+  const conn = new Connection(stream);
+  if (s.auth === undefined) return conn;
+  const left = Math.max(1, s.connectTimeoutMs - (performance.now() - started));
+  try {
+    await conn.request(Secret.request(s.auth), "auth", (line) => parseOkReply(line, "auth"), left);
+  } catch (err) {
+    conn.close();
+    if (err instanceof LockError && err.code === "TIMEOUT") {
+      throw new ConnectionError(`${s.host}:${s.port} did not answer the auth command within ${s.connectTimeoutMs} ms`, {
+        code: "TIMEOUT",
+        cause: err,
+      });
+    }
+    throw err;
+  }
+  return conn;
+}
+
+/**
+ * Where and how to connect, for {@link connect} and {@link stats}.
+ *
+ * @example
+ * ```ts
+ * import { connect, type ConnectOptions } from "dflockd-client";
+ *
+ * const where: ConnectOptions = {
+ *   host: "127.0.0.1",
+ *   port: 6388,
+ *   connectTimeoutMs: 2000,
+ *   auth: process.env.DFLOCKD_AUTH_TOKEN,
+ * };
+ * const conn = await connect(where);
+ * ```
+ */
+export interface ConnectOptions {
+  /** Server host (default `"127.0.0.1"`). */
+  host?: string;
+  /** Server port (default `6388`). */
+  port?: number;
+  /**
+   * Milliseconds allowed to be ready: TCP connect, TLS handshake and the auth
+   * exchange together (default 10 000).
+   */
+  connectTimeoutMs?: number;
+  /** Use TLS: `true` for the system's CAs, or {@link TlsOptions}. Default: plain TCP. */
+  tls?: boolean | TlsOptions;
+  /** The server's `--auth-token`, sent first on the connection. Never printed or logged. */
+  auth?: string;
+}
+
+/**
+ * Open a connection for the low-level functions, over the runtime's native
+ * sockets (TLS and auth included if configured). Close it with
+ * {@link Connection.close} when done; closing releases whatever it holds.
+ *
+ * @param options Host, port, timeout, TLS and auth.
+ * @returns The open, authenticated connection.
+ * @throws InvalidArgumentError for bad options; ConnectionError if the server
+ * cannot be reached in time; AuthError if it rejects the secret.
+ * @example
+ * ```ts
+ * import { connect } from "dflockd-client";
+ *
+ * const conn = await connect({ host: "127.0.0.1", port: 6388 });
+ * conn.close();
+ * ```
+ */
+export async function connect(options: ConnectOptions = {}): Promise<Connection> {
+  if (typeof options !== "object" || options === null)
+    throw new InvalidArgumentError("connect() options must be an object");
+  return openConnection(
+    openSettings(options.host ?? DEFAULT_HOST, options.port ?? DEFAULT_PORT, options, DEFAULT_CONNECT_TIMEOUT_MS),
+  );
+}
