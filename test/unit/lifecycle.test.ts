@@ -36,6 +36,16 @@ async function held(lock: DistributedLock, lease = 10, fence?: string): Promise<
   return peer;
 }
 
+/** Enqueue and answer "queued"; returns the peer. */
+async function queued(lock: DistributedLock): Promise<PeerEnd> {
+  const e = lock.enqueue();
+  const peer = await rt.peer();
+  await peer.nextRequest(1);
+  peer.send("queued\n");
+  expect(await e).toBe("queued");
+  return peer;
+}
+
 describe("options", () => {
   const bad: Array<[string, Partial<LockOptions>]> = [
     ["missing key", { key: undefined as unknown as string }],
@@ -490,11 +500,7 @@ describe("races and timing found in review", () => {
 
   it("the same for wait(): a long wait does not eat the lease", async () => {
     const lock = new DistributedLock({ key: "k", leaseTtlS: 5 });
-    const e = lock.enqueue();
-    const peer = await rt.peer();
-    await peer.nextRequest(1);
-    peer.send("queued\n");
-    await e;
+    const peer = await queued(lock);
     const w = lock.wait(10);
     await peer.nextRequest(2);
     await tick(6000);
@@ -519,11 +525,7 @@ describe("races and timing found in review", () => {
 
   it("a grant and a close in the same chunk: wait() rejects typed, not with an internal error", async () => {
     const lock = new DistributedLock({ key: "k" });
-    const e = lock.enqueue();
-    const peer = await rt.peer();
-    await peer.nextRequest(1);
-    peer.send("queued\n");
-    await e;
+    const peer = await queued(lock);
     const w = lock.wait(5).catch((x: unknown) => x);
     await peer.nextRequest(2);
     peer.send(`ok ${token(1)} 10\nerror\n`);
@@ -534,11 +536,7 @@ describe("races and timing found in review", () => {
 
   it("a second concurrent wait() is refused and does not destroy the first one's grant", async () => {
     const lock = new DistributedLock({ key: "k" });
-    const e = lock.enqueue();
-    const peer = await rt.peer();
-    await peer.nextRequest(1);
-    peer.send("queued\n");
-    await e;
+    const peer = await queued(lock);
     const first = lock.wait(5);
     await expect(lock.wait(5)).rejects.toMatchObject({ code: "BUSY" });
     await peer.nextRequest(2);
@@ -551,11 +549,7 @@ describe("races and timing found in review", () => {
 
   it("a dropped wait() is reported once; the next wait() says NOT_ENQUEUED", async () => {
     const lock = new DistributedLock({ key: "k" });
-    const e = lock.enqueue();
-    const peer = await rt.peer();
-    await peer.nextRequest(1);
-    peer.send("queued\n");
-    await e;
+    const peer = await queued(lock);
     const w = lock.wait(5).catch((x: unknown) => x);
     await peer.nextRequest(2);
     peer.hangUp();
@@ -565,11 +559,7 @@ describe("races and timing found in review", () => {
 
   it("a queued lock whose connection drops reports the drop from the next wait()", async () => {
     const lock = new DistributedLock({ key: "k" });
-    const e = lock.enqueue();
-    const peer = await rt.peer();
-    await peer.nextRequest(1);
-    peer.send("queued\n");
-    await e;
+    const peer = await queued(lock);
     peer.hangUp();
     expect(lock.state).toBe("released");
     await expect(lock.wait(5)).rejects.toBeInstanceOf(ConnectionError);
