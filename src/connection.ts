@@ -7,7 +7,6 @@
 import { ConnectionError, InvalidArgumentError, LockError, ProtocolError } from "./errors.ts";
 import { LineDecoder } from "./protocol.ts";
 import { type ByteStream, backgroundTimer, runtime } from "./transport.ts";
-import { checkHost, checkMillis, checkPort } from "./validate.ts";
 
 /** Default server host. */
 export const DEFAULT_HOST = "127.0.0.1";
