@@ -77,8 +77,9 @@ export class Connection {
   /**
    * Wrap a connected stream. Most users call {@link connect} instead.
    * @param stream A stream from a runtime adapter.
+   * @param tls Whether the stream is TLS (only changes the wording of errors).
    */
-  constructor(stream: ByteStream) {
+  constructor(stream: ByteStream, tls = false) {
     this.#stream = stream;
     stream.start({
       data: (chunk) => this.#onData(chunk),
@@ -88,7 +89,9 @@ export class Connection {
           new ConnectionError(
             this.#answered
               ? "the server closed the connection"
-              : "the server closed the connection before answering anything (if it expects TLS, set the tls option)",
+              : tls
+                ? "the server closed the connection before answering anything (is it at its connection limit?)"
+                : "the server closed the connection before answering anything (if it expects TLS, set the tls option)",
             { cause: error },
           ),
         ),

@@ -15,7 +15,7 @@ import { checkHost, checkMillis, checkPort, MAX_LINE_BYTES, utf8Length } from ".
 
 /**
  * TLS settings. `tls: true` (or `{}`) means: verify the server against the
- * system's trusted CAs and the host name you connect to.
+ * runtime's default trusted CAs and the host name you connect to.
  *
  * @example
  * ```ts
@@ -29,7 +29,7 @@ import { checkHost, checkMillis, checkPort, MAX_LINE_BYTES, utf8Length } from ".
 export interface TlsOptions {
   /**
    * PEM certificate(s) of the CA(s) to trust. On Node and Bun they replace the
-   * system's CAs; on Deno they are trusted in addition to them.
+   * default CAs; on Deno they are trusted in addition to them.
    */
   ca?: string | string[];
   /** PEM client certificate (sent only if the server asks for one). Needs `key`. */
@@ -149,7 +149,7 @@ export function openSettings(
 export async function openConnection(s: OpenSettings): Promise<Connection> {
   const started = performance.now();
   const stream = await runtime().connect({ host: s.host, port: s.port, timeoutMs: s.connectTimeoutMs, tls: s.tls });
-  const conn = new Connection(stream);
+  const conn = new Connection(stream, s.tls !== undefined);
   if (s.auth === undefined) return conn;
   const left = Math.max(1, s.connectTimeoutMs - (performance.now() - started));
   try {
@@ -193,7 +193,7 @@ export interface ConnectOptions {
    * exchange together (default 10 000).
    */
   connectTimeoutMs?: number;
-  /** Use TLS: `true` for the system's CAs, or {@link TlsOptions}. Default: plain TCP. */
+  /** Use TLS: `true` for the runtime's default CAs, or {@link TlsOptions}. Default: plain TCP. */
   tls?: boolean | TlsOptions;
   /** The server's `--auth-token`, sent first on the connection. Never printed or logged. */
   auth?: string;

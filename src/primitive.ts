@@ -87,7 +87,7 @@ export interface LockOptions {
    * the auth exchange together. Default `10000`.
    */
   connectTimeoutMs?: number;
-  /** Use TLS: `true` to verify against the system's CAs, or {@link TlsOptions}. Default: plain TCP. */
+  /** Use TLS: `true` to verify against the runtime's default CAs, or {@link TlsOptions}. Default: plain TCP. */
   tls?: boolean | TlsOptions;
   /** The server's `--auth-token`, sent first on every connection. Never printed or logged. */
   auth?: string;

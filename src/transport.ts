@@ -32,7 +32,7 @@ export interface ByteStream {
 
 /** TLS settings after validation, in runtime-neutral terms. */
 export interface TlsSettings {
-  /** PEM CA certificates to trust, or `undefined` for the system's. */
+  /** PEM CA certificates to trust, or `undefined` for the runtime's default roots. */
   ca: string[] | undefined;
   /** PEM client certificate, with `key`. */
   cert: string | undefined;
@@ -99,6 +99,13 @@ export function backgroundTimer(fn: () => void, ms: number): ReturnType<typeof s
   return t;
 }
 
+/** Words the runtimes use for certificate problems (checked first: Deno's say "invalid peer certificate"). */
+const CERTIFICATE_TROUBLE =
+  /cert|verif|self.signed|issuer|altname|hostname|unknownca|expired|authority|notvalidforname/i;
+/** Words the runtimes use when the peer does not speak TLS at all. */
+const NOT_TLS =
+  /wrong.version|packet.length|unknown.protocol|record|http request|invalidcontenttype|corrupt message|eof|closed|reset/i;
+
 /**
  * The error for a failed TLS handshake, worded the same on every runtime,
  * with a hint at the likely cause. Adapters pass the runtime's error.
@@ -106,14 +113,10 @@ export function backgroundTimer(fn: () => void, ms: number): ReturnType<typeof s
 export function tlsHandshakeError(where: string, cause: unknown): ConnectionError {
   const text = cause instanceof Error ? `${(cause as { code?: string }).code ?? ""} ${cause.message}` : String(cause);
   let hint = "";
-  if (
-    /wrong.version|packet.length|unknown.protocol|record|http request|invalidcontenttype|corrupt message|eof|closed|reset|peer/i.test(
-      text,
-    )
-  ) {
-    hint = " (the server does not seem to speak TLS: is it started with --tls-cert? If not, leave out the tls option)";
-  } else if (/cert|verif|self.signed|issuer|altname|hostname|name|unknownca|expired|authority/i.test(text)) {
+  if (CERTIFICATE_TROUBLE.test(text)) {
     hint = " (certificate verification failed: check tls.ca and tls.serverName)";
+  } else if (NOT_TLS.test(text)) {
+    hint = " (the server does not seem to speak TLS: is it started with --tls-cert? If not, leave out the tls option)";
   }
   const message = cause instanceof Error ? cause.message : String(cause);
   return new ConnectionError(`TLS handshake with ${where} failed: ${message}${hint}`, { cause });

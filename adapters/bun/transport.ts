@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ConnectionError } from "../../src/errors.ts";
+import { ConnectionError, InvalidArgumentError, type LockError } from "../../src/errors.ts";
 import {
   type ByteStream,
   type ConnectTarget,
@@ -88,7 +88,7 @@ class BunStream implements ByteStream {
   onEnd(error?: unknown): void {
     if (this.#ended) return;
     if (!this.#handlers) {
-      this.#earlyEnd = { error };
+      this.#earlyEnd ??= { error };
       return;
     }
     this.#ended = true;
@@ -132,7 +132,7 @@ function connectBun(target: ConnectTarget): Promise<ByteStream> {
     const slot: Slot = { stream: undefined };
     let settled = false;
     let opened: Socket<Slot> | undefined;
-    const settle = (err: ConnectionError | undefined, sock?: Socket<Slot>): void => {
+    const settle = (err: LockError | undefined, sock?: Socket<Slot>): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -156,8 +156,9 @@ function connectBun(target: ConnectTarget): Promise<ByteStream> {
       settle(connectTimeoutError(where, target.timeoutMs, phase));
     }, target.timeoutMs);
     (timer as { unref?: () => void }).unref?.();
-    bun()
-      .connect<Slot>({
+    let connecting: Promise<Socket<Slot>>;
+    try {
+      connecting = bun().connect<Slot>({
         hostname: target.host,
         port: target.port,
         data: slot,
@@ -179,9 +180,10 @@ function connectBun(target: ConnectTarget): Promise<ByteStream> {
             else if (t === undefined) settle(undefined, sock);
           },
           handshake(sock, success, authorizationError) {
-            if (!success || (t?.verify !== false && authorizationError !== null)) {
-              settle(tlsHandshakeError(where, authorizationError ?? new Error("handshake failed")), sock);
-            } else settle(undefined, sock);
+            // Bun reports a name mismatch as !success even without rejectUnauthorized: with
+            // verification explicitly off, any completed handshake is accepted.
+            if (t?.verify === false || (success && authorizationError === null)) settle(undefined, sock);
+            else settle(tlsHandshakeError(where, authorizationError ?? new Error("handshake failed")), sock);
           },
           data(sock, chunk) {
             sock.data.stream?.onData(chunk);
@@ -206,13 +208,20 @@ function connectBun(target: ConnectTarget): Promise<ByteStream> {
             settle(new ConnectionError(`cannot connect to ${where}: ${error.message}`, { cause: error }));
           },
         },
-      })
-      .then(
-        (sock) => {
-          if (settled && slot.stream === undefined) sock.terminate();
-        },
-        (err: unknown) => settle(failure(err, "connection failed")),
+      });
+    } catch (err) {
+      // Bun checks the TLS material synchronously.
+      settle(
+        new InvalidArgumentError(`Bun rejected the tls options: ${err instanceof Error ? err.message : String(err)}`),
       );
+      return;
+    }
+    connecting.then(
+      (sock) => {
+        if (settled && slot.stream === undefined) sock.terminate();
+      },
+      (err: unknown) => settle(failure(err, "connection failed")),
+    );
   });
 }
 

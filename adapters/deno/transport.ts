@@ -99,57 +99,80 @@ async function connectDeno(target: ConnectTarget): Promise<ByteStream> {
   }
   const controller = new AbortController();
   let timedOut = false;
+  let connected = false;
   let conn: Deno.Conn | undefined;
+  let expire: (reason: unknown) => void = () => {};
+  const expired = new Promise<never>((_, reject) => {
+    expire = reject;
+  });
+  expired.catch(() => {});
   const timer = setTimeout(() => {
     timedOut = true;
     controller.abort();
-    // A TLS handshake cannot take a signal: closing the connection ends it.
-    try {
-      conn?.close();
-    } catch {
-      // Already closed.
-    }
+    // A TLS handshake takes no signal: closing the connection ends it.
+    closeQuietly(conn);
+    expire(new Error("timed out"));
   }, target.timeoutMs);
   Deno.unrefTimer(timer as unknown as number);
-  let connected = false;
+  /** Await `step` unless the timer fires first; a connection that arrives late is closed. */
+  const step = <T>(p: Promise<T>, late: (value: T) => void): Promise<T> => {
+    p.then(
+      (v) => timedOut && late(v),
+      () => {},
+    );
+    return Promise.race([p, expired]);
+  };
   try {
     if (t !== undefined && t.cert !== undefined && t.key !== undefined) {
-      // A client certificate needs connectTls (startTls cannot send one).
-      conn = await Deno.connectTls({
-        hostname: target.host,
-        port: target.port,
-        cert: t.cert,
-        key: t.key,
-        ...(t.ca !== undefined && { caCerts: t.ca }),
-      });
+      // A client certificate needs connectTls (startTls cannot send one); it takes no signal.
+      const tls = await step(
+        Deno.connectTls({
+          hostname: target.host,
+          port: target.port,
+          cert: t.cert,
+          key: t.key,
+          ...(t.ca !== undefined && { caCerts: t.ca }),
+        }),
+        closeQuietly,
+      );
+      conn = tls;
       connected = true;
-      await (conn as Deno.TlsConn).handshake();
+      await step(tls.handshake(), () => {});
     } else {
-      const tcp = await Deno.connect({ hostname: target.host, port: target.port, signal: controller.signal });
+      const tcp = await step(
+        Deno.connect({ hostname: target.host, port: target.port, signal: controller.signal }),
+        closeQuietly,
+      );
       tcp.setNoDelay(true);
       conn = tcp;
       connected = true;
       if (t !== undefined) {
-        conn = await Deno.startTls(tcp, { hostname: target.host, ...(t.ca !== undefined && { caCerts: t.ca }) });
-        await (conn as Deno.TlsConn).handshake();
+        const tls = await step(
+          Deno.startTls(tcp, { hostname: target.host, ...(t.ca !== undefined && { caCerts: t.ca }) }),
+          closeQuietly,
+        );
+        conn = tls;
+        await step(tls.handshake(), () => {});
       }
     }
+    if (timedOut) throw new Error("timed out");
     return new DenoStream(conn);
   } catch (err) {
-    try {
-      conn?.close();
-    } catch {
-      // Already closed.
-    }
-    if (timedOut) {
-      const phase = connected && t !== undefined ? "tls" : "connect";
-      throw connectTimeoutError(where, target.timeoutMs, phase);
-    }
+    closeQuietly(conn);
+    if (timedOut) throw connectTimeoutError(where, target.timeoutMs, connected && t !== undefined ? "tls" : "connect");
     if (t !== undefined && connected) throw tlsHandshakeError(where, err);
     const message = err instanceof Error ? err.message : String(err);
     throw new ConnectionError(`cannot connect to ${where}: ${message}`, { cause: err });
   } finally {
     clearTimeout(timer);
+  }
+}
+
+function closeQuietly(conn: Deno.Conn | undefined): void {
+  try {
+    conn?.close();
+  } catch {
+    // Already closed.
   }
 }
 

@@ -31,28 +31,47 @@ export function isNodeStyleSocket(value: unknown): value is NodeStyleSocket {
   );
 }
 
-/** Wraps a Node-style socket. Its `write` queues internally under backpressure, in order. */
+/**
+ * Wraps a Node-style socket. It listens from construction, so nothing that
+ * happens before {@link NodeStream.start} is lost (or left without an error
+ * listener). Its `write` queues internally under backpressure, in order.
+ */
 export class NodeStream implements ByteStream {
   readonly #sock: NodeStyleSocket;
-  #ended = false;
+  #handlers: StreamHandlers | undefined;
+  #early: Uint8Array[] = [];
+  #ended: { error?: unknown } | undefined;
+  #reported = false;
 
   /** @param sock The socket to wrap; it may still be connecting. */
   constructor(sock: NodeStyleSocket) {
     this.#sock = sock;
+    sock.on("data", (chunk: Uint8Array) => {
+      if (this.#handlers) this.#handlers.data(chunk);
+      else this.#early.push(chunk);
+    });
+    sock.on("error", (err: Error) => this.#end(err));
+    sock.on("close", () => this.#end());
+    // A half-closed peer sends no more replies: treat it as closed.
+    sock.on("end", () => this.#end());
+    if (sock.destroyed) this.#end();
   }
 
   start(h: StreamHandlers): void {
-    const end = (error?: unknown): void => {
-      if (this.#ended) return;
-      this.#ended = true;
-      h.end(error);
-    };
-    this.#sock.on("data", (chunk: Uint8Array) => h.data(chunk));
-    this.#sock.on("error", (err: Error) => end(err));
-    this.#sock.on("close", () => end());
-    // A half-closed peer sends no more replies: treat it as closed.
-    this.#sock.on("end", () => end());
-    if (this.#sock.destroyed) end();
+    this.#handlers = h;
+    for (const chunk of this.#early.splice(0)) h.data(chunk);
+    if (this.#ended) this.#report();
+  }
+
+  #end(error?: unknown): void {
+    this.#ended ??= { error };
+    if (this.#handlers) this.#report();
+  }
+
+  #report(): void {
+    if (this.#reported || !this.#handlers || !this.#ended) return;
+    this.#reported = true;
+    this.#handlers.end(this.#ended.error);
   }
 
   write(bytes: Uint8Array): void {

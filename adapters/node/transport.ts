@@ -6,7 +6,7 @@
  */
 import { createConnection, isIP, Socket } from "node:net";
 import { checkServerIdentity, type PeerCertificate, connect as tlsConnect } from "node:tls";
-import { ConnectionError } from "../../src/errors.ts";
+import { ConnectionError, InvalidArgumentError } from "../../src/errors.ts";
 import {
   type ByteStream,
   type ConnectTarget,
@@ -20,55 +20,70 @@ function connectNode(target: ConnectTarget): Promise<ByteStream> {
   return new Promise((resolve, reject) => {
     const where = `${target.host}:${target.port}`;
     const t = target.tls;
-    const sock: Socket = t
-      ? tlsConnect({
-          host: target.host,
-          port: target.port,
-          // SNI must be a name, not an address; verification still uses the host.
-          servername: t.serverName ?? (isIP(target.host) ? undefined : target.host),
-          ...(t.serverName
-            ? {
-                checkServerIdentity: (_host: string, cert: PeerCertificate) =>
-                  checkServerIdentity(t.serverName as string, cert),
-              }
-            : {}),
-          ca: t.ca,
-          cert: t.cert,
-          key: t.key,
-          rejectUnauthorized: t.verify,
-        })
-      : createConnection({ host: target.host, port: target.port });
+    const sni = t?.serverName ?? target.host;
+    let sock: Socket;
+    try {
+      sock = t
+        ? tlsConnect({
+            host: target.host,
+            port: target.port,
+            // SNI must be a name, not an address; verification still covers addresses.
+            servername: isIP(sni) ? undefined : sni,
+            checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(sni, cert),
+            ca: t.ca,
+            cert: t.cert,
+            key: t.key,
+            rejectUnauthorized: t.verify,
+          })
+        : createConnection({ host: target.host, port: target.port });
+    } catch (err) {
+      // node:tls checks the TLS material synchronously.
+      const message = err instanceof Error ? err.message : String(err);
+      reject(new InvalidArgumentError(`Node rejected the tls options: ${message}`));
+      return;
+    }
     sock.setNoDelay(true);
     let connected = false;
-    const fail = (err: ConnectionError): void => {
-      clearTimeout(timer);
-      sock.removeAllListeners();
-      sock.on("error", () => {});
-      sock.destroy();
-      reject(err);
-    };
-    const timer = setTimeout(() => {
-      const phase = connected && t !== undefined ? "tls" : "connect";
-      fail(connectTimeoutError(where, target.timeoutMs, phase));
-    }, target.timeoutMs);
-    timer.unref();
-    sock.once("connect", () => {
+    const onConnect = (): void => {
       connected = true;
-    });
-    sock.once("error", (err) =>
+    };
+    const onError = (err: Error): void =>
       fail(
         t && connected
           ? tlsHandshakeError(where, err)
           : new ConnectionError(`cannot connect to ${where}: ${err.message}`, { cause: err }),
-      ),
-    );
+      );
     // A peer that closes during the handshake.
-    if (t) sock.once("close", () => fail(tlsHandshakeError(where, new Error("the server closed the connection"))));
-    sock.once(t ? "secureConnect" : "connect", () => {
+    const onClose = (): void => fail(tlsHandshakeError(where, new Error("the server closed the connection")));
+    const onReady = (): void => {
       clearTimeout(timer);
-      sock.removeAllListeners();
+      detach();
+      // NodeStream attaches its own listeners at once, so no event is missed.
       resolve(new NodeStream(sock));
-    });
+    };
+    const ready = t ? "secureConnect" : "connect";
+    const detach = (): void => {
+      sock.off("connect", onConnect);
+      sock.off("error", onError);
+      sock.off("close", onClose);
+      sock.off(ready, onReady);
+    };
+    const fail = (err: ConnectionError): void => {
+      clearTimeout(timer);
+      detach();
+      sock.on("error", () => {});
+      sock.destroy();
+      reject(err);
+    };
+    const timer = setTimeout(
+      () => fail(connectTimeoutError(where, target.timeoutMs, connected && t !== undefined ? "tls" : "connect")),
+      target.timeoutMs,
+    );
+    timer.unref();
+    sock.once("connect", onConnect);
+    sock.once("error", onError);
+    if (t) sock.once("close", onClose);
+    sock.once(ready, onReady);
   });
 }
 

@@ -138,7 +138,7 @@ describe("connect timeout", () => {
   // The child exits explicitly: Bun cannot abort a pending Bun.connect, so on
   // Bun the abandoned handshake keeps the process alive until the kernel gives
   // up on it (see README, "Known limitations"). The error itself is prompt.
-  it("a server that never completes the TCP handshake fails within connectTimeoutMs", async () => {
+  it("a server that never completes the TCP handshake fails within connectTimeoutMs (plain, and TLS with a client certificate)", async () => {
     // A listener with backlog 0 that never accepts: the first connection fills
     // its queue, and the kernel drops the handshake of the next one.
     const py = spawn(
@@ -157,10 +157,13 @@ describe("connect timeout", () => {
       const filler = net.createConnection({ host: "127.0.0.1", port: stallPort });
       await new Promise((r) => filler.once("connect", r));
       const r = await child(
-        `const t0 = Date.now();
-         const err = await new c.DistributedLock({ key: "k", port: ${stallPort}, connectTimeoutMs: 300 }).acquire().catch((e) => e);
-         if (!(err instanceof c.ConnectionError) || err.code !== "TIMEOUT") throw new Error("wrong error: " + err);
-         if (Date.now() - t0 > 1500) throw new Error("too slow: " + (Date.now() - t0));
+        `for (const tls of [undefined, { ca: secure.tls.ca, cert: ${JSON.stringify(certs.cert)}, key: ${JSON.stringify(certs.key)} }]) {
+           const t0 = Date.now();
+           const err = await new c.DistributedLock({ key: "k", host: "127.0.0.1", port: ${stallPort}, tls, connectTimeoutMs: 300 })
+             .acquire().catch((e) => e);
+           if (!(err instanceof c.ConnectionError) || err.code !== "TIMEOUT") throw new Error("wrong error: " + err);
+           if (Date.now() - t0 > 1500) throw new Error("too slow: " + (Date.now() - t0));
+         }
          console.log("done");
          process.exit(0);`,
       );
