@@ -174,12 +174,16 @@ describe(`TLS and auth on ${RUNTIME}`, () => {
   });
 
   it("a TLS client at a plain server fails quickly, saying the server does not speak TLS", async () => {
+    // Like dflockd, the scripted server answers "error" and closes only once a line passes 256 bytes or
+    // three lines arrived. Whether a ClientHello does that depends on its size and random bytes (Deno's
+    // is often shorter), so the failure is either immediate or the handshake timeout, both saying TLS.
     const { error, ms } = await failure(() =>
-      connect({ host: "localhost", port: plain.port, tls: { ca: certs.ca }, connectTimeoutMs: 5000 }),
+      connect({ host: "localhost", port: plain.port, tls: { ca: certs.ca }, connectTimeoutMs: 1500 }),
     );
     expect(error).toBeInstanceOf(ConnectionError);
     expect((error as Error).message).toMatch(/TLS/);
-    expect(ms).toBeLessThan(5000);
+    expect((error as Error).message).toMatch(/does not (seem to )?(speak|use) TLS/);
+    expect(ms).toBeLessThan(2500);
   });
 
   it("a stalled TLS handshake fails within connectTimeoutMs", async () => {
