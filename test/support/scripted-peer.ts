@@ -20,6 +20,10 @@ export class PeerEnd {
   /** Everything the client wrote, decoded. */
   received = "";
   closedByClient = false;
+  hungUp = false;
+  /** Called once for each complete request, in order. */
+  onRequest: ((request: string[]) => void) | undefined;
+  #seen = 0;
   #handlers: StreamHandlers | undefined;
   #waiters: Array<() => void> = [];
 
@@ -35,6 +39,12 @@ export class PeerEnd {
   /** @internal */
   onWrite(bytes: Uint8Array): void {
     this.received += decoder.decode(bytes);
+    const all = this.requests;
+    while (this.#seen < all.length) {
+      const request = all[this.#seen] as string[];
+      this.#seen++;
+      this.onRequest?.(request);
+    }
     for (const w of this.#waiters.splice(0)) w();
   }
 
@@ -62,6 +72,7 @@ export class PeerEnd {
 
   /** Close from the server side. */
   hangUp(error?: unknown): void {
+    this.hungUp = true;
     this.#handlers?.end(error);
   }
 }
@@ -108,6 +119,9 @@ export class ScriptedRuntime implements Runtime {
   refuse = false;
   #waiters: Array<() => void> = [];
 
+  /** Called with each new peer as it connects. */
+  onPeer: ((peer: PeerEnd) => void) | undefined;
+
   async connect(target: ConnectTarget): Promise<ByteStream> {
     if (this.refuse) {
       throw new ConnectionError(`cannot connect to ${target.host}:${target.port}: refused`, {
@@ -116,6 +130,7 @@ export class ScriptedRuntime implements Runtime {
     }
     const peer = new PeerEnd(target);
     this.peers.push(peer);
+    this.onPeer?.(peer);
     for (const w of this.#waiters.splice(0)) w();
     return new MemoryStream(peer);
   }
