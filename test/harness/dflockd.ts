@@ -33,8 +33,9 @@ function goEnv(name: string): string | undefined {
 }
 
 /**
- * Locate the server: $DFLOCKD_BIN, then PATH, then Go's bin folder; otherwise
- * `go install` the pinned version into .cache/ (saying so). Throws with a
+ * Locate the server: $DFLOCKD_BIN, then PATH, then Go's bin folder, then
+ * ../shared/bin/dflockd; otherwise `go install` the pinned version into
+ * .cache/ (saying so). Throws with a
  * message that says how to fix things if none of that works.
  */
 export function findDflockd(log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`)): string {
@@ -50,6 +51,9 @@ export function findDflockd(log: (msg: string) => void = (m) => process.stderr.w
   if (found) return found;
   const gobin = goEnv("GOBIN") ?? (goEnv("GOPATH") ? join(goEnv("GOPATH") as string, "bin") : undefined);
   if (gobin && existsSync(join(gobin, "dflockd"))) return join(gobin, "dflockd");
+  // The workplace's shared/ folder beside the checkout, where a prebuilt server can be provided.
+  const shared = join(ROOT, "..", "shared", "bin", "dflockd");
+  if (existsSync(shared)) return shared;
 
   const dir = join(ROOT, ".cache", "dflockd", version);
   mkdirSync(dir, { recursive: true });
