@@ -134,3 +134,9 @@ export function connectTimeoutError(where: string, timeoutMs: number, phase: "co
     { code: "TIMEOUT" },
   );
 }
+
+/** The error for a refused, reset or failed connection attempt, worded the same on every runtime. */
+export function connectFailedError(where: string, cause: unknown, fallback = "connection failed"): ConnectionError {
+  const message = cause instanceof Error ? cause.message : fallback;
+  return new ConnectionError(`cannot connect to ${where}: ${message}`, { cause });
+}

@@ -5,10 +5,11 @@
  *
  * @module
  */
-import { ConnectionError, InvalidArgumentError, type LockError } from "../../src/errors.ts";
+import { type ConnectionError, InvalidArgumentError, type LockError } from "../../src/errors.ts";
 import {
   type ByteStream,
   type ConnectTarget,
+  connectFailedError,
   connectTimeoutError,
   type Runtime,
   type StreamHandlers,
@@ -148,9 +149,7 @@ function connectBun(target: ConnectTarget): Promise<ByteStream> {
     const failure = (error: unknown, fallback: string): ConnectionError =>
       t !== undefined && opened !== undefined
         ? tlsHandshakeError(where, error ?? new Error(fallback))
-        : new ConnectionError(`cannot connect to ${where}: ${error instanceof Error ? error.message : fallback}`, {
-            cause: error,
-          });
+        : connectFailedError(where, error, fallback);
     const timer = setTimeout(() => {
       const phase = opened !== undefined && t !== undefined ? "tls" : "connect";
       settle(connectTimeoutError(where, target.timeoutMs, phase));
@@ -205,7 +204,7 @@ function connectBun(target: ConnectTarget): Promise<ByteStream> {
             sock.data.stream?.onEnd(error);
           },
           connectError(_sock, error) {
-            settle(new ConnectionError(`cannot connect to ${where}: ${error.message}`, { cause: error }));
+            settle(connectFailedError(where, error));
           },
         },
       });

@@ -5,10 +5,11 @@
  *
  * @module
  */
-import { ConnectionError, InvalidArgumentError } from "../../src/errors.ts";
+import { InvalidArgumentError } from "../../src/errors.ts";
 import {
   type ByteStream,
   type ConnectTarget,
+  connectFailedError,
   connectTimeoutError,
   type Runtime,
   type StreamHandlers,
@@ -161,8 +162,7 @@ async function connectDeno(target: ConnectTarget): Promise<ByteStream> {
     closeQuietly(conn);
     if (timedOut) throw connectTimeoutError(where, target.timeoutMs, connected && t !== undefined ? "tls" : "connect");
     if (t !== undefined && connected) throw tlsHandshakeError(where, err);
-    const message = err instanceof Error ? err.message : String(err);
-    throw new ConnectionError(`cannot connect to ${where}: ${message}`, { cause: err });
+    throw connectFailedError(where, err, String(err));
   } finally {
     clearTimeout(timer);
   }

@@ -6,10 +6,11 @@
  */
 import { createConnection, isIP, Socket } from "node:net";
 import { checkServerIdentity, type PeerCertificate, connect as tlsConnect } from "node:tls";
-import { ConnectionError, InvalidArgumentError } from "../../src/errors.ts";
+import { type ConnectionError, InvalidArgumentError } from "../../src/errors.ts";
 import {
   type ByteStream,
   type ConnectTarget,
+  connectFailedError,
   connectTimeoutError,
   type Runtime,
   tlsHandshakeError,
@@ -48,11 +49,7 @@ function connectNode(target: ConnectTarget): Promise<ByteStream> {
       connected = true;
     };
     const onError = (err: Error): void =>
-      fail(
-        t && connected
-          ? tlsHandshakeError(where, err)
-          : new ConnectionError(`cannot connect to ${where}: ${err.message}`, { cause: err }),
-      );
+      fail(t && connected ? tlsHandshakeError(where, err) : connectFailedError(where, err));
     // A peer that closes during the handshake.
     const onClose = (): void => fail(tlsHandshakeError(where, new Error("the server closed the connection")));
     const onReady = (): void => {
