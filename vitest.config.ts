@@ -1,4 +1,23 @@
 import { defineConfig } from "vitest/config";
+import { locateDflockd } from "./test/harness/locate.ts";
+
+// The differential test (the double against a real dflockd) joins the
+// integration suite whenever a real server is found; without one it cannot
+// run, and is left out of the run rather than skipped. Looking costs about a
+// second (a `go install` attempt), so only runs that include the integration
+// suite look.
+const projectArgs = process.argv.filter((a, i, all) => all[i - 1] === "--project" || a.startsWith("--project="));
+const wantsIntegration =
+  projectArgs.length === 0 || projectArgs.some((a) => /integration|differential/.test(a.replace("--project=", "")));
+const real = wantsIntegration ? locateDflockd({ install: true }) : undefined;
+if (real !== undefined) {
+  process.stderr.write(
+    real.bin !== undefined
+      ? `== real dflockd for the differential test: ${real.bin} (found via ${real.how})\n`
+      : `== no real dflockd, so no differential test in this run: ${real.why}\n`,
+  );
+}
+const differential = ["test/differential/**/*.test.ts"];
 
 export default defineConfig({
   test: {
@@ -27,11 +46,19 @@ export default defineConfig({
       {
         test: {
           name: "integration",
-          include: ["test/integration/**/*.test.ts"],
+          include: ["test/integration/**/*.test.ts", ...(real?.bin !== undefined ? differential : [])],
           globalSetup: ["test/harness/global-setup.ts"],
-          // Each file starts its own dflockd; files run in parallel on separate ports.
+          // Each file starts its own servers; files run in parallel on separate ports.
           testTimeout: 60_000,
           hookTimeout: 180_000,
+        },
+      },
+      {
+        test: {
+          name: "differential",
+          include: differential,
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
         },
       },
     ],

@@ -1,79 +1,52 @@
 /**
- * Test harness for a real dflockd server: find (or install) the binary, start
- * servers on free ports with the flags a test needs, and always stop them.
+ * Test harness for dflockd servers: start one on a free port with the flags a
+ * test needs, and always stop it. The server is a real dflockd when the run
+ * uses one (see locate.ts and global-setup.ts), else the in-process double
+ * (test/double), which takes the same flags.
  *
- * The pinned server version lives in one place: package.json → config.dflockdVersion.
+ * `DFLOCKD_SERVER` chooses: `double`, `real` (fails if none is found), or
+ * `auto` (real if found, else the double). The global setup resolves it once
+ * per run into `DFLOCKD_SERVER_RESOLVED` ("double" or the real binary's path).
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { delimiter, join } from "node:path";
+import type { DoubleOptions } from "../double/config.ts";
+import { startDouble } from "../double/server.ts";
+import { HOW_TO_FIX, type Located, locateDflockd } from "./locate.ts";
 
-const ROOT = join(import.meta.dirname, "..", "..");
-const MODULE = "github.com/mtingers/dflockd/cmd/dflockd";
+export { pinnedVersion } from "./locate.ts";
 
-/** The pinned dflockd version, e.g. "v1.16.1". */
-export function pinnedVersion(): string {
-  const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { config?: { dflockdVersion?: string } };
-  const v = pkg.config?.dflockdVersion;
-  if (!v) throw new Error("package.json has no config.dflockdVersion");
-  return v;
-}
-
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (dir && existsSync(join(dir, name))) return join(dir, name);
-  }
-  return undefined;
-}
-
-function goEnv(name: string): string | undefined {
-  const r = spawnSync("go", ["env", name], { encoding: "utf8" });
-  return r.status === 0 ? r.stdout.trim() || undefined : undefined;
-}
+/** Which server a run uses: the double, or a real binary and how it was found. */
+export type ServerChoice = { kind: "double"; why: string } | { kind: "real"; bin: string; how: string };
 
 /**
- * Locate the server: $DFLOCKD_BIN, then PATH, then Go's bin folder, then
- * ../shared/bin/dflockd; otherwise `go install` the pinned version into
- * .cache/ (saying so). Throws with a
- * message that says how to fix things if none of that works.
+ * Resolve `DFLOCKD_SERVER` (default `auto`) into a choice. `located` is what
+ * the locator found (looked up here when not given).
  */
-export function findDflockd(log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`)): string {
-  const fromEnv = process.env.DFLOCKD_BIN;
-  if (fromEnv) {
-    if (!existsSync(fromEnv)) throw new Error(`DFLOCKD_BIN=${fromEnv} does not exist`);
-    return fromEnv;
+export function chooseServer(located: Located = locateDflockd({ install: true })): ServerChoice {
+  const want = process.env.DFLOCKD_SERVER ?? "auto";
+  if (want === "double") return { kind: "double", why: "DFLOCKD_SERVER=double" };
+  if (want !== "auto" && want !== "real") {
+    throw new Error(`DFLOCKD_SERVER=${want}: expected double, real or auto`);
   }
-  const version = pinnedVersion();
-  const cached = join(ROOT, ".cache", "dflockd", version, "dflockd");
-  if (existsSync(cached)) return cached;
-  const found = onPath("dflockd");
-  if (found) return found;
-  const gobin = goEnv("GOBIN") ?? (goEnv("GOPATH") ? join(goEnv("GOPATH") as string, "bin") : undefined);
-  if (gobin && existsSync(join(gobin, "dflockd"))) return join(gobin, "dflockd");
-  // The workplace's shared/ folder beside the checkout, where a prebuilt server can be provided.
-  const shared = join(ROOT, "..", "shared", "bin", "dflockd");
-  if (existsSync(shared)) return shared;
+  if (located.bin !== undefined) return { kind: "real", bin: located.bin, how: located.how };
+  if (want === "real")
+    throw new Error(`DFLOCKD_SERVER=real but no real dflockd was found: ${located.why}\n${HOW_TO_FIX}`);
+  return { kind: "double", why: `no real dflockd: ${located.why}` };
+}
 
-  const dir = join(ROOT, ".cache", "dflockd", version);
-  mkdirSync(dir, { recursive: true });
-  log(`dflockd not found; installing ${MODULE}@${version} into ${dir} with 'go install' ...`);
-  const r = spawnSync("go", ["install", `${MODULE}@${version}`], {
-    env: { ...process.env, GOBIN: dir },
-    encoding: "utf8",
-    timeout: 600_000,
-  });
-  if (r.error || r.status !== 0 || !existsSync(cached)) {
-    throw new Error(
-      [
-        `could not install dflockd ${version}: ${r.error?.message ?? r.stderr.trim()}`,
-        "Fix: install Go (>= 1.23) with access to the Go module proxy, or build dflockd yourself and",
-        "set DFLOCKD_BIN=/path/to/dflockd, or put dflockd on PATH.",
-      ].join("\n"),
-    );
-  }
-  log(`installed dflockd ${version}`);
-  return cached;
+/** One line for logs: which server this run uses. */
+export function describeChoice(c: ServerChoice): string {
+  return c.kind === "real"
+    ? `REAL dflockd ${c.bin} (found via ${c.how})`
+    : `the in-process dflockd DOUBLE (test/double; ${c.why})`;
+}
+
+/** The choice the global setup made for this run ("double" unless told otherwise). */
+export function currentServer(): "double" | { bin: string } {
+  const r = process.env.DFLOCKD_SERVER_RESOLVED;
+  if (r === undefined || r === "" || r === "double") return "double";
+  return { bin: r };
 }
 
 /** Ask the OS for a free TCP port on loopback. */
@@ -89,8 +62,10 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** A running dflockd. */
+/** A running dflockd, real or double. */
 export interface DflockdServer {
+  /** Which kind of server this is. */
+  readonly kind: "real" | "double";
   readonly host: string;
   readonly port: number;
   /** `[host, port]`, ready for the `servers` option. */
@@ -109,14 +84,23 @@ process.once("exit", () => {
 });
 
 /**
- * Start a dflockd on a free loopback port with `flags`, with every inherited
- * DFLOCKD_* variable removed, and wait until it accepts connections.
+ * Start a dflockd with `flags` (real-server flags; the double takes the same):
+ * the run's server (see {@link currentServer}) unless `server` says which.
+ * `double` options set the reply forms of newer servers on the double only.
  */
-export async function startDflockd(flags: string[] = [], bin: string = findDflockd()): Promise<DflockdServer> {
+export async function startDflockd(
+  flags: string[] = [],
+  server: "double" | { bin: string } = currentServer(),
+  double: DoubleOptions = {},
+): Promise<DflockdServer> {
+  if (server === "double") {
+    const d = await startDouble(["--host", "127.0.0.1", ...flags], double);
+    return { kind: "double", ...d, output: () => "" };
+  }
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     try {
-      return await launch(bin, port, flags);
+      return await launch(server.bin, port, flags);
     } catch (err) {
       // Another process may have taken the port between probe and bind.
       if (attempt >= 3) throw err;
@@ -164,6 +148,7 @@ async function launch(bin: string, port: number, flags: string[]): Promise<Dfloc
     await exited;
   };
   return {
+    kind: "real",
     host,
     port,
     address: [host, port],
@@ -179,6 +164,5 @@ async function launch(bin: string, port: number, flags: string[]): Promise<Dfloc
 
 /** Start `n` servers with the same flags. */
 export function startDflockds(n: number, flags: string[] = []): Promise<DflockdServer[]> {
-  const bin = findDflockd();
-  return Promise.all(Array.from({ length: n }, () => startDflockd(flags, bin)));
+  return Promise.all(Array.from({ length: n }, () => startDflockd(flags)));
 }

@@ -1,6 +1,20 @@
-/** Runs once before the integration suite: make sure a dflockd binary exists (installing it if needed). */
-import { findDflockd } from "./dflockd.ts";
+/**
+ * Runs once before the integration suite: decide which server the run uses
+ * (see chooseServer), tell the workers through DFLOCKD_SERVER_RESOLVED, and
+ * say it plainly in the output and in .test-results/<runtime>-server.txt
+ * (which .ci/run prints at the end).
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { RUNTIME } from "../support/runtime.ts";
+import { chooseServer, describeChoice } from "./dflockd.ts";
 
 export default function setup(): void {
-  process.env.DFLOCKD_BIN = findDflockd();
+  const choice = chooseServer();
+  process.env.DFLOCKD_SERVER_RESOLVED = choice.kind === "real" ? choice.bin : "double";
+  const line = `integration suite on ${RUNTIME} against ${describeChoice(choice)}`;
+  process.stderr.write(`\n== ${line}\n\n`);
+  const dir = join(import.meta.dirname, "..", "..", ".test-results");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${RUNTIME}-server.txt`), `${line}\n`);
 }

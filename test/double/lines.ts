@@ -1,0 +1,71 @@
+/**
+ * Request lines off one socket for the dflockd double, with the server's read
+ * deadline: a line that does not complete in time ends the wait with
+ * `"timeout"`, an overlong one with `"overlong"`.
+ */
+
+/** The longest request line the server takes, in bytes, without its `\n`. */
+export const MAX_LINE_BYTES = 256;
+
+/** What reading one line can end in. */
+export type LineResult = { line: Uint8Array } | "timeout" | "closed" | "overlong";
+
+/** Buffers bytes and hands them out a line at a time. */
+export class LineReader {
+  #buf: Uint8Array = new Uint8Array(0);
+  #closed = false;
+  #pending: ((r: LineResult) => void) | undefined;
+
+  /** Feed bytes received from the peer. */
+  push(chunk: Uint8Array): void {
+    const next = new Uint8Array(this.#buf.length + chunk.length);
+    next.set(this.#buf);
+    next.set(chunk, this.#buf.length);
+    this.#buf = next;
+    this.#poke();
+  }
+
+  /** The peer closed or the socket failed. */
+  close(): void {
+    this.#closed = true;
+    this.#poke();
+  }
+
+  /**
+   * The next line without its `\n` (a trailing `\r` is kept: the caller trims
+   * it). `timeoutMs` of 0 or less waits forever.
+   */
+  next(timeoutMs: number): Promise<LineResult> {
+    const ready = this.#take();
+    if (ready !== undefined) return Promise.resolve(ready);
+    return new Promise((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      this.#pending = (r) => {
+        if (timer !== undefined) clearTimeout(timer);
+        this.#pending = undefined;
+        resolve(r);
+      };
+      if (timeoutMs > 0) timer = setTimeout(() => this.#pending?.("timeout"), timeoutMs);
+    });
+  }
+
+  #poke(): void {
+    if (this.#pending === undefined) return;
+    const r = this.#take();
+    if (r !== undefined) this.#pending(r);
+  }
+
+  #take(): LineResult | undefined {
+    const nl = this.#buf.indexOf(0x0a);
+    if (nl !== -1) {
+      // The terminator may follow 256 bytes and a `\r`.
+      const end = nl > 0 && this.#buf[nl - 1] === 0x0d ? nl - 1 : nl;
+      if (end > MAX_LINE_BYTES) return "overlong";
+      const line = this.#buf.subarray(0, nl);
+      this.#buf = this.#buf.subarray(nl + 1);
+      return { line };
+    }
+    if (this.#buf.length > MAX_LINE_BYTES + 1) return "overlong";
+    return this.#closed ? "closed" : undefined;
+  }
+}

@@ -1,0 +1,261 @@
+/**
+ * The lock table of the dflockd double: keys, their holders and FIFO queues,
+ * leases and their expiry, limits. No I/O: sessions (session.ts) call in with
+ * a parsed request and get a reply line, or a promise of one for a blocking
+ * `l`/`w`.
+ *
+ * Written from the protocol summary (shared/spec/protocol.md) and from what a
+ * real dflockd was observed to answer; the differential test
+ * (test/differential) holds it to a real server whenever one is found.
+ */
+import type { DoubleConfig } from "./config.ts";
+import { goJsonString } from "./wire.ts";
+
+/** One connection as the table sees it. */
+export interface Owner {
+  readonly id: number;
+  /** Keys this connection enqueued with `e`/`se` and has not yet waited for. */
+  readonly enqueued: Map<string, Waiter>;
+}
+
+/** A lease on one slot of a key. */
+export interface Holder {
+  readonly owner: Owner;
+  readonly token: string;
+  ttlS: number;
+  expiresAt: number;
+  fence: number;
+}
+
+/** A connection queued for a key, blocked in `l`/`w` or enqueued with `e`. */
+export interface Waiter {
+  readonly owner: Owner;
+  readonly ttlS: number;
+  /** The key it waits for. */
+  readonly entry: Entry | undefined;
+  /** Set while the connection is blocked in `l`/`sl`/`w`/`sw`. */
+  wake: ((h: Holder) => void) | undefined;
+  /** The grant that reached an enqueued waiter before it called `w`. */
+  granted: Holder | undefined;
+  /** Still in the key's queue. */
+  queued: boolean;
+}
+
+/** A key: a lock is a key of limit 1. */
+export interface Entry {
+  readonly key: string;
+  readonly kind: "lock" | "semaphore";
+  readonly limit: number;
+  readonly holders: Holder[];
+  readonly waiters: Waiter[];
+  /** When the key last became free (for `idle_s` and garbage collection). */
+  idleSince: number;
+}
+
+/** What `acquire` decided: a reply now, or a waiter to park. */
+export type Acquired = { readonly reply: string } | { readonly waiter: Waiter } | { readonly holder: Holder };
+
+const HEX = "0123456789abcdef";
+
+/** 32 lowercase hex characters from a CSPRNG, like the server's tokens. */
+function newToken(): string {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  let s = "";
+  for (const b of bytes) s += HEX.charAt(b >> 4) + HEX.charAt(b & 15);
+  return s;
+}
+
+/** The keys of one double, with every rule that decides a reply. */
+export class LockTable {
+  readonly #cfg: DoubleConfig;
+  readonly #now: () => number;
+  readonly #entries = new Map<string, Entry>();
+  #fence = 0;
+
+  constructor(cfg: DoubleConfig, now: () => number = () => performance.now()) {
+    this.#cfg = cfg;
+    this.#now = now;
+  }
+
+  /** A grant's reply fields after the status: `<token> <ttl>` and the fence where configured. */
+  grantFields(h: Holder): string {
+    return this.#cfg.fence ? `${h.token} ${h.ttlS} ${h.fence}` : `${h.token} ${h.ttlS}`;
+  }
+
+  /**
+   * Take a slot if one is free and nobody is queued; else queue (`mayQueue`)
+   * or report that the key is taken (`null` reply from the caller's view).
+   */
+  acquire(
+    owner: Owner,
+    key: string,
+    kind: "lock" | "semaphore",
+    limit: number,
+    ttlS: number,
+    mayQueue: boolean,
+  ): Acquired | { readonly busy: true } {
+    let entry = this.#entries.get(key);
+    if (entry !== undefined && (entry.kind !== kind || entry.limit !== limit)) {
+      return { reply: "error_limit_mismatch" };
+    }
+    if (entry === undefined) {
+      if (this.#entries.size >= this.#cfg.maxLocks) return { reply: "error_max_locks" };
+      entry = { key, kind, limit, holders: [], waiters: [], idleSince: this.#now() };
+      this.#entries.set(key, entry);
+    }
+    this.#expire(entry);
+    if (entry.waiters.length === 0 && entry.holders.length < entry.limit) {
+      return { holder: this.#grant(entry, owner, ttlS) };
+    }
+    if (!mayQueue) return { busy: true };
+    if (this.#cfg.maxWaiters > 0 && entry.waiters.length >= this.#cfg.maxWaiters) {
+      return { reply: "error_max_waiters" };
+    }
+    const waiter: Waiter = { owner, ttlS, entry, wake: undefined, granted: undefined, queued: true };
+    entry.waiters.push(waiter);
+    return { waiter };
+  }
+
+  /** Take a waiter out of its key's queue (timeout, disconnect); grants to whoever is next. */
+  dequeue(waiter: Waiter): void {
+    const entry = waiter.entry;
+    if (!waiter.queued || entry === undefined) return;
+    waiter.queued = false;
+    const i = entry.waiters.indexOf(waiter);
+    if (i !== -1) entry.waiters.splice(i, 1);
+    this.#settle(entry);
+  }
+
+  /** The holder of `token` on `key`, if its lease still runs. */
+  holder(key: string, kind: "lock" | "semaphore", token: string): Holder | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined || entry.kind !== kind) return undefined;
+    this.#expire(entry);
+    return entry.holders.find((h) => h.token === token);
+  }
+
+  /** Extend a lease; returns false if `token` holds nothing on `key`. */
+  renew(key: string, kind: "lock" | "semaphore", token: string, ttlS: number): Holder | undefined {
+    const h = this.holder(key, kind, token);
+    if (h === undefined) return undefined;
+    h.ttlS = ttlS;
+    h.expiresAt = this.#now() + ttlS * 1000;
+    return h;
+  }
+
+  /** Release `token`'s slot on `key`; returns false if it held none. */
+  release(key: string, kind: "lock" | "semaphore", token: string): boolean {
+    const entry = this.#entries.get(key);
+    if (entry === undefined || entry.kind !== kind) return false;
+    this.#expire(entry);
+    const i = entry.holders.findIndex((h) => h.token === token);
+    if (i === -1) return false;
+    entry.holders.splice(i, 1);
+    this.#settle(entry);
+    return true;
+  }
+
+  /** Everything a closed connection held or waited for goes. */
+  dropOwner(owner: Owner, releaseHeld: boolean): void {
+    for (const entry of this.#entries.values()) {
+      let changed = false;
+      for (let i = entry.waiters.length - 1; i >= 0; i--) {
+        const w = entry.waiters[i] as Waiter;
+        if (w.owner === owner) {
+          w.queued = false;
+          entry.waiters.splice(i, 1);
+          changed = true;
+        }
+      }
+      if (releaseHeld) {
+        for (let i = entry.holders.length - 1; i >= 0; i--) {
+          if ((entry.holders[i] as Holder).owner === owner) {
+            entry.holders.splice(i, 1);
+            changed = true;
+          }
+        }
+      }
+      if (changed) this.#settle(entry);
+    }
+    owner.enqueued.clear();
+  }
+
+  /** The periodic lease sweep. */
+  sweep(): void {
+    for (const entry of this.#entries.values()) this.#expire(entry);
+  }
+
+  /** The periodic garbage collection of idle keys. */
+  collect(): void {
+    const cutoff = this.#now() - this.#cfg.gcMaxIdleS * 1000;
+    for (const [key, e] of this.#entries) {
+      if (e.holders.length === 0 && e.waiters.length === 0 && e.idleSince <= cutoff) this.#entries.delete(key);
+    }
+  }
+
+  /** The `stats` JSON body, written field by field as the server orders them. */
+  stats(connections: number): string {
+    const now = this.#now();
+    const locks: string[] = [];
+    const sems: string[] = [];
+    const idleLocks: string[] = [];
+    const idleSems: string[] = [];
+    for (const e of this.#entries.values()) {
+      this.#expire(e);
+      const key = goJsonString(e.key);
+      if (e.holders.length > 0 && e.kind === "lock") {
+        const h = e.holders[0] as Holder;
+        const left = Math.max(0, h.expiresAt - now) / 1000;
+        const fence = this.#cfg.fence ? `,"fence":${h.fence}` : "";
+        locks.push(
+          `{"key":${key},"owner_conn_id":${h.owner.id},"lease_expires_in_s":${left},"waiters":${e.waiters.length}${fence}}`,
+        );
+      } else if (e.holders.length > 0) {
+        sems.push(`{"key":${key},"limit":${e.limit},"holders":${e.holders.length},"waiters":${e.waiters.length}}`);
+      } else if (e.waiters.length === 0) {
+        (e.kind === "lock" ? idleLocks : idleSems).push(`{"key":${key},"idle_s":${(now - e.idleSince) / 1000}}`);
+      }
+    }
+    const list = (rows: string[]): string => `[${rows.join(",")}]`;
+    const extra = this.#cfg.fence ? `,"rw_locks":[]` : "";
+    const tail = this.#cfg.fence
+      ? `,"counters":[],"kv_entries":[],"lists":[],"signal_channels":null,"watch_channels":null,"barriers":[]`
+      : "";
+    return (
+      `{"connections":${connections},"locks":${list(locks)},"semaphores":${list(sems)}${extra},` +
+      `"idle_locks":${list(idleLocks)},"idle_semaphores":${list(idleSems)}${tail}}`
+    );
+  }
+
+  #grant(entry: Entry, owner: Owner, ttlS: number): Holder {
+    const h: Holder = { owner, token: newToken(), ttlS, expiresAt: this.#now() + ttlS * 1000, fence: ++this.#fence };
+    entry.holders.push(h);
+    return h;
+  }
+
+  /** Drop expired leases of `entry`, then hand free slots to the queue. */
+  #expire(entry: Entry): void {
+    const now = this.#now();
+    let expired = false;
+    for (let i = entry.holders.length - 1; i >= 0; i--) {
+      if ((entry.holders[i] as Holder).expiresAt <= now) {
+        entry.holders.splice(i, 1);
+        expired = true;
+      }
+    }
+    if (expired) this.#settle(entry);
+  }
+
+  /** Grant free slots to waiters in FIFO order; note when the key went idle. */
+  #settle(entry: Entry): void {
+    while (entry.holders.length < entry.limit && entry.waiters.length > 0) {
+      const w = entry.waiters.shift() as Waiter;
+      w.queued = false;
+      const h = this.#grant(entry, w.owner, w.ttlS);
+      if (w.wake !== undefined) w.wake(h);
+      else w.granted = h;
+    }
+    if (entry.holders.length === 0 && entry.waiters.length === 0) entry.idleSince = this.#now();
+  }
+}
