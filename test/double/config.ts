@@ -28,6 +28,12 @@ export interface DoubleConfig {
   ping: boolean;
   /** While stopping gracefully, answer requests with `error_draining` (v1.16+). */
   draining: boolean;
+  /**
+   * Once the sweep has removed an `e` grant whose lease ran out, `w` says
+   * `error_lease_expired` (newer builds), not `error_not_enqueued`. Before the
+   * sweep, every server says `error_lease_expired`.
+   */
+  leaseExpired: boolean;
 }
 
 /** The reply forms a double can take on; each matches some real server build. */
@@ -38,6 +44,8 @@ export interface DoubleOptions {
   ping?: boolean;
   /** See {@link DoubleConfig.draining}. */
   draining?: boolean;
+  /** See {@link DoubleConfig.leaseExpired}. */
+  leaseExpired?: boolean;
 }
 
 /** The real server's defaults. */
@@ -62,6 +70,7 @@ export function defaultConfig(): DoubleConfig {
     fence: false,
     ping: false,
     draining: false,
+    leaseExpired: false,
   };
 }
 
@@ -140,5 +149,6 @@ export function parseFlags(
   cfg.fence = options.fence ?? false;
   cfg.ping = options.ping ?? false;
   cfg.draining = options.draining ?? false;
+  cfg.leaseExpired = options.leaseExpired ?? false;
   return cfg;
 }

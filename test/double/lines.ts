@@ -1,7 +1,7 @@
 /**
  * Request lines off one socket for the dflockd double, with the server's read
  * deadline: a line that does not complete in time ends the wait with
- * `"timeout"`, an overlong one with `"overlong"`.
+ * `"timeout"`, an overlong one (judged at its `\n`) with `"overlong"`.
  */
 
 /** The longest request line the server takes, in bytes, without its `\n`. */
@@ -65,7 +65,7 @@ export class LineReader {
       this.#buf = this.#buf.subarray(nl + 1);
       return { line };
     }
-    if (this.#buf.length > MAX_LINE_BYTES + 1) return "overlong";
+    // The server judges a line's length only once its `\n` has come.
     return this.#closed ? "closed" : undefined;
   }
 }

@@ -26,19 +26,18 @@ export interface SessionHost {
   draining(): boolean;
 }
 
-type Kind = "lock" | "semaphore";
-
-const CMDS: Record<string, { kind: Kind; op: "l" | "e" | "w" | "r" | "n" }> = {
-  l: { kind: "lock", op: "l" },
-  e: { kind: "lock", op: "e" },
-  w: { kind: "lock", op: "w" },
-  r: { kind: "lock", op: "r" },
-  n: { kind: "lock", op: "n" },
-  sl: { kind: "semaphore", op: "l" },
-  se: { kind: "semaphore", op: "e" },
-  sw: { kind: "semaphore", op: "w" },
-  sr: { kind: "semaphore", op: "r" },
-  sn: { kind: "semaphore", op: "n" },
+/** The `s*` commands differ from their twins only in taking a limit (a lock's is 1). */
+const CMDS: Record<string, { sem: boolean; op: "l" | "e" | "w" | "r" | "n" }> = {
+  l: { sem: false, op: "l" },
+  e: { sem: false, op: "e" },
+  w: { sem: false, op: "w" },
+  r: { sem: false, op: "r" },
+  n: { sem: false, op: "n" },
+  sl: { sem: true, op: "l" },
+  se: { sem: true, op: "e" },
+  sw: { sem: true, op: "w" },
+  sr: { sem: true, op: "r" },
+  sn: { sem: true, op: "n" },
 };
 
 /** The server's wait after refusing a client's `auth`, before it closes. */
@@ -110,27 +109,26 @@ export class Session implements Owner {
     const table = this.#host.table;
     if (cmd === "stats") return `ok ${table.stats(this.#host.connections())}`;
     if (cmd === "ping" && this.#host.cfg.ping) return "ok";
-    if (cmd === "auth") return "ok";
     const spec = CMDS[cmd];
     if (spec === undefined) return "error";
     if (!validKey(keyBytes)) return "error";
     const key = byteString(keyBytes);
     const args = fields(arg);
-    const { kind } = spec;
+    const { sem } = spec;
     switch (spec.op) {
       case "l": {
-        const p = kind === "lock" ? parseInts(args, 1, 2) : parseInts(args, 2, 3);
+        const p = sem ? parseInts(args, 2, 3) : parseInts(args, 1, 2);
         if (p === undefined) return "error";
-        const [timeout, limit, lease] = kind === "lock" ? [p[0], 1, p[1]] : [p[0], p[1], p[2]];
+        const [timeout, limit, lease] = sem ? [p[0], p[1], p[2]] : [p[0], 1, p[1]];
         if (!nonNegative(timeout) || !positive(limit) || !optionalPositive(lease)) return "error";
-        return this.#lock(key, kind, limit as number, this.#lease(lease), timeout as number);
+        return this.#lock(key, limit as number, this.#lease(lease), timeout as number);
       }
       case "e": {
-        const p = kind === "lock" ? parseInts(args, 0, 1) : parseInts(args, 1, 2);
+        const p = sem ? parseInts(args, 1, 2) : parseInts(args, 0, 1);
         if (p === undefined) return "error";
-        const [limit, lease] = kind === "lock" ? [1, p[0]] : [p[0], p[1]];
+        const [limit, lease] = sem ? [p[0], p[1]] : [1, p[0]];
         if (!positive(limit) || !optionalPositive(lease)) return "error";
-        return this.#enqueue(key, kind, limit as number, this.#lease(lease));
+        return this.#enqueue(key, limit as number, this.#lease(lease));
       }
       case "w": {
         const p = parseInts(args, 1, 1);
@@ -139,13 +137,13 @@ export class Session implements Owner {
       }
       case "r": {
         if (args.length !== 1) return "error";
-        return table.release(key, kind, args[0] as string) ? "ok" : "error";
+        return table.release(key, args[0] as string) ? "ok" : "error";
       }
       case "n": {
         if (args.length < 1 || args.length > 2) return "error";
         const lease = args.length === 2 ? atoi(args[1] as string) : undefined;
         if (args.length === 2 && !positive(lease)) return "error";
-        const h = table.renew(key, kind, args[0] as string, this.#lease(lease));
+        const h = table.renew(key, args[0] as string, this.#lease(lease));
         if (h === undefined) return "error";
         return this.#host.cfg.fence ? `ok ${h.ttlS} ${h.fence}` : `ok ${h.ttlS}`;
       }
@@ -156,9 +154,9 @@ export class Session implements Owner {
     return lease ?? this.#host.cfg.defaultLeaseTtlS;
   }
 
-  async #lock(key: string, kind: Kind, limit: number, ttlS: number, timeoutS: number): Promise<string> {
+  async #lock(key: string, limit: number, ttlS: number, timeoutS: number): Promise<string> {
     const table = this.#host.table;
-    const r = table.acquire(this, key, kind, limit, ttlS, timeoutS > 0);
+    const r = table.acquire(this, key, limit, ttlS, timeoutS > 0);
     if ("reply" in r) return r.reply;
     if ("busy" in r) return "timeout";
     if ("holder" in r) return `ok ${table.grantFields(r.holder)}`;
@@ -167,10 +165,10 @@ export class Session implements Owner {
     return h === undefined ? "timeout" : `ok ${table.grantFields(h)}`;
   }
 
-  #enqueue(key: string, kind: Kind, limit: number, ttlS: number): string {
+  #enqueue(key: string, limit: number, ttlS: number): string {
     if (this.enqueued.has(key)) return "error_already_enqueued";
     const table = this.#host.table;
-    const r = table.acquire(this, key, kind, limit, ttlS, true);
+    const r = table.acquire(this, key, limit, ttlS, true);
     if ("reply" in r) return r.reply;
     if ("busy" in r) return "error";
     if ("holder" in r) {
@@ -192,6 +190,11 @@ export class Session implements Owner {
     const table = this.#host.table;
     const w = this.enqueued.get(key);
     if (w === undefined) return "error_not_enqueued";
+    if (w.expired || (w.granted !== undefined && w.granted.expiresAt <= this.#host.table.now())) {
+      // Run out, whether or not the sweep has been by yet.
+      this.enqueued.delete(key);
+      return "error_lease_expired";
+    }
     let h = w.granted;
     if (h === undefined && w.queued && timeoutS > 0) h = await this.#block(w, timeoutS);
     this.enqueued.delete(key);

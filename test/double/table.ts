@@ -39,12 +39,16 @@ export interface Waiter {
   granted: Holder | undefined;
   /** Still in the key's queue. */
   queued: boolean;
+  /** Its grant's lease ran out before `w` (servers with `error_lease_expired`). */
+  expired?: boolean;
 }
 
-/** A key: a lock is a key of limit 1. */
+/**
+ * A key. Locks and semaphores share one table: `l` is `sl` with limit 1, and
+ * `stats` lists a key of limit 1 as a lock, any other as a semaphore.
+ */
 export interface Entry {
   readonly key: string;
-  readonly kind: "lock" | "semaphore";
   readonly limit: number;
   readonly holders: Holder[];
   readonly waiters: Waiter[];
@@ -78,6 +82,11 @@ export class LockTable {
     this.#now = now;
   }
 
+  /** The table's clock, in milliseconds. */
+  now(): number {
+    return this.#now();
+  }
+
   /** A grant's reply fields after the status: `<token> <ttl>` and the fence where configured. */
   grantFields(h: Holder): string {
     return this.#cfg.fence ? `${h.token} ${h.ttlS} ${h.fence}` : `${h.token} ${h.ttlS}`;
@@ -90,18 +99,17 @@ export class LockTable {
   acquire(
     owner: Owner,
     key: string,
-    kind: "lock" | "semaphore",
     limit: number,
     ttlS: number,
     mayQueue: boolean,
   ): Acquired | { readonly busy: true } {
     let entry = this.#entries.get(key);
-    if (entry !== undefined && (entry.kind !== kind || entry.limit !== limit)) {
+    if (entry !== undefined && entry.limit !== limit) {
       return { reply: "error_limit_mismatch" };
     }
     if (entry === undefined) {
       if (this.#entries.size >= this.#cfg.maxLocks) return { reply: "error_max_locks" };
-      entry = { key, kind, limit, holders: [], waiters: [], idleSince: this.#now() };
+      entry = { key, limit, holders: [], waiters: [], idleSince: this.#now() };
       this.#entries.set(key, entry);
     }
     this.#expire(entry);
@@ -128,16 +136,16 @@ export class LockTable {
   }
 
   /** The holder of `token` on `key`, if its lease still runs. */
-  holder(key: string, kind: "lock" | "semaphore", token: string): Holder | undefined {
+  holder(key: string, token: string): Holder | undefined {
     const entry = this.#entries.get(key);
-    if (entry === undefined || entry.kind !== kind) return undefined;
+    if (entry === undefined) return undefined;
     this.#expire(entry);
     return entry.holders.find((h) => h.token === token);
   }
 
   /** Extend a lease; returns false if `token` holds nothing on `key`. */
-  renew(key: string, kind: "lock" | "semaphore", token: string, ttlS: number): Holder | undefined {
-    const h = this.holder(key, kind, token);
+  renew(key: string, token: string, ttlS: number): Holder | undefined {
+    const h = this.holder(key, token);
     if (h === undefined) return undefined;
     h.ttlS = ttlS;
     h.expiresAt = this.#now() + ttlS * 1000;
@@ -145,13 +153,13 @@ export class LockTable {
   }
 
   /** Release `token`'s slot on `key`; returns false if it held none. */
-  release(key: string, kind: "lock" | "semaphore", token: string): boolean {
+  release(key: string, token: string): boolean {
     const entry = this.#entries.get(key);
-    if (entry === undefined || entry.kind !== kind) return false;
+    if (entry === undefined) return false;
     this.#expire(entry);
     const i = entry.holders.findIndex((h) => h.token === token);
     if (i === -1) return false;
-    entry.holders.splice(i, 1);
+    this.#forget(entry, entry.holders.splice(i, 1)[0] as Holder, false);
     this.#settle(entry);
     return true;
   }
@@ -204,7 +212,7 @@ export class LockTable {
     for (const e of this.#entries.values()) {
       this.#expire(e);
       const key = goJsonString(e.key);
-      if (e.holders.length > 0 && e.kind === "lock") {
+      if (e.holders.length > 0 && e.limit === 1) {
         const h = e.holders[0] as Holder;
         const left = Math.max(0, h.expiresAt - now) / 1000;
         const fence = this.#cfg.fence ? `,"fence":${h.fence}` : "";
@@ -214,7 +222,7 @@ export class LockTable {
       } else if (e.holders.length > 0) {
         sems.push(`{"key":${key},"limit":${e.limit},"holders":${e.holders.length},"waiters":${e.waiters.length}}`);
       } else if (e.waiters.length === 0) {
-        (e.kind === "lock" ? idleLocks : idleSems).push(`{"key":${key},"idle_s":${(now - e.idleSince) / 1000}}`);
+        (e.limit === 1 ? idleLocks : idleSems).push(`{"key":${key},"idle_s":${(now - e.idleSince) / 1000}}`);
       }
     }
     const list = (rows: string[]): string => `[${rows.join(",")}]`;
@@ -226,6 +234,17 @@ export class LockTable {
       `{"connections":${connections},"locks":${list(locks)},"semaphores":${list(sems)}${extra},` +
       `"idle_locks":${list(idleLocks)},"idle_semaphores":${list(idleSems)}${tail}}`
     );
+  }
+
+  /**
+   * A grant that an `e` has not yet collected with `w` is gone: released, the
+   * `w` finds nothing; expired, newer servers say so (`error_lease_expired`).
+   */
+  #forget(entry: Entry, h: Holder, expired: boolean): void {
+    const w = h.owner.enqueued.get(entry.key);
+    if (w?.granted !== h) return;
+    if (expired && this.#cfg.leaseExpired) w.expired = true;
+    else h.owner.enqueued.delete(entry.key);
   }
 
   #grant(entry: Entry, owner: Owner, ttlS: number): Holder {
@@ -240,7 +259,7 @@ export class LockTable {
     let expired = false;
     for (let i = entry.holders.length - 1; i >= 0; i--) {
       if ((entry.holders[i] as Holder).expiresAt <= now) {
-        entry.holders.splice(i, 1);
+        this.#forget(entry, entry.holders.splice(i, 1)[0] as Holder, true);
         expired = true;
       }
     }

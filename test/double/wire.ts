@@ -6,7 +6,7 @@
  * byte sequence, valid UTF-8 or not, is stored exactly.
  */
 
-const UTF8 = new TextDecoder("utf-8", { fatal: false });
+const UTF8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
 /** Bytes as a byte string (one char per byte). */
 export function byteString(bytes: Uint8Array): string {
@@ -75,21 +75,51 @@ export function atoi(s: string): number | undefined {
 }
 
 const HEX = "0123456789abcdef";
+const SHORT: Record<number, string> = { 8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r" };
 
-/** A key (byte string) as Go's encoding/json writes a string, HTML-safe escapes included. */
+function u4(cp: number): string {
+  return `\\u${HEX.charAt((cp >> 12) & 15)}${HEX.charAt((cp >> 8) & 15)}${HEX.charAt((cp >> 4) & 15)}${HEX.charAt(cp & 15)}`;
+}
+
+/** The code point of the valid UTF-8 sequence at `i`, and its length; `undefined` if none starts there. */
+function decodeAt(b: Uint8Array, i: number): [number, number] | undefined {
+  const b0 = b[i] as number;
+  if (b0 < 0x80) return [b0, 1];
+  const len = b0 >= 0xf0 && b0 <= 0xf4 ? 4 : b0 >= 0xe0 ? 3 : b0 >= 0xc2 && b0 <= 0xdf ? 2 : 0;
+  if (len === 0 || b0 > 0xf4 || i + len > b.length) return undefined;
+  let cp = b0 & (0xff >> (len + 1));
+  for (let k = 1; k < len; k++) {
+    const c = b[i + k] as number;
+    if ((c & 0xc0) !== 0x80) return undefined;
+    cp = (cp << 6) | (c & 0x3f);
+  }
+  const min = len === 2 ? 0x80 : len === 3 ? 0x800 : 0x10000;
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return undefined;
+  return [cp, len];
+}
+
+/**
+ * A key (byte string) as Go's encoding/json writes a string: HTML-safe
+ * escapes, `\\b \\f \\n \\r \\t` short forms, and `\\ufffd` for each byte
+ * that does not start valid UTF-8.
+ */
 export function goJsonString(key: string): string {
-  const text = utf8(stringBytes(key));
+  const b = stringBytes(key);
   let out = '"';
-  for (const ch of text) {
-    const cp = ch.codePointAt(0) as number;
-    if (ch === '"') out += '\\"';
-    else if (ch === "\\") out += "\\\\";
-    else if (cp === 0x0a) out += "\\n";
-    else if (cp === 0x0d) out += "\\r";
-    else if (cp === 0x09) out += "\\t";
-    else if (cp < 0x20 || ch === "<" || ch === ">" || ch === "&" || cp === 0x2028 || cp === 0x2029) {
-      out += `\\u${HEX[(cp >> 12) & 15]}${HEX[(cp >> 8) & 15]}${HEX[(cp >> 4) & 15]}${HEX[cp & 15]}`;
-    } else out += ch;
+  for (let i = 0; i < b.length; ) {
+    const d = decodeAt(b, i);
+    if (d === undefined) {
+      out += "\\ufffd";
+      i++;
+      continue;
+    }
+    const [cp, len] = d;
+    i += len;
+    if (cp === 0x22) out += '\\"';
+    else if (cp === 0x5c) out += "\\\\";
+    else if (SHORT[cp] !== undefined) out += SHORT[cp];
+    else if (cp < 0x20 || cp === 0x3c || cp === 0x3e || cp === 0x26 || cp === 0x2028 || cp === 0x2029) out += u4(cp);
+    else out += String.fromCodePoint(cp);
   }
   return `${out}"`;
 }

@@ -1,0 +1,67 @@
+/**
+ * The differential test: the same request scripts go to a real dflockd and to
+ * the double, and their normalised transcripts must be identical. It is part
+ * of the run whenever a real server is found (see vitest.config.ts).
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import type { DoubleOptions } from "../double/config.ts";
+import { startDflockd } from "../harness/dflockd.ts";
+import { HOW_TO_FIX, locateDflockd } from "../harness/locate.ts";
+import { runScript, type Script } from "./runner.ts";
+import { SCRIPTS } from "./scripts.ts";
+
+const located = locateDflockd();
+if (located.bin === undefined)
+  throw new Error(`the differential test needs a real dflockd: ${located.why}\n${HOW_TO_FIX}`);
+const real = { bin: located.bin };
+
+/** Which reply forms the real server uses, so the double can be told to use the same. */
+async function detectForms(): Promise<DoubleOptions> {
+  const server = await startDflockd([], real);
+  try {
+    const [grant, ping, , expired] = await runScript(
+      {
+        name: "probe",
+        steps: [
+          { c: "a", req: ["l", "probe", "0"] },
+          { c: "a", req: ["ping", "_", ""] },
+          { c: "a", req: ["e", "expiring", "1"] },
+          { sleep: 2_500 }, // past a sweep (every second by default)
+          { c: "a", req: ["w", "expiring", "0"] },
+        ],
+      },
+      server,
+    );
+    return {
+      fence: (grant ?? "").split(" ").length === 5, // "a: ok <token> <ttl> [<fence>]"
+      ping: ping === "a: ok",
+      leaseExpired: expired === "a: error_lease_expired",
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+async function transcript(script: Script, server: "double" | { bin: string }, forms: DoubleOptions): Promise<string[]> {
+  const s = await startDflockd(script.flags ?? [], server, forms);
+  try {
+    return await runScript(script, s);
+  } finally {
+    await s.stop();
+  }
+}
+
+describe.concurrent(`the double answers like the real dflockd at ${real.bin}`, () => {
+  let forms: DoubleOptions = {};
+  beforeAll(async () => {
+    forms = await detectForms();
+    console.log(`differential: real server ${real.bin}; reply forms ${JSON.stringify(forms)}`);
+  });
+
+  for (const script of SCRIPTS) {
+    it(script.name, async () => {
+      const [want, got] = await Promise.all([transcript(script, real, forms), transcript(script, "double", forms)]);
+      expect(got, `double vs real, script "${script.name}"\nreal:\n  ${want.join("\n  ")}`).toEqual(want);
+    });
+  }
+});
