@@ -19,6 +19,9 @@ if (real !== undefined) {
 }
 const differential = ["test/differential/**/*.test.ts"];
 
+// Timeouts catch hangs, not slowness: a busy 2-core machine runs CPU-bound
+// tests (the property tests) five times slower than an idle one, so no
+// timeout here is within a factor of ten of a test's idle running time.
 export default defineConfig({
   test: {
     projects: [
@@ -26,21 +29,31 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
-          testTimeout: 5_000,
+          testTimeout: 30_000,
         },
       },
       {
         test: {
           name: "transport",
           include: ["test/transport/**/*.test.ts"],
-          testTimeout: 15_000,
+          testTimeout: 30_000,
         },
       },
       {
         test: {
           name: "smoke",
           include: ["test/smoke/**/*.test.ts"],
+          globalSetup: ["test/harness/global-setup.ts"],
           testTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          // Against the official Python client, installed from PyPI into .cache/python-venv.
+          name: "interop",
+          include: ["test/interop/**/*.test.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
         },
       },
       {

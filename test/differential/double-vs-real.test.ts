@@ -8,7 +8,7 @@ import type { DoubleOptions } from "../double/config.ts";
 import { startDflockd } from "../harness/dflockd.ts";
 import { HOW_TO_FIX, locateDflockd } from "../harness/locate.ts";
 import { runScript, type Script } from "./runner.ts";
-import { SCRIPTS } from "./scripts.ts";
+import { scripts } from "./scripts.ts";
 
 const located = locateDflockd();
 if (located.bin === undefined)
@@ -19,13 +19,15 @@ const real = { bin: located.bin };
 async function detectForms(): Promise<DoubleOptions> {
   const server = await startDflockd([], real);
   try {
-    const [grant, ping, , expired] = await runScript(
+    const [grant, ping, , cr, cap, expired] = await runScript(
       {
         name: "probe",
         steps: [
           { c: "a", req: ["l", "probe", "0"] },
           { c: "a", req: ["ping", "_", ""] },
           { c: "a", req: ["e", "expiring", "1"] },
+          { c: "a", req: ["l", "c\rr", "0"] },
+          { c: "a", req: ["l", "cap", "9223372037"] },
           { sleep: 2_500 }, // past a sweep (every second by default)
           { c: "a", req: ["w", "expiring", "0"] },
         ],
@@ -36,6 +38,8 @@ async function detectForms(): Promise<DoubleOptions> {
       fence: (grant ?? "").split(" ").length === 5, // "a: ok <token> <ttl> [<fence>]"
       ping: ping === "a: ok",
       leaseExpired: expired === "a: error_lease_expired",
+      crAnywhere: cr?.startsWith("a: ok") ?? false,
+      secondsCap: cap === "a: error",
     };
   } finally {
     await server.stop();
@@ -58,7 +62,7 @@ describe.concurrent(`the double answers like the real dflockd at ${real.bin}`, (
     console.log(`differential: real server ${real.bin}; reply forms ${JSON.stringify(forms)}`);
   });
 
-  for (const script of SCRIPTS) {
+  for (const script of scripts()) {
     it(script.name, async () => {
       const [want, got] = await Promise.all([transcript(script, real, forms), transcript(script, "double", forms)]);
       expect(got, `double vs real, script "${script.name}"\nreal:\n  ${want.join("\n  ")}`).toEqual(want);

@@ -21,7 +21,7 @@ export type Step =
   | { c: string; poll: [string, string, string]; until: RegExp; everyMs: number; within: [number, number] }
   /** Expect the server to close `c` (after any listed replies) within `within` ms of the mark. */
   | { c: string; closed: true; within?: [number, number] }
-  /** Close `c` from the client side. */
+  /** Close `c` from the client side, at once (the server may not notice until it reads). */
   | { c: string; close: true }
   /** Wait: only where the passage of time is the subject (leases, timeouts). */
   | { sleep: number }
@@ -217,9 +217,7 @@ export async function runScript(script: Script, target: Target): Promise<string[
           `${step.c}: ${extra.length ? `${extra.join(" | ")} then ` : ""}${c.closed ? "closed" : "open"} ${timing}`.trim(),
         );
       } else if ("close" in step) {
-        const c = conn(step.c);
-        c.sock.end();
-        await c.until(() => c.closed, REPLY_MS);
+        conn(step.c).sock.destroy();
       }
     }
   } finally {

@@ -3,6 +3,7 @@
  * Timings are windows wide enough for a busy 2-core machine: a server passes
  * when its reply lands inside, and the two servers are compared on that.
  */
+import { testCerts } from "../harness/certs.ts";
 import type { Script } from "./runner.ts";
 
 const T = (n: number): string => `T${n}`;
@@ -178,6 +179,7 @@ const limits: Script = {
     { c: "b", req: r("e", "k1", "") },
     { c: "c", req: r("e", "k1", "") },
     { c: "c", req: r("l", "k1", "1") },
+    { c: "c", req: r("l", "k1", "0") },
     { c: "c", req: r("sl", "k2", "0 2") },
     { c: "d", req: r("se", "k2", "2") },
     { c: "e", req: r("se", "k2", "2") },
@@ -265,8 +267,172 @@ const auth: Script = {
     { mark: true },
     { c: "d", closed: true, within: [0, 1000] },
     { c: "e", req: r("auth", "x", "s3cret") },
+    { c: "f", req: r("auth", "_", "x".repeat(300)) },
+    { c: "f", closed: true },
+    { c: "g", req: r("auth", "_", "s3cret\r") },
   ],
 };
 
+/** An auth token read from a file is trimmed; one given as a flag is not. */
+const authFile: Script = {
+  name: "auth token flag taken as it is",
+  flags: ["--auth-token", " padded "],
+  steps: [
+    { c: "a", req: r("auth", "_", " padded ") },
+    { c: "a", closed: true },
+  ],
+};
+
+/** Leases that ran out before the sweep came by (it comes every 30 s here). */
+const lapsed: Script = {
+  name: "lapsed leases before the sweep",
+  flags: ["--lease-sweep-interval", "30"],
+  steps: [
+    { c: "a", req: r("l", "k1", "0 1") },
+    { c: "a", req: r("l", "k2", "0 1") },
+    { c: "a", req: r("e", "k3", "1") },
+    { c: "a", req: r("l", "k4", "0 1") },
+    { sleep: 1_200 },
+    { c: "a", req: r("stats", "_") },
+    { c: "a", req: r("r", "k1", T(1)) },
+    { c: "a", req: r("n", "k2", T(2)) },
+    { c: "a", req: r("w", "k3", "0") },
+    { c: "b", req: r("l", "k4", "0") },
+    { c: "a", req: r("r", "k4", T(4)) },
+    { c: "a", req: r("stats", "_") },
+  ],
+};
+
+/** `w` restarts the lease of a grant it collects; a grant that lapsed after the sweep. */
+const collect: Script = {
+  name: "collecting grants with w",
+  flags: ["--lease-sweep-interval", "1"],
+  steps: [
+    { c: "a", req: r("e", "k", "10") },
+    { sleep: 1_500 },
+    { c: "a", req: r("w", "k", "0") },
+    { c: "a", req: r("stats", "_") },
+    { c: "b", req: r("l", "q", "0 1") },
+    { c: "c", req: r("e", "q", "1") },
+    { c: "d", req: r("e", "z", "1") },
+    // b's lease lapses, the sweep hands q to c (within 2 s), c's lapses and is swept (within 4 s).
+    { sleep: 4_500 },
+    { c: "c", req: r("w", "q", "0") },
+    { c: "c", req: r("w", "q", "0") },
+    { c: "d", req: r("w", "z", "0") },
+  ],
+};
+
+/** A client that goes away while blocked is not noticed until its request ends. */
+const deadWaiter: Script = {
+  name: "peer gone while blocked",
+  steps: [
+    { c: "a", req: r("l", "k", "0") },
+    { c: "b", later: r("l", "k", "10") },
+    { c: "s", poll: r("stats", "_"), until: /"waiters":1/, everyMs: 10, within: [0, 2000] },
+    { c: "c", later: r("l", "k", "10") },
+    { c: "s", poll: r("stats", "_"), until: /"waiters":2/, everyMs: 10, within: [0, 2000] },
+    { c: "b", close: true },
+    { c: "s", req: r("stats", "_") },
+    { mark: true },
+    { c: "a", req: r("r", "k", T(1)) },
+    { c: "c", await: 1, within: [0, 1000] },
+    { c: "s", req: r("stats", "_") },
+  ],
+};
+
+/** With --auto-release-on-disconnect=false a closed holder keeps its lease. */
+const noAutoRelease: Script = {
+  name: "no release on disconnect",
+  flags: ["--auto-release-on-disconnect=false", "--lease-sweep-interval", "1"],
+  steps: [
+    { c: "a", req: r("l", "k", "0 2") },
+    { c: "a", req: r("e", "q", "") },
+    { c: "a", close: true },
+    { mark: true },
+    { c: "b", req: r("l", "k", "0") },
+    { c: "b", later: r("l", "k", "10") },
+    { c: "b", await: 1, within: [1500, 3500] },
+  ],
+};
+
+/** Idle keys are collected, and count towards --max-locks until then. */
+const gc: Script = {
+  name: "garbage collection of idle keys",
+  flags: ["--gc-interval", "1", "--gc-max-idle", "1", "--max-locks", "1"],
+  steps: [
+    { c: "a", req: r("sl", "g", "0 3") },
+    { c: "a", req: r("sr", "g", T(1)) },
+    { c: "a", req: r("l", "other", "0") },
+    { c: "a", req: r("sl", "g", "0 2") },
+    { mark: true },
+    { c: "a", poll: r("sl", "g", "0 2"), until: /^ok/, everyMs: 50, within: [900, 3500] },
+    { c: "a", req: r("stats", "_") },
+  ],
+};
+
+/** Carriage returns and seconds at the edges, where builds differ. */
+const edges: Script = {
+  name: "carriage returns and large numbers",
+  steps: [
+    { c: "a", req: r("l", "a\rb", "0") },
+    { c: "a", req: r("l", "k", "0\r30") },
+    { c: "a", req: r("l", "big", "9223372036") },
+    { c: "a", req: r("l", "bigger", "9223372037") },
+    { c: "a", req: r("w", "big", "9223372037") },
+    { c: "a", req: r("n", "k", `${T(1)} 9223372036`) },
+    { c: "a", req: r("sl", "s", "0 9223372036854775807") },
+    { c: "a", req: r("stats", "_") },
+    { c: "b", raw: `l\n${"k".repeat(255)}\r\n0\n`, replies: 1 },
+    { c: "b", raw: `l\n${"k".repeat(256)}\r\n0\n`, replies: 1 },
+    { c: "b", closed: true },
+    { c: "c", raw: `l\n${"é".repeat(128)}\n0\n`, replies: 1 },
+    { c: "c", raw: `l\n${"é".repeat(129)}\n0\n`, replies: 1 },
+    { c: "c", closed: true },
+  ],
+};
+
+/** Pipelined requests are answered in order; a blocked one holds up the rest. */
+const pipelining: Script = {
+  name: "pipelining",
+  steps: [
+    { c: "a", raw: "l\np1\n0\nl\np2\n0\nbogus\nx\n\nstats\n_\n\nl\np1\n0\n", replies: 5 },
+    { c: "b", raw: "l\np1\n1\nstats\n_\n\n" },
+    { mark: true },
+    { c: "b", await: 2, within: [900, 2000] },
+  ],
+};
+
+/** A plain-TCP client at a TLS server gets no reply, only a close. */
+function tlsScript(): Script {
+  const certs = testCerts();
+  return {
+    name: "plain client at a TLS server",
+    flags: ["--tls-cert", certs.certFile, "--tls-key", certs.keyFile],
+    steps: [{ c: "a", raw: "stats\n_\n\n" }, { mark: true }, { c: "a", closed: true, within: [0, 1000] }],
+  };
+}
+
 /** Every script of the differential test. */
-export const SCRIPTS: Script[] = [commands, twoPhase, fifo, expiry, readTimeout, limits, malformed, keys, auth];
+export function scripts(): Script[] {
+  return [
+    commands,
+    twoPhase,
+    fifo,
+    expiry,
+    readTimeout,
+    limits,
+    malformed,
+    keys,
+    auth,
+    authFile,
+    lapsed,
+    collect,
+    deadWaiter,
+    noAutoRelease,
+    gc,
+    edges,
+    pipelining,
+    tlsScript(),
+  ];
+}

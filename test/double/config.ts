@@ -32,8 +32,13 @@ export interface DoubleConfig {
    * Once the sweep has removed an `e` grant whose lease ran out, `w` says
    * `error_lease_expired` (newer builds), not `error_not_enqueued`. Before the
    * sweep, every server says `error_lease_expired`.
+   * Also `n` on a lapsed, unswept lease says `error_lease_expired` (v1.10.0: `error`).
    */
   leaseExpired: boolean;
+  /** Every `\r` in a request line is deleted before anything else (later builds); v1.10.0 trims trailing ones. */
+  crAnywhere: boolean;
+  /** Timeouts and leases above 9223372036 s are refused (later builds). */
+  secondsCap: boolean;
 }
 
 /** The reply forms a double can take on; each matches some real server build. */
@@ -46,6 +51,10 @@ export interface DoubleOptions {
   draining?: boolean;
   /** See {@link DoubleConfig.leaseExpired}. */
   leaseExpired?: boolean;
+  /** See {@link DoubleConfig.crAnywhere}. */
+  crAnywhere?: boolean;
+  /** See {@link DoubleConfig.secondsCap}. */
+  secondsCap?: boolean;
 }
 
 /** The real server's defaults. */
@@ -71,6 +80,8 @@ export function defaultConfig(): DoubleConfig {
     ping: false,
     draining: false,
     leaseExpired: false,
+    crAnywhere: false,
+    secondsCap: false,
   };
 }
 
@@ -142,7 +153,8 @@ export function parseFlags(
       throw new Error(`dflockd double: flag provided but not defined: -${name}`);
     }
   }
-  if (tokenFile !== undefined) cfg.authToken = (readFile(tokenFile).split("\n")[0] ?? "").trimEnd();
+  // The file's content is trimmed at both ends (a flag's value is taken as it is).
+  if (tokenFile !== undefined) cfg.authToken = readFile(tokenFile).trim();
   if ((cfg.tlsCert === undefined) !== (cfg.tlsKey === undefined)) {
     throw new Error("dflockd double: --tls-cert and --tls-key go together");
   }
@@ -150,5 +162,7 @@ export function parseFlags(
   cfg.ping = options.ping ?? false;
   cfg.draining = options.draining ?? false;
   cfg.leaseExpired = options.leaseExpired ?? false;
+  cfg.crAnywhere = options.crAnywhere ?? false;
+  cfg.secondsCap = options.secondsCap ?? false;
   return cfg;
 }

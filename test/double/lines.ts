@@ -1,14 +1,11 @@
 /**
  * Request lines off one socket for the dflockd double, with the server's read
  * deadline: a line that does not complete in time ends the wait with
- * `"timeout"`, an overlong one (judged at its `\n`) with `"overlong"`.
+ * `"timeout"`. Lines come raw (with any `\r`); the session judges them.
  */
 
-/** The longest request line the server takes, in bytes, without its `\n`. */
-export const MAX_LINE_BYTES = 256;
-
 /** What reading one line can end in. */
-export type LineResult = { line: Uint8Array } | "timeout" | "closed" | "overlong";
+export type LineResult = { line: Uint8Array } | "timeout" | "closed";
 
 /** Buffers bytes and hands them out a line at a time. */
 export class LineReader {
@@ -58,14 +55,10 @@ export class LineReader {
   #take(): LineResult | undefined {
     const nl = this.#buf.indexOf(0x0a);
     if (nl !== -1) {
-      // The terminator may follow 256 bytes and a `\r`.
-      const end = nl > 0 && this.#buf[nl - 1] === 0x0d ? nl - 1 : nl;
-      if (end > MAX_LINE_BYTES) return "overlong";
       const line = this.#buf.subarray(0, nl);
       this.#buf = this.#buf.subarray(nl + 1);
       return { line };
     }
-    // The server judges a line's length only once its `\n` has come.
     return this.#closed ? "closed" : undefined;
   }
 }

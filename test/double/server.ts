@@ -48,22 +48,22 @@ export async function startDouble(flags: readonly string[] = [], options: Double
   const cfg = parseFlags(hasPort ? flags : [...flags, "--port", "0"], options, (p) => readFileSync(p, "utf8"));
   const table = new LockTable(cfg);
   const sockets = new Set<net.Socket>();
+  // Sessions still running: a peer that went away while its `l`/`w` is
+  // blocked still counts until that request ends, as on the server.
+  let live = 0;
   let nextId = 0;
   let stopping = false;
   const host: SessionHost = {
     cfg,
     table,
-    connections: () => sockets.size,
+    connections: () => live,
     draining: () => stopping,
   };
 
   const onSocket = (sock: net.Socket): void => {
-    if (stopping || (cfg.maxConnections > 0 && sockets.size >= cfg.maxConnections)) {
-      sock.on("error", () => {});
-      sock.destroy();
-      return;
-    }
+    if (sock.destroyed) return; // refused below
     sockets.add(sock);
+    live++;
     const lines = new LineReader();
     const session = new Session(++nextId, host, { write: (t) => void sock.write(t), end: () => sock.end() }, lines);
     sock.on("data", (b: Uint8Array) => lines.push(b));
@@ -74,6 +74,7 @@ export async function startDouble(flags: readonly string[] = [], options: Double
     });
     sock.on("end", () => lines.close());
     void session.run().finally(() => {
+      live--;
       table.dropOwner(session, cfg.autoReleaseOnDisconnect);
       sock.end();
     });
@@ -82,10 +83,24 @@ export async function startDouble(flags: readonly string[] = [], options: Double
   const server =
     cfg.tlsCert !== undefined && cfg.tlsKey !== undefined
       ? tls.createServer(
-          { cert: readFileSync(cfg.tlsCert), key: readFileSync(cfg.tlsKey), minVersion: "TLSv1.2" },
+          {
+            cert: readFileSync(cfg.tlsCert),
+            key: readFileSync(cfg.tlsKey),
+            minVersion: "TLSv1.2",
+            handshakeTimeout: cfg.readTimeoutS * 1000,
+            allowHalfOpen: true,
+          },
           onSocket,
         )
-      : net.createServer(onSocket);
+      : // A peer's FIN does not close our side: the session ends it when it is done.
+        net.createServer({ allowHalfOpen: true }, onSocket);
+  // Over --max-connections (or stopping): accepted, then closed with no bytes.
+  server.prependListener("connection", (raw: net.Socket) => {
+    if (stopping || (cfg.maxConnections > 0 && live + 1 > cfg.maxConnections)) {
+      raw.on("error", () => {});
+      raw.destroy();
+    }
+  });
   server.on("tlsClientError", () => {});
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

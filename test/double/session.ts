@@ -5,7 +5,7 @@
  * order. A blocking `l`/`w` holds up the requests behind it, as on the server.
  */
 import type { DoubleConfig } from "./config.ts";
-import { type LineReader, type LineResult, MAX_LINE_BYTES } from "./lines.ts";
+import type { LineReader, LineResult } from "./lines.ts";
 import type { Holder, LockTable, Owner, Waiter } from "./table.ts";
 import { atoi, byteString, fields, trimSpace, utf8 } from "./wire.ts";
 
@@ -43,6 +43,12 @@ const CMDS: Record<string, { sem: boolean; op: "l" | "e" | "w" | "r" | "n" }> = 
 /** The server's wait after refusing a client's `auth`, before it closes. */
 export const AUTH_FAIL_CLOSE_MS = 100;
 
+/** The longest request line the server takes, in bytes, without its `\n`. */
+export const MAX_LINE_BYTES = 256;
+
+/** The largest number of seconds later builds take (int64 nanoseconds). */
+const MAX_SECONDS = 9_223_372_036;
+
 /** A connection's request loop. */
 export class Session implements Owner {
   readonly id: number;
@@ -65,6 +71,7 @@ export class Session implements Owner {
     for (;;) {
       const req = await this.#readRequest();
       if (req === "closed") return;
+      if (req === "overlong" && !authed) return this.#refuseAuth();
       if (req === "timeout" || req === "overlong") {
         this.#sock.write("error\n");
         this.#sock.end();
@@ -78,12 +85,7 @@ export class Session implements Owner {
       }
       if (!authed) {
         const ok = cmd === "auth" && trimSpace(utf8(argBytes)) === cfg.authToken;
-        if (!ok) {
-          this.#sock.write("error_auth\n");
-          await new Promise((r) => setTimeout(r, AUTH_FAIL_CLOSE_MS));
-          this.#sock.end();
-          return;
-        }
+        if (!ok) return this.#refuseAuth();
         authed = true;
         this.#sock.write("ok\n");
         continue;
@@ -92,13 +94,27 @@ export class Session implements Owner {
     }
   }
 
-  /** Three lines, each under the read deadline; `\r` at a line's end is dropped. */
-  async #readRequest(): Promise<[Uint8Array, Uint8Array, Uint8Array] | Exclude<LineResult, { line: Uint8Array }>> {
+  async #refuseAuth(): Promise<void> {
+    this.#sock.write("error_auth\n");
+    await new Promise((r) => setTimeout(r, AUTH_FAIL_CLOSE_MS));
+    this.#sock.end();
+  }
+
+  /**
+   * Three lines, each under the read deadline, judged for length once their
+   * `\n` has come: v1.10.0 counts trailing `\r`s and then drops them; later
+   * builds delete every `\r` first.
+   */
+  async #readRequest(): Promise<
+    [Uint8Array, Uint8Array, Uint8Array] | Exclude<LineResult, { line: Uint8Array }> | "overlong"
+  > {
     const out: Uint8Array[] = [];
+    const crAnywhere = this.#host.cfg.crAnywhere;
     while (out.length < 3) {
       const r = await this.#lines.next(this.#host.cfg.readTimeoutS * 1000);
       if (typeof r === "string") return r;
-      let line = r.line;
+      let line = crAnywhere ? r.line.filter((b) => b !== 0x0d) : r.line;
+      if (line.length > MAX_LINE_BYTES) return "overlong";
       while (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
       out.push(line);
     }
@@ -121,18 +137,19 @@ export class Session implements Owner {
         if (p === undefined) return "error";
         const [timeout, limit, lease] = sem ? [p[0], p[1], p[2]] : [p[0], 1, p[1]];
         if (!nonNegative(timeout) || !positive(limit) || !optionalPositive(lease)) return "error";
+        if (!this.#seconds(timeout) || !this.#seconds(lease)) return "error";
         return this.#lock(key, limit as number, this.#lease(lease), timeout as number);
       }
       case "e": {
         const p = sem ? parseInts(args, 1, 2) : parseInts(args, 0, 1);
         if (p === undefined) return "error";
         const [limit, lease] = sem ? [p[0], p[1]] : [1, p[0]];
-        if (!positive(limit) || !optionalPositive(lease)) return "error";
+        if (!positive(limit) || !optionalPositive(lease) || !this.#seconds(lease)) return "error";
         return this.#enqueue(key, limit as number, this.#lease(lease));
       }
       case "w": {
         const p = parseInts(args, 1, 1);
-        if (p === undefined || !nonNegative(p[0])) return "error";
+        if (p === undefined || !nonNegative(p[0]) || !this.#seconds(p[0])) return "error";
         return this.#wait(key, p[0] as number);
       }
       case "r": {
@@ -142,12 +159,18 @@ export class Session implements Owner {
       case "n": {
         if (args.length < 1 || args.length > 2) return "error";
         const lease = args.length === 2 ? atoi(args[1] as string) : undefined;
-        if (args.length === 2 && !positive(lease)) return "error";
+        if (args.length === 2 && (!positive(lease) || !this.#seconds(lease))) return "error";
         const h = table.renew(key, args[0] as string, this.#lease(lease));
+        if (h === "expired") return this.#host.cfg.leaseExpired ? "error_lease_expired" : "error";
         if (h === undefined) return "error";
         return this.#host.cfg.fence ? `ok ${h.ttlS} ${h.fence}` : `ok ${h.ttlS}`;
       }
     }
+  }
+
+  /** Later builds refuse seconds that overflow int64 nanoseconds. */
+  #seconds(n: number | undefined): boolean {
+    return n === undefined || !this.#host.cfg.secondsCap || n <= MAX_SECONDS;
   }
 
   #lease(lease: number | undefined): number {
@@ -190,13 +213,21 @@ export class Session implements Owner {
     const table = this.#host.table;
     const w = this.enqueued.get(key);
     if (w === undefined) return "error_not_enqueued";
-    if (w.expired || (w.granted !== undefined && w.granted.expiresAt <= this.#host.table.now())) {
-      // Run out, whether or not the sweep has been by yet.
+    const ready = w.granted;
+    if (ready !== undefined) {
       this.enqueued.delete(key);
-      return "error_lease_expired";
+      if (w.lapsed === "expired") return "error_lease_expired";
+      if (w.lapsed === "stale") return `ok ${table.grantFields(ready)}`;
+      if (ready.expiresAt <= table.now()) {
+        // Ran out before the sweep came by: every server says so, and drops it.
+        table.release(key, ready.token);
+        return "error_lease_expired";
+      }
+      // Collecting a grant restarts its lease, with the TTL `e` asked for.
+      ready.expiresAt = table.now() + w.ttlS * 1000;
+      return `ok ${table.grantFields(ready)}`;
     }
-    let h = w.granted;
-    if (h === undefined && w.queued && timeoutS > 0) h = await this.#block(w, timeoutS);
+    const h = w.queued && timeoutS > 0 ? await this.#block(w, timeoutS) : undefined;
     this.enqueued.delete(key);
     if (h === undefined) {
       // A wait that times out gives up its place in the queue.

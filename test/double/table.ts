@@ -39,8 +39,8 @@ export interface Waiter {
   granted: Holder | undefined;
   /** Still in the key's queue. */
   queued: boolean;
-  /** Its grant's lease ran out before `w` (servers with `error_lease_expired`). */
-  expired?: boolean;
+  /** Its grant was swept before `w` collected it (see LockTable's #forget). */
+  lapsed?: "expired" | "stale";
 }
 
 /**
@@ -116,10 +116,11 @@ export class LockTable {
     if (entry.waiters.length === 0 && entry.holders.length < entry.limit) {
       return { holder: this.#grant(entry, owner, ttlS) };
     }
-    if (!mayQueue) return { busy: true };
+    // A full queue refuses even a try-lock.
     if (this.#cfg.maxWaiters > 0 && entry.waiters.length >= this.#cfg.maxWaiters) {
       return { reply: "error_max_waiters" };
     }
+    if (!mayQueue) return { busy: true };
     const waiter: Waiter = { owner, ttlS, entry, wake: undefined, granted: undefined, queued: true };
     entry.waiters.push(waiter);
     return { waiter };
@@ -135,28 +136,30 @@ export class LockTable {
     this.#settle(entry);
   }
 
-  /** The holder of `token` on `key`, if its lease still runs. */
-  holder(key: string, token: string): Holder | undefined {
+  /**
+   * Extend `token`'s lease on `key`. A lease that ran out but was not yet
+   * swept is removed here and reported as `"expired"`.
+   */
+  renew(key: string, token: string, ttlS: number): Holder | "expired" | undefined {
     const entry = this.#entries.get(key);
-    if (entry === undefined) return undefined;
-    this.#expire(entry);
-    return entry.holders.find((h) => h.token === token);
-  }
-
-  /** Extend a lease; returns false if `token` holds nothing on `key`. */
-  renew(key: string, token: string, ttlS: number): Holder | undefined {
-    const h = this.holder(key, token);
-    if (h === undefined) return undefined;
+    const h = entry?.holders.find((x) => x.token === token);
+    if (entry === undefined || h === undefined) return undefined;
+    if (h.expiresAt <= this.#now()) {
+      this.release(key, token);
+      return "expired";
+    }
     h.ttlS = ttlS;
     h.expiresAt = this.#now() + ttlS * 1000;
     return h;
   }
 
-  /** Release `token`'s slot on `key`; returns false if it held none. */
+  /**
+   * Release `token`'s slot on `key`; false if it holds none. A lease that ran
+   * out but was not yet swept still releases.
+   */
   release(key: string, token: string): boolean {
     const entry = this.#entries.get(key);
     if (entry === undefined) return false;
-    this.#expire(entry);
     const i = entry.holders.findIndex((h) => h.token === token);
     if (i === -1) return false;
     this.#forget(entry, entry.holders.splice(i, 1)[0] as Holder, false);
@@ -209,8 +212,8 @@ export class LockTable {
     const sems: string[] = [];
     const idleLocks: string[] = [];
     const idleSems: string[] = [];
+    // No expiry here: a lapsed, unswept lease shows with 0 s left.
     for (const e of this.#entries.values()) {
-      this.#expire(e);
       const key = goJsonString(e.key);
       if (e.holders.length > 0 && e.limit === 1) {
         const h = e.holders[0] as Holder;
@@ -237,13 +240,16 @@ export class LockTable {
   }
 
   /**
-   * A grant that an `e` has not yet collected with `w` is gone: released, the
-   * `w` finds nothing; expired, newer servers say so (`error_lease_expired`).
+   * A grant that an `e` has not yet collected with `w` is gone. Released, the
+   * `w` finds nothing. Swept after its lease ran out: later builds say
+   * `error_lease_expired`; v1.10.0 finds nothing if `e` took the key at once,
+   * and hands out the dead token if the grant came from the queue.
    */
   #forget(entry: Entry, h: Holder, expired: boolean): void {
     const w = h.owner.enqueued.get(entry.key);
     if (w?.granted !== h) return;
-    if (expired && this.#cfg.leaseExpired) w.expired = true;
+    if (expired && this.#cfg.leaseExpired) w.lapsed = "expired";
+    else if (expired && w.entry !== undefined) w.lapsed = "stale";
     else h.owner.enqueued.delete(entry.key);
   }
 

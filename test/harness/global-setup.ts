@@ -1,5 +1,5 @@
 /**
- * Runs once before the integration suite: decide which server the run uses
+ * Runs once before the integration and smoke suites: decide which server the run uses
  * (see chooseServer), tell the workers through DFLOCKD_SERVER_RESOLVED, and
  * say it plainly in the output and in .test-results/<runtime>-server.txt
  * (which .ci/run prints at the end).
@@ -12,7 +12,7 @@ import { chooseServer, describeChoice } from "./dflockd.ts";
 export default function setup(): void {
   const choice = chooseServer();
   process.env.DFLOCKD_SERVER_RESOLVED = choice.kind === "real" ? choice.bin : "double";
-  const line = `integration suite on ${RUNTIME} against ${describeChoice(choice)}`;
+  const line = `dflockd for the ${RUNTIME} run: ${describeChoice(choice)}`;
   process.stderr.write(`\n== ${line}\n\n`);
   const dir = join(import.meta.dirname, "..", "..", ".test-results");
   mkdirSync(dir, { recursive: true });

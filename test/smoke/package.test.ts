@@ -1,21 +1,21 @@
 /**
  * Packaging smoke test: pack the npm tarball, install it into an empty
  * project, and take and release a lock from Node ESM, Node CommonJS, Bun and
- * Deno (`npm:` specifier), plus the JSR layout from Deno by path. The server
- * is a scripted fake server for now (a real dflockd cannot be installed on
- * this machine yet; see README): what is checked here is module resolution
- * and which adapter each runtime ends up with.
+ * Deno (`npm:` specifier), plus the JSR layout from Deno by path, each in a
+ * child process of its own runtime. The server is the run's dflockd (a real
+ * one when found, else the double; see test/harness).
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT, type ScriptedServer, scriptedServer } from "../support/runtime.ts";
+import { type DflockdServer, startDflockd } from "../harness/dflockd.ts";
+import { ROOT } from "../support/runtime.ts";
 
 const BIN = join(ROOT, "node_modules", ".bin");
 let dir = "";
-let server: ScriptedServer;
+let server: DflockdServer;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "dflockd-smoke-"));
@@ -30,11 +30,11 @@ beforeAll(async () => {
     JSON.stringify({ name: "smoke-app", private: true, dependencies: { "dflockd-client": `file:../${packed}` } }),
   );
   execFileSync("npm", ["install", "--no-audit", "--no-fund", "--silent"], { cwd: app, stdio: "inherit" });
-  server = await scriptedServer("ok");
+  server = await startDflockd();
 }, 180_000);
 
-afterAll(() => {
-  server?.stop();
+afterAll(async () => {
+  await server?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
