@@ -1,11 +1,12 @@
 /**
- * `npm run demo`: start a local dflockd (installed like the tests do), run
- * three workers at once on Node, Bun and Deno contending for one lock and one
+ * `npm run demo`: start a local dflockd (a real one if the test harness finds
+ * one, else the in-process double, saying which on the first line), run three
+ * workers at once on Node, Bun and Deno contending for one lock and one
  * semaphore, and print who held what, when. Run with Bun (a dev dependency).
  */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { startDflockd } from "../test/harness/dflockd.ts";
+import { chooseServer, describeChoice, startDflockd } from "../test/harness/dflockd.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 const BIN = join(ROOT, "node_modules", ".bin");
@@ -19,7 +20,9 @@ interface Event {
   status?: string;
 }
 
-const server = await startDflockd();
+const choice = chooseServer();
+console.log(`server: ${describeChoice(choice)}`);
+const server = await startDflockd([], choice.kind === "real" ? { bin: choice.bin } : "double");
 console.log(`dflockd listening on ${server.host}:${server.port}\n`);
 
 const workers: Array<[string, string, string[]]> = [

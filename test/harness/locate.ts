@@ -66,7 +66,7 @@ export function locateDflockd(options: { install?: boolean } = {}): Located {
     timeout: 300_000,
   });
   if (!r.error && r.status === 0 && existsSync(cached)) return { bin: cached, how: `go install ${version}` };
-  const err = r.error?.message ?? (r.stderr ?? "").trim().split("\n").slice(-2).join(" ");
+  const err = r.error?.message ?? (r.stderr ?? "").trim().split("\n").pop()?.trim();
   return { bin: undefined, why: `${looked}; 'go install ${MODULE}@${version}' failed: ${err}` };
 }
 
