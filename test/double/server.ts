@@ -33,7 +33,13 @@ export interface DoubleServer {
   readonly config: DoubleConfig;
   /** Open client connections. */
   connections(): number;
-  /** Stop as on SIGTERM: stop accepting, close every connection, resolve when done. */
+  /**
+   * Begin a graceful shutdown and stay in it: stop accepting; with the
+   * `draining` option, open connections get `error_draining` for every request
+   * from now on. `stop()` ends it.
+   */
+  drain(): void;
+  /** Stop: stop accepting, close every connection, resolve when done. */
   stop(): Promise<void>;
   /** Stop as on SIGKILL: every connection dropped at once. */
   kill(): Promise<void>;
@@ -94,12 +100,17 @@ export async function startDouble(flags: readonly string[] = [], options: Double
         )
       : // A peer's FIN does not close our side: the session ends it when it is done.
         net.createServer({ allowHalfOpen: true }, onSocket);
+  // Every accepted TCP socket, TLS handshake or not, so that stop() can end it.
+  const accepted = new Set<net.Socket>();
   // Over --max-connections (or stopping): accepted, then closed with no bytes.
   server.prependListener("connection", (raw: net.Socket) => {
+    raw.on("error", () => {});
     if (stopping || (cfg.maxConnections > 0 && live + 1 > cfg.maxConnections)) {
-      raw.on("error", () => {});
       raw.destroy();
+      return;
     }
+    accepted.add(raw);
+    raw.once("close", () => accepted.delete(raw));
   });
   server.on("tlsClientError", () => {});
   await new Promise<void>((resolve, reject) => {
@@ -119,20 +130,23 @@ export async function startDouble(flags: readonly string[] = [], options: Double
   gc.unref?.();
 
   const closed = new Promise<void>((resolve) => server.once("close", () => resolve()));
+  const drain = (): void => {
+    if (stopping) return;
+    stopping = true;
+    server.close();
+  };
   const shut = async (hard: boolean): Promise<void> => {
-    if (!stopping) {
-      stopping = true;
-      clearInterval(sweep);
-      clearInterval(gc);
-      server.close();
-    }
+    drain();
+    clearInterval(sweep);
+    clearInterval(gc);
     for (const s of sockets) {
       if (hard) s.destroy();
       else s.end();
     }
-    // A peer that ignores the FIN must not hold the stop up.
+    // A peer that ignores the FIN (or a half-open failed handshake) must not hold the stop up.
     const grace = setTimeout(() => {
       for (const s of sockets) s.destroy();
+      for (const s of accepted) s.destroy();
     }, 200);
     await closed;
     clearTimeout(grace);
@@ -143,7 +157,8 @@ export async function startDouble(flags: readonly string[] = [], options: Double
     port,
     address: [cfg.host, port],
     config: cfg,
-    connections: () => sockets.size,
+    connections: () => live,
+    drain,
     stop: () => shut(false),
     kill: () => shut(true),
   };

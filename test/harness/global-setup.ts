@@ -10,6 +10,7 @@ import { RUNTIME } from "../support/runtime.ts";
 import { chooseServer, describeChoice } from "./dflockd.ts";
 
 export default function setup(): void {
+  if (process.env.DFLOCKD_SERVER_RESOLVED !== undefined) return; // a second project of the same run
   const choice = chooseServer();
   process.env.DFLOCKD_SERVER_RESOLVED = choice.kind === "real" ? choice.bin : "double";
   const line = `dflockd for the ${RUNTIME} run: ${describeChoice(choice)}`;
