@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { DoubleOptions } from "../double/config.ts";
 import { startDflockd } from "../harness/dflockd.ts";
 import { HOW_TO_FIX, locateDflockd } from "../harness/locate.ts";
+import { detectForms } from "./forms.ts";
 import { runScript, type Script } from "./runner.ts";
 import { scripts } from "./scripts.ts";
 
@@ -14,37 +15,6 @@ const located = locateDflockd();
 if (located.bin === undefined)
   throw new Error(`the differential test needs a real dflockd: ${located.why}\n${HOW_TO_FIX}`);
 const real = { bin: located.bin };
-
-/** Which reply forms the real server uses, so the double can be told to use the same. */
-async function detectForms(): Promise<DoubleOptions> {
-  const server = await startDflockd([], real);
-  try {
-    const [grant, ping, , cr, cap, expired] = await runScript(
-      {
-        name: "probe",
-        steps: [
-          { c: "a", req: ["l", "probe", "0"] },
-          { c: "a", req: ["ping", "_", ""] },
-          { c: "a", req: ["e", "expiring", "1"] },
-          { c: "a", req: ["l", "c\rr", "0"] },
-          { c: "a", req: ["l", "cap", "9223372037"] },
-          { sleep: 2_500 }, // past a sweep (every second by default)
-          { c: "a", req: ["w", "expiring", "0"] },
-        ],
-      },
-      server,
-    );
-    return {
-      fence: (grant ?? "").split(" ").length === 5, // "a: ok <token> <ttl> [<fence>]"
-      ping: ping === "a: ok",
-      leaseExpired: expired === "a: error_lease_expired",
-      crAnywhere: cr?.startsWith("a: ok") ?? false,
-      secondsCap: cap === "a: error",
-    };
-  } finally {
-    await server.stop();
-  }
-}
 
 async function transcript(script: Script, server: "double" | { bin: string }, forms: DoubleOptions): Promise<string[]> {
   const s = await startDflockd(script.flags ?? [], server, forms);
@@ -58,7 +28,7 @@ async function transcript(script: Script, server: "double" | { bin: string }, fo
 describe.concurrent(`the double answers like the real dflockd at ${real.bin}`, () => {
   let forms: DoubleOptions = {};
   beforeAll(async () => {
-    forms = await detectForms();
+    forms = await detectForms(real.bin);
     console.log(`differential: real server ${real.bin}; reply forms ${JSON.stringify(forms)}`);
   });
 

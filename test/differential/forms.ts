@@ -1,0 +1,38 @@
+/**
+ * Which reply forms a real dflockd uses, found by asking it, so that the
+ * double can be told to use the same (see DoubleOptions).
+ */
+import type { DoubleOptions } from "../double/config.ts";
+import { startDflockd } from "../harness/dflockd.ts";
+import { runScript } from "./runner.ts";
+
+/** Start the real server at `bin` and probe each form the builds differ in. */
+export async function detectForms(bin: string): Promise<DoubleOptions> {
+  const server = await startDflockd([], { bin });
+  try {
+    const [grant, ping, , cr, cap, expired] = await runScript(
+      {
+        name: "probe",
+        steps: [
+          { c: "a", req: ["l", "probe", "0"] },
+          { c: "a", req: ["ping", "_", ""] },
+          { c: "a", req: ["e", "expiring", "1"] },
+          { c: "a", req: ["l", "c\rr", "0"] },
+          { c: "a", req: ["l", "cap", "9223372037"] },
+          { sleep: 2_500 }, // past a sweep (every second by default)
+          { c: "a", req: ["w", "expiring", "0"] },
+        ],
+      },
+      server,
+    );
+    return {
+      fence: (grant ?? "").split(" ").length === 5, // "a: ok <token> <ttl> [<fence>]"
+      ping: ping === "a: ok",
+      leaseExpired: expired === "a: error_lease_expired",
+      crAnywhere: cr?.startsWith("a: ok") ?? false,
+      secondsCap: cap === "a: error",
+    };
+  } finally {
+    await server.stop();
+  }
+}
