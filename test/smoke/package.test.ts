@@ -5,7 +5,7 @@
  * child process of its own runtime. The server is the run's dflockd (a real
  * one when found, else the double; see test/harness).
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -54,18 +54,32 @@ function script(importLine: string, breakNodeNet: boolean): string {
   ].join("\n");
 }
 
-function run(cmd: string, args: string[], file: string, body: string): string {
+/** Run `body` as `file` with `cmd`; asynchronously, since the server may live in this very process. */
+function run(cmd: string, args: string[], file: string, body: string): Promise<string> {
   const path = join(dir, "app", file);
   writeFileSync(path, body);
-  const r = spawnSync(cmd, [...args, path], { cwd: join(dir, "app"), encoding: "utf8", timeout: 60_000 });
-  if (r.status !== 0) throw new Error(`${cmd} ${file} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, [...args, path], { cwd: join(dir, "app"), timeout: 60_000 });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      err += d.toString();
+    });
+    child.once("error", reject);
+    child.once("close", (code) => {
+      if (code === 0) resolve(out);
+      else reject(new Error(`${cmd} ${file} failed (${code}):\n${out}\n${err}`));
+    });
+  });
 }
 
 describe("the packed npm tarball", () => {
-  it("works from Node ESM", () => {
+  it("works from Node ESM", async () => {
     expect(
-      run(
+      await run(
         "node",
         [],
         "esm.mjs",
@@ -74,19 +88,19 @@ describe("the packed npm tarball", () => {
     ).toContain("ok released");
   });
 
-  it("works from Node CommonJS (require)", () => {
+  it("works from Node CommonJS (require)", async () => {
     const body = script(
       `const { DistributedLock, LockLostError, InvalidArgumentError } = require("dflockd-client");`,
       false,
     )
       .replace(/^/, "(async () => {\n")
       .concat("\n})().catch((e) => { console.error(e); process.exit(1); });");
-    expect(run("node", [], "cjs.cjs", body)).toContain("ok released");
+    expect(await run("node", [], "cjs.cjs", body)).toContain("ok released");
   });
 
-  it("works from Bun, with Bun's own sockets", () => {
+  it("works from Bun, with Bun's own sockets", async () => {
     expect(
-      run(
+      await run(
         join(BIN, "bun"),
         [],
         "bun.mjs",
@@ -98,9 +112,9 @@ describe("the packed npm tarball", () => {
     ).toContain("ok released");
   });
 
-  it("works from Deno through an npm: specifier, with Deno's own sockets", () => {
+  it("works from Deno through an npm: specifier, with Deno's own sockets", async () => {
     expect(
-      run(
+      await run(
         join(BIN, "deno"),
         ["run", "-A", "--quiet", "--node-modules-dir=manual"],
         "deno.mjs",
@@ -114,10 +128,10 @@ describe("the packed npm tarball", () => {
 });
 
 describe("the JSR layout", () => {
-  it("works from Deno by path (mod.ts), with Deno's own sockets", () => {
+  it("works from Deno by path (mod.ts), with Deno's own sockets", async () => {
     const entry = JSON.stringify(`file://${join(ROOT, "mod.ts")}`);
     expect(
-      run(
+      await run(
         join(BIN, "deno"),
         ["run", "-A", "--quiet"],
         "jsr.mjs",
