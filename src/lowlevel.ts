@@ -136,7 +136,7 @@ export async function waitForLock(sock: SocketLike, key: string, waitTimeoutS: n
  * @param key Lock name.
  * @param token Token from the grant.
  * @param leaseTtlS New lease TTL in whole seconds.
- * @returns The lease TTL the server applied, in seconds.
+ * @returns The lease TTL the server applied, in seconds (for an older server that answers a bare `ok`: the TTL asked for, else 33).
  * @example
  * ```ts
  * import { connect, acquire, renew } from "dflockd-client";
@@ -147,10 +147,18 @@ export async function waitForLock(sock: SocketLike, key: string, waitTimeoutS: n
  * ```
  */
 export async function renew(sock: SocketLike, key: string, token: string, leaseTtlS?: number): Promise<number> {
-  return (
-    await send(sock, encodeRenew("lock", key, token, leaseTtlS), "n", parseRenewReply, DEFAULT_REQUEST_TIMEOUT_MS)
-  ).lease;
+  const r = await send(
+    sock,
+    encodeRenew("lock", key, token, leaseTtlS),
+    "n",
+    parseRenewReply,
+    DEFAULT_REQUEST_TIMEOUT_MS,
+  );
+  return r.lease ?? leaseTtlS ?? SERVER_DEFAULT_LEASE_S;
 }
+
+/** What a server applies to a renewal without a TTL, unless configured otherwise. */
+const SERVER_DEFAULT_LEASE_S = 33;
 
 /**
  * Release a held lock (`r`).
@@ -259,7 +267,7 @@ export async function semWaitForLock(sock: SocketLike, key: string, waitTimeoutS
  * @param key Semaphore name.
  * @param token Token from the grant.
  * @param leaseTtlS New lease TTL in whole seconds.
- * @returns The lease TTL the server applied, in seconds.
+ * @returns The lease TTL the server applied, in seconds (for an older server that answers a bare `ok`: the TTL asked for, else 33).
  * @example
  * ```ts
  * import { connect, semAcquire, semRenew } from "dflockd-client";
@@ -271,7 +279,8 @@ export async function semWaitForLock(sock: SocketLike, key: string, waitTimeoutS
  */
 export async function semRenew(sock: SocketLike, key: string, token: string, leaseTtlS?: number): Promise<number> {
   const bytes = encodeRenew("semaphore", key, token, leaseTtlS);
-  return (await send(sock, bytes, "sn", parseRenewReply, DEFAULT_REQUEST_TIMEOUT_MS)).lease;
+  const r = await send(sock, bytes, "sn", parseRenewReply, DEFAULT_REQUEST_TIMEOUT_MS);
+  return r.lease ?? leaseTtlS ?? SERVER_DEFAULT_LEASE_S;
 }
 
 /**

@@ -144,14 +144,36 @@ export function openSettings(
 /**
  * Open a connection: TCP (or TLS), then `auth` if configured, all within
  * `connectTimeoutMs`. A rejected secret is an {@link AuthError}; either way
- * nothing is left open on failure.
+ * nothing is left open on failure. Aborting `signal` gives up at once: the
+ * call rejects with its reason, and a connection that opens later, or is in
+ * the middle of `auth`, is closed.
  */
-export async function openConnection(s: OpenSettings): Promise<Connection> {
+export async function openConnection(s: OpenSettings, signal?: AbortSignal): Promise<Connection> {
   const started = performance.now();
-  const stream = await runtime().connect({ host: s.host, port: s.port, timeoutMs: s.connectTimeoutMs, tls: s.tls });
+  const aborted = (): LockError =>
+    signal?.reason instanceof LockError ? signal.reason : new LockError("the operation was aborted", "ABORTED");
+  if (signal?.aborted) throw aborted();
+  const connecting = runtime().connect({ host: s.host, port: s.port, timeoutMs: s.connectTimeoutMs, tls: s.tls });
+  const stream = await new Promise<Awaited<typeof connecting>>((resolve, reject) => {
+    const onAbort = (): void => reject(aborted());
+    signal?.addEventListener("abort", onAbort, { once: true });
+    connecting.then(
+      (st) => {
+        signal?.removeEventListener("abort", onAbort);
+        if (signal?.aborted) st.close();
+        else resolve(st);
+      },
+      (err: unknown) => {
+        signal?.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
   const conn = new Connection(stream, s.tls !== undefined);
   if (s.auth === undefined) return conn;
   const left = Math.max(1, s.connectTimeoutMs - (performance.now() - started));
+  const onAbort = (): void => conn.close(aborted());
+  signal?.addEventListener("abort", onAbort, { once: true });
   try {
     await conn.request(Secret.request(s.auth), "auth", (line) => parseOkReply(line, "auth"), left);
   } catch (err) {
@@ -163,6 +185,8 @@ export async function openConnection(s: OpenSettings): Promise<Connection> {
       });
     }
     throw err;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
   }
   return conn;
 }

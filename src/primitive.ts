@@ -1,150 +1,37 @@
 /**
  * `DistributedLock` and `DistributedSemaphore`: a held lock or semaphore slot
- * with background renewal. Both drive a {@link LeaseTracker}; this file does
- * the I/O around its transitions.
+ * with background renewal. Both drive a {@link LeaseTracker} (the decisions of
+ * a lock's life); this file does the I/O of an attempt (connect, ask, hand
+ * over) and `keeper.ts` the I/O of a holding (renew, report a loss).
  *
  * @module
  */
-import {
-  type Connection,
-  DEFAULT_CONNECT_TIMEOUT_MS,
-  DEFAULT_HOST,
-  DEFAULT_PORT,
-  DEFAULT_REQUEST_TIMEOUT_MS,
-} from "./connection.ts";
+import { abortError, checkSignal } from "./cancel.ts";
+import type { Connection } from "./connection.ts";
 import { AcquireTimeoutError, InvalidArgumentError, LockError, LockLostError, ServerError } from "./errors.ts";
-import { type LeaseState, LeaseTracker, renewDelayMs } from "./lease.ts";
-import { openConnection, resolveTls, Secret, type TlsOptions } from "./open.ts";
+import { Keeper, type KeeperOwner } from "./keeper.ts";
+import { type LeaseState, LeaseTracker, safetyMarginMs } from "./lease.ts";
+import { openConnection } from "./open.ts";
+import type { AcquireOptions, EnqueueStatus, LockOptions, SemaphoreOptions, Settings } from "./options.ts";
+import { readSettings } from "./options.ts";
 import {
   commandName,
   encodeAcquire,
   encodeEnqueue,
   encodeRelease,
-  encodeRenew,
   encodeWait,
   type Grant,
-  type Kind,
   parseEnqueueReply,
   parseGrantReply,
   parseOkReply,
-  parseRenewReply,
-  type Renewal,
 } from "./protocol.ts";
-import { type ShardingStrategy, stableHashShard } from "./sharding.ts";
-import { backgroundTimer, type TlsSettings } from "./transport.ts";
-import {
-  checkHost,
-  checkKey,
-  checkLease,
-  checkLimit,
-  checkMillis,
-  checkPort,
-  checkRatio,
-  checkSeconds,
-  checkTimeout,
-} from "./validate.ts";
+import { stableHashShard } from "./sharding.ts";
+import { checkTimeout } from "./validate.ts";
+
+export type { AcquireOptions, EnqueueStatus, LockOptions, SemaphoreOptions } from "./options.ts";
 
 /** Extra time allowed beyond a blocking request's own timeout before the client gives up on the server. */
 const BLOCKING_GRACE_MS = 5_000;
-/** The server's default read timeout, in seconds. */
-const DEFAULT_SERVER_READ_TIMEOUT_S = 23;
-
-/**
- * Options of {@link DistributedLock}. Only `key` is required.
- *
- * @example
- * ```ts
- * import { DistributedLock, type LockOptions } from "dflockd-client";
- *
- * const options: LockOptions = { key: "nightly-report", leaseTtlS: 60, acquireTimeoutS: 5 };
- * const lock = new DistributedLock(options);
- * ```
- */
-export interface LockOptions {
-  /** Lock name: 1 to 256 UTF-8 bytes, no whitespace or control characters. */
-  key: string;
-  /** Seconds to wait for the lock (whole, >= 0; `0` tries once). Default `10`. */
-  acquireTimeoutS?: number;
-  /** Lease TTL in whole seconds (>= 1), kept on every renewal. Default: the server's (33 s unless configured). */
-  leaseTtlS?: number;
-  /** `[host, port]` pairs; the key is routed to one of them. Default `[["127.0.0.1", 6388]]`. Copied. */
-  servers?: Array<[string, number]>;
-  /** Picks the server for the key. Default {@link stableHashShard}. */
-  shardingStrategy?: ShardingStrategy;
-  /** @deprecated Use `servers`. Server host (default `"127.0.0.1"`). */
-  host?: string;
-  /** @deprecated Use `servers`. Server port (default `6388`). */
-  port?: number;
-  /** Renew after this fraction of the lease has passed (strictly between 0 and 1). Default `0.5`. */
-  renewRatio?: number;
-  /**
-   * The server's `--read-timeout` in seconds (default `23`, the server's default).
-   * Renewals are spaced so the connection never idles that long.
-   */
-  serverReadTimeoutS?: number;
-  /**
-   * Milliseconds allowed to be ready to talk: TCP connect, TLS handshake and
-   * the auth exchange together. Default `10000`.
-   */
-  connectTimeoutMs?: number;
-  /** Use TLS: `true` to verify against the runtime's default CAs, or {@link TlsOptions}. Default: plain TCP. */
-  tls?: boolean | TlsOptions;
-  /** The server's `--auth-token`, sent first on every connection. Never printed or logged. */
-  auth?: string;
-  /** Milliseconds allowed for a non-blocking request (enqueue, renew, release). Default `5000`. */
-  requestTimeoutMs?: number;
-  /**
-   * Called once when a held lock is lost (renewal failed, lease deadline
-   * passed, connection dropped). Stop the protected work when it fires.
-   */
-  onLost?: (error: LockLostError) => void;
-}
-
-/**
- * Options of {@link DistributedSemaphore}: those of {@link LockOptions} plus
- * the required `limit`.
- *
- * @example
- * ```ts
- * import { DistributedSemaphore, type SemaphoreOptions } from "dflockd-client";
- *
- * const options: SemaphoreOptions = { key: "downloads", limit: 3 };
- * const sem = new DistributedSemaphore(options);
- * ```
- */
-export interface SemaphoreOptions extends LockOptions {
-  /** Most concurrent holders (whole, >= 1). The first holder of a key fixes it on the server. */
-  limit: number;
-}
-
-/**
- * Per-call options of `acquire()`, `enqueue()` and `wait()`.
- *
- * @example
- * ```ts
- * import { DistributedLock } from "dflockd-client";
- *
- * const lock = new DistributedLock({ key: "k" });
- * await lock.acquire({ signal: AbortSignal.timeout(2000) });
- * ```
- */
-export interface AcquireOptions {
-  /** Abort the attempt: the connection is closed and the call rejects with code `"ABORTED"`. */
-  signal?: AbortSignal;
-}
-
-/**
- * Result of {@link DistributedPrimitive.enqueue}: `"acquired"` (held now) or
- * `"queued"` (call `wait()`).
- *
- * @example
- * ```ts
- * import { DistributedLock, type EnqueueStatus } from "dflockd-client";
- *
- * const status: EnqueueStatus = await new DistributedLock({ key: "k" }).enqueue();
- * ```
- */
-export type EnqueueStatus = "acquired" | "queued";
 
 const now: () => number = () => performance.now();
 
@@ -164,63 +51,30 @@ const now: () => number = () => performance.now();
 export abstract class DistributedPrimitive {
   /** The key this instance locks. */
   readonly key: string;
-  readonly #kind: Kind;
-  readonly #limit: number | undefined;
-  readonly #acquireTimeoutS: number;
-  readonly #leaseTtlS: number | undefined;
-  readonly #servers: ReadonlyArray<readonly [string, number]>;
-  readonly #strategy: ShardingStrategy;
-  readonly #ratio: number;
-  readonly #readTimeoutMs: number;
-  readonly #connectTimeoutMs: number;
-  readonly #tls: TlsSettings | undefined;
-  readonly #auth: Secret | undefined;
-  readonly #requestTimeoutMs: number;
-  readonly #onLost: ((error: LockLostError) => void) | undefined;
-
+  readonly #s: Settings;
   readonly #lease = new LeaseTracker();
   #conn: Connection | undefined;
-  /** Bumped by close() and whenever a holding ends, so stale callbacks can tell. */
+  /** Bumped by close() and whenever an attempt or holding ends, so stale callbacks can tell. */
   #epoch = 0;
-  #renewTimer: ReturnType<typeof setTimeout> | undefined;
-  #deadlineTimer: ReturnType<typeof setTimeout> | undefined;
-  #renewing: Promise<void> | undefined;
+  /** Aborted by close(): cancels a connect, TLS handshake or auth in progress. */
+  #attempt: AbortController | undefined;
+  #keeper: Keeper | undefined;
   #releasing: Promise<void> | undefined;
   #lost: LockLostError | undefined;
   #dropped: LockError | undefined;
   #abort: AbortController | undefined;
-  /** The TTL the current holding was taken with; sent on every renewal. */
-  #ttl = 0;
+  /** Send time of the `e` that queued the current attempt: no grant can precede it. */
+  #enqueuedAt = 0;
+  /** A fresh grant is being confirmed and has not been handed over yet. */
+  #confirming = false;
   /** A `wait()` is in flight. */
   #waiting = false;
 
   /** @internal */
-  protected constructor(kind: Kind, options: LockOptions, limit?: number) {
-    if (typeof options !== "object" || options === null) {
-      throw new InvalidArgumentError("options must be an object with at least a key");
-    }
-    this.#kind = kind;
-    this.key = checkKey(options.key);
-    this.#limit = kind === "semaphore" ? checkLimit(limit) : undefined;
-    this.#acquireTimeoutS = checkTimeout("acquireTimeoutS", options.acquireTimeoutS ?? 10);
-    this.#leaseTtlS = checkLease(options.leaseTtlS);
-    this.#ratio = checkRatio(options.renewRatio ?? 0.5);
-    this.#readTimeoutMs =
-      checkSeconds("serverReadTimeoutS", options.serverReadTimeoutS ?? DEFAULT_SERVER_READ_TIMEOUT_S, 1) * 1000;
-    this.#connectTimeoutMs = checkMillis("connectTimeoutMs", options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
-    this.#requestTimeoutMs = checkMillis("requestTimeoutMs", options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
-    this.#servers = serverList(options);
-    this.#tls = resolveTls(options.tls);
-    this.#auth = options.auth === undefined ? undefined : new Secret(options.auth);
-    const strategy = options.shardingStrategy ?? stableHashShard;
-    if (typeof strategy !== "function") throw new InvalidArgumentError("shardingStrategy must be a function");
-    this.#strategy = strategy;
-    if (options.onLost !== undefined && typeof options.onLost !== "function") {
-      throw new InvalidArgumentError("onLost must be a function");
-    }
-    this.#onLost = options.onLost;
+  protected constructor(kind: "lock" | "semaphore", options: LockOptions, limit?: number) {
+    this.#s = readSettings(kind, options, limit);
+    this.key = this.#s.key;
   }
-
   /** Where this instance is in its life; see {@link LeaseState}. */
   get state(): LeaseState {
     return this.#lease.state;
@@ -273,17 +127,17 @@ export abstract class DistributedPrimitive {
    * ```
    */
   async acquire(options?: AcquireOptions): Promise<boolean> {
-    const bytes = encodeAcquire(this.#kind, this.key, this.#acquireTimeoutS, this.#leaseTtlS, this.#limit);
+    const bytes = encodeAcquire(this.#s.kind, this.key, this.#s.acquireTimeoutS, this.#s.leaseTtlS, this.#s.limit);
     const conn = await this.#start(options?.signal);
     const epoch = this.#epoch;
     const sentAt = now();
-    const timeoutMs = this.#acquireTimeoutS * 1000 + BLOCKING_GRACE_MS;
+    const timeoutMs = this.#s.acquireTimeoutS * 1000 + BLOCKING_GRACE_MS;
     const grant = await this.#ask(conn, epoch, bytes, "acquire", parseGrantReply, timeoutMs, options?.signal);
     if (grant === null) {
       this.#end(epoch);
       return false;
     }
-    this.#hold(conn, grant, this.#grantedAt(sentAt));
+    await this.#hold(conn, grant, sentAt, sentAt);
     return true;
   }
 
@@ -303,7 +157,7 @@ export abstract class DistributedPrimitive {
    * ```
    */
   async enqueue(options?: AcquireOptions): Promise<EnqueueStatus> {
-    const bytes = encodeEnqueue(this.#kind, this.key, this.#leaseTtlS, this.#limit);
+    const bytes = encodeEnqueue(this.#s.kind, this.key, this.#s.leaseTtlS, this.#s.limit);
     const conn = await this.#start(options?.signal);
     const epoch = this.#epoch;
     const sentAt = now();
@@ -313,13 +167,14 @@ export abstract class DistributedPrimitive {
       bytes,
       "enqueue",
       parseEnqueueReply,
-      this.#requestTimeoutMs,
+      this.#s.requestTimeoutMs,
       options?.signal,
     );
     if (result.status === "acquired") {
-      this.#hold(conn, result, sentAt);
+      await this.#hold(conn, result, sentAt, sentAt);
       return "acquired";
     }
+    this.#enqueuedAt = sentAt;
     this.#lease.to("queued");
     return "queued";
   }
@@ -343,7 +198,7 @@ export abstract class DistributedPrimitive {
    * ```
    */
   async wait(timeoutS?: number, options?: AcquireOptions): Promise<boolean> {
-    const t = checkTimeout("timeout", timeoutS ?? this.#acquireTimeoutS);
+    const t = checkTimeout("timeout", timeoutS ?? this.#s.acquireTimeoutS);
     const state = this.#lease.state;
     if (state === "held" || state === "renewing") return true;
     if (state !== "queued") {
@@ -360,7 +215,7 @@ export abstract class DistributedPrimitive {
     if (this.#waiting) throw new LockError(`wait() on "${this.key}" is already in progress`, "BUSY");
     const conn = this.#conn as Connection;
     const epoch = this.#epoch;
-    const bytes = encodeWait(this.#kind, this.key, t);
+    const bytes = encodeWait(this.#s.kind, this.key, t);
     checkSignal(options?.signal);
     const sentAt = now();
     this.#waiting = true;
@@ -382,7 +237,8 @@ export abstract class DistributedPrimitive {
       this.#end(epoch);
       return false;
     }
-    this.#hold(conn, grant, this.#grantedAt(sentAt));
+    // The grant can have happened any time after the `e` arrived.
+    await this.#hold(conn, grant, this.#enqueuedAt, sentAt);
     return true;
   }
 
@@ -426,10 +282,10 @@ export abstract class DistributedPrimitive {
     const conn = this.#conn as Connection;
     const grant = this.#lease.grant as Grant;
     const epoch = this.#epoch;
-    clearTimeout(this.#renewTimer);
-    this.#renewTimer = undefined;
+    const keeper = this.#keeper as Keeper;
+    keeper.stop();
     this.#lease.to("releasing");
-    if (this.#renewing !== undefined) await this.#renewing;
+    if (keeper.inflight !== undefined) await keeper.inflight;
     try {
       if (this.#epoch !== epoch || conn.closed) {
         // Lost while the renewal finished, or closed meanwhile.
@@ -439,10 +295,10 @@ export abstract class DistributedPrimitive {
         return;
       }
       await conn.request(
-        encodeRelease(this.#kind, this.key, grant.token),
-        commandName(this.#kind, "release"),
-        (line) => parseOkReply(line, commandName(this.#kind, "release")),
-        this.#requestTimeoutMs,
+        encodeRelease(this.#s.kind, this.key, grant.token),
+        commandName(this.#s.kind, "release"),
+        (line) => parseOkReply(line, commandName(this.#s.kind, "release")),
+        this.#s.requestTimeoutMs,
       );
     } catch (err) {
       if (err instanceof ServerError && err.code !== "DRAINING") {
@@ -481,7 +337,7 @@ export abstract class DistributedPrimitive {
    */
   async withLock<T>(fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
     if (typeof fn !== "function") throw new InvalidArgumentError("withLock() needs a function");
-    if (!(await this.acquire())) throw new AcquireTimeoutError(this.key, this.#acquireTimeoutS);
+    if (!(await this.acquire())) throw new AcquireTimeoutError(this.key, this.#s.acquireTimeoutS);
     const signal = (this.#abort as AbortController).signal;
     let result: T;
     try {
@@ -514,7 +370,9 @@ export abstract class DistributedPrimitive {
   close(): void {
     this.#lost = undefined;
     this.#dropped = undefined;
-    this.#end(this.#epoch, new LockError(`"${this.key}" was closed`, "ABORTED"));
+    const reason = new LockError(`"${this.key}" was closed`, "ABORTED");
+    this.#attempt?.abort(reason);
+    this.#end(this.#epoch, reason);
   }
 
   // ------------------------------------------------------------ internals
@@ -531,28 +389,39 @@ export abstract class DistributedPrimitive {
     this.#dropped = undefined;
     this.#lease.to("connecting");
     const epoch = ++this.#epoch;
+    const attempt = new AbortController();
+    this.#attempt = attempt;
+    const s = this.#s;
     let conn: Connection;
     const connectStart = now();
     try {
-      conn = await raceAbort(
-        openConnection({ host, port, connectTimeoutMs: this.#connectTimeoutMs, tls: this.#tls, auth: this.#auth }),
-        signal,
-        (c) => c.close(),
-      );
+      const settings = { host, port, connectTimeoutMs: s.connectTimeoutMs, tls: s.tls, auth: s.auth };
+      // close() aborts `attempt`; the caller's signal is raced (and closes the connection) the same way.
+      const onAbort = (): void => attempt.abort(abortError(signal));
+      signal?.addEventListener("abort", onAbort, { once: true });
+      try {
+        conn = await openConnection(settings, attempt.signal);
+      } finally {
+        signal?.removeEventListener("abort", onAbort);
+      }
     } catch (err) {
       if (this.#epoch === epoch) this.#end(epoch);
       throw err;
+    } finally {
+      if (this.#attempt === attempt) this.#attempt = undefined;
     }
     if (this.#epoch !== epoch) {
       conn.close();
       throw new LockError(`"${this.key}" was closed while connecting`, "ABORTED");
     }
     this.#conn = conn;
-    this.#lease.seedRtt(now() - connectStart);
+    this.#lease.sampleRtt(now() - connectStart);
     conn.onClose((info) => {
       if (this.#conn !== conn || info.byClient) return;
-      if (this.#lease.holding) this.#lose("the connection to the server was lost", info.error);
-      else if (this.#lease.state === "queued") {
+      if (this.#lease.holding) {
+        const timedOut = info.error.code === "TIMEOUT";
+        this.#lose(timedOut ? info.error.message : "the connection to the server was lost", info.error);
+      } else if (this.#lease.state === "queued") {
         this.#dropped = info.error;
         this.#end(this.#epoch);
       }
@@ -570,7 +439,7 @@ export abstract class DistributedPrimitive {
     timeoutMs: number,
     signal: AbortSignal | undefined,
   ): Promise<T> {
-    const command = commandName(this.#kind, op);
+    const command = commandName(this.#s.kind, op);
     const onAbort = (): void => conn.close(abortError(signal));
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
@@ -591,89 +460,65 @@ export abstract class DistributedPrimitive {
   }
 
   #pickServer(): readonly [string, number] {
-    const n = this.#servers.length;
-    const i = n === 1 && this.#strategy === stableHashShard ? 0 : this.#strategy(this.key, n);
+    const { servers, strategy } = this.#s;
+    const n = servers.length;
+    const i = n === 1 && strategy === stableHashShard ? 0 : strategy(this.key, n);
     if (typeof i !== "number" || !Number.isInteger(i) || i < 0 || i >= n) {
       throw new InvalidArgumentError(
         `shardingStrategy returned ${String(i)} for "${this.key}"; expected a whole number from 0 to ${n - 1}`,
       );
     }
-    return this.#servers[i] as readonly [string, number];
+    return servers[i] as readonly [string, number];
   }
 
   /**
-   * The earliest moment the server can have started a lease granted by a
-   * blocking request sent at `sentAt`: the grant may have waited in the queue,
-   * but it left the server no more than a round trip before it arrived.
+   * Take a grant into the tracker (dated from `startBound`, the send time of
+   * the request that can have started it) and hand it over: at once, or after
+   * a renewal has confirmed it when too little of its lease is left.
+   * @throws LockLostError if the confirming renewal fails: the lease ran out
+   * before its grant could be used.
    */
-  #grantedAt(sentAt: number): number {
-    return Math.max(sentAt, now() - this.#lease.rttMs);
-  }
-
-  #hold(conn: Connection, grant: Grant, startedAt: number): void {
+  async #hold(conn: Connection, grant: Grant, startBound: number, lastSend: number): Promise<void> {
     this.#epoch++;
-    this.#lease.granted(grant, startedAt);
-    this.#ttl = this.#leaseTtlS ?? grant.lease;
-    this.#abort = new AbortController();
-    this.#schedule(conn);
-  }
-
-  /** Arm the renewal and the deadline for the current grant. */
-  #schedule(conn: Connection): void {
-    clearTimeout(this.#renewTimer);
-    const lease = this.#lease;
-    const grant = lease.grant as Grant;
-    const delay = renewDelayMs(grant.lease, this.#ratio, lease.rttMs, this.#readTimeoutMs);
-    this.#renewTimer = backgroundTimer(() => this.#renew(conn), delay);
-    this.#armDeadline();
-  }
-
-  #armDeadline(): void {
-    clearTimeout(this.#deadlineTimer);
-    this.#deadlineTimer = backgroundTimer(
-      () => this.#lose("the lease deadline passed without a confirmed renewal"),
-      this.#lease.deadline - now(),
-    );
-  }
-
-  #renew(conn: Connection): void {
-    this.#renewTimer = undefined;
-    if (this.#lease.state !== "held" || this.#conn !== conn) return;
-    const grant = this.#lease.grant as Grant;
-    const epoch = this.#epoch;
-    const command = commandName(this.#kind, "renew");
-    this.#lease.to("renewing");
-    const sentAt = now();
-    const budget = Math.max(1, Math.min(this.#requestTimeoutMs, this.#lease.deadline - sentAt));
-    let renewal: Promise<Renewal>;
-    try {
-      // Always send the TTL the lock was taken with: a bare renew resets it to the server default.
-      const bytes = encodeRenew(this.#kind, this.key, grant.token, this.#ttl);
-      renewal = conn.request(bytes, command, (line) => parseRenewReply(line, command), budget);
-    } catch (err) {
-      renewal = Promise.reject(err);
+    const s = this.#s;
+    this.#lease.granted(grant, startBound, lastSend, safetyMarginMs(grant.lease, s.safetyMarginMs));
+    const keeper = new Keeper(this.#owner(), conn, {
+      kind: s.kind,
+      ttl: s.leaseTtlS ?? grant.lease,
+      ratio: s.ratio,
+      readTimeoutMs: s.readTimeoutMs,
+      requestTimeoutMs: s.requestTimeoutMs,
+    });
+    this.#keeper = keeper;
+    if (this.#lease.needsConfirmation(now())) {
+      // Nobody relies on the grant yet, so the renewal may take its time: if
+      // the server confirms it, the lease never lapsed.
+      this.#confirming = true;
+      const confirmed = await keeper.renew(s.requestTimeoutMs);
+      this.#confirming = false;
+      if (!confirmed) {
+        const lost = this.#lost;
+        this.#lost = undefined;
+        if (this.#lease.state === "lost") this.#lease.to("released");
+        throw lost ?? new LockError(`"${this.key}" was closed while its grant was being confirmed`, "ABORTED");
+      }
+    } else {
+      keeper.arm();
     }
-    this.#renewing = renewal.then(
-      (renewal) => {
-        this.#renewing = undefined;
-        if (this.#epoch !== epoch) return;
-        const state = this.#lease.state;
-        if (state !== "renewing" && state !== "releasing") return;
-        this.#lease.renewed(renewal, sentAt, now(), this.#ttl);
-        if (state === "renewing") {
-          this.#lease.to("held");
-          this.#schedule(conn);
-        } else {
-          // release() goes ahead; the renewed deadline now applies to it.
-          this.#armDeadline();
-        }
+    this.#abort = new AbortController();
+  }
+
+  /** The view of this instance a {@link Keeper} gets. */
+  #owner(): KeeperOwner {
+    const self = this;
+    return {
+      key: this.key,
+      lease: this.#lease,
+      get epoch(): number {
+        return self.#epoch;
       },
-      (err: unknown) => {
-        this.#renewing = undefined;
-        if (this.#epoch !== epoch) return;
-        this.#lose(`renewal failed: ${err instanceof Error ? err.message : String(err)}`, err);
-      },
-    );
+      lose: (reason, cause) => this.#lose(reason, cause),
+    };
   }
 
   /** The holding can no longer be proven: report it, close the connection. */
@@ -684,19 +529,11 @@ export abstract class DistributedPrimitive {
     this.#lost = err;
     this.#epoch++;
     this.#teardown(err);
-    // During release(), the release reports the loss itself.
+    // During release(), the release reports the loss itself; a grant being
+    // confirmed was never handed over, so its acquire() reports it.
     if (state === "releasing") return;
     this.#lease.to("lost");
-    const cb = this.#onLost;
-    if (cb !== undefined) {
-      try {
-        cb(err);
-      } catch (thrown) {
-        queueMicrotask(() => {
-          throw thrown;
-        });
-      }
-    }
+    if (!this.#confirming) callOnLost(this.#s.onLost, err);
   }
 
   /** End the current attempt or holding: timers off, connection closed, state `released`. */
@@ -708,16 +545,33 @@ export abstract class DistributedPrimitive {
   }
 
   #teardown(reason?: LockError): void {
-    clearTimeout(this.#renewTimer);
-    clearTimeout(this.#deadlineTimer);
-    this.#renewTimer = undefined;
-    this.#deadlineTimer = undefined;
+    this.#keeper?.stop();
+    this.#keeper = undefined;
     const conn = this.#conn;
     this.#conn = undefined;
     conn?.close(reason);
     const abort = this.#abort;
     this.#abort = undefined;
     abort?.abort(reason ?? new LockError(`"${this.key}" was released`, "ABORTED"));
+  }
+}
+
+/**
+ * Call the user's `onLost`. Whatever it does (throw, reject), the holder's
+ * process must not die of it: the error is logged.
+ */
+function callOnLost(cb: ((error: LockLostError) => void) | undefined, err: LockLostError): void {
+  if (cb === undefined) return;
+  const report = (thrown: unknown): void => {
+    console.error(`dflockd-client: the onLost callback for ${JSON.stringify(err.key)} failed:`, thrown);
+  };
+  try {
+    const result: unknown = cb(err);
+    if (typeof (result as PromiseLike<unknown> | null)?.then === "function") {
+      (result as PromiseLike<unknown>).then(undefined, report);
+    }
+  } catch (thrown) {
+    report(thrown);
   }
 }
 
@@ -775,65 +629,4 @@ export class DistributedSemaphore extends DistributedPrimitive {
     super("semaphore", options, options?.limit);
     this.limit = options.limit;
   }
-}
-
-function serverList(options: LockOptions): ReadonlyArray<readonly [string, number]> {
-  const { servers, host, port } = options;
-  if (servers === undefined) {
-    return [[checkHost(host ?? DEFAULT_HOST), checkPort(port ?? DEFAULT_PORT)]];
-  }
-  if (host !== undefined || port !== undefined) {
-    throw new InvalidArgumentError("give either servers or the deprecated host/port, not both");
-  }
-  if (!Array.isArray(servers) || servers.length === 0) {
-    throw new InvalidArgumentError("servers must be a non-empty array of [host, port] pairs");
-  }
-  return Object.freeze(
-    servers.map((s, i) => {
-      if (!Array.isArray(s) || s.length !== 2) {
-        throw new InvalidArgumentError(`servers[${i}] must be a [host, port] pair`);
-      }
-      return Object.freeze([checkHost(s[0]), checkPort(s[1])] as const);
-    }),
-  );
-}
-
-function abortError(signal: AbortSignal | undefined): LockError {
-  const reason: unknown = signal?.reason;
-  return new LockError("the operation was aborted", "ABORTED", { cause: reason });
-}
-
-function checkSignal(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw abortError(signal);
-}
-
-/** Race `promise` against `signal`; if the signal wins, dispose of the late value. */
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined, dispose: (value: T) => void): Promise<T> {
-  if (signal === undefined) return promise;
-  return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    const onAbort = (): void => {
-      if (settled) return;
-      settled = true;
-      reject(abortError(signal));
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        if (settled) dispose(v);
-        else {
-          settled = true;
-          resolve(v);
-        }
-      },
-      (e: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        if (!settled) {
-          settled = true;
-          reject(e);
-        }
-      },
-    );
-  });
 }

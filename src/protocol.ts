@@ -51,8 +51,8 @@ export type EnqueueResult = ({ status: "acquired" } & Grant) | { status: "queued
 
 /** Renewal result: the TTL the server applied, and the fence if it sent one. */
 export interface Renewal {
-  /** Lease TTL the server applied, in seconds. */
-  lease: number;
+  /** Lease TTL the server applied, in seconds; `undefined` for a bare `ok` (older servers). */
+  lease?: number;
   /** Fencing token, when the server sends one. */
   fence?: string;
 }
@@ -306,12 +306,14 @@ export function parseEnqueueReply(line: string, command: string): EnqueueResult 
 const QUEUED: EnqueueResult = Object.freeze({ status: "queued", token: null, lease: null });
 
 /**
- * Reply to `n`/`sn`: `ok <lease> [<fence>]`.
+ * Reply to `n`/`sn`: `ok <lease> [<fence>]`, or a bare `ok` from older servers.
  * @throws ServerError for `error*`, ProtocolError for anything malformed.
  */
 export function parseRenewReply(line: string, command: string): Renewal {
   const fields = line.split(" ");
   const status = fields[0] as string;
+  // Older servers confirm with a bare `ok`: the TTL asked for applies.
+  if (status === "ok" && line === "ok") return {};
   if (status === "ok" && (fields.length === 2 || fields.length === 3)) {
     const lease = seconds(fields[1], command, line);
     if (fields.length === 3) {

@@ -250,7 +250,8 @@ describe("renewal", () => {
   it("renews at lease × renewRatio with the TTL the lock was taken with", async () => {
     const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });
     const peer = await held(lock, 10);
-    await tick(4999);
+    // 10 s lease, 500 ms safety margin: half of the usable 9.5 s.
+    await tick(4749);
     expect(peer.requests.length).toBe(1);
     await tick(1);
     expect(peer.requests[1]).toEqual(["n", "k", `${token(1)} 10`]);
@@ -258,7 +259,7 @@ describe("renewal", () => {
     peer.send("ok 10\n");
     await tick();
     expect(lock.state).toBe("held");
-    await tick(5000);
+    await tick(4750);
     expect(peer.requests[2]).toEqual(["n", "k", `${token(1)} 10`]);
     lock.close();
   });
@@ -266,7 +267,7 @@ describe("renewal", () => {
   it("sends the server's default TTL back when none was asked for (a bare renew would reset it)", async () => {
     const lock = new DistributedLock({ key: "k" });
     const peer = await held(lock, 33);
-    await tick(11_500);
+    await tick(15_675);
     expect(peer.requests[1]).toEqual(["n", "k", `${token(1)} 33`]);
     lock.close();
   });
@@ -275,7 +276,8 @@ describe("renewal", () => {
     const lock = new DistributedLock({ key: "k", leaseTtlS: 120, serverReadTimeoutS: 4 });
     const peer = await held(lock, 120);
     for (let i = 0; i < 5; i++) {
-      await tick(2000);
+      // Every 3 s: a second before the 4 s read timeout, counted from the last send.
+      await tick(3000);
       expect(peer.requests.length).toBe(2 + i);
       peer.send("ok 120\n");
       await tick();
@@ -287,10 +289,11 @@ describe("renewal", () => {
   it("adjusts to the TTL the server returns", async () => {
     const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });
     const peer = await held(lock, 10);
-    await tick(5000);
+    await tick(4750);
     peer.send("ok 4\n");
     await tick();
-    await tick(1999);
+    // 4 s from the renewal's send, less the 500 ms margin: renew after 1750 ms.
+    await tick(1749);
     expect(peer.requests.length).toBe(2);
     await tick(1);
     expect(peer.requests.length).toBe(3);
@@ -323,14 +326,64 @@ describe("renewal", () => {
     const onLost = vi.fn();
     const lock = new DistributedLock({ key: "k", leaseTtlS: 4, requestTimeoutMs: 60_000, onLost });
     const peer = await held(lock, 4);
-    await tick(2000);
+    // 4 s lease, 300 ms margin: renew at 1850, lost at 3700 unless confirmed.
+    await tick(1850);
     expect(lock.state).toBe("renewing");
-    await tick(1999);
+    await tick(1849);
     expect(lock.state).toBe("renewing");
     await tick(1);
     expect(lock.state).toBe("lost");
+    expect(onLost.mock.calls[0]?.[0].message).toMatch(/300 ms safety margin|not confirmed within/);
     expect(onLost).toHaveBeenCalledTimes(1);
     expect(peer.closedByClient).toBe(true);
+  });
+
+  it("an onLost that throws or rejects is logged, never thrown into the runtime", async () => {
+    const logged = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      for (const onLost of [
+        () => {
+          throw new Error("boom");
+        },
+        () => Promise.reject(new Error("async boom")),
+      ]) {
+        const lock = new DistributedLock({ key: "k", onLost });
+        const peer = await held(lock, 30);
+        peer.hangUp(new Error("ECONNRESET"));
+        await tick();
+        expect(lock.state).toBe("lost");
+      }
+      expect(logged).toHaveBeenCalledTimes(2);
+      expect(String(logged.mock.calls[0]?.[1])).toMatch(/boom/);
+      expect(String(logged.mock.calls[1]?.[1])).toMatch(/async boom/);
+    } finally {
+      logged.mockRestore();
+    }
+  });
+
+  it("close() during the auth exchange cancels acquire() at once and closes the socket", async () => {
+    const lock = new DistributedLock({ key: "k", auth: "sekrit", connectTimeoutMs: 60_000 });
+    const p = lock.acquire().catch((e: unknown) => e);
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    expect(peer.requests[0]?.[0]).toBe("auth");
+    lock.close();
+    expect(await p).toMatchObject({ code: "ABORTED" });
+    expect(peer.closedByClient).toBe(true);
+    expect(lock.state).toBe("released");
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("a renewal that times out is reported as such, not as a lost connection", async () => {
+    const onLost = vi.fn();
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 10, requestTimeoutMs: 1000, onLost });
+    await held(lock, 10);
+    await tick(4750);
+    expect(lock.state).toBe("renewing");
+    await tick(1000);
+    expect(lock.state).toBe("lost");
+    expect(onLost.mock.calls[0]?.[0].message).toMatch(/no reply to "n" within 1000 ms|not confirmed within 1000 ms/);
+    expect(onLost.mock.calls[0]?.[0].message).not.toMatch(/connection to the server was lost/);
   });
 
   it("a dropped connection while holding marks the lock lost", async () => {
@@ -481,30 +534,81 @@ describe("withLock", () => {
 });
 
 describe("races and timing found in review", () => {
-  it("a lease granted after queueing is timed from the grant, not from the request", async () => {
+  it("a lease granted after queueing is dated from the request, and confirmed before acquire() resolves", async () => {
     const onLost = vi.fn();
     const lock = new DistributedLock({ key: "k", leaseTtlS: 10, onLost });
     const p = lock.acquire();
+    let done = false;
+    void p.then(() => {
+      done = true;
+    });
     const peer = await rt.peer();
     await peer.nextRequest(1);
     await tick(6000);
+    // Only 3.5 s of the usable 9.5 s are left, counted from the send: renew first.
     peer.send(`ok ${token(1)} 10\n`);
+    await peer.nextRequest(2);
+    expect(peer.requests[1]).toEqual(["n", "k", `${token(1)} 10`]);
+    await tick();
+    expect(done).toBe(false);
+    peer.send("ok 10\n");
     expect(await p).toBe(true);
-    await tick(4999);
     expect(lock.state).toBe("held");
+    // The lease now runs from the renewal's send (6000): next renewal at 6000 + 4750.
+    await tick(4749);
+    expect(peer.requests.length).toBe(2);
     await tick(1);
-    expect(peer.requests[1]?.[0]).toBe("n");
+    expect(peer.requests[2]?.[0]).toBe("n");
     expect(onLost).not.toHaveBeenCalled();
     lock.close();
   });
 
-  it("the same for wait(): a long wait does not eat the lease", async () => {
+  it("a late grant whose confirmation is refused: acquire() throws LockLostError, onLost is not called", async () => {
+    const onLost = vi.fn();
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 10, onLost });
+    const p = lock.acquire().catch((e: unknown) => e);
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    await tick(12_000);
+    peer.send(`ok ${token(1)} 10\n`);
+    await peer.nextRequest(2);
+    peer.send("error\n");
+    const err = await p;
+    expect(err).toBeInstanceOf(LockLostError);
+    expect(onLost).not.toHaveBeenCalled();
+    expect(lock.state).toBe("released");
+    expect(lock.signal).toBeUndefined();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("a grant delayed in transit: the loss is reported at send + lease − margin, not later", async () => {
+    const onLost = vi.fn();
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 5, requestTimeoutMs: 60_000, onLost });
+    const p = lock.acquire();
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    // The server granted at once; the reply spent 1 s on the way.
+    await tick(1000);
+    peer.send(`ok ${token(1)} 5\n`);
+    expect(await p).toBe(true);
+    // Usable until 5000 − 300 = 4700 after the send, whatever the reply's delay.
+    await tick(3699);
+    expect(lock.held).toBe(true);
+    await tick(1);
+    expect(lock.state).toBe("lost");
+    expect(onLost).toHaveBeenCalledTimes(1);
+  });
+
+  it("the same for wait(): a grant is dated from the enqueue, and confirmed when late", async () => {
     const lock = new DistributedLock({ key: "k", leaseTtlS: 5 });
     const peer = await queued(lock);
     const w = lock.wait(10);
     await peer.nextRequest(2);
     await tick(6000);
     peer.send(`ok ${token(1)} 5\n`);
+    await peer.nextRequest(3);
+    expect(peer.requests[2]?.[0]).toBe("n");
+    peer.send("ok 5\n");
     expect(await w).toBe(true);
     await tick(100);
     expect(lock.state).toBe("held");
@@ -584,7 +688,8 @@ describe("races and timing found in review", () => {
     const lock = new DistributedLock({ key: "k", leaseTtlS: 1 });
     const peer = await held(lock, 1);
     for (let i = 0; i < 4; i++) {
-      await tick(500);
+      // 1 s lease, 300 ms margin: renew every 350 ms.
+      await tick(350);
       expect(peer.requests[i + 1]).toEqual(["n", "k", `${token(1)} 1`]);
       peer.send("ok 0\n");
       await tick();

@@ -239,7 +239,11 @@ describe("parsing replies", () => {
     expect(() => parseGrantReply(line, "l")).toThrow(ProtocolError);
   });
 
-  it.each(["ok", "ok x", "ok 1 2 3", "acquired", "ok -1"])("rejects malformed renew %j", (line) => {
+  it("takes a bare renew ok (older servers) as confirming the TTL asked for", () => {
+    expect(parseRenewReply("ok", "n")).toEqual({});
+  });
+
+  it.each(["ok ", "ok x", "ok 1 2 3", "acquired", "ok -1"])("rejects malformed renew %j", (line) => {
     expect(() => parseRenewReply(line, "n")).toThrow(ProtocolError);
   });
 

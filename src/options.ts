@@ -1,0 +1,219 @@
+/**
+ * The options of `DistributedLock` and `DistributedSemaphore`, and their
+ * checking: every option is validated at construction, before any byte is
+ * sent.
+ *
+ * @module
+ */
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REQUEST_TIMEOUT_MS } from "./connection.ts";
+import { InvalidArgumentError, type LockLostError } from "./errors.ts";
+import { resolveTls, Secret, type TlsOptions } from "./open.ts";
+import type { Kind } from "./protocol.ts";
+import { type ShardingStrategy, stableHashShard } from "./sharding.ts";
+import type { TlsSettings } from "./transport.ts";
+import {
+  checkHost,
+  checkKey,
+  checkLease,
+  checkLimit,
+  checkMillis,
+  checkPort,
+  checkRatio,
+  checkSeconds,
+  checkTimeout,
+} from "./validate.ts";
+
+/**
+ * Options of {@link DistributedLock}. Only `key` is required.
+ *
+ * @example
+ * ```ts
+ * import { DistributedLock, type LockOptions } from "dflockd-client";
+ *
+ * const options: LockOptions = { key: "nightly-report", leaseTtlS: 60, acquireTimeoutS: 5 };
+ * const lock = new DistributedLock(options);
+ * ```
+ */
+export interface LockOptions {
+  /** Lock name: 1 to 256 UTF-8 bytes, no whitespace or control characters. */
+  key: string;
+  /** Seconds to wait for the lock (whole, >= 0; `0` tries once). Default `10`. */
+  acquireTimeoutS?: number;
+  /** Lease TTL in whole seconds (>= 1), kept on every renewal. Default: the server's (33 s unless configured). */
+  leaseTtlS?: number;
+  /** `[host, port]` pairs; the key is routed to one of them. Default `[["127.0.0.1", 6388]]`. Copied. */
+  servers?: Array<[string, number]>;
+  /** Picks the server for the key. Default {@link stableHashShard}. */
+  shardingStrategy?: ShardingStrategy;
+  /** @deprecated Use `servers`. Server host (default `"127.0.0.1"`). */
+  host?: string;
+  /** @deprecated Use `servers`. Server port (default `6388`). */
+  port?: number;
+  /** Renew after this fraction of the lease has passed (strictly between 0 and 1). Default `0.5`. */
+  renewRatio?: number;
+  /**
+   * The server's `--read-timeout` in seconds (default `23`, the server's default).
+   * Renewals are spaced so the connection never idles that long.
+   */
+  serverReadTimeoutS?: number;
+  /**
+   * Milliseconds allowed to be ready to talk: TCP connect, TLS handshake and
+   * the auth exchange together. Default `10000`.
+   */
+  connectTimeoutMs?: number;
+  /** Use TLS: `true` to verify against the runtime's default CAs, or {@link TlsOptions}. Default: plain TCP. */
+  tls?: boolean | TlsOptions;
+  /** The server's `--auth-token`, sent first on every connection. Never printed or logged. */
+  auth?: string;
+  /** Milliseconds allowed for a non-blocking request (enqueue, renew, release). Default `5000`. */
+  requestTimeoutMs?: number;
+  /**
+   * How many milliseconds before the lease's deadline a holding counts as lost
+   * unless a renewal has been confirmed (whole, >= 0, less than half the
+   * lease). Default: 5 % of the lease, at least 300 ms. Larger is safer on a
+   * busy machine or a drifting clock; smaller gives the renewal more time.
+   */
+  safetyMarginMs?: number;
+  /**
+   * Called once when a held lock is lost (renewal failed, lease deadline
+   * passed, connection dropped). Stop the protected work when it fires. If it
+   * throws or rejects, the error is logged with `console.error`, never thrown.
+   */
+  onLost?: (error: LockLostError) => void;
+}
+
+/**
+ * Options of {@link DistributedSemaphore}: those of {@link LockOptions} plus
+ * the required `limit`.
+ *
+ * @example
+ * ```ts
+ * import { DistributedSemaphore, type SemaphoreOptions } from "dflockd-client";
+ *
+ * const options: SemaphoreOptions = { key: "downloads", limit: 3 };
+ * const sem = new DistributedSemaphore(options);
+ * ```
+ */
+export interface SemaphoreOptions extends LockOptions {
+  /** Most concurrent holders (whole, >= 1). The first holder of a key fixes it on the server. */
+  limit: number;
+}
+
+/**
+ * Per-call options of `acquire()`, `enqueue()` and `wait()`.
+ *
+ * @example
+ * ```ts
+ * import { DistributedLock } from "dflockd-client";
+ *
+ * const lock = new DistributedLock({ key: "k" });
+ * await lock.acquire({ signal: AbortSignal.timeout(2000) });
+ * ```
+ */
+export interface AcquireOptions {
+  /** Abort the attempt: the connection is closed and the call rejects with code `"ABORTED"`. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Result of {@link DistributedPrimitive.enqueue}: `"acquired"` (held now) or
+ * `"queued"` (call `wait()`).
+ *
+ * @example
+ * ```ts
+ * import { DistributedLock, type EnqueueStatus } from "dflockd-client";
+ *
+ * const status: EnqueueStatus = await new DistributedLock({ key: "k" }).enqueue();
+ * ```
+ */
+export type EnqueueStatus = "acquired" | "queued";
+
+/** Options checked and resolved once, at construction. */
+export interface Settings {
+  readonly key: string;
+  readonly kind: Kind;
+  readonly limit: number | undefined;
+  readonly acquireTimeoutS: number;
+  readonly leaseTtlS: number | undefined;
+  readonly servers: ReadonlyArray<readonly [string, number]>;
+  readonly strategy: ShardingStrategy;
+  readonly ratio: number;
+  readonly readTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly tls: TlsSettings | undefined;
+  readonly auth: Secret | undefined;
+  readonly requestTimeoutMs: number;
+  readonly safetyMarginMs: number | undefined;
+  readonly onLost: ((error: LockLostError) => void) | undefined;
+}
+
+/** The server's default read timeout, in seconds. */
+const DEFAULT_SERVER_READ_TIMEOUT_S = 23;
+
+/**
+ * Check every option; nothing is sent before this has passed.
+ * @throws InvalidArgumentError for any invalid option.
+ */
+export function readSettings(kind: Kind, options: LockOptions, limit?: number): Settings {
+  if (typeof options !== "object" || options === null) {
+    throw new InvalidArgumentError("options must be an object with at least a key");
+  }
+  const strategy = options.shardingStrategy ?? stableHashShard;
+  if (typeof strategy !== "function") throw new InvalidArgumentError("shardingStrategy must be a function");
+  if (options.onLost !== undefined && typeof options.onLost !== "function") {
+    throw new InvalidArgumentError("onLost must be a function");
+  }
+  const leaseTtlS = checkLease(options.leaseTtlS);
+  const margin = options.safetyMarginMs === undefined ? undefined : checkMargin(options.safetyMarginMs);
+  if (margin !== undefined && leaseTtlS !== undefined && margin * 2 >= leaseTtlS * 1000) {
+    throw new InvalidArgumentError(
+      `safetyMarginMs must be less than half the lease (${leaseTtlS * 500} ms for leaseTtlS ${leaseTtlS}), got ${margin}`,
+    );
+  }
+  return {
+    key: checkKey(options.key),
+    kind,
+    limit: kind === "semaphore" ? checkLimit(limit) : undefined,
+    acquireTimeoutS: checkTimeout("acquireTimeoutS", options.acquireTimeoutS ?? 10),
+    leaseTtlS,
+    servers: serverList(options),
+    strategy,
+    ratio: checkRatio(options.renewRatio ?? 0.5),
+    readTimeoutMs:
+      checkSeconds("serverReadTimeoutS", options.serverReadTimeoutS ?? DEFAULT_SERVER_READ_TIMEOUT_S, 1) * 1000,
+    connectTimeoutMs: checkMillis("connectTimeoutMs", options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS),
+    tls: resolveTls(options.tls),
+    auth: options.auth === undefined ? undefined : new Secret(options.auth),
+    requestTimeoutMs: checkMillis("requestTimeoutMs", options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
+    safetyMarginMs: margin,
+    onLost: options.onLost,
+  };
+}
+
+function serverList(options: LockOptions): ReadonlyArray<readonly [string, number]> {
+  const { servers, host, port } = options;
+  if (servers === undefined) {
+    return [[checkHost(host ?? DEFAULT_HOST), checkPort(port ?? DEFAULT_PORT)]];
+  }
+  if (host !== undefined || port !== undefined) {
+    throw new InvalidArgumentError("give either servers or the deprecated host/port, not both");
+  }
+  if (!Array.isArray(servers) || servers.length === 0) {
+    throw new InvalidArgumentError("servers must be a non-empty array of [host, port] pairs");
+  }
+  return Object.freeze(
+    servers.map((s, i) => {
+      if (!Array.isArray(s) || s.length !== 2) {
+        throw new InvalidArgumentError(`servers[${i}] must be a [host, port] pair`);
+      }
+      return Object.freeze([checkHost(s[0]), checkPort(s[1])] as const);
+    }),
+  );
+}
+
+function checkMargin(value: unknown): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > 2_147_483_647) {
+    throw new InvalidArgumentError(`safetyMarginMs must be a whole number of milliseconds >= 0, got ${String(value)}`);
+  }
+  return value;
+}
