@@ -217,3 +217,38 @@ function checkMargin(value: unknown): number {
   }
   return value;
 }
+
+/**
+ * The server for `settings.key`: the sharding strategy's pick, checked.
+ * @throws InvalidArgumentError if a custom strategy returns no valid index.
+ */
+export function pickServer(settings: Settings): readonly [string, number] {
+  const { servers, strategy, key } = settings;
+  const n = servers.length;
+  const i = n === 1 && strategy === stableHashShard ? 0 : strategy(key, n);
+  if (typeof i !== "number" || !Number.isInteger(i) || i < 0 || i >= n) {
+    throw new InvalidArgumentError(
+      `shardingStrategy returned ${String(i)} for "${key}"; expected a whole number from 0 to ${n - 1}`,
+    );
+  }
+  return servers[i] as readonly [string, number];
+}
+
+/**
+ * Call the user's `onLost`. Whatever it does (throw, reject), the holder's
+ * process must not die of it: the error is logged.
+ */
+export function callOnLost(cb: ((error: LockLostError) => void) | undefined, err: LockLostError): void {
+  if (cb === undefined) return;
+  const report = (thrown: unknown): void => {
+    console.error(`dflockd-client: the onLost callback for ${JSON.stringify(err.key)} failed:`, thrown);
+  };
+  try {
+    const result: unknown = cb(err);
+    if (typeof (result as PromiseLike<unknown> | null)?.then === "function") {
+      (result as PromiseLike<unknown>).then(undefined, report);
+    }
+  } catch (thrown) {
+    report(thrown);
+  }
+}
