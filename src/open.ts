@@ -11,7 +11,7 @@ import { Connection, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT } fr
 import { ConnectionError, InvalidArgumentError, LockError } from "./errors.ts";
 import { parseOkReply } from "./protocol.ts";
 import { runtime, type TlsSettings } from "./transport.ts";
-import { checkHost, checkMillis, checkPort, MAX_LINE_BYTES, utf8Length } from "./validate.ts";
+import { checkHost, checkMillis, checkPort, checkSecret } from "./validate.ts";
 
 /**
  * TLS settings. `tls: true` (or `{}`) means: verify the server against the
@@ -61,16 +61,7 @@ const secrets = new WeakMap<object, Uint8Array>();
 export class Secret {
   /** Wraps `value`, checking it can be sent on one protocol line. */
   constructor(value: unknown) {
-    if (typeof value !== "string" || value.length === 0) {
-      throw new InvalidArgumentError("auth must be a non-empty string");
-    }
-    if (/[\u0000-\u001f\u007f]/.test(value) || value.trim() !== value) {
-      throw new InvalidArgumentError("auth must not contain control characters or leading/trailing whitespace");
-    }
-    if (utf8Length(value) > MAX_LINE_BYTES) {
-      throw new InvalidArgumentError(`auth must be at most ${MAX_LINE_BYTES} UTF-8 bytes`);
-    }
-    secrets.set(this, new TextEncoder().encode(`auth\n_\n${value}\n`));
+    secrets.set(this, new TextEncoder().encode(`auth\n_\n${checkSecret(value)}\n`));
     Object.freeze(this);
   }
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { InvalidArgumentError } from "./errors.ts";
+import { InvalidArgumentError, quote } from "./errors.ts";
 
 /** Longest line the server accepts, in UTF-8 bytes (the `\n` not counted). */
 export const MAX_LINE_BYTES = 256;
@@ -15,10 +15,24 @@ export const MAX_LINE_BYTES = 256;
  */
 export const MAX_SECONDS = 2_147_483;
 
-/** Rejects C0 controls, DEL, and every Unicode whitespace character. */
-const FORBIDDEN = /[\u0000-\u0020\u007f\s]/u;
+/** A host name never holds a control character or any Unicode whitespace. */
+const NOT_IN_HOST = /[\u0000-\u0020\u007f\s]/u;
 /** A UTF-16 surrogate half without its partner cannot be encoded as UTF-8. */
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/** The only characters the server refuses in a key (an LF would also split the request into other lines). */
+const NOT_IN_KEY = /[ \t\r\n]/;
+const KEY_CHAR_NAMES: Readonly<Record<string, string>> = {
+  " ": "a space",
+  "\t": "a tab",
+  "\r": "a carriage return (CR)",
+  "\n": "a line feed (LF)",
+};
+/**
+ * What Go's `strings.TrimSpace` strips (`unicode.IsSpace`, the Unicode
+ * White_Space property): the server trims these off both ends of a secret.
+ */
+const GO_SPACE = "[\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+const TRIMMED_BY_SERVER = new RegExp(`^${GO_SPACE}|${GO_SPACE}$`);
 
 /** UTF-8 length of a well-formed string, without allocating. */
 export function utf8Length(s: string): number {
@@ -35,29 +49,75 @@ export function utf8Length(s: string): number {
   return n;
 }
 
-function word(what: string, value: unknown): string {
-  if (typeof value !== "string") {
-    throw new InvalidArgumentError(`${what} must be a string, got ${typeof value}`);
-  }
-  if (value.length === 0) throw new InvalidArgumentError(`${what} must not be empty`);
-  if (FORBIDDEN.test(value)) {
+/**
+ * A lock or semaphore key, checked against exactly what the server refuses,
+ * so that every key the server stores as written is accepted and every other
+ * one is refused before a byte is sent: 1 to 256 UTF-8 bytes, no space, tab,
+ * CR or LF, and well-formed Unicode (a lone surrogate would be sent as the
+ * bytes of U+FFFD, a different key). Anything else goes, byte for byte: NUL
+ * and other controls, DEL, Unicode spaces, BOM, line separators, as the Go
+ * and Python clients send them.
+ *
+ * @param key The key as the user gave it.
+ * @returns The same key.
+ * @throws InvalidArgumentError naming the first reason, with the key quoted by {@link quote}.
+ */
+export function checkKey(key: unknown): string {
+  if (typeof key !== "string") throw new InvalidArgumentError(`key must be a string, got ${typeof key}`);
+  if (key.length === 0) throw new InvalidArgumentError("key must not be empty");
+  const bad = NOT_IN_KEY.exec(key);
+  if (bad !== null) {
     throw new InvalidArgumentError(
-      `${what} must not contain whitespace or control characters: ${JSON.stringify(value)}`,
+      `key must not contain ${KEY_CHAR_NAMES[bad[0]]} (the server would refuse it), got ${quote(key)}`,
     );
   }
-  if (LONE_SURROGATE.test(value)) {
-    throw new InvalidArgumentError(`${what} is not well-formed Unicode (lone surrogate)`);
+  const lone = LONE_SURROGATE.exec(key);
+  if (lone !== null) {
+    const unit = (lone[0].charCodeAt(0) as number).toString(16).toUpperCase();
+    throw new InvalidArgumentError(
+      `key must be well-formed Unicode: it holds a lone surrogate (U+${unit}), which UTF-8 cannot carry, got ${quote(key)}`,
+    );
   }
-  const bytes = utf8Length(value);
+  const bytes = utf8Length(key);
   if (bytes > MAX_LINE_BYTES) {
-    throw new InvalidArgumentError(`${what} is ${bytes} UTF-8 bytes long; the limit is ${MAX_LINE_BYTES}`);
+    throw new InvalidArgumentError(
+      `key is ${bytes} UTF-8 bytes long; the server accepts at most ${MAX_LINE_BYTES}, got ${quote(key, 40)}`,
+    );
   }
-  return value;
+  return key;
 }
 
-/** A lock or semaphore key: 1..256 UTF-8 bytes, no whitespace or control characters. */
-export function checkKey(key: unknown): string {
-  return word("key", key);
+/**
+ * An `auth` secret the server will compare exactly as written: non-empty, no
+ * CR or LF anywhere (they would end or alter its line), nothing at either end
+ * that the server trims (Go's `strings.TrimSpace`: ASCII whitespace, U+0085,
+ * U+00A0 and the other Unicode spaces, U+2028, U+2029), well-formed Unicode
+ * and at most 256 UTF-8 bytes. Every other character is allowed, spaces
+ * inside included. The messages never contain the secret, nor any part of it.
+ *
+ * @param secret The secret as the user gave it.
+ * @returns The same secret.
+ * @throws InvalidArgumentError saying what is wrong, without the secret.
+ */
+export function checkSecret(secret: unknown): string {
+  if (typeof secret !== "string" || secret.length === 0) {
+    throw new InvalidArgumentError("auth must be a non-empty string");
+  }
+  if (/[\r\n]/.test(secret)) {
+    throw new InvalidArgumentError("auth must not contain a line break (CR or LF)");
+  }
+  if (TRIMMED_BY_SERVER.test(secret)) {
+    throw new InvalidArgumentError(
+      "auth must not start or end with whitespace (Unicode spaces included): the server strips it, and would compare a different secret",
+    );
+  }
+  if (LONE_SURROGATE.test(secret)) {
+    throw new InvalidArgumentError("auth must be well-formed Unicode (it holds a lone surrogate)");
+  }
+  if (utf8Length(secret) > MAX_LINE_BYTES) {
+    throw new InvalidArgumentError(`auth must be at most ${MAX_LINE_BYTES} UTF-8 bytes`);
+  }
+  return secret;
 }
 
 const TOKEN = /^[\x21-\x7e]{1,256}$/;
@@ -66,7 +126,7 @@ const TOKEN = /^[\x21-\x7e]{1,256}$/;
 export function checkToken(token: unknown): string {
   if (typeof token !== "string" || !TOKEN.test(token)) {
     throw new InvalidArgumentError(
-      `token must be the string the server returned (printable ASCII, no spaces), got ${JSON.stringify(token)}`,
+      `token must be the string the server returned (printable ASCII, no spaces), got ${quote(token, 80)}`,
     );
   }
   return token;
@@ -118,8 +178,8 @@ export function checkMillis(what: string, value: unknown): number {
 
 /** A host name or address: a non-empty string without whitespace. */
 export function checkHost(value: unknown): string {
-  if (typeof value !== "string" || value.length === 0 || FORBIDDEN.test(value)) {
-    throw new InvalidArgumentError(`host must be a non-empty string without whitespace, got ${JSON.stringify(value)}`);
+  if (typeof value !== "string" || value.length === 0 || NOT_IN_HOST.test(value)) {
+    throw new InvalidArgumentError(`host must be a non-empty string without whitespace, got ${quote(value, 80)}`);
   }
   return value;
 }

@@ -3,6 +3,7 @@
  * harness passes to a real dflockd, plus the reply forms of newer servers,
  * which a real server's version decides and the double takes as options.
  */
+import { trimSpace } from "./wire.ts";
 
 /** Everything that changes how the double behaves. */
 export interface DoubleConfig {
@@ -154,7 +155,7 @@ export function parseFlags(
     }
   }
   // The file's content is trimmed at both ends (a flag's value is taken as it is).
-  if (tokenFile !== undefined) cfg.authToken = readFile(tokenFile).trim();
+  if (tokenFile !== undefined) cfg.authToken = trimSpace(readFile(tokenFile));
   if ((cfg.tlsCert === undefined) !== (cfg.tlsKey === undefined)) {
     throw new Error("dflockd double: --tls-cert and --tls-key go together");
   }
