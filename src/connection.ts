@@ -69,10 +69,17 @@ export class Connection {
   readonly #queue: Pending[] = [];
   #head = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * Whether the stream may keep the process alive: only while a request
+   * waits for its reply. A stream is unref'd from `start()` on.
+   */
+  #refd = false;
   #closed: CloseInfo | undefined;
   #listeners: Array<(info: CloseInfo) => void> = [];
   /** Whether any byte has arrived yet. */
   #answered = false;
+  /** When this connection was opened (or adopted), for the wording of an early close. */
+  readonly #openedAt = performance.now();
 
   /**
    * Wrap a connected stream. Most users call {@link connect} instead.
@@ -83,19 +90,35 @@ export class Connection {
     this.#stream = stream;
     stream.start({
       data: (chunk) => this.#onData(chunk),
-      end: (error) =>
-        this.#shutdown(
-          false,
-          new ConnectionError(
-            this.#answered
-              ? "the server closed the connection"
-              : tls
-                ? "the server closed the connection before answering anything (is it at its connection limit?)"
-                : "the server closed the connection before answering anything (if it expects TLS, set the tls option)",
-            { cause: error },
-          ),
-        ),
+      end: (error) => this.#shutdown(false, new ConnectionError(this.#serverClosedMessage(tls), { cause: error })),
     });
+  }
+
+  /**
+   * Words a close by the server after what is known here. A dflockd at its
+   * `--max-connections` limit accepts and closes at once, without a byte,
+   * whatever the client sends (and before a TLS handshake, so a TLS client
+   * sees a failed handshake instead, never this). A TLS server closes a plain
+   * client only once it has read a record header (5 bytes: every request is
+   * at least that long), also at once. A close long after opening fits
+   * neither: the server more likely stopped.
+   */
+  #serverClosedMessage(tls: boolean): string {
+    if (this.#answered) return "the server closed the connection";
+    const ms = Math.round(performance.now() - this.#openedAt);
+    const soon = ms < 1000;
+    const after = soon ? "" : ` ${(ms / 1000).toFixed(1)} s after the connection opened,`;
+    if (tls) {
+      return `the server closed the TLS connection${after} before answering anything (it may be shutting down, or at a connection limit)`;
+    }
+    if (this.pending === 0) {
+      return soon
+        ? `the server closed the connection ${ms} ms after it opened, before any request was sent: most likely it is at its connection limit (--max-connections)`
+        : `the server closed the connection${after} before any request was sent (it may be shutting down, or at its connection limit, --max-connections)`;
+    }
+    return soon
+      ? "the server closed the connection before answering anything: if it expects TLS, set the tls option; if not, it may be at its connection limit (--max-connections)"
+      : `the server closed the connection${after} before answering anything (it may have stopped; if it expects TLS, set the tls option)`;
   }
 
   /** `true` once the connection is closed, by either side. */
@@ -130,7 +153,10 @@ export class Connection {
     if (this.#closed !== undefined) return Promise.reject(this.#closed.error);
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ command, parse, resolve: resolve as (v: unknown) => void, reject, timeoutMs });
-      if (this.pending === 1) this.#armTimer();
+      if (this.pending === 1) {
+        this.#keepAlive(true);
+        this.#armTimer();
+      }
       try {
         this.#stream.write(bytes);
       } catch (cause) {
@@ -191,6 +217,24 @@ export class Connection {
     }
   }
 
+  /**
+   * Let the stream keep the process alive, or not. Only a request waiting for
+   * its reply should: a connection that merely holds a lock must not stop a
+   * script from ending (the OS closes the socket at exit and the server frees
+   * the lock). Reply timers are unref'd, so this is what keeps a blocked
+   * acquire alive.
+   */
+  #keepAlive(on: boolean): void {
+    if (on === this.#refd || this.#closed !== undefined) return;
+    this.#refd = on;
+    try {
+      if (on) this.#stream.ref?.();
+      else this.#stream.unref?.();
+    } catch {
+      // A stream that is going away: its end() follows.
+    }
+  }
+
   #armTimer(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -241,6 +285,7 @@ export class Connection {
     if (this.#head === this.#queue.length) {
       this.#queue.length = 0;
       this.#head = 0;
+      this.#keepAlive(false);
     }
     this.#armTimer();
     let value: unknown;

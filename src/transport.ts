@@ -1,7 +1,8 @@
 /**
  * The seam between the pure core and a runtime. An adapter (Node, Bun, Deno)
  * implements {@link Runtime}: it opens byte streams and lets the core mark its
- * timers as "do not keep the process alive". It knows nothing of the protocol.
+ * timers and idle sockets as "do not keep the process alive". It knows nothing
+ * of the protocol.
  *
  * @module
  */
@@ -22,12 +23,34 @@ export interface StreamHandlers {
  * runtime's backpressure and partial writes, and call `end` exactly once.
  */
 export interface ByteStream {
-  /** Install the callbacks. Called once, before the first write. */
+  /**
+   * Install the callbacks. Called once, before the first write. From here on
+   * the core owns the stream, and an adapter's own stream stops keeping the
+   * process alive by itself (as after `unref`): the core calls `ref` while a
+   * request waits for its reply. (A wrapped socket the user created is left
+   * as the user made it.)
+   */
   start(handlers: StreamHandlers): void;
   /** Queue bytes for sending. The core does not modify `bytes` afterwards. */
   write(bytes: Uint8Array): void;
   /** Tear the stream down at once. Idempotent. `end` is still called once. */
   close(): void;
+  /**
+   * Let the socket keep the process (the event loop) alive, as a new one
+   * does. The core calls this when a request starts waiting for its reply
+   * (a blocked acquire, a renewal, a release). Idempotent; a no-op once the
+   * stream is closed. Optional: a stream without `ref`/`unref` keeps the
+   * runtime's default.
+   */
+  ref?(): void;
+  /**
+   * Stop the socket from keeping the process alive by itself, even with a
+   * read pending. The core calls this when no request is waiting any more,
+   * so a script that holds a lock and forgets to release it still ends (the
+   * OS closes the socket at exit, and the server frees what it held).
+   * Idempotent; a no-op once the stream is closed.
+   */
+  unref?(): void;
 }
 
 /** TLS settings after validation, in runtime-neutral terms. */
@@ -62,7 +85,9 @@ export interface Runtime {
   readonly name: string;
   /**
    * Open a stream. Rejects with a {@link ConnectionError} (cause attached) on
-   * refusal, reset or timeout.
+   * refusal, reset or timeout. The attempt keeps the process alive, and so
+   * does the stream until the core starts it. On failure or timeout nothing
+   * of the attempt may stay open.
    */
   connect(target: ConnectTarget): Promise<ByteStream>;
   /** Stop a timer from keeping the process alive. */

@@ -30,6 +30,8 @@ interface Socket<Data> {
   write(bytes: Uint8Array): number;
   terminate(): void;
   setNoDelay(noDelay?: boolean): unknown;
+  ref(): void;
+  unref(): void;
 }
 
 interface BunNet {
@@ -60,6 +62,7 @@ function bun(): BunNet {
 /**
  * A Bun socket seen through the core's {@link ByteStream} interface. Bun's
  * `write()` may take only part of the bytes; the rest waits for `drain`.
+ * Once started it does not keep the process alive unless the core refs it.
  */
 class BunStream implements ByteStream {
   readonly #sock: Socket<Slot>;
@@ -74,6 +77,7 @@ class BunStream implements ByteStream {
   }
 
   start(h: StreamHandlers): void {
+    this.unref();
     this.#handlers = h;
     for (const c of this.#early.splice(0)) h.data(c);
     if (this.#earlyEnd) this.onEnd(this.#earlyEnd.error);
@@ -123,6 +127,14 @@ class BunStream implements ByteStream {
   close(): void {
     this.#sock.terminate();
     this.onEnd();
+  }
+
+  ref(): void {
+    if (!this.#ended) this.#sock.ref();
+  }
+
+  unref(): void {
+    if (!this.#ended) this.#sock.unref();
   }
 }
 

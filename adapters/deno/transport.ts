@@ -19,10 +19,16 @@ import { isNodeStyleSocket, NodeStream } from "../node/stream.ts";
 
 const READ_BUFFER_BYTES = 16 * 1024;
 
+/** `Deno.Conn` with `ref`/`unref` (every Deno 2 connection, TCP or TLS, has them). */
+type RefConn = Deno.Conn & { ref(): void; unref(): void };
+
 /**
  * A `Deno.Conn` seen through the core's {@link ByteStream} interface. Reads
  * run in a loop into one reused buffer; writes are chained, and each is
  * repeated until the kernel has taken every byte (Deno may write partially).
+ * Once started it does not keep the process alive unless the core refs it:
+ * `Deno.Conn.unref()` covers the read already pending and later ones, and
+ * `ref()` takes the pending read back.
  */
 class DenoStream implements ByteStream {
   readonly #conn: Deno.Conn;
@@ -37,7 +43,26 @@ class DenoStream implements ByteStream {
 
   start(h: StreamHandlers): void {
     this.#handlers = h;
+    this.unref();
     void this.#readLoop();
+  }
+
+  ref(): void {
+    if (this.#closed) return;
+    try {
+      (this.#conn as RefConn).ref();
+    } catch {
+      // Closed by the peer; the read loop reports it.
+    }
+  }
+
+  unref(): void {
+    if (this.#closed) return;
+    try {
+      (this.#conn as RefConn).unref();
+    } catch {
+      // Closed by the peer; the read loop reports it.
+    }
   }
 
   async #readLoop(): Promise<void> {
@@ -110,7 +135,11 @@ async function connectDeno(target: ConnectTarget): Promise<ByteStream> {
   const timer = setTimeout(() => {
     timedOut = true;
     controller.abort();
-    // A TLS handshake takes no signal: closing the connection ends it.
+    // A TLS handshake takes no signal: closing the connection ends it as far
+    // as JavaScript can see. Deno itself (its rustls-tokio-stream) still keeps
+    // the socket until the handshake ends, when the server answers or hangs
+    // up (a dflockd should, once its --read-timeout passes); no Deno API can
+    // cut it short. It does not keep the process alive.
     closeQuietly(conn);
     expire(new Error("timed out"));
   }, target.timeoutMs);
@@ -144,9 +173,10 @@ async function connectDeno(target: ConnectTarget): Promise<ByteStream> {
         Deno.connect({ hostname: target.host, port: target.port, signal: controller.signal }),
         closeQuietly,
       );
-      tcp.setNoDelay(true);
+      // Owned from here: whatever fails next, the catch below closes it.
       conn = tcp;
       connected = true;
+      tcp.setNoDelay(true);
       if (t !== undefined) {
         const tls = await step(
           Deno.startTls(tcp, { hostname: target.host, ...(t.ca !== undefined && { caCerts: t.ca }) }),

@@ -13,9 +13,38 @@ import {
   connectFailedError,
   connectTimeoutError,
   type Runtime,
+  type StreamHandlers,
   tlsHandshakeError,
 } from "../../src/transport.ts";
 import { NodeStream } from "./stream.ts";
+
+/**
+ * A socket this adapter opened. Once the core has it (`start`), it no longer
+ * keeps the process alive by itself; the core refs it while a request waits.
+ * (A socket the user created and passes in stays a plain {@link NodeStream}:
+ * its lifetime is the user's business.)
+ */
+class OwnSocketStream extends NodeStream {
+  readonly #socket: Socket;
+
+  constructor(sock: Socket) {
+    super(sock);
+    this.#socket = sock;
+  }
+
+  override start(h: StreamHandlers): void {
+    this.#socket.unref();
+    super.start(h);
+  }
+
+  ref(): void {
+    this.#socket.ref();
+  }
+
+  unref(): void {
+    this.#socket.unref();
+  }
+}
 
 function connectNode(target: ConnectTarget): Promise<ByteStream> {
   return new Promise((resolve, reject) => {
@@ -56,7 +85,7 @@ function connectNode(target: ConnectTarget): Promise<ByteStream> {
       clearTimeout(timer);
       detach();
       // NodeStream attaches its own listeners at once, so no event is missed.
-      resolve(new NodeStream(sock));
+      resolve(new OwnSocketStream(sock));
     };
     const ready = t ? "secureConnect" : "connect";
     const detach = (): void => {

@@ -1,8 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { asConnection, type Connection } from "../../src/connection.ts";
+import { asConnection, Connection } from "../../src/connection.ts";
 import { ConnectionError, InvalidArgumentError, type LockError, ProtocolError, ServerError } from "../../src/errors.ts";
 import { connect } from "../../src/open.ts";
 import { encodeStats, encodeWait, parseGrantReply, parseOkReply } from "../../src/protocol.ts";
+import type { ByteStream, StreamHandlers } from "../../src/transport.ts";
 import { type ScriptedRuntime, token, useScriptedRuntime } from "../support/scripted-peer.ts";
 
 let rt: ScriptedRuntime;
@@ -139,5 +140,98 @@ describe("Connection", () => {
     peer.send("error_auth\n");
     await expect(a).rejects.toBeInstanceOf(ServerError);
     expect(conn.closed).toBe(true);
+  });
+});
+
+/** A stream that records the core's calls, for what keeps the process alive. */
+class RecordingStream implements ByteStream {
+  readonly calls: string[] = [];
+  handlers: StreamHandlers | undefined;
+  throwOnRef = false;
+
+  start(h: StreamHandlers): void {
+    this.handlers = h;
+  }
+  write(): void {}
+  close(): void {
+    this.calls.push("close");
+    this.handlers?.end();
+  }
+  ref(): void {
+    this.calls.push("ref");
+    if (this.throwOnRef) throw new Error("gone");
+  }
+  unref(): void {
+    this.calls.push("unref");
+  }
+  /** Deliver a reply line. */
+  reply(line: string): void {
+    this.handlers?.data(new TextEncoder().encode(`${line}\n`));
+  }
+}
+
+describe("Connection and the event loop", () => {
+  it("refs the stream only while a request waits for its reply", async () => {
+    const s = new RecordingStream();
+    const conn = new Connection(s);
+    // An adapter's stream is unref'd from start() on; the core adds nothing until a request.
+    expect(s.calls).toEqual([]);
+    const a = conn.request(waitReq, "w", grant, 5000);
+    const b = conn.request(waitReq, "w", grant, 5000);
+    expect(s.calls).toEqual(["ref"]);
+    s.reply(`ok ${token(1)} 5`);
+    expect((await a)?.token).toBe(token(1));
+    expect(s.calls).toEqual(["ref"]);
+    s.reply("timeout");
+    expect(await b).toBeNull();
+    expect(s.calls).toEqual(["ref", "unref"]);
+    const c = conn.request(encodeStats(), "r", ok, 5000);
+    expect(s.calls).toEqual(["ref", "unref", "ref"]);
+    s.reply("ok");
+    await c;
+    expect(s.calls).toEqual(["ref", "unref", "ref", "unref"]);
+    conn.close();
+    expect(s.calls).toEqual(["ref", "unref", "ref", "unref", "close"]);
+  });
+
+  it("lets go after a reply that is a server error too", async () => {
+    const s = new RecordingStream();
+    const conn = new Connection(s);
+    const a = conn.request(waitReq, "w", grant, 5000);
+    s.reply("error_not_enqueued");
+    await expect(a).rejects.toMatchObject({ code: "NOT_ENQUEUED" });
+    expect(conn.closed).toBe(false);
+    expect(s.calls).toEqual(["ref", "unref"]);
+  });
+
+  it("leaves a closed stream alone", async () => {
+    const s = new RecordingStream();
+    const conn = new Connection(s);
+    const a = conn.request(waitReq, "w", grant, 5000);
+    conn.close();
+    await expect(a).rejects.toBeInstanceOf(ConnectionError);
+    await expect(conn.request(waitReq, "w", grant, 5000)).rejects.toBeInstanceOf(ConnectionError);
+    expect(s.calls).toEqual(["ref", "close"]);
+  });
+
+  it("a ref() that throws does not fail the request", async () => {
+    const s = new RecordingStream();
+    s.throwOnRef = true;
+    const conn = new Connection(s);
+    const a = conn.request(encodeStats(), "r", ok, 5000);
+    s.reply("ok");
+    await a;
+    expect(s.calls).toEqual(["ref", "unref"]);
+  });
+
+  it("the reply timer never keeps the process alive itself: it is unref'd", async () => {
+    const unref = vi.spyOn(rt, "unrefTimer");
+    const s = new RecordingStream();
+    const conn = new Connection(s);
+    const a = conn.request(waitReq, "w", grant, 5000);
+    expect(unref).toHaveBeenCalledTimes(1);
+    s.reply("timeout");
+    await a;
+    conn.close();
   });
 });
