@@ -9,7 +9,7 @@
  */
 import { abortError, checkSignal } from "./cancel.ts";
 import type { Connection } from "./connection.ts";
-import { AcquireTimeoutError, InvalidArgumentError, LockError, LockLostError, ServerError } from "./errors.ts";
+import { AcquireTimeoutError, InvalidArgumentError, LockError, LockLostError, quote, ServerError } from "./errors.ts";
 import { Keeper, type KeeperOwner } from "./keeper.ts";
 import { type LeaseState, LeaseTracker, safetyMarginMs } from "./lease.ts";
 import { openConnection } from "./open.ts";
@@ -26,6 +26,9 @@ import {
   parseOkReply,
 } from "./protocol.ts";
 import { checkTimeout } from "./validate.ts";
+
+/** Renewals tried to confirm a late grant before giving it up. */
+const MAX_CONFIRMATIONS = 3;
 
 /** Extra time allowed beyond a blocking request's own timeout before the client gives up on the server. */
 const BLOCKING_GRACE_MS = 5_000;
@@ -140,12 +143,12 @@ export class LockEngine {
       if (dropped !== undefined && state === "released") throw dropped;
       throw new LockError(
         state === "released" || state === "lost"
-          ? `wait() on "${this.key}" needs a successful enqueue() first`
-          : `wait() on "${this.key}" while ${state}`,
+          ? `wait() on ${quote(this.key)} needs a successful enqueue() first`
+          : `wait() on ${quote(this.key)} while ${state}`,
         state === "released" || state === "lost" ? "NOT_ENQUEUED" : "BUSY",
       );
     }
-    if (this.#waiting) throw new LockError(`wait() on "${this.key}" is already in progress`, "BUSY");
+    if (this.#waiting) throw new LockError(`wait() on ${quote(this.key)} is already in progress`, "BUSY");
     const conn = this.#conn as Connection;
     const epoch = this.#epoch;
     const bytes = encodeWait(this.#s.kind, this.key, t);
@@ -186,7 +189,7 @@ export class LockEngine {
       return err === undefined ? Promise.resolve() : Promise.reject(err);
     }
     if (state === "connecting" || state === "queued") {
-      this.#end(this.#epoch, new LockError(`"${this.key}" was released while ${state}`, "ABORTED"));
+      this.#end(this.#epoch, new LockError(`${quote(this.key)} was released while ${state}`, "ABORTED"));
       return Promise.resolve();
     }
     if (state === "released") return Promise.resolve();
@@ -253,7 +256,7 @@ export class LockEngine {
   close(): void {
     this.#lost = undefined;
     this.#dropped = undefined;
-    const reason = new LockError(`"${this.key}" was closed`, "ABORTED");
+    const reason = new LockError(`${quote(this.key)} was closed`, "ABORTED");
     this.#attempt?.abort(reason);
     this.#end(this.#epoch, reason);
   }
@@ -264,7 +267,7 @@ export class LockEngine {
   async #start(signal: AbortSignal | undefined): Promise<Connection> {
     const state = this.#lease.state;
     if (state !== "released" && state !== "lost") {
-      throw new LockError(`"${this.key}" is already ${state} on this instance; release() it first`, "BUSY");
+      throw new LockError(`${quote(this.key)} is already ${state} on this instance; release() it first`, "BUSY");
     }
     checkSignal(signal);
     const [host, port] = pickServer(this.#s);
@@ -295,7 +298,7 @@ export class LockEngine {
     }
     if (this.#epoch !== epoch) {
       conn.close();
-      throw new LockError(`"${this.key}" was closed while connecting`, "ABORTED");
+      throw new LockError(`${quote(this.key)} was closed while connecting`, "ABORTED");
     }
     this.#conn = conn;
     this.#lease.sampleRtt(now() - connectStart);
@@ -329,7 +332,7 @@ export class LockEngine {
       const value = await conn.request(bytes, command, (line) => parse(line, command), timeoutMs);
       // The connection may have closed (or close() been called) in the same tick the reply arrived.
       if (this.#epoch !== epoch || conn.closed) {
-        throw conn.closeError ?? new LockError(`"${this.key}" was closed during ${op}`, "ABORTED");
+        throw conn.closeError ?? new LockError(`${quote(this.key)} was closed during ${op}`, "ABORTED");
       }
       return value;
     } catch (err) {
@@ -355,21 +358,25 @@ export class LockEngine {
       requestTimeoutMs: s.requestTimeoutMs,
     });
     this.#keeper = keeper;
-    if (this.#lease.needsConfirmation(now())) {
-      // Nobody relies on the grant yet, so the renewal may take its time: if
-      // the server confirms it, the lease never lapsed.
+    // Nobody relies on a grant before it is handed over, so a confirming
+    // renewal may take its time: if the server confirms it, the lease never
+    // lapsed. But a confirmation whose own reply came late proves too little
+    // again: renew until one leaves enough, or give up.
+    for (let tries = 0; this.#lease.needsConfirmation(now()); tries++) {
       this.#confirming = true;
-      const confirmed = await keeper.renew(s.requestTimeoutMs);
+      const confirmed =
+        tries < MAX_CONFIRMATIONS
+          ? await keeper.renew(s.requestTimeoutMs)
+          : this.#lose(`no renewal confirmed the grant with enough lease left after ${tries} tries`);
       this.#confirming = false;
       if (!confirmed) {
         const lost = this.#lost;
         this.#lost = undefined;
         if (this.#lease.state === "lost") this.#lease.to("released");
-        throw lost ?? new LockError(`"${this.key}" was closed while its grant was being confirmed`, "ABORTED");
+        throw lost ?? new LockError(`${quote(this.key)} was closed while its grant was being confirmed`, "ABORTED");
       }
-    } else {
-      keeper.arm();
     }
+    keeper.arm();
     this.#abort = new AbortController();
   }
 
@@ -387,18 +394,19 @@ export class LockEngine {
   }
 
   /** The holding can no longer be proven: report it, close the connection. */
-  #lose(reason: string, cause?: unknown): void {
+  #lose(reason: string, cause?: unknown): false {
     const state = this.#lease.state;
-    if (state !== "held" && state !== "renewing" && state !== "releasing") return;
+    if (state !== "held" && state !== "renewing" && state !== "releasing") return false;
     const err = new LockLostError(this.key, reason, cause);
     this.#lost = err;
     this.#epoch++;
     this.#teardown(err);
     // During release(), the release reports the loss itself; a grant being
     // confirmed was never handed over, so its acquire() reports it.
-    if (state === "releasing") return;
+    if (state === "releasing") return false;
     this.#lease.to("lost");
     if (!this.#confirming) callOnLost(this.#s.onLost, err);
+    return false;
   }
 
   /** End the current attempt or holding: timers off, connection closed, state `released`. */
@@ -417,6 +425,6 @@ export class LockEngine {
     conn?.close(reason);
     const abort = this.#abort;
     this.#abort = undefined;
-    abort?.abort(reason ?? new LockError(`"${this.key}" was released`, "ABORTED"));
+    abort?.abort(reason ?? new LockError(`${quote(this.key)} was released`, "ABORTED"));
   }
 }

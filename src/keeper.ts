@@ -80,8 +80,9 @@ export class Keeper {
 
   /**
    * Send a renewal now (the state must be `held`). A renewal not confirmed by
-   * `lossAt` fails, unless `budgetMs` gives it longer (a grant confirmed before
-   * it is handed over, when no one relies on it yet).
+   * `lossAt` fails, unless `budgetMs` gives it longer: a grant confirmed before
+   * it is handed over, when no one relies on it yet. Such a confirmation arms
+   * no timer; the caller arms them once it hands the grant over.
    * @returns `true` once confirmed; `false` if the holding was lost or ended.
    */
   renew(budgetMs?: number): Promise<boolean> {
@@ -107,7 +108,7 @@ export class Keeper {
         lease.renewed(renewal, sentAt, now(), this.#s.ttl);
         if (state === "renewing") {
           lease.to("held");
-          this.arm();
+          if (budgetMs === undefined) this.arm();
         } else {
           // A release is under way; the renewed deadline applies to it.
           this.armLoss();

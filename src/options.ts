@@ -6,7 +6,7 @@
  * @module
  */
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REQUEST_TIMEOUT_MS } from "./connection.ts";
-import { InvalidArgumentError, type LockLostError } from "./errors.ts";
+import { InvalidArgumentError, type LockLostError, quote } from "./errors.ts";
 import { resolveTls, Secret, type TlsOptions } from "./open.ts";
 import type { Kind } from "./protocol.ts";
 import { type ShardingStrategy, stableHashShard } from "./sharding.ts";
@@ -228,7 +228,7 @@ export function pickServer(settings: Settings): readonly [string, number] {
   const i = n === 1 && strategy === stableHashShard ? 0 : strategy(key, n);
   if (typeof i !== "number" || !Number.isInteger(i) || i < 0 || i >= n) {
     throw new InvalidArgumentError(
-      `shardingStrategy returned ${String(i)} for "${key}"; expected a whole number from 0 to ${n - 1}`,
+      `shardingStrategy returned ${String(i)} for ${quote(key)}; expected a whole number from 0 to ${n - 1}`,
     );
   }
   return servers[i] as readonly [string, number];
@@ -241,7 +241,7 @@ export function pickServer(settings: Settings): readonly [string, number] {
 export function callOnLost(cb: ((error: LockLostError) => void) | undefined, err: LockLostError): void {
   if (cb === undefined) return;
   const report = (thrown: unknown): void => {
-    console.error(`dflockd-client: the onLost callback for ${JSON.stringify(err.key)} failed:`, thrown);
+    console.error(`dflockd-client: the onLost callback for ${quote(err.key)} failed:`, thrown);
   };
   try {
     const result: unknown = cb(err);

@@ -563,6 +563,48 @@ describe("races and timing found in review", () => {
     lock.close();
   });
 
+  it("a confirmation whose own reply came late proves too little: it is renewed again", async () => {
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 10, requestTimeoutMs: 60_000 });
+    const p = lock.acquire();
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    await tick(6000);
+    peer.send(`ok ${token(1)} 10\n`);
+    await peer.nextRequest(2);
+    // The renewal's reply takes 5 s: 4.5 s of its usable 9.5 s are left, not enough.
+    await tick(5000);
+    peer.send("ok 10\n");
+    await peer.nextRequest(3);
+    expect(peer.requests[2]?.[0]).toBe("n");
+    peer.send("ok 10\n");
+    expect(await p).toBe(true);
+    expect(lock.state).toBe("held");
+    lock.close();
+  });
+
+  it("a grant no confirmation can catch up with is given up after three tries", async () => {
+    const onLost = vi.fn();
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 10, requestTimeoutMs: 60_000, onLost });
+    const p = lock.acquire().catch((e: unknown) => e);
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    await tick(6000);
+    peer.send(`ok ${token(1)} 10\n`);
+    for (let n = 2; n <= 4; n++) {
+      await peer.nextRequest(n);
+      await tick(8000);
+      peer.send("ok 10\n");
+    }
+    const err = await p;
+    expect(err).toBeInstanceOf(LockLostError);
+    expect((err as Error).message).toMatch(/after 3 tries/);
+    expect(peer.requests.length).toBe(4);
+    expect(peer.closedByClient).toBe(true);
+    expect(onLost).not.toHaveBeenCalled();
+    expect(lock.state).toBe("released");
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it("a late grant whose confirmation is refused: acquire() throws LockLostError, onLost is not called", async () => {
     const onLost = vi.fn();
     const lock = new DistributedLock({ key: "k", leaseTtlS: 10, onLost });
