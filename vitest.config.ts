@@ -8,7 +8,8 @@ import { locateDflockd } from "./test/harness/locate.ts";
 // suite look.
 const projectArgs = process.argv.filter((a, i, all) => all[i - 1] === "--project" || a.startsWith("--project="));
 const wantsIntegration =
-  projectArgs.length === 0 || projectArgs.some((a) => /integration|differential/.test(a.replace("--project=", "")));
+  projectArgs.length === 0 ||
+  projectArgs.some((a) => /integration|differential|faults/.test(a.replace("--project=", "")));
 const real = wantsIntegration ? locateDflockd({ install: true }) : undefined;
 if (real !== undefined) {
   process.stderr.write(
@@ -64,6 +65,16 @@ export default defineConfig({
           // Each file starts its own servers; files run in parallel on separate ports.
           testTimeout: 60_000,
           hookTimeout: 180_000,
+        },
+      },
+      {
+        test: {
+          // A proxy of our own injects delays, cut-offs and server kills; fails on any double holding.
+          name: "faults",
+          include: ["test/faults/**/*.test.ts"],
+          globalSetup: ["test/harness/global-setup.ts"],
+          testTimeout: 90_000,
+          hookTimeout: 60_000,
         },
       },
       {
