@@ -35,7 +35,7 @@ import {
  * ```
  */
 export interface LockOptions {
-  /** Lock name: 1 to 256 UTF-8 bytes, no whitespace or control characters. */
+  /** Lock name: 1 to 256 UTF-8 bytes of well-formed Unicode, without space, tab, CR or LF. */
   key: string;
   /** Seconds to wait for the lock (whole, >= 0; `0` tries once). Default `10`. */
   acquireTimeoutS?: number;
