@@ -11,7 +11,7 @@ import { abortError, checkSignal } from "./cancel.ts";
 import type { Connection } from "./connection.ts";
 import { AcquireTimeoutError, InvalidArgumentError, LockError, LockLostError, quote, ServerError } from "./errors.ts";
 import { Keeper, type KeeperOwner } from "./keeper.ts";
-import { type LeaseState, LeaseTracker, safetyMarginMs } from "./lease.ts";
+import { type LeaseState, LeaseTracker } from "./lease.ts";
 import { openConnection } from "./open.ts";
 import { type AcquireOptions, callOnLost, type EnqueueStatus, pickServer, type Settings } from "./options.ts";
 import {
@@ -95,8 +95,7 @@ export class LockEngine {
   /** Acquire, blocking up to `acquireTimeoutS`. */
   async acquire(options?: AcquireOptions): Promise<boolean> {
     const bytes = encodeAcquire(this.#s.kind, this.key, this.#s.acquireTimeoutS, this.#s.leaseTtlS, this.#s.limit);
-    const conn = await this.#start(options?.signal);
-    const epoch = this.#epoch;
+    const [conn, epoch] = await this.#start(options?.signal);
     const sentAt = now();
     const timeoutMs = this.#s.acquireTimeoutS * 1000 + BLOCKING_GRACE_MS;
     const grant = await this.#ask(conn, epoch, bytes, "acquire", parseGrantReply, timeoutMs, options?.signal);
@@ -104,15 +103,14 @@ export class LockEngine {
       this.#end(epoch);
       return false;
     }
-    await this.#hold(conn, grant, sentAt, sentAt);
+    await this.#hold(conn, epoch, grant, sentAt, sentAt, options?.signal);
     return true;
   }
 
   /** Two-phase acquisition, step 1: */
   async enqueue(options?: AcquireOptions): Promise<EnqueueStatus> {
     const bytes = encodeEnqueue(this.#s.kind, this.key, this.#s.leaseTtlS, this.#s.limit);
-    const conn = await this.#start(options?.signal);
-    const epoch = this.#epoch;
+    const [conn, epoch] = await this.#start(options?.signal);
     const sentAt = now();
     const result = await this.#ask(
       conn,
@@ -124,9 +122,10 @@ export class LockEngine {
       options?.signal,
     );
     if (result.status === "acquired") {
-      await this.#hold(conn, result, sentAt, sentAt);
+      await this.#hold(conn, epoch, result, sentAt, sentAt, options?.signal);
       return "acquired";
     }
+    this.#current(conn, epoch, "enqueue");
     this.#enqueuedAt = sentAt;
     this.#lease.to("queued");
     return "queued";
@@ -174,7 +173,7 @@ export class LockEngine {
       return false;
     }
     // The grant can have happened any time after the `e` arrived.
-    await this.#hold(conn, grant, this.#enqueuedAt, sentAt);
+    await this.#hold(conn, epoch, grant, this.#enqueuedAt, sentAt, options?.signal);
     return true;
   }
 
@@ -201,10 +200,11 @@ export class LockEngine {
     const conn = this.#conn as Connection;
     const grant = this.#lease.grant as Grant;
     const epoch = this.#epoch;
-    const keeper = this.#keeper as Keeper;
-    keeper.stop();
+    const keeper = this.#keeper;
+    // The loss timer stays armed: a release that cannot be confirmed in time is a loss.
+    keeper?.stopRenewal();
     this.#lease.to("releasing");
-    if (keeper.inflight !== undefined) await keeper.inflight;
+    if (keeper?.inflight !== undefined) await keeper.inflight;
     try {
       if (this.#epoch !== epoch || conn.closed) {
         // Lost while the renewal finished, or closed meanwhile.
@@ -220,6 +220,8 @@ export class LockEngine {
         this.#s.requestTimeoutMs,
       );
     } catch (err) {
+      const lost = this.#lost;
+      if (lost !== undefined) throw lost;
       if (err instanceof ServerError && err.code !== "DRAINING") {
         throw new LockLostError(this.key, "the server no longer recognised the token at release (lease expired?)", err);
       }
@@ -236,7 +238,13 @@ export class LockEngine {
   async withLock<T>(fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
     if (typeof fn !== "function") throw new InvalidArgumentError("withLock() needs a function");
     if (!(await this.acquire())) throw new AcquireTimeoutError(this.key, this.#s.acquireTimeoutS);
-    const signal = (this.#abort as AbortController).signal;
+    const abort = this.#abort;
+    if (abort === undefined || !this.#lease.holding) {
+      throw (
+        this.#lost ?? new LockError(`${quote(this.key)} was released or closed before withLock() could run`, "ABORTED")
+      );
+    }
+    const signal = abort.signal;
     let result: T;
     try {
       result = await fn(signal);
@@ -263,8 +271,8 @@ export class LockEngine {
 
   // ------------------------------------------------------------ internals
 
-  /** Check state, pick a server, connect. Leaves the state `connecting`. */
-  async #start(signal: AbortSignal | undefined): Promise<Connection> {
+  /** Check state, pick a server, connect. Leaves the state `connecting`; returns the attempt's epoch. */
+  async #start(signal: AbortSignal | undefined): Promise<[Connection, number]> {
     const state = this.#lease.state;
     if (state !== "released" && state !== "lost") {
       throw new LockError(`${quote(this.key)} is already ${state} on this instance; release() it first`, "BUSY");
@@ -312,7 +320,7 @@ export class LockEngine {
         this.#end(this.#epoch);
       }
     });
-    return conn;
+    return [conn, epoch];
   }
 
   /** Send a request for the current attempt; on any failure, end the attempt. */
@@ -329,6 +337,7 @@ export class LockEngine {
     const onAbort = (): void => conn.close(abortError(signal));
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
+      checkSignal(signal);
       const value = await conn.request(bytes, command, (line) => parse(line, command), timeoutMs);
       // The connection may have closed (or close() been called) in the same tick the reply arrived.
       if (this.#epoch !== epoch || conn.closed) {
@@ -345,11 +354,36 @@ export class LockEngine {
     }
   }
 
-  /** Take a grant into the tracker (dated from `startBound`, the send time of the request that can... */
-  async #hold(conn: Connection, grant: Grant, startBound: number, lastSend: number): Promise<void> {
-    this.#epoch++;
+  /**
+   * Throw unless attempt `epoch` is still the current one on an open `conn`:
+   * a `close()` (or a drop) between a reply and its continuation wins.
+   */
+  #current(conn: Connection, epoch: number, op: string): void {
+    if (this.#epoch !== epoch || conn.closed) {
+      throw conn.closeError ?? new LockError(`${quote(this.key)} was closed during ${op}`, "ABORTED");
+    }
+  }
+
+  /**
+   * Take a grant into the tracker (dated from `startBound`, the send time of
+   * the request that can have started it) and hand it over: at once, or after
+   * renewals have confirmed it when too little of its lease is left.
+   * @throws LockLostError if no confirmation leaves enough lease: the lease ran
+   * out before its grant could be used; a typed error if the attempt was
+   * closed or `signal` aborted meanwhile.
+   */
+  async #hold(
+    conn: Connection,
+    attempt: number,
+    grant: Grant,
+    startBound: number,
+    lastSend: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    this.#current(conn, attempt, "the hand-over of a grant");
+    const epoch = ++this.#epoch;
     const s = this.#s;
-    this.#lease.granted(grant, startBound, lastSend, safetyMarginMs(grant.lease, s.safetyMarginMs));
+    this.#lease.granted(grant, startBound, lastSend, s.safetyMarginMs);
     const keeper = new Keeper(this.#owner(), conn, {
       kind: s.kind,
       ttl: s.leaseTtlS ?? grant.lease,
@@ -362,20 +396,31 @@ export class LockEngine {
     // renewal may take its time: if the server confirms it, the lease never
     // lapsed. But a confirmation whose own reply came late proves too little
     // again: renew until one leaves enough, or give up.
-    for (let tries = 0; this.#lease.needsConfirmation(now()); tries++) {
-      this.#confirming = true;
-      const confirmed =
-        tries < MAX_CONFIRMATIONS
-          ? await keeper.renew(s.requestTimeoutMs)
-          : this.#lose(`no renewal confirmed the grant with enough lease left after ${tries} tries`);
-      this.#confirming = false;
-      if (!confirmed) {
-        const lost = this.#lost;
-        this.#lost = undefined;
-        if (this.#lease.state === "lost") this.#lease.to("released");
-        throw lost ?? new LockError(`${quote(this.key)} was closed while its grant was being confirmed`, "ABORTED");
+    const onAbort = (): void => this.#end(epoch, abortError(signal));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    this.#confirming = true;
+    try {
+      for (let tries = 0; this.#lease.needsConfirmation(now()); tries++) {
+        const confirmed =
+          tries < MAX_CONFIRMATIONS
+            ? await keeper.renew(s.requestTimeoutMs)
+            : this.#lose(`no renewal confirmed the grant with enough lease left after ${tries} tries`);
+        if (!confirmed || this.#epoch !== epoch) {
+          const lost = this.#lost;
+          this.#lost = undefined;
+          if (this.#lease.state === "lost") this.#lease.to("released");
+          throw (
+            lost ??
+            conn.closeError ??
+            new LockError(`${quote(this.key)} was closed while its grant was being confirmed`, "ABORTED")
+          );
+        }
       }
+    } finally {
+      this.#confirming = false;
+      signal?.removeEventListener("abort", onAbort);
     }
+    this.#current(conn, epoch, "the hand-over of a grant");
     keeper.arm();
     this.#abort = new AbortController();
   }
@@ -400,12 +445,13 @@ export class LockEngine {
     const err = new LockLostError(this.key, reason, cause);
     this.#lost = err;
     this.#epoch++;
-    this.#teardown(err);
+    const abort = this.#teardown(err);
     // During release(), the release reports the loss itself; a grant being
     // confirmed was never handed over, so its acquire() reports it.
-    if (state === "releasing") return false;
-    this.#lease.to("lost");
-    if (!this.#confirming) callOnLost(this.#s.onLost, err);
+    if (state !== "releasing") this.#lease.to("lost");
+    // Listeners run last, when the state already says what happened.
+    abort?.abort(err);
+    if (state !== "releasing" && !this.#confirming) callOnLost(this.#s.onLost, err);
     return false;
   }
 
@@ -413,11 +459,14 @@ export class LockEngine {
   #end(epoch: number, reason?: LockError): void {
     if (this.#epoch !== epoch) return;
     this.#epoch++;
-    this.#teardown(reason);
+    this.#attempt?.abort(reason ?? new LockError(`${quote(this.key)} was released while connecting`, "ABORTED"));
+    const abort = this.#teardown(reason);
     this.#lease.to("released");
+    abort?.abort(reason ?? new LockError(`${quote(this.key)} was released`, "ABORTED"));
   }
 
-  #teardown(reason?: LockError): void {
+  /** Stop renewing and close the connection; returns the holding's controller, for the caller to abort last. */
+  #teardown(reason?: LockError): AbortController | undefined {
     this.#keeper?.stop();
     this.#keeper = undefined;
     const conn = this.#conn;
@@ -425,6 +474,6 @@ export class LockEngine {
     conn?.close(reason);
     const abort = this.#abort;
     this.#abort = undefined;
-    abort?.abort(reason ?? new LockError(`${quote(this.key)} was released`, "ABORTED"));
+    return abort;
   }
 }

@@ -127,6 +127,12 @@ export class Keeper {
     return done;
   }
 
+  /** Disarm the renewal timer only (a release is under way; the loss timer still counts). */
+  stopRenewal(): void {
+    clearTimeout(this.#renewTimer);
+    this.#renewTimer = undefined;
+  }
+
   /** Disarm both timers. */
   stop(): void {
     clearTimeout(this.#renewTimer);

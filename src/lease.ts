@@ -100,6 +100,7 @@ export class LeaseTracker {
   #start = 0;
   #deadline = 0;
   #margin = 0;
+  #configuredMargin: number | undefined;
   #lastSend = 0;
   #rtt = 0;
 
@@ -154,14 +155,16 @@ export class LeaseTracker {
    * The server granted `grant`. `startBound` is the send time of the request
    * that can have started the lease (see the invariant); `lastSend` the send
    * time of the request the grant answered (the connection's idle clock runs
-   * from there); `marginMs` the safety margin for this lease.
+   * from there); `marginMs` the `safetyMarginMs` option, if given (see
+   * {@link safetyMarginMs}; recomputed whenever the TTL changes).
    */
-  granted(grant: Grant, startBound: number, lastSend: number, marginMs: number): void {
+  granted(grant: Grant, startBound: number, lastSend: number, marginMs: number | undefined): void {
     this.to("held");
     this.#grant = grant;
     this.#start = startBound;
     this.#deadline = startBound + grant.lease * 1000;
-    this.#margin = marginMs;
+    this.#configuredMargin = marginMs;
+    this.#margin = safetyMarginMs(grant.lease, marginMs);
     this.#lastSend = lastSend;
   }
 
@@ -177,7 +180,7 @@ export class LeaseTracker {
    */
   needsConfirmation(now: number): boolean {
     const usable = this.lossAt - this.#start;
-    return this.lossAt - now < usable / 2;
+    return usable <= 0 || this.lossAt - now < usable / 2;
   }
 
   /**
@@ -190,12 +193,14 @@ export class LeaseTracker {
    */
   renewed(renewal: Renewal, sentAt: number, now: number, ttl: number): void {
     const g = this.#grant as Grant;
-    const lease = renewal.lease === undefined || renewal.lease === ttl - 1 ? ttl : renewal.lease;
+    // A server that applied more than was asked gets no credit for it.
+    const lease = renewal.lease === undefined || renewal.lease === ttl - 1 ? ttl : Math.min(renewal.lease, ttl);
     const fence = renewal.fence ?? g.fence;
     this.#grant = fence === undefined ? { token: g.token, lease } : { token: g.token, lease, fence };
     this.#start = sentAt;
     this.#lastSend = sentAt;
     this.#deadline = sentAt + lease * 1000;
+    this.#margin = safetyMarginMs(lease, this.#configuredMargin);
     this.sampleRtt(now - sentAt);
   }
 

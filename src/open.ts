@@ -144,7 +144,13 @@ export async function openConnection(s: OpenSettings, signal?: AbortSignal): Pro
   const aborted = (): LockError =>
     signal?.reason instanceof LockError ? signal.reason : new LockError("the operation was aborted", "ABORTED");
   if (signal?.aborted) throw aborted();
-  const connecting = runtime().connect({ host: s.host, port: s.port, timeoutMs: s.connectTimeoutMs, tls: s.tls });
+  const connecting = runtime().connect({
+    host: s.host,
+    port: s.port,
+    timeoutMs: s.connectTimeoutMs,
+    tls: s.tls,
+    signal,
+  });
   const stream = await new Promise<Awaited<typeof connecting>>((resolve, reject) => {
     const onAbort = (): void => reject(aborted());
     signal?.addEventListener("abort", onAbort, { once: true });

@@ -269,6 +269,8 @@ function grant(fields: string[], command: string, line: string): Grant {
   const token = fields[1] as string;
   if (!TOKEN.test(token)) fail(command, line);
   const lease = seconds(fields[2], command, line);
+  // A grant of no time at all cannot be held: no server sends one.
+  if (lease < 1) fail(command, line);
   if (fields.length === 4) {
     const fence = fields[3] as string;
     if (!TOKEN.test(fence)) fail(command, line);

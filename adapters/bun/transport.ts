@@ -7,6 +7,7 @@
  */
 import { type ConnectionError, InvalidArgumentError, type LockError } from "../../src/errors.ts";
 import {
+  abortReason,
   type ByteStream,
   type ConnectTarget,
   connectFailedError,
@@ -149,6 +150,7 @@ function connectBun(target: ConnectTarget): Promise<ByteStream> {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      target.signal?.removeEventListener("abort", onAbort);
       if (err !== undefined || sock === undefined) {
         (sock ?? opened)?.terminate();
         reject(err);
@@ -166,6 +168,11 @@ function connectBun(target: ConnectTarget): Promise<ByteStream> {
       const phase = opened !== undefined && t !== undefined ? "tls" : "connect";
       settle(connectTimeoutError(where, target.timeoutMs, phase));
     }, target.timeoutMs);
+    // Bun cannot abort a pending Bun.connect; an aborted attempt rejects at
+    // once and closes the socket as soon as it opens.
+    const onAbort = (): void => settle(abortReason(target.signal));
+    if (target.signal?.aborted) onAbort();
+    else target.signal?.addEventListener("abort", onAbort, { once: true });
     (timer as { unref?: () => void }).unref?.();
     let connecting: Promise<Socket<Slot>>;
     try {

@@ -7,6 +7,7 @@
  */
 import { InvalidArgumentError } from "../../src/errors.ts";
 import {
+  abortReason,
   type ByteStream,
   type ConnectTarget,
   connectFailedError,
@@ -132,6 +133,16 @@ async function connectDeno(target: ConnectTarget): Promise<ByteStream> {
     expire = reject;
   });
   expired.catch(() => {});
+  let aborted = false;
+  const onAbort = (): void => {
+    aborted = true;
+    timedOut = true;
+    controller.abort();
+    closeQuietly(conn);
+    expire(abortReason(target.signal));
+  };
+  if (target.signal?.aborted) throw abortReason(target.signal);
+  target.signal?.addEventListener("abort", onAbort, { once: true });
   const timer = setTimeout(() => {
     timedOut = true;
     controller.abort();
@@ -190,11 +201,13 @@ async function connectDeno(target: ConnectTarget): Promise<ByteStream> {
     return new DenoStream(conn);
   } catch (err) {
     closeQuietly(conn);
+    if (aborted) throw abortReason(target.signal);
     if (timedOut) throw connectTimeoutError(where, target.timeoutMs, connected && t !== undefined ? "tls" : "connect");
     if (t !== undefined && connected) throw tlsHandshakeError(where, err);
     throw connectFailedError(where, err, String(err));
   } finally {
     clearTimeout(timer);
+    target.signal?.removeEventListener("abort", onAbort);
   }
 }
 

@@ -6,8 +6,9 @@
  */
 import { createConnection, isIP, Socket } from "node:net";
 import { checkServerIdentity, type PeerCertificate, connect as tlsConnect } from "node:tls";
-import { type ConnectionError, InvalidArgumentError } from "../../src/errors.ts";
+import { InvalidArgumentError, type LockError } from "../../src/errors.ts";
 import {
+  abortReason,
   type ByteStream,
   type ConnectTarget,
   connectFailedError,
@@ -88,13 +89,15 @@ function connectNode(target: ConnectTarget): Promise<ByteStream> {
       resolve(new OwnSocketStream(sock));
     };
     const ready = t ? "secureConnect" : "connect";
+    const onAbort = (): void => fail(abortReason(target.signal));
     const detach = (): void => {
+      target.signal?.removeEventListener("abort", onAbort);
       sock.off("connect", onConnect);
       sock.off("error", onError);
       sock.off("close", onClose);
       sock.off(ready, onReady);
     };
-    const fail = (err: ConnectionError): void => {
+    const fail = (err: LockError): void => {
       clearTimeout(timer);
       detach();
       sock.on("error", () => {});
@@ -106,6 +109,8 @@ function connectNode(target: ConnectTarget): Promise<ByteStream> {
       target.timeoutMs,
     );
     timer.unref();
+    if (target.signal?.aborted) return fail(abortReason(target.signal));
+    target.signal?.addEventListener("abort", onAbort, { once: true });
     sock.once("connect", onConnect);
     sock.once("error", onError);
     if (t) sock.once("close", onClose);

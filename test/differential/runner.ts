@@ -225,3 +225,24 @@ export async function runScript(script: Script, target: Target): Promise<string[
   }
   return out;
 }
+
+/** How far two servers' `~N` seconds (stats' lease and idle times) may differ: timing, not behaviour. */
+const SECONDS_TOLERANCE = 2;
+
+/**
+ * `got` with each `~N` that is within {@link SECONDS_TOLERANCE} of the one at
+ * the same place in `want` replaced by it, so that a plain equality check
+ * fails only on differences of behaviour.
+ */
+export function reconcile(want: readonly string[], got: readonly string[]): string[] {
+  return got.map((line, i) => {
+    const other = want[i];
+    if (other === undefined) return line;
+    const theirs = [...other.matchAll(/~(-?\d+)/g)].map((m) => Number(m[1]));
+    let k = 0;
+    return line.replace(/~(-?\d+)/g, (whole, n: string) => {
+      const t = theirs[k++];
+      return t !== undefined && Math.abs(t - Number(n)) <= SECONDS_TOLERANCE ? `~${t}` : whole;
+    });
+  });
+}

@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { RECORDED_FILE, type Recording } from "../differential/recorded.ts";
-import { runScript } from "../differential/runner.ts";
+import { reconcile, runScript } from "../differential/runner.ts";
 import { scripts } from "../differential/scripts.ts";
 import { startDflockd } from "../harness/dflockd.ts";
 
@@ -37,7 +37,7 @@ for (const [build, rec] of Object.entries(recordings)) {
         }
         const server = await startDflockd(script.flags ?? [], "double", rec.forms);
         try {
-          expect(await runScript(script, server)).toEqual(want);
+          expect(reconcile(want, await runScript(script, server))).toEqual(want);
         } finally {
           await server.stop();
         }

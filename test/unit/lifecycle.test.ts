@@ -292,8 +292,8 @@ describe("renewal", () => {
     await tick(4750);
     peer.send("ok 4\n");
     await tick();
-    // 4 s from the renewal's send, less the 500 ms margin: renew after 1750 ms.
-    await tick(1749);
+    // 4 s from the renewal's send, less a 300 ms margin (recomputed for 4 s): renew after 1850 ms.
+    await tick(1849);
     expect(peer.requests.length).toBe(2);
     await tick(1);
     expect(peer.requests.length).toBe(3);
@@ -738,5 +738,115 @@ describe("races and timing found in review", () => {
       expect(lock.state).toBe("held");
     }
     lock.close();
+  });
+});
+
+describe("hand-over races (found in review)", () => {
+  /** Run `fn` after `depth` microtask turns; resolves once it has run. */
+  const later = (depth: number, fn: () => void): Promise<void> =>
+    new Promise((resolve) => {
+      const step = (d: number): void => {
+        if (d === 0) {
+          fn();
+          resolve();
+        } else queueMicrotask(() => step(d - 1));
+      };
+      step(depth);
+    });
+
+  it("close() at any point between a grant's reply and its hand-over: never 'acquired' with nothing held", async () => {
+    for (let depth = 0; depth < 12; depth++) {
+      const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });
+      const p = lock.acquire().catch((e: unknown) => e);
+      const peer = await rt.peer();
+      await peer.nextRequest(1);
+      peer.send(`ok ${token(1)} 10\n`);
+      const closed = later(depth, () => lock.close());
+      const result = await p;
+      await closed;
+      if (result === true) {
+        // Handed over before close(): then close() released it properly.
+        expect(peer.closedByClient).toBe(true);
+      } else {
+        expect(result, `depth ${depth}`).toBeInstanceOf(LockError);
+      }
+      expect(lock.state, `depth ${depth}`).toBe("released");
+      expect(lock.signal, `depth ${depth}`).toBeUndefined();
+      expect(vi.getTimerCount(), `depth ${depth}`).toBe(0);
+    }
+  });
+
+  it("close() at any point after a confirming renewal succeeds: acquire() never resolves true on a closed lock", async () => {
+    for (let depth = 0; depth < 12; depth++) {
+      const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });
+      const p = lock.acquire().catch((e: unknown) => e);
+      const peer = await rt.peer();
+      await peer.nextRequest(1);
+      await tick(6000);
+      peer.send(`ok ${token(1)} 10\n`);
+      await peer.nextRequest(2);
+      peer.send("ok 10\n");
+      const closed = later(depth, () => lock.close());
+      const result = await p;
+      await closed;
+      if (result !== true) expect(result, `depth ${depth}`).toMatchObject({ code: "ABORTED" });
+      expect(lock.state, `depth ${depth}`).toBe("released");
+      expect(lock.signal, `depth ${depth}`).toBeUndefined();
+      expect(vi.getTimerCount(), `depth ${depth}`).toBe(0);
+    }
+  });
+
+  it("the caller's signal aborted during a confirmation: acquire() rejects ABORTED", async () => {
+    const ac = new AbortController();
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });
+    const p = lock.acquire({ signal: ac.signal }).catch((e: unknown) => e);
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    await tick(6000);
+    peer.send(`ok ${token(1)} 10\n`);
+    await peer.nextRequest(2);
+    ac.abort();
+    expect(await p).toMatchObject({ code: "ABORTED" });
+    expect(peer.closedByClient).toBe(true);
+    expect(lock.state).toBe("released");
+  });
+
+  it("a signal listener sees the final state and may call release()", async () => {
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 10, onLost: () => {} });
+    const peer = await held(lock, 10);
+    let seen = "";
+    let released: Promise<unknown> | undefined;
+    lock.signal?.addEventListener("abort", () => {
+      seen = lock.state;
+      released = lock.release().catch((e: unknown) => e);
+    });
+    peer.hangUp(new Error("ECONNRESET"));
+    expect(seen).toBe("lost");
+    expect(await released).toBeInstanceOf(LockLostError);
+  });
+
+  it("a release not confirmed by the lease's loss time is a loss, reported then", async () => {
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 4, requestTimeoutMs: 60_000 });
+    const peer = await held(lock, 4);
+    const signal = lock.signal as AbortSignal;
+    const r = lock.release().catch((e: unknown) => e);
+    await peer.nextRequest(2);
+    expect(peer.requests[1]?.[0]).toBe("r");
+    await tick(3699);
+    expect(signal.aborted).toBe(false);
+    await tick(1);
+    expect(signal.aborted).toBe(true);
+    expect(await r).toBeInstanceOf(LockLostError);
+    expect(lock.state).toBe("released");
+  });
+
+  it("a grant of 0 seconds is malformed", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const p = lock.acquire().catch((e: unknown) => e);
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    peer.send(`ok ${token(1)} 0\n`);
+    expect(await p).toMatchObject({ code: "PROTOCOL" });
+    expect(lock.state).toBe("released");
   });
 });

@@ -89,8 +89,9 @@ const collect: Script = {
   name: "collecting grants with w",
   flags: ["--lease-sweep-interval", "1"],
   steps: [
-    { c: "a", req: r("e", "k", "10") },
-    { sleep: 1_500 },
+    // Held 4 s before w: restarted, ~20 s are left; not restarted, ~16 (beyond the comparison's tolerance).
+    { c: "a", req: r("e", "k", "20") },
+    { sleep: 4_000 },
     { c: "a", req: r("w", "k", "0") },
     { c: "a", req: r("stats", "_") },
     { c: "b", req: r("l", "q", "0 1") },
