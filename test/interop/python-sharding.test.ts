@@ -62,7 +62,9 @@ function prng(seed: number): () => number {
 
 const range = (lo: number, hi: number): number[] => Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
 
-// Code point pools. None holds whitespace, control characters or surrogate halves.
+// Code point pools. None holds space, tab, CR, LF or surrogate halves (the server refuses the first four;
+// a lone surrogate is not Unicode). UNUSUAL holds what the server stores byte for byte though it is
+// invisible or "whitespace" elsewhere: controls, DEL, Unicode spaces, BOM, line and paragraph separators.
 const ASCII = range(0x21, 0x7e);
 const LATIN1 = range(0xa1, 0xff); // ¡ .. ÿ, accents included (U+00A0 NBSP left out: whitespace)
 const CJK = [...range(0x4e00, 0x4fff), ...range(0x3041, 0x3096), ...range(0xac00, 0xacff), ...range(0x20000, 0x200ff)];
@@ -72,7 +74,11 @@ const COMBINING = range(0x300, 0x36f);
 // UTF-8 length boundaries (1/2/3/4 bytes), both sides of the surrogate block, and the last code point.
 const EDGES = [0x7e, 0xa1, 0x7ff, 0x800, 0xd7ff, 0xe000, 0xfffd, 0xffff, 0x10000, 0x10ffff, 0x200b, 0x200f];
 const ZWJ_SEQUENCES = ["👨‍👩‍👧‍👦", "👩🏽‍💻", "🏳️‍🌈", "🏳️‍⚧️", "❤️‍🔥", "🧑‍🤝‍🧑", "👁️‍🗨️", "🐻‍❄️", "🇯🇵", "🇺🇳"];
-const ALL = [...ASCII, ...LATIN1, ...CJK, ...SCRIPTS, ...EMOJI, ...COMBINING, ...EDGES];
+const UNUSUAL = [
+  0x00, 0x01, 0x0b, 0x0c, 0x1b, 0x1f, 0x7f, 0x85, 0xa0, 0x1680, 0x2002, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
+  0xfeff,
+];
+const ALL = [...ASCII, ...LATIN1, ...CJK, ...SCRIPTS, ...EMOJI, ...COMBINING, ...EDGES, ...UNUSUAL];
 
 function generateKeys(): { keys: string[]; kinds: Map<string, number> } {
   const rand = prng(0xdf10cd);
@@ -110,6 +116,7 @@ function generateKeys(): { keys: string[]; kinds: Map<string, number> } {
       () => Array.from({ length: 1 + int(12) }, () => from(ASCII, 1) + from(COMBINING, 1 + int(4))).join(""),
     ],
     ["edges", () => from(EDGES, 1 + int(10))],
+    ["unusual", () => `${from(ASCII, int(3))}${from(UNUSUAL, 1 + int(4))}${from(ASCII, int(3))}`],
     ["mixed", () => from(ALL, 1 + int(60))],
     ["256-bytes", () => exactBytes(pick([ASCII, LATIN1, CJK, EMOJI, ALL]), 256)],
     ["near-limit", () => exactBytes(ALL, 240 + int(17))],
