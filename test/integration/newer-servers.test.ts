@@ -22,7 +22,7 @@ import {
   stats,
   waitForLock,
 } from "../support/client.ts";
-import { key } from "./helpers.ts";
+import { key, until } from "./helpers.ts";
 
 describe("a build with fencing tokens and error_lease_expired", () => {
   let server: DoubleServer;
@@ -83,6 +83,8 @@ describe("a build that drains on shutdown and answers ping", () => {
     const server = await startDouble([], { draining: true });
     try {
       const conn = await connect({ host: server.host, port: server.port });
+      // The client's connect can complete before the server has taken the connection in.
+      await until(() => server.connections() === 1, 5_000, "the double to accept the connection");
       server.drain();
       await expect(acquire(conn, key(), 0)).rejects.toMatchObject({ code: "DRAINING" });
       conn.close();
