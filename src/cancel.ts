@@ -5,10 +5,15 @@
  */
 import { LockError } from "./errors.ts";
 
-/** The `ABORTED` error for `signal`, with its reason as the cause. */
+/**
+ * The error for an aborted `signal`: its reason when that is already a
+ * `LockError` (as `close()` gives), else `ABORTED` with the reason as cause.
+ */
 export function abortError(signal: AbortSignal | undefined): LockError {
   const reason: unknown = signal?.reason;
-  return new LockError("the operation was aborted", "ABORTED", { cause: reason });
+  return reason instanceof LockError
+    ? reason
+    : new LockError("the operation was aborted", "ABORTED", { cause: reason });
 }
 
 /** Throw at once if `signal` has already aborted. */

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { abortError } from "./cancel.ts";
 import { Connection, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT } from "./connection.ts";
 import { ConnectionError, InvalidArgumentError, LockError } from "./errors.ts";
 import { parseOkReply } from "./protocol.ts";
@@ -141,35 +142,24 @@ export function openSettings(
  */
 export async function openConnection(s: OpenSettings, signal?: AbortSignal): Promise<Connection> {
   const started = performance.now();
-  const aborted = (): LockError =>
-    signal?.reason instanceof LockError ? signal.reason : new LockError("the operation was aborted", "ABORTED");
-  if (signal?.aborted) throw aborted();
-  const connecting = runtime().connect({
+  if (signal?.aborted) throw abortError(signal);
+  // The runtime's adapter rejects at once when `signal` aborts; one that
+  // cannot still hands back a stream, closed here.
+  const stream = await runtime().connect({
     host: s.host,
     port: s.port,
     timeoutMs: s.connectTimeoutMs,
     tls: s.tls,
     signal,
   });
-  const stream = await new Promise<Awaited<typeof connecting>>((resolve, reject) => {
-    const onAbort = (): void => reject(aborted());
-    signal?.addEventListener("abort", onAbort, { once: true });
-    connecting.then(
-      (st) => {
-        signal?.removeEventListener("abort", onAbort);
-        if (signal?.aborted) st.close();
-        else resolve(st);
-      },
-      (err: unknown) => {
-        signal?.removeEventListener("abort", onAbort);
-        reject(err);
-      },
-    );
-  });
+  if (signal?.aborted) {
+    stream.close();
+    throw abortError(signal);
+  }
   const conn = new Connection(stream, s.tls !== undefined);
   if (s.auth === undefined) return conn;
   const left = Math.max(1, s.connectTimeoutMs - (performance.now() - started));
-  const onAbort = (): void => conn.close(aborted());
+  const onAbort = (): void => conn.close(abortError(signal));
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
     await conn.request(Secret.request(s.auth), "auth", (line) => parseOkReply(line, "auth"), left);

@@ -77,14 +77,8 @@ export interface ConnectTarget {
   timeoutMs: number;
   /** Speak TLS, with these settings; plain TCP when `undefined`. */
   tls?: TlsSettings | undefined;
-  /** Give up at once when this aborts: close whatever is open, reject with {@link abortReason}. */
+  /** Give up at once when this aborts: close whatever is open, reject with `abortError(signal)` (cancel.ts). */
   signal?: AbortSignal | undefined;
-}
-
-/** The error a connect rejects with when its signal aborts: the signal's own `LockError`, or `ABORTED`. */
-export function abortReason(signal: AbortSignal | undefined): LockError {
-  const r: unknown = signal?.reason;
-  return r instanceof LockError ? r : new LockError("the operation was aborted", "ABORTED", { cause: r });
 }
 
 /** What the core needs from a runtime. */

@@ -5,9 +5,10 @@
  *
  * @module
  */
+
+import { abortError } from "../../src/cancel.ts";
 import { type ConnectionError, InvalidArgumentError, type LockError } from "../../src/errors.ts";
 import {
-  abortReason,
   type ByteStream,
   type ConnectTarget,
   connectFailedError,
@@ -170,7 +171,7 @@ function connectBun(target: ConnectTarget): Promise<ByteStream> {
     }, target.timeoutMs);
     // Bun cannot abort a pending Bun.connect; an aborted attempt rejects at
     // once and closes the socket as soon as it opens.
-    const onAbort = (): void => settle(abortReason(target.signal));
+    const onAbort = (): void => settle(abortError(target.signal));
     if (target.signal?.aborted) onAbort();
     else target.signal?.addEventListener("abort", onAbort, { once: true });
     (timer as { unref?: () => void }).unref?.();

@@ -5,9 +5,10 @@
  *
  * @module
  */
+
+import { abortError } from "../../src/cancel.ts";
 import { InvalidArgumentError } from "../../src/errors.ts";
 import {
-  abortReason,
   type ByteStream,
   type ConnectTarget,
   connectFailedError,
@@ -139,9 +140,9 @@ async function connectDeno(target: ConnectTarget): Promise<ByteStream> {
     timedOut = true;
     controller.abort();
     closeQuietly(conn);
-    expire(abortReason(target.signal));
+    expire(abortError(target.signal));
   };
-  if (target.signal?.aborted) throw abortReason(target.signal);
+  if (target.signal?.aborted) throw abortError(target.signal);
   target.signal?.addEventListener("abort", onAbort, { once: true });
   const timer = setTimeout(() => {
     timedOut = true;
@@ -201,7 +202,7 @@ async function connectDeno(target: ConnectTarget): Promise<ByteStream> {
     return new DenoStream(conn);
   } catch (err) {
     closeQuietly(conn);
-    if (aborted) throw abortReason(target.signal);
+    if (aborted) throw abortError(target.signal);
     if (timedOut) throw connectTimeoutError(where, target.timeoutMs, connected && t !== undefined ? "tls" : "connect");
     if (t !== undefined && connected) throw tlsHandshakeError(where, err);
     throw connectFailedError(where, err, String(err));

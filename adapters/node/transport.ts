@@ -6,9 +6,9 @@
  */
 import { createConnection, isIP, Socket } from "node:net";
 import { checkServerIdentity, type PeerCertificate, connect as tlsConnect } from "node:tls";
+import { abortError } from "../../src/cancel.ts";
 import { InvalidArgumentError, type LockError } from "../../src/errors.ts";
 import {
-  abortReason,
   type ByteStream,
   type ConnectTarget,
   connectFailedError,
@@ -89,7 +89,7 @@ function connectNode(target: ConnectTarget): Promise<ByteStream> {
       resolve(new OwnSocketStream(sock));
     };
     const ready = t ? "secureConnect" : "connect";
-    const onAbort = (): void => fail(abortReason(target.signal));
+    const onAbort = (): void => fail(abortError(target.signal));
     const detach = (): void => {
       target.signal?.removeEventListener("abort", onAbort);
       sock.off("connect", onConnect);
@@ -109,7 +109,7 @@ function connectNode(target: ConnectTarget): Promise<ByteStream> {
       target.timeoutMs,
     );
     timer.unref();
-    if (target.signal?.aborted) return fail(abortReason(target.signal));
+    if (target.signal?.aborted) return fail(abortError(target.signal));
     target.signal?.addEventListener("abort", onAbort, { once: true });
     sock.once("connect", onConnect);
     sock.once("error", onError);

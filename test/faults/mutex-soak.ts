@@ -7,13 +7,13 @@
  *
  *   DFLOCKD_BIN=/path/to/dflockd bun test/faults/mutex-soak.ts --seconds 60
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { buildSync } from "esbuild";
 import { startDflockd } from "../harness/dflockd.ts";
+import { runChild } from "../support/runtime.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const BIN = join(ROOT, "node_modules", ".bin");
@@ -63,27 +63,12 @@ for (let n = 1; n <= 4; n++) {
   runs.push([join(BIN, "deno"), ["run", "-A", "--quiet", worker, ...common(`file://${mod}`, `deno${n}`)]]);
 }
 const results = await Promise.all(
-  runs.map(
-    ([cmd, args]) =>
-      new Promise<{ name: string; entries: number } | string>((resolve) => {
-        const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
-        let out = "";
-        let err = "";
-        child.stdout.on("data", (d: Buffer) => {
-          out += d.toString();
-        });
-        child.stderr.on("data", (d: Buffer) => {
-          err += d.toString();
-        });
-        child.on("close", (code) => {
-          resolve(
-            code === 0
-              ? (JSON.parse(out.trim().split("\n").pop() as string) as { name: string; entries: number })
-              : `${cmd} exited ${code}: ${err.slice(-500)}`,
-          );
-        });
-      }),
-  ),
+  runs.map(async ([cmd, args]): Promise<{ name: string; entries: number } | string> => {
+    const r = await runChild(cmd, args);
+    return r.code === 0
+      ? (JSON.parse(r.out.trim().split("\n").pop() as string) as { name: string; entries: number })
+      : `${cmd} exited ${r.code}: ${r.err.slice(-500)}`;
+  }),
 );
 await server.stop();
 const failures = results.filter((r): r is string => typeof r === "string");

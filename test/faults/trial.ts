@@ -21,8 +21,10 @@
  * margin `earliestGrantAt - noticeAt` says how safe (positive: told before
  * even the earliest possible grant).
  */
+
 import { type DflockdServer, startDflockd } from "../harness/dflockd.ts";
 import { DistributedLock, LockLostError } from "../support/client.ts";
+import { seededRng } from "../support/runtime.ts";
 import { type FaultProxy, startProxy } from "./proxy.ts";
 import { type ContenderMode, type ContenderResult, contend, probeWaiting, type RawConn, sleep } from "./raw.ts";
 import { restartServer, type ServerSpec, type Stoppable } from "./servers.ts";
@@ -302,14 +304,4 @@ export async function runTrials(
   return out;
 }
 
-/** A small seeded generator (mulberry32): the same seed gives the same delays and pauses. */
-export function seededRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRng };

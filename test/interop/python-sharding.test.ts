@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { crc32, stableHashShard } from "../../src/sharding.ts";
 import { checkKey, utf8Length } from "../../src/validate.ts";
 import { ensurePythonClient, PYTHON_CLIENT_VERSION } from "../harness/python.ts";
+import { seededRng } from "../support/runtime.ts";
 
 const SHARD_COUNTS = [1, 2, 3, 5, 7, 16, 100];
 const KEY_COUNT = 10_000;
@@ -48,18 +49,6 @@ interface PyAnswer {
   checks: number[];
 }
 
-/** mulberry32: a small seeded PRNG, so the key set is the same on every run and runtime. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const range = (lo: number, hi: number): number[] => Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
 
 // Code point pools. None holds space, tab, CR, LF or surrogate halves (the server refuses the first four;
@@ -81,7 +70,7 @@ const UNUSUAL = [
 const ALL = [...ASCII, ...LATIN1, ...CJK, ...SCRIPTS, ...EMOJI, ...COMBINING, ...EDGES, ...UNUSUAL];
 
 function generateKeys(): { keys: string[]; kinds: Map<string, number> } {
-  const rand = prng(0xdf10cd);
+  const rand = seededRng(0xdf10cd);
   const int = (n: number) => Math.floor(rand() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)] as T;
   const from = (pool: number[], len: number) => String.fromCodePoint(...Array.from({ length: len }, () => pick(pool)));

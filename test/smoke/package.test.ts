@@ -5,13 +5,13 @@
  * child process of its own runtime. The server is the run's dflockd (a real
  * one when found, else the double; see test/harness).
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DflockdServer, startDflockd } from "../harness/dflockd.ts";
-import { ROOT } from "../support/runtime.ts";
+import { ROOT, runChild } from "../support/runtime.ts";
 
 const BIN = join(ROOT, "node_modules", ".bin");
 let dir = "";
@@ -55,25 +55,12 @@ function script(importLine: string, breakNodeNet: boolean): string {
 }
 
 /** Run `body` as `file` with `cmd`; asynchronously, since the server may live in this very process. */
-function run(cmd: string, args: string[], file: string, body: string): Promise<string> {
+async function run(cmd: string, args: string[], file: string, body: string): Promise<string> {
   const path = join(dir, "app", file);
   writeFileSync(path, body);
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, [...args, path], { cwd: join(dir, "app"), timeout: 60_000 });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      err += d.toString();
-    });
-    child.once("error", reject);
-    child.once("close", (code) => {
-      if (code === 0) resolve(out);
-      else reject(new Error(`${cmd} ${file} failed (${code}):\n${out}\n${err}`));
-    });
-  });
+  const r = await runChild(cmd, [...args, path], { cwd: join(dir, "app"), timeout: 60_000 });
+  if (r.code !== 0) throw new Error(`${cmd} ${file} failed (${r.code}):\n${r.out}\n${r.err}`);
+  return r.out;
 }
 
 describe("the packed npm tarball", () => {

@@ -62,3 +62,46 @@ export async function scriptedServer(scenario: string, options: ScriptedOptions 
     },
   };
 }
+
+/** What a finished child process printed, and how it ended. */
+export interface ChildResult {
+  code: number | null;
+  out: string;
+  err: string;
+}
+
+/**
+ * Run a child process to its end without blocking this process's event loop
+ * (an in-process server may need to answer it).
+ */
+export function runChild(
+  cmd: string,
+  args: string[],
+  options: { cwd?: string; timeout?: number } = {},
+): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { ...options, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr?.on("data", (d: Buffer) => {
+      err += d.toString();
+    });
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ code, out, err }));
+  });
+}
+
+/** A small seeded generator (mulberry32): the same seed gives the same sequence on every run and runtime. */
+export function seededRng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
