@@ -19,7 +19,7 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
 
 interface Pending {
   readonly command: string;
-  readonly parse: (line: string) => unknown;
+  readonly parse: (line: string, command: string) => unknown;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
   readonly timeoutMs: number;
@@ -68,7 +68,20 @@ export class Connection {
   readonly #decoder = new LineDecoder();
   readonly #queue: Pending[] = [];
   #head = 0;
+  /**
+   * One reply timer, re-armed only when it would fire too late: it may fire
+   * early, and then re-arms for what is left, so a request/reply loop does not
+   * create a timer per request.
+   */
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the armed timer fires. */
+  #timerAt = 0;
+  /** When the request at the head of the queue became next in line for a reply. */
+  #headSince = 0;
+  /** When the last request was written. */
+  #lastSendAt = 0;
+  /** The one internal owner told of a close (see {@link Connection.bindOwner}). */
+  #owner: ((info: CloseInfo) => void) | undefined;
   /**
    * Whether the stream may keep the process alive: only while a request
    * waits for its reply. A stream is unref'd from `start()` on.
@@ -136,6 +149,21 @@ export class Connection {
     return this.#queue.length - this.#head;
   }
 
+  /** `performance.now()` when the last request was written (0 if none was). */
+  get lastSendAt(): number {
+    return this.#lastSendAt;
+  }
+
+  /**
+   * @internal Set (or clear) the one internal owner told when the connection
+   * closes, after the {@link onClose} listeners: a lock's holding, which
+   * changes when a pooled connection changes hands. Cheaper than a listener
+   * added and removed per use.
+   */
+  bindOwner(owner: ((info: CloseInfo) => void) | undefined): void {
+    this.#owner = owner;
+  }
+
   /**
    * Send one encoded request and resolve with its parsed reply.
    *
@@ -145,17 +173,26 @@ export class Connection {
    *
    * @param bytes The encoded request.
    * @param command Command word, for error messages.
-   * @param parse Turns the reply line into the result, or throws a typed error.
+   * @param parse Turns the reply line (and the command word) into the result,
+   * or throws a typed error.
    * @param timeoutMs Longest wait for the reply.
    * @returns The parsed reply.
    */
-  request<T>(bytes: Uint8Array, command: string, parse: (line: string) => T, timeoutMs: number): Promise<T> {
+  request<T>(
+    bytes: Uint8Array,
+    command: string,
+    parse: (line: string, command: string) => T,
+    timeoutMs: number,
+  ): Promise<T> {
     if (this.#closed !== undefined) return Promise.reject(this.#closed.error);
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ command, parse, resolve: resolve as (v: unknown) => void, reject, timeoutMs });
+      const sentAt = performance.now();
+      this.#lastSendAt = sentAt;
       if (this.pending === 1) {
         this.#keepAlive(true);
-        this.#armTimer();
+        this.#headSince = sentAt;
+        this.#armTimer(sentAt + timeoutMs);
       }
       try {
         this.#stream.write(bytes);
@@ -205,6 +242,9 @@ export class Connection {
     for (const p of waiting) p.reject(error);
     const listeners = this.#listeners;
     this.#listeners = [];
+    const owner = this.#owner;
+    this.#owner = undefined;
+    if (owner !== undefined) listeners.push(owner);
     for (const l of listeners) {
       try {
         l(info);
@@ -235,21 +275,33 @@ export class Connection {
     }
   }
 
-  #armTimer(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+  /** Make sure the reply timer fires no later than `deadline`. */
+  #armTimer(deadline: number): void {
+    if (this.#timer !== undefined) {
+      if (this.#timerAt <= deadline) return;
+      clearTimeout(this.#timer);
+    }
+    this.#timerAt = deadline;
+    this.#timer = backgroundTimer(this.#onTimer, deadline - performance.now());
+  }
+
+  /** The reply timer: time out the head request if its time is up, else wait for what is left. */
+  readonly #onTimer = (): void => {
     this.#timer = undefined;
     const p = this.#queue[this.#head];
-    if (p === undefined) return;
-    this.#timer = backgroundTimer(() => {
-      this.#timer = undefined;
-      this.#shutdown(
-        false,
-        new ConnectionError(`no reply to "${p.command}" within ${p.timeoutMs} ms; connection closed`, {
-          code: "TIMEOUT",
-        }),
-      );
-    }, p.timeoutMs);
-  }
+    if (p === undefined || this.#closed !== undefined) return;
+    const deadline = this.#headSince + p.timeoutMs;
+    if (performance.now() < deadline) {
+      this.#armTimer(deadline);
+      return;
+    }
+    this.#shutdown(
+      false,
+      new ConnectionError(`no reply to "${p.command}" within ${p.timeoutMs} ms; connection closed`, {
+        code: "TIMEOUT",
+      }),
+    );
+  };
 
   #onData(chunk: Uint8Array): void {
     if (this.#closed !== undefined) return;
@@ -286,11 +338,14 @@ export class Connection {
       this.#queue.length = 0;
       this.#head = 0;
       this.#keepAlive(false);
+    } else {
+      const since = performance.now();
+      this.#headSince = since;
+      this.#armTimer(since + (this.#queue[this.#head] as Pending).timeoutMs);
     }
-    this.#armTimer();
     let value: unknown;
     try {
-      value = p.parse(line);
+      value = p.parse(line, p.command);
     } catch (err) {
       p.reject(err);
       // A malformed reply means the stream can no longer be trusted.

@@ -7,12 +7,13 @@
  * @module
  */
 import { abortError, checkSignal } from "./cancel.ts";
-import type { Connection } from "./connection.ts";
-import { AcquireTimeoutError, InvalidArgumentError, LockError, quote } from "./errors.ts";
+import type { CloseInfo, Connection } from "./connection.ts";
+import { AcquireTimeoutError, ConnectionError, InvalidArgumentError, LockError, quote } from "./errors.ts";
 import { Holding } from "./holding.ts";
 import type { LeaseState } from "./lease.ts";
 import { openConnection } from "./open.ts";
-import { type AcquireOptions, type EnqueueStatus, pickServer, type Settings } from "./options.ts";
+import { type AcquireOptions, type EnqueueStatus, pickServer, type Settings, type Target } from "./options.ts";
+import type { ConnectionPool } from "./pool.ts";
 import {
   commandName,
   encodeAcquire,
@@ -31,8 +32,16 @@ const now: () => number = () => performance.now();
 
 /** One instance's attempts and holdings, one at a time. */
 export class LockEngine extends Holding {
-  constructor(settings: Settings) {
-    super(settings);
+  /** The `l` request, the same for every attempt of this instance: encoded once. */
+  #acquireBytes: Uint8Array | undefined;
+  /** `conn` came from the pool and has not yet answered this attempt: a failure before any reply may be retried. */
+  #reused = false;
+  /** The send time of the request the last {@link ask} answered, and the connection it went on. */
+  #sentAt = 0;
+  #asked: Connection | undefined;
+
+  constructor(settings: Settings, pool: ConnectionPool) {
+    super(settings, pool);
   }
 
   /** Where this instance is in its life; see {@link LeaseState}. */
@@ -60,40 +69,32 @@ export class LockEngine extends Holding {
     return this.lease.grant?.lease;
   }
 
-  /** An `AbortSignal` that aborts when the current holding is lost, released or closed; `undefined`... */
-  get signal(): AbortSignal | undefined {
-    return this.abort?.signal;
-  }
-
   /** Acquire, blocking up to `acquireTimeoutS`. */
   async acquire(options?: AcquireOptions): Promise<boolean> {
-    const bytes = encodeAcquire(this.s.kind, this.key, this.s.acquireTimeoutS, this.s.leaseTtlS, this.s.limit);
-    const [conn, epoch] = await this.start(options?.signal);
-    const sentAt = now();
-    const timeoutMs = this.s.acquireTimeoutS * 1000 + BLOCKING_GRACE_MS;
-    const grant = await this.ask(conn, epoch, bytes, "acquire", parseGrantReply, timeoutMs, options?.signal);
+    const s = this.s;
+    this.#acquireBytes ??= encodeAcquire(s.kind, this.key, s.acquireTimeoutS, s.leaseTtlS, s.limit);
+    const bytes = this.#acquireBytes;
+    const signal = options?.signal;
+    const epoch = await this.start(signal);
+    const timeoutMs = s.acquireTimeoutS * 1000 + BLOCKING_GRACE_MS;
+    const grant = await this.ask(epoch, bytes, "acquire", parseGrantReply, timeoutMs, signal);
+    const sentAt = this.#sentAt;
     if (grant === null) {
-      this.end(epoch);
+      // Answered `timeout`: nothing is held, and the connection is clean.
+      this.end(epoch, undefined, true);
       return false;
     }
-    await this.hold(conn, epoch, grant, sentAt, sentAt, options?.signal);
+    await this.hold(this.#asked as Connection, epoch, grant, sentAt, sentAt, signal);
     return true;
   }
 
   /** Two-phase acquisition, step 1: */
   async enqueue(options?: AcquireOptions): Promise<EnqueueStatus> {
     const bytes = encodeEnqueue(this.s.kind, this.key, this.s.leaseTtlS, this.s.limit);
-    const [conn, epoch] = await this.start(options?.signal);
-    const sentAt = now();
-    const result = await this.ask(
-      conn,
-      epoch,
-      bytes,
-      "enqueue",
-      parseEnqueueReply,
-      this.s.requestTimeoutMs,
-      options?.signal,
-    );
+    const epoch = await this.start(options?.signal);
+    const result = await this.ask(epoch, bytes, "enqueue", parseEnqueueReply, this.s.requestTimeoutMs, options?.signal);
+    const conn = this.#asked as Connection;
+    const sentAt = this.#sentAt;
     if (result.status === "acquired") {
       await this.hold(conn, epoch, result, sentAt, sentAt, options?.signal);
       return "acquired";
@@ -125,19 +126,10 @@ export class LockEngine extends Holding {
     const epoch = this.epoch;
     const bytes = encodeWait(this.s.kind, this.key, t);
     checkSignal(options?.signal);
-    const sentAt = now();
     this.waiting = true;
     let grant: Grant | null;
     try {
-      grant = await this.ask(
-        conn,
-        epoch,
-        bytes,
-        "wait",
-        parseGrantReply,
-        t * 1000 + BLOCKING_GRACE_MS,
-        options?.signal,
-      );
+      grant = await this.ask(epoch, bytes, "wait", parseGrantReply, t * 1000 + BLOCKING_GRACE_MS, options?.signal);
     } finally {
       this.waiting = false;
     }
@@ -146,7 +138,7 @@ export class LockEngine extends Holding {
       return false;
     }
     // The grant can have happened any time after the `e` arrived.
-    await this.hold(conn, epoch, grant, this.enqueuedAt, sentAt, options?.signal);
+    await this.hold(conn, epoch, grant, this.enqueuedAt, this.#sentAt, options?.signal);
     return true;
   }
 
@@ -154,13 +146,12 @@ export class LockEngine extends Holding {
   async withLock<T>(fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
     if (typeof fn !== "function") throw new InvalidArgumentError("withLock() needs a function");
     if (!(await this.acquire())) throw new AcquireTimeoutError(this.key, this.s.acquireTimeoutS);
-    const abort = this.abort;
-    if (abort === undefined || !this.lease.holding) {
+    const signal = this.signal;
+    if (signal === undefined || !this.lease.holding) {
       throw (
         this.lost ?? new LockError(`${quote(this.key)} was released or closed before withLock() could run`, "ABORTED")
       );
     }
-    const signal = abort.signal;
     let result: T;
     try {
       result = await fn(signal);
@@ -187,61 +178,87 @@ export class LockEngine extends Holding {
 
   // ------------------------------------------------------------ internals
 
-  /** Check state, pick a server, connect. Leaves the state `connecting`; returns the attempt's epoch. */
-  private async start(signal: AbortSignal | undefined): Promise<[Connection, number]> {
+  /**
+   * Check state, pick a server, take a pooled connection or open one. Leaves
+   * the state `connecting` and `this.conn` set; returns the attempt's epoch.
+   */
+  private async start(signal: AbortSignal | undefined): Promise<number> {
     const state = this.lease.state;
     if (state !== "released" && state !== "lost") {
       throw new LockError(`${quote(this.key)} is already ${state} on this instance; release() it first`, "BUSY");
     }
     checkSignal(signal);
-    const [host, port] = pickServer(this.s);
+    const target = pickServer(this.s);
+    const pooled = this.pool.take(target.poolKey);
     this.lost = undefined;
     this.dropped = undefined;
     this.lease.to("connecting");
     const epoch = ++this.epoch;
+    this.pool.enter(this);
+    const conn = pooled ?? (await this.dial(target, epoch, signal));
+    this.#adopt(conn, target, pooled !== undefined);
+    return epoch;
+  }
+
+  /** Open a new connection to `target` for attempt `epoch`: cancelled by close() or `signal`. */
+  private async dial(target: Target, epoch: number, signal: AbortSignal | undefined): Promise<Connection> {
     const attempt = new AbortController();
     this.attempt = attempt;
-    const s = this.s;
     let conn: Connection;
     const connectStart = now();
+    // close() aborts `attempt`; the caller's signal is raced (and closes the connection) the same way.
+    const onAbort = (): void => attempt.abort(abortError(signal));
+    signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      const settings = { host, port, connectTimeoutMs: s.connectTimeoutMs, tls: s.tls, auth: s.auth };
-      // close() aborts `attempt`; the caller's signal is raced (and closes the connection) the same way.
-      const onAbort = (): void => attempt.abort(abortError(signal));
-      signal?.addEventListener("abort", onAbort, { once: true });
-      try {
-        conn = await openConnection(settings, attempt.signal);
-      } finally {
-        signal?.removeEventListener("abort", onAbort);
-      }
+      conn = await openConnection(target.open, attempt.signal);
     } catch (err) {
       if (this.epoch === epoch) this.end(epoch);
       throw err;
     } finally {
+      signal?.removeEventListener("abort", onAbort);
       if (this.attempt === attempt) this.attempt = undefined;
     }
     if (this.epoch !== epoch) {
       conn.close();
       throw new LockError(`${quote(this.key)} was closed while connecting`, "ABORTED");
     }
-    this.conn = conn;
     this.lease.sampleRtt(now() - connectStart);
-    conn.onClose((info) => {
-      if (this.conn !== conn || info.byClient) return;
-      if (this.lease.holding) {
-        const timedOut = info.error.code === "TIMEOUT";
-        this.lose(timedOut ? info.error.message : "the connection to the server was lost", info.error);
-      } else if (this.lease.state === "queued") {
-        this.dropped = info.error;
-        this.end(this.epoch);
-      }
-    });
-    return [conn, epoch];
+    return conn;
   }
 
-  /** Send a request for the current attempt; on any failure, end the attempt. */
+  #adopt(conn: Connection, target: Target, reused: boolean): void {
+    this.conn = conn;
+    this.poolKey = target.poolKey;
+    this.#reused = reused;
+    conn.bindOwner(this.#onClosed);
+  }
+
+  /** The server (or the network) closed the connection this instance uses. */
+  readonly #onClosed = (info: CloseInfo): void => {
+    if (info.byClient || this.conn === undefined || this.conn.closeError !== info.error) return;
+    if (this.lease.holding) {
+      const timedOut = info.error.code === "TIMEOUT";
+      this.lose(timedOut ? info.error.message : "the connection to the server was lost", info.error);
+    } else if (this.lease.state === "queued") {
+      this.dropped = info.error;
+      this.end(this.epoch);
+    }
+  };
+
+  /**
+   * Send a request for the current attempt; returns its reply, and leaves its
+   * send time and connection in `#sentAt` and `#asked`.
+   * On failure the attempt ends, except once: a connection taken from the
+   * pool that the server closed (or reset) before any reply to this first
+   * request. The server has then either never read the request, or dropped
+   * whatever it did for it along with the connection (dflockd releases a
+   * closed connection's holdings and queue places; a server started with
+   * --auto-release-on-disconnect=false keeps a holding until its lease ends,
+   * which delays the retry but never lets two hold). And a grant only counts
+   * once its reply arrives. So the request is sent again on a new
+   * connection, and nothing can hold on behalf of the first.
+   */
   private async ask<T>(
-    conn: Connection,
     epoch: number,
     bytes: Uint8Array,
     op: "acquire" | "enqueue" | "wait",
@@ -250,23 +267,42 @@ export class LockEngine extends Holding {
     signal: AbortSignal | undefined,
   ): Promise<T> {
     const command = commandName(this.s.kind, op);
-    const onAbort = (): void => conn.close(abortError(signal));
-    signal?.addEventListener("abort", onAbort, { once: true });
-    try {
-      checkSignal(signal);
-      const value = await conn.request(bytes, command, (line) => parse(line, command), timeoutMs);
-      // The connection may have closed (or close() been called) in the same tick the reply arrived.
-      if (this.epoch !== epoch || conn.closed) {
-        throw conn.closeError ?? new LockError(`${quote(this.key)} was closed during ${op}`, "ABORTED");
+    for (;;) {
+      const conn = this.conn as Connection;
+      const onAbort = signal === undefined ? undefined : (): void => conn.close(abortError(signal));
+      if (onAbort !== undefined) signal?.addEventListener("abort", onAbort, { once: true });
+      const retry = this.#reused;
+      this.#reused = false;
+      try {
+        checkSignal(signal);
+        const sentAt = now();
+        const value = await conn.request(bytes, command, parse, timeoutMs);
+        // The connection may have closed (or close() been called) in the same tick the reply arrived.
+        if (this.epoch !== epoch || conn.closed) {
+          throw conn.closeError ?? new LockError(`${quote(this.key)} was closed during ${op}`, "ABORTED");
+        }
+        this.#sentAt = sentAt;
+        this.#asked = conn;
+        return value;
+      } catch (err) {
+        if (retry && this.epoch === epoch && signal?.aborted !== true && staleConnection(err)) {
+          this.conn = undefined;
+          const target = pickServer(this.s);
+          this.#adopt(await this.dial(target, epoch, signal), target, false);
+          continue;
+        }
+        // This call reports the failure; do not report it again from a later wait().
+        this.dropped = undefined;
+        if (this.epoch === epoch) this.end(epoch);
+        throw err;
+      } finally {
+        if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
       }
-      return value;
-    } catch (err) {
-      // This call reports the failure; do not report it again from a later wait().
-      this.dropped = undefined;
-      if (this.epoch === epoch) this.end(epoch);
-      throw err;
-    } finally {
-      signal?.removeEventListener("abort", onAbort);
     }
   }
+}
+
+/** A request failed because the server closed or reset the connection (not a timeout, not the client). */
+function staleConnection(err: unknown): boolean {
+  return err instanceof ConnectionError && err.code === "CONNECTION";
 }

@@ -12,7 +12,16 @@ import { LockError, LockLostError, quote, ServerError } from "./errors.ts";
 import { Keeper, type KeeperOwner } from "./keeper.ts";
 import { LeaseTracker } from "./lease.ts";
 import { callOnLost, type Settings } from "./options.ts";
+import type { ConnectionPool } from "./pool.ts";
 import { commandName, encodeRelease, type Grant, parseOkReply } from "./protocol.ts";
+
+/**
+ * The reason a holding's signal gets when the holding ends by release or
+ * close: one shared object, so the success path builds no error.
+ */
+const ENDED: LockError = Object.freeze(
+  new LockError("the holding ended (released or closed) and no longer protects anything", "ABORTED"),
+) as LockError;
 
 /** Renewals tried to confirm a late grant before giving it up. */
 const MAX_CONFIRMATIONS = 3;
@@ -20,19 +29,26 @@ const MAX_CONFIRMATIONS = 3;
 const now: () => number = () => performance.now();
 
 /** The state of one instance and everything about its current holding. */
-export abstract class Holding {
+export abstract class Holding implements KeeperOwner {
   readonly key: string;
   protected readonly s: Settings;
-  protected readonly lease = new LeaseTracker();
+  readonly lease: LeaseTracker = new LeaseTracker();
+  protected readonly pool: ConnectionPool;
   protected conn: Connection | undefined;
+  /** The pool key of `conn`'s server. */
+  protected poolKey = "";
   /** Bumped by close() and whenever an attempt or holding ends, so stale callbacks can tell. */
-  protected epoch = 0;
+  epoch = 0;
   /** Aborted by close(): cancels a connect, TLS handshake or auth in progress. */
   protected attempt: AbortController | undefined;
+  /** Made at the first hand-over, then reused by every holding. */
   protected keeper: Keeper | undefined;
+  /** The grant has been handed over and not yet ended: the holding's signal may be asked for. */
+  protected handedOver = false;
   protected releasing: Promise<void> | undefined;
   protected lost: LockLostError | undefined;
   protected dropped: LockError | undefined;
+  /** The current holding's controller, made when its signal is first asked for. */
   protected abort: AbortController | undefined;
   /** Send time of the `e` that queued the current attempt: no grant can precede it. */
   protected enqueuedAt = 0;
@@ -41,9 +57,17 @@ export abstract class Holding {
   /** A `wait()` is in flight. */
   protected waiting = false;
 
-  protected constructor(settings: Settings) {
+  protected constructor(settings: Settings, pool: ConnectionPool) {
     this.s = settings;
     this.key = settings.key;
+    this.pool = pool;
+  }
+
+  /** An `AbortSignal` for the current holding (made on first use); `undefined` when nothing is held. */
+  get signal(): AbortSignal | undefined {
+    if (!this.handedOver) return undefined;
+    this.abort ??= new AbortController();
+    return this.abort.signal;
   }
 
   /** Release the lock (or slot). */
@@ -70,10 +94,11 @@ export abstract class Holding {
     const grant = this.lease.grant as Grant;
     const epoch = this.epoch;
     const keeper = this.keeper;
-    // The loss timer stays armed: a release that cannot be confirmed in time is a loss.
-    keeper?.stopRenewal();
+    // The keeper's timer now waits for the loss deadline only: a release that
+    // cannot be confirmed in time is a loss.
     this.lease.to("releasing");
     if (keeper?.inflight !== undefined) await keeper.inflight;
+    let ok = false;
     try {
       if (this.epoch !== epoch || conn.closed) {
         // Lost while the renewal finished, or closed meanwhile.
@@ -85,9 +110,11 @@ export abstract class Holding {
       await conn.request(
         encodeRelease(this.s.kind, this.key, grant.token),
         commandName(this.s.kind, "release"),
-        (line) => parseOkReply(line, commandName(this.s.kind, "release")),
+        parseOkReply,
         this.s.requestTimeoutMs,
       );
+      // Released on the server and nothing else pending: the connection is clean.
+      ok = this.epoch === epoch && !conn.closed && conn.pending === 0;
     } catch (err) {
       const lost = this.lost;
       if (lost !== undefined) throw lost;
@@ -98,7 +125,7 @@ export abstract class Holding {
     } finally {
       this.releasing = undefined;
       this.lost = undefined;
-      if (this.epoch === epoch) this.end(epoch);
+      if (this.epoch === epoch) this.end(epoch, undefined, ok);
       else if (this.lease.state === "releasing") this.lease.to("released");
     }
   }
@@ -133,18 +160,18 @@ export abstract class Holding {
     const epoch = ++this.epoch;
     const s = this.s;
     this.lease.granted(grant, startBound, lastSend, s.safetyMarginMs);
-    const keeper = new Keeper(this.owner(), conn, {
-      kind: s.kind,
-      ttl: s.leaseTtlS ?? grant.lease,
-      ratio: s.ratio,
-      readTimeoutMs: s.readTimeoutMs,
-      requestTimeoutMs: s.requestTimeoutMs,
-    });
-    this.keeper = keeper;
+    this.keeper ??= new Keeper(this, s);
+    const keeper = this.keeper;
+    keeper.begin(conn, s.leaseTtlS ?? grant.lease);
     // Nobody relies on a grant before it is handed over, so a confirming
     // renewal may take its time: if the server confirms it, the lease never
     // lapsed. But a confirmation whose own reply came late proves too little
     // again: renew until one leaves enough, or give up.
+    if (!this.lease.needsConfirmation(now())) {
+      keeper.arm();
+      this.handedOver = true;
+      return;
+    }
     const onAbort = (): void => this.end(epoch, abortError(signal));
     signal?.addEventListener("abort", onAbort, { once: true });
     this.confirming = true;
@@ -171,24 +198,11 @@ export abstract class Holding {
     }
     this.current(conn, epoch, "the hand-over of a grant");
     keeper.arm();
-    this.abort = new AbortController();
+    this.handedOver = true;
   }
 
-  /** The view of this instance a {@link Keeper} gets. */
-  private owner(): KeeperOwner {
-    const self = this;
-    return {
-      key: this.key,
-      lease: this.lease,
-      get epoch(): number {
-        return self.epoch;
-      },
-      lose: (reason, cause) => this.lose(reason, cause),
-    };
-  }
-
-  /** The holding can no longer be proven: report it, close the connection. */
-  protected lose(reason: string, cause?: unknown): false {
+  /** The holding can no longer be proven: report it, close the connection. (For the {@link Keeper}.) */
+  lose(reason: string, cause?: unknown): false {
     const state = this.lease.state;
     if (state !== "held" && state !== "renewing" && state !== "releasing") return false;
     const err = new LockLostError(this.key, reason, cause);
@@ -204,25 +218,39 @@ export abstract class Holding {
     return false;
   }
 
-  /** End the current attempt or holding: timers off, connection closed, state `released`. */
-  protected end(epoch: number, reason?: LockError): void {
+  /**
+   * End the current attempt or holding: renewals off, state `released`, and
+   * the connection closed, or given back to the pool when `reuse` says it is
+   * clean (a release answered `ok`, an acquire answered `timeout`).
+   */
+  protected end(epoch: number, reason?: LockError, reuse = false): void {
     if (this.epoch !== epoch) return;
     this.epoch++;
     this.attempt?.abort(reason ?? new LockError(`${quote(this.key)} was released while connecting`, "ABORTED"));
-    const abort = this.teardown(reason);
+    const abort = this.teardown(reason, reuse);
     this.lease.to("released");
-    abort?.abort(reason ?? new LockError(`${quote(this.key)} was released`, "ABORTED"));
+    abort?.abort(reason ?? ENDED);
   }
 
-  /** Stop renewing and close the connection; returns the holding's controller, for the caller to abort last. */
-  protected teardown(reason?: LockError): AbortController | undefined {
+  /**
+   * Stop renewing, close the connection (or give it back to the pool); returns
+   * the holding's controller, if one was made, for the caller to abort last.
+   */
+  protected teardown(reason?: LockError, reuse = false): AbortController | undefined {
     this.keeper?.stop();
-    this.keeper = undefined;
+    this.handedOver = false;
     const conn = this.conn;
     this.conn = undefined;
-    conn?.close(reason);
+    if (conn !== undefined) {
+      if (reuse) this.pool.put(this.poolKey, conn, this.s.readTimeoutMs);
+      else conn.close(reason);
+    }
+    this.pool.leave(this);
     const abort = this.abort;
     this.abort = undefined;
     return abort;
   }
+
+  /** Drop everything now (also what a closing client calls). */
+  abstract close(): void;
 }

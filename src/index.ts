@@ -5,6 +5,12 @@
  *
  * @module
  */
+export {
+  type ClientLockOptions,
+  type ClientOptions,
+  DflockdClient,
+  type ServerStats,
+} from "./client.ts";
 export { type CloseInfo, Connection, type SocketLike } from "./connection.ts";
 export {
   AcquireTimeoutError,
@@ -33,6 +39,7 @@ export {
   waitForLock,
 } from "./lowlevel.ts";
 export { type ConnectOptions, connect, type TlsOptions } from "./open.ts";
+export { closeIdleConnections } from "./pool.ts";
 export {
   type AcquireOptions,
   DistributedLock,

@@ -2,14 +2,20 @@
  * The I/O of a held lock: renewals sent when {@link LeaseTracker} says, and
  * the loss reported when its `lossAt` passes with no renewal confirmed. The
  * decisions (when to renew, what a reply proves, when the holding is lost)
- * are the tracker's; this file only sends, waits and arms timers. Its timers
- * never keep the process alive.
+ * are the tracker's; this file only sends, waits and arms a timer. Its timer
+ * never keeps the process alive.
+ *
+ * One keeper serves every holding of an instance, and one timer serves both
+ * deadlines: it fires at the next renewal (always due before the loss
+ * deadline) or, while a renewal or release is in flight, at the loss
+ * deadline. A timer that fires early re-arms for what is left, so a
+ * renewal cycle arms one timer, and a short holding one in all.
  *
  * @module
  */
 import type { Connection } from "./connection.ts";
 import type { LeaseTracker } from "./lease.ts";
-import { commandName, encodeRenew, type Grant, type Kind, parseRenewReply, type Renewal } from "./protocol.ts";
+import { commandName, encodeRenew, type Grant, type Kind, parseRenewReply } from "./protocol.ts";
 import { backgroundTimer } from "./transport.ts";
 
 /** What a {@link Keeper} needs from the lock that owns the holding. */
@@ -25,8 +31,6 @@ export interface KeeperOwner {
 /** The settings a keeper renews with. */
 export interface KeeperSettings {
   readonly kind: Kind;
-  /** The TTL sent on every renewal (a bare renew would reset it to the server's default). */
-  readonly ttl: number;
   readonly ratio: number;
   readonly readTimeoutMs: number;
   readonly requestTimeoutMs: number;
@@ -34,89 +38,75 @@ export interface KeeperSettings {
 
 const now = (): number => performance.now();
 
-/** Keeps one holding alive until it is stopped or lost. */
+/** Keeps an instance's holdings alive, one at a time, until each is stopped or lost. */
 export class Keeper {
   readonly #owner: KeeperOwner;
-  readonly #conn: Connection;
   readonly #s: KeeperSettings;
-  readonly #epoch: number;
-  #renewTimer: ReturnType<typeof setTimeout> | undefined;
-  #lossTimer: ReturnType<typeof setTimeout> | undefined;
+  #conn: Connection | undefined;
+  /** The holding served; -1 when none. */
+  #epoch = -1;
+  /** The TTL sent on every renewal (a bare renew would reset it to the server's default). */
+  #ttl = 0;
+  #renewAt = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = 0;
   /** The renewal in flight; settles (never rejects) when it is done. */
   inflight: Promise<boolean> | undefined;
 
-  constructor(owner: KeeperOwner, conn: Connection, settings: KeeperSettings) {
+  constructor(owner: KeeperOwner, settings: KeeperSettings) {
     this.#owner = owner;
-    this.#conn = conn;
     this.#s = settings;
-    this.#epoch = owner.epoch;
   }
 
-  /** Arm the next renewal and the loss timer for the lease as it now stands. */
+  /** Serve the owner's current holding, on `conn`, renewing with `ttl`. Arms nothing yet. */
+  begin(conn: Connection, ttl: number): void {
+    this.#conn = conn;
+    this.#epoch = this.#owner.epoch;
+    this.#ttl = ttl;
+    this.inflight = undefined;
+  }
+
+  /** Arm the next renewal (and the loss deadline) for the lease as it now stands. */
   arm(): void {
-    clearTimeout(this.#renewTimer);
     const lease = this.#owner.lease;
-    const at = lease.nextRenewalAt(this.#s.ratio, this.#s.readTimeoutMs);
-    this.#renewTimer = backgroundTimer(() => {
-      this.#renewTimer = undefined;
-      void this.renew();
-    }, at - now());
-    this.armLoss();
-  }
-
-  /** Arm only the loss timer, at the tracker's `lossAt`. */
-  armLoss(): void {
-    clearTimeout(this.#lossTimer);
-    const lease = this.#owner.lease;
-    this.#lossTimer = backgroundTimer(() => {
-      this.#lossTimer = undefined;
-      if (this.#current()) {
-        this.#owner.lose(
-          `no renewal was confirmed before the lease's deadline less the ${lease.marginMs} ms safety margin`,
-        );
-      }
-    }, lease.lossAt - now());
+    this.#renewAt = lease.nextRenewalAt(this.#s.ratio, this.#s.readTimeoutMs);
+    this.#schedule(Math.min(this.#renewAt, lease.lossAt));
   }
 
   /**
    * Send a renewal now (the state must be `held`). A renewal not confirmed by
    * `lossAt` fails, unless `budgetMs` gives it longer: a grant confirmed before
    * it is handed over, when no one relies on it yet. Such a confirmation arms
-   * no timer; the caller arms them once it hands the grant over.
+   * no timer; the caller arms it once it hands the grant over.
    * @returns `true` once confirmed; `false` if the holding was lost or ended.
    */
   renew(budgetMs?: number): Promise<boolean> {
     const lease = this.#owner.lease;
-    if (lease.state !== "held" || !this.#current()) return Promise.resolve(false);
+    const conn = this.#conn;
+    if (lease.state !== "held" || !this.#current() || conn === undefined) return Promise.resolve(false);
     const grant = lease.grant as Grant;
     const command = commandName(this.#s.kind, "renew");
     lease.to("renewing");
     const sentAt = now();
     const budget = budgetMs ?? Math.max(1, Math.min(this.#s.requestTimeoutMs, lease.lossAt - sentAt));
-    let reply: Promise<Renewal>;
-    try {
-      const bytes = encodeRenew(this.#s.kind, this.#owner.key, grant.token, this.#s.ttl);
-      reply = this.#conn.request(bytes, command, (line) => parseRenewReply(line, command), budget);
-    } catch (err) {
-      reply = Promise.reject(err);
-    }
-    const done = reply.then(
+    if (budgetMs === undefined) this.#schedule(lease.lossAt);
+    const epoch = this.#epoch;
+    const bytes = encodeRenew(this.#s.kind, this.#owner.key, grant.token, this.#ttl);
+    const done = conn.request(bytes, command, parseRenewReply, budget).then(
       (renewal) => {
-        if (!this.#current()) return false;
+        if (!this.#current() || this.#epoch !== epoch) return false;
         const state = lease.state;
         if (state !== "renewing" && state !== "releasing") return false;
-        lease.renewed(renewal, sentAt, now(), this.#s.ttl);
+        lease.renewed(renewal, sentAt, now(), this.#ttl);
         if (state === "renewing") {
           lease.to("held");
           if (budgetMs === undefined) this.arm();
-        } else {
-          // A release is under way; the renewed deadline applies to it.
-          this.armLoss();
         }
+        // During a release the timer already waits for the (now later) loss deadline.
         return true;
       },
       (err: unknown) => {
-        if (this.#current()) this.#owner.lose(renewalFailure(err, budget), err);
+        if (this.#current() && this.#epoch === epoch) this.#owner.lose(renewalFailure(err, budget), err);
         return false;
       },
     );
@@ -127,22 +117,46 @@ export class Keeper {
     return done;
   }
 
-  /** Disarm the renewal timer only (a release is under way; the loss timer still counts). */
-  stopRenewal(): void {
-    clearTimeout(this.#renewTimer);
-    this.#renewTimer = undefined;
+  /** Stop serving the holding: the timer is disarmed. */
+  stop(): void {
+    this.#epoch = -1;
+    this.#conn = undefined;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 
-  /** Disarm both timers. */
-  stop(): void {
-    clearTimeout(this.#renewTimer);
-    clearTimeout(this.#lossTimer);
-    this.#renewTimer = undefined;
-    this.#lossTimer = undefined;
+  /** Make sure the timer fires no later than `at`. */
+  #schedule(at: number): void {
+    if (this.#timer !== undefined) {
+      if (this.#timerAt <= at) return;
+      clearTimeout(this.#timer);
+    }
+    this.#timerAt = at;
+    this.#timer = backgroundTimer(this.#onTimer, at - now());
   }
+
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    if (!this.#current()) return;
+    const lease = this.#owner.lease;
+    const state = lease.state;
+    if (state !== "held" && state !== "renewing" && state !== "releasing") return;
+    const t = now();
+    if (t >= lease.lossAt) {
+      this.#owner.lose(
+        `no renewal was confirmed before the lease's deadline less the ${lease.marginMs} ms safety margin`,
+      );
+      return;
+    }
+    if (state === "held" && t >= this.#renewAt) {
+      void this.renew();
+      return;
+    }
+    this.#schedule(state === "held" ? Math.min(this.#renewAt, lease.lossAt) : lease.lossAt);
+  };
 
   #current(): boolean {
-    return this.#owner.epoch === this.#epoch;
+    return this.#epoch !== -1 && this.#owner.epoch === this.#epoch;
   }
 }
 

@@ -40,7 +40,7 @@ function send<T>(
   parse: (line: string, command: string) => T,
   timeoutMs: number,
 ): Promise<T> {
-  return asConnection(sock).request(bytes, command, (line) => parse(line, command), timeoutMs);
+  return asConnection(sock).request(bytes, command, parse, timeoutMs);
 }
 
 async function grantOrTimeout(

@@ -162,7 +162,7 @@ export async function openConnection(s: OpenSettings, signal?: AbortSignal): Pro
   const onAbort = (): void => conn.close(abortError(signal));
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    await conn.request(Secret.request(s.auth), "auth", (line) => parseOkReply(line, "auth"), left);
+    await conn.request(Secret.request(s.auth), "auth", parseOkReply, left);
   } catch (err) {
     conn.close();
     if (err instanceof LockError && err.code === "TIMEOUT") {
@@ -233,4 +233,27 @@ export async function connect(options: ConnectOptions = {}): Promise<Connection>
   return openConnection(
     openSettings(options.host ?? DEFAULT_HOST, options.port ?? DEFAULT_PORT, options, DEFAULT_CONNECT_TIMEOUT_MS),
   );
+}
+
+/** Interned identities of TLS settings and secrets, so pool keys compare values without holding them in strings. */
+const identities = new Map<string, number>();
+
+function identity(value: string): number {
+  let id = identities.get(value);
+  if (id === undefined) {
+    id = identities.size + 1;
+    identities.set(value, id);
+  }
+  return id;
+}
+
+/**
+ * A string naming where and how `s` connects (host, port, TLS settings and
+ * secret): connections opened with equal settings are interchangeable, so
+ * a pool keeps them together. Secrets and TLS keys appear as opaque numbers.
+ */
+export function poolKey(s: OpenSettings): string {
+  const tls = s.tls === undefined ? 0 : identity(JSON.stringify(s.tls));
+  const auth = s.auth === undefined ? 0 : identity(`auth:${new TextDecoder().decode(Secret.request(s.auth))}`);
+  return `${s.host}\u0000${s.port}\u0000${tls}\u0000${auth}`;
 }

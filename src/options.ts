@@ -7,7 +7,7 @@
  */
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REQUEST_TIMEOUT_MS } from "./connection.ts";
 import { InvalidArgumentError, type LockLostError, quote } from "./errors.ts";
-import { resolveTls, Secret, type TlsOptions } from "./open.ts";
+import { type OpenSettings, poolKey, resolveTls, Secret, type TlsOptions } from "./open.ts";
 import type { Kind } from "./protocol.ts";
 import { type ShardingStrategy, stableHashShard } from "./sharding.ts";
 import type { TlsSettings } from "./transport.ts";
@@ -136,6 +136,8 @@ export interface Settings {
   readonly acquireTimeoutS: number;
   readonly leaseTtlS: number | undefined;
   readonly servers: ReadonlyArray<readonly [string, number]>;
+  /** How to open a connection to each of `servers` (same index), and its pool key. */
+  readonly targets: ReadonlyArray<Target>;
   readonly strategy: ShardingStrategy;
   readonly ratio: number;
   readonly readTimeoutMs: number;
@@ -149,6 +151,12 @@ export interface Settings {
 
 /** The server's default read timeout, in seconds. */
 const DEFAULT_SERVER_READ_TIMEOUT_S = 23;
+
+/** One server of an instance: how to open a connection to it, and the key of its idle connections in a pool. */
+export interface Target {
+  readonly open: OpenSettings;
+  readonly poolKey: string;
+}
 
 /**
  * Check every option; nothing is sent before this has passed.
@@ -170,20 +178,29 @@ export function readSettings(kind: Kind, options: LockOptions, limit?: number): 
       `safetyMarginMs must be less than half the lease (${leaseTtlS * 500} ms for leaseTtlS ${leaseTtlS}), got ${margin}`,
     );
   }
+  const servers = serverList(options);
+  const connectTimeoutMs = checkMillis("connectTimeoutMs", options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+  const tls = resolveTls(options.tls);
+  const auth = options.auth === undefined ? undefined : new Secret(options.auth);
+  const targets = servers.map(([host, port]): Target => {
+    const open: OpenSettings = { host, port, connectTimeoutMs, tls, auth };
+    return { open, poolKey: poolKey(open) };
+  });
   return {
     key: checkKey(options.key),
     kind,
     limit: kind === "semaphore" ? checkLimit(limit) : undefined,
     acquireTimeoutS: checkTimeout("acquireTimeoutS", options.acquireTimeoutS ?? 10),
     leaseTtlS,
-    servers: serverList(options),
+    servers,
+    targets,
     strategy,
     ratio: checkRatio(options.renewRatio ?? 0.5),
     readTimeoutMs:
       checkSeconds("serverReadTimeoutS", options.serverReadTimeoutS ?? DEFAULT_SERVER_READ_TIMEOUT_S, 1) * 1000,
-    connectTimeoutMs: checkMillis("connectTimeoutMs", options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS),
-    tls: resolveTls(options.tls),
-    auth: options.auth === undefined ? undefined : new Secret(options.auth),
+    connectTimeoutMs,
+    tls,
+    auth,
     requestTimeoutMs: checkMillis("requestTimeoutMs", options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
     safetyMarginMs: margin,
     onLost: options.onLost,
@@ -222,7 +239,7 @@ function checkMargin(value: unknown): number {
  * The server for `settings.key`: the sharding strategy's pick, checked.
  * @throws InvalidArgumentError if a custom strategy returns no valid index.
  */
-export function pickServer(settings: Settings): readonly [string, number] {
+export function pickServer(settings: Settings): Target {
   const { servers, strategy, key } = settings;
   const n = servers.length;
   const i = n === 1 && strategy === stableHashShard ? 0 : strategy(key, n);
@@ -231,7 +248,7 @@ export function pickServer(settings: Settings): readonly [string, number] {
       `shardingStrategy returned ${String(i)} for ${quote(key)}; expected a whole number from 0 to ${n - 1}`,
     );
   }
-  return servers[i] as readonly [string, number];
+  return settings.targets[i] as Target;
 }
 
 /**

@@ -9,6 +9,7 @@ import { LockEngine } from "./engine.ts";
 import type { LeaseState } from "./lease.ts";
 import type { AcquireOptions, EnqueueStatus, LockOptions, SemaphoreOptions } from "./options.ts";
 import { readSettings } from "./options.ts";
+import { poolOf } from "./pool.ts";
 
 export type { AcquireOptions, EnqueueStatus, LockOptions, SemaphoreOptions } from "./options.ts";
 
@@ -32,7 +33,7 @@ export abstract class DistributedPrimitive {
 
   /** @internal */
   protected constructor(kind: "lock" | "semaphore", options: LockOptions, limit?: number) {
-    this.#e = new LockEngine(readSettings(kind, options, limit));
+    this.#e = new LockEngine(readSettings(kind, options, limit), poolOf(options));
     this.key = this.#e.key;
   }
 

@@ -19,7 +19,13 @@ import {
 } from "../../src/transport.ts";
 import { isNodeStyleSocket, NodeStream } from "../node/stream.ts";
 
-const READ_BUFFER_BYTES = 16 * 1024;
+/**
+ * Each connection has a read pending at all times, with its own buffer, so
+ * the buffer starts small (replies are short lines) and doubles, up to the
+ * maximum, whenever a read fills it (a large `stats` reply).
+ */
+const READ_BUFFER_MIN = 256;
+const READ_BUFFER_MAX = 16 * 1024;
 
 /** `Deno.Conn` with `ref`/`unref` (every Deno 2 connection, TCP or TLS, has them). */
 type RefConn = Deno.Conn & { ref(): void; unref(): void };
@@ -68,7 +74,7 @@ class DenoStream implements ByteStream {
   }
 
   async #readLoop(): Promise<void> {
-    const buf = new Uint8Array(READ_BUFFER_BYTES);
+    let buf = new Uint8Array(READ_BUFFER_MIN);
     let error: unknown;
     try {
       for (;;) {
@@ -76,6 +82,7 @@ class DenoStream implements ByteStream {
         if (n === null) break;
         if (this.#closed) return;
         this.#handlers?.data(buf.subarray(0, n));
+        if (n === buf.length && buf.length < READ_BUFFER_MAX) buf = new Uint8Array(buf.length * 2);
       }
     } catch (err) {
       error = err;

@@ -84,7 +84,7 @@ describe("Connection", () => {
   });
 
   it("times a request from when it is next in line, then closes the connection", async () => {
-    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
     const [conn, peer] = await open();
     const slow = conn.request(waitReq, "w", grant, 10_000);
     const quick = conn.request(encodeStats(), "r", ok, 1_000).catch((e: unknown) => e);
@@ -101,7 +101,7 @@ describe("Connection", () => {
   });
 
   it("close() is synchronous and idempotent, and leaves no timer", async () => {
-    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
     const [conn, peer] = await open();
     const a = conn.request(waitReq, "w", grant, 10_000);
     let calls = 0;

@@ -12,17 +12,32 @@ import {
   LockError,
   LockLostError,
 } from "../../src/errors.ts";
+import { sharedPool } from "../../src/pool.ts";
 import { DistributedLock, DistributedSemaphore, type LockOptions } from "../../src/primitive.ts";
 import { type PeerEnd, type ScriptedRuntime, token, useScriptedRuntime } from "../support/scripted-peer.ts";
 
 let rt: ScriptedRuntime;
 beforeEach(() => {
+  sharedPool.closeIdle();
   rt = useScriptedRuntime();
   vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
 });
 afterEach(() => {
+  sharedPool.closeIdle();
   vi.useRealTimers();
 });
+
+/**
+ * A clean end (release answered `ok`, acquire answered `timeout`) gives the
+ * connection back to the shared pool instead of closing it: check that, then
+ * empty the pool, which must leave nothing open and no timer.
+ */
+function pooled(peer: PeerEnd): void {
+  expect(peer.closedByClient).toBe(false);
+  expect(sharedPool.idle).toBe(1);
+  sharedPool.closeIdle();
+  expect(peer.closedByClient).toBe(true);
+}
 
 const tick = (ms = 0) => vi.advanceTimersByTimeAsync(ms);
 
@@ -128,7 +143,7 @@ describe("options", () => {
 });
 
 describe("acquire and release", () => {
-  it("acquires, reports the grant, releases and closes its connection", async () => {
+  it("acquires, reports the grant, releases and gives its connection back to the pool", async () => {
     const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });
     const peer = await held(lock, 10, "0000000000000007");
     expect(peer.requests[0]).toEqual(["l", "k", "10 10"]);
@@ -142,18 +157,18 @@ describe("acquire and release", () => {
     await r;
     expect(lock.state).toBe("released");
     expect(lock.token).toBeUndefined();
-    expect(peer.closedByClient).toBe(true);
+    pooled(peer);
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it("returns false on timeout and leaves nothing open", async () => {
+  it("returns false on timeout and leaves nothing open but a pooled connection", async () => {
     const lock = new DistributedLock({ key: "k", acquireTimeoutS: 0 });
     const p = lock.acquire();
     const peer = await rt.peer();
     expect(await peer.nextRequest(1)).toEqual(["l", "k", "0"]);
     peer.send("timeout\n");
     expect(await p).toBe(false);
-    expect(peer.closedByClient).toBe(true);
+    pooled(peer);
     expect(vi.getTimerCount()).toBe(0);
   });
 

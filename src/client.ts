@@ -1,0 +1,236 @@
+/**
+ * A client object: servers, TLS, auth and lock defaults given once, and one
+ * pool of connections shared by every lock and semaphore it makes.
+ *
+ * @module
+ */
+import { InvalidArgumentError, LockError } from "./errors.ts";
+import { openConnection } from "./open.ts";
+import { type LockOptions, readSettings, type Target } from "./options.ts";
+import { ConnectionPool, DEFAULT_MAX_IDLE, POOL } from "./pool.ts";
+import { DistributedLock, DistributedSemaphore } from "./primitive.ts";
+import { encodeStats, parseStatsReply, type Stats } from "./protocol.ts";
+
+/**
+ * Options of a {@link DflockdClient}: where the servers are, how to reach
+ * them, and defaults for the locks and semaphores it makes. Every field is
+ * the {@link LockOptions} field of the same name.
+ *
+ * @example
+ * ```ts
+ * import { DflockdClient, type ClientOptions } from "dflockd-client";
+ *
+ * const options: ClientOptions = { servers: [["10.0.0.5", 6388]], leaseTtlS: 30, maxIdlePerServer: 16 };
+ * const client = new DflockdClient(options);
+ * ```
+ */
+export interface ClientOptions extends Omit<LockOptions, "key"> {
+  /**
+   * Idle connections kept open per server for the next lock to use (default
+   * 64). `0` keeps none: every acquire then connects afresh.
+   */
+  maxIdlePerServer?: number;
+}
+
+/**
+ * Per-lock settings given to {@link DflockdClient.lock}: everything but where
+ * and how to connect, which belongs to the client.
+ *
+ * @example
+ * ```ts
+ * import { DflockdClient, type ClientLockOptions } from "dflockd-client";
+ *
+ * const client = new DflockdClient();
+ * const opts: ClientLockOptions = { acquireTimeoutS: 2, leaseTtlS: 10 };
+ * const lock = client.lock("nightly-report", opts);
+ * ```
+ */
+export type ClientLockOptions = Pick<
+  LockOptions,
+  "acquireTimeoutS" | "leaseTtlS" | "renewRatio" | "requestTimeoutMs" | "safetyMarginMs" | "onLost"
+>;
+
+/**
+ * One server's answer to {@link DflockdClient.stats}: its statistics, or why
+ * they could not be fetched.
+ *
+ * @example
+ * ```ts
+ * import { DflockdClient, type ServerStats } from "dflockd-client";
+ *
+ * const all: ServerStats[] = await new DflockdClient().stats();
+ * for (const s of all) console.log(`${s.host}:${s.port}`, s.ok ? s.stats.connections : s.error.message);
+ * ```
+ */
+export type ServerStats =
+  | { readonly host: string; readonly port: number; readonly ok: true; readonly stats: Stats }
+  | { readonly host: string; readonly port: number; readonly ok: false; readonly error: LockError };
+
+const CONNECTION_KEYS = ["servers", "host", "port", "shardingStrategy", "tls", "auth", "connectTimeoutMs"] as const;
+
+/**
+ * A dflockd client: configured once with servers, TLS, auth and defaults; it
+ * makes locks and semaphores that share its connections, asks every server
+ * for stats, and closes everything at once.
+ *
+ * Each lock or semaphore still holds through a connection of its own while it
+ * holds (dflockd ties a holding to the connection); what the client shares is
+ * the idle ones, so that an acquire after a release connects, handshakes and
+ * authenticates only when no idle connection is at hand.
+ *
+ * @example
+ * ```ts
+ * import { DflockdClient } from "dflockd-client";
+ *
+ * const client = new DflockdClient({ servers: [["127.0.0.1", 6388]], leaseTtlS: 30 });
+ * const lock = client.lock("invoices");
+ * await lock.withLock(async () => {
+ *   // critical section
+ * });
+ * client.close();
+ * ```
+ */
+export class DflockdClient {
+  readonly #options: Omit<ClientOptions, "maxIdlePerServer">;
+  readonly #pool: ConnectionPool;
+  readonly #targets: ReadonlyArray<Target>;
+  readonly #readTimeoutMs: number;
+  readonly #requestTimeoutMs: number;
+
+  /**
+   * Checks the options; nothing connects until a lock is used.
+   * @param options See {@link ClientOptions}; all optional.
+   * @throws InvalidArgumentError for any invalid option.
+   */
+  constructor(options: ClientOptions = {}) {
+    if (typeof options !== "object" || options === null) {
+      throw new InvalidArgumentError("DflockdClient options must be an object");
+    }
+    const { maxIdlePerServer, ...rest } = options;
+    const maxIdle = maxIdlePerServer ?? DEFAULT_MAX_IDLE;
+    if (typeof maxIdle !== "number" || !Number.isInteger(maxIdle) || maxIdle < 0) {
+      throw new InvalidArgumentError(`maxIdlePerServer must be a whole number >= 0, got ${String(maxIdle)}`);
+    }
+    // Check everything now, with a placeholder key.
+    const settings = readSettings("lock", { ...rest, key: "-" });
+    this.#options = rest;
+    this.#targets = settings.targets;
+    this.#readTimeoutMs = settings.readTimeoutMs;
+    this.#requestTimeoutMs = settings.requestTimeoutMs;
+    this.#pool = new ConnectionPool(maxIdle, true);
+  }
+
+  /** `true` once {@link close} was called. */
+  get closed(): boolean {
+    return this.#pool.closed;
+  }
+
+  /** The servers, as `[host, port]` pairs, in sharding order. */
+  get servers(): ReadonlyArray<readonly [string, number]> {
+    return this.#targets.map((t) => [t.open.host, t.open.port] as const);
+  }
+
+  /**
+   * A lock on `key` with the client's servers, TLS, auth and defaults
+   * (overridden by `options`), sharing the client's connections.
+   *
+   * @param key The lock's name (see the README's "Keys").
+   * @param options Per-lock settings.
+   * @returns A new, unheld {@link DistributedLock}.
+   * @throws InvalidArgumentError for a bad key or option; LockError `ABORTED` once the client is closed.
+   * @example
+   * ```ts
+   * import { DflockdClient } from "dflockd-client";
+   *
+   * const client = new DflockdClient();
+   * const lock = client.lock("k", { acquireTimeoutS: 5 });
+   * if (await lock.acquire()) await lock.release();
+   * ```
+   */
+  lock(key: string, options: ClientLockOptions = {}): DistributedLock {
+    return new DistributedLock(this.#merge(key, options) as LockOptions);
+  }
+
+  /**
+   * A semaphore on `key` allowing `limit` holders, with the client's settings
+   * (overridden by `options`), sharing the client's connections.
+   *
+   * @param key The semaphore's name.
+   * @param limit How many may hold it at once (every holder must agree).
+   * @param options Per-semaphore settings.
+   * @returns A new, unheld {@link DistributedSemaphore}.
+   * @throws InvalidArgumentError for a bad key, limit or option.
+   * @example
+   * ```ts
+   * import { DflockdClient } from "dflockd-client";
+   *
+   * const client = new DflockdClient();
+   * const slot = client.semaphore("encoders", 4);
+   * await slot.withLock(async () => {});
+   * ```
+   */
+  semaphore(key: string, limit: number, options: ClientLockOptions = {}): DistributedSemaphore {
+    return new DistributedSemaphore({ ...(this.#merge(key, options) as LockOptions), limit });
+  }
+
+  /**
+   * Every server's statistics, in the order of `servers`, each fetched on one
+   * of the client's idle connections when there is one. A server that cannot
+   * answer is reported in its entry; the call itself does not reject.
+   *
+   * @returns One {@link ServerStats} per server.
+   * @example
+   * ```ts
+   * import { DflockdClient } from "dflockd-client";
+   *
+   * const client = new DflockdClient({ servers: [["10.0.0.5", 6388], ["10.0.0.6", 6388]] });
+   * for (const s of await client.stats()) console.log(s.host, s.port, s.ok && s.stats.locks.length);
+   * ```
+   */
+  stats(): Promise<ServerStats[]> {
+    return Promise.all(this.#targets.map((t) => this.#statsOf(t)));
+  }
+
+  /**
+   * Close everything: every lock and semaphore of this client that holds or
+   * is acquiring ends as if its own `close()` had been called (the server
+   * releases what they held), idle connections close, and later acquires
+   * fail with a `LockError` whose code is `"ABORTED"`. Synchronous and idempotent.
+   *
+   * @example
+   * ```ts
+   * import { DflockdClient } from "dflockd-client";
+   *
+   * const client = new DflockdClient();
+   * process.on("SIGTERM", () => client.close());
+   * ```
+   */
+  close(): void {
+    this.#pool.close();
+  }
+
+  #merge(key: string, options: ClientLockOptions): object {
+    if (typeof options !== "object" || options === null) {
+      throw new InvalidArgumentError("lock options must be an object");
+    }
+    for (const k of CONNECTION_KEYS) {
+      if (k in options) {
+        throw new InvalidArgumentError(`${k} is the client's setting; give it to new DflockdClient(), not per lock`);
+      }
+    }
+    return { ...this.#options, ...options, key, [POOL]: this.#pool };
+  }
+
+  async #statsOf(t: Target): Promise<ServerStats> {
+    const { host, port } = t.open;
+    try {
+      const conn = this.#pool.take(t.poolKey) ?? (await openConnection(t.open));
+      const stats = await conn.request(encodeStats(), "stats", parseStatsReply, this.#requestTimeoutMs);
+      this.#pool.put(t.poolKey, conn, this.#readTimeoutMs);
+      return { host, port, ok: true, stats };
+    } catch (err) {
+      const error = err instanceof LockError ? err : new LockError(String(err), "CONNECTION", { cause: err });
+      return { host, port, ok: false, error };
+    }
+  }
+}
