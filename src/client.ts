@@ -7,7 +7,7 @@
 import { InvalidArgumentError, LockError } from "./errors.ts";
 import { openConnection } from "./open.ts";
 import { type LockOptions, readSettings, type Target } from "./options.ts";
-import { ConnectionPool, DEFAULT_MAX_IDLE, POOL } from "./pool.ts";
+import { ConnectionPool, DEFAULT_MAX_IDLE, type Link, type LinkUser, POOL } from "./pool.ts";
 import { DistributedLock, DistributedSemaphore } from "./primitive.ts";
 import { encodeStats, parseStatsReply, type Stats } from "./protocol.ts";
 
@@ -65,6 +65,10 @@ export type ClientLockOptions = Pick<
 export type ServerStats =
   | { readonly host: string; readonly port: number; readonly ok: true; readonly stats: Stats }
   | { readonly host: string; readonly port: number; readonly ok: false; readonly error: LockError };
+
+/** The identity and user a stats request borrows a connection under. */
+const STATS = "\u0001stats";
+const NOBODY: LinkUser = { linkClosed: () => {} };
 
 const CONNECTION_KEYS = ["servers", "host", "port", "shardingStrategy", "tls", "auth", "connectTimeoutMs"] as const;
 
@@ -223,12 +227,16 @@ export class DflockdClient {
 
   async #statsOf(t: Target): Promise<ServerStats> {
     const { host, port } = t.open;
+    const pool = this.#pool;
+    let link: Link | undefined;
     try {
-      const conn = this.#pool.take(t.poolKey) ?? (await openConnection(t.open));
-      const stats = await conn.request(encodeStats(), "stats", parseStatsReply, this.#requestTimeoutMs);
-      this.#pool.put(t.poolKey, conn, this.#readTimeoutMs);
+      link = pool.lend(t.poolKey, STATS, NOBODY, false);
+      link ??= pool.attach(await openConnection(t.open), t.poolKey, STATS, NOBODY);
+      const stats = await link.conn.request(encodeStats(), "stats", parseStatsReply, this.#requestTimeoutMs);
+      pool.leave(link, STATS, true, this.#readTimeoutMs);
       return { host, port, ok: true, stats };
     } catch (err) {
+      if (link !== undefined) pool.leave(link, STATS, false, this.#readTimeoutMs);
       const error = err instanceof LockError ? err : new LockError(String(err), "CONNECTION", { cause: err });
       return { host, port, ok: false, error };
     }

@@ -7,12 +7,12 @@
  * @module
  */
 import { abortError } from "./cancel.ts";
-import type { Connection } from "./connection.ts";
+import type { CloseInfo, Connection } from "./connection.ts";
 import { LockError, LockLostError, quote, ServerError } from "./errors.ts";
 import { Keeper, type KeeperOwner } from "./keeper.ts";
 import { LeaseTracker } from "./lease.ts";
 import { callOnLost, type Settings } from "./options.ts";
-import type { ConnectionPool } from "./pool.ts";
+import type { ConnectionPool, Link, LinkUser } from "./pool.ts";
 import { commandName, encodeRelease, type Grant, parseOkReply } from "./protocol.ts";
 
 /**
@@ -28,15 +28,35 @@ const MAX_CONFIRMATIONS = 3;
 
 const now: () => number = () => performance.now();
 
+/**
+ * How an attempt or holding leaves its connection: `clean`, in a known state
+ * (released, refused), for the pool to keep; `broken`, closed, as it can no
+ * longer be trusted (everyone else on it loses too); `drop`, abandoning
+ * whatever it has there (closed when it is the only user, else a release is
+ * sent and the connection stays with the others).
+ */
+export type Leaving = "clean" | "broken" | "drop";
+
+const ignore = (): void => {};
+
 /** The state of one instance and everything about its current holding. */
-export abstract class Holding implements KeeperOwner {
+export abstract class Holding implements KeeperOwner, LinkUser {
   readonly key: string;
   protected readonly s: Settings;
   readonly lease: LeaseTracker = new LeaseTracker();
   protected readonly pool: ConnectionPool;
+  /** The pooled connection of the current attempt or holding, and its `conn`. */
+  protected link: Link | undefined;
   protected conn: Connection | undefined;
-  /** The pool key of `conn`'s server. */
-  protected poolKey = "";
+  /** This instance's identity on a shared connection: kind and key. */
+  protected readonly id: string;
+  /**
+   * A request that cannot block, sent on a shared connection, whose reply is
+   * still due: the connection is left when it arrives (see engine.ts).
+   */
+  protected trying = false;
+  /** Rejects the caller of that request at once (the reply is still awaited). */
+  protected cancelTry: ((reason: LockError) => void) | undefined;
   /** Bumped by close() and whenever an attempt or holding ends, so stale callbacks can tell. */
   epoch = 0;
   /** Aborted by close(): cancels a connect, TLS handshake or auth in progress. */
@@ -61,6 +81,20 @@ export abstract class Holding implements KeeperOwner {
     this.s = settings;
     this.key = settings.key;
     this.pool = pool;
+    this.id = settings.kind === "lock" ? settings.key : `\u0000${settings.key}`;
+  }
+
+  /** The connection this instance uses was closed: by the server, the network, or another user of it. */
+  linkClosed(info: CloseInfo): void {
+    const conn = this.conn;
+    if (conn === undefined || conn.closeError !== info.error) return;
+    if (this.lease.holding) {
+      const timedOut = info.error.code === "TIMEOUT";
+      this.lose(timedOut ? info.error.message : "the connection to the server was lost", info.error);
+    } else if (this.lease.state === "queued") {
+      this.dropped = info.error;
+      this.end(this.epoch);
+    }
   }
 
   /** An `AbortSignal` for the current holding (made on first use); `undefined` when nothing is held. */
@@ -113,19 +147,20 @@ export abstract class Holding implements KeeperOwner {
         parseOkReply,
         this.s.requestTimeoutMs,
       );
-      // Released on the server and nothing else pending: the connection is clean.
-      ok = this.epoch === epoch && !conn.closed && conn.pending === 0;
+      // Released on the server: the connection is clean.
+      ok = this.epoch === epoch && !conn.closed;
     } catch (err) {
       const lost = this.lost;
       if (lost !== undefined) throw lost;
       if (err instanceof ServerError && err.code !== "DRAINING") {
+        ok = true;
         throw new LockLostError(this.key, "the server no longer recognised the token at release (lease expired?)", err);
       }
       throw err;
     } finally {
       this.releasing = undefined;
       this.lost = undefined;
-      if (this.epoch === epoch) this.end(epoch, undefined, ok);
+      if (this.epoch === epoch) this.end(epoch, undefined, ok ? "clean" : "drop");
       else if (this.lease.state === "releasing") this.lease.to("released");
     }
   }
@@ -208,7 +243,9 @@ export abstract class Holding implements KeeperOwner {
     const err = new LockLostError(this.key, reason, cause);
     this.lost = err;
     this.epoch++;
-    const abort = this.teardown(err);
+    // A refusal from the server leaves its connection in a known state; a
+    // silence or a broken connection does not.
+    const abort = this.teardown(err, cause instanceof ServerError ? "clean" : "broken");
     // During release(), the release reports the loss itself; a grant being
     // confirmed was never handed over, so its acquire() reports it.
     if (state !== "releasing") this.lease.to("lost");
@@ -220,35 +257,52 @@ export abstract class Holding implements KeeperOwner {
 
   /**
    * End the current attempt or holding: renewals off, state `released`, and
-   * the connection closed, or given back to the pool when `reuse` says it is
-   * clean (a release answered `ok`, an acquire answered `timeout`).
+   * its connection left as `leaving` says (see {@link Leaving}).
    */
-  protected end(epoch: number, reason?: LockError, reuse = false): void {
+  protected end(epoch: number, reason?: LockError, leaving: Leaving = "drop"): void {
     if (this.epoch !== epoch) return;
     this.epoch++;
     this.attempt?.abort(reason ?? new LockError(`${quote(this.key)} was released while connecting`, "ABORTED"));
-    const abort = this.teardown(reason, reuse);
+    const abort = this.teardown(reason, leaving);
     this.lease.to("released");
     abort?.abort(reason ?? ENDED);
   }
 
   /**
-   * Stop renewing, close the connection (or give it back to the pool); returns
-   * the holding's controller, if one was made, for the caller to abort last.
+   * Stop renewing and leave the connection; returns the holding's
+   * controller, if one was made, for the caller to abort last.
    */
-  protected teardown(reason?: LockError, reuse = false): AbortController | undefined {
+  protected teardown(reason: LockError | undefined, leaving: Leaving): AbortController | undefined {
     this.keeper?.stop();
     this.handedOver = false;
-    const conn = this.conn;
+    const link = this.link;
+    this.link = undefined;
     this.conn = undefined;
-    if (conn !== undefined) {
-      if (reuse) this.pool.put(this.poolKey, conn, this.s.readTimeoutMs);
-      else conn.close(reason);
+    if (link !== undefined) {
+      // A request still due on a shared connection: its reply leaves the connection.
+      if (this.trying) this.cancelTry?.(reason ?? new LockError(`${quote(this.key)} was closed`, "ABORTED"));
+      else this.leaveLink(link, reason, leaving, this.lease.grant?.token);
     }
-    this.pool.leave(this);
+    this.pool.exit(this);
     const abort = this.abort;
     this.abort = undefined;
     return abort;
+  }
+
+  /** Leave `link` as `leaving` says; `token` is what this instance holds there, if anything. */
+  protected leaveLink(link: Link, reason: LockError | undefined, leaving: Leaving, token: string | undefined): void {
+    const s = this.s;
+    if (leaving === "drop" && !link.exclusive && link.users.size > 1) {
+      // Others hold on this connection: give back what this instance has, and stay clean.
+      if (token !== undefined && !link.conn.closed) {
+        const command = commandName(s.kind, "release");
+        link.conn
+          .request(encodeRelease(s.kind, this.key, token), command, parseOkReply, s.requestTimeoutMs)
+          .catch(ignore);
+      }
+      leaving = "clean";
+    }
+    this.pool.leave(link, this.id, leaving === "clean", s.readTimeoutMs, reason);
   }
 
   /** Drop everything now (also what a closing client calls). */

@@ -1,35 +1,75 @@
 /**
- * Connections kept open between holdings. dflockd ties what is held to the
- * connection that asked, so a connection is lent to one attempt or holding
- * at a time; when that ends cleanly (the release was answered `ok`, or an
- * acquire timed out with nothing held) it comes back here, and the next
- * acquire on the same server (same host, port, TLS settings and secret)
- * takes it instead of connecting, TLS handshaking and authenticating again.
+ * Connections kept open and shared. dflockd ties what is held to the
+ * connection that asked for it, and answers a connection's requests in
+ * order, so a request that blocks (`l`/`sl` with a timeout, `w`/`sw`, and
+ * the queue place an `e`/`se` leaves) must have its connection to itself.
+ * Everything else may share one:
  *
- * An idle connection is only lent while the server's read timeout cannot
- * have cut it: until the last request sent on it plus the read timeout, less
- * a guard. A sweep closes the rest. Idle connections never keep the process
- * alive.
+ * - An attempt takes an idle connection to itself (or opens one), and sends
+ *   its blocking request there.
+ * - Once that connection holds something, it is *shared*: other instances
+ *   may place holdings on it with requests that cannot block (`l key 0`),
+ *   and their renewals and releases go there too. Never two holdings of the
+ *   same key, and never a blocking request while anything is held on it.
+ * - When the last holding leaves cleanly, the connection is *idle*: kept
+ *   while the server's read timeout cannot have cut it (the last request
+ *   sent on it, plus the read timeout, less a guard), then closed.
+ *
+ * Connections are pooled per server: host, port, TLS settings and secret.
+ * Nothing here keeps the process alive.
  *
  * @module
  */
-import type { Connection } from "./connection.ts";
+import type { CloseInfo, Connection } from "./connection.ts";
 import { LockError } from "./errors.ts";
 import { backgroundTimer } from "./transport.ts";
 
 /** Idle connections kept per server, by default. */
 export const DEFAULT_MAX_IDLE = 64;
+/** Holdings placed on one shared connection, at most: bounds what one lost connection takes with it. */
+export const MAX_SHARED = 64;
+
+/** An instance using a {@link Link}: told when its connection closes. */
+export interface LinkUser {
+  linkClosed(info: CloseInfo): void;
+}
 
 /** The part of an instance a pool can close when its client closes. */
 export interface PoolUser {
   close(): void;
 }
 
-/** Idle connections of one server, most recently used last. */
-interface Stack {
-  readonly conns: Connection[];
-  /** Until when each one may be lent (same index). */
+/**
+ * One pooled connection and who uses it: the instances with an attempt or
+ * a holding on it, by lock identity (kind and key).
+ */
+export class Link {
+  readonly conn: Connection;
+  readonly poolKey: string;
+  /** Lent to one attempt that may block: nothing else may use it. */
+  exclusive = true;
+  /** Listed among the server's shared connections. */
+  listed = false;
+  readonly users: Map<string, LinkUser> = new Map();
+
+  constructor(conn: Connection, poolKey: string) {
+    this.conn = conn;
+    this.poolKey = poolKey;
+    conn.bindOwner(this.#closed);
+  }
+
+  readonly #closed = (info: CloseInfo): void => {
+    for (const u of [...this.users.values()]) u.linkClosed(info);
+  };
+}
+
+/** Idle and shared connections of one server. */
+interface Server {
+  /** Idle links, most recently used last, and until when each may be lent. */
+  readonly idle: Link[];
   readonly until: number[];
+  /** Links with holdings that others may join. */
+  readonly shared: Link[];
 }
 
 /**
@@ -40,9 +80,9 @@ export function idleGuardMs(readTimeoutMs: number): number {
   return Math.min(Math.max(1000, readTimeoutMs / 10), readTimeoutMs / 2);
 }
 
-/** A set of idle connections per server, and the attempts and holdings using them. */
+/** The connections of every server an instance has used, and the instances using them. */
 export class ConnectionPool {
-  readonly #stacks = new Map<string, Stack>();
+  readonly #servers = new Map<string, Server>();
   readonly #maxIdle: number;
   /** Instances with an attempt or holding, when the pool's owner may close them all. */
   readonly #users: Set<PoolUser> | undefined;
@@ -67,61 +107,97 @@ export class ConnectionPool {
   /** Idle connections held, over all servers. */
   get idle(): number {
     let n = 0;
-    for (const s of this.#stacks.values()) n += s.conns.length;
+    for (const s of this.#servers.values()) n += s.idle.length;
+    return n;
+  }
+
+  /** Shared connections (with holdings others may join), over all servers. */
+  get shared(): number {
+    let n = 0;
+    for (const s of this.#servers.values()) n += s.shared.length;
     return n;
   }
 
   /**
-   * Lend an idle connection to `key`'s server, or `undefined` if none can be
-   * trusted to be open. Throws if the pool is closed.
+   * Lend a connection to `user` for lock `id` on server `poolKey`: an idle
+   * one, to itself (`exclusive`); else, if `share`, a shared one without `id`
+   * (not exclusive: only requests that cannot block may go there); else
+   * `undefined`, and the caller opens one and {@link attach}es it.
+   * @throws LockError `ABORTED` once the pool is closed.
    */
-  take(key: string): Connection | undefined {
+  lend(poolKey: string, id: string, user: LinkUser, share: boolean): Link | undefined {
     if (this.#closed) throw new LockError("the client was closed", "ABORTED");
-    const stack = this.#stacks.get(key);
-    if (stack === undefined) return undefined;
+    const server = this.#servers.get(poolKey);
+    if (server === undefined) return undefined;
     const t = performance.now();
     for (;;) {
-      const conn = stack.conns.pop();
-      const until = stack.until.pop() as number;
-      if (conn === undefined) return undefined;
-      if (!conn.closed && t < until && conn.pending === 0) return conn;
-      conn.close();
+      const link = server.idle.pop();
+      const until = server.until.pop() as number;
+      if (link === undefined) break;
+      if (!link.conn.closed && t < until && link.conn.pending === 0) {
+        link.exclusive = true;
+        link.users.set(id, user);
+        return link;
+      }
+      link.conn.close();
     }
+    if (!share) return undefined;
+    const shared = server.shared;
+    for (let i = shared.length - 1; i >= 0; i--) {
+      const link = shared[i] as Link;
+      if (link.exclusive || link.conn.closed || link.users.size >= MAX_SHARED || link.users.has(id)) continue;
+      link.users.set(id, user);
+      return link;
+    }
+    return undefined;
+  }
+
+  /** A link for a connection `user` just opened for lock `id`, to itself. */
+  attach(conn: Connection, poolKey: string, id: string, user: LinkUser): Link {
+    const link = new Link(conn, poolKey);
+    link.users.set(id, user);
+    return link;
+  }
+
+  /** An attempt holds now: its connection may be shared. */
+  share(link: Link): void {
+    link.exclusive = false;
+    if (link.listed || link.conn.closed || this.#closed) return;
+    link.listed = true;
+    this.#server(link.poolKey).shared.push(link);
   }
 
   /**
-   * Take back a connection whose user has finished with it cleanly. It is
-   * kept while the server's read timeout (`readTimeoutMs`) surely has not
-   * passed since its last request, and closed when it has.
+   * Lock `id` no longer uses `link`. `clean`: the connection is in a known
+   * state (what was held was released, an acquire was refused); otherwise it
+   * is closed, and everyone else on it learns that. A clean connection with
+   * nobody left on it becomes idle, kept while `readTimeoutMs` allows.
    */
-  put(key: string, conn: Connection, readTimeoutMs: number): void {
-    conn.bindOwner(undefined);
+  leave(link: Link, id: string, clean: boolean, readTimeoutMs: number, reason?: LockError): void {
+    link.users.delete(id);
+    if (!clean) {
+      this.#unlist(link);
+      link.conn.close(reason);
+      return;
+    }
+    link.exclusive = false;
+    if (link.users.size > 0) return;
+    this.#unlist(link);
+    const conn = link.conn;
     const until = conn.lastSendAt + readTimeoutMs - idleGuardMs(readTimeoutMs);
     if (this.#closed || conn.closed || conn.pending !== 0 || this.#maxIdle === 0 || until <= performance.now()) {
       conn.close();
       return;
     }
-    let stack = this.#stacks.get(key);
-    if (stack === undefined) {
-      stack = { conns: [], until: [] };
-      this.#stacks.set(key, stack);
-    }
-    if (stack.conns.length >= this.#maxIdle) {
+    const server = this.#server(link.poolKey);
+    if (server.idle.length >= this.#maxIdle) {
       // Keep the most recently used ones: the oldest expire first.
-      (stack.conns.shift() as Connection).close();
-      stack.until.shift();
+      (server.idle.shift() as Link).conn.close();
+      server.until.shift();
     }
-    stack.conns.push(conn);
-    stack.until.push(until);
+    server.idle.push(link);
+    server.until.push(until);
     if (until < this.#sweepAt) this.#armSweep(until);
-  }
-
-  /** Close the idle connections now (and the sweep timer); the pool stays usable. */
-  closeIdle(): void {
-    if (this.#sweep !== undefined) clearTimeout(this.#sweep);
-    this.#sweep = undefined;
-    this.#sweepAt = Number.POSITIVE_INFINITY;
-    this.#closeIdle(Number.POSITIVE_INFINITY);
   }
 
   /** Count `user` as using the pool (only pools that may be closed keep count). */
@@ -130,8 +206,16 @@ export class ConnectionPool {
   }
 
   /** `user` no longer holds or attempts anything. */
-  leave(user: PoolUser): void {
+  exit(user: PoolUser): void {
     this.#users?.delete(user);
+  }
+
+  /** Close the idle connections now (and the sweep timer); the pool stays usable. */
+  closeIdle(): void {
+    if (this.#sweep !== undefined) clearTimeout(this.#sweep);
+    this.#sweep = undefined;
+    this.#sweepAt = Number.POSITIVE_INFINITY;
+    this.#closeIdle(Number.POSITIVE_INFINITY);
   }
 
   /**
@@ -148,6 +232,27 @@ export class ConnectionPool {
     this.closeIdle();
   }
 
+  #server(poolKey: string): Server {
+    let server = this.#servers.get(poolKey);
+    if (server === undefined) {
+      server = { idle: [], until: [], shared: [] };
+      this.#servers.set(poolKey, server);
+    }
+    return server;
+  }
+
+  #unlist(link: Link): void {
+    if (!link.listed) return;
+    link.listed = false;
+    const shared = this.#servers.get(link.poolKey)?.shared;
+    if (shared === undefined) return;
+    const i = shared.lastIndexOf(link);
+    if (i >= 0) {
+      shared[i] = shared[shared.length - 1] as Link;
+      shared.pop();
+    }
+  }
+
   #armSweep(at: number): void {
     if (this.#sweep !== undefined) clearTimeout(this.#sweep);
     this.#sweepAt = at;
@@ -162,23 +267,23 @@ export class ConnectionPool {
   /** Close idle connections expired at `t` (or closed by the server); returns the next expiry. */
   #closeIdle(t: number): number {
     let next = Number.POSITIVE_INFINITY;
-    for (const [key, stack] of this.#stacks) {
-      const { conns, until } = stack;
+    for (const [key, server] of this.#servers) {
+      const { idle, until } = server;
       let kept = 0;
-      for (let i = 0; i < conns.length; i++) {
-        const conn = conns[i] as Connection;
+      for (let i = 0; i < idle.length; i++) {
+        const link = idle[i] as Link;
         const u = until[i] as number;
-        if (conn.closed || u <= t) {
-          conn.close();
+        if (link.conn.closed || u <= t) {
+          link.conn.close();
           continue;
         }
-        conns[kept] = conn;
+        idle[kept] = link;
         until[kept++] = u;
         if (u < next) next = u;
       }
-      conns.length = kept;
+      idle.length = kept;
       until.length = kept;
-      if (kept === 0) this.#stacks.delete(key);
+      if (kept === 0 && server.shared.length === 0) this.#servers.delete(key);
     }
     return next;
   }

@@ -180,7 +180,8 @@ describe("acquire and release", () => {
     peer.send("error_max_locks\n");
     await expect(p).rejects.toMatchObject({ code: "MAX_LOCKS" });
     expect(lock.state).toBe("released");
-    expect(peer.closedByClient).toBe(true);
+    // A refusal leaves the connection in a known state: it goes back to the pool.
+    pooled(peer);
   });
 
   it("a concurrent acquire() is refused and opens no second connection", async () => {
@@ -316,7 +317,7 @@ describe("renewal", () => {
     lock.close();
   });
 
-  it("a failed renewal marks the lock lost, calls onLost once, closes the connection", async () => {
+  it("a refused renewal marks the lock lost, calls onLost once, gives the (sound) connection back", async () => {
     const onLost = vi.fn();
     const lock = new DistributedLock({ key: "k", leaseTtlS: 10, onLost });
     const peer = await held(lock, 10);
@@ -328,7 +329,7 @@ describe("renewal", () => {
     expect(onLost).toHaveBeenCalledTimes(1);
     expect(onLost.mock.calls[0]?.[0]).toBeInstanceOf(LockLostError);
     expect(signal.aborted).toBe(true);
-    expect(peer.closedByClient).toBe(true);
+    pooled(peer);
     expect(vi.getTimerCount()).toBe(0);
     await expect(lock.release()).rejects.toBeInstanceOf(LockLostError);
     expect(lock.state).toBe("released");
@@ -635,6 +636,7 @@ describe("races and timing found in review", () => {
     expect(onLost).not.toHaveBeenCalled();
     expect(lock.state).toBe("released");
     expect(lock.signal).toBeUndefined();
+    pooled(peer);
     expect(vi.getTimerCount()).toBe(0);
   });
 

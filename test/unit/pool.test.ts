@@ -97,7 +97,7 @@ describe("reuse through the shared pool", () => {
     expect(sharedPool.idle).toBe(0);
   });
 
-  it("a release the server refuses does not give the connection back", async () => {
+  it("a release the server refuses leaves a sound connection: it goes back", async () => {
     const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });
     const p = lock.acquire();
     const peer = await rt.peer();
@@ -108,8 +108,8 @@ describe("reuse through the shared pool", () => {
     await peer.nextRequest(2);
     peer.send("error\n");
     await expect(r).rejects.toBeInstanceOf(LockLostError);
-    expect(peer.closedByClient).toBe(true);
-    expect(sharedPool.idle).toBe(0);
+    expect(peer.closedByClient).toBe(false);
+    expect(sharedPool.idle).toBe(1);
   });
 
   it("an idle connection is lent only while the server's read timeout cannot have passed", async () => {
@@ -135,6 +135,129 @@ describe("reuse through the shared pool", () => {
     rt.peers[0]?.hangUp();
     await cycle(lock);
     expect(rt.peers).toHaveLength(2);
+  });
+});
+
+describe("holdings sharing a connection", () => {
+  /** Hold `key` on a fresh connection answered by serve(); returns the lock and its peer. */
+  async function holding(key: string, options: object = {}): Promise<[DistributedLock, PeerEnd]> {
+    rt.onPeer = serve;
+    const lock = new DistributedLock({ key, leaseTtlS: 10, ...options });
+    expect(await lock.acquire()).toBe(true);
+    return [lock, rt.peers[rt.peers.length - 1] as PeerEnd];
+  }
+
+  it("a new holding joins a connection that holds, with a request that cannot block", async () => {
+    const [a, peer] = await holding("a");
+    const b = new DistributedLock({ key: "b", leaseTtlS: 10 });
+    expect(await b.acquire()).toBe(true);
+    expect(rt.peers).toHaveLength(1);
+    expect(peer.requests).toEqual([
+      ["l", "a", "10 10"],
+      ["l", "b", "0 10"],
+    ]);
+    // One leaves: the connection stays with the other; the last one leaving makes it idle.
+    await a.release();
+    expect(peer.closedByClient).toBe(false);
+    expect(sharedPool.shared).toBe(1);
+    await b.release();
+    expect(sharedPool.shared).toBe(0);
+    expect(sharedPool.idle).toBe(1);
+  });
+
+  it("never two holdings of one key on one connection", async () => {
+    const [first] = await holding("k");
+    const second = new DistributedLock({ key: "k", leaseTtlS: 10, acquireTimeoutS: 0 });
+    const p = second.acquire();
+    while (rt.peers.length < 2) await tick();
+    expect(await rt.peers[1]?.nextRequest(1)).toEqual(["l", "k", "0 10"]);
+    expect(await p).toBe(true);
+    first.close();
+    second.close();
+  });
+
+  it("with acquireTimeoutS 0, a refused try is the answer: no second connection", async () => {
+    const [a, peer] = await holding("a");
+    peer.onRequest = () => peer.send("timeout\n");
+    const b = new DistributedLock({ key: "b", leaseTtlS: 10, acquireTimeoutS: 0 });
+    expect(await b.acquire()).toBe(false);
+    expect(rt.peers).toHaveLength(1);
+    a.close();
+  });
+
+  it("enqueue() never shares: a queue place ties its connection up", async () => {
+    const [a] = await holding("a");
+    const b = new DistributedLock({ key: "b", leaseTtlS: 10 });
+    expect(await b.enqueue()).toBe("acquired");
+    expect(rt.peers).toHaveLength(2);
+    a.close();
+    b.close();
+  });
+
+  it("close() of one holding sends its release and leaves the others alone", async () => {
+    const [a, peer] = await holding("a");
+    const b = new DistributedLock({ key: "b", leaseTtlS: 10 });
+    expect(await b.acquire()).toBe(true);
+    b.close();
+    expect(b.state).toBe("released");
+    expect(peer.requests.at(-1)).toEqual(["r", "b", token(2)]);
+    expect(peer.closedByClient).toBe(false);
+    expect(a.state).toBe("held");
+    await a.release();
+  });
+
+  it("a shared connection lost takes every holding on it, each told once", async () => {
+    const lost: string[] = [];
+    const onLost = (e: LockLostError) => lost.push(e.key);
+    const [, peer] = await holding("a", { onLost });
+    const b = new DistributedLock({ key: "b", leaseTtlS: 10, onLost });
+    expect(await b.acquire()).toBe(true);
+    peer.hangUp();
+    expect(lost.sort()).toEqual(["a", "b"]);
+  });
+
+  it("a holding lost to silence closes the shared connection: the others cannot be proven either", async () => {
+    const lost: string[] = [];
+    const onLost = (e: LockLostError) => lost.push(e.key);
+    const [, peer] = await holding("a", { onLost, leaseTtlS: 4 });
+    const b = new DistributedLock({ key: "b", leaseTtlS: 10, onLost });
+    expect(await b.acquire()).toBe(true);
+    peer.onRequest = undefined;
+    await tick(11_000);
+    expect(lost.sort()).toEqual(["a", "b"]);
+    expect(peer.closedByClient).toBe(true);
+  });
+
+  it("close() during a try on a shared connection rejects at once; a late grant is released", async () => {
+    const [a, peer] = await holding("a");
+    peer.onRequest = undefined;
+    const b = new DistributedLock({ key: "b", leaseTtlS: 10 });
+    const p = b.acquire().catch((e: unknown) => e);
+    expect(await peer.nextRequest(2)).toEqual(["l", "b", "0 10"]);
+    b.close();
+    expect(await p).toMatchObject({ code: "ABORTED" });
+    expect(peer.closedByClient).toBe(false);
+    peer.send(`ok ${token(9)} 10\n`);
+    expect(await peer.nextRequest(3)).toEqual(["r", "b", token(9)]);
+    peer.send("ok\n");
+    expect(a.state).toBe("held");
+    a.close();
+  });
+
+  it("an aborted signal during a try does the same", async () => {
+    const [a, peer] = await holding("a");
+    peer.onRequest = undefined;
+    const b = new DistributedLock({ key: "b", leaseTtlS: 10 });
+    const ac = new AbortController();
+    const p = b.acquire({ signal: ac.signal }).catch((e: unknown) => e);
+    await peer.nextRequest(2);
+    ac.abort(new Error("stop"));
+    expect(await p).toMatchObject({ code: "ABORTED" });
+    peer.send("timeout\n");
+    await tick();
+    expect(peer.requests).toHaveLength(2);
+    expect(peer.closedByClient).toBe(false);
+    a.close();
   });
 });
 
@@ -218,13 +341,23 @@ describe("DflockdClient", () => {
     await cycle(new DistributedLock({ key: "c", leaseTtlS: 10 }));
     expect(rt.peers).toHaveLength(2);
     expect(await a.acquire()).toBe(true);
+    // "w" is taken: the try on the shared connection is refused, and the
+    // blocking acquire goes to a connection of its own, where it waits.
+    const first = rt.peers[0] as PeerEnd;
+    const seen: string[][] = [];
+    first.onRequest = (request) => {
+      seen.push(request);
+      if (request[1] === "w") first.send("timeout\n");
+      else first.send(request[0] === "l" ? `ok ${token(5)} 10\n` : "ok\n");
+    };
     rt.onPeer = undefined;
     const waiting = client
       .lock("w")
       .acquire()
       .catch((e: unknown) => e);
     while (rt.peers.length < 3) await tick();
-    await rt.peers[2]?.nextRequest(1);
+    expect(seen).toEqual([["l", "w", "0 10"]]);
+    expect(await rt.peers[2]?.nextRequest(1)).toEqual(["l", "w", "10 10"]);
     client.close();
     expect(a.state).toBe("released");
     expect(await waiting).toMatchObject({ code: "ABORTED" });
