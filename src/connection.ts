@@ -171,7 +171,7 @@ export class Connection {
    * reply; if it passes, the connection is closed (its state is unknown) and
    * every pending request fails with a `TIMEOUT` {@link ConnectionError}.
    *
-   * @param bytes The encoded request.
+   * @param bytes The request: its bytes, or its text (sent as UTF-8).
    * @param command Command word, for error messages.
    * @param parse Turns the reply line (and the command word) into the result,
    * or throws a typed error.
@@ -179,7 +179,7 @@ export class Connection {
    * @returns The parsed reply.
    */
   request<T>(
-    bytes: Uint8Array,
+    bytes: Uint8Array | string,
     command: string,
     parse: (line: string, command: string) => T,
     timeoutMs: number,
@@ -195,7 +195,10 @@ export class Connection {
         this.#armTimer(sentAt + timeoutMs);
       }
       try {
-        this.#stream.write(bytes);
+        const stream = this.#stream;
+        if (typeof bytes !== "string") stream.write(bytes);
+        else if (stream.writeText !== undefined) stream.writeText(bytes);
+        else stream.write(encoder.encode(bytes));
       } catch (cause) {
         this.#shutdown(false, new ConnectionError("writing to the connection failed", { cause }));
       }
@@ -356,6 +359,8 @@ export class Connection {
     p.resolve(value);
   }
 }
+
+const encoder = new TextEncoder();
 
 const adopted = new WeakMap<object, Connection>();
 

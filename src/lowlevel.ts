@@ -35,7 +35,7 @@ const GRACE_MS = 5_000;
 
 function send<T>(
   sock: SocketLike,
-  bytes: Uint8Array,
+  bytes: string,
   command: string,
   parse: (line: string, command: string) => T,
   timeoutMs: number,
@@ -48,7 +48,7 @@ async function grantOrTimeout(
   op: "acquire" | "wait",
   sock: SocketLike,
   key: string,
-  bytes: Uint8Array,
+  bytes: string,
   timeoutS: number,
 ): Promise<Grant> {
   const grant = await send(sock, bytes, commandName(kind, op), parseGrantReply, timeoutS * 1000 + GRACE_MS);

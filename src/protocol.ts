@@ -1,6 +1,6 @@
 /**
- * The dflockd wire format, and nothing else: requests are encoded from typed,
- * validated arguments into bytes, and reply bytes are decoded into lines and
+ * The dflockd wire format, and nothing else: requests are built from typed,
+ * validated arguments as text (three lines), and reply bytes are decoded into lines and
  * then into typed results or typed errors. No I/O happens here.
  *
  * A request is three `\n`-terminated lines (command, key, argument); a reply
@@ -57,20 +57,19 @@ export interface Renewal {
   fence?: string;
 }
 
+/** The three lines of a request, as text: sent as UTF-8. */
 const CMD = {
   lock: { acquire: "l", enqueue: "e", wait: "w", release: "r", renew: "n" },
   semaphore: { acquire: "sl", enqueue: "se", wait: "sw", release: "sr", renew: "sn" },
 } as const;
 
-const encoder = new TextEncoder();
-
-function frame(cmd: string, key: string, arg: string): Uint8Array {
+function frame(cmd: string, key: string, arg: string): string {
   if (arg.length > MAX_LINE_BYTES) {
     throw new InvalidArgumentError(
       `the argument line would be ${arg.length} bytes; the server accepts ${MAX_LINE_BYTES}`,
     );
   }
-  return encoder.encode(`${cmd}\n${key}\n${arg}\n`);
+  return `${cmd}\n${key}\n${arg}\n`;
 }
 
 function withLease(arg: string, leaseS: number | undefined): string {
@@ -92,7 +91,7 @@ export function encodeAcquire(
   timeoutS: number,
   leaseS: number | undefined,
   limit?: number,
-): Uint8Array {
+): string {
   checkKey(key);
   checkTimeout("timeout", timeoutS);
   checkLease(leaseS);
@@ -104,7 +103,7 @@ export function encodeAcquire(
  * `e key [<lease>]` or `se key <limit> [<lease>]`.
  * @throws InvalidArgumentError on any bad argument.
  */
-export function encodeEnqueue(kind: Kind, key: string, leaseS: number | undefined, limit?: number): Uint8Array {
+export function encodeEnqueue(kind: Kind, key: string, leaseS: number | undefined, limit?: number): string {
   checkKey(key);
   checkLease(leaseS);
   if (kind === "semaphore") return frame("se", key, withLease(`${checkLimit(limit)}`, leaseS));
@@ -115,7 +114,7 @@ export function encodeEnqueue(kind: Kind, key: string, leaseS: number | undefine
  * `w key <timeout>` or `sw key <timeout>`.
  * @throws InvalidArgumentError on any bad argument.
  */
-export function encodeWait(kind: Kind, key: string, timeoutS: number): Uint8Array {
+export function encodeWait(kind: Kind, key: string, timeoutS: number): string {
   checkKey(key);
   checkTimeout("timeout", timeoutS);
   return frame(CMD[kind].wait, key, `${timeoutS}`);
@@ -126,7 +125,7 @@ export function encodeWait(kind: Kind, key: string, timeoutS: number): Uint8Arra
  * the TTL to the server's default.
  * @throws InvalidArgumentError on any bad argument.
  */
-export function encodeRenew(kind: Kind, key: string, token: string, leaseS: number | undefined): Uint8Array {
+export function encodeRenew(kind: Kind, key: string, token: string, leaseS: number | undefined): string {
   checkKey(key);
   checkToken(token);
   checkLease(leaseS);
@@ -137,15 +136,15 @@ export function encodeRenew(kind: Kind, key: string, token: string, leaseS: numb
  * `r key <token>` or `sr key <token>`.
  * @throws InvalidArgumentError on any bad argument.
  */
-export function encodeRelease(kind: Kind, key: string, token: string): Uint8Array {
+export function encodeRelease(kind: Kind, key: string, token: string): string {
   checkKey(key);
   checkToken(token);
   return frame(CMD[kind].release, key, token);
 }
 
 const STATS = frame("stats", "_", "");
-/** `stats _ ` (empty argument). The returned bytes are shared: do not modify. */
-export function encodeStats(): Uint8Array {
+/** `stats _ ` (empty argument). */
+export function encodeStats(): string {
   return STATS;
 }
 

@@ -33,6 +33,12 @@ export interface ByteStream {
   start(handlers: StreamHandlers): void;
   /** Queue bytes for sending. The core does not modify `bytes` afterwards. */
   write(bytes: Uint8Array): void;
+  /**
+   * Queue `text` for sending, as UTF-8. Optional: for runtimes that write a
+   * string faster than they would the bytes the core would encode (Node's
+   * sockets do); without it, the core encodes and calls {@link write}.
+   */
+  writeText?(text: string): void;
   /** Tear the stream down at once. Idempotent. `end` is still called once. */
   close(): void;
   /**

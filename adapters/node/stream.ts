@@ -15,6 +15,7 @@ export interface NodeStyleSocket {
   on(event: "error", listener: (error: Error) => void): unknown;
   on(event: "close" | "end", listener: () => void): unknown;
   write(bytes: Uint8Array): boolean;
+  write(text: string, encoding: "utf8"): boolean;
   destroy(): unknown;
 }
 
@@ -76,6 +77,11 @@ export class NodeStream implements ByteStream {
 
   write(bytes: Uint8Array): void {
     this.#sock.write(bytes);
+  }
+
+  /** Node writes a string without the intermediate bytes: measurably cheaper per request. */
+  writeText(text: string): void {
+    this.#sock.write(text, "utf8");
   }
 
   close(): void {

@@ -44,7 +44,7 @@ describe("property: requests", () => {
   it("every request is exactly three well-formed lines, or is rejected before encoding", () => {
     fc.assert(
       fc.property(kind, fc.nat(4), nasty, nasty, number, maybe, maybe, (k, op, key, token, t, lease, limit) => {
-        let bytes: Uint8Array;
+        let bytes: string;
         try {
           bytes = [
             () => encodeAcquire(k, key, t, lease, limit),
@@ -52,12 +52,13 @@ describe("property: requests", () => {
             () => encodeWait(k, key, t),
             () => encodeRenew(k, key, token, lease),
             () => encodeRelease(k, key, token),
-          ][op]?.() as Uint8Array;
+          ][op]?.() as string;
         } catch (err) {
           expect(err).toBeInstanceOf(InvalidArgumentError);
           return;
         }
-        const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+        // What goes on the wire is the text's UTF-8, which must decode back to the same text.
+        const text = new TextDecoder("utf-8", { fatal: true }).decode(new TextEncoder().encode(bytes));
         const lines = text.split("\n");
         expect(lines.length).toBe(4);
         expect(lines[3]).toBe("");

@@ -1,0 +1,194 @@
+/**
+ * The I/O of an attempt, under {@link LockEngine}'s operations: getting a
+ * connection from the pool (an idle one, a shared one, or a new one), and
+ * sending the request that asks for the lock, with the one retry a stale
+ * pooled connection allows and the cancelling rules of a shared connection.
+ * The holding that follows a grant is {@link Holding}'s.
+ *
+ * @module
+ */
+import { abortError, checkSignal } from "./cancel.ts";
+import type { Connection } from "./connection.ts";
+import { ConnectionError, LockError, quote, ServerError } from "./errors.ts";
+import { Holding } from "./holding.ts";
+import { openConnection } from "./open.ts";
+import { pickServer, type Target } from "./options.ts";
+import type { Link } from "./pool.ts";
+import { commandName } from "./protocol.ts";
+
+const now: () => number = () => performance.now();
+
+/** How {@link Attempts.start} gets a connection: `any` (an idle or a shared one), `own` (idle or new), `fresh` (new). */
+export type How = "any" | "own" | "fresh";
+
+/** What {@link Attempts.ask} returns when the request should be sent again on a new connection. */
+export const RETRY: unique symbol = Symbol("retry");
+
+/** Getting a connection for an attempt, and asking on it. */
+export abstract class Attempts extends Holding {
+  /** `conn` came from the pool and has not yet answered this attempt: a failure before any reply may be retried. */
+  #reused = false;
+  /** The send time of the request the last {@link ask} answered. */
+  protected sentAt = 0;
+
+  /**
+   * Check state, pick a server, and get a connection as `how` says. Leaves
+   * the state `connecting` and `this.link` set; returns the attempt's epoch.
+   */
+  protected async start(signal: AbortSignal | undefined, how: How): Promise<number> {
+    const state = this.lease.state;
+    if (state !== "released" && state !== "lost") {
+      throw new LockError(`${quote(this.key)} is already ${state} on this instance; release() it first`, "BUSY");
+    }
+    checkSignal(signal);
+    const target = pickServer(this.s);
+    const lent = how === "fresh" ? undefined : this.pool.lend(target.poolKey, this.id, this, how === "any");
+    this.lost = undefined;
+    this.dropped = undefined;
+    this.lease.to("connecting");
+    const epoch = ++this.epoch;
+    this.pool.enter(this);
+    this.#reused = lent !== undefined;
+    if (lent !== undefined) {
+      this.link = lent;
+      this.conn = lent.conn;
+      return epoch;
+    }
+    const conn = await this.dial(target, epoch, signal);
+    this.link = this.pool.attach(conn, target.poolKey, this.id, this);
+    this.conn = conn;
+    return epoch;
+  }
+
+  /** Open a new connection to `target` for attempt `epoch`: cancelled by close() or `signal`. */
+  private async dial(target: Target, epoch: number, signal: AbortSignal | undefined): Promise<Connection> {
+    const attempt = new AbortController();
+    this.attempt = attempt;
+    let conn: Connection;
+    const connectStart = now();
+    // close() aborts `attempt`; the caller's signal is raced (and closes the connection) the same way.
+    const onAbort = (): void => attempt.abort(abortError(signal));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      conn = await openConnection(target.open, attempt.signal);
+    } catch (err) {
+      if (this.epoch === epoch) this.end(epoch);
+      throw err;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      if (this.attempt === attempt) this.attempt = undefined;
+    }
+    if (this.epoch !== epoch) {
+      conn.close();
+      throw new LockError(`${quote(this.key)} was closed while connecting`, "ABORTED");
+    }
+    this.lease.sampleRtt(now() - connectStart);
+    return conn;
+  }
+
+  /**
+   * Send a request for the current attempt; returns its reply, and leaves its
+   * send time in `#sentAt`. On failure the attempt ends, and the error is
+   * thrown, except once: a connection from the pool that the server closed
+   * (or reset) before any reply to this first request. The server has then
+   * either never read the request, or dropped whatever it did for it along
+   * with the connection (dflockd releases a closed connection's holdings and
+   * queue places; a server started with --auto-release-on-disconnect=false
+   * keeps a holding until its lease ends, which delays the retry but never
+   * lets two hold). And a grant only counts once its reply arrives. Then
+   * {@link RETRY} is returned, for the caller to ask again on a new connection.
+   */
+  protected async ask<T>(
+    epoch: number,
+    bytes: string,
+    op: "acquire" | "enqueue" | "wait",
+    parse: (line: string, command: string) => T,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<T | typeof RETRY> {
+    const command = commandName(this.s.kind, op);
+    const link = this.link as Link;
+    const conn = link.conn;
+    const reused = this.#reused;
+    this.#reused = false;
+    const shared = !link.exclusive;
+    // On a connection of its own, aborting closes it; on a shared one, see sharedRequest().
+    const onAbort = signal === undefined || shared ? undefined : (): void => conn.close(abortError(signal));
+    if (onAbort !== undefined) signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      checkSignal(signal);
+      const sentAt = now();
+      const value = await (shared
+        ? this.sharedRequest(link, epoch, bytes, command, parse, timeoutMs, signal)
+        : conn.request(bytes, command, parse, timeoutMs));
+      // The connection may have closed (or close() been called) in the same tick the reply arrived.
+      if (this.epoch !== epoch || conn.closed) {
+        throw conn.closeError ?? new LockError(`${quote(this.key)} was closed during ${op}`, "ABORTED");
+      }
+      this.sentAt = sentAt;
+      return value;
+    } catch (err) {
+      // This call reports the failure; do not report it again from a later wait().
+      this.dropped = undefined;
+      const retry = reused && this.epoch === epoch && signal?.aborted !== true && staleConnection(err);
+      if (this.epoch === epoch) this.end(epoch, undefined, err instanceof ServerError ? "clean" : "drop");
+      if (retry) return RETRY;
+      throw err;
+    } finally {
+      if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /**
+   * A request that cannot block, on a connection shared with other holdings,
+   * which must not be closed to cancel it. close() or `signal` reject the
+   * caller at once; the reply is still awaited, and a grant it brings for an
+   * attempt given up is released. The connection is left only then.
+   */
+  private sharedRequest<T>(
+    link: Link,
+    epoch: number,
+    bytes: string,
+    command: string,
+    parse: (line: string, command: string) => T,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<T> {
+    this.trying = true;
+    const reply = link.conn.request(bytes, command, parse, timeoutMs);
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => {
+        if (this.epoch === epoch) this.end(epoch, abortError(signal));
+        reject(abortError(signal));
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.cancelTry = (reason) => reject(reason);
+      reply.then(
+        (value) => {
+          signal?.removeEventListener("abort", onAbort);
+          this.cancelTry = undefined;
+          this.trying = false;
+          if (this.epoch === epoch) {
+            resolve(value);
+            return;
+          }
+          // Given up meanwhile: hand back a grant, then leave.
+          const token = (value as { token?: unknown } | null)?.token;
+          this.leaveLink(link, undefined, "drop", typeof token === "string" ? token : undefined);
+        },
+        (err: unknown) => {
+          signal?.removeEventListener("abort", onAbort);
+          this.cancelTry = undefined;
+          this.trying = false;
+          if (this.epoch !== epoch) this.leaveLink(link, undefined, "broken", undefined);
+          reject(err);
+        },
+      );
+    });
+  }
+}
+
+/** A request failed because the server closed or reset the connection (not a timeout, not the client). */
+function staleConnection(err: unknown): boolean {
+  return err instanceof ConnectionError && err.code === "CONNECTION";
+}
