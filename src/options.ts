@@ -178,14 +178,13 @@ export function readSettings(kind: Kind, options: LockOptions, limit?: number): 
       `safetyMarginMs must be less than half the lease (${leaseTtlS * 500} ms for leaseTtlS ${leaseTtlS}), got ${margin}`,
     );
   }
-  const servers = serverList(options);
   const connectTimeoutMs = checkMillis("connectTimeoutMs", options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
-  const tls = resolveTls(options.tls);
-  const auth = options.auth === undefined ? undefined : new Secret(options.auth);
-  const targets = servers.map(([host, port]): Target => {
-    const open: OpenSettings = { host, port, connectTimeoutMs, tls, auth };
-    return { open, poolKey: poolKey(open) };
-  });
+  const { servers, targets, tls, auth } = connectionSettings(
+    serverList(options),
+    connectTimeoutMs,
+    resolveTls(options.tls),
+    options.auth === undefined ? undefined : new Secret(options.auth),
+  );
   return {
     key: checkKey(options.key),
     kind,
@@ -205,6 +204,41 @@ export function readSettings(kind: Kind, options: LockOptions, limit?: number): 
     safetyMarginMs: margin,
     onLost: options.onLost,
   };
+}
+
+/** The connection settings of an instance, shared by every instance configured alike. */
+interface ConnectionSettings {
+  readonly servers: ReadonlyArray<readonly [string, number]>;
+  readonly targets: ReadonlyArray<Target>;
+  readonly tls: TlsSettings | undefined;
+  readonly auth: Secret | undefined;
+}
+
+/**
+ * Instances configured alike share one {@link ConnectionSettings}: held
+ * locks are many, and most carry the same servers, TLS settings and secret.
+ * Bounded: emptied when it grows past {@link MAX_SHARED_SETTINGS} entries.
+ */
+const sharedSettings = new Map<string, ConnectionSettings>();
+const MAX_SHARED_SETTINGS = 256;
+
+function connectionSettings(
+  servers: ReadonlyArray<readonly [string, number]>,
+  connectTimeoutMs: number,
+  tls: TlsSettings | undefined,
+  auth: Secret | undefined,
+): ConnectionSettings {
+  const targets = servers.map(([host, port]): Target => {
+    const open: OpenSettings = { host, port, connectTimeoutMs, tls, auth };
+    return { open, poolKey: poolKey(open) };
+  });
+  const id = `${connectTimeoutMs}\u0001${targets.map((t) => t.poolKey).join("\u0001")}`;
+  const known = sharedSettings.get(id);
+  if (known !== undefined) return known;
+  if (sharedSettings.size >= MAX_SHARED_SETTINGS) sharedSettings.clear();
+  const made: ConnectionSettings = Object.freeze({ servers, targets: Object.freeze(targets), tls, auth });
+  sharedSettings.set(id, made);
+  return made;
 }
 
 function serverList(options: LockOptions): ReadonlyArray<readonly [string, number]> {
