@@ -10,7 +10,7 @@
 import { abortError, checkSignal } from "./cancel.ts";
 import type { Connection } from "./connection.ts";
 import { ConnectionError, LockError, quote, ServerError } from "./errors.ts";
-import { Holding } from "./holding.ts";
+import { Holding, type PendingTry } from "./holding.ts";
 import { openConnection } from "./open.ts";
 import { pickServer, type Target } from "./options.ts";
 import type { Link } from "./pool.ts";
@@ -41,6 +41,7 @@ export abstract class Attempts extends Holding {
       throw new LockError(`${quote(this.key)} is already ${state} on this instance; release() it first`, "BUSY");
     }
     checkSignal(signal);
+    if (this.pool.closed) throw new LockError("the client was closed", "ABORTED");
     const target = pickServer(this.s);
     const lent = how === "fresh" ? undefined : this.pool.lend(target.poolKey, this.id, this, how === "any");
     this.lost = undefined;
@@ -125,6 +126,8 @@ export abstract class Attempts extends Holding {
       if (this.epoch !== epoch || conn.closed) {
         throw conn.closeError ?? new LockError(`${quote(this.key)} was closed during ${op}`, "ABORTED");
       }
+      // Until hold() takes it, a close() must give this grant back.
+      this.unheld = tokenOf(value);
       this.sentAt = sentAt;
       return value;
     } catch (err) {
@@ -154,33 +157,38 @@ export abstract class Attempts extends Holding {
     timeoutMs: number,
     signal: AbortSignal | undefined,
   ): Promise<T> {
-    this.trying = true;
     const reply = link.conn.request(bytes, command, parse, timeoutMs);
     return new Promise<T>((resolve, reject) => {
+      const mine: PendingTry = { link, reject };
+      this.pendingTry = mine;
       const onAbort = (): void => {
         if (this.epoch === epoch) this.end(epoch, abortError(signal));
         reject(abortError(signal));
       };
       signal?.addEventListener("abort", onAbort, { once: true });
-      this.cancelTry = (reason) => reject(reason);
+      const settle = (): boolean => {
+        signal?.removeEventListener("abort", onAbort);
+        const current = this.pendingTry === mine;
+        if (current) this.pendingTry = undefined;
+        // Still this attempt's: its caller goes on. Else given up meanwhile.
+        return current && this.epoch === epoch;
+      };
       reply.then(
         (value) => {
-          signal?.removeEventListener("abort", onAbort);
-          this.cancelTry = undefined;
-          this.trying = false;
-          if (this.epoch === epoch) {
+          if (settle()) {
+            // A close() before the caller resumes must give this grant back.
+            this.unheld = tokenOf(value);
             resolve(value);
             return;
           }
-          // Given up meanwhile: hand back a grant, then leave.
-          const token = (value as { token?: unknown } | null)?.token;
-          this.leaveLink(link, undefined, "drop", typeof token === "string" ? token : undefined);
+          // Given up meanwhile: hand back a grant, then leave (unless teardown already did).
+          if (link.users.get(this.id) === this) {
+            this.leaveLink(link, undefined, "drop", tokenOf(value));
+          }
+          reject(new LockError(`${quote(this.key)} was closed`, "ABORTED"));
         },
         (err: unknown) => {
-          signal?.removeEventListener("abort", onAbort);
-          this.cancelTry = undefined;
-          this.trying = false;
-          if (this.epoch !== epoch) this.leaveLink(link, undefined, "broken", undefined);
+          if (!settle() && link.users.get(this.id) === this) this.leaveLink(link, undefined, "broken", undefined);
           reject(err);
         },
       );
@@ -191,4 +199,10 @@ export abstract class Attempts extends Holding {
 /** A request failed because the server closed or reset the connection (not a timeout, not the client). */
 function staleConnection(err: unknown): boolean {
   return err instanceof ConnectionError && err.code === "CONNECTION";
+}
+
+/** The token of a grant reply, if it is one. */
+function tokenOf(value: unknown): string | undefined {
+  const token = (value as { token?: unknown } | null)?.token;
+  return typeof token === "string" ? token : undefined;
 }

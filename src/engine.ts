@@ -92,7 +92,7 @@ export class LockEngine extends Attempts {
         }
         return false;
       }
-      this.pool.share(link);
+      this.pool.share(link, this.id);
       await this.hold(link.conn, epoch, grant, this.sentAt, this.sentAt, signal);
       return true;
     }
@@ -113,7 +113,7 @@ export class LockEngine extends Attempts {
       }
       const sentAt = this.sentAt;
       if (result.status === "acquired") {
-        this.pool.share(link);
+        this.pool.share(link, this.id);
         await this.hold(link.conn, epoch, result, sentAt, sentAt, signal);
         return "acquired";
       }
@@ -165,7 +165,7 @@ export class LockEngine extends Attempts {
       return false;
     }
     // The grant can have happened any time after the `e` arrived.
-    if (this.link !== undefined) this.pool.share(this.link);
+    if (this.link !== undefined) this.pool.share(this.link, this.id);
     await this.hold(conn, epoch, grant, this.enqueuedAt, this.sentAt, options?.signal);
     return true;
   }

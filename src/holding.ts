@@ -8,7 +8,7 @@
  */
 import { abortError } from "./cancel.ts";
 import type { CloseInfo, Connection } from "./connection.ts";
-import { LockError, LockLostError, quote, ServerError } from "./errors.ts";
+import { ConnectionError, LockError, LockLostError, quote, ServerError } from "./errors.ts";
 import { Keeper, type KeeperOwner } from "./keeper.ts";
 import { LeaseTracker } from "./lease.ts";
 import { callOnLost, type Settings } from "./options.ts";
@@ -39,6 +39,16 @@ export type Leaving = "clean" | "broken" | "drop";
 
 const ignore = (): void => {};
 
+/**
+ * A request that cannot block, on a shared connection, whose reply is still
+ * due: the connection is left when the reply arrives, and `reject` lets a
+ * close() fail its caller at once.
+ */
+export interface PendingTry {
+  readonly link: Link;
+  readonly reject: (reason: LockError) => void;
+}
+
 /** The state of one instance and everything about its current holding. */
 export abstract class Holding implements KeeperOwner, LinkUser {
   readonly key: string;
@@ -54,9 +64,12 @@ export abstract class Holding implements KeeperOwner, LinkUser {
    * A request that cannot block, sent on a shared connection, whose reply is
    * still due: the connection is left when it arrives (see engine.ts).
    */
-  protected trying = false;
-  /** Rejects the caller of that request at once (the reply is still awaited). */
-  protected cancelTry: ((reason: LockError) => void) | undefined;
+  protected pendingTry: PendingTry | undefined;
+  /**
+   * The token of a grant whose reply has arrived but which {@link hold} has
+   * not taken yet: what a close() in between must give back.
+   */
+  protected unheld: string | undefined;
   /** Bumped by close() and whenever an attempt or holding ends, so stale callbacks can tell. */
   epoch = 0;
   /** Aborted by close(): cancels a connect, TLS handshake or auth in progress. */
@@ -152,7 +165,7 @@ export abstract class Holding implements KeeperOwner, LinkUser {
     } catch (err) {
       const lost = this.lost;
       if (lost !== undefined) throw lost;
-      if (err instanceof ServerError && err.code !== "DRAINING") {
+      if (provesGone(err)) {
         ok = true;
         throw new LockLostError(this.key, "the server no longer recognised the token at release (lease expired?)", err);
       }
@@ -160,7 +173,7 @@ export abstract class Holding implements KeeperOwner, LinkUser {
     } finally {
       this.releasing = undefined;
       this.lost = undefined;
-      if (this.epoch === epoch) this.end(epoch, undefined, ok ? "clean" : "drop");
+      if (this.epoch === epoch) this.end(epoch, undefined, ok ? "clean" : "broken");
       else if (this.lease.state === "releasing") this.lease.to("released");
     }
   }
@@ -171,7 +184,10 @@ export abstract class Holding implements KeeperOwner, LinkUser {
    */
   protected current(conn: Connection, epoch: number, op: string): void {
     if (this.epoch !== epoch || conn.closed) {
-      throw conn.closeError ?? new LockError(`${quote(this.key)} was closed during ${op}`, "ABORTED");
+      const err = conn.closeError ?? new LockError(`${quote(this.key)} was closed during ${op}`, "ABORTED");
+      // A connection that closed in between leaves an attempt still open: end it.
+      if (this.epoch === epoch) this.end(epoch, err, "broken");
+      throw err;
     }
   }
 
@@ -195,6 +211,7 @@ export abstract class Holding implements KeeperOwner, LinkUser {
     const epoch = ++this.epoch;
     const s = this.s;
     this.lease.granted(grant, startBound, lastSend, s.safetyMarginMs);
+    this.unheld = undefined;
     this.keeper ??= new Keeper(this, s);
     const keeper = this.keeper;
     keeper.begin(conn, s.leaseTtlS ?? grant.lease);
@@ -245,7 +262,7 @@ export abstract class Holding implements KeeperOwner, LinkUser {
     this.epoch++;
     // A refusal from the server leaves its connection in a known state; a
     // silence or a broken connection does not.
-    const abort = this.teardown(err, cause instanceof ServerError ? "clean" : "broken");
+    const abort = this.teardown(err, provesGone(cause) ? "clean" : "broken");
     // During release(), the release reports the loss itself; a grant being
     // confirmed was never handed over, so its acquire() reports it.
     if (state !== "releasing") this.lease.to("lost");
@@ -278,10 +295,15 @@ export abstract class Holding implements KeeperOwner, LinkUser {
     const link = this.link;
     this.link = undefined;
     this.conn = undefined;
+    const token = this.lease.grant?.token ?? this.unheld;
+    this.unheld = undefined;
+    const pending = this.pendingTry;
+    this.pendingTry = undefined;
+    if (pending !== undefined) pending.reject(reason ?? new LockError(`${quote(this.key)} was closed`, "ABORTED"));
     if (link !== undefined) {
-      // A request still due on a shared connection: its reply leaves the connection.
-      if (this.trying) this.cancelTry?.(reason ?? new LockError(`${quote(this.key)} was closed`, "ABORTED"));
-      else this.leaveLink(link, reason, leaving, this.lease.grant?.token);
+      // A request still due on a shared connection: its reply leaves the
+      // connection (unless the whole pool is closing).
+      if (pending?.link !== link || this.pool.closed) this.leaveLink(link, reason, leaving, token);
     }
     this.pool.exit(this);
     const abort = this.abort;
@@ -292,6 +314,7 @@ export abstract class Holding implements KeeperOwner, LinkUser {
   /** Leave `link` as `leaving` says; `token` is what this instance holds there, if anything. */
   protected leaveLink(link: Link, reason: LockError | undefined, leaving: Leaving, token: string | undefined): void {
     const s = this.s;
+    if (this.pool.closed) leaving = "broken";
     if (leaving === "drop" && !link.exclusive && link.users.size > 1) {
       // Others hold on this connection: give back what this instance has, and stay clean.
       if (token !== undefined && !link.conn.closed) {
@@ -302,9 +325,22 @@ export abstract class Holding implements KeeperOwner, LinkUser {
       }
       leaving = "clean";
     }
-    this.pool.leave(link, this.id, leaving === "clean", s.readTimeoutMs, reason);
+    // Others on a connection closed for this instance's sake learn why, not as their own loss.
+    const others = link.users.size > 1 && leaving === "broken" && !link.conn.closed;
+    const why = others
+      ? new ConnectionError(
+          `the connection was closed because another holding on it could not be trusted: ${reason?.message ?? "closed"}`,
+          { cause: reason },
+        )
+      : reason;
+    this.pool.leave(link, this.id, leaving === "clean", s.readTimeoutMs, why);
   }
 
   /** Drop everything now (also what a closing client calls). */
   abstract close(): void;
+}
+
+/** A reply that proves the server holds nothing for the token any more (a draining server still does). */
+function provesGone(cause: unknown): boolean {
+  return cause instanceof ServerError && cause.code !== "DRAINING";
 }

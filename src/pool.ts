@@ -159,8 +159,9 @@ export class ConnectionPool {
     return link;
   }
 
-  /** An attempt holds now: its connection may be shared. */
-  share(link: Link): void {
+  /** Lock `id`'s attempt holds now: its connection may be shared (unless `id` has left it meanwhile). */
+  share(link: Link, id: string): void {
+    if (!link.users.has(id)) return;
     link.exclusive = false;
     if (link.listed || link.conn.closed || this.#closed) return;
     link.listed = true;
