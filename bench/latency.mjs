@@ -89,7 +89,7 @@ async function queuedOn(statsConn, key) {
 }
 
 /**
- * Contended hand-off, `ctx.o.handoffReps` times after 20 unrecorded: the holder
+ * Contended hand-off, `ctx.o.handoffReps` times after a warm-up and 20 unrecorded: the holder
  * releases while the other side is queued in acquire; time from the release
  * being sent/called to the waiter's acquire resolving. Roles alternate.
  * `openSide()` gives a side; `acquire(side)` starts its acquire,
@@ -107,11 +107,24 @@ async function handoff(key, openSide, acquire, release, closeSide) {
   let unconfirmed = 0;
   try {
     await acquire(sides[0]);
-    for (let r = 0; r < ctx.o.handoffReps + 20; r++) {
+    // Warm-up, unrecorded and unconfirmed: the same hand-offs back to back, so
+    // that the client's code is as warm (JIT-compiled) as the raw loop's,
+    // which the RTT phase has already run thousands of times.
+    const warm = ctx.o.handoffWarm ?? 2000;
+    for (let r = 0; r < warm; r++) {
       const [holder, waiter] = r % 2 === 0 ? sides : [sides[1], sides[0]];
+      const granted = acquire(waiter);
+      await release(holder);
+      await granted;
+    }
+    const first = warm % 2;
+    for (let r = 0; r < ctx.o.handoffReps + 20; r++) {
+      const [holder, waiter] = (r + first) % 2 === 0 ? sides : [sides[1], sides[0]];
       const granted = acquire(waiter);
       granted.catch(() => {});
       if (!(await queuedOn(statsConn, key))) unconfirmed++;
+      // The same pause before every hand-off, whoever was quicker to queue.
+      await sleep(1);
       const r0 = performance.now();
       await statsConn.request(NOKEY);
       if (r >= 20) rttMs.push(performance.now() - r0);
@@ -122,7 +135,7 @@ async function handoff(key, openSide, acquire, release, closeSide) {
       await released;
       if (r >= 20) ms.push(dt);
     }
-    await release((ctx.o.handoffReps + 20) % 2 === 0 ? sides[0] : sides[1]);
+    await release((ctx.o.handoffReps + 20 + first) % 2 === 0 ? sides[0] : sides[1]);
     return { ...summary(ms), unconfirmed, rtt: summary(rttMs) };
   } finally {
     statsConn.close();

@@ -5,7 +5,11 @@
  * number of entries and no two holdings overlap in the log. The server is the
  * real binary in DFLOCKD_BIN if set, else the in-process double.
  *
- *   DFLOCKD_BIN=/path/to/dflockd bun test/faults/mutex-soak.ts --seconds 60
+ *   DFLOCKD_BIN=/path/to/dflockd bun test/faults/mutex-soak.ts --seconds 60 [--locks 4]
+ *
+ * `--locks N`: N instances per process contend for the key as well, beside a
+ * lock held throughout on a key of the process's own, so that attempts meet
+ * shared connections.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,6 +23,8 @@ const ROOT = join(import.meta.dirname, "..", "..");
 const BIN = join(ROOT, "node_modules", ".bin");
 const i = process.argv.indexOf("--seconds");
 const seconds = i === -1 ? 60 : Number(process.argv[i + 1]);
+const l = process.argv.indexOf("--locks");
+const perProcess = l === -1 ? 1 : Number(process.argv[l + 1]);
 const dir = mkdtempSync(join(tmpdir(), "dflockd-mutex-soak-"));
 const counterFile = join(dir, "counter");
 const logFile = join(dir, "log");
@@ -42,7 +48,9 @@ for (const [from, to] of [
 }
 const bin = process.env.DFLOCKD_BIN;
 const server = await startDflockd(["--lease-sweep-interval", "1"], bin ? { bin } : "double");
-console.log(`mutex soak: ${seconds} s, 12 processes, ${bin ? `real dflockd ${bin}` : "the in-process double"}`);
+console.log(
+  `mutex soak: ${seconds} s, 12 processes × ${perProcess} locks, ${bin ? `real dflockd ${bin}` : "the in-process double"}`,
+);
 const endAt = Date.now() + seconds * 1000;
 const worker = join(ROOT, "test", "faults", "mutex-worker.ts");
 const mod = join(ROOT, "mod.ts");
@@ -55,6 +63,7 @@ const common = (entry: string, name: string): string[] => [
   logFile,
   String(endAt),
   name,
+  String(perProcess),
 ];
 const runs: Array<[string, string[]]> = [];
 for (let n = 1; n <= 4; n++) {
