@@ -33,9 +33,10 @@ export abstract class Attempts extends Holding {
 
   /**
    * Check state, pick a server, and get a connection as `how` says. Leaves
-   * the state `connecting` and `this.link` set; returns the attempt's epoch.
+   * the state `connecting` and `this.link` set; returns the attempt's epoch
+   * (at once when the pool lends a connection, else once one is open).
    */
-  protected async start(signal: AbortSignal | undefined, how: How): Promise<number> {
+  protected start(signal: AbortSignal | undefined, how: How): number | Promise<number> {
     const state = this.lease.state;
     if (state !== "released" && state !== "lost") {
       throw new LockError(`${quote(this.key)} is already ${state} on this instance; release() it first`, "BUSY");
@@ -51,14 +52,16 @@ export abstract class Attempts extends Holding {
     this.pool.enter(this);
     this.#reused = lent !== undefined;
     if (lent !== undefined) {
+      // No await on this path: a pooled connection is ready now.
       this.link = lent;
       this.conn = lent.conn;
       return epoch;
     }
-    const conn = await this.dial(target, epoch, signal);
-    this.link = this.pool.attach(conn, target.poolKey, this.id, this);
-    this.conn = conn;
-    return epoch;
+    return this.dial(target, epoch, signal).then((conn) => {
+      this.link = this.pool.attach(conn, target.poolKey, this.id, this);
+      this.conn = conn;
+      return epoch;
+    });
   }
 
   /** Open a new connection to `target` for attempt `epoch`: cancelled by close() or `signal`. */

@@ -72,7 +72,8 @@ export class LockEngine extends Attempts {
     const signal = options?.signal;
     let how: How = "any";
     for (;;) {
-      const epoch = await this.start(signal, how);
+      const started = this.start(signal, how);
+      const epoch = typeof started === "number" ? started : await started;
       const link = this.link as Link;
       const shared = !link.exclusive;
       const t = shared ? 0 : s.acquireTimeoutS;
@@ -93,7 +94,8 @@ export class LockEngine extends Attempts {
         return false;
       }
       this.pool.share(link, this.id);
-      await this.hold(link.conn, epoch, grant, this.sentAt, this.sentAt, signal);
+      const confirming = this.hold(link.conn, epoch, grant, this.sentAt, this.sentAt, signal);
+      if (confirming !== undefined) await confirming;
       return true;
     }
   }
@@ -104,7 +106,8 @@ export class LockEngine extends Attempts {
     const signal = options?.signal;
     let how: How = "own";
     for (;;) {
-      const epoch = await this.start(signal, how);
+      const started = this.start(signal, how);
+      const epoch = typeof started === "number" ? started : await started;
       const link = this.link as Link;
       const result = await this.ask(epoch, bytes, "enqueue", parseEnqueueReply, this.s.requestTimeoutMs, signal);
       if (result === RETRY) {
@@ -114,7 +117,8 @@ export class LockEngine extends Attempts {
       const sentAt = this.sentAt;
       if (result.status === "acquired") {
         this.pool.share(link, this.id);
-        await this.hold(link.conn, epoch, result, sentAt, sentAt, signal);
+        const confirming = this.hold(link.conn, epoch, result, sentAt, sentAt, signal);
+        if (confirming !== undefined) await confirming;
         return "acquired";
       }
       this.current(link.conn, epoch, "enqueue");
@@ -166,7 +170,8 @@ export class LockEngine extends Attempts {
     }
     // The grant can have happened any time after the `e` arrived.
     if (this.link !== undefined) this.pool.share(this.link, this.id);
-    await this.hold(conn, epoch, grant, this.enqueuedAt, this.sentAt, options?.signal);
+    const confirming = this.hold(conn, epoch, grant, this.enqueuedAt, this.sentAt, options?.signal);
+    if (confirming !== undefined) await confirming;
     return true;
   }
 

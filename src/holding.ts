@@ -195,18 +195,20 @@ export abstract class Holding implements KeeperOwner, LinkUser {
    * Take a grant into the tracker (dated from `startBound`, the send time of
    * the request that can have started it) and hand it over: at once, or after
    * renewals have confirmed it when too little of its lease is left.
+   * @returns `undefined` when handed over at once (no await needed), else
+   * the confirmation under way.
    * @throws LockLostError if no confirmation leaves enough lease: the lease ran
    * out before its grant could be used; a typed error if the attempt was
    * closed or `signal` aborted meanwhile.
    */
-  protected async hold(
+  protected hold(
     conn: Connection,
     attempt: number,
     grant: Grant,
     startBound: number,
     lastSend: number,
     signal: AbortSignal | undefined,
-  ): Promise<void> {
+  ): Promise<void> | undefined {
     this.current(conn, attempt, "the hand-over of a grant");
     const epoch = ++this.epoch;
     const s = this.s;
@@ -220,10 +222,22 @@ export abstract class Holding implements KeeperOwner, LinkUser {
     // lapsed. But a confirmation whose own reply came late proves too little
     // again: renew until one leaves enough, or give up.
     if (!this.lease.needsConfirmation(now())) {
+      // The usual case, handed over with no await.
       keeper.arm();
       this.handedOver = true;
-      return;
+      return undefined;
     }
+    return this.confirm(conn, epoch, keeper, signal);
+  }
+
+  /** Renew a late grant until a confirmation leaves enough lease, then hand it over (see {@link hold}). */
+  private async confirm(
+    conn: Connection,
+    epoch: number,
+    keeper: Keeper,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const s = this.s;
     const onAbort = (): void => this.end(epoch, abortError(signal));
     signal?.addEventListener("abort", onAbort, { once: true });
     this.confirming = true;

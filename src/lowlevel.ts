@@ -43,7 +43,7 @@ function send<T>(
   return asConnection(sock).request(bytes, command, parse, timeoutMs);
 }
 
-async function grantOrTimeout(
+function grantOrTimeout(
   kind: Kind,
   op: "acquire" | "wait",
   sock: SocketLike,
@@ -51,9 +51,26 @@ async function grantOrTimeout(
   bytes: string,
   timeoutS: number,
 ): Promise<Grant> {
-  const grant = await send(sock, bytes, commandName(kind, op), parseGrantReply, timeoutS * 1000 + GRACE_MS);
-  if (grant === null) throw new AcquireTimeoutError(key, timeoutS);
-  return grant;
+  return send(sock, bytes, commandName(kind, op), parseGrantReply, timeoutS * 1000 + GRACE_MS).then(
+    (grant) => grant ?? timedOut(key, timeoutS),
+  );
+}
+
+function timedOut(key: string, timeoutS: number): never {
+  throw new AcquireTimeoutError(key, timeoutS);
+}
+
+/**
+ * Run `fn`, turning a synchronous throw (bad arguments, detected before any
+ * byte is sent) into a rejection: the functions below are not `async`, which
+ * saves a promise and its turns per request, but must fail the same way.
+ */
+function rejecting<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }
 
 /**
@@ -75,14 +92,13 @@ async function grantOrTimeout(
  * conn.close();
  * ```
  */
-export async function acquire(
-  sock: SocketLike,
-  key: string,
-  acquireTimeoutS: number,
-  leaseTtlS?: number,
-): Promise<Grant> {
-  const bytes = encodeAcquire("lock", key, acquireTimeoutS, leaseTtlS);
-  return grantOrTimeout("lock", "acquire", sock, key, bytes, acquireTimeoutS);
+export function acquire(sock: SocketLike, key: string, acquireTimeoutS: number, leaseTtlS?: number): Promise<Grant> {
+  try {
+    const bytes = encodeAcquire("lock", key, acquireTimeoutS, leaseTtlS);
+    return grantOrTimeout("lock", "acquire", sock, key, bytes, acquireTimeoutS);
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }
 
 /**
@@ -102,8 +118,10 @@ export async function acquire(
  * const { token } = r.status === "queued" ? await waitForLock(conn, "k", 10) : r;
  * ```
  */
-export async function enqueue(sock: SocketLike, key: string, leaseTtlS?: number): Promise<EnqueueResult> {
-  return send(sock, encodeEnqueue("lock", key, leaseTtlS), "e", parseEnqueueReply, DEFAULT_REQUEST_TIMEOUT_MS);
+export function enqueue(sock: SocketLike, key: string, leaseTtlS?: number): Promise<EnqueueResult> {
+  return rejecting(() =>
+    send(sock, encodeEnqueue("lock", key, leaseTtlS), "e", parseEnqueueReply, DEFAULT_REQUEST_TIMEOUT_MS),
+  );
 }
 
 /**
@@ -124,8 +142,10 @@ export async function enqueue(sock: SocketLike, key: string, leaseTtlS?: number)
  * }
  * ```
  */
-export async function waitForLock(sock: SocketLike, key: string, waitTimeoutS: number): Promise<Grant> {
-  return grantOrTimeout("lock", "wait", sock, key, encodeWait("lock", key, waitTimeoutS), waitTimeoutS);
+export function waitForLock(sock: SocketLike, key: string, waitTimeoutS: number): Promise<Grant> {
+  return rejecting(() =>
+    grantOrTimeout("lock", "wait", sock, key, encodeWait("lock", key, waitTimeoutS), waitTimeoutS),
+  );
 }
 
 /**
@@ -176,8 +196,12 @@ const SERVER_DEFAULT_LEASE_S = 33;
  * await release(conn, "k", token);
  * ```
  */
-export async function release(sock: SocketLike, key: string, token: string): Promise<void> {
-  return send(sock, encodeRelease("lock", key, token), "r", parseOkReply, DEFAULT_REQUEST_TIMEOUT_MS);
+export function release(sock: SocketLike, key: string, token: string): Promise<void> {
+  try {
+    return send(sock, encodeRelease("lock", key, token), "r", parseOkReply, DEFAULT_REQUEST_TIMEOUT_MS);
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }
 
 /**
@@ -199,15 +223,23 @@ export async function release(sock: SocketLike, key: string, token: string): Pro
  * await semRelease(conn, "pool", token);
  * ```
  */
-export async function semAcquire(
+export function semAcquire(
   sock: SocketLike,
   key: string,
   acquireTimeoutS: number,
   limit: number,
   leaseTtlS?: number,
 ): Promise<Grant> {
-  const bytes = encodeAcquire("semaphore", key, acquireTimeoutS, leaseTtlS, limit);
-  return grantOrTimeout("semaphore", "acquire", sock, key, bytes, acquireTimeoutS);
+  return rejecting(() =>
+    grantOrTimeout(
+      "semaphore",
+      "acquire",
+      sock,
+      key,
+      encodeAcquire("semaphore", key, acquireTimeoutS, leaseTtlS, limit),
+      acquireTimeoutS,
+    ),
+  );
 }
 
 /**
@@ -228,14 +260,10 @@ export async function semAcquire(
  * }
  * ```
  */
-export async function semEnqueue(
-  sock: SocketLike,
-  key: string,
-  limit: number,
-  leaseTtlS?: number,
-): Promise<EnqueueResult> {
-  const bytes = encodeEnqueue("semaphore", key, leaseTtlS, limit);
-  return send(sock, bytes, "se", parseEnqueueReply, DEFAULT_REQUEST_TIMEOUT_MS);
+export function semEnqueue(sock: SocketLike, key: string, limit: number, leaseTtlS?: number): Promise<EnqueueResult> {
+  return rejecting(() =>
+    send(sock, encodeEnqueue("semaphore", key, leaseTtlS, limit), "se", parseEnqueueReply, DEFAULT_REQUEST_TIMEOUT_MS),
+  );
 }
 
 /**
@@ -255,8 +283,10 @@ export async function semEnqueue(
  * const { token } = await semWaitForLock(conn, "pool", 10);
  * ```
  */
-export async function semWaitForLock(sock: SocketLike, key: string, waitTimeoutS: number): Promise<Grant> {
-  return grantOrTimeout("semaphore", "wait", sock, key, encodeWait("semaphore", key, waitTimeoutS), waitTimeoutS);
+export function semWaitForLock(sock: SocketLike, key: string, waitTimeoutS: number): Promise<Grant> {
+  return rejecting(() =>
+    grantOrTimeout("semaphore", "wait", sock, key, encodeWait("semaphore", key, waitTimeoutS), waitTimeoutS),
+  );
 }
 
 /**
@@ -298,8 +328,10 @@ export async function semRenew(sock: SocketLike, key: string, token: string, lea
  * await semRelease(conn, "pool", token);
  * ```
  */
-export async function semRelease(sock: SocketLike, key: string, token: string): Promise<void> {
-  return send(sock, encodeRelease("semaphore", key, token), "sr", parseOkReply, DEFAULT_REQUEST_TIMEOUT_MS);
+export function semRelease(sock: SocketLike, key: string, token: string): Promise<void> {
+  return rejecting(() =>
+    send(sock, encodeRelease("semaphore", key, token), "sr", parseOkReply, DEFAULT_REQUEST_TIMEOUT_MS),
+  );
 }
 
 /**

@@ -28,6 +28,12 @@ import { backgroundTimer } from "./transport.ts";
 export const DEFAULT_MAX_IDLE = 64;
 /** Holdings placed on one shared connection, at most: bounds what one lost connection takes with it. */
 export const MAX_SHARED = 64;
+/**
+ * Connections opened to a server before holdings start to share them: below
+ * this, each attempt gets a connection of its own (the server serves each
+ * connection in turn, so throughput wants one per concurrent operation).
+ */
+export const DEFAULT_SHARE_AFTER = 64;
 
 /** An instance using a {@link Link}: told when its connection closes. */
 export interface LinkUser {
@@ -52,13 +58,17 @@ export class Link {
   listed = false;
   readonly users: Map<string, LinkUser> = new Map();
 
-  constructor(conn: Connection, poolKey: string) {
+  readonly #gone: () => void;
+
+  constructor(conn: Connection, poolKey: string, gone: () => void) {
     this.conn = conn;
     this.poolKey = poolKey;
+    this.#gone = gone;
     conn.bindOwner(this.#closed);
   }
 
   readonly #closed = (info: CloseInfo): void => {
+    this.#gone();
     for (const u of [...this.users.values()]) u.linkClosed(info);
   };
 }
@@ -70,6 +80,8 @@ interface Server {
   readonly until: number[];
   /** Links with holdings that others may join. */
   readonly shared: Link[];
+  /** Connections open to this server, in any state. */
+  open: number;
 }
 
 /**
@@ -89,6 +101,10 @@ export class ConnectionPool {
   #sweep: ReturnType<typeof setTimeout> | undefined;
   #sweepAt = Number.POSITIVE_INFINITY;
   #closed = false;
+  /** @internal What {@link shareAfter} starts at in new pools; tests set it to 0 to share at once. */
+  static defaultShareAfter: number = DEFAULT_SHARE_AFTER;
+  /** @internal Connections a server gets before holdings share them (see {@link DEFAULT_SHARE_AFTER}). */
+  shareAfter: number = ConnectionPool.defaultShareAfter;
 
   /**
    * @param maxIdle Idle connections kept per server.
@@ -141,7 +157,7 @@ export class ConnectionPool {
       }
       link.conn.close();
     }
-    if (!share) return undefined;
+    if (!share || server.open < this.shareAfter) return undefined;
     const shared = server.shared;
     for (let i = shared.length - 1; i >= 0; i--) {
       const link = shared[i] as Link;
@@ -154,7 +170,11 @@ export class ConnectionPool {
 
   /** A link for a connection `user` just opened for lock `id`, to itself. */
   attach(conn: Connection, poolKey: string, id: string, user: LinkUser): Link {
-    const link = new Link(conn, poolKey);
+    const server = this.#server(poolKey);
+    server.open++;
+    const link = new Link(conn, poolKey, () => {
+      server.open--;
+    });
     link.users.set(id, user);
     return link;
   }
@@ -236,7 +256,7 @@ export class ConnectionPool {
   #server(poolKey: string): Server {
     let server = this.#servers.get(poolKey);
     if (server === undefined) {
-      server = { idle: [], until: [], shared: [] };
+      server = { idle: [], until: [], shared: [], open: 0 };
       this.#servers.set(poolKey, server);
     }
     return server;
@@ -284,7 +304,7 @@ export class ConnectionPool {
       }
       idle.length = kept;
       until.length = kept;
-      if (kept === 0 && server.shared.length === 0) this.#servers.delete(key);
+      if (kept === 0 && server.shared.length === 0 && server.open === 0) this.#servers.delete(key);
     }
     return next;
   }

@@ -4,10 +4,19 @@
  * to see how many connections the client opens.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ConnectionPool, DEFAULT_SHARE_AFTER } from "../../src/pool.ts";
 import { type FaultProxy, startProxy } from "../faults/proxy.ts";
 import { type DflockdServer, startDflockd } from "../harness/dflockd.ts";
 import { DflockdClient, DistributedLock, stats } from "../support/client.ts";
 import { key, until } from "./helpers.ts";
+
+// Share at once (by default a server first gets 64 connections of its own).
+beforeAll(() => {
+  ConnectionPool.defaultShareAfter = 0;
+});
+afterAll(() => {
+  ConnectionPool.defaultShareAfter = DEFAULT_SHARE_AFTER;
+});
 
 let server: DflockdServer;
 let proxy: FaultProxy;

@@ -13,7 +13,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { DflockdClient } from "../../src/client.ts";
 import { ConnectionError, LockLostError } from "../../src/errors.ts";
-import { sharedPool } from "../../src/pool.ts";
+import { ConnectionPool, DEFAULT_SHARE_AFTER, sharedPool } from "../../src/pool.ts";
 import { DistributedLock } from "../../src/primitive.ts";
 import { type PeerEnd, type ScriptedRuntime, token, useScriptedRuntime } from "../support/scripted-peer.ts";
 
@@ -22,12 +22,17 @@ let port = 7400;
 /** This test's own server. */
 let servers: [string, number][];
 beforeEach(() => {
+  // Share connections at once (by default a server first gets 64 of its own).
+  ConnectionPool.defaultShareAfter = 0;
+  sharedPool.shareAfter = 0;
   sharedPool.closeIdle();
   rt = useScriptedRuntime();
   vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
   servers = [["127.0.0.1", ++port]];
 });
 afterEach(() => {
+  ConnectionPool.defaultShareAfter = DEFAULT_SHARE_AFTER;
+  sharedPool.shareAfter = DEFAULT_SHARE_AFTER;
   sharedPool.closeIdle();
   vi.useRealTimers();
 });

@@ -7,17 +7,22 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { DflockdClient } from "../../src/client.ts";
 import { ConnectionError, LockError, LockLostError } from "../../src/errors.ts";
-import { idleGuardMs, sharedPool } from "../../src/pool.ts";
+import { ConnectionPool, DEFAULT_SHARE_AFTER, idleGuardMs, sharedPool } from "../../src/pool.ts";
 import { DistributedLock } from "../../src/primitive.ts";
 import { type PeerEnd, type ScriptedRuntime, token, useScriptedRuntime } from "../support/scripted-peer.ts";
 
 let rt: ScriptedRuntime;
 beforeEach(() => {
+  // Share connections at once (by default a server first gets 64 of its own).
+  ConnectionPool.defaultShareAfter = 0;
+  sharedPool.shareAfter = 0;
   sharedPool.closeIdle();
   rt = useScriptedRuntime();
   vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
 });
 afterEach(() => {
+  ConnectionPool.defaultShareAfter = DEFAULT_SHARE_AFTER;
+  sharedPool.shareAfter = DEFAULT_SHARE_AFTER;
   sharedPool.closeIdle();
   vi.useRealTimers();
 });
@@ -258,6 +263,24 @@ describe("holdings sharing a connection", () => {
     expect(peer.requests).toHaveLength(2);
     expect(peer.closedByClient).toBe(false);
     a.close();
+  });
+});
+
+describe("when sharing starts", () => {
+  it("a server first gets shareAfter connections of its own, then holdings share them", async () => {
+    rt.onPeer = serve;
+    sharedPool.shareAfter = 2;
+    const locks = ["a", "b", "c", "d"].map((key) => new DistributedLock({ key, leaseTtlS: 10 }));
+    for (const l of locks) expect(await l.acquire()).toBe(true);
+    // a and b each opened one; c and d found two open and joined one that holds.
+    expect(rt.peers).toHaveLength(2);
+    expect(rt.peers.flatMap((p) => p.requests.map((r) => r.join(" "))).sort()).toEqual([
+      "l a 10 10",
+      "l b 10 10",
+      "l c 0 10",
+      "l d 0 10",
+    ]);
+    for (const l of locks) l.close();
   });
 });
 
