@@ -16,7 +16,7 @@ import type { LeaseState } from "./lease.ts";
 import type { AcquireOptions, EnqueueStatus, Settings } from "./options.ts";
 import type { ConnectionPool, Link } from "./pool.ts";
 import {
-  encodeAcquire,
+  acquireRequest,
   encodeEnqueue,
   encodeWait,
   type Grant,
@@ -77,7 +77,7 @@ export class LockEngine extends Attempts {
       const link = this.link as Link;
       const shared = !link.exclusive;
       const t = shared ? 0 : s.acquireTimeoutS;
-      const bytes = encodeAcquire(s.kind, this.key, t, s.leaseTtlS, s.limit);
+      const bytes = acquireRequest(s.kind, this.key, t, s.leaseTtlS, s.limit);
       const timeoutMs = shared ? s.requestTimeoutMs : t * 1000 + BLOCKING_GRACE_MS;
       const grant = await this.ask(epoch, bytes, "acquire", parseGrantReply, timeoutMs, signal);
       if (grant === RETRY) {

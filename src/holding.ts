@@ -13,7 +13,7 @@ import { Keeper, type KeeperOwner } from "./keeper.ts";
 import { LeaseTracker } from "./lease.ts";
 import { callOnLost, type Settings } from "./options.ts";
 import type { ConnectionPool, Link, LinkUser } from "./pool.ts";
-import { commandName, encodeRelease, type Grant, parseOkReply } from "./protocol.ts";
+import { commandName, type Grant, parseOkReply, releaseRequest } from "./protocol.ts";
 
 /**
  * The reason a holding's signal gets when the holding ends by release or
@@ -155,7 +155,7 @@ export abstract class Holding implements KeeperOwner, LinkUser {
         return;
       }
       await conn.request(
-        encodeRelease(this.s.kind, this.key, grant.token),
+        releaseRequest(this.s.kind, this.key, grant.token),
         commandName(this.s.kind, "release"),
         parseOkReply,
         this.s.requestTimeoutMs,
@@ -334,7 +334,7 @@ export abstract class Holding implements KeeperOwner, LinkUser {
       if (token !== undefined && !link.conn.closed) {
         const command = commandName(s.kind, "release");
         link.conn
-          .request(encodeRelease(s.kind, this.key, token), command, parseOkReply, s.requestTimeoutMs)
+          .request(releaseRequest(s.kind, this.key, token), command, parseOkReply, s.requestTimeoutMs)
           .catch(ignore);
       }
       leaving = "clean";

@@ -54,8 +54,8 @@ export class Link {
   readonly poolKey: string;
   /** Lent to one attempt that may block: nothing else may use it. */
   exclusive = true;
-  /** Listed among the server's shared connections. */
-  listed = false;
+  /** Index in the server's list of shared connections, or -1 when not listed. */
+  slot = -1;
   readonly users: Map<string, LinkUser> = new Map();
 
   readonly #gone: () => void;
@@ -183,9 +183,10 @@ export class ConnectionPool {
   share(link: Link, id: string): void {
     if (!link.users.has(id)) return;
     link.exclusive = false;
-    if (link.listed || link.conn.closed || this.#closed) return;
-    link.listed = true;
-    this.#server(link.poolKey).shared.push(link);
+    if (link.slot !== -1 || link.conn.closed || this.#closed) return;
+    const shared = this.#server(link.poolKey).shared;
+    link.slot = shared.length;
+    shared.push(link);
   }
 
   /**
@@ -263,14 +264,15 @@ export class ConnectionPool {
   }
 
   #unlist(link: Link): void {
-    if (!link.listed) return;
-    link.listed = false;
+    const i = link.slot;
+    if (i === -1) return;
+    link.slot = -1;
     const shared = this.#servers.get(link.poolKey)?.shared;
     if (shared === undefined) return;
-    const i = shared.lastIndexOf(link);
-    if (i >= 0) {
-      shared[i] = shared[shared.length - 1] as Link;
-      shared.pop();
+    const last = shared.pop() as Link;
+    if (last !== link) {
+      shared[i] = last;
+      last.slot = i;
     }
   }
 

@@ -95,7 +95,22 @@ export function encodeAcquire(
   checkKey(key);
   checkTimeout("timeout", timeoutS);
   checkLease(leaseS);
-  const base = kind === "semaphore" ? `${timeoutS} ${checkLimit(limit)}` : `${timeoutS}`;
+  if (kind === "semaphore") checkLimit(limit);
+  return acquireRequest(kind, key, timeoutS, leaseS, limit);
+}
+
+/**
+ * {@link encodeAcquire} without the checks, for arguments checked once
+ * already: a lock instance's own key and settings, on every acquire.
+ */
+export function acquireRequest(
+  kind: Kind,
+  key: string,
+  timeoutS: number,
+  leaseS: number | undefined,
+  limit: number | undefined,
+): string {
+  const base = kind === "semaphore" ? `${timeoutS} ${limit}` : `${timeoutS}`;
   return frame(CMD[kind].acquire, key, withLease(base, leaseS));
 }
 
@@ -139,6 +154,14 @@ export function encodeRenew(kind: Kind, key: string, token: string, leaseS: numb
 export function encodeRelease(kind: Kind, key: string, token: string): string {
   checkKey(key);
   checkToken(token);
+  return releaseRequest(kind, key, token);
+}
+
+/**
+ * {@link encodeRelease} without the checks: for a lock instance's own key and
+ * a token its grant's parser has checked.
+ */
+export function releaseRequest(kind: Kind, key: string, token: string): string {
   return frame(CMD[kind].release, key, token);
 }
 
