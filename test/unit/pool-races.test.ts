@@ -10,44 +10,23 @@
  * Every test talks to a server port of its own, so that a connection one test
  * leaves behind is never lent to the next.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { DflockdClient } from "../../src/client.ts";
 import { ConnectionError, LockLostError } from "../../src/errors.ts";
-import { ConnectionPool, DEFAULT_SHARE_AFTER, sharedPool } from "../../src/pool.ts";
+import { sharedPool } from "../../src/pool.ts";
 import { DistributedLock } from "../../src/primitive.ts";
-import { type PeerEnd, type ScriptedRuntime, token, useScriptedRuntime } from "../support/scripted-peer.ts";
+import { serve, tick, usePoolTest } from "../support/pool.ts";
+import { type PeerEnd, type ScriptedRuntime, token } from "../support/scripted-peer.ts";
 
+const runtime = usePoolTest();
 let rt: ScriptedRuntime;
 let port = 7400;
 /** This test's own server. */
 let servers: [string, number][];
 beforeEach(() => {
-  // Share connections at once (by default a server first gets 64 of its own).
-  ConnectionPool.defaultShareAfter = 0;
-  sharedPool.shareAfter = 0;
-  sharedPool.closeIdle();
-  rt = useScriptedRuntime();
-  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+  rt = runtime();
   servers = [["127.0.0.1", ++port]];
 });
-afterEach(() => {
-  ConnectionPool.defaultShareAfter = DEFAULT_SHARE_AFTER;
-  sharedPool.shareAfter = DEFAULT_SHARE_AFTER;
-  sharedPool.closeIdle();
-  vi.useRealTimers();
-});
-
-const tick = (ms = 0) => vi.advanceTimersByTimeAsync(ms);
-
-/** Answer every request on `peer` the way a free server would. */
-function serve(peer: PeerEnd): void {
-  let n = 0;
-  peer.onRequest = ([cmd]) => {
-    if (cmd === "l" || cmd === "sl") peer.send(`ok ${token(++n)} 10\n`);
-    else if (cmd === "e") peer.send(`acquired ${token(++n)} 10\n`);
-    else peer.send("ok\n");
-  };
-}
 
 /** Answer every request on `peer` with a plain "ok". */
 function okToAll(peer: PeerEnd): void {

@@ -4,40 +4,19 @@
  * one stops being lent, the one retry on a fresh connection and when it is
  * not allowed, and what a client object's close() ends.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { DflockdClient } from "../../src/client.ts";
 import { ConnectionError, LockError, LockLostError } from "../../src/errors.ts";
-import { ConnectionPool, DEFAULT_SHARE_AFTER, idleGuardMs, sharedPool } from "../../src/pool.ts";
+import { idleGuardMs, sharedPool } from "../../src/pool.ts";
 import { DistributedLock } from "../../src/primitive.ts";
-import { type PeerEnd, type ScriptedRuntime, token, useScriptedRuntime } from "../support/scripted-peer.ts";
+import { serve, tick, usePoolTest } from "../support/pool.ts";
+import { type PeerEnd, type ScriptedRuntime, token } from "../support/scripted-peer.ts";
 
+const runtime = usePoolTest();
 let rt: ScriptedRuntime;
 beforeEach(() => {
-  // Share connections at once (by default a server first gets 64 of its own).
-  ConnectionPool.defaultShareAfter = 0;
-  sharedPool.shareAfter = 0;
-  sharedPool.closeIdle();
-  rt = useScriptedRuntime();
-  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+  rt = runtime();
 });
-afterEach(() => {
-  ConnectionPool.defaultShareAfter = DEFAULT_SHARE_AFTER;
-  sharedPool.shareAfter = DEFAULT_SHARE_AFTER;
-  sharedPool.closeIdle();
-  vi.useRealTimers();
-});
-
-const tick = (ms = 0) => vi.advanceTimersByTimeAsync(ms);
-
-/** Answer every request on `peer` the way a free server would. */
-function serve(peer: PeerEnd): void {
-  let n = 0;
-  peer.onRequest = ([cmd]) => {
-    if (cmd === "l" || cmd === "sl") peer.send(`ok ${token(++n)} 10\n`);
-    else if (cmd === "e") peer.send(`acquired ${token(++n)} 10\n`);
-    else peer.send("ok\n");
-  };
-}
 
 async function cycle(lock: DistributedLock): Promise<void> {
   expect(await lock.acquire()).toBe(true);

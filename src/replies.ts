@@ -1,0 +1,227 @@
+/**
+ * dflockd's reply lines, parsed into typed results or typed errors: grants,
+ * queue places, renewals, plain `ok`, and `stats`. Every other form is a
+ * {@link ProtocolError}; every `error*` status a {@link ServerError}.
+ *
+ * @module
+ */
+import { ProtocolError, ServerError } from "./errors.ts";
+import type { EnqueueResult, Grant, Renewal } from "./protocol.ts";
+
+const TOKEN = /^[\x21-\x7e]{1,256}$/;
+const UINT = /^(0|[1-9][0-9]{0,9})$/;
+
+function fail(command: string, line: string): never {
+  throw new ProtocolError(`malformed reply to "${command}": ${JSON.stringify(line.slice(0, 120))}`, line);
+}
+
+/** Throws the typed error for an `error*` status; returns if `status` is not one. */
+function throwIfError(status: string, command: string): void {
+  if (status.startsWith("error")) throw ServerError.fromStatus(status, command);
+}
+
+function seconds(field: string | undefined, command: string, line: string): number {
+  if (field === undefined || !UINT.test(field)) fail(command, line);
+  return Number(field);
+}
+
+function grant(fields: string[], command: string, line: string): Grant {
+  // <status> <token> <lease> [<fence>]
+  if (fields.length !== 3 && fields.length !== 4) fail(command, line);
+  const token = fields[1] as string;
+  if (!TOKEN.test(token)) fail(command, line);
+  const lease = seconds(fields[2], command, line);
+  // A grant of no time at all cannot be held: no server sends one.
+  if (lease < 1) fail(command, line);
+  if (fields.length === 4) {
+    const fence = fields[3] as string;
+    if (!TOKEN.test(fence)) fail(command, line);
+    return { token, lease, fence };
+  }
+  return { token, lease };
+}
+
+/**
+ * Reply to `l`/`sl`/`w`/`sw`: a {@link Grant}, or `null` for `timeout`.
+ * @throws ServerError for `error*`, ProtocolError for anything malformed.
+ */
+export function parseGrantReply(line: string, command: string): Grant | null {
+  const fields = line.split(" ");
+  const status = fields[0] as string;
+  if (status === "ok") return grant(fields, command, line);
+  if (status === "timeout" && fields.length === 1) return null;
+  throwIfError(status, command);
+  return fail(command, line);
+}
+
+/**
+ * Reply to `e`/`se`.
+ * @throws ServerError for `error*`, ProtocolError for anything malformed.
+ */
+export function parseEnqueueReply(line: string, command: string): EnqueueResult {
+  const fields = line.split(" ");
+  const status = fields[0] as string;
+  if (status === "acquired") return { status: "acquired", ...grant(fields, command, line) };
+  if (status === "queued" && fields.length === 1) return QUEUED;
+  throwIfError(status, command);
+  return fail(command, line);
+}
+
+const QUEUED: EnqueueResult = Object.freeze({ status: "queued", token: null, lease: null });
+
+/**
+ * Reply to `n`/`sn`: `ok <lease> [<fence>]`, or a bare `ok` from older servers.
+ * @throws ServerError for `error*`, ProtocolError for anything malformed.
+ */
+export function parseRenewReply(line: string, command: string): Renewal {
+  const fields = line.split(" ");
+  const status = fields[0] as string;
+  // Older servers confirm with a bare `ok`: the TTL asked for applies.
+  if (status === "ok" && line === "ok") return {};
+  if (status === "ok" && (fields.length === 2 || fields.length === 3)) {
+    const lease = seconds(fields[1], command, line);
+    if (fields.length === 3) {
+      const fence = fields[2] as string;
+      if (!TOKEN.test(fence)) fail(command, line);
+      return { lease, fence };
+    }
+    return { lease };
+  }
+  throwIfError(status, command);
+  return fail(command, line);
+}
+
+/**
+ * A reply that must be exactly `ok` (`r`, `sr`, `auth`, `ping`).
+ * @throws ServerError for `error*`, ProtocolError for anything else.
+ */
+export function parseOkReply(line: string, command: string): void {
+  if (line === "ok") return;
+  throwIfError(line.split(" ")[0] as string, command);
+  fail(command, line);
+}
+
+/**
+ * A held lock as reported by `stats`.
+ *
+ * @example
+ * ```ts
+ * import { stats } from "dflockd-client";
+ *
+ * const s = await stats();
+ * for (const l of s.locks) console.log(l.key, l.owner_conn_id, l.lease_expires_in_s, l.waiters);
+ * for (const m of s.semaphores) console.log(m.key, `${m.holders}/${m.limit}`, m.waiters);
+ * for (const i of s.idle_locks) console.log(i.key, i.idle_s);
+ * ```
+ */
+export interface StatsLock {
+  /** The lock's key. */
+  key: string;
+  /** Server-side id of the connection holding it. */
+  owner_conn_id: number;
+  /** Seconds until the lease expires unless renewed. */
+  lease_expires_in_s: number;
+  /** Connections queued for it. */
+  waiters: number;
+}
+
+/**
+ * An active semaphore as reported by `stats`.
+ *
+ * @example
+ * ```ts
+ * import { stats } from "dflockd-client";
+ *
+ * const s = await stats();
+ * for (const l of s.locks) console.log(l.key, l.owner_conn_id, l.lease_expires_in_s, l.waiters);
+ * for (const m of s.semaphores) console.log(m.key, `${m.holders}/${m.limit}`, m.waiters);
+ * for (const i of s.idle_locks) console.log(i.key, i.idle_s);
+ * ```
+ */
+export interface StatsSemaphore {
+  /** The semaphore's key. */
+  key: string;
+  /** Its limit, fixed by its first holder. */
+  limit: number;
+  /** Current holders. */
+  holders: number;
+  /** Connections queued for a slot. */
+  waiters: number;
+}
+
+/**
+ * A key with no holders that the server still remembers.
+ *
+ * @example
+ * ```ts
+ * import { stats } from "dflockd-client";
+ *
+ * const s = await stats();
+ * for (const l of s.locks) console.log(l.key, l.owner_conn_id, l.lease_expires_in_s, l.waiters);
+ * for (const m of s.semaphores) console.log(m.key, `${m.holders}/${m.limit}`, m.waiters);
+ * for (const i of s.idle_locks) console.log(i.key, i.idle_s);
+ * ```
+ */
+export interface StatsIdle {
+  /** The key. */
+  key: string;
+  /** Seconds since it was last used. */
+  idle_s: number;
+}
+
+/**
+ * Server statistics. Empty lists are always arrays (some servers send `null`).
+ * Fields a newer server adds are kept as they came.
+ *
+ * @example
+ * ```ts
+ * import { stats } from "dflockd-client";
+ *
+ * const s = await stats();
+ * for (const l of s.locks) console.log(l.key, l.owner_conn_id, l.lease_expires_in_s, l.waiters);
+ * for (const m of s.semaphores) console.log(m.key, `${m.holders}/${m.limit}`, m.waiters);
+ * for (const i of s.idle_locks) console.log(i.key, i.idle_s);
+ * ```
+ */
+export interface Stats {
+  /** Open client connections. */
+  connections: number;
+  /** Held locks. */
+  locks: StatsLock[];
+  /** Semaphores with holders. */
+  semaphores: StatsSemaphore[];
+  /** Idle lock keys awaiting garbage collection. */
+  idle_locks: StatsIdle[];
+  /** Idle semaphore keys awaiting garbage collection. */
+  idle_semaphores: StatsIdle[];
+  /** Anything else the server reported. */
+  [extra: string]: unknown;
+}
+
+const LIST_FIELDS = ["locks", "semaphores", "idle_locks", "idle_semaphores"] as const;
+
+/**
+ * Reply to `stats`: `ok <json>`.
+ * @throws ServerError for `error*`, ProtocolError for anything malformed.
+ */
+export function parseStatsReply(line: string): Stats {
+  if (!line.startsWith("ok ")) {
+    throwIfError(line.split(" ")[0] as string, "stats");
+    fail("stats", line);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(line.slice(3));
+  } catch {
+    fail("stats", line);
+  }
+  if (typeof data !== "object" || data === null || Array.isArray(data)) fail("stats", line);
+  const out = data as Record<string, unknown>;
+  if (typeof out.connections !== "number") fail("stats", line);
+  for (const f of LIST_FIELDS) {
+    const v = out[f];
+    if (v === null || v === undefined) out[f] = [];
+    else if (!Array.isArray(v)) fail("stats", line);
+  }
+  return out as Stats;
+}
