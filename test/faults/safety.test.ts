@@ -32,6 +32,15 @@ const PLAN: ReadonlyArray<{ scenario: Scenario; trials: number; concurrency: num
   { scenario: "kill", trials: 4, concurrency: 2 },
 ];
 
+/** Where in 0..2×lease trial `i`'s grant delay falls (see the plan above). */
+function delayFraction(i: number, trials: number): number {
+  const stratum = Math.floor(i / 2);
+  const strata = Math.ceil(trials / 2);
+  const u = seededRng(SEED - i)();
+  // A fraction of 2×lease: ⅛ of it is ¼ lease.
+  return stratum === 0 ? u / 8 : (stratum + u) / strata;
+}
+
 let shared: DflockdServer | undefined;
 beforeAll(async () => {
   shared = await startDflockd([...spec.flags], spec.choice);
@@ -52,8 +61,10 @@ PLAN.forEach(({ scenario, trials, concurrency }, s) => {
         server: spec,
         shared,
         tag: `${RUNTIME}-${i}`,
-        // Per mode, the grant delays cover 0..2×lease in equal strata (one random point in each).
-        grantDelayFraction: (Math.floor(i / 2) + seededRng(SEED - i)()) / Math.ceil(trials / 2),
+        // Per mode, the grant delays cover 0..2×lease in equal strata (one random point in each),
+        // except that the first stratum is 0..¼ lease: a grant that late is always handed over,
+        // so every run has trials the contender decides, however busy the machine.
+        grantDelayFraction: delayFraction(i, trials),
       }),
     );
     for (const mode of ["poll", "queue"] as const) {
