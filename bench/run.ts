@@ -35,7 +35,7 @@ import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { chooseServer, describeChoice, freePort, startDflockd } from "../test/harness/dflockd.ts";
+import { chooseServer, describeChoice, startDflockd } from "../test/harness/dflockd.ts";
 import { type RuntimeResult, ratios, runtimeSection, sideBySide } from "./report.ts";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -130,46 +130,6 @@ process.once("exit", () => {
   for (const c of children) c.kill("SIGKILL");
 });
 
-/** The double as a process of its own: `bun test/double/cli.ts`, the real server's flags. */
-async function startDoubleProcess(flags: string[]): Promise<{ host: string; port: number; stop(): Promise<void> }> {
-  const host = "127.0.0.1";
-  const port = await freePort();
-  const cli = join(ROOT, "test", "double", "cli.ts");
-  const child = spawn(join(BIN, "bun"), [cli, "--host", host, "--port", String(port), ...flags], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.add(child);
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  let out = "";
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the double did not say "listening" in 10 s:\n${out}`)), 10_000);
-    const onData = (b: Buffer): void => {
-      out += b.toString();
-      if (/listening/i.test(out)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout?.on("data", onData);
-    child.stderr?.on("data", onData);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the double exited early (code ${code}):\n${out}`));
-    });
-  });
-  return {
-    host,
-    port,
-    async stop() {
-      const t = setTimeout(() => child.kill("SIGKILL"), 3_000);
-      child.kill("SIGTERM");
-      await exited;
-      clearTimeout(t);
-      children.delete(child);
-    },
-  };
-}
-
 async function startServer(maxLocks: number): Promise<Server> {
   const choice = chooseServer();
   const description = describeChoice(choice).replace("the in-process dflockd DOUBLE", "the dflockd DOUBLE");
@@ -178,7 +138,8 @@ async function startServer(maxLocks: number): Promise<Server> {
     const s = await startDflockd(flags, { bin: choice.bin });
     return { description, kind: "real", host: s.host, port: s.port, stop: () => s.stop() };
   }
-  const d = await startDoubleProcess(flags);
+  // The double as a process of its own, so that its CPU is not the measured runtime's.
+  const d = await startDflockd(flags, { bin: join(BIN, "bun"), args: [join(ROOT, "test", "double", "cli.ts")] });
   return { description: `${description}, run as its own process (bun test/double/cli.ts)`, kind: "double", ...d };
 }
 

@@ -92,7 +92,7 @@ export abstract class Attempts extends Holding {
 
   /**
    * Send a request for the current attempt; returns its reply, and leaves its
-   * send time in `#sentAt`. On failure the attempt ends, and the error is
+   * send time in `sentAt`. On failure the attempt ends, and the error is
    * thrown, except once: a connection from the pool that the server closed
    * (or reset) before any reply to this first request. The server has then
    * either never read the request, or dropped whatever it did for it along
@@ -129,8 +129,6 @@ export abstract class Attempts extends Holding {
       if (this.epoch !== epoch || conn.closed) {
         throw conn.closeError ?? new LockError(`${quote(this.key)} was closed during ${op}`, "ABORTED");
       }
-      // Until hold() takes it, a close() must give this grant back.
-      this.unheld = tokenOf(value);
       this.sentAt = sentAt;
       return value;
     } catch (err) {

@@ -66,8 +66,9 @@ export abstract class Holding implements KeeperOwner, LinkUser {
    */
   protected pendingTry: PendingTry | undefined;
   /**
-   * The token of a grant whose reply has arrived but which {@link hold} has
-   * not taken yet: what a close() in between must give back.
+   * The token of a grant on a shared connection whose reply has arrived but
+   * which {@link hold} has not taken yet: what a close() in between must give
+   * back (on a connection of its own, closing the connection gives it back).
    */
   protected unheld: string | undefined;
   /** Bumped by close() and whenever an attempt or holding ends, so stale callbacks can tell. */

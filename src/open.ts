@@ -235,6 +235,8 @@ export async function connect(options: ConnectOptions = {}): Promise<Connection>
   );
 }
 
+const decoder = new TextDecoder();
+
 /** Interned identities of TLS settings and secrets, so pool keys compare values without holding them in strings. */
 const identities = new Map<string, number>();
 
@@ -254,6 +256,6 @@ function identity(value: string): number {
  */
 export function poolKey(s: OpenSettings): string {
   const tls = s.tls === undefined ? 0 : identity(JSON.stringify(s.tls));
-  const auth = s.auth === undefined ? 0 : identity(`auth:${new TextDecoder().decode(Secret.request(s.auth))}`);
+  const auth = s.auth === undefined ? 0 : identity(`auth:${decoder.decode(Secret.request(s.auth))}`);
   return `${s.host}\u0000${s.port}\u0000${tls}\u0000${auth}`;
 }

@@ -90,7 +90,7 @@ process.once("exit", () => {
  */
 export async function startDflockd(
   flags: string[] = [],
-  server: "double" | { bin: string } = currentServer(),
+  server: "double" | { bin: string; args?: string[] } = currentServer(),
   double: DoubleOptions = {},
 ): Promise<DflockdServer> {
   if (server === "double") {
@@ -100,7 +100,7 @@ export async function startDflockd(
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     try {
-      return await launch(server.bin, port, flags);
+      return await launch(server.bin, port, flags, server.args ?? []);
     } catch (err) {
       // Another process may have taken the port between probe and bind.
       if (attempt >= 3) throw err;
@@ -108,11 +108,12 @@ export async function startDflockd(
   }
 }
 
-async function launch(bin: string, port: number, flags: string[]): Promise<DflockdServer> {
+/** Run `bin` (with `args` first: e.g. the double's cli.ts under Bun) as a server on `port`. */
+async function launch(bin: string, port: number, flags: string[], args: string[]): Promise<DflockdServer> {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("DFLOCKD_")) env[k] = v;
   const host = "127.0.0.1";
-  const child = spawn(bin, ["--host", host, "--port", String(port), ...flags], {
+  const child = spawn(bin, [...args, "--host", host, "--port", String(port), ...flags], {
     env,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -148,7 +149,7 @@ async function launch(bin: string, port: number, flags: string[]): Promise<Dfloc
     await exited;
   };
   return {
-    kind: "real",
+    kind: args.length === 0 ? "real" : "double",
     host,
     port,
     address: [host, port],
