@@ -135,15 +135,11 @@ export interface Settings {
   readonly limit: number | undefined;
   readonly acquireTimeoutS: number;
   readonly leaseTtlS: number | undefined;
-  readonly servers: ReadonlyArray<readonly [string, number]>;
-  /** How to open a connection to each of `servers` (same index), and its pool key. */
+  /** How to open a connection to each server (in sharding order), and its pool key. */
   readonly targets: ReadonlyArray<Target>;
   readonly strategy: ShardingStrategy;
   readonly ratio: number;
   readonly readTimeoutMs: number;
-  readonly connectTimeoutMs: number;
-  readonly tls: TlsSettings | undefined;
-  readonly auth: Secret | undefined;
   readonly requestTimeoutMs: number;
   readonly safetyMarginMs: number | undefined;
   readonly onLost: ((error: LockLostError) => void) | undefined;
@@ -179,7 +175,7 @@ export function readSettings(kind: Kind, options: LockOptions, limit?: number): 
     );
   }
   const connectTimeoutMs = checkMillis("connectTimeoutMs", options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
-  const { servers, targets, tls, auth } = connectionSettings(
+  const targets = connectionTargets(
     serverList(options),
     connectTimeoutMs,
     resolveTls(options.tls),
@@ -191,43 +187,31 @@ export function readSettings(kind: Kind, options: LockOptions, limit?: number): 
     limit: kind === "semaphore" ? checkLimit(limit) : undefined,
     acquireTimeoutS: checkTimeout("acquireTimeoutS", options.acquireTimeoutS ?? 10),
     leaseTtlS,
-    servers,
     targets,
     strategy,
     ratio: checkRatio(options.renewRatio ?? 0.5),
     readTimeoutMs:
       checkSeconds("serverReadTimeoutS", options.serverReadTimeoutS ?? DEFAULT_SERVER_READ_TIMEOUT_S, 1) * 1000,
-    connectTimeoutMs,
-    tls,
-    auth,
     requestTimeoutMs: checkMillis("requestTimeoutMs", options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
     safetyMarginMs: margin,
     onLost: options.onLost,
   };
 }
 
-/** The connection settings of an instance, shared by every instance configured alike. */
-interface ConnectionSettings {
-  readonly servers: ReadonlyArray<readonly [string, number]>;
-  readonly targets: ReadonlyArray<Target>;
-  readonly tls: TlsSettings | undefined;
-  readonly auth: Secret | undefined;
-}
-
 /**
- * Instances configured alike share one {@link ConnectionSettings}: held
- * locks are many, and most carry the same servers, TLS settings and secret.
- * Bounded: emptied when it grows past {@link MAX_SHARED_SETTINGS} entries.
+ * Instances configured alike share one list of targets: held locks are many,
+ * and most carry the same servers, TLS settings and secret. Bounded: emptied
+ * when it grows past {@link MAX_SHARED_SETTINGS} entries.
  */
-const sharedSettings = new Map<string, ConnectionSettings>();
+const sharedSettings = new Map<string, ReadonlyArray<Target>>();
 const MAX_SHARED_SETTINGS = 256;
 
-function connectionSettings(
+function connectionTargets(
   servers: ReadonlyArray<readonly [string, number]>,
   connectTimeoutMs: number,
   tls: TlsSettings | undefined,
   auth: Secret | undefined,
-): ConnectionSettings {
+): ReadonlyArray<Target> {
   const targets = servers.map(([host, port]): Target => {
     const open: OpenSettings = { host, port, connectTimeoutMs, tls, auth };
     return { open, poolKey: poolKey(open) };
@@ -236,7 +220,7 @@ function connectionSettings(
   const known = sharedSettings.get(id);
   if (known !== undefined) return known;
   if (sharedSettings.size >= MAX_SHARED_SETTINGS) sharedSettings.clear();
-  const made: ConnectionSettings = Object.freeze({ servers, targets: Object.freeze(targets), tls, auth });
+  const made = Object.freeze(targets);
   sharedSettings.set(id, made);
   return made;
 }
@@ -274,8 +258,8 @@ function checkMargin(value: unknown): number {
  * @throws InvalidArgumentError if a custom strategy returns no valid index.
  */
 export function pickServer(settings: Settings): Target {
-  const { servers, strategy, key } = settings;
-  const n = servers.length;
+  const { targets, strategy, key } = settings;
+  const n = targets.length;
   const i = n === 1 && strategy === stableHashShard ? 0 : strategy(key, n);
   if (typeof i !== "number" || !Number.isInteger(i) || i < 0 || i >= n) {
     throw new InvalidArgumentError(
