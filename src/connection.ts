@@ -5,7 +5,7 @@
  * @module
  */
 import { ConnectionError, InvalidArgumentError, LockError, ProtocolError } from "./errors.ts";
-import { LineDecoder } from "./protocol.ts";
+import { DEFAULT_MAX_REPLY_BYTES, LineDecoder } from "./protocol.ts";
 import { type ByteStream, backgroundTimer, runtime } from "./transport.ts";
 
 /** Default server host. */
@@ -65,7 +65,7 @@ export interface CloseInfo {
  */
 export class Connection {
   readonly #stream: ByteStream;
-  readonly #decoder = new LineDecoder();
+  readonly #decoder: LineDecoder;
   readonly #queue: Pending[] = [];
   #head = 0;
   /**
@@ -101,6 +101,7 @@ export class Connection {
    */
   constructor(stream: ByteStream, tls = false) {
     this.#stream = stream;
+    this.#decoder = new LineDecoder(DEFAULT_MAX_REPLY_BYTES, stream.latin1);
     stream.start({
       data: (chunk) => this.#onData(chunk),
       end: (error) => this.#shutdown(false, new ConnectionError(this.#serverClosedMessage(tls), { cause: error })),
@@ -317,11 +318,14 @@ export class Connection {
       }
     }
     try {
-      this.#decoder.push(chunk, (line) => this.#onLine(line));
+      this.#decoder.push(chunk, this.#emitLine);
     } catch (err) {
       this.#shutdown(false, err instanceof LockError ? err : new ProtocolError(String(err)));
     }
   }
+
+  /** {@link Connection.#onLine} bound once, not per chunk. */
+  readonly #emitLine = (line: string): void => this.#onLine(line);
 
   #onLine(line: string): void {
     if (this.#closed !== undefined) return;
@@ -336,12 +340,15 @@ export class Connection {
       this.#shutdown(false, err);
       return;
     }
-    this.#queue[this.#head++] = undefined as unknown as Pending;
-    if (this.#head === this.#queue.length) {
-      this.#queue.length = 0;
+    const queue = this.#queue;
+    if (++this.#head === queue.length) {
+      // The usual case, one request at a time: pop() is cheaper than `length = 0`.
+      if (queue.length === 1) queue.pop();
+      else queue.length = 0;
       this.#head = 0;
       this.#keepAlive(false);
     } else {
+      queue[this.#head - 1] = undefined as unknown as Pending;
       const since = performance.now();
       this.#headSince = since;
       this.#armTimer(since + (this.#queue[this.#head] as Pending).timeoutMs);

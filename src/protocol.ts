@@ -181,19 +181,33 @@ const NL = 0x0a;
 const CR = 0x0d;
 
 /**
+ * Decodes `bytes[start, end)` one character per byte (Latin-1), which for
+ * ASCII is exactly UTF-8, or returns `undefined` if it cannot. An adapter
+ * whose chunks can do this natively (a Node `Buffer`) offers it to skip a
+ * strict UTF-8 decode of every reply.
+ */
+export type Latin1Decoder = (bytes: Uint8Array, start: number, end: number) => string | undefined;
+
+/**
  * Splits a byte stream into reply lines, whatever the chunk boundaries.
  * Accepts `\n` and `\r\n`. Lines are decoded as strict UTF-8 only once they are
  * complete, so a character split across chunks decodes intact.
  */
 export class LineDecoder {
   readonly #max: number;
+  readonly #latin1: Latin1Decoder | undefined;
   readonly #utf8 = new TextDecoder("utf-8", { fatal: true });
   #parts: Uint8Array[] = [];
   #partBytes = 0;
 
-  /** @param maxLineBytes Longest line accepted; a longer one is a {@link ProtocolError}. */
-  constructor(maxLineBytes: number = DEFAULT_MAX_REPLY_BYTES) {
+  /**
+   * @param maxLineBytes Longest line accepted; a longer one is a {@link ProtocolError}.
+   * @param latin1 The stream's own decoder for the chunks it delivers, if it
+   * has a fast one. A line it decodes is kept only if it is all ASCII.
+   */
+  constructor(maxLineBytes: number = DEFAULT_MAX_REPLY_BYTES, latin1?: Latin1Decoder) {
     this.#max = maxLineBytes;
+    this.#latin1 = latin1;
   }
 
   /** Bytes held while waiting for the end of a line. */
@@ -207,6 +221,23 @@ export class LineDecoder {
    * decoder must not be used again.
    */
   push(chunk: Uint8Array, emit: (line: string) => void): void {
+    const size = chunk.length;
+    // The usual case: whole lines, nothing held over. No multi-byte
+    // character spans a line feed, so the whole chunk decodes as one text
+    // (no subarray per line) and splits on "\n" there.
+    if (this.#partBytes === 0 && size > 0 && size <= this.#max + 1 && chunk[size - 1] === NL) {
+      let text = this.#latin1?.(chunk, 0, size);
+      if (text === undefined || !isAscii(text)) text = this.#tryStrict(chunk);
+      // Invalid UTF-8 somewhere: the line-by-line path below reports it after the lines before it.
+      if (text !== undefined) {
+        for (let from = 0; from < text.length; ) {
+          const nl = text.indexOf("\n", from);
+          emit(text.slice(from, nl > from && text.charCodeAt(nl - 1) === CR ? nl - 1 : nl));
+          from = nl + 1;
+        }
+        return;
+      }
+    }
     let start = 0;
     let nl = chunk.indexOf(NL);
     if (this.#partBytes > 0 && nl !== -1) {
@@ -216,13 +247,13 @@ export class LineDecoder {
       const line = concat(this.#parts, this.#partBytes + head.length);
       this.#parts = [];
       this.#partBytes = 0;
-      emit(this.#decode(line));
+      emit(this.#decode(line, 0, line.length, false));
       start = nl + 1;
       nl = chunk.indexOf(NL, start);
     }
     while (nl !== -1) {
       this.#checkSize(nl - start);
-      emit(this.#decode(chunk.subarray(start, nl)));
+      emit(this.#decode(chunk, start, nl, true));
       start = nl + 1;
       nl = chunk.indexOf(NL, start);
     }
@@ -243,17 +274,42 @@ export class LineDecoder {
     }
   }
 
-  #decode(bytes: Uint8Array): string {
-    const end = bytes.length > 0 && bytes[bytes.length - 1] === CR ? bytes.length - 1 : bytes.length;
-    if (end > this.#max) throw new ProtocolError(`reply line longer than ${this.#max} bytes`);
+  /** `bytes[start, end)` as text, a trailing `\r` dropped; `own` when `bytes` is a chunk the stream delivered. */
+  #decode(bytes: Uint8Array, start: number, end: number, own: boolean): string {
+    if (end > start && bytes[end - 1] === CR) end--;
+    if (end - start > this.#max) throw new ProtocolError(`reply line longer than ${this.#max} bytes`);
+    if (own && this.#latin1 !== undefined) {
+      const text = this.#latin1(bytes, start, end);
+      if (text !== undefined && isAscii(text)) return text;
+    }
+    return this.#strict(bytes.subarray(start, end));
+  }
+
+  /** Strict UTF-8, or `undefined` for invalid bytes. */
+  #tryStrict(bytes: Uint8Array): string | undefined {
     try {
-      return this.#utf8.decode(bytes.subarray(0, end));
+      return this.#utf8.decode(bytes);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Strict UTF-8: invalid bytes are a {@link ProtocolError}. */
+  #strict(bytes: Uint8Array): string {
+    try {
+      return this.#utf8.decode(bytes);
     } catch (cause) {
       const err = new ProtocolError("reply is not valid UTF-8");
       (err as { cause?: unknown }).cause = cause;
       throw err;
     }
   }
+}
+
+/** Whether every character of `text` is ASCII (so its Latin-1 and UTF-8 readings agree). */
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
 
 function concat(parts: Uint8Array[], total: number): Uint8Array {

@@ -7,9 +7,7 @@
  */
 import { ProtocolError, ServerError } from "./errors.ts";
 import type { EnqueueResult, Grant, Renewal } from "./protocol.ts";
-
-const TOKEN = /^[\x21-\x7e]{1,256}$/;
-const UINT = /^(0|[1-9][0-9]{0,9})$/;
+import { isPrintableAscii, MAX_TOKEN_CHARS } from "./validate.ts";
 
 function fail(command: string, line: string): never {
   throw new ProtocolError(`malformed reply to "${command}": ${JSON.stringify(line.slice(0, 120))}`, line);
@@ -20,25 +18,49 @@ function throwIfError(status: string, command: string): void {
   if (status.startsWith("error")) throw ServerError.fromStatus(status, command);
 }
 
-function seconds(field: string | undefined, command: string, line: string): number {
-  if (field === undefined || !UINT.test(field)) fail(command, line);
-  return Number(field);
+/** The first word of a reply line. */
+function statusOf(line: string): string {
+  const end = line.indexOf(" ");
+  return end < 0 ? line : line.slice(0, end);
 }
 
-function grant(fields: string[], command: string, line: string): Grant {
-  // <status> <token> <lease> [<fence>]
-  if (fields.length !== 3 && fields.length !== 4) fail(command, line);
-  const token = fields[1] as string;
-  if (!TOKEN.test(token)) fail(command, line);
-  const lease = seconds(fields[2], command, line);
+/** Whether `line[from, to)` is a token or fence: 1 to 256 printable ASCII characters, no space. */
+function isToken(line: string, from: number, to: number): boolean {
+  return to - from <= MAX_TOKEN_CHARS && isPrintableAscii(line, from, to);
+}
+
+/**
+ * The whole number in `line[from, to)`: 1 to 10 digits without a leading
+ * zero; -1 for anything else. Scanned in place, without a substring.
+ */
+function uintAt(line: string, from: number, to: number): number {
+  const n = to - from;
+  if (n < 1 || n > 10 || (n > 1 && line.charCodeAt(from) === 0x30)) return -1;
+  let value = 0;
+  for (let i = from; i < to; i++) {
+    const digit = line.charCodeAt(i) - 0x30;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+/**
+ * `<token> <lease>[ <fence>]`, from `from` to the end of `line`. Read with
+ * index arithmetic: this runs for every grant, so no split and no pattern.
+ */
+function grantAt(line: string, from: number, command: string): Grant {
+  const tokenEnd = line.indexOf(" ", from);
+  if (tokenEnd < 0 || !isToken(line, from, tokenEnd)) fail(command, line);
+  const leaseEnd = line.indexOf(" ", tokenEnd + 1);
+  const lease = uintAt(line, tokenEnd + 1, leaseEnd < 0 ? line.length : leaseEnd);
   // A grant of no time at all cannot be held: no server sends one.
   if (lease < 1) fail(command, line);
-  if (fields.length === 4) {
-    const fence = fields[3] as string;
-    if (!TOKEN.test(fence)) fail(command, line);
-    return { token, lease, fence };
-  }
-  return { token, lease };
+  const token = line.slice(from, tokenEnd);
+  if (leaseEnd < 0) return { token, lease };
+  // The fence runs to the end: a further space fails the token check.
+  if (!isToken(line, leaseEnd + 1, line.length)) fail(command, line);
+  return { token, lease, fence: line.slice(leaseEnd + 1) };
 }
 
 /**
@@ -46,11 +68,9 @@ function grant(fields: string[], command: string, line: string): Grant {
  * @throws ServerError for `error*`, ProtocolError for anything malformed.
  */
 export function parseGrantReply(line: string, command: string): Grant | null {
-  const fields = line.split(" ");
-  const status = fields[0] as string;
-  if (status === "ok") return grant(fields, command, line);
-  if (status === "timeout" && fields.length === 1) return null;
-  throwIfError(status, command);
+  if (line.startsWith("ok ")) return grantAt(line, 3, command);
+  if (line === "timeout") return null;
+  throwIfError(statusOf(line), command);
   return fail(command, line);
 }
 
@@ -59,11 +79,9 @@ export function parseGrantReply(line: string, command: string): Grant | null {
  * @throws ServerError for `error*`, ProtocolError for anything malformed.
  */
 export function parseEnqueueReply(line: string, command: string): EnqueueResult {
-  const fields = line.split(" ");
-  const status = fields[0] as string;
-  if (status === "acquired") return { status: "acquired", ...grant(fields, command, line) };
-  if (status === "queued" && fields.length === 1) return QUEUED;
-  throwIfError(status, command);
+  if (line.startsWith("acquired ")) return { status: "acquired", ...grantAt(line, 9, command) };
+  if (line === "queued") return QUEUED;
+  throwIfError(statusOf(line), command);
   return fail(command, line);
 }
 
@@ -79,10 +97,12 @@ export function parseRenewReply(line: string, command: string): Renewal {
   // Older servers confirm with a bare `ok`: the TTL asked for applies.
   if (status === "ok" && line === "ok") return {};
   if (status === "ok" && (fields.length === 2 || fields.length === 3)) {
-    const lease = seconds(fields[1], command, line);
+    const field = fields[1] as string;
+    const lease = uintAt(field, 0, field.length);
+    if (lease < 0) fail(command, line);
     if (fields.length === 3) {
       const fence = fields[2] as string;
-      if (!TOKEN.test(fence)) fail(command, line);
+      if (!isToken(fence, 0, fence.length)) fail(command, line);
       return { lease, fence };
     }
     return { lease };
@@ -97,7 +117,7 @@ export function parseRenewReply(line: string, command: string): Renewal {
  */
 export function parseOkReply(line: string, command: string): void {
   if (line === "ok") return;
-  throwIfError(line.split(" ")[0] as string, command);
+  throwIfError(statusOf(line), command);
   fail(command, line);
 }
 

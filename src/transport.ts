@@ -7,6 +7,7 @@
  * @module
  */
 import { ConnectionError, LockError } from "./errors.ts";
+import type { Latin1Decoder } from "./protocol.ts";
 
 /** Callbacks the core installs on a {@link ByteStream}. */
 export interface StreamHandlers {
@@ -39,6 +40,13 @@ export interface ByteStream {
    * sockets do); without it, the core encodes and calls {@link write}.
    */
   writeText?(text: string): void;
+  /**
+   * Decode part of a chunk this stream delivered, one character per byte.
+   * Optional: for runtimes with a native way (a Node `Buffer`'s), cheaper
+   * than the strict UTF-8 decoder the core otherwise runs on every reply. The
+   * core keeps the result only when it is all ASCII.
+   */
+  readonly latin1?: Latin1Decoder;
   /** Tear the stream down at once. Idempotent. `end` is still called once. */
   close(): void;
   /**

@@ -50,6 +50,20 @@ export function utf8Length(s: string): number {
 }
 
 /**
+ * Whether `s[from, to)` is non-empty and holds only printable ASCII without
+ * the space (U+0021 to U+007E), the characters of tokens and of most keys. A
+ * loop, cheaper than a regular expression on every request.
+ */
+export function isPrintableAscii(s: string, from: number, to: number): boolean {
+  if (to <= from) return false;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+/**
  * A lock or semaphore key, checked against exactly what the server refuses,
  * so that every key the server stores as written is accepted and every other
  * one is refused before a byte is sent: 1 to 256 UTF-8 bytes, no space, tab,
@@ -64,6 +78,7 @@ export function utf8Length(s: string): number {
  */
 export function checkKey(key: unknown): string {
   if (typeof key !== "string") throw new InvalidArgumentError(`key must be a string, got ${typeof key}`);
+  if (isPrintableAscii(key, 0, key.length) && key.length <= MAX_LINE_BYTES) return key;
   if (key.length === 0) throw new InvalidArgumentError("key must not be empty");
   const bad = NOT_IN_KEY.exec(key);
   if (bad !== null) {
@@ -120,11 +135,12 @@ export function checkSecret(secret: unknown): string {
   return secret;
 }
 
-const TOKEN = /^[\x21-\x7e]{1,256}$/;
+/** Longest token (or fence) accepted, in characters (all ASCII, so also bytes). */
+export const MAX_TOKEN_CHARS = 256;
 
 /** A token as the server issues them: 1..256 printable ASCII characters, no spaces. */
 export function checkToken(token: unknown): string {
-  if (typeof token !== "string" || !TOKEN.test(token)) {
+  if (typeof token !== "string" || token.length > MAX_TOKEN_CHARS || !isPrintableAscii(token, 0, token.length)) {
     throw new InvalidArgumentError(
       `token must be the string the server returned (printable ASCII, no spaces), got ${quote(token, 80)}`,
     );

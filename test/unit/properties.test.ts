@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Connection } from "../../src/connection.ts";
-import { InvalidArgumentError, LockError } from "../../src/errors.ts";
+import { InvalidArgumentError, LockError, ServerError } from "../../src/errors.ts";
 import {
   encodeAcquire,
   encodeEnqueue,
@@ -9,6 +9,7 @@ import {
   encodeRenew,
   encodeWait,
   type Kind,
+  type Latin1Decoder,
   LineDecoder,
   parseEnqueueReply,
   parseGrantReply,
@@ -134,6 +135,89 @@ function split(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
   return out;
 }
 
+/** A portable stand-in for a Node Buffer's Latin-1 decoding. */
+const latin1: Latin1Decoder = (bytes, start, end) => String.fromCharCode(...bytes.subarray(start, end));
+
+// The reply grammar written as patterns: the specification the index-scanning parsers must agree with.
+const TOKEN = "[\\x21-\\x7e]{1,256}";
+const UINT = "(0|[1-9][0-9]{0,9})";
+const GRANT = new RegExp(`^ok (${TOKEN}) ${UINT}(?: (${TOKEN}))?$`);
+const ACQUIRED = new RegExp(`^acquired (${TOKEN}) ${UINT}(?: (${TOKEN}))?$`);
+const RENEWED = new RegExp(`^ok ${UINT}(?: (${TOKEN}))?$`);
+
+type Outcome = { value: unknown } | { error: string };
+function outcome(f: () => unknown): Outcome {
+  try {
+    return { value: f() };
+  } catch (err) {
+    return { error: err instanceof ServerError ? "ServerError" : (err as Error).constructor.name };
+  }
+}
+function grantOf(m: RegExpExecArray | null): unknown {
+  if (m === null || Number(m[2]) < 1) return undefined;
+  return m[3] === undefined ? { token: m[1], lease: Number(m[2]) } : { token: m[1], lease: Number(m[2]), fence: m[3] };
+}
+function expected(line: string, parser: "grant" | "enqueue" | "renew"): Outcome {
+  const status = line.split(" ")[0] as string;
+  if (status.startsWith("error")) return { error: "ServerError" };
+  if (parser === "grant") {
+    if (line === "timeout") return { value: null };
+    const g = grantOf(GRANT.exec(line));
+    return g === undefined ? { error: "ProtocolError" } : { value: g };
+  }
+  if (parser === "enqueue") {
+    if (line === "queued") return { value: { status: "queued", token: null, lease: null } };
+    const g = grantOf(ACQUIRED.exec(line));
+    return g === undefined ? { error: "ProtocolError" } : { value: { status: "acquired", ...(g as object) } };
+  }
+  if (line === "ok") return { value: {} };
+  const m = RENEWED.exec(line);
+  if (m === null) return { error: "ProtocolError" };
+  return { value: m[2] === undefined ? { lease: Number(m[1]) } : { lease: Number(m[1]), fence: m[2] } };
+}
+
+describe("property: reply grammar", () => {
+  const word = fc.constantFrom("ok", "acquired", "queued", "timeout", "error", "error_auth", "0", "00", "1", "33");
+  const piece = fc.oneof(word, fc.string({ unit: fc.constantFrom("a", "Z", "9", "0", "~", "!", "é", "\u0000", " ") }));
+  const replyLine = fc.oneof(
+    fc.array(piece, { maxLength: 6 }).map((ps) => ps.join(" ")),
+    fc.tuple(fc.constantFrom("ok ", "acquired "), fc.string({ maxLength: 300 })).map(([a, b]) => a + b),
+  );
+
+  it("grant, enqueue and renew replies parse exactly as the grammar says", () => {
+    fc.assert(
+      fc.property(replyLine, (line) => {
+        expect(outcome(() => parseGrantReply(line, "l"))).toEqual(expected(line, "grant"));
+        expect(outcome(() => parseEnqueueReply(line, "e"))).toEqual(expected(line, "enqueue"));
+        expect(outcome(() => parseRenewReply(line, "n"))).toEqual(expected(line, "renew"));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it.each([
+    "ok tok 33",
+    "ok tok 33 7",
+    "ok tok 0",
+    "ok tok 033",
+    "ok tok 12345678901",
+    "ok tok 4294967296",
+    `ok ${"t".repeat(256)} 5`,
+    `ok ${"t".repeat(257)} 5`,
+    "ok tok 5 ",
+    "ok  tok 5",
+    "ok tok 5 f g",
+    "acquired tok 5 f",
+    "ok 5",
+    "ok 5 f",
+    "ok",
+  ])("agrees with the grammar on %j", (line) => {
+    expect(outcome(() => parseGrantReply(line, "l"))).toEqual(expected(line, "grant"));
+    expect(outcome(() => parseEnqueueReply(line, "e"))).toEqual(expected(line, "enqueue"));
+    expect(outcome(() => parseRenewReply(line, "n"))).toEqual(expected(line, "renew"));
+  });
+});
+
 describe("property: replies", () => {
   it("any byte stream, split anywhere, yields the same lines or a typed error; parsers never throw untyped", () => {
     fc.assert(
@@ -141,8 +225,8 @@ describe("property: replies", () => {
         const all = new Uint8Array(bytes.length + tail.length);
         all.set(bytes);
         all.set(tail, bytes.length);
-        const run = (chunks: Uint8Array[]): { lines: string[]; error?: unknown } => {
-          const d = new LineDecoder(max);
+        const run = (chunks: Uint8Array[], fast?: Latin1Decoder): { lines: string[]; error?: unknown } => {
+          const d = new LineDecoder(max, fast);
           const lines: string[] = [];
           try {
             for (const c of chunks) d.push(c, (l) => lines.push(l));
@@ -153,6 +237,9 @@ describe("property: replies", () => {
         };
         const whole = run([all]);
         const pieces = run(split(all, cuts));
+        // A stream's fast Latin-1 decoder changes nothing: same lines, same failures.
+        const fast = run(split(all, cuts), latin1);
+        expect(fast).toEqual(pieces);
         expect(pieces.error === undefined).toBe(whole.error === undefined);
         if (pieces.error !== undefined) expect(pieces.error).toBeInstanceOf(LockError);
         if (whole.error === undefined) expect(pieces.lines).toEqual(whole.lines);

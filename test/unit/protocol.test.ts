@@ -103,6 +103,8 @@ describe("encoding requests", () => {
   });
 });
 
+const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
+
 function lines(chunks: Array<string | Uint8Array>, max?: number): string[] {
   const d = new LineDecoder(max);
   const out: string[] = [];
@@ -154,6 +156,41 @@ describe("LineDecoder", () => {
     buf.fill(0x21);
     d.push(Buffer.from("2\n"), (l) => out.push(l));
     expect(out).toEqual(["ok 12"]);
+  });
+
+  it("uses a stream's Latin-1 decoder only on its own chunks, and only for ASCII lines", () => {
+    const seen: Uint8Array[] = [];
+    const d = new LineDecoder(undefined, (bytes, start, end) => {
+      seen.push(bytes);
+      return String.fromCharCode(...bytes.subarray(start, end));
+    });
+    const out: string[] = [];
+    const chunks = [utf8("ok a\r\nok é\nok b"), utf8("c\nok d\n")];
+    for (const c of chunks) d.push(c, (l) => out.push(l));
+    // "ok é" read as Latin-1 is not ASCII, so the strict decoder reads it; "ok bc" was joined from two chunks.
+    expect(out).toEqual(["ok a", "ok é", "ok bc", "ok d"]);
+    expect(seen).toEqual([chunks[0], chunks[0], chunks[1]]);
+    expect(seen.every((b) => chunks.includes(b))).toBe(true);
+  });
+
+  it("decodes a chunk of whole lines at once, with or without a Latin-1 decoder", () => {
+    for (const fast of [undefined, (b: Uint8Array, s: number, e: number) => String.fromCharCode(...b.subarray(s, e))]) {
+      const d = new LineDecoder(16, fast);
+      const out: string[] = [];
+      d.push(utf8("ok a\r\nok é🔒\n\r\n\nok\n"), (l) => out.push(l));
+      expect(out).toEqual(["ok a", "ok é🔒", "", "", "ok"]);
+      // Exactly the longest line allowed, and its terminator.
+      d.push(utf8(`${"x".repeat(16)}\n`), (l) => out.push(l));
+      expect(out.at(-1)).toBe("x".repeat(16));
+      expect(() => d.push(utf8(`${"x".repeat(17)}\n`), () => {})).toThrow(ProtocolError);
+    }
+  });
+
+  it("still hands over the lines before an invalid one in the same chunk", () => {
+    const out: string[] = [];
+    const d = new LineDecoder();
+    expect(() => d.push(new Uint8Array([0x6f, 0x6b, 0x0a, 0xff, 0x0a]), (l) => out.push(l))).toThrow(ProtocolError);
+    expect(out).toEqual(["ok"]);
   });
 
   it("copies leftovers, so a reused chunk buffer cannot corrupt them", () => {
