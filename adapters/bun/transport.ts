@@ -17,6 +17,7 @@ import {
   type StreamHandlers,
   tlsHandshakeError,
 } from "../../src/transport.ts";
+import { utf8Length } from "../../src/validate.ts";
 import { isNodeStyleSocket, NodeStream } from "../node/stream.ts";
 
 interface Slot {
@@ -29,7 +30,7 @@ interface Slot {
  */
 interface Socket<Data> {
   data: Data;
-  write(bytes: Uint8Array): number;
+  write(data: Uint8Array | string): number;
   terminate(): void;
   setNoDelay(noDelay?: boolean): unknown;
   ref(): void;
@@ -57,6 +58,8 @@ interface BunNet {
 }
 
 /** `Bun`, looked up when used (so that this module also loads outside Bun). */
+const encoder = new TextEncoder();
+
 function bun(): BunNet {
   return (globalThis as unknown as { Bun: BunNet }).Bun;
 }
@@ -124,6 +127,21 @@ class BunStream implements ByteStream {
     }
     const n = this.#sock.write(bytes);
     if (n < bytes.length) this.#backlog.push(bytes.subarray(Math.max(0, n)));
+  }
+
+  /**
+   * Bun writes a string without the intermediate `Uint8Array` the core would
+   * encode. Its return counts UTF-8 bytes; what a partial write left is
+   * encoded and kept for `drain`.
+   */
+  writeText(text: string): void {
+    if (this.#ended) return;
+    if (this.#backlog.length > 0) {
+      this.#backlog.push(encoder.encode(text));
+      return;
+    }
+    const n = this.#sock.write(text);
+    if (n < text.length || n < utf8Length(text)) this.#backlog.push(encoder.encode(text).subarray(Math.max(0, n)));
   }
 
   close(): void {

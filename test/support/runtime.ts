@@ -24,6 +24,8 @@ export function runFile(file: string): [string, string[]] {
 /** A scripted fake server (test/support/scripted-server.mjs) in its own Node process. */
 export interface ScriptedServer {
   port: number;
+  /** Write a line to the server's stdin (the "deaf" scenario resumes reading on "resume"). */
+  tell(line: string): void;
   stop(): void;
 }
 
@@ -56,6 +58,9 @@ export async function scriptedServer(scenario: string, options: ScriptedOptions 
   });
   return {
     port,
+    tell(line) {
+      child.stdin?.write(`${line}\n`);
+    },
     stop() {
       child.stdin?.end();
       child.kill("SIGKILL");

@@ -21,9 +21,16 @@ async function trickle(sock, text) {
   }
 }
 
+// "deaf": releases whose keys must be `${n}:` and then 120 × "é", n counting from 0 per connection.
+const DEAF_TAIL = Buffer.from(`:${"é".repeat(120)}`).toString("latin1");
+
 function reply(req, sock) {
   const [cmd, key] = req;
   switch (scenario) {
+    case "deaf": {
+      const n = sock.deafCount++;
+      return sock.write(cmd === "r" && key === `${n}${DEAF_TAIL}` && req[2] === TOKEN ? "ok\n" : `error bad ${n}\n`);
+    }
     case "malformed":
       return sock.write("ok not-a-lease\n");
     case "stall":
@@ -63,6 +70,12 @@ function serve(sock) {
   sock.setNoDelay?.(true);
   sock.on("error", () => {});
   if (scenario === "silent") return; // accept, then never answer anything
+  if (scenario === "deaf") {
+    // Read nothing until the test writes "resume" to stdin, so the client's writes back up.
+    sock.deafCount = 0;
+    sock.pause();
+    deaf.push(sock);
+  }
   let buf = "";
   let authed = secret === undefined;
   sock.on("data", (d) => {
@@ -102,6 +115,10 @@ const server = process.env.SCRIPTED_TLS_CERT
 server.on("tlsClientError", () => {});
 server.listen(0, process.env.SCRIPTED_HOST ?? "127.0.0.1", () => {
   process.stdout.write(`${server.address().port}\n`);
+});
+const deaf = [];
+process.stdin.on("data", (d) => {
+  if (String(d).includes("resume")) for (const sock of deaf.splice(0)) sock.resume();
 });
 // Exit with the parent.
 process.stdin.on("end", () => process.exit(0));

@@ -106,6 +106,22 @@ describe(`the ${RUNTIME} adapter`, () => {
     expect((await lost).name).toBe("LockLostError");
   });
 
+  it("writes that back up (a server not reading) arrive whole and in order, multi-byte characters included", async () => {
+    const s = await scriptedServer("deaf");
+    servers.push(s);
+    const conn = await connect({ port: s.port });
+    const token = "0123456789abcdef0123456789abcdef";
+    const tail = `:${"é".repeat(120)}`;
+    // About 17 MB: more than the loopback send and receive buffers hold, so the
+    // runtime's socket takes only part of some writes and the adapter keeps the rest.
+    const replies = Array.from({ length: 60_000 }, (_, n) => release(conn, `${n}${tail}`, token));
+    s.tell("resume");
+    const settled = await Promise.allSettled(replies);
+    const failed = settled.filter((r) => r.status === "rejected");
+    expect(failed.length, String((failed[0] as PromiseRejectedResult | undefined)?.reason)).toBe(0);
+    conn.close();
+  }, 60_000);
+
   it("connect() gives a connection the low-level functions pipeline on", async () => {
     const port = await fake("ok");
     const conn = await connect({ port });
