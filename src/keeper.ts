@@ -2,21 +2,22 @@
  * The I/O of a held lock: renewals sent when {@link LeaseTracker} says, and
  * the loss reported when its `lossAt` passes with no renewal confirmed. The
  * decisions (when to renew, what a reply proves, when the holding is lost)
- * are the tracker's; this file only sends, waits and arms a timer. Its timer
+ * are the tracker's; this file only sends, waits and sets an alarm. Its alarm
  * never keeps the process alive.
  *
- * One keeper serves every holding of an instance, and one timer serves both
- * deadlines: it fires at the next renewal (always due before the loss
+ * One keeper serves every holding of an instance, and one alarm serves both
+ * deadlines: it goes off at the next renewal (always due before the loss
  * deadline) or, while a renewal or release is in flight, at the loss
- * deadline. A timer that fires early re-arms for what is left, so a
- * renewal cycle arms one timer, and a short holding one in all.
+ * deadline. An alarm that goes off early is set again for what is left.
+ * Alarms share the process's one timer ({@link alarmClock}).
  *
  * @module
  */
+
+import { Alarm, alarmClock } from "./alarms.ts";
 import type { Connection } from "./connection.ts";
 import type { LeaseTracker } from "./lease.ts";
 import { commandName, encodeRenew, type Grant, type Kind, parseRenewReply } from "./protocol.ts";
-import { backgroundTimer } from "./transport.ts";
 
 /** What a {@link Keeper} needs from the lock that owns the holding. */
 export interface KeeperOwner {
@@ -48,8 +49,8 @@ export class Keeper {
   /** The TTL sent on every renewal (a bare renew would reset it to the server's default). */
   #ttl = 0;
   #renewAt = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #timerAt = 0;
+  /** The keeper's one deadline, on the process's {@link alarmClock}. */
+  readonly #alarm = new Alarm(() => this.#onTimer());
   /** The renewal in flight; settles (never rejects) when it is done. */
   inflight: Promise<boolean> | undefined;
 
@@ -102,7 +103,7 @@ export class Keeper {
           lease.to("held");
           if (budgetMs === undefined) this.arm();
         }
-        // During a release the timer already waits for the (now later) loss deadline.
+        // During a release the alarm already waits for the (now later) loss deadline.
         return true;
       },
       (err: unknown) => {
@@ -117,26 +118,21 @@ export class Keeper {
     return done;
   }
 
-  /** Stop serving the holding: the timer is disarmed. */
+  /** Stop serving the holding: its alarm is cancelled. */
   stop(): void {
     this.#epoch = -1;
     this.#conn = undefined;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    alarmClock.cancel(this.#alarm);
   }
 
-  /** Make sure the timer fires no later than `at`. */
+  /** Make sure the alarm goes off no later than `at`. */
   #schedule(at: number): void {
-    if (this.#timer !== undefined) {
-      if (this.#timerAt <= at) return;
-      clearTimeout(this.#timer);
-    }
-    this.#timerAt = at;
-    this.#timer = backgroundTimer(this.#onTimer, at - now());
+    const alarm = this.#alarm;
+    if (alarm.armed && alarm.at <= at) return;
+    alarmClock.set(alarm, at);
   }
 
-  readonly #onTimer = (): void => {
-    this.#timer = undefined;
+  #onTimer(): void {
     if (!this.#current()) return;
     const lease = this.#owner.lease;
     const state = lease.state;
@@ -153,7 +149,7 @@ export class Keeper {
       return;
     }
     this.#schedule(state === "held" ? Math.min(this.#renewAt, lease.lossAt) : lease.lossAt);
-  };
+  }
 
   #current(): boolean {
     return this.#epoch !== -1 && this.#owner.epoch === this.#epoch;

@@ -1,0 +1,147 @@
+/**
+ * The process's one timer for every holding's deadline (src/alarms.ts).
+ */
+import fc from "fast-check";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { Alarm, AlarmClock } from "../../src/alarms.ts";
+import { useScriptedRuntime } from "../support/scripted-peer.ts";
+
+beforeEach(() => {
+  useScriptedRuntime();
+  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+const at = (ms: number): number => performance.now() + ms;
+
+describe("AlarmClock", () => {
+  it("fires each alarm once, in deadline order, on one runtime timer", async () => {
+    const clock = new AlarmClock();
+    const fired: number[] = [];
+    const alarms = [50, 10, 40, 20, 30].map((ms) => {
+      const a = new Alarm(() => fired.push(ms));
+      clock.set(a, at(ms));
+      return a;
+    });
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(25);
+    expect(fired).toEqual([10, 20]);
+    expect(alarms.filter((a) => a.armed)).toHaveLength(3);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(fired).toEqual([10, 20, 30, 40, 50]);
+    expect(clock.size).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("cancelled alarms never fire, and the last one cancelled clears the timer", async () => {
+    const clock = new AlarmClock();
+    const fire = vi.fn();
+    const a = new Alarm(fire);
+    const b = new Alarm(fire);
+    clock.set(a, at(10));
+    clock.set(b, at(20));
+    clock.cancel(a);
+    clock.cancel(a);
+    expect(vi.getTimerCount()).toBe(1);
+    clock.cancel(b);
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(fire).not.toHaveBeenCalled();
+  });
+
+  it("moves an alarm earlier or later", async () => {
+    const clock = new AlarmClock();
+    const fired: string[] = [];
+    const a = new Alarm(() => fired.push("a"));
+    const b = new Alarm(() => fired.push("b"));
+    clock.set(a, at(10));
+    clock.set(b, at(20));
+    clock.set(a, at(30));
+    clock.set(b, at(5));
+    await vi.advanceTimersByTimeAsync(6);
+    expect(fired).toEqual(["b"]);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(fired).toEqual(["b"]);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(fired).toEqual(["b", "a"]);
+  });
+
+  it("a callback that throws does not stop the others", async () => {
+    const clock = new AlarmClock();
+    const thrown: unknown[] = [];
+    const onError = (e: unknown): void => void thrown.push(e);
+    process.on("uncaughtException", onError);
+    try {
+      const later = vi.fn();
+      clock.set(
+        new Alarm(() => {
+          throw new Error("boom");
+        }),
+        at(10),
+      );
+      clock.set(new Alarm(later), at(10));
+      await vi.advanceTimersByTimeAsync(10);
+      expect(later).toHaveBeenCalledTimes(1);
+      await vi.waitFor(() => expect(thrown).toHaveLength(1));
+    } finally {
+      process.off("uncaughtException", onError);
+    }
+  });
+
+  it("arms anew when the timer functions were replaced since (fake timers reinstalled)", async () => {
+    const clock = new AlarmClock();
+    const x = vi.fn();
+    const y = vi.fn();
+    clock.set(new Alarm(x), at(100));
+    // The timer armed above belongs to fake timers that are now gone: it will never fire.
+    vi.useRealTimers();
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    clock.set(new Alarm(y), at(200));
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(x).toHaveBeenCalledTimes(1);
+    expect(y).toHaveBeenCalledTimes(1);
+  });
+
+  it("matches a simple model under any sequence of sets, cancels and time passing", async () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant("set" as const), id: fc.nat(5), ms: fc.nat(100) }),
+      fc.record({ kind: fc.constant("cancel" as const), id: fc.nat(5) }),
+      fc.record({ kind: fc.constant("pass" as const), ms: fc.nat(60) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 60 }), async (ops) => {
+        const clock = new AlarmClock();
+        const fired: number[] = [];
+        const alarms = Array.from({ length: 6 }, (_, id) => new Alarm(() => fired.push(id)));
+        const model = new Map<number, number>();
+        const expected: number[] = [];
+        let now = performance.now();
+        for (const o of ops) {
+          if (o.kind === "set") {
+            clock.set(alarms[o.id] as Alarm, now + o.ms);
+            model.set(o.id, now + o.ms);
+          } else if (o.kind === "cancel") {
+            clock.cancel(alarms[o.id] as Alarm);
+            model.delete(o.id);
+          } else {
+            now += o.ms;
+            const due = [...model].filter(([, t]) => t <= now).sort((x, y) => x[1] - y[1]);
+            for (const [id] of due) {
+              expected.push(id);
+              model.delete(id);
+            }
+            await vi.advanceTimersByTimeAsync(o.ms);
+            // Alarms due at the same moment may fire in either order.
+            expect([...fired].sort()).toEqual([...expected].sort());
+          }
+          for (const [id, a] of alarms.entries()) expect(a.armed).toBe(model.has(id));
+          expect(vi.getTimerCount()).toBe(model.size > 0 ? 1 : 0);
+        }
+        for (const a of alarms) clock.cancel(a);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
