@@ -9,7 +9,8 @@
 export interface Throughput {
   opsPerS: number;
   cpuUsPerOp: number;
-  windows: { opsPerS: number; cpuUsPerOp: number }[];
+  /** `round`: the round of bench/run.ts the window was measured in (absent from a worker's own result). */
+  windows: { opsPerS: number; cpuUsPerOp: number; round?: number }[];
   workers: number;
   failedWorkers: number;
   errors?: { count: number; messages: string[] };
@@ -89,6 +90,32 @@ function pairedRtt(h: Outcome<Latency> | undefined, backToBack: Latency | undefi
   return lat(ok(h)?.rtt)?.p50Us ?? backToBack?.p50Us;
 }
 
+/** The median of `xs` (NaN for none). */
+export function median(xs: number[]): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+/**
+ * `a ÷ b` for a field of two throughput results: the median of the ratios of
+ * windows from the same round where there are any, else the ratio of medians.
+ */
+function paired(
+  a: Throughput | undefined,
+  b: Throughput | undefined,
+  field: "opsPerS" | "cpuUsPerOp",
+): number | undefined {
+  if (a === undefined || b === undefined) return undefined;
+  const ratiosByRound: number[] = [];
+  for (const wa of a.windows) {
+    const wb = b.windows.find((w) => w.round !== undefined && w.round === wa.round);
+    if (wb !== undefined && wb[field] > 0) ratiosByRound.push(wa[field] / wb[field]);
+  }
+  return ratiosByRound.length > 0 ? median(ratiosByRound) : div(a[field], b[field]);
+}
+
 /** Compute the target ratios of one runtime. */
 export function ratios(r: RuntimeResult): Ratios {
   const raw = tp(r.cases.raw);
@@ -98,11 +125,11 @@ export function ratios(r: RuntimeResult): Ratios {
   const heap = ok(r.cases.heap);
   const heapOk = heap !== undefined && heap.held > 0;
   return {
-    dlOverFloor: div(tp(r.cases.dl)?.opsPerS, raw?.opsPerS),
-    dlWithLockOverFloor: div(tp(r.cases["dl-withlock"])?.opsPerS, raw?.opsPerS),
-    dlNewOverFloor: div(tp(r.cases["dl-new"])?.opsPerS, raw?.opsPerS),
-    lowOverFloor: div(low?.opsPerS, raw?.opsPerS),
-    lowCpuOverRaw: div(low?.cpuUsPerOp, raw?.cpuUsPerOp),
+    dlOverFloor: paired(tp(r.cases.dl), raw, "opsPerS"),
+    dlWithLockOverFloor: paired(tp(r.cases["dl-withlock"]), raw, "opsPerS"),
+    dlNewOverFloor: paired(tp(r.cases["dl-new"]), raw, "opsPerS"),
+    lowOverFloor: paired(low, raw, "opsPerS"),
+    lowCpuOverRaw: paired(low, raw, "cpuUsPerOp"),
     handoffRawOverRtt: div(lat(l?.handoffRaw)?.p50Us, pairedRtt(l?.handoffRaw, rtt)),
     handoffDlOverRtt: div(lat(l?.handoffDl)?.p50Us, pairedRtt(l?.handoffDl, rtt)),
     heapKiBPerLock: heapOk ? heap.heapKiBPerLock : undefined,

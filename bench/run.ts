@@ -16,14 +16,18 @@
  *    the raw-socket floor (bench/raw.mjs), the low-level API,
  *    DistributedLock (reused, withLock, new per op), RTT and contended
  *    hand-off latency, and heap/RSS per held lock. One process at a time:
- *    each runtime's cases in turn, then every runtime's heap case last.
+ *    each runtime's cases in turn, then every runtime's heap case last. The
+ *    throughput cases run in rounds, one window per case and round, the
+ *    order rotated each round; a ratio to the floor is the median of the
+ *    per-round ratios, so a machine that gets busier or quieter during the
+ *    run moves both sides of each ratio alike.
  * 4. Prints each runtime's numbers and ratios with the targets beside them,
  *    then a side-by-side table (bench/report.ts); `--json` prints the raw
  *    results as JSON instead. Progress goes to stderr.
  *
  * Options: --runtimes node,bun,deno (or BENCH_RUNTIMES), --json, --seconds S
- * (per window, default 2), --repeats N (windows per case, median reported,
- * default 3), --locks N (held-locks case, default 10000, lowered to fit
+ * (per window, default 1.5), --repeats N (rounds, so windows per case, median
+ * reported, default 5), --locks N (held-locks case, default 10000, lowered to fit
  * `ulimit -n`), --quick (short windows, one repeat, 2000 locks), --no-build.
  *
  * Measures only: the exit code is 0 whatever the numbers are, and a runtime
@@ -36,7 +40,15 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { chooseServer, describeChoice, startDflockd } from "../test/harness/dflockd.ts";
-import { type RuntimeResult, ratios, runtimeSection, sideBySide } from "./report.ts";
+import {
+  median,
+  type Outcome,
+  type RuntimeResult,
+  ratios,
+  runtimeSection,
+  sideBySide,
+  type Throughput,
+} from "./report.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 const BIN = join(ROOT, "node_modules", ".bin");
@@ -61,8 +73,8 @@ function parseArgs(argv: string[]) {
     json: false,
     build: true,
     runtimes: (process.env.BENCH_RUNTIMES ?? "node,bun,deno").split(","),
-    seconds: 2,
-    repeats: 3,
+    seconds: 1.5,
+    repeats: 5,
     locks: 10_000,
     quick: false,
   };
@@ -281,26 +293,64 @@ for (const runtime of args.runtimes) {
 // Every runtime's heap case comes last: it leaves 10,000 idle keys on the
 // server for a minute, which would swell the `stats` replies the latency
 // case polls (and the garbage both sides make of them).
+// Throughput in rounds: every case once per round (one window), the order
+// rotated each round, so each case has a window beside each of the floor's.
+const rounds = Array.from({ length: options.repeats }, (_, round) =>
+  THROUGHPUT.map((_c, i) => THROUGHPUT[(i + round) % THROUGHPUT.length] as string).map((c) => [c, round] as const),
+);
 const plan = [
-  ...args.runtimes.flatMap((r) => CASES.filter((c) => c !== "heap").map((c) => [r, c] as const)),
-  ...args.runtimes.map((r) => [r, "heap"] as const),
+  ...args.runtimes.flatMap((r) => [
+    ...rounds.flat().map(([c, round]) => [r, c, round] as const),
+    [r, "latency", 0] as const,
+  ]),
+  ...args.runtimes.map((r) => [r, "heap", 0] as const),
 ];
-for (const [runtime, which] of plan) {
+const roundOptions = { ...options, repeats: 1 };
+for (const [runtime, which, round] of plan) {
   if (broken.has(runtime)) continue;
   const entry = results[runtime] as RuntimeResult;
-  const budget = (THROUGHPUT as readonly string[]).includes(which)
-    ? options.warmupS + options.repeats * options.seconds + 40
-    : 180;
+  const throughput = (THROUGHPUT as readonly string[]).includes(which);
+  const budget = throughput ? options.warmupS + options.seconds + 40 : 180;
   const t0 = performance.now();
-  const o = await runCase(runtime, which, server, options, budget);
-  progress(`${runtime.padEnd(5)} ${which.padEnd(12)} ${brief(which, o, (performance.now() - t0) / 1000)}`);
+  const o = await runCase(runtime, which, server, throughput ? roundOptions : options, budget);
+  const label = throughput ? `${which} #${round + 1}` : which;
+  progress(`${runtime.padEnd(5)} ${label.padEnd(15)} ${brief(which, o, (performance.now() - t0) / 1000)}`);
   if (o.version !== undefined) entry.version = o.version;
-  record(runtime, which, o.ok ? o.result : { error: o.error ?? "failed" });
+  if (throughput) addRound(entry, which, round, o);
+  else record(runtime, which, o.ok ? o.result : { error: o.error ?? "failed" });
   // A runtime that cannot start at all (no JSON line, so no version): skip its other cases.
-  if (!o.ok && o.version === undefined && which === CASES[0]) {
+  if (!o.ok && o.version === undefined && round === 0 && which === rounds[0]?.[0]?.[0]) {
     broken.add(runtime);
-    for (const c of CASES.slice(1)) record(runtime, c, { error: "skipped: the runtime failed to run" });
+    for (const c of CASES) if (c !== which) record(runtime, c, { error: "skipped: the runtime failed to run" });
   }
+}
+
+/** Fold one round's window of a throughput case into the case's result. */
+function addRound(entry: RuntimeResult, which: string, round: number, o: ChildOutcome): void {
+  const cases = entry.cases as Record<string, Outcome<Throughput> | undefined>;
+  const prev = cases[which];
+  const t = prev === undefined || "error" in prev ? undefined : prev;
+  if (!o.ok) {
+    if (t === undefined) cases[which] = { error: o.error ?? "failed" };
+    else t.errors = mergeErrors(t.errors, { count: 1, messages: [o.error ?? "failed"] });
+    return;
+  }
+  const r = o.result as Throughput;
+  const windows = [...(t?.windows ?? []), ...r.windows.map((w) => ({ ...w, round }))];
+  cases[which] = {
+    ...r,
+    windows,
+    opsPerS: median(windows.map((w) => w.opsPerS)),
+    cpuUsPerOp: median(windows.map((w) => w.cpuUsPerOp)),
+    failedWorkers: Math.max(t?.failedWorkers ?? 0, r.failedWorkers),
+    errors: mergeErrors(t?.errors, r.errors),
+  };
+}
+
+function mergeErrors(a: Throughput["errors"], b: Throughput["errors"]): Throughput["errors"] {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return { count: a.count + b.count, messages: [...new Set([...a.messages, ...b.messages])].slice(0, 3) };
 }
 await server.stop();
 const elapsedS = (Date.now() - startedAt) / 1000;
@@ -319,7 +369,7 @@ if (args.json) {
 } else {
   say("");
   say(
-    `client benchmark, ${new Date().toISOString()}: ${options.workers} workers, ${options.repeats} x ${options.seconds} s windows per throughput case (median), ${elapsedS.toFixed(0)} s in all`,
+    `client benchmark, ${new Date().toISOString()}: ${options.workers} workers, ${options.repeats} rounds of one ${options.seconds} s window per throughput case (ops/s: median window; ratios: median of the rounds' ratios), ${elapsedS.toFixed(0)} s in all`,
   );
   say(
     "one op = acquire + release; CPU/op = the client process's user + system CPU per op; ✓/✗ = target met (information only)",
