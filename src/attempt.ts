@@ -38,9 +38,7 @@ export abstract class Attempts extends Holding {
    */
   protected start(signal: AbortSignal | undefined, how: How): number | Promise<number> {
     const state = this.lease.state;
-    if (state !== "released" && state !== "lost") {
-      throw new LockError(`${quote(this.key)} is already ${state} on this instance; release() it first`, "BUSY");
-    }
+    if (state !== "released" && state !== "lost") throw busy(this.key, state);
     checkSignal(signal);
     if (this.pool.closed) throw new LockError("the client was closed", "ABORTED");
     const target = pickServer(this.s);
@@ -206,4 +204,21 @@ function staleConnection(err: unknown): boolean {
 function tokenOf(value: unknown): string | undefined {
   const token = (value as { token?: unknown } | null)?.token;
   return typeof token === "string" ? token : undefined;
+}
+
+/**
+ * The error for a second acquisition on an instance that is not free: what
+ * the instance is doing, and what to do instead.
+ */
+function busy(key: string, state: string): LockError {
+  const doing =
+    state === "held" || state === "renewing"
+      ? "already holds it: release() it first"
+      : state === "queued"
+        ? "is queued for it: wait() for the grant, or release() to give the place up"
+        : `is already acquiring it (${state}): await that call first`;
+  return new LockError(
+    `this instance of ${quote(key)} ${doing}. Concurrent callers can share one instance through withLock(), which serves them in turn, or use an instance each`,
+    "BUSY",
+  );
 }

@@ -9,11 +9,11 @@
  */
 
 import { Attempts, type How, RETRY } from "./attempt.ts";
-import { checkSignal } from "./cancel.ts";
+import { checkSignal, deadlineSignal } from "./cancel.ts";
 import type { Connection } from "./connection.ts";
 import { AcquireTimeoutError, InvalidArgumentError, LockError, quote } from "./errors.ts";
 import type { LeaseState } from "./lease.ts";
-import type { AcquireOptions, EnqueueStatus, Settings } from "./options.ts";
+import { type AcquireOptions, checkCallOptions, type EnqueueStatus, type Settings } from "./options.ts";
 import type { ConnectionPool, Link } from "./pool.ts";
 import {
   acquireRequest,
@@ -23,6 +23,7 @@ import {
   parseEnqueueReply,
   parseGrantReply,
 } from "./protocol.ts";
+import { Turns } from "./turns.ts";
 import { checkTimeout } from "./validate.ts";
 
 /** Extra time allowed beyond a blocking request's own timeout before the client gives up on the server. */
@@ -32,6 +33,9 @@ const _now: () => number = () => performance.now();
 
 /** One instance's attempts and holdings, one at a time. */
 export class LockEngine extends Attempts {
+  /** Turns among concurrent withLock() callers. */
+  readonly #turns = new Turns();
+
   constructor(settings: Settings, pool: ConnectionPool) {
     super(settings, pool);
   }
@@ -67,16 +71,24 @@ export class LockEngine extends Attempts {
    * with timeout 0 first; if the key is taken and the caller may wait, it
    * asks again, blocking, on a connection of its own.
    */
-  async acquire(options?: AcquireOptions): Promise<boolean> {
+  acquire(options?: AcquireOptions): Promise<boolean> {
+    try {
+      checkCallOptions("acquire()", options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#acquire(options?.signal, options?.timeoutS ?? this.s.acquireTimeoutS);
+  }
+
+  async #acquire(signal: AbortSignal | undefined, waitS: number): Promise<boolean> {
     const s = this.s;
-    const signal = options?.signal;
     let how: How = "any";
     for (;;) {
       const started = this.start(signal, how);
       const epoch = typeof started === "number" ? started : await started;
       const link = this.link as Link;
       const shared = !link.exclusive;
-      const t = shared ? 0 : s.acquireTimeoutS;
+      const t = shared ? 0 : waitS;
       const bytes = acquireRequest(s.kind, this.key, t, s.leaseTtlS, s.limit);
       const timeoutMs = shared ? s.requestTimeoutMs : t * 1000 + BLOCKING_GRACE_MS;
       const grant = await this.ask(epoch, bytes, "acquire", parseGrantReply, timeoutMs, signal);
@@ -87,7 +99,7 @@ export class LockEngine extends Attempts {
       if (grant === null) {
         // Answered `timeout`: nothing is held, and the connection is clean.
         this.end(epoch, undefined, "clean");
-        if (shared && s.acquireTimeoutS > 0) {
+        if (shared && waitS > 0) {
           how = "own";
           continue;
         }
@@ -102,8 +114,21 @@ export class LockEngine extends Attempts {
 
   /** Two-phase acquisition, step 1 (on a connection of its own: a queue place ties it up). */
   async enqueue(options?: AcquireOptions): Promise<EnqueueStatus> {
+    checkCallOptions("enqueue()", options);
+    const limitS = options?.timeoutS;
+    if (limitS === undefined) return this.#enqueue(options?.signal);
+    const timedOut = (): LockError =>
+      new LockError(`enqueue() on ${quote(this.key)} took longer than its timeoutS of ${limitS} s`, "TIMEOUT");
+    const deadline = deadlineSignal(options?.signal, limitS * 1000, timedOut);
+    try {
+      return await this.#enqueue(deadline.signal);
+    } finally {
+      deadline.dispose();
+    }
+  }
+
+  async #enqueue(signal: AbortSignal | undefined): Promise<EnqueueStatus> {
     const bytes = encodeEnqueue(this.s.kind, this.key, this.s.leaseTtlS, this.s.limit);
-    const signal = options?.signal;
     let how: How = "own";
     for (;;) {
       const started = this.start(signal, how);
@@ -130,7 +155,13 @@ export class LockEngine extends Attempts {
 
   /** Two-phase acquisition, step 2: */
   async wait(timeoutS?: number, options?: AcquireOptions): Promise<boolean> {
-    const t = checkTimeout("timeout", timeoutS ?? this.s.acquireTimeoutS);
+    checkCallOptions("wait()", options);
+    if (timeoutS !== undefined && options?.timeoutS !== undefined && timeoutS !== options.timeoutS) {
+      throw new InvalidArgumentError(
+        `wait(${timeoutS}, { timeoutS: ${options.timeoutS} }) gives two different timeouts; give one`,
+      );
+    }
+    const t = checkTimeout("timeout", timeoutS ?? options?.timeoutS ?? this.s.acquireTimeoutS);
     const state = this.lease.state;
     if (state === "held" || state === "renewing") return true;
     if (state !== "queued") {
@@ -176,9 +207,27 @@ export class LockEngine extends Attempts {
   }
 
   /** Acquire, run `fn`, release: */
-  async withLock<T>(fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
+  async withLock<T>(fn: (signal: AbortSignal) => T | Promise<T>, options?: AcquireOptions): Promise<T> {
     if (typeof fn !== "function") throw new InvalidArgumentError("withLock() needs a function");
-    if (!(await this.acquire())) throw new AcquireTimeoutError(this.key, this.s.acquireTimeoutS);
+    checkCallOptions("withLock()", options);
+    const waitS = options?.timeoutS ?? this.s.acquireTimeoutS;
+    const callerSignal = options?.signal;
+    // Concurrent callers of this instance take turns, first come first served.
+    const turn = this.#turns.take(callerSignal, waitS * 1000, () => new AcquireTimeoutError(this.key, waitS));
+    const startedAt = turn === undefined ? 0 : _now();
+    if (turn !== undefined) await turn;
+    try {
+      // Time spent waiting for the turn counts; the server waits in whole seconds.
+      const leftS = turn === undefined ? waitS : Math.max(0, Math.floor(waitS - (_now() - startedAt) / 1000));
+      if (!(await this.#acquire(callerSignal, leftS))) throw new AcquireTimeoutError(this.key, waitS);
+      return await this.#run(fn);
+    } finally {
+      this.#turns.pass();
+    }
+  }
+
+  /** Run `fn` on the holding just acquired, then release. */
+  async #run<T>(fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
     const signal = this.signal;
     if (signal === undefined || !this.lease.holding) {
       throw (
@@ -205,6 +254,7 @@ export class LockEngine extends Attempts {
     this.lost = undefined;
     this.dropped = undefined;
     const reason = new LockError(`${quote(this.key)} was closed`, "ABORTED");
+    this.#turns.rejectAll(reason);
     this.attempt?.abort(reason);
     this.end(this.epoch, reason);
   }

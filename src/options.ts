@@ -21,6 +21,7 @@ import {
   checkRatio,
   checkSeconds,
   checkTimeout,
+  describeValue,
 } from "./validate.ts";
 
 /**
@@ -112,7 +113,50 @@ export interface SemaphoreOptions extends LockOptions {
  */
 export interface AcquireOptions {
   /** Abort the attempt: the connection is closed and the call rejects with code `"ABORTED"`. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
+  /**
+   * Whole seconds this call may wait, instead of the instance's
+   * `acquireTimeoutS`: for `acquire()` and `withLock()` how long to wait for
+   * the lock (time spent waiting behind this instance's earlier `withLock()`
+   * callers included), for `wait()` the same as its `timeoutS` argument, and
+   * for `enqueue()` how long the whole call may take (it then rejects with
+   * code `"TIMEOUT"`). `0` tries once.
+   */
+  timeoutS?: number | undefined;
+}
+
+const CALL_OPTIONS: ReadonlySet<string> = new Set(["signal", "timeoutS"]);
+
+/**
+ * Check the per-call options of acquire, enqueue, wait and withLock: an
+ * object with only `signal` (an `AbortSignal`) and `timeoutS` (whole seconds).
+ * @throws InvalidArgumentError naming the first problem.
+ */
+export function checkCallOptions(what: string, options: AcquireOptions | undefined): void {
+  if (options === undefined) return;
+  if (typeof options !== "object" || options === null) {
+    throw new InvalidArgumentError(`${what} options must be an object, got ${describeValue(options)}`);
+  }
+  for (const k in options) {
+    if (!CALL_OPTIONS.has(k)) {
+      const hint = /time/i.test(k) ? ' (did you mean "timeoutS", in whole seconds?)' : "";
+      throw new InvalidArgumentError(`${what}: unknown option ${JSON.stringify(k)}${hint}; expected signal, timeoutS`);
+    }
+  }
+  const signal: unknown = options.signal;
+  if (signal !== undefined && !isAbortSignal(signal)) {
+    throw new InvalidArgumentError(`${what}: signal must be an AbortSignal, got ${describeValue(signal)}`);
+  }
+  if (options.timeoutS !== undefined) checkTimeout(`${what}: timeoutS`, options.timeoutS);
+}
+
+function isAbortSignal(value: unknown): value is AbortSignal {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as AbortSignal).aborted === "boolean" &&
+    typeof (value as AbortSignal).addEventListener === "function"
+  );
 }
 
 /**

@@ -74,10 +74,13 @@ export abstract class DistributedPrimitive {
    * Acquire, blocking up to `acquireTimeoutS`. While held, the lease is
    * renewed in the background.
    *
-   * @param options `signal` to abort the attempt.
+   * @param options `signal` to abort the attempt; `timeoutS` to wait this
+   * long instead of `acquireTimeoutS`.
    * @returns `true` once held, `false` if the timeout passed.
    * @throws LockError with code `"BUSY"` if this instance already holds or is
-   * acquiring; a {@link ServerError} or {@link ConnectionError} on failure.
+   * acquiring (concurrent callers can share an instance through
+   * {@link withLock}, which serves them in turn); a {@link ServerError} or
+   * {@link ConnectionError} on failure.
    * @example
    * ```ts
    * import { DistributedLock } from "dflockd-client";
@@ -95,7 +98,8 @@ export abstract class DistributedPrimitive {
   /**
    * Two-phase acquisition, step 1: join the FIFO queue without blocking.
    *
-   * @param options `signal` to abort the attempt.
+   * @param options `signal` to abort the attempt; `timeoutS` to bound the
+   * whole call (it then rejects with code `"TIMEOUT"`).
    * @returns `"acquired"` if the lock was free (it is now held and renewed),
    * `"queued"` otherwise; then call {@link wait}.
    * @example
@@ -116,7 +120,8 @@ export abstract class DistributedPrimitive {
    * if {@link enqueue} already acquired.
    *
    * @param timeoutS Seconds to wait (whole, >= 0). Default: `acquireTimeoutS`.
-   * @param options `signal` to abort the wait.
+   * @param options `signal` to abort the wait; `timeoutS` instead of the
+   * first argument.
    * @returns `true` once held, `false` if the timeout passed (the place in the
    * queue is given up).
    * @throws LockError with code `"NOT_ENQUEUED"` if nothing was enqueued.
@@ -163,9 +168,16 @@ export abstract class DistributedPrimitive {
    * runs; if that happens and `fn` still returns normally, `withLock` throws
    * {@link LockLostError}, because the work was not protected to the end.
    *
+   * Concurrent calls on one instance take turns, first come first served
+   * within the process (and then in the server's queue with everyone else's):
+   * each acquires for its own callback and releases before the next one's
+   * turn. `close()` rejects the calls still waiting for their turn.
+   *
    * @param fn The critical section.
+   * @param options `signal` to stop waiting (for the turn or the lock);
+   * `timeoutS` to wait this long in all instead of `acquireTimeoutS`.
    * @returns What `fn` returned.
-   * @throws AcquireTimeoutError if not acquired within `acquireTimeoutS`.
+   * @throws AcquireTimeoutError if not acquired in time.
    * @example
    * ```ts
    * import { DistributedLock } from "dflockd-client";
@@ -177,8 +189,8 @@ export abstract class DistributedPrimitive {
    * });
    * ```
    */
-  withLock<T>(fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
-    return this.#e.withLock(fn);
+  withLock<T>(fn: (signal: AbortSignal) => T | Promise<T>, options?: AcquireOptions): Promise<T> {
+    return this.#e.withLock(fn, options);
   }
 
   /**

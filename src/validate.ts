@@ -135,6 +135,22 @@ export function checkSecret(secret: unknown): string {
   return secret;
 }
 
+/**
+ * A value as a message should name it, with its type: `the string "60"`,
+ * `the number 5000`, `null`, `an array`, `an object`.
+ */
+export function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (value === undefined) return "undefined";
+  if (typeof value === "string") return `the string ${quote(value, 60)}`;
+  if (typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") {
+    return `the ${typeof value} ${String(value)}`;
+  }
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "function") return "a function";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+}
+
 /** Longest token (or fence) accepted, in characters (all ASCII, so also bytes). */
 export const MAX_TOKEN_CHARS = 256;
 

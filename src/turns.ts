@@ -1,0 +1,83 @@
+/**
+ * Turns among the concurrent `withLock()` callers of one instance: first come,
+ * first served within the process, before the server's own queue. A caller
+ * waits for its turn until the one before it has released, and may give up
+ * waiting when its signal aborts or its deadline passes.
+ *
+ * @module
+ */
+import { abortError } from "./cancel.ts";
+import type { LockError } from "./errors.ts";
+import { backgroundTimer } from "./transport.ts";
+
+interface Waiter {
+  readonly resolve: () => void;
+  readonly reject: (err: LockError) => void;
+  /** Undo what waiting set up (abort listener, deadline timer). */
+  cleanup(): void;
+}
+
+/** A FIFO of callers taking turns. */
+export class Turns {
+  #busy = false;
+  readonly #waiting: Waiter[] = [];
+
+  /** Callers waiting for a turn (not counting the one whose turn it is). */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  /**
+   * Take the next turn: `undefined` when it is free now (the usual case, with
+   * nothing allocated), else a promise that resolves when it comes.
+   *
+   * @param signal Stop waiting when it aborts: the promise rejects with its reason.
+   * @param waitMs Stop waiting after this long: the promise rejects with `timedOut()`.
+   */
+  take(signal: AbortSignal | undefined, waitMs: number, timedOut: () => LockError): Promise<void> | undefined {
+    if (!this.#busy && this.#waiting.length === 0) {
+      this.#busy = true;
+      return undefined;
+    }
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => giveUp(abortError(signal));
+      const timer = backgroundTimer(() => giveUp(timedOut()), waitMs);
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        cleanup() {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
+        },
+      };
+      const giveUp = (err: LockError): void => {
+        const i = this.#waiting.indexOf(waiter);
+        if (i === -1) return;
+        this.#waiting.splice(i, 1);
+        waiter.cleanup();
+        reject(err);
+      };
+      this.#waiting.push(waiter);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** The turn is over: hand it to the next waiter, or leave it free. */
+  pass(): void {
+    const next = this.#waiting.shift();
+    if (next === undefined) {
+      this.#busy = false;
+      return;
+    }
+    next.cleanup();
+    next.resolve();
+  }
+
+  /** Reject every waiter with `err` (the instance was closed). The current turn is unaffected. */
+  rejectAll(err: LockError): void {
+    for (const w of this.#waiting.splice(0)) {
+      w.cleanup();
+      w.reject(err);
+    }
+  }
+}

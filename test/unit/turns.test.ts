@@ -1,0 +1,191 @@
+/**
+ * One instance shared by concurrent callers: withLock() turns, and the
+ * per-call options of acquire, enqueue, wait and withLock. Against a scripted
+ * peer, with fake timers.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { AcquireTimeoutError, InvalidArgumentError, LockError } from "../../src/errors.ts";
+import { sharedPool } from "../../src/pool.ts";
+import { DistributedLock } from "../../src/primitive.ts";
+import { type PeerEnd, type ScriptedRuntime, token, useScriptedRuntime } from "../support/scripted-peer.ts";
+
+let rt: ScriptedRuntime;
+beforeEach(() => {
+  sharedPool.closeIdle();
+  rt = useScriptedRuntime();
+  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+});
+afterEach(() => {
+  sharedPool.closeIdle();
+  vi.useRealTimers();
+});
+
+const tick = (ms = 0) => vi.advanceTimersByTimeAsync(ms);
+
+/** Answer every request as a free server would, numbering the grants. */
+function serve(peer: PeerEnd): void {
+  let n = 0;
+  peer.onRequest = ([cmd]) => peer.send(cmd === "l" ? `ok ${token(++n)} 10\n` : "ok\n");
+}
+
+describe("concurrent withLock() on one instance", () => {
+  it("takes turns in call order, each caller holding for its own callback", async () => {
+    const lock = new DistributedLock({ key: "report" });
+    const log: string[] = [];
+    const run = (name: string) =>
+      lock.withLock(async () => {
+        log.push(`${name} in (${lock.token})`);
+        await tick(5);
+        log.push(`${name} out`);
+        return name;
+      });
+    const all = Promise.all([run("a"), run("b"), run("c")]);
+    const peer = await rt.peer();
+    serve(peer);
+    expect(await all).toEqual(["a", "b", "c"]);
+    expect(log).toEqual([`a in (${token(1)})`, "a out", `b in (${token(2)})`, "b out", `c in (${token(3)})`, "c out"]);
+    expect(peer.requests.map((r) => r[0])).toEqual(["l", "r", "l", "r", "l", "r"]);
+    expect(lock.state).toBe("released");
+  });
+
+  it("a caller whose callback throws passes the turn on", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const first = lock.withLock(() => {
+      throw new Error("boom");
+    });
+    const second = lock.withLock(() => "ok");
+    serve(await rt.peer());
+    await expect(first).rejects.toThrow("boom");
+    expect(await second).toBe("ok");
+  });
+
+  it("a waiting caller's signal stops its wait; the others go on", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const controller = new AbortController();
+    let release!: () => void;
+    const first = lock.withLock(() => new Promise<void>((r) => (release = r)));
+    const second = lock.withLock(() => "second", { signal: controller.signal }).catch((e: unknown) => e);
+    const third = lock.withLock(() => "third");
+    serve(await rt.peer());
+    await tick();
+    controller.abort();
+    expect(await second).toMatchObject({ code: "ABORTED" });
+    release();
+    await first;
+    expect(await third).toBe("third");
+  });
+
+  it("time waiting for the turn counts against timeoutS, and the server is asked for what is left", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    let release!: () => void;
+    const first = lock.withLock(() => new Promise<void>((r) => (release = r)));
+    const late = lock.withLock(() => "late", { timeoutS: 2 }).catch((e: unknown) => e);
+    const patient = lock.withLock(() => "patient", { timeoutS: 10 });
+    const peer = await rt.peer();
+    serve(peer);
+    await tick(2000);
+    expect(await late).toBeInstanceOf(AcquireTimeoutError);
+    await tick(1500);
+    release();
+    await first;
+    expect(await patient).toBe("patient");
+    // 3.5 s of the 10 were spent waiting: the server is asked for 6 whole seconds.
+    expect(peer.requests[2]).toEqual(["l", "k", "6"]);
+  });
+
+  it("close() rejects the callers still waiting for their turn", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const first = lock.withLock(() => new Promise(() => {})).catch((e: unknown) => e);
+    const second = lock.withLock(() => "never").catch((e: unknown) => e);
+    serve(await rt.peer());
+    await tick();
+    lock.close();
+    expect(await second).toMatchObject({ code: "ABORTED" });
+    expect(lock.state).toBe("released");
+    void first;
+  });
+
+  it("acquire() on an instance that holds refuses, saying what to do", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const p = lock.acquire();
+    serve(await rt.peer());
+    expect(await p).toBe(true);
+    const err = (await lock.acquire().catch((e: unknown) => e)) as LockError;
+    expect(err.code).toBe("BUSY");
+    expect(err.message).toMatch(/already holds it: release\(\) it first/);
+    expect(err.message).toMatch(/withLock\(\)/);
+    await lock.release();
+  });
+});
+
+describe("per-call options", () => {
+  it("acquire({ timeoutS }) asks the server to wait that long", async () => {
+    const lock = new DistributedLock({ key: "k", acquireTimeoutS: 30 });
+    const p = lock.acquire({ timeoutS: 3 });
+    const peer = await rt.peer();
+    expect(await peer.nextRequest(1)).toEqual(["l", "k", "3"]);
+    peer.send("timeout\n");
+    expect(await p).toBe(false);
+  });
+
+  it("withLock({ timeoutS: 0 }) tries once", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const p = lock.withLock(() => 1, { timeoutS: 0 }).catch((e: unknown) => e);
+    const peer = await rt.peer();
+    expect(await peer.nextRequest(1)).toEqual(["l", "k", "0"]);
+    peer.send("timeout\n");
+    expect(await p).toBeInstanceOf(AcquireTimeoutError);
+  });
+
+  it("enqueue({ timeoutS }) bounds the whole call", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const p = lock.enqueue({ timeoutS: 1 }).catch((e: unknown) => e);
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    await tick(1000);
+    const err = (await p) as LockError;
+    expect(err).toBeInstanceOf(LockError);
+    expect(err.code).toBe("TIMEOUT");
+    expect(err.message).toMatch(/timeoutS of 1 s/);
+    expect(lock.state).toBe("released");
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("wait() takes timeoutS from its options, and refuses two different ones", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const e = lock.enqueue();
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    peer.send("queued\n");
+    expect(await e).toBe("queued");
+    await expect(lock.wait(2, { timeoutS: 3 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    const w = lock.wait(undefined, { timeoutS: 4 });
+    expect(await peer.nextRequest(2)).toEqual(["w", "k", "4"]);
+    peer.send(`ok ${token(1)} 10\n`);
+    expect(await w).toBe(true);
+    lock.close();
+  });
+
+  it.each([
+    [{ timeout: 5 }, /unknown option "timeout" \(did you mean "timeoutS"/],
+    [{ timeoutMs: 5 }, /unknown option "timeoutMs"/],
+    [{ signal: {} }, /signal must be an AbortSignal, got an object/],
+    [{ timeoutS: "5" }, /timeoutS/],
+    [{ timeoutS: 1.5 }, /timeoutS/],
+    ["fast", /options must be an object, got the string "fast"/],
+  ])("rejects %j before sending anything", async (options, message) => {
+    const lock = new DistributedLock({ key: "k" });
+    const o = options as never;
+    for (const call of [
+      () => lock.acquire(o),
+      () => lock.enqueue(o),
+      () => lock.withLock(() => {}, o),
+      () => lock.wait(undefined, o),
+    ]) {
+      const err = await call().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidArgumentError);
+      expect((err as Error).message).toMatch(message);
+    }
+    expect(rt.peers.length).toBe(0);
+  });
+});
