@@ -209,31 +209,75 @@ export class LockEngine extends Attempts {
   /** Acquire, run `fn`, release: */
   async withLock<T>(fn: (signal: AbortSignal) => T | Promise<T>, options?: AcquireOptions): Promise<T> {
     if (typeof fn !== "function") throw new InvalidArgumentError("withLock() needs a function");
-    checkCallOptions("withLock()", options);
-    const waitS = options?.timeoutS ?? this.s.acquireTimeoutS;
-    const callerSignal = options?.signal;
-    // Concurrent callers of this instance take turns, first come first served.
-    const turn = this.#turns.take(callerSignal, waitS * 1000, () => new AcquireTimeoutError(this.key, waitS));
-    const startedAt = turn === undefined ? 0 : _now();
-    if (turn !== undefined) await turn;
+    await this.#inTurn("withLock()", options);
     try {
-      // Time spent waiting for the turn counts; the server waits in whole seconds.
-      const leftS = turn === undefined ? waitS : Math.max(0, Math.floor(waitS - (_now() - startedAt) / 1000));
-      if (!(await this.#acquire(callerSignal, leftS))) throw new AcquireTimeoutError(this.key, waitS);
       return await this.#run(fn);
     } finally {
       this.#turns.pass();
     }
   }
 
-  /** Run `fn` on the holding just acquired, then release. */
-  async #run<T>(fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
+  /**
+   * For a scoped holding (`hold()`): take a turn as withLock() does and
+   * acquire; the turn is kept until {@link endScope}.
+   * @returns The holding's epoch, for endScope().
+   */
+  async beginScope(options?: AcquireOptions): Promise<{ epoch: number; signal: AbortSignal }> {
+    await this.#inTurn("hold()", options);
+    try {
+      return { epoch: this.epoch, signal: this.#heldSignal("hold()") };
+    } catch (err) {
+      this.#turns.pass();
+      throw err;
+    }
+  }
+
+  /** The signal of the holding just acquired; throws if it already ended (lost, or closed meanwhile). */
+  #heldSignal(what: string): AbortSignal {
     const signal = this.signal;
     if (signal === undefined || !this.lease.holding) {
-      throw (
-        this.lost ?? new LockError(`${quote(this.key)} was released or closed before withLock() could run`, "ABORTED")
-      );
+      throw this.lost ?? new LockError(`${quote(this.key)} was released or closed before ${what} could run`, "ABORTED");
     }
+    return signal;
+  }
+
+  /** End the scoped holding `epoch`: release it if it is still this instance's, then pass the turn. */
+  async endScope(epoch: number): Promise<void> {
+    try {
+      // Still held (or releasing): release it. Lost, and nothing started since (a loss ends the
+      // epoch once): release() reports the loss. Anything else is a later holding, not this one.
+      const state = this.lease.state;
+      if (this.epoch === epoch || (state === "lost" && this.epoch === epoch + 1)) await this.release();
+    } finally {
+      this.#turns.pass();
+    }
+  }
+
+  /**
+   * Take this caller's turn among the instance's concurrent withLock()/hold()
+   * callers (first come, first served), then acquire. Time spent waiting for
+   * the turn counts against the timeout; the server waits in whole seconds.
+   * On failure the turn is passed on and the error thrown.
+   */
+  async #inTurn(what: string, options: AcquireOptions | undefined): Promise<void> {
+    checkCallOptions(what, options);
+    const waitS = options?.timeoutS ?? this.s.acquireTimeoutS;
+    const signal = options?.signal;
+    const turn = this.#turns.take(signal, waitS * 1000, () => new AcquireTimeoutError(this.key, waitS));
+    const startedAt = turn === undefined ? 0 : _now();
+    if (turn !== undefined) await turn;
+    try {
+      const leftS = turn === undefined ? waitS : Math.max(0, Math.floor(waitS - (_now() - startedAt) / 1000));
+      if (!(await this.#acquire(signal, leftS))) throw new AcquireTimeoutError(this.key, waitS);
+    } catch (err) {
+      this.#turns.pass();
+      throw err;
+    }
+  }
+
+  /** Run `fn` on the holding just acquired, then release. */
+  async #run<T>(fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
+    const signal = this.#heldSignal("withLock()");
     let result: T;
     try {
       result = await fn(signal);

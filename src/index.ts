@@ -23,6 +23,7 @@ export {
   ProtocolError,
   ServerError,
 } from "./errors.ts";
+export { HeldLock } from "./held.ts";
 export type { LeaseState } from "./lease.ts";
 export {
   acquire,

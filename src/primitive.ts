@@ -6,6 +6,7 @@
  * @module
  */
 import { LockEngine } from "./engine.ts";
+import { HeldLock } from "./held.ts";
 import type { LeaseState } from "./lease.ts";
 import type { AcquireOptions, EnqueueStatus, LockOptions, SemaphoreOptions } from "./options.ts";
 import { readSettings } from "./options.ts";
@@ -191,6 +192,33 @@ export abstract class DistributedPrimitive {
    */
   withLock<T>(fn: (signal: AbortSignal) => T | Promise<T>, options?: AcquireOptions): Promise<T> {
     return this.#e.withLock(fn, options);
+  }
+
+  /**
+   * Acquire for a scope: resolves with a {@link HeldLock} that releases when
+   * the scope declaring it with `await using` ends, however it ends. Like
+   * {@link withLock}, concurrent calls on one instance take turns; the next
+   * caller's turn comes when the holding is released.
+   *
+   * @param options `signal` to stop waiting; `timeoutS` to wait this long in
+   * all instead of `acquireTimeoutS`.
+   * @returns The holding.
+   * @throws AcquireTimeoutError if not acquired in time.
+   * @example
+   * ```ts
+   * import { DistributedLock } from "dflockd-client";
+   *
+   * const lock = new DistributedLock({ key: "invoices" });
+   * async function bill(): Promise<void> {
+   *   await using held = await lock.hold();
+   *   // critical section: released when bill() returns or throws
+   * }
+   * ```
+   */
+  async hold(options?: AcquireOptions): Promise<HeldLock> {
+    const e = this.#e;
+    const { epoch, signal } = await e.beginScope(options);
+    return new HeldLock(this.key, e.token as string, e.fence, e.leaseTtl as number, signal, () => e.endScope(epoch));
   }
 
   /**

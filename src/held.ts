@@ -1,0 +1,97 @@
+/**
+ * {@link HeldLock}: a lock (or semaphore slot) held for a scope, released by
+ * `await using` at the scope's end, or by hand.
+ *
+ * @module
+ */
+
+/**
+ * A holding from {@link DistributedPrimitive.hold}, released when the scope
+ * that declared it with `await using` ends (however it ends), or by
+ * {@link HeldLock.release}. Until then the lock is renewed in the background,
+ * and the instance's other `withLock()` and `hold()` callers wait their turn.
+ *
+ * @example
+ * ```ts
+ * import { DistributedLock } from "dflockd-client";
+ *
+ * const lock = new DistributedLock({ key: "invoices" });
+ * {
+ *   await using held = await lock.hold({ timeoutS: 5 });
+ *   console.log("holding", held.key, "with fence", held.fence);
+ *   // critical section; held.signal aborts if the lock is lost
+ * } // released here
+ * ```
+ */
+export class HeldLock {
+  /** The key held. */
+  readonly key: string;
+  /** The server's token for this holding. */
+  readonly token: string;
+  /** The fencing token, when the server sends one. */
+  readonly fence: string | undefined;
+  /** The lease TTL (seconds) the server applied when it granted the lock. */
+  readonly leaseTtl: number;
+  /** Aborts when this holding is lost, released or closed. */
+  readonly signal: AbortSignal;
+  #end: (() => Promise<void>) | undefined;
+
+  /**
+   * @internal Made by {@link DistributedPrimitive.hold}.
+   * @param key The key held.
+   * @param token The holding's token.
+   * @param fence The holding's fencing token, if any.
+   * @param leaseTtl The lease TTL granted.
+   * @param signal Aborts when the holding ends.
+   * @param end Releases the holding and passes the turn on; called once.
+   */
+  constructor(
+    key: string,
+    token: string,
+    fence: string | undefined,
+    leaseTtl: number,
+    signal: AbortSignal,
+    end: () => Promise<void>,
+  ) {
+    this.key = key;
+    this.token = token;
+    this.fence = fence;
+    this.leaseTtl = leaseTtl;
+    this.signal = signal;
+    this.#end = end;
+  }
+
+  /** `true` once {@link HeldLock.release} has run (by hand or at the end of an `await using` scope). */
+  get released(): boolean {
+    return this.#end === undefined;
+  }
+
+  /**
+   * Release the lock (or slot) and let the instance's next caller have its
+   * turn. Calling it again does nothing.
+   *
+   * @throws LockLostError if the holding was lost before it could be released:
+   * the work it protected was not protected to the end.
+   * @example
+   * ```ts
+   * import { DistributedLock } from "dflockd-client";
+   *
+   * const held = await new DistributedLock({ key: "k" }).hold();
+   * try { /* work *\/ } finally { await held.release(); }
+   * ```
+   */
+  release(): Promise<void> {
+    const end = this.#end;
+    if (end === undefined) return Promise.resolve();
+    this.#end = undefined;
+    return end();
+  }
+
+  /**
+   * What `await using` calls at the end of the scope: {@link HeldLock.release}.
+   * @throws LockLostError as release() does.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.release();
+  }
+}
