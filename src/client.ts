@@ -6,10 +6,11 @@
  */
 import { InvalidArgumentError, LockError } from "./errors.ts";
 import { openConnection } from "./open.ts";
-import { type LockOptions, readSettings, type Target } from "./options.ts";
+import { LOCK_KEYS, type LockOptions, readSettings, type Target } from "./options.ts";
 import { ConnectionPool, DEFAULT_MAX_IDLE, type Link, type LinkUser, POOL } from "./pool.ts";
 import { DistributedLock, DistributedSemaphore } from "./primitive.ts";
 import { encodeStats, parseStatsReply, type Stats } from "./protocol.ts";
+import { checkKnownKeys, describeValue } from "./validate.ts";
 
 /**
  * Options of a {@link DflockdClient}: where the servers are, how to reach
@@ -29,7 +30,7 @@ export interface ClientOptions extends Omit<LockOptions, "key"> {
    * Idle connections kept open per server for the next lock to use (default
    * 64). `0` keeps none: every acquire then connects afresh.
    */
-  maxIdlePerServer?: number;
+  maxIdlePerServer?: number | undefined;
 }
 
 /**
@@ -69,6 +70,16 @@ export type ServerStats =
 /** The identity and user a stats request borrows a connection under. */
 const STATS = "\u0001stats";
 const NOBODY: LinkUser = { linkClosed: () => {} };
+
+const CLIENT_KEYS: ReadonlySet<string> = new Set([...[...LOCK_KEYS].filter((k) => k !== "key"), "maxIdlePerServer"]);
+const CLIENT_LOCK_KEYS: ReadonlySet<string> = new Set([
+  "acquireTimeoutS",
+  "leaseTtlS",
+  "renewRatio",
+  "requestTimeoutMs",
+  "safetyMarginMs",
+  "onLost",
+]);
 
 const CONNECTION_KEYS = ["servers", "host", "port", "shardingStrategy", "tls", "auth", "connectTimeoutMs"] as const;
 
@@ -110,10 +121,11 @@ export class DflockdClient {
     if (typeof options !== "object" || options === null) {
       throw new InvalidArgumentError("DflockdClient options must be an object");
     }
+    checkKnownKeys("DflockdClient options", options, CLIENT_KEYS);
     const { maxIdlePerServer, ...rest } = options;
     const maxIdle = maxIdlePerServer ?? DEFAULT_MAX_IDLE;
     if (typeof maxIdle !== "number" || !Number.isInteger(maxIdle) || maxIdle < 0) {
-      throw new InvalidArgumentError(`maxIdlePerServer must be a whole number >= 0, got ${String(maxIdle)}`);
+      throw new InvalidArgumentError(`maxIdlePerServer must be a whole number >= 0, got ${describeValue(maxIdle)}`);
     }
     // Check everything now, with a placeholder key.
     const settings = readSettings("lock", { ...rest, key: "-" });
@@ -222,6 +234,7 @@ export class DflockdClient {
         throw new InvalidArgumentError(`${k} is the client's setting; give it to new DflockdClient(), not per lock`);
       }
     }
+    checkKnownKeys("lock options", options, CLIENT_LOCK_KEYS);
     return { ...this.#options, ...options, key, [POOL]: this.#pool };
   }
 

@@ -7,6 +7,7 @@
 import { ConnectionError, InvalidArgumentError, LockError, ProtocolError } from "./errors.ts";
 import { DEFAULT_MAX_REPLY_BYTES, LineDecoder } from "./protocol.ts";
 import { type ByteStream, backgroundTimer, runtime } from "./transport.ts";
+import { describeValue } from "./validate.ts";
 
 /** Default server host. */
 export const DEFAULT_HOST = "127.0.0.1";
@@ -372,8 +373,35 @@ const encoder = new TextEncoder();
 const adopted = new WeakMap<object, Connection>();
 
 /**
+ * The shape of a Node-style socket the low-level functions can adopt: a
+ * `net.Socket` (Node's, or the emulation in Bun and Deno) you created. A
+ * plain object does not fit it, so passing one by mistake is a type error.
+ *
+ * @example
+ * ```ts
+ * import * as net from "node:net";
+ * import type { NodeSocketLike } from "dflockd-client";
+ *
+ * const sock: NodeSocketLike = net.createConnection({ host: "127.0.0.1", port: 6388 });
+ * ```
+ */
+export interface NodeSocketLike {
+  /** Whether the socket is closed. */
+  readonly destroyed: boolean;
+  /** Sends bytes. */
+  write(data: Uint8Array): unknown;
+  /** Listens for `data`, `error`, `close` and `end`. */
+  on(event: string, listener: (...args: never[]) => void): unknown;
+  /** Closes the socket. */
+  destroy(): unknown;
+  /** Turns Nagle's algorithm off or on. */
+  setNoDelay(noDelay?: boolean): unknown;
+}
+
+/**
  * What the low-level functions accept: a {@link Connection}, or on runtimes
- * that support it a socket the caller created (a Node `net.Socket`).
+ * that support it a socket the caller created ({@link NodeSocketLike}, such
+ * as a Node `net.Socket`).
  *
  * @example
  * ```ts
@@ -384,7 +412,7 @@ const adopted = new WeakMap<object, Connection>();
  * const b: SocketLike = net.createConnection({ host: "127.0.0.1", port: 6388 });
  * ```
  */
-export type SocketLike = Connection | object;
+export type SocketLike = Connection | NodeSocketLike;
 
 /** Resolve the first argument of a low-level function to a {@link Connection}. */
 export function asConnection(sock: SocketLike): Connection {
@@ -400,6 +428,6 @@ export function asConnection(sock: SocketLike): Connection {
     }
   }
   throw new InvalidArgumentError(
-    `expected a Connection from connect()${runtime().adopt ? " or a socket" : ""}, got ${sock === null ? "null" : typeof sock}`,
+    `expected a Connection from connect()${runtime().adopt ? " or a socket" : ""}, got ${describeValue(sock)}`,
   );
 }

@@ -24,7 +24,7 @@ import {
   parseGrantReply,
 } from "./protocol.ts";
 import { Turns } from "./turns.ts";
-import { checkTimeout } from "./validate.ts";
+import { checkOptionSeconds } from "./validate.ts";
 
 /** Extra time allowed beyond a blocking request's own timeout before the client gives up on the server. */
 const BLOCKING_GRACE_MS = 5_000;
@@ -161,7 +161,7 @@ export class LockEngine extends Attempts {
         `wait(${timeoutS}, { timeoutS: ${options.timeoutS} }) gives two different timeouts; give one`,
       );
     }
-    const t = checkTimeout("timeout", timeoutS ?? options?.timeoutS ?? this.s.acquireTimeoutS);
+    const t = checkOptionSeconds("wait() timeoutS", timeoutS ?? options?.timeoutS ?? this.s.acquireTimeoutS, 0);
     const state = this.lease.state;
     if (state === "held" || state === "renewing") return true;
     if (state !== "queued") {

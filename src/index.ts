@@ -11,7 +11,7 @@ export {
   DflockdClient,
   type ServerStats,
 } from "./client.ts";
-export { type CloseInfo, Connection, type SocketLike } from "./connection.ts";
+export { type CloseInfo, Connection, type NodeSocketLike, type SocketLike } from "./connection.ts";
 export {
   AcquireTimeoutError,
   AuthError,

@@ -10,7 +10,7 @@
  */
 import { asConnection, DEFAULT_REQUEST_TIMEOUT_MS, type SocketLike } from "./connection.ts";
 import { AcquireTimeoutError } from "./errors.ts";
-import { type ConnectOptions, connect } from "./open.ts";
+import { CONNECT_KEYS, type ConnectOptions, connect } from "./open.ts";
 import {
   commandName,
   type EnqueueResult,
@@ -29,7 +29,7 @@ import {
   parseStatsReply,
   type Stats,
 } from "./protocol.ts";
-import { checkMillis } from "./validate.ts";
+import { checkKnownKeys, checkMillis } from "./validate.ts";
 
 const GRACE_MS = 5_000;
 
@@ -347,7 +347,7 @@ export function semRelease(sock: SocketLike, key: string, token: string): Promis
  */
 export interface StatsOptions extends ConnectOptions {
   /** Milliseconds allowed for the reply. Default `5000`. */
-  requestTimeoutMs?: number;
+  requestTimeoutMs?: number | undefined;
 }
 
 /**
@@ -368,14 +368,18 @@ export async function stats(target: StatsOptions | SocketLike = {}): Promise<Sta
   if (!isOptions(target)) {
     return asConnection(target).request(encodeStats(), "stats", parseStatsReply, DEFAULT_REQUEST_TIMEOUT_MS);
   }
-  const timeoutMs = checkMillis("requestTimeoutMs", target.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
-  const conn = await connect(target);
+  checkKnownKeys("stats() options", target, STATS_KEYS);
+  const { requestTimeoutMs, ...where } = target;
+  const timeoutMs = checkMillis("requestTimeoutMs", requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+  const conn = await connect(where);
   try {
     return await conn.request(encodeStats(), "stats", parseStatsReply, timeoutMs);
   } finally {
     conn.close();
   }
 }
+
+const STATS_KEYS: ReadonlySet<string> = new Set([...CONNECT_KEYS, "requestTimeoutMs"]);
 
 /** A plain object (options), as opposed to a connection or socket. */
 function isOptions(value: unknown): value is StatsOptions {

@@ -12,7 +12,7 @@ import { Connection, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT } fr
 import { ConnectionError, InvalidArgumentError, LockError } from "./errors.ts";
 import { parseOkReply } from "./protocol.ts";
 import { runtime, type TlsSettings } from "./transport.ts";
-import { checkHost, checkMillis, checkPort, checkSecret } from "./validate.ts";
+import { checkHost, checkKnownKeys, checkMillis, checkPort, checkSecret, describeValue } from "./validate.ts";
 
 /**
  * TLS settings. `tls: true` (or `{}`) means: verify the server against the
@@ -32,22 +32,22 @@ export interface TlsOptions {
    * PEM certificate(s) of the CA(s) to trust. On Node and Bun they replace the
    * default CAs; on Deno they are trusted in addition to them.
    */
-  ca?: string | string[];
+  ca?: string | string[] | undefined;
   /** PEM client certificate (sent only if the server asks for one). Needs `key`. */
-  cert?: string;
+  cert?: string | undefined;
   /** PEM private key for `cert`. */
-  key?: string;
+  key?: string | undefined;
   /**
    * Name to verify the server's certificate against (and to send as SNI).
    * Default: the host. Deno can only verify against the host itself.
    */
-  serverName?: string;
+  serverName?: string | undefined;
   /**
    * UNSAFE: accept any certificate, so anyone on the network path can
    * impersonate the server and read the secret. For throwaway tests only.
    * Not supported on Deno.
    */
-  insecureSkipVerify?: boolean;
+  insecureSkipVerify?: boolean | undefined;
 }
 
 const REDACTED = "[redacted]";
@@ -82,6 +82,12 @@ export class Secret {
   }
 }
 
+/** The keys of {@link TlsOptions}. */
+const TLS_KEYS: ReadonlySet<string> = new Set(["ca", "cert", "key", "serverName", "insecureSkipVerify"]);
+
+/** The keys of {@link ConnectOptions}. */
+export const CONNECT_KEYS: ReadonlySet<string> = new Set(["host", "port", "connectTimeoutMs", "tls", "auth"]);
+
 /** Check and normalise the `tls` option. */
 export function resolveTls(tls: unknown): TlsSettings | undefined {
   if (tls === undefined || tls === false) return undefined;
@@ -90,6 +96,7 @@ export function resolveTls(tls: unknown): TlsSettings | undefined {
     throw new InvalidArgumentError("tls must be true, false, or an options object");
   }
   const t = tls as TlsOptions;
+  checkKnownKeys("tls", t, TLS_KEYS);
   const pem = (what: string, v: unknown): string | undefined => {
     if (v === undefined) return undefined;
     if (typeof v !== "string" || !v.includes("-----BEGIN "))
@@ -196,18 +203,18 @@ export async function openConnection(s: OpenSettings, signal?: AbortSignal): Pro
  */
 export interface ConnectOptions {
   /** Server host (default `"127.0.0.1"`). */
-  host?: string;
+  host?: string | undefined;
   /** Server port (default `6388`). */
-  port?: number;
+  port?: number | undefined;
   /**
    * Milliseconds allowed to be ready: TCP connect, TLS handshake and the auth
    * exchange together (default 10 000).
    */
-  connectTimeoutMs?: number;
+  connectTimeoutMs?: number | undefined;
   /** Use TLS: `true` for the runtime's default CAs, or {@link TlsOptions}. Default: plain TCP. */
-  tls?: boolean | TlsOptions;
+  tls?: boolean | TlsOptions | undefined;
   /** The server's `--auth-token`, sent first on the connection. Never printed or logged. */
-  auth?: string;
+  auth?: string | undefined;
 }
 
 /**
@@ -229,7 +236,8 @@ export interface ConnectOptions {
  */
 export async function connect(options: ConnectOptions = {}): Promise<Connection> {
   if (typeof options !== "object" || options === null)
-    throw new InvalidArgumentError("connect() options must be an object");
+    throw new InvalidArgumentError(`connect() options must be an object, got ${describeValue(options)}`);
+  checkKnownKeys("connect() options", options, CONNECT_KEYS);
   return openConnection(
     openSettings(options.host ?? DEFAULT_HOST, options.port ?? DEFAULT_PORT, options, DEFAULT_CONNECT_TIMEOUT_MS),
   );

@@ -14,13 +14,12 @@ import type { TlsSettings } from "./transport.ts";
 import {
   checkHost,
   checkKey,
-  checkLease,
+  checkKnownKeys,
   checkLimit,
-  checkMillis,
+  checkOptionMillis,
+  checkOptionSeconds,
   checkPort,
   checkRatio,
-  checkSeconds,
-  checkTimeout,
   describeValue,
 } from "./validate.ts";
 
@@ -39,48 +38,48 @@ export interface LockOptions {
   /** Lock name: 1 to 256 UTF-8 bytes of well-formed Unicode, without space, tab, CR or LF. */
   key: string;
   /** Seconds to wait for the lock (whole, >= 0; `0` tries once). Default `10`. */
-  acquireTimeoutS?: number;
+  acquireTimeoutS?: number | undefined;
   /** Lease TTL in whole seconds (>= 1), kept on every renewal. Default: the server's (33 s unless configured). */
-  leaseTtlS?: number;
+  leaseTtlS?: number | undefined;
   /** `[host, port]` pairs; the key is routed to one of them. Default `[["127.0.0.1", 6388]]`. Copied. */
-  servers?: Array<[string, number]>;
+  servers?: ReadonlyArray<readonly [host: string, port: number]> | undefined;
   /** Picks the server for the key. Default {@link stableHashShard}. */
-  shardingStrategy?: ShardingStrategy;
+  shardingStrategy?: ShardingStrategy | undefined;
   /** @deprecated Use `servers`. Server host (default `"127.0.0.1"`). */
-  host?: string;
+  host?: string | undefined;
   /** @deprecated Use `servers`. Server port (default `6388`). */
-  port?: number;
+  port?: number | undefined;
   /** Renew after this fraction of the lease has passed (strictly between 0 and 1). Default `0.5`. */
-  renewRatio?: number;
+  renewRatio?: number | undefined;
   /**
    * The server's `--read-timeout` in seconds (default `23`, the server's default).
    * Renewals are spaced so the connection never idles that long.
    */
-  serverReadTimeoutS?: number;
+  serverReadTimeoutS?: number | undefined;
   /**
    * Milliseconds allowed to be ready to talk: TCP connect, TLS handshake and
    * the auth exchange together. Default `10000`.
    */
-  connectTimeoutMs?: number;
+  connectTimeoutMs?: number | undefined;
   /** Use TLS: `true` to verify against the runtime's default CAs, or {@link TlsOptions}. Default: plain TCP. */
-  tls?: boolean | TlsOptions;
+  tls?: boolean | TlsOptions | undefined;
   /** The server's `--auth-token`, sent first on every connection. Never printed or logged. */
-  auth?: string;
+  auth?: string | undefined;
   /** Milliseconds allowed for a non-blocking request (enqueue, renew, release). Default `5000`. */
-  requestTimeoutMs?: number;
+  requestTimeoutMs?: number | undefined;
   /**
    * How many milliseconds before the lease's deadline a holding counts as lost
    * unless a renewal has been confirmed (whole, >= 0, less than half the
    * lease). Default: 5 % of the lease, at least 300 ms. Larger is safer on a
    * busy machine or a drifting clock; smaller gives the renewal more time.
    */
-  safetyMarginMs?: number;
+  safetyMarginMs?: number | undefined;
   /**
    * Called once when a held lock is lost (renewal failed, lease deadline
    * passed, connection dropped). Stop the protected work when it fires. If it
    * throws or rejects, the error is logged with `console.error`, never thrown.
    */
-  onLost?: (error: LockLostError) => void;
+  onLost?: ((error: LockLostError) => void) | undefined;
 }
 
 /**
@@ -127,6 +126,26 @@ export interface AcquireOptions {
 
 const CALL_OPTIONS: ReadonlySet<string> = new Set(["signal", "timeoutS"]);
 
+/** The keys of {@link LockOptions}. */
+export const LOCK_KEYS: ReadonlySet<string> = new Set([
+  "key",
+  "acquireTimeoutS",
+  "leaseTtlS",
+  "servers",
+  "shardingStrategy",
+  "host",
+  "port",
+  "renewRatio",
+  "serverReadTimeoutS",
+  "connectTimeoutMs",
+  "tls",
+  "auth",
+  "requestTimeoutMs",
+  "safetyMarginMs",
+  "onLost",
+]);
+const SEMAPHORE_KEYS: ReadonlySet<string> = new Set([...LOCK_KEYS, "limit"]);
+
 /**
  * Check the per-call options of acquire, enqueue, wait and withLock: an
  * object with only `signal` (an `AbortSignal`) and `timeoutS` (whole seconds).
@@ -137,17 +156,12 @@ export function checkCallOptions(what: string, options: AcquireOptions | undefin
   if (typeof options !== "object" || options === null) {
     throw new InvalidArgumentError(`${what} options must be an object, got ${describeValue(options)}`);
   }
-  for (const k in options) {
-    if (!CALL_OPTIONS.has(k)) {
-      const hint = /time/i.test(k) ? ' (did you mean "timeoutS", in whole seconds?)' : "";
-      throw new InvalidArgumentError(`${what}: unknown option ${JSON.stringify(k)}${hint}; expected signal, timeoutS`);
-    }
-  }
+  checkKnownKeys(what, options, CALL_OPTIONS);
   const signal: unknown = options.signal;
   if (signal !== undefined && !isAbortSignal(signal)) {
     throw new InvalidArgumentError(`${what}: signal must be an AbortSignal, got ${describeValue(signal)}`);
   }
-  if (options.timeoutS !== undefined) checkTimeout(`${what}: timeoutS`, options.timeoutS);
+  if (options.timeoutS !== undefined) checkOptionSeconds(`${what}: timeoutS`, options.timeoutS, 0);
 }
 
 function isAbortSignal(value: unknown): value is AbortSignal {
@@ -204,21 +218,26 @@ export interface Target {
  */
 export function readSettings(kind: Kind, options: LockOptions, limit?: number): Settings {
   if (typeof options !== "object" || options === null) {
-    throw new InvalidArgumentError("options must be an object with at least a key");
+    throw new InvalidArgumentError(`options must be an object with at least a key, got ${describeValue(options)}`);
   }
+  if (kind === "lock") checkKnownKeys("DistributedLock options", options, LOCK_KEYS);
+  else checkKnownKeys("DistributedSemaphore options", options, SEMAPHORE_KEYS);
   const strategy = options.shardingStrategy ?? stableHashShard;
   if (typeof strategy !== "function") throw new InvalidArgumentError("shardingStrategy must be a function");
   if (options.onLost !== undefined && typeof options.onLost !== "function") {
     throw new InvalidArgumentError("onLost must be a function");
   }
-  const leaseTtlS = checkLease(options.leaseTtlS);
+  const leaseTtlS = options.leaseTtlS === undefined ? undefined : checkOptionSeconds("leaseTtlS", options.leaseTtlS, 1);
   const margin = options.safetyMarginMs === undefined ? undefined : checkMargin(options.safetyMarginMs);
   if (margin !== undefined && leaseTtlS !== undefined && margin * 2 >= leaseTtlS * 1000) {
     throw new InvalidArgumentError(
       `safetyMarginMs must be less than half the lease (${leaseTtlS * 500} ms for leaseTtlS ${leaseTtlS}), got ${margin}`,
     );
   }
-  const connectTimeoutMs = checkMillis("connectTimeoutMs", options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+  const connectTimeoutMs = checkOptionMillis(
+    "connectTimeoutMs",
+    options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+  );
   const targets = connectionTargets(
     serverList(options),
     connectTimeoutMs,
@@ -229,14 +248,14 @@ export function readSettings(kind: Kind, options: LockOptions, limit?: number): 
     key: checkKey(options.key),
     kind,
     limit: kind === "semaphore" ? checkLimit(limit) : undefined,
-    acquireTimeoutS: checkTimeout("acquireTimeoutS", options.acquireTimeoutS ?? 10),
+    acquireTimeoutS: checkOptionSeconds("acquireTimeoutS", options.acquireTimeoutS ?? 10, 0),
     leaseTtlS,
     targets,
     strategy,
     ratio: checkRatio(options.renewRatio ?? 0.5),
     readTimeoutMs:
-      checkSeconds("serverReadTimeoutS", options.serverReadTimeoutS ?? DEFAULT_SERVER_READ_TIMEOUT_S, 1) * 1000,
-    requestTimeoutMs: checkMillis("requestTimeoutMs", options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
+      checkOptionSeconds("serverReadTimeoutS", options.serverReadTimeoutS ?? DEFAULT_SERVER_READ_TIMEOUT_S, 1) * 1000,
+    requestTimeoutMs: checkOptionMillis("requestTimeoutMs", options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
     safetyMarginMs: margin,
     onLost: options.onLost,
   };
@@ -292,7 +311,9 @@ function serverList(options: LockOptions): ReadonlyArray<readonly [string, numbe
 
 function checkMargin(value: unknown): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > 2_147_483_647) {
-    throw new InvalidArgumentError(`safetyMarginMs must be a whole number of milliseconds >= 0, got ${String(value)}`);
+    throw new InvalidArgumentError(
+      `safetyMarginMs must be a whole number of milliseconds >= 0, got ${describeValue(value)}`,
+    );
   }
   return value;
 }

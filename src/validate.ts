@@ -77,7 +77,7 @@ export function isPrintableAscii(s: string, from: number, to: number): boolean {
  * @throws InvalidArgumentError naming the first reason, with the key quoted by {@link quote}.
  */
 export function checkKey(key: unknown): string {
-  if (typeof key !== "string") throw new InvalidArgumentError(`key must be a string, got ${typeof key}`);
+  if (typeof key !== "string") throw new InvalidArgumentError(`key must be a string, got ${describeValue(key)}`);
   if (isPrintableAscii(key, 0, key.length) && key.length <= MAX_LINE_BYTES) return key;
   if (key.length === 0) throw new InvalidArgumentError("key must not be empty");
   const bad = NOT_IN_KEY.exec(key);
@@ -151,6 +151,62 @@ export function describeValue(value: unknown): string {
   return typeof value === "object" ? "an object" : `a ${typeof value}`;
 }
 
+/**
+ * Refuse an options object with a key the library does not know: a typo such
+ * as `hots` or `timeout` would otherwise be ignored, and its default used.
+ * Symbol keys are not looked at.
+ *
+ * @param what What the options are for, for the message (`"DistributedLock"`).
+ * @param known Every key accepted.
+ * @throws InvalidArgumentError naming the key, the closest known one, and the known ones.
+ */
+export function checkKnownKeys(what: string, options: object, known: ReadonlySet<string>): void {
+  for (const k in options) {
+    if (known.has(k)) continue;
+    const near = closest(k, known);
+    const hint = near === undefined ? "" : ` (did you mean ${JSON.stringify(near)}?)`;
+    throw new InvalidArgumentError(
+      `${what}: unknown option ${JSON.stringify(k)}${hint}; known options: ${[...known].join(", ")}`,
+    );
+  }
+}
+
+/** The known key nearest to `key` (case aside, at most a third of its letters changed), if any. */
+function closest(key: string, known: ReadonlySet<string>): string | undefined {
+  const k = key.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Math.max(1, Math.floor(k.length / 3)) + 1;
+  for (const candidate of known) {
+    const c = candidate.toLowerCase();
+    const d = c.startsWith(k) || k.startsWith(c) ? 1 : editDistance(k, c);
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** Edit distance counting a swap of neighbours as one edit (short strings only: option names). */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++) {
+    const row = d[i] as number[];
+    const up = d[i - 1] as number[];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min((up[j] as number) + 1, (row[j - 1] as number) + 1, (up[j - 1] as number) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        best = Math.min(best, ((d[i - 2] as number[])[j - 2] as number) + 1);
+      }
+      row[j] = best;
+    }
+  }
+  return (d[a.length] as number[])[b.length] as number;
+}
+
 /** Longest token (or fence) accepted, in characters (all ASCII, so also bytes). */
 export const MAX_TOKEN_CHARS = 256;
 
@@ -168,7 +224,7 @@ export function checkToken(token: unknown): string {
 export function checkSeconds(what: string, value: unknown, min: number): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > MAX_SECONDS) {
     throw new InvalidArgumentError(
-      `${what} must be a whole number of seconds from ${min} to ${MAX_SECONDS}, got ${String(value)}`,
+      `${what} must be a whole number of seconds from ${min} to ${MAX_SECONDS}, got ${describeValue(value)}`,
     );
   }
   return value;
@@ -187,7 +243,7 @@ export function checkLease(value: unknown): number | undefined {
 /** A semaphore limit: a whole number >= 1. */
 export function checkLimit(value: unknown): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidArgumentError(`limit must be a whole number >= 1, got ${String(value)}`);
+    throw new InvalidArgumentError(`limit must be a whole number >= 1, got ${describeValue(value)}`);
   }
   return value;
 }
@@ -195,7 +251,7 @@ export function checkLimit(value: unknown): number {
 /** A finite number strictly between 0 and 1. */
 export function checkRatio(value: unknown): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0 || value >= 1) {
-    throw new InvalidArgumentError(`renewRatio must be a number strictly between 0 and 1, got ${String(value)}`);
+    throw new InvalidArgumentError(`renewRatio must be a number strictly between 0 and 1, got ${describeValue(value)}`);
   }
   return value;
 }
@@ -203,9 +259,49 @@ export function checkRatio(value: unknown): number {
 /** A positive finite number of milliseconds. */
 export function checkMillis(what: string, value: unknown): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0 || value > 2_147_483_647) {
-    throw new InvalidArgumentError(`${what} must be a positive number of milliseconds, got ${String(value)}`);
+    throw new InvalidArgumentError(`${what} must be a positive number of milliseconds, got ${describeValue(value)}`);
   }
   return value;
+}
+
+/**
+ * Largest wait or lease, in seconds, that a lock's options accept: one hour.
+ * A larger value is far more likely milliseconds given by mistake (`5000`
+ * meant as 5 s would wait 83 minutes) than a real wish; a longer wait is a
+ * loop of acquires, and a lease is renewed anyway.
+ */
+export const MAX_OPTION_SECONDS = 3600;
+
+/**
+ * Shortest time, in milliseconds, a timeout option accepts: less is more
+ * likely seconds given by mistake (`5` meant as 5 s) than a real wish.
+ */
+export const MIN_OPTION_MILLIS = 50;
+
+/** A seconds option of a lock: whole, from `min` to {@link MAX_OPTION_SECONDS}, with a hint for milliseconds. */
+export function checkOptionSeconds(what: string, value: unknown, min: number): number {
+  if (typeof value === "number" && Number.isInteger(value) && value >= min && value <= MAX_OPTION_SECONDS) return value;
+  let hint = "";
+  if (typeof value === "number" && value > MAX_OPTION_SECONDS) {
+    hint = Number.isInteger(value / 1000)
+      ? ` If you meant ${value} ms, pass ${value / 1000}.`
+      : " For a longer wait, acquire again when it times out.";
+  } else if (typeof value === "string" && value.trim() !== "" && Number.isFinite(Number(value))) {
+    hint = ` Pass the number ${Number(value)}, not a string.`;
+  }
+  throw new InvalidArgumentError(
+    `${what} is in whole seconds, from ${min} to ${MAX_OPTION_SECONDS} (one hour); got ${describeValue(value)}.${hint}`,
+  );
+}
+
+/** A milliseconds option: at least {@link MIN_OPTION_MILLIS}, with a hint for seconds. */
+export function checkOptionMillis(what: string, value: unknown): number {
+  if (typeof value === "number" && value > 0 && value < MIN_OPTION_MILLIS) {
+    throw new InvalidArgumentError(
+      `${what} is in milliseconds, at least ${MIN_OPTION_MILLIS}; got ${describeValue(value)}. If you meant ${value} s, pass ${value * 1000}.`,
+    );
+  }
+  return checkMillis(what, value);
 }
 
 /** A host name or address: a non-empty string without whitespace. */
@@ -219,7 +315,7 @@ export function checkHost(value: unknown): string {
 /** A TCP port: a whole number from 1 to 65535. */
 export function checkPort(value: unknown): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 65535) {
-    throw new InvalidArgumentError(`port must be a whole number from 1 to 65535, got ${String(value)}`);
+    throw new InvalidArgumentError(`port must be a whole number from 1 to 65535, got ${describeValue(value)}`);
   }
   return value;
 }

@@ -42,7 +42,15 @@ interface BunNet {
     hostname: string;
     port: number;
     data: Data;
-    tls?: { ca?: string[]; cert?: string; key?: string; serverName?: string; rejectUnauthorized: boolean };
+    tls?:
+      | {
+          ca?: string[] | undefined;
+          cert?: string | undefined;
+          key?: string | undefined;
+          serverName?: string | undefined;
+          rejectUnauthorized: boolean;
+        }
+      | undefined;
     socket: {
       binaryType: "uint8array";
       open(sock: Socket<Data>): void;

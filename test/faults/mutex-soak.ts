@@ -42,7 +42,7 @@ for (const [from, to] of [
     bundle: true,
     platform: "node",
     format: "esm",
-    outfile: to,
+    outfile: to as string,
     logLevel: "silent",
   });
 }

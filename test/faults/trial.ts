@@ -63,7 +63,7 @@ export interface TrialRecord {
   contenderSentAt?: number;
   earliestGrantAt?: number;
   contenderArrivedAt?: number;
-  contender?: ContenderResult;
+  contender?: ContenderResult | undefined;
   /** When the proxy saw the holder's connection close on the client side (the client hung up). */
   holderHungUpAt?: number;
   endedAt: number;
@@ -91,7 +91,7 @@ export interface TrialOptions {
   /** Which server, with which flags (a `kill` trial starts and restarts its own). */
   readonly server: ServerSpec;
   /** The server to use for `delayed` and `cutoff` (shared by trials on other keys). */
-  readonly shared?: DflockdServer;
+  readonly shared?: DflockdServer | undefined;
   /** Makes the key unique. */
   readonly tag: string;
   /**

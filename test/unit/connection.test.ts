@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { asConnection, Connection } from "../../src/connection.ts";
+import { asConnection, Connection, type SocketLike } from "../../src/connection.ts";
 import { ConnectionError, InvalidArgumentError, type LockError, ProtocolError, ServerError } from "../../src/errors.ts";
 import { connect } from "../../src/open.ts";
 import { encodeStats, encodeWait, parseGrantReply, parseOkReply } from "../../src/protocol.ts";
@@ -130,8 +130,10 @@ describe("Connection", () => {
   });
 
   it("rejects things that are not connections", () => {
+    // A plain object is a type error, and refused at run time too.
+    // @ts-expect-error
     expect(() => asConnection({})).toThrow(InvalidArgumentError);
-    expect(() => asConnection(null as unknown as object)).toThrow(InvalidArgumentError);
+    expect(() => asConnection(null as unknown as SocketLike)).toThrow(InvalidArgumentError);
   });
 
   it("an auth rejection closes the connection", async () => {

@@ -1,0 +1,69 @@
+/**
+ * Type tests of the public API, checked by `npm run typecheck` under `tsc`
+ * (strict, exactOptionalPropertyTypes) and `deno check`. Never run: every
+ * `@ts-expect-error` line must be an error, or the check fails.
+ */
+import * as net from "node:net";
+import {
+  acquire,
+  type Connection,
+  DflockdClient,
+  DistributedLock,
+  DistributedSemaphore,
+  type HeldLock,
+  type LockOptions,
+  stats,
+} from "../../src/index.ts";
+
+declare const env: Record<string, string | undefined>;
+declare const conn: Connection;
+
+export async function accepted(): Promise<void> {
+  // Readonly server tuples, as `as const` makes them.
+  const servers = [
+    ["10.0.0.1", 6388],
+    ["10.0.0.2", 6388],
+  ] as const;
+  new DistributedLock({ key: "k", servers });
+  new DflockdClient({ servers });
+  // An optional field given a value that may be undefined (exactOptionalPropertyTypes).
+  const options: LockOptions = { key: "k", auth: env.DFLOCKD_AUTH_TOKEN, leaseTtlS: undefined };
+  const lock = new DistributedLock(options);
+  await lock.acquire({ timeoutS: 2, signal: AbortSignal.timeout(5000) });
+  await lock.withLock(async (signal: AbortSignal) => signal.aborted, { timeoutS: 30, signal: undefined });
+  await lock.wait(undefined, { timeoutS: 3 });
+  await lock.enqueue({ timeoutS: 1 });
+  {
+    await using held = await lock.hold({ timeoutS: 5 });
+    const h: HeldLock = held;
+    const fence: string | undefined = h.fence;
+    const token: string = h.token;
+    void [fence, token];
+  }
+  // A socket the user opened.
+  await acquire(net.createConnection({ port: 6388 }), "k", 1);
+  await acquire(conn, "k", 1);
+  await stats({ host: "127.0.0.1", port: 6388, requestTimeoutMs: 1000 });
+  await stats(conn);
+  new DistributedSemaphore({ key: "s", limit: 2, tls: { ca: undefined } });
+}
+
+export async function refused(): Promise<void> {
+  // @ts-expect-error a plain object is not a connection or socket
+  await acquire({}, "k", 1);
+  // @ts-expect-error typos in options are caught
+  await stats({ hots: "x", prot: 1 });
+  // @ts-expect-error unknown lock option
+  new DistributedLock({ key: "k", timeout: 5 });
+  const lock = new DistributedLock({ key: "k" });
+  // @ts-expect-error unknown per-call option
+  await lock.acquire({ timeout: 5 });
+  // @ts-expect-error seconds options are numbers
+  new DistributedLock({ key: "k", leaseTtlS: "60" });
+  // @ts-expect-error the key is required
+  new DistributedLock({ leaseTtlS: 60 });
+  // @ts-expect-error a semaphore needs a limit
+  new DistributedSemaphore({ key: "s" });
+  // @ts-expect-error per-lock options of a client exclude where to connect
+  new DflockdClient().lock("k", { servers: [["h", 1]] });
+}
