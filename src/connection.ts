@@ -94,18 +94,24 @@ export class Connection {
   #answered = false;
   /** When this connection was opened (or adopted), for the wording of an early close. */
   readonly #openedAt = performance.now();
+  /** `host:port`, when known. */
+  readonly #server: string | undefined;
 
   /**
    * Wrap a connected stream. Most users call {@link connect} instead.
    * @param stream A stream from a runtime adapter.
    * @param tls Whether the stream is TLS (only changes the wording of errors).
+   * @param server The server's `host:port`, named in every error of this
+   * connection (unknown for a socket the user opened).
    */
-  constructor(stream: ByteStream, tls = false) {
+  constructor(stream: ByteStream, tls = false, server?: string) {
     this.#stream = stream;
+    this.#server = server;
     this.#decoder = new LineDecoder(DEFAULT_MAX_REPLY_BYTES, stream.latin1);
     stream.start({
       data: (chunk) => this.#onData(chunk),
-      end: (error) => this.#shutdown(false, new ConnectionError(this.#serverClosedMessage(tls), { cause: error })),
+      end: (error) =>
+        this.#shutdown(false, new ConnectionError(this.#named(this.#serverClosedMessage(tls)), { cause: error })),
     });
   }
 
@@ -134,6 +140,16 @@ export class Connection {
     return soon
       ? "the server closed the connection before answering anything: if it expects TLS, set the tls option; if not, it may be at its connection limit (--max-connections)"
       : `the server closed the connection${after} before answering anything (it may have stopped; if it expects TLS, set the tls option)`;
+  }
+
+  /** The server's `host:port`, or `undefined` for a socket the user opened. */
+  get server(): string | undefined {
+    return this.#server;
+  }
+
+  /** `message`, prefixed with the server's address when it is known. */
+  #named(message: string): string {
+    return this.#server === undefined ? message : `${this.#server}: ${message}`;
   }
 
   /** `true` once the connection is closed, by either side. */
@@ -302,9 +318,14 @@ export class Connection {
     }
     this.#shutdown(
       false,
-      new ConnectionError(`no reply to "${p.command}" within ${p.timeoutMs} ms; connection closed`, {
-        code: "TIMEOUT",
-      }),
+      new ConnectionError(
+        this.#named(
+          `no reply to "${p.command}" within ${p.timeoutMs} ms; connection closed${
+            this.#answered ? "" : " (nothing at all came back on this connection: is it a dflockd server?)"
+          }`,
+        ),
+        { code: "TIMEOUT" },
+      ),
     );
   };
 
@@ -314,7 +335,7 @@ export class Connection {
       this.#answered = true;
       // A TLS record (alert 0x15 or handshake 0x16, version 3.x) where a reply line should be.
       if ((chunk[0] === 0x15 || chunk[0] === 0x16) && chunk[1] === 0x03) {
-        this.#shutdown(false, new ConnectionError("the server answered with TLS: set the tls option"));
+        this.#shutdown(false, new ConnectionError(this.#named("the server answered with TLS: set the tls option")));
         return;
       }
     }
@@ -323,6 +344,13 @@ export class Connection {
     } catch (err) {
       this.#shutdown(false, err instanceof LockError ? err : new ProtocolError(String(err)));
     }
+  }
+
+  /** A hint for a reply that is no dflockd reply at all (another service on that port), else nothing. */
+  #notOurs(line: string): string {
+    if (/^(ok|timeout|acquired|queued|error\w*)( |$)/.test(line)) return "";
+    const where = this.#server ?? "the other end";
+    return `; that is not a dflockd reply: is ${where} a dflockd server? Check the host and port`;
   }
 
   /** {@link Connection.#onLine} bound once, not per chunk. */
@@ -335,9 +363,16 @@ export class Connection {
       // Nobody asked. Never hand it to a later request: report it and close.
       const err = line.startsWith("error")
         ? new ConnectionError(
-            `the server sent "${line}" unprompted and is closing the connection (most likely its read timeout passed)`,
+            this.#named(
+              `the server sent "${line}" unprompted and is closing the connection (most likely its read timeout passed)`,
+            ),
           )
-        : new ProtocolError(`unsolicited reply from the server: ${JSON.stringify(line.slice(0, 120))}`, line);
+        : new ProtocolError(
+            this.#named(
+              `unsolicited reply from the server: ${JSON.stringify(line.slice(0, 120))}${this.#notOurs(line)}`,
+            ),
+            line,
+          );
       this.#shutdown(false, err);
       return;
     }
@@ -357,7 +392,11 @@ export class Connection {
     let value: unknown;
     try {
       value = p.parse(line, p.command);
-    } catch (err) {
+    } catch (caught) {
+      const err =
+        caught instanceof ProtocolError
+          ? new ProtocolError(this.#named(`${caught.message}${this.#notOurs(line)}`), caught.reply)
+          : caught;
       p.reject(err);
       // A malformed reply means the stream can no longer be trusted.
       if (err instanceof ProtocolError) this.#shutdown(false, err);

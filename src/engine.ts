@@ -13,7 +13,7 @@ import { checkSignal, deadlineSignal } from "./cancel.ts";
 import type { Connection } from "./connection.ts";
 import { AcquireTimeoutError, InvalidArgumentError, LockError, quote } from "./errors.ts";
 import type { LeaseState } from "./lease.ts";
-import { type AcquireOptions, checkCallOptions, type EnqueueStatus, type Settings } from "./options.ts";
+import { type AcquireOptions, checkCallOptions, type EnqueueStatus, pickServer, type Settings } from "./options.ts";
 import type { ConnectionPool, Link } from "./pool.ts";
 import {
   acquireRequest,
@@ -23,6 +23,7 @@ import {
   parseEnqueueReply,
   parseGrantReply,
 } from "./protocol.ts";
+import { hostPort } from "./transport.ts";
 import { Turns } from "./turns.ts";
 import { checkOptionSeconds } from "./validate.ts";
 
@@ -63,6 +64,12 @@ export class LockEngine extends Attempts {
   /** The lease TTL (seconds) the server applied to the current holding, or `undefined`. */
   get leaseTtl(): number | undefined {
     return this.lease.grant?.lease;
+  }
+
+  /** `host:port` of the server the key goes to, as the sharding strategy picks it. */
+  get server(): string {
+    const t = pickServer(this.s).open;
+    return hostPort(t.host, t.port);
   }
 
   /**

@@ -11,7 +11,7 @@ import { abortError } from "./cancel.ts";
 import { Connection, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT } from "./connection.ts";
 import { ConnectionError, InvalidArgumentError, LockError } from "./errors.ts";
 import { parseOkReply } from "./protocol.ts";
-import { runtime, type TlsSettings } from "./transport.ts";
+import { hostPort, runtime, type TlsSettings } from "./transport.ts";
 import { checkHost, checkKnownKeys, checkMillis, checkPort, checkSecret, describeValue } from "./validate.ts";
 
 /**
@@ -163,7 +163,7 @@ export async function openConnection(s: OpenSettings, signal?: AbortSignal): Pro
     stream.close();
     throw abortError(signal);
   }
-  const conn = new Connection(stream, s.tls !== undefined);
+  const conn = new Connection(stream, s.tls !== undefined, hostPort(s.host, s.port));
   if (s.auth === undefined) return conn;
   const left = Math.max(1, s.connectTimeoutMs - (performance.now() - started));
   const onAbort = (): void => conn.close(abortError(signal));

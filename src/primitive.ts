@@ -14,6 +14,11 @@ import { poolOf } from "./pool.ts";
 
 export type { AcquireOptions, EnqueueStatus, LockOptions, SemaphoreOptions } from "./options.ts";
 
+/** Node's and Bun's hook for `util.inspect` and `console.log`. */
+const NODE_INSPECT: unique symbol = Symbol.for("nodejs.util.inspect.custom");
+/** Deno's hook for `Deno.inspect` and `console.log`. */
+const DENO_INSPECT: unique symbol = Symbol.for("Deno.customInspect");
+
 /**
  * What {@link DistributedLock} and {@link DistributedSemaphore} share: one
  * holding at a time, renewed in the background until released or lost.
@@ -61,6 +66,16 @@ export abstract class DistributedPrimitive {
   /** The lease TTL (seconds) the server applied to the current holding, or `undefined`. */
   get leaseTtl(): number | undefined {
     return this.#e.leaseTtl;
+  }
+
+  /**
+   * The server (`host:port`) this instance's key goes to: the one of
+   * `servers` the sharding strategy picks, the same from every client.
+   *
+   * @throws InvalidArgumentError if a custom `shardingStrategy` returns an invalid index.
+   */
+  get server(): string {
+    return this.#e.server;
   }
 
   /**
@@ -219,6 +234,34 @@ export abstract class DistributedPrimitive {
     const e = this.#e;
     const { epoch, signal } = await e.beginScope(options);
     return new HeldLock(this.key, e.token as string, e.fence, e.leaseTtl as number, signal, () => e.endScope(epoch));
+  }
+
+  /** What `console.log` and `util.inspect` show on Node and Bun: key, state, server and, while held, the lease. */
+  [NODE_INSPECT](_depth: number, options: unknown, inspect: (value: unknown, options: unknown) => string): string {
+    return `${this.constructor.name} ${inspect(this.#summary(), options)}`;
+  }
+
+  /** What `console.log` and `Deno.inspect` show on Deno: as on Node. */
+  [DENO_INSPECT](inspect: (value: unknown, options: unknown) => string, options: unknown): string {
+    return `${this.constructor.name} ${inspect(this.#summary(), options)}`;
+  }
+
+  /** The fields worth showing; never the secret (which is not here at all). */
+  #summary(): Record<string, unknown> {
+    let server: string;
+    try {
+      server = this.server;
+    } catch {
+      server = "(the sharding strategy fails)";
+    }
+    const e = this.#e;
+    const held = e.held;
+    return {
+      key: this.key,
+      state: e.state,
+      server,
+      ...(held ? { leaseTtl: e.leaseTtl, fence: e.fence } : {}),
+    };
   }
 
   /**

@@ -133,6 +133,11 @@ export function runtime(): Runtime {
   return installed;
 }
 
+/** `host:port` as messages name a server (`[::1]:6388` for an IPv6 address). */
+export function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 /** `setTimeout` whose timer never keeps the process alive. */
 export function backgroundTimer(fn: () => void, ms: number): ReturnType<typeof setTimeout> {
   const t = setTimeout(fn, Math.max(0, Math.min(ms, 2_147_483_647)));

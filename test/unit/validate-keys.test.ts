@@ -355,7 +355,7 @@ describe("a connection the server closes before answering", () => {
 
   it("before any request: names the connection limit, not TLS", async () => {
     const { message: text } = await closeMessage(false, false);
-    expect(text).toMatch(/^the server closed the connection \d+ ms after it opened, before any request was sent/);
+    expect(text).toMatch(/^h:1: the server closed the connection \d+ ms after it opened, before any request was sent/);
     expect(text).toMatch(/connection limit \(--max-connections\)/);
     expect(text).not.toMatch(/tls/i);
   });
@@ -370,7 +370,7 @@ describe("a connection the server closes before answering", () => {
   it("over TLS: never tells the user to set the tls option", async () => {
     for (const send of [false, true]) {
       const { message: text } = await closeMessage(true, send);
-      expect(text).toMatch(/^the server closed the TLS connection before answering anything/);
+      expect(text).toMatch(/^h:1: the server closed the TLS connection before answering anything/);
       expect(text).not.toMatch(/set the tls option/);
     }
   });
@@ -393,6 +393,6 @@ describe("a connection the server closes before answering", () => {
     peer?.send("timeout\n");
     await answered;
     peer?.hangUp();
-    expect(conn.closeError?.message).toBe("the server closed the connection");
+    expect(conn.closeError?.message).toBe("h:1: the server closed the connection");
   });
 });
