@@ -48,7 +48,7 @@ export interface ClientOptions extends Omit<LockOptions, "key"> {
  */
 export type ClientLockOptions = Pick<
   LockOptions,
-  "acquireTimeoutS" | "leaseTtlS" | "renewRatio" | "requestTimeoutMs" | "safetyMarginMs" | "onLost"
+  "acquireTimeoutS" | "leaseTtlS" | "renewRatio" | "requestTimeoutMs" | "safetyMarginMs" | "onLost" | "hooks"
 >;
 
 /**
@@ -79,6 +79,7 @@ const CLIENT_LOCK_KEYS: ReadonlySet<string> = new Set([
   "requestTimeoutMs",
   "safetyMarginMs",
   "onLost",
+  "hooks",
 ]);
 
 const CONNECTION_KEYS = ["servers", "host", "port", "shardingStrategy", "tls", "auth", "connectTimeoutMs"] as const;

@@ -4,10 +4,10 @@
  *
  * @module
  */
-import { ConnectionError, InvalidArgumentError, LockError, ProtocolError } from "./errors.ts";
+import { ConnectionError, LockError, ProtocolError } from "./errors.ts";
 import { DEFAULT_MAX_REPLY_BYTES, LineDecoder } from "./protocol.ts";
-import { type ByteStream, backgroundTimer, runtime } from "./transport.ts";
-import { describeValue } from "./validate.ts";
+import { type ByteStream, backgroundTimer } from "./transport.ts";
+import { named, noReplyError, notDflockdHint, serverClosedMessage, unsolicitedError } from "./wording.ts";
 
 /** Default server host. */
 export const DEFAULT_HOST = "127.0.0.1";
@@ -111,45 +111,22 @@ export class Connection {
     stream.start({
       data: (chunk) => this.#onData(chunk),
       end: (error) =>
-        this.#shutdown(false, new ConnectionError(this.#named(this.#serverClosedMessage(tls)), { cause: error })),
+        this.#shutdown(
+          false,
+          new ConnectionError(
+            named(
+              this.#server,
+              serverClosedMessage(this.#answered, tls, this.pending, Math.round(performance.now() - this.#openedAt)),
+            ),
+            { cause: error },
+          ),
+        ),
     });
-  }
-
-  /**
-   * Words a close by the server after what is known here. A dflockd at its
-   * `--max-connections` limit accepts and closes at once, without a byte,
-   * whatever the client sends (and before a TLS handshake, so a TLS client
-   * sees a failed handshake instead, never this). A TLS server closes a plain
-   * client only once it has read a record header (5 bytes: every request is
-   * at least that long), also at once. A close long after opening fits
-   * neither: the server more likely stopped.
-   */
-  #serverClosedMessage(tls: boolean): string {
-    if (this.#answered) return "the server closed the connection";
-    const ms = Math.round(performance.now() - this.#openedAt);
-    const soon = ms < 1000;
-    const after = soon ? "" : ` ${(ms / 1000).toFixed(1)} s after the connection opened,`;
-    if (tls) {
-      return `the server closed the TLS connection${after} before answering anything (it may be shutting down, or at a connection limit)`;
-    }
-    if (this.pending === 0) {
-      return soon
-        ? `the server closed the connection ${ms} ms after it opened, before any request was sent: most likely it is at its connection limit (--max-connections)`
-        : `the server closed the connection${after} before any request was sent (it may be shutting down, or at its connection limit, --max-connections)`;
-    }
-    return soon
-      ? "the server closed the connection before answering anything: if it expects TLS, set the tls option; if not, it may be at its connection limit (--max-connections)"
-      : `the server closed the connection${after} before answering anything (it may have stopped; if it expects TLS, set the tls option)`;
   }
 
   /** The server's `host:port`, or `undefined` for a socket the user opened. */
   get server(): string | undefined {
     return this.#server;
-  }
-
-  /** `message`, prefixed with the server's address when it is known. */
-  #named(message: string): string {
-    return this.#server === undefined ? message : `${this.#server}: ${message}`;
   }
 
   /** `true` once the connection is closed, by either side. */
@@ -316,17 +293,7 @@ export class Connection {
       this.#armTimer(deadline);
       return;
     }
-    this.#shutdown(
-      false,
-      new ConnectionError(
-        this.#named(
-          `no reply to "${p.command}" within ${p.timeoutMs} ms; connection closed${
-            this.#answered ? "" : " (nothing at all came back on this connection: is it a dflockd server?)"
-          }`,
-        ),
-        { code: "TIMEOUT" },
-      ),
-    );
+    this.#shutdown(false, noReplyError(this.#server, p.command, p.timeoutMs, this.#answered));
   };
 
   #onData(chunk: Uint8Array): void {
@@ -335,7 +302,10 @@ export class Connection {
       this.#answered = true;
       // A TLS record (alert 0x15 or handshake 0x16, version 3.x) where a reply line should be.
       if ((chunk[0] === 0x15 || chunk[0] === 0x16) && chunk[1] === 0x03) {
-        this.#shutdown(false, new ConnectionError(this.#named("the server answered with TLS: set the tls option")));
+        this.#shutdown(
+          false,
+          new ConnectionError(named(this.#server, "the server answered with TLS: set the tls option")),
+        );
         return;
       }
     }
@@ -346,13 +316,6 @@ export class Connection {
     }
   }
 
-  /** A hint for a reply that is no dflockd reply at all (another service on that port), else nothing. */
-  #notOurs(line: string): string {
-    if (/^(ok|timeout|acquired|queued|error\w*)( |$)/.test(line)) return "";
-    const where = this.#server ?? "the other end";
-    return `; that is not a dflockd reply: is ${where} a dflockd server? Check the host and port`;
-  }
-
   /** {@link Connection.#onLine} bound once, not per chunk. */
   readonly #emitLine = (line: string): void => this.#onLine(line);
 
@@ -361,18 +324,7 @@ export class Connection {
     const p = this.#queue[this.#head];
     if (p === undefined) {
       // Nobody asked. Never hand it to a later request: report it and close.
-      const err = line.startsWith("error")
-        ? new ConnectionError(
-            this.#named(
-              `the server sent "${line}" unprompted and is closing the connection (most likely its read timeout passed)`,
-            ),
-          )
-        : new ProtocolError(
-            this.#named(
-              `unsolicited reply from the server: ${JSON.stringify(line.slice(0, 120))}${this.#notOurs(line)}`,
-            ),
-            line,
-          );
+      const err = unsolicitedError(this.#server, line);
       this.#shutdown(false, err);
       return;
     }
@@ -395,7 +347,10 @@ export class Connection {
     } catch (caught) {
       const err =
         caught instanceof ProtocolError
-          ? new ProtocolError(this.#named(`${caught.message}${this.#notOurs(line)}`), caught.reply)
+          ? new ProtocolError(
+              named(this.#server, `${caught.message}${notDflockdHint(line, this.#server)}`),
+              caught.reply,
+            )
           : caught;
       p.reject(err);
       // A malformed reply means the stream can no longer be trusted.
@@ -408,65 +363,3 @@ export class Connection {
 }
 
 const encoder = new TextEncoder();
-
-const adopted = new WeakMap<object, Connection>();
-
-/**
- * The shape of a Node-style socket the low-level functions can adopt: a
- * `net.Socket` (Node's, or the emulation in Bun and Deno) you created. A
- * plain object does not fit it, so passing one by mistake is a type error.
- *
- * @example
- * ```ts
- * import * as net from "node:net";
- * import type { NodeSocketLike } from "dflockd-client";
- *
- * const sock: NodeSocketLike = net.createConnection({ host: "127.0.0.1", port: 6388 });
- * ```
- */
-export interface NodeSocketLike {
-  /** Whether the socket is closed. */
-  readonly destroyed: boolean;
-  /** Sends bytes. */
-  write(data: Uint8Array): unknown;
-  /** Listens for `data`, `error`, `close` and `end`. */
-  on(event: string, listener: (...args: never[]) => void): unknown;
-  /** Closes the socket. */
-  destroy(): unknown;
-  /** Turns Nagle's algorithm off or on. */
-  setNoDelay(noDelay?: boolean): unknown;
-}
-
-/**
- * What the low-level functions accept: a {@link Connection}, or on runtimes
- * that support it a socket the caller created ({@link NodeSocketLike}, such
- * as a Node `net.Socket`).
- *
- * @example
- * ```ts
- * import * as net from "node:net";
- * import { connect, type SocketLike } from "dflockd-client";
- *
- * const a: SocketLike = await connect();
- * const b: SocketLike = net.createConnection({ host: "127.0.0.1", port: 6388 });
- * ```
- */
-export type SocketLike = Connection | NodeSocketLike;
-
-/** Resolve the first argument of a low-level function to a {@link Connection}. */
-export function asConnection(sock: SocketLike): Connection {
-  if (sock instanceof Connection) return sock;
-  if (typeof sock === "object" && sock !== null) {
-    const known = adopted.get(sock);
-    if (known !== undefined) return known;
-    const stream = runtime().adopt?.(sock);
-    if (stream !== undefined) {
-      const conn = new Connection(stream);
-      adopted.set(sock, conn);
-      return conn;
-    }
-  }
-  throw new InvalidArgumentError(
-    `expected a Connection from connect()${runtime().adopt ? " or a socket" : ""}, got ${describeValue(sock)}`,
-  );
-}

@@ -9,9 +9,10 @@
 import { abortError } from "./cancel.ts";
 import type { CloseInfo, Connection } from "./connection.ts";
 import { ConnectionError, LockError, LockLostError, quote, ServerError } from "./errors.ts";
+import { fire, heldEvent } from "./hooks.ts";
 import { Keeper, type KeeperOwner } from "./keeper.ts";
 import { LeaseTracker } from "./lease.ts";
-import { callOnLost, type Settings } from "./options.ts";
+import { callOnLost, type Settings, serverOf } from "./options.ts";
 import type { ConnectionPool, Link, LinkUser } from "./pool.ts";
 import { commandName, type Grant, parseOkReply, releaseRequest } from "./protocol.ts";
 
@@ -284,7 +285,15 @@ export abstract class Holding implements KeeperOwner, LinkUser {
     // Listeners run last, when the state already says what happened.
     abort?.abort(err);
     if (state !== "releasing" && !this.confirming) callOnLost(this.s.onLost, err);
+    const hook = this.s.hooks?.lost;
+    if (hook !== undefined) fire("lost", hook, () => ({ key: this.key, server: serverOf(this.s), error: err }));
     return false;
+  }
+
+  /** A renewal was confirmed. (For the {@link Keeper}.) */
+  renewed(): void {
+    const hook = this.s.hooks?.renewed;
+    if (hook !== undefined) fire("renewed", hook, () => heldEvent(this.s, this.lease.grant as Grant));
   }
 
   /**

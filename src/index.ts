@@ -5,13 +5,15 @@
  *
  * @module
  */
+
+export type { NodeSocketLike, SocketLike } from "./adopt.ts";
 export {
   type ClientLockOptions,
   type ClientOptions,
   DflockdClient,
   type ServerStats,
 } from "./client.ts";
-export { type CloseInfo, Connection, type NodeSocketLike, type SocketLike } from "./connection.ts";
+export { type CloseInfo, Connection } from "./connection.ts";
 export {
   AcquireTimeoutError,
   AuthError,
@@ -24,6 +26,7 @@ export {
   ServerError,
 } from "./errors.ts";
 export { HeldLock } from "./held.ts";
+export type { HeldEvent, LockEvent, LockHooks, LostEvent, WaitingEvent } from "./hooks.ts";
 export type { LeaseState } from "./lease.ts";
 export {
   acquire,

@@ -27,6 +27,8 @@ export interface KeeperOwner {
   readonly epoch: number;
   /** The holding can no longer be proven. */
   lose(reason: string, cause?: unknown): void;
+  /** A renewal was confirmed. */
+  renewed(): void;
 }
 
 /** The settings a keeper renews with. */
@@ -99,6 +101,7 @@ export class Keeper {
         const state = lease.state;
         if (state !== "renewing" && state !== "releasing") return false;
         lease.renewed(renewal, sentAt, now(), this.#ttl);
+        this.#owner.renewed();
         if (state === "renewing") {
           lease.to("held");
           if (budgetMs === undefined) this.arm();

@@ -8,7 +8,8 @@
  *
  * @module
  */
-import { asConnection, DEFAULT_REQUEST_TIMEOUT_MS, type SocketLike } from "./connection.ts";
+import { asConnection, type SocketLike } from "./adopt.ts";
+import { DEFAULT_REQUEST_TIMEOUT_MS } from "./connection.ts";
 import { AcquireTimeoutError } from "./errors.ts";
 import { CONNECT_KEYS, type ConnectOptions, connect } from "./open.ts";
 import {

@@ -7,10 +7,11 @@
  */
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REQUEST_TIMEOUT_MS } from "./connection.ts";
 import { InvalidArgumentError, type LockLostError, quote } from "./errors.ts";
+import { HOOK_NAMES, type LockHooks } from "./hooks.ts";
 import { type OpenSettings, poolKey, resolveTls, Secret, type TlsOptions } from "./open.ts";
 import type { Kind } from "./protocol.ts";
 import { type ShardingStrategy, stableHashShard } from "./sharding.ts";
-import type { TlsSettings } from "./transport.ts";
+import { hostPort, type TlsSettings } from "./transport.ts";
 import {
   checkHost,
   checkKey,
@@ -80,6 +81,8 @@ export interface LockOptions {
    * throws or rejects, the error is logged with `console.error`, never thrown.
    */
   onLost?: ((error: LockLostError) => void) | undefined;
+  /** Callbacks told what happens to the lock (waiting, acquired, renewed, released, lost): {@link LockHooks}. */
+  hooks?: LockHooks | undefined;
 }
 
 /**
@@ -143,6 +146,7 @@ export const LOCK_KEYS: ReadonlySet<string> = new Set([
   "requestTimeoutMs",
   "safetyMarginMs",
   "onLost",
+  "hooks",
 ]);
 const SEMAPHORE_KEYS: ReadonlySet<string> = new Set([...LOCK_KEYS, "limit"]);
 
@@ -201,6 +205,7 @@ export interface Settings {
   readonly requestTimeoutMs: number;
   readonly safetyMarginMs: number | undefined;
   readonly onLost: ((error: LockLostError) => void) | undefined;
+  readonly hooks: LockHooks | undefined;
 }
 
 /** The server's default read timeout, in seconds. */
@@ -258,6 +263,7 @@ export function readSettings(kind: Kind, options: LockOptions, limit?: number): 
     requestTimeoutMs: checkOptionMillis("requestTimeoutMs", options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
     safetyMarginMs: margin,
     onLost: options.onLost,
+    hooks: checkHooks(options.hooks),
   };
 }
 
@@ -332,6 +338,27 @@ export function pickServer(settings: Settings): Target {
     );
   }
   return settings.targets[i] as Target;
+}
+
+/** Check the `hooks` option: an object of functions, each one of {@link LockHooks}' names. */
+function checkHooks(hooks: unknown): LockHooks | undefined {
+  if (hooks === undefined) return undefined;
+  if (typeof hooks !== "object" || hooks === null) {
+    throw new InvalidArgumentError(`hooks must be an object of functions, got ${describeValue(hooks)}`);
+  }
+  checkKnownKeys("hooks", hooks, HOOK_NAMES);
+  for (const [name, fn] of Object.entries(hooks)) {
+    if (fn !== undefined && typeof fn !== "function") {
+      throw new InvalidArgumentError(`hooks.${name} must be a function, got ${describeValue(fn)}`);
+    }
+  }
+  return { ...(hooks as LockHooks) };
+}
+
+/** `host:port` of the server `settings.key` goes to, as the sharding strategy picks it. */
+export function serverOf(settings: Settings): string {
+  const t = pickServer(settings).open;
+  return hostPort(t.host, t.port);
 }
 
 /**

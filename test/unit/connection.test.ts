@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { asConnection, Connection, type SocketLike } from "../../src/connection.ts";
+import { asConnection, type SocketLike } from "../../src/adopt.ts";
+import { Connection } from "../../src/connection.ts";
 import { ConnectionError, InvalidArgumentError, type LockError, ProtocolError, ServerError } from "../../src/errors.ts";
 import { connect } from "../../src/open.ts";
 import { encodeStats, encodeWait, parseGrantReply, parseOkReply } from "../../src/protocol.ts";

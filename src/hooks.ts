@@ -1,0 +1,135 @@
+/**
+ * Hooks: a lock tells what happens to it (waiting, acquired, renewed,
+ * released, lost) to callbacks the user wires to logs or metrics. Nothing is
+ * built for a hook that is not set, and a hook that throws is logged, never
+ * thrown into the lock's work.
+ *
+ * @module
+ */
+import type { LockLostError } from "./errors.ts";
+import { type Settings, serverOf } from "./options.ts";
+import type { Grant } from "./protocol.ts";
+
+/**
+ * What every {@link LockHooks} event carries.
+ *
+ * @example
+ * ```ts
+ * import type { LockEvent } from "dflockd-client";
+ *
+ * const log = (e: LockEvent): void => console.log(`${e.key} @ ${e.server}`);
+ * ```
+ */
+export interface LockEvent {
+  /** The lock's key. */
+  readonly key: string;
+  /** `host:port` of the server the key goes to. */
+  readonly server: string;
+}
+
+/**
+ * A `waiting` event: why the instance waits.
+ *
+ * @example
+ * ```ts
+ * import type { WaitingEvent } from "dflockd-client";
+ *
+ * const onWaiting = (e: WaitingEvent): void => console.log(e.key, "waits:", e.reason);
+ * ```
+ */
+export interface WaitingEvent extends LockEvent {
+  /** `"queued"`: in the server's queue (`enqueue()` answered queued); `"turn"`: behind this instance's earlier `withLock()`/`hold()` callers. */
+  readonly reason: "queued" | "turn";
+}
+
+/**
+ * An `acquired` or `renewed` event: the holding as it now stands.
+ *
+ * @example
+ * ```ts
+ * import type { HeldEvent } from "dflockd-client";
+ *
+ * const onAcquired = (e: HeldEvent): void => console.log(e.key, "held for", e.leaseTtl, "s, fence", e.fence);
+ * ```
+ */
+export interface HeldEvent extends LockEvent {
+  /** The server's token for the holding. */
+  readonly token: string;
+  /** The lease TTL (seconds) now applied. */
+  readonly leaseTtl: number;
+  /** The fencing token, when the server sends one. */
+  readonly fence: string | undefined;
+}
+
+/**
+ * A `lost` event.
+ *
+ * @example
+ * ```ts
+ * import type { LostEvent } from "dflockd-client";
+ *
+ * const onLost = (e: LostEvent): void => console.error(e.key, "lost:", e.error.message);
+ * ```
+ */
+export interface LostEvent extends LockEvent {
+  /** Why, as `onLost` and `release()` report it. */
+  readonly error: LockLostError;
+}
+
+/**
+ * Callbacks told what happens to a lock or semaphore, for logs and metrics;
+ * set any of them with the `hooks` option. They run synchronously, after the
+ * fact; one that throws is logged with `console.error` and changes nothing.
+ *
+ * @example
+ * ```ts
+ * import { DistributedLock } from "dflockd-client";
+ *
+ * const lock = new DistributedLock({
+ *   key: "report",
+ *   hooks: {
+ *     acquired: (e) => console.log("acquired", e.key, "on", e.server),
+ *     released: (e) => console.log("released", e.key),
+ *     lost: (e) => console.error("lost", e.key, e.error.message),
+ *   },
+ * });
+ * ```
+ */
+export interface LockHooks {
+  /** The instance waits: queued on the server, or for its turn among this instance's callers. */
+  waiting?: ((event: WaitingEvent) => void) | undefined;
+  /** The lock (or slot) is held: by `acquire()`, `enqueue()`, `wait()`, `withLock()` or `hold()`. */
+  acquired?: ((event: HeldEvent) => void) | undefined;
+  /** A renewal was confirmed. */
+  renewed?: ((event: HeldEvent) => void) | undefined;
+  /** A holding ended by `release()` (also at the end of `withLock()` and `hold()` scopes) or `close()`. */
+  released?: ((event: LockEvent) => void) | undefined;
+  /** A holding was lost; `onLost` is called too. */
+  lost?: ((event: LostEvent) => void) | undefined;
+}
+
+/** The holding `grant` of the lock `settings` describe, as `acquired` and `renewed` hooks see it. */
+export function heldEvent(settings: Settings, grant: Grant): HeldEvent {
+  return {
+    key: settings.key,
+    server: serverOf(settings),
+    token: grant.token,
+    leaseTtl: grant.lease,
+    fence: grant.fence,
+  };
+}
+
+/** The keys of {@link LockHooks}. */
+export const HOOK_NAMES: ReadonlySet<string> = new Set(["waiting", "acquired", "renewed", "released", "lost"]);
+
+/** Call `hook` with the event `make()` builds; a throw is logged. Call sites check `hook` first, so nothing is built for none. */
+export function fire<E>(name: string, hook: ((event: E) => void) | undefined, make: () => E): void {
+  if (hook === undefined) return;
+  let event: E | undefined;
+  try {
+    event = make();
+    hook(event);
+  } catch (err) {
+    console.error(`dflockd-client: the ${name} hook failed:`, err);
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * How a connection words what went wrong with the server: a close it did not
+ * ask for, and a reply that is not dflockd's at all. Pure functions of what
+ * the connection knows.
+ *
+ * @module
+ */
+import { ConnectionError, type LockError, ProtocolError } from "./errors.ts";
+
+/** `message`, prefixed with the server's `host:port` when it is known. */
+export function named(server: string | undefined, message: string): string {
+  return server === undefined ? message : `${server}: ${message}`;
+}
+
+/** The error for a request whose reply did not come in time (the connection is then closed). */
+export function noReplyError(
+  server: string | undefined,
+  command: string,
+  timeoutMs: number,
+  answered: boolean,
+): ConnectionError {
+  const hint = answered ? "" : " (nothing at all came back on this connection: is it a dflockd server?)";
+  return new ConnectionError(
+    named(server, `no reply to "${command}" within ${timeoutMs} ms; connection closed${hint}`),
+    { code: "TIMEOUT" },
+  );
+}
+
+/** The error for a reply no request asked for: the server's parting `error`, or something else entirely. */
+export function unsolicitedError(server: string | undefined, line: string): LockError {
+  if (line.startsWith("error")) {
+    return new ConnectionError(
+      named(
+        server,
+        `the server sent "${line}" unprompted and is closing the connection (most likely its read timeout passed)`,
+      ),
+    );
+  }
+  const shown = JSON.stringify(line.slice(0, 120));
+  return new ProtocolError(
+    named(server, `unsolicited reply from the server: ${shown}${notDflockdHint(line, server)}`),
+    line,
+  );
+}
+
+/**
+ * Words a close by the server after what is known. A dflockd at its
+ * `--max-connections` limit accepts and closes at once, without a byte,
+ * whatever the client sends (and before a TLS handshake, so a TLS client sees
+ * a failed handshake instead, never this). A TLS server closes a plain client
+ * only once it has read a record header (5 bytes: every request is at least
+ * that long), also at once. A close long after opening fits neither: the
+ * server more likely stopped.
+ *
+ * @param answered Whether any byte ever came back.
+ * @param tls Whether the connection is TLS.
+ * @param pending Requests waiting for a reply.
+ * @param ms How long ago the connection opened.
+ */
+export function serverClosedMessage(answered: boolean, tls: boolean, pending: number, ms: number): string {
+  if (answered) return "the server closed the connection";
+  const soon = ms < 1000;
+  const after = soon ? "" : ` ${(ms / 1000).toFixed(1)} s after the connection opened,`;
+  if (tls) {
+    return `the server closed the TLS connection${after} before answering anything (it may be shutting down, or at a connection limit)`;
+  }
+  if (pending === 0) {
+    return soon
+      ? `the server closed the connection ${ms} ms after it opened, before any request was sent: most likely it is at its connection limit (--max-connections)`
+      : `the server closed the connection${after} before any request was sent (it may be shutting down, or at its connection limit, --max-connections)`;
+  }
+  return soon
+    ? "the server closed the connection before answering anything: if it expects TLS, set the tls option; if not, it may be at its connection limit (--max-connections)"
+    : `the server closed the connection${after} before answering anything (it may have stopped; if it expects TLS, set the tls option)`;
+}
+
+/** A reply in dflockd's own words starts with one of its statuses. */
+const DFLOCKD_STATUS = /^(ok|timeout|acquired|queued|error\w*)( |$)/;
+
+/**
+ * A hint for a reply that is no dflockd reply at all (another service on that
+ * port, say an HTTP server), else `""`.
+ *
+ * @param line The reply line.
+ * @param server The server's `host:port`, when known.
+ */
+export function notDflockdHint(line: string, server: string | undefined): string {
+  if (DFLOCKD_STATUS.test(line)) return "";
+  return `; that is not a dflockd reply: is ${server ?? "the other end"} a dflockd server? Check the host and port`;
+}

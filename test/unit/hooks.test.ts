@@ -1,0 +1,127 @@
+/**
+ * The `hooks` option: waiting, acquired, renewed, released and lost, each
+ * told once, in order, with where the key went; a hook that throws changes
+ * nothing. Against a scripted peer, with fake timers.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { InvalidArgumentError, LockLostError } from "../../src/errors.ts";
+import type { LockHooks } from "../../src/hooks.ts";
+import { sharedPool } from "../../src/pool.ts";
+import { DistributedLock } from "../../src/primitive.ts";
+import { type PeerEnd, type ScriptedRuntime, token, useScriptedRuntime } from "../support/scripted-peer.ts";
+
+let rt: ScriptedRuntime;
+beforeEach(() => {
+  sharedPool.closeIdle();
+  rt = useScriptedRuntime();
+  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+});
+afterEach(() => {
+  sharedPool.closeIdle();
+  vi.useRealTimers();
+});
+
+/** Hooks that log "name key@server detail" lines. */
+function recorder(): { log: string[]; hooks: LockHooks } {
+  const log: string[] = [];
+  return {
+    log,
+    hooks: {
+      waiting: (e) => log.push(`waiting ${e.key}@${e.server} ${e.reason}`),
+      acquired: (e) => log.push(`acquired ${e.key}@${e.server} ${e.token} ${e.leaseTtl} ${e.fence}`),
+      renewed: (e) => log.push(`renewed ${e.key} ${e.leaseTtl}`),
+      released: (e) => log.push(`released ${e.key}@${e.server}`),
+      lost: (e) => log.push(`lost ${e.key} ${e.error instanceof LockLostError}`),
+    },
+  };
+}
+
+function serve(peer: PeerEnd): void {
+  let n = 0;
+  peer.onRequest = ([cmd]) => {
+    if (cmd === "l" || cmd === "w") peer.send(`ok ${token(++n)} 10 5\n`);
+    else if (cmd === "e") peer.send("queued\n");
+    else if (cmd === "n") peer.send("ok 10 5\n");
+    else peer.send("ok\n");
+  };
+}
+
+describe("hooks", () => {
+  it("acquired, renewed and released, with the server and the holding", async () => {
+    const { log, hooks } = recorder();
+    const lock = new DistributedLock({ key: "k", servers: [["h", 1]], hooks });
+    const p = lock.acquire();
+    serve(await rt.peer());
+    expect(await p).toBe(true);
+    await vi.advanceTimersByTimeAsync(5000);
+    await lock.release();
+    expect(log).toEqual([`acquired k@h:1 ${token(1)} 10 5`, "renewed k 10", "released k@h:1"]);
+  });
+
+  it("waiting: queued on the server, and for a turn behind this instance's callers", async () => {
+    const { log, hooks } = recorder();
+    const lock = new DistributedLock({ key: "k", servers: [["h", 1]], hooks });
+    const e = lock.enqueue();
+    const peer = await rt.peer();
+    serve(peer);
+    expect(await e).toBe("queued");
+    expect(await lock.wait(5)).toBe(true);
+    await lock.release();
+    const a = lock.withLock(() => "a");
+    const b = lock.withLock(() => "b");
+    expect(await Promise.all([a, b])).toEqual(["a", "b"]);
+    expect(log.filter((l) => l.startsWith("waiting"))).toEqual(["waiting k@h:1 queued", "waiting k@h:1 turn"]);
+    expect(log.filter((l) => l.startsWith("acquired")).length).toBe(3);
+    expect(log.filter((l) => l.startsWith("released")).length).toBe(3);
+  });
+
+  it("lost, beside onLost; close() while held is a release", async () => {
+    const { log, hooks } = recorder();
+    const onLost = vi.fn();
+    const lock = new DistributedLock({ key: "k", servers: [["h", 1]], hooks, onLost });
+    const p = lock.acquire();
+    const peer = await rt.peer();
+    serve(peer);
+    expect(await p).toBe(true);
+    peer.hangUp();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(onLost).toHaveBeenCalledTimes(1);
+    expect(log).toEqual([`acquired k@h:1 ${token(1)} 10 5`, "lost k true"]);
+    await expect(lock.release()).rejects.toBeInstanceOf(LockLostError);
+    const again = lock.acquire();
+    serve(await rt.peer());
+    expect(await again).toBe(true);
+    lock.close();
+    expect(log.at(-1)).toBe("released k@h:1");
+  });
+
+  it("a hook that throws is logged and changes nothing", async () => {
+    const logged = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      const lock = new DistributedLock({
+        key: "k",
+        hooks: {
+          acquired: () => {
+            throw new Error("metrics down");
+          },
+        },
+      });
+      const p = lock.acquire();
+      serve(await rt.peer());
+      expect(await p).toBe(true);
+      expect(lock.state).toBe("held");
+      expect(logged).toHaveBeenCalledWith("dflockd-client: the acquired hook failed:", expect.any(Error));
+      await lock.release();
+    } finally {
+      logged.mockRestore();
+    }
+  });
+
+  it("bad hooks are refused up front", () => {
+    expect(() => new DistributedLock({ key: "k", hooks: { acquried: () => {} } as never })).toThrow(
+      /hooks: unknown option "acquried" \(did you mean "acquired"\?\)/,
+    );
+    expect(() => new DistributedLock({ key: "k", hooks: { lost: "log" } as never })).toThrow(InvalidArgumentError);
+    expect(() => new DistributedLock({ key: "k", hooks: 3 as never })).toThrow(/got the number 3/);
+  });
+});
