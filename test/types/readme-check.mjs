@@ -1,0 +1,82 @@
+// `npm run typecheck` runs this: every ```ts block of README.md must compile
+// under strict TypeScript with exactOptionalPropertyTypes, as a user's code
+// would. Each block becomes a module of its own in .test-tmp/readme/;
+// imports of the package point at the source; names a block uses without
+// defining (the `lock` of an earlier block, helpers such as `buildReport`)
+// are declared in readme-globals.d.ts. Then tsc checks them all at once.
+//
+//   node test/types/readme-check.mjs
+import { spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const OUT = join(ROOT, ".test-tmp", "readme");
+const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+
+rmSync(OUT, { recursive: true, force: true });
+mkdirSync(OUT, { recursive: true });
+copyFileSync(join(ROOT, "test", "types", "readme-globals.d.ts"), join(OUT, "globals.d.ts"));
+
+const src = (path) => relative(OUT, join(ROOT, path)).replaceAll("\\", "/");
+const ENTRY = {
+  "dflockd-client": src("src/index.ts"),
+  "dflockd-client/node": src("adapters/node/index.ts"),
+  "dflockd-client/bun": src("adapters/bun/index.ts"),
+  "dflockd-client/deno": src("adapters/deno/index.ts"),
+  "@dflockd/client": src("mod.ts"),
+  "jsr:@dflockd/client": src("mod.ts"),
+  "npm:dflockd-client": src("src/index.ts"),
+};
+
+const blocks = [];
+const fence = /^```ts\n([\s\S]*?)^```$/gm;
+for (let m = fence.exec(readme); m !== null; m = fence.exec(readme)) {
+  const line = readme.slice(0, m.index).split("\n").length;
+  blocks.push({ line, code: m[1] });
+}
+const files = blocks.map(({ line, code }) => {
+  let body = code.replace(/from "([^"]+)"/g, (all, spec) => (ENTRY[spec] ? `from "${ENTRY[spec]}"` : all));
+  // A block that imports nothing from the package sees the whole API, as after `import * from`.
+  if (!/from "[^"]*src\/index\.ts"|from "[^"]*mod\.ts"|from "[^"]*adapters\//.test(body)) {
+    body = `import { DistributedLock, DistributedSemaphore, DflockdClient, stats, connect, acquire, release, LockLostError, AcquireTimeoutError, LockError } from "${ENTRY["dflockd-client"]}";\n${body}`;
+  }
+  const name = `line-${String(line).padStart(4, "0")}.ts`;
+  writeFileSync(join(OUT, name), `// README.md line ${line}\n${body}\nexport {};\n`);
+  return name;
+});
+
+writeFileSync(
+  join(OUT, "tsconfig.json"),
+  JSON.stringify(
+    {
+      compilerOptions: {
+        target: "ES2022",
+        lib: ["ES2022", "ESNext.Disposable", "DOM"],
+        module: "NodeNext",
+        moduleResolution: "NodeNext",
+        types: ["node"],
+        strict: true,
+        exactOptionalPropertyTypes: true,
+        noUncheckedIndexedAccess: true,
+        allowImportingTsExtensions: true,
+        noUnusedLocals: false,
+        noEmit: true,
+        skipLibCheck: true,
+      },
+      files: ["globals.d.ts", ...files],
+    },
+    null,
+    2,
+  ),
+);
+const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc");
+const r = spawnSync(process.execPath, [tsc, "-p", join(OUT, "tsconfig.json")], { encoding: "utf8" });
+if (r.status !== 0) {
+  process.stdout.write(r.stdout);
+  process.stderr.write(r.stderr);
+  console.error(`README examples: ${blocks.length} blocks, some do not compile (see .test-tmp/readme/line-NNNN.ts)`);
+  process.exit(1);
+}
+console.log(`README examples: ${blocks.length} TypeScript blocks compile under strict + exactOptionalPropertyTypes`);
