@@ -2,23 +2,14 @@
  * hold() and `await using`: a holding released at the end of its scope.
  * Against a scripted peer, with fake timers.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { AcquireTimeoutError, LockLostError } from "../../src/errors.ts";
 import { HeldLock } from "../../src/held.ts";
-import { sharedPool } from "../../src/pool.ts";
 import { DistributedLock, DistributedSemaphore } from "../../src/primitive.ts";
-import { type PeerEnd, type ScriptedRuntime, token, useScriptedRuntime } from "../support/scripted-peer.ts";
+import { useLockTest } from "../support/lock-test.ts";
+import { type PeerEnd, token } from "../support/scripted-peer.ts";
 
-let rt: ScriptedRuntime;
-beforeEach(() => {
-  sharedPool.closeIdle();
-  rt = useScriptedRuntime();
-  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
-});
-afterEach(() => {
-  sharedPool.closeIdle();
-  vi.useRealTimers();
-});
+const runtime = useLockTest();
 
 /** Answer every request as a free server would, numbering the grants (fence 7). */
 function serve(peer: PeerEnd): void {
@@ -41,7 +32,7 @@ describe("hold() with await using", () => {
       return "done";
     };
     const p = inside();
-    const peer = await rt.peer();
+    const peer = await runtime().peer();
     serve(peer);
     expect(await p).toBe("done");
     expect(peer.requests.map((r) => r[0])).toEqual(["l", "r"]);
@@ -56,7 +47,7 @@ describe("hold() with await using", () => {
       throw new Error("work failed");
     };
     const p = inside().catch((e: unknown) => e);
-    const peer = await rt.peer();
+    const peer = await runtime().peer();
     serve(peer);
     expect(((await p) as Error).message).toBe("work failed");
     expect(peer.requests.map((r) => r[0])).toEqual(["sl", "sr"]);
@@ -73,7 +64,7 @@ describe("hold() with await using", () => {
     };
     let peer!: PeerEnd;
     const p = inside().catch((e: unknown) => e);
-    peer = await rt.peer();
+    peer = await runtime().peer();
     serve(peer);
     expect(await p).toBeInstanceOf(LockLostError);
   });
@@ -81,7 +72,7 @@ describe("hold() with await using", () => {
   it("release() by hand ends it once; later calls and disposal do nothing", async () => {
     const lock = new DistributedLock({ key: "k" });
     const h = lock.hold();
-    const peer = await rt.peer();
+    const peer = await runtime().peer();
     serve(peer);
     const held = await h;
     await held.release();
@@ -96,7 +87,7 @@ describe("hold() with await using", () => {
     const order: string[] = [];
     const first = lock.hold();
     const second = lock.withLock(() => order.push("withLock"));
-    const peer = await rt.peer();
+    const peer = await runtime().peer();
     serve(peer);
     const held = await first;
     order.push("hold");
@@ -110,7 +101,7 @@ describe("hold() with await using", () => {
   it("a timeout is an AcquireTimeoutError, and the turn passes on", async () => {
     const lock = new DistributedLock({ key: "k" });
     const h = lock.hold({ timeoutS: 0 }).catch((e: unknown) => e);
-    const peer = await rt.peer();
+    const peer = await runtime().peer();
     await peer.nextRequest(1);
     peer.send("timeout\n");
     expect(await h).toBeInstanceOf(AcquireTimeoutError);

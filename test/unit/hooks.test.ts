@@ -3,23 +3,14 @@
  * told once, in order, with where the key went; a hook that throws changes
  * nothing. Against a scripted peer, with fake timers.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { InvalidArgumentError, LockLostError } from "../../src/errors.ts";
 import type { LockHooks } from "../../src/hooks.ts";
-import { sharedPool } from "../../src/pool.ts";
 import { DistributedLock } from "../../src/primitive.ts";
-import { type PeerEnd, type ScriptedRuntime, token, useScriptedRuntime } from "../support/scripted-peer.ts";
+import { useLockTest } from "../support/lock-test.ts";
+import { type PeerEnd, token } from "../support/scripted-peer.ts";
 
-let rt: ScriptedRuntime;
-beforeEach(() => {
-  sharedPool.closeIdle();
-  rt = useScriptedRuntime();
-  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
-});
-afterEach(() => {
-  sharedPool.closeIdle();
-  vi.useRealTimers();
-});
+const runtime = useLockTest();
 
 /** Hooks that log "name key@server detail" lines. */
 function recorder(): { log: string[]; hooks: LockHooks } {
@@ -51,7 +42,7 @@ describe("hooks", () => {
     const { log, hooks } = recorder();
     const lock = new DistributedLock({ key: "k", servers: [["h", 1]], hooks });
     const p = lock.acquire();
-    serve(await rt.peer());
+    serve(await runtime().peer());
     expect(await p).toBe(true);
     await vi.advanceTimersByTimeAsync(5000);
     await lock.release();
@@ -62,7 +53,7 @@ describe("hooks", () => {
     const { log, hooks } = recorder();
     const lock = new DistributedLock({ key: "k", servers: [["h", 1]], hooks });
     const e = lock.enqueue();
-    const peer = await rt.peer();
+    const peer = await runtime().peer();
     serve(peer);
     expect(await e).toBe("queued");
     expect(await lock.wait(5)).toBe(true);
@@ -80,7 +71,7 @@ describe("hooks", () => {
     const onLost = vi.fn();
     const lock = new DistributedLock({ key: "k", servers: [["h", 1]], hooks, onLost });
     const p = lock.acquire();
-    const peer = await rt.peer();
+    const peer = await runtime().peer();
     serve(peer);
     expect(await p).toBe(true);
     peer.hangUp();
@@ -89,7 +80,7 @@ describe("hooks", () => {
     expect(log).toEqual([`acquired k@h:1 ${token(1)} 10 5`, "lost k true"]);
     await expect(lock.release()).rejects.toBeInstanceOf(LockLostError);
     const again = lock.acquire();
-    serve(await rt.peer());
+    serve(await runtime().peer());
     expect(await again).toBe(true);
     lock.close();
     expect(log.at(-1)).toBe("released k@h:1");
@@ -107,7 +98,7 @@ describe("hooks", () => {
         },
       });
       const p = lock.acquire();
-      serve(await rt.peer());
+      serve(await runtime().peer());
       expect(await p).toBe(true);
       expect(lock.state).toBe("held");
       expect(logged).toHaveBeenCalledWith("dflockd-client: the acquired hook failed:", expect.any(Error));

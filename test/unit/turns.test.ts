@@ -3,22 +3,13 @@
  * per-call options of acquire, enqueue, wait and withLock. Against a scripted
  * peer, with fake timers.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { AcquireTimeoutError, InvalidArgumentError, LockError } from "../../src/errors.ts";
-import { sharedPool } from "../../src/pool.ts";
 import { DistributedLock } from "../../src/primitive.ts";
-import { type PeerEnd, type ScriptedRuntime, token, useScriptedRuntime } from "../support/scripted-peer.ts";
+import { useLockTest } from "../support/lock-test.ts";
+import { type PeerEnd, token } from "../support/scripted-peer.ts";
 
-let rt: ScriptedRuntime;
-beforeEach(() => {
-  sharedPool.closeIdle();
-  rt = useScriptedRuntime();
-  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
-});
-afterEach(() => {
-  sharedPool.closeIdle();
-  vi.useRealTimers();
-});
+const runtime = useLockTest();
 
 const tick = (ms = 0) => vi.advanceTimersByTimeAsync(ms);
 
@@ -40,7 +31,7 @@ describe("concurrent withLock() on one instance", () => {
         return name;
       });
     const all = Promise.all([run("a"), run("b"), run("c")]);
-    const peer = await rt.peer();
+    const peer = await runtime().peer();
     serve(peer);
     expect(await all).toEqual(["a", "b", "c"]);
     expect(log).toEqual([`a in (${token(1)})`, "a out", `b in (${token(2)})`, "b out", `c in (${token(3)})`, "c out"]);
@@ -54,7 +45,7 @@ describe("concurrent withLock() on one instance", () => {
       throw new Error("boom");
     });
     const second = lock.withLock(() => "ok");
-    serve(await rt.peer());
+    serve(await runtime().peer());
     await expect(first).rejects.toThrow("boom");
     expect(await second).toBe("ok");
   });
@@ -66,7 +57,7 @@ describe("concurrent withLock() on one instance", () => {
     const first = lock.withLock(() => new Promise<void>((r) => (release = r)));
     const second = lock.withLock(() => "second", { signal: controller.signal }).catch((e: unknown) => e);
     const third = lock.withLock(() => "third");
-    serve(await rt.peer());
+    serve(await runtime().peer());
     await tick();
     controller.abort();
     expect(await second).toMatchObject({ code: "ABORTED" });
@@ -81,7 +72,7 @@ describe("concurrent withLock() on one instance", () => {
     const first = lock.withLock(() => new Promise<void>((r) => (release = r)));
     const late = lock.withLock(() => "late", { timeoutS: 2 }).catch((e: unknown) => e);
     const patient = lock.withLock(() => "patient", { timeoutS: 10 });
-    const peer = await rt.peer();
+    const peer = await runtime().peer();
     serve(peer);
     await tick(2000);
     expect(await late).toBeInstanceOf(AcquireTimeoutError);
@@ -97,7 +88,7 @@ describe("concurrent withLock() on one instance", () => {
     const lock = new DistributedLock({ key: "k" });
     const first = lock.withLock(() => new Promise(() => {})).catch((e: unknown) => e);
     const second = lock.withLock(() => "never").catch((e: unknown) => e);
-    serve(await rt.peer());
+    serve(await runtime().peer());
     await tick();
     lock.close();
     expect(await second).toMatchObject({ code: "ABORTED" });
@@ -108,7 +99,7 @@ describe("concurrent withLock() on one instance", () => {
   it("acquire() on an instance that holds refuses, saying what to do", async () => {
     const lock = new DistributedLock({ key: "k" });
     const p = lock.acquire();
-    serve(await rt.peer());
+    serve(await runtime().peer());
     expect(await p).toBe(true);
     const err = (await lock.acquire().catch((e: unknown) => e)) as LockError;
     expect(err.code).toBe("BUSY");
@@ -122,7 +113,7 @@ describe("per-call options", () => {
   it("acquire({ timeoutS }) asks the server to wait that long", async () => {
     const lock = new DistributedLock({ key: "k", acquireTimeoutS: 30 });
     const p = lock.acquire({ timeoutS: 3 });
-    const peer = await rt.peer();
+    const peer = await runtime().peer();
     expect(await peer.nextRequest(1)).toEqual(["l", "k", "3"]);
     peer.send("timeout\n");
     expect(await p).toBe(false);
@@ -131,7 +122,7 @@ describe("per-call options", () => {
   it("withLock({ timeoutS: 0 }) tries once", async () => {
     const lock = new DistributedLock({ key: "k" });
     const p = lock.withLock(() => 1, { timeoutS: 0 }).catch((e: unknown) => e);
-    const peer = await rt.peer();
+    const peer = await runtime().peer();
     expect(await peer.nextRequest(1)).toEqual(["l", "k", "0"]);
     peer.send("timeout\n");
     expect(await p).toBeInstanceOf(AcquireTimeoutError);
@@ -140,7 +131,7 @@ describe("per-call options", () => {
   it("enqueue({ timeoutS }) bounds the whole call", async () => {
     const lock = new DistributedLock({ key: "k" });
     const p = lock.enqueue({ timeoutS: 1 }).catch((e: unknown) => e);
-    const peer = await rt.peer();
+    const peer = await runtime().peer();
     await peer.nextRequest(1);
     await tick(1000);
     const err = (await p) as LockError;
@@ -154,7 +145,7 @@ describe("per-call options", () => {
   it("wait() takes timeoutS from its options, and refuses two different ones", async () => {
     const lock = new DistributedLock({ key: "k" });
     const e = lock.enqueue();
-    const peer = await rt.peer();
+    const peer = await runtime().peer();
     await peer.nextRequest(1);
     peer.send("queued\n");
     expect(await e).toBe("queued");
@@ -186,6 +177,6 @@ describe("per-call options", () => {
       expect(err).toBeInstanceOf(InvalidArgumentError);
       expect((err as Error).message).toMatch(message);
     }
-    expect(rt.peers.length).toBe(0);
+    expect(runtime().peers.length).toBe(0);
   });
 });
