@@ -4,7 +4,7 @@
  * so that every timing rule can be checked exactly. The same behaviours are
  * checked against a real dflockd in test/integration.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import {
   AcquireTimeoutError,
   ConnectionError,
@@ -14,17 +14,13 @@ import {
 } from "../../src/errors.ts";
 import { sharedPool } from "../../src/pool.ts";
 import { DistributedLock, DistributedSemaphore, type LockOptions } from "../../src/primitive.ts";
-import { type PeerEnd, type ScriptedRuntime, token, useScriptedRuntime } from "../support/scripted-peer.ts";
+import { useLockTest } from "../support/lock-test.ts";
+import { type PeerEnd, type ScriptedRuntime, token } from "../support/scripted-peer.ts";
 
+const runtime = useLockTest();
 let rt: ScriptedRuntime;
 beforeEach(() => {
-  sharedPool.closeIdle();
-  rt = useScriptedRuntime();
-  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
-});
-afterEach(() => {
-  sharedPool.closeIdle();
-  vi.useRealTimers();
+  rt = runtime();
 });
 
 /**
