@@ -82,7 +82,17 @@ const CLIENT_LOCK_KEYS: ReadonlySet<string> = new Set([
   "hooks",
 ]);
 
-const CONNECTION_KEYS = ["servers", "host", "port", "shardingStrategy", "tls", "auth", "connectTimeoutMs"] as const;
+const CONNECTION_KEYS = [
+  "servers",
+  "host",
+  "port",
+  "shardingStrategy",
+  "tls",
+  "auth",
+  "connectTimeoutMs",
+  "serverReadTimeoutS",
+  "maxIdlePerServer",
+] as const;
 
 /**
  * A dflockd client: configured once with servers, TLS, auth and defaults; it
@@ -236,7 +246,12 @@ export class DflockdClient {
       }
     }
     checkKnownKeys("lock options", options, CLIENT_LOCK_KEYS);
-    return { ...this.#options, ...options, key, [POOL]: this.#pool };
+    const merged: Record<string | symbol, unknown> = { ...this.#options };
+    // An explicit undefined keeps the client's default, as leaving the key out does.
+    for (const [k, v] of Object.entries(options)) if (v !== undefined) merged[k] = v;
+    merged.key = key;
+    merged[POOL] = this.#pool;
+    return merged;
   }
 
   async #statsOf(t: Target): Promise<ServerStats> {

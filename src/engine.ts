@@ -8,14 +8,25 @@
  * @module
  */
 
-import { AcquireTimeoutError, InvalidArgumentError, LockError, quote } from "./errors.ts";
+import { checkSignal } from "./cancel.ts";
+import { AcquireTimeoutError, InvalidArgumentError, LockError, LockLostError, quote } from "./errors.ts";
 import { fire } from "./hooks.ts";
 import { Operations } from "./operations.ts";
 import { type AcquireOptions, checkCallOptions, type Settings } from "./options.ts";
 import type { ConnectionPool } from "./pool.ts";
+import type { Grant } from "./protocol.ts";
 import { Turns } from "./turns.ts";
 
 const _now: () => number = () => performance.now();
+
+/** A scoped holding as hold() hands it over: its epoch and the grant, read at once. */
+export interface Scope {
+  readonly epoch: number;
+  readonly signal: AbortSignal;
+  readonly token: string;
+  readonly leaseTtl: number;
+  readonly fence: string | undefined;
+}
 
 /** One instance: its operations, and turns among its concurrent callers. */
 export class LockEngine extends Operations {
@@ -42,10 +53,12 @@ export class LockEngine extends Operations {
    * acquire; the turn is kept until {@link endScope}.
    * @returns The holding's epoch, for endScope().
    */
-  async beginScope(options?: AcquireOptions): Promise<{ epoch: number; signal: AbortSignal }> {
+  async beginScope(options?: AcquireOptions): Promise<Scope> {
     await this.#inTurn("hold()", options);
     try {
-      return { epoch: this.epoch, signal: this.#heldSignal("hold()") };
+      const signal = this.#heldSignal("hold()");
+      const grant = this.lease.grant as Grant;
+      return { epoch: this.epoch, signal, token: grant.token, leaseTtl: grant.lease, fence: grant.fence };
     } catch (err) {
       this.#turns.pass();
       throw err;
@@ -83,6 +96,7 @@ export class LockEngine extends Operations {
     checkCallOptions(what, options);
     const waitS = options?.timeoutS ?? this.s.acquireTimeoutS;
     const signal = options?.signal;
+    checkSignal(signal);
     const turn = this.#turns.take(signal, waitS * 1000, () => new AcquireTimeoutError(this.key, waitS));
     const startedAt = turn === undefined ? 0 : _now();
     if (turn !== undefined) {
@@ -118,9 +132,19 @@ export class LockEngine extends Operations {
 
   /** Release, and tell the `released` hook (when set) once released. */
   override release(): Promise<void> {
-    const hook = this.s.hooks?.released;
-    if (hook === undefined || !this.lease.holding) return super.release();
-    return super.release().then(() => fire("released", hook, () => this.lockEvent()));
+    const hooks = this.s.hooks;
+    if (hooks === undefined || !this.lease.holding) return super.release();
+    const event = this.lockEvent();
+    return super.release().then(
+      () => fire("released", hooks.released, () => event),
+      (err: unknown) => {
+        // Found lost at release (or lost while releasing): told as a loss. Any other failure
+        // closed the connection, which ends the holding on the server: told as a release.
+        if (err instanceof LockLostError) fire("lost", hooks.lost, () => ({ ...event, error: err }));
+        else fire("released", hooks.released, () => event);
+        throw err;
+      },
+    );
   }
 
   /** Drop everything now: */

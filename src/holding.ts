@@ -284,14 +284,19 @@ export abstract class Holding implements KeeperOwner, LinkUser {
     if (state !== "releasing") this.lease.to("lost");
     // Listeners run last, when the state already says what happened.
     abort?.abort(err);
-    if (state !== "releasing" && !this.confirming) callOnLost(this.s.onLost, err);
-    const hook = this.s.hooks?.lost;
-    if (hook !== undefined) fire("lost", hook, () => ({ key: this.key, server: serverOf(this.s), error: err }));
+    if (state !== "releasing" && !this.confirming) {
+      callOnLost(this.s.onLost, err);
+      // A loss during release() is told when release() reports it (engine.ts).
+      const hook = this.s.hooks?.lost;
+      if (hook !== undefined) fire("lost", hook, () => ({ key: this.key, server: serverOf(this.s), error: err }));
+    }
     return false;
   }
 
   /** A renewal was confirmed. (For the {@link Keeper}.) */
   renewed(): void {
+    // A grant being confirmed before its hand-over is not acquired yet.
+    if (this.confirming) return;
     const hook = this.s.hooks?.renewed;
     if (hook !== undefined) fire("renewed", hook, () => heldEvent(this.s, this.lease.grant as Grant));
   }

@@ -78,8 +78,9 @@ export interface LostEvent extends LockEvent {
 
 /**
  * Callbacks told what happens to a lock or semaphore, for logs and metrics;
- * set any of them with the `hooks` option. They run synchronously, after the
- * fact; one that throws is logged with `console.error` and changes nothing.
+ * set any of them with the `hooks` option. They are called after the fact
+ * and not awaited; one that throws or rejects is logged with `console.error`
+ * and changes nothing. An object with methods (a class instance) works too.
  *
  * @example
  * ```ts
@@ -97,15 +98,15 @@ export interface LostEvent extends LockEvent {
  */
 export interface LockHooks {
   /** The instance waits: queued on the server, or for its turn among this instance's callers. */
-  waiting?: ((event: WaitingEvent) => void) | undefined;
+  waiting?: ((event: WaitingEvent) => unknown) | undefined;
   /** The lock (or slot) is held: by `acquire()`, `enqueue()`, `wait()`, `withLock()` or `hold()`. */
-  acquired?: ((event: HeldEvent) => void) | undefined;
+  acquired?: ((event: HeldEvent) => unknown) | undefined;
   /** A renewal was confirmed. */
-  renewed?: ((event: HeldEvent) => void) | undefined;
+  renewed?: ((event: HeldEvent) => unknown) | undefined;
   /** A holding ended by `release()` (also at the end of `withLock()` and `hold()` scopes) or `close()`. */
-  released?: ((event: LockEvent) => void) | undefined;
-  /** A holding was lost; `onLost` is called too. */
-  lost?: ((event: LostEvent) => void) | undefined;
+  released?: ((event: LockEvent) => unknown) | undefined;
+  /** A holding was lost, or found lost by `release()`. */
+  lost?: ((event: LostEvent) => unknown) | undefined;
 }
 
 /** The holding `grant` of the lock `settings` describe, as `acquired` and `renewed` hooks see it. */
@@ -122,14 +123,20 @@ export function heldEvent(settings: Settings, grant: Grant): HeldEvent {
 /** The keys of {@link LockHooks}. */
 export const HOOK_NAMES: ReadonlySet<string> = new Set(["waiting", "acquired", "renewed", "released", "lost"]);
 
-/** Call `hook` with the event `make()` builds; a throw is logged. Call sites check `hook` first, so nothing is built for none. */
-export function fire<E>(name: string, hook: ((event: E) => void) | undefined, make: () => E): void {
+/**
+ * Call `hook` with the event `make()` builds. A throw, or a promise it
+ * returns that rejects, is logged. Call sites check `hook` first, so nothing
+ * is built for none.
+ */
+export function fire<E>(name: string, hook: ((event: E) => unknown) | undefined, make: () => E): void {
   if (hook === undefined) return;
-  let event: E | undefined;
+  const report = (err: unknown): void => console.error(`dflockd-client: the ${name} hook failed:`, err);
   try {
-    event = make();
-    hook(event);
+    const result: unknown = hook(make());
+    if (typeof (result as PromiseLike<unknown> | null)?.then === "function") {
+      (result as PromiseLike<unknown>).then(undefined, report);
+    }
   } catch (err) {
-    console.error(`dflockd-client: the ${name} hook failed:`, err);
+    report(err);
   }
 }

@@ -101,12 +101,13 @@ export class Keeper {
         const state = lease.state;
         if (state !== "renewing" && state !== "releasing") return false;
         lease.renewed(renewal, sentAt, now(), this.#ttl);
-        this.#owner.renewed();
         if (state === "renewing") {
           lease.to("held");
           if (budgetMs === undefined) this.arm();
         }
         // During a release the alarm already waits for the (now later) loss deadline.
+        // Told last, when the state says what happened: the hook may release or close.
+        this.#owner.renewed();
         return true;
       },
       (err: unknown) => {

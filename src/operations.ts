@@ -118,6 +118,11 @@ export abstract class Operations extends Attempts {
     checkCallOptions("enqueue()", options);
     const limitS = options?.timeoutS;
     if (limitS === undefined) return this.#enqueue(options?.signal);
+    if (limitS === 0) {
+      throw new InvalidArgumentError(
+        "enqueue() never waits for the lock; its timeoutS bounds the call and must be at least 1",
+      );
+    }
     const timedOut = (): LockError =>
       new LockError(`enqueue() on ${quote(this.key)} took longer than its timeoutS of ${limitS} s`, "TIMEOUT");
     const deadline = deadlineSignal(options?.signal, limitS * 1000, timedOut);
@@ -212,7 +217,9 @@ export abstract class Operations extends Attempts {
 
   protected acquiredHook(): void {
     const hook = this.s.hooks?.acquired;
-    if (hook !== undefined) fire("acquired", hook, () => heldEvent(this.s, this.lease.grant as Grant));
+    const grant = this.lease.grant;
+    // A close() in the same tick as the hand-over leaves nothing to tell.
+    if (hook !== undefined && grant !== undefined) fire("acquired", hook, () => heldEvent(this.s, grant));
   }
 
   protected waitingHook(reason: "queued" | "turn"): void {

@@ -346,13 +346,19 @@ function checkHooks(hooks: unknown): LockHooks | undefined {
   if (typeof hooks !== "object" || hooks === null) {
     throw new InvalidArgumentError(`hooks must be an object of functions, got ${describeValue(hooks)}`);
   }
-  checkKnownKeys("hooks", hooks, HOOK_NAMES);
-  for (const [name, fn] of Object.entries(hooks)) {
-    if (fn !== undefined && typeof fn !== "function") {
+  // A plain object's other keys are typos; a class instance may hold state of its own.
+  const proto: unknown = Object.getPrototypeOf(hooks);
+  if (proto === Object.prototype || proto === null) checkKnownKeys("hooks", hooks, HOOK_NAMES);
+  const out: Record<string, unknown> = {};
+  for (const name of HOOK_NAMES) {
+    const fn: unknown = (hooks as Record<string, unknown>)[name];
+    if (fn === undefined) continue;
+    if (typeof fn !== "function") {
       throw new InvalidArgumentError(`hooks.${name} must be a function, got ${describeValue(fn)}`);
     }
+    out[name] = fn.bind(hooks);
   }
-  return { ...(hooks as LockHooks) };
+  return out as LockHooks;
 }
 
 /** `host:port` of the server `settings.key` goes to, as the sharding strategy picks it. */

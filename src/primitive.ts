@@ -187,7 +187,9 @@ export abstract class DistributedPrimitive {
    * Concurrent calls on one instance take turns, first come first served
    * within the process (and then in the server's queue with everyone else's):
    * each acquires for its own callback and releases before the next one's
-   * turn. `close()` rejects the calls still waiting for their turn.
+   * turn. `close()` rejects the calls still waiting for their turn. Calls do
+   * not nest: a `withLock()` or `hold()` on the same instance inside `fn`
+   * waits for the turn `fn` holds, until its timeout.
    *
    * @param fn The critical section.
    * @param options `signal` to stop waiting (for the turn or the lock);
@@ -232,8 +234,8 @@ export abstract class DistributedPrimitive {
    */
   async hold(options?: AcquireOptions): Promise<HeldLock> {
     const e = this.#e;
-    const { epoch, signal } = await e.beginScope(options);
-    return new HeldLock(this.key, e.token as string, e.fence, e.leaseTtl as number, signal, () => e.endScope(epoch));
+    const s = await e.beginScope(options);
+    return new HeldLock(this.key, s.token, s.fence, s.leaseTtl, s.signal, () => e.endScope(s.epoch));
   }
 
   /** What `console.log` and `util.inspect` show on Node and Bun: key, state, server and, while held, the lease. */

@@ -196,7 +196,8 @@ export type Latin1Decoder = (bytes: Uint8Array, start: number, end: number) => s
 export class LineDecoder {
   readonly #max: number;
   readonly #latin1: Latin1Decoder | undefined;
-  readonly #utf8 = new TextDecoder("utf-8", { fatal: true });
+  // ignoreBOM: a byte-order mark is kept, so a line starting with one is refused like any other stray byte.
+  readonly #utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   #parts: Uint8Array[] = [];
   #partBytes = 0;
 

@@ -161,7 +161,7 @@ export function describeValue(value: unknown): string {
  * @throws InvalidArgumentError naming the key, the closest known one, and the known ones.
  */
 export function checkKnownKeys(what: string, options: object, known: ReadonlySet<string>): void {
-  for (const k in options) {
+  for (const k of Object.keys(options)) {
     if (known.has(k)) continue;
     const near = closest(k, known);
     const hint = near === undefined ? "" : ` (did you mean ${JSON.stringify(near)}?)`;
@@ -283,9 +283,12 @@ export function checkOptionSeconds(what: string, value: unknown, min: number): n
   if (typeof value === "number" && Number.isInteger(value) && value >= min && value <= MAX_OPTION_SECONDS) return value;
   let hint = "";
   if (typeof value === "number" && value > MAX_OPTION_SECONDS) {
-    hint = Number.isInteger(value / 1000)
-      ? ` If you meant ${value} ms, pass ${value / 1000}.`
-      : " For a longer wait, acquire again when it times out.";
+    const seconds = value / 1000;
+    if (Number.isInteger(seconds) && seconds <= MAX_OPTION_SECONDS)
+      hint = ` If you meant ${value} ms, pass ${seconds}.`;
+    else if (/lease/i.test(what)) hint = " A lease is renewed in the background, so a shorter one holds as long.";
+    else if (/read/i.test(what)) hint = " If the server's is longer, 3600 is safe: renewals only come sooner.";
+    else hint = " For a longer wait, acquire again when it times out.";
   } else if (typeof value === "string" && value.trim() !== "" && Number.isFinite(Number(value))) {
     hint = ` Pass the number ${Number(value)}, not a string.`;
   }

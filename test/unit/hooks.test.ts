@@ -108,6 +108,83 @@ describe("hooks", () => {
     }
   });
 
+  it("an async hook that rejects is logged, never an unhandled rejection", async () => {
+    const logged = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      const lock = new DistributedLock({
+        key: "k",
+        hooks: { acquired: async () => Promise.reject(new Error("down")) },
+      });
+      const p = lock.acquire();
+      serve(await runtime().peer());
+      expect(await p).toBe(true);
+      await vi.waitFor(() =>
+        expect(logged).toHaveBeenCalledWith("dflockd-client: the acquired hook failed:", expect.any(Error)),
+      );
+      await lock.release();
+    } finally {
+      logged.mockRestore();
+    }
+  });
+
+  it("a renewed hook may release the lock", async () => {
+    let lock!: DistributedLock;
+    let released: Promise<void> | undefined;
+    lock = new DistributedLock({
+      key: "k",
+      hooks: {
+        renewed: () => {
+          released = lock.release();
+        },
+      },
+    });
+    const p = lock.acquire();
+    const peer = await runtime().peer();
+    serve(peer);
+    expect(await p).toBe(true);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(released).toBeDefined();
+    await released;
+    expect(lock.state).toBe("released");
+    expect(peer.requests.map((r) => r[0])).toEqual(["l", "n", "r"]);
+  });
+
+  it("hooks may be the methods of a class instance", async () => {
+    class Metrics {
+      seen: string[] = [];
+      acquired(e: { key: string }): void {
+        this.seen.push(e.key);
+      }
+    }
+    const metrics = new Metrics();
+    const lock = new DistributedLock({ key: "k", hooks: metrics });
+    const p = lock.acquire();
+    serve(await runtime().peer());
+    expect(await p).toBe(true);
+    expect(metrics.seen).toEqual(["k"]);
+    await lock.release();
+  });
+
+  it("release() that finds the lock gone is told as lost; one that breaks the connection as released", async () => {
+    const { log, hooks } = recorder();
+    const lock = new DistributedLock({ key: "k", servers: [["h", 1]], hooks, requestTimeoutMs: 1000 });
+    const p = lock.acquire();
+    const peer = await runtime().peer();
+    peer.onRequest = ([cmd]) => peer.send(cmd === "l" ? `ok ${token(1)} 10\n` : "error\n");
+    expect(await p).toBe(true);
+    await expect(lock.release()).rejects.toBeInstanceOf(LockLostError);
+    expect(log.at(-1)).toBe("lost k true");
+    // The refusal left the connection clean: the next acquire reuses it. This time release gets no answer.
+    peer.onRequest = ([cmd]) => {
+      if (cmd === "l") peer.send(`ok ${token(2)} 10\n`);
+    };
+    expect(await lock.acquire()).toBe(true);
+    const r = lock.release().catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(await r).toMatchObject({ code: "TIMEOUT" });
+    expect(log.at(-1)).toBe("released k@h:1");
+  });
+
   it("bad hooks are refused up front", () => {
     expect(() => new DistributedLock({ key: "k", hooks: { acquried: () => {} } as never })).toThrow(
       /hooks: unknown option "acquried" \(did you mean "acquired"\?\)/,

@@ -49,6 +49,25 @@ describe("unknown option keys", () => {
     expect(rt.peers.length).toBe(0);
   });
 
+  it("a client's lock options: connection settings belong to the client; an explicit undefined keeps its default", async () => {
+    const client = new DflockdClient({ servers: [["h", 1]], leaseTtlS: 20 });
+    refused(() => client.lock("k", o({ serverReadTimeoutS: 30 })), /serverReadTimeoutS is the client's setting/);
+    refused(() => client.lock("k", o({ maxIdlePerServer: 3 })), /maxIdlePerServer is the client's setting/);
+    const lock = client.lock("k", { leaseTtlS: undefined, acquireTimeoutS: 0 });
+    const p = lock.acquire();
+    const peer = await rt.peer();
+    expect(await peer.nextRequest(1)).toEqual(["l", "k", "0 20"]);
+    peer.send("timeout\n");
+    expect(await p).toBe(false);
+    client.close();
+  });
+
+  it("inherited properties are not mistaken for options", () => {
+    const options = Object.create({ inherited: true }) as { key: string };
+    options.key = "k";
+    new DistributedLock(options).close();
+  });
+
   it("the semaphore's limit, and every documented key, are accepted", () => {
     new DistributedSemaphore({ key: "k", limit: 2, leaseTtlS: 5, acquireTimeoutS: 1, renewRatio: 0.5 }).close();
     new DistributedLock({
@@ -78,6 +97,9 @@ describe("units and types", () => {
     ],
     ["leaseTtlS", 60_000, /If you meant 60000 ms, pass 60\./],
     ["acquireTimeoutS", 7200, /For a longer wait, acquire again/],
+    ["leaseTtlS", 7200, /A lease is renewed in the background/],
+    ["serverReadTimeoutS", 7200, /3600 is safe: renewals only come sooner/],
+    ["acquireTimeoutS", 7_200_000, /one hour\); got the number 7200000\. For a longer wait/],
     ["leaseTtlS", "60", /got the string "60"\. Pass the number 60, not a string\./],
     ["serverReadTimeoutS", 23_000, /If you meant 23000 ms, pass 23\./],
     [

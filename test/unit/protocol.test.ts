@@ -186,6 +186,11 @@ describe("LineDecoder", () => {
     }
   });
 
+  it("keeps a byte-order mark, so a line starting with one is no valid reply", () => {
+    expect(lines([new Uint8Array([0xef, 0xbb, 0xbf, 0x6f, 0x6b, 0x0a])])).toEqual(["\ufeffok"]);
+    expect(() => parseOkReply("\ufeffok", "r")).toThrow(ProtocolError);
+  });
+
   it("still hands over the lines before an invalid one in the same chunk", () => {
     const out: string[] = [];
     const d = new LineDecoder();

@@ -66,6 +66,18 @@ describe("concurrent withLock() on one instance", () => {
     expect(await third).toBe("third");
   });
 
+  it("an already-aborted signal is refused at once, even behind a busy turn", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    let release!: () => void;
+    const first = lock.withLock(() => new Promise<void>((r) => (release = r)));
+    serve(await runtime().peer());
+    await tick();
+    const err = await lock.withLock(() => "never", { signal: AbortSignal.abort() }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "ABORTED" });
+    release();
+    await first;
+  });
+
   it("time waiting for the turn counts against timeoutS, and the server is asked for what is left", async () => {
     const lock = new DistributedLock({ key: "k" });
     let release!: () => void;
@@ -140,6 +152,12 @@ describe("per-call options", () => {
     expect(err.message).toMatch(/timeoutS of 1 s/);
     expect(lock.state).toBe("released");
     expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("enqueue({ timeoutS: 0 }) is refused: enqueue never waits, its timeout bounds the call", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    await expect(lock.enqueue({ timeoutS: 0 })).rejects.toThrow(/must be at least 1/);
+    expect(runtime().peers.length).toBe(0);
   });
 
   it("wait() takes timeoutS from its options, and refuses two different ones", async () => {
