@@ -16,11 +16,15 @@
  * @module
  */
 import { bunRuntime } from "./adapters/bun/transport.ts";
+import { installDenoInspect } from "./adapters/deno/inspect.ts";
 import { denoRuntime } from "./adapters/deno/transport.ts";
+import { installNodeInspect } from "./adapters/node/inspect.ts";
 import { nodeRuntime } from "./adapters/node/transport.ts";
 import { installRuntime } from "./src/transport.ts";
 
 const g = globalThis as { Deno?: unknown; Bun?: unknown };
 installRuntime(g.Deno !== undefined ? denoRuntime : g.Bun !== undefined ? bunRuntime : nodeRuntime);
+if (g.Deno !== undefined) installDenoInspect();
+else installNodeInspect();
 
 export * from "./src/index.ts";

@@ -51,7 +51,7 @@ export class LockEngine extends Operations {
   /**
    * For a scoped holding (`hold()`): take a turn as withLock() does and
    * acquire; the turn is kept until {@link endScope}.
-   * @returns The holding's epoch, for endScope().
+   * @returns The holding: its epoch (for endScope()) and its grant, read at once.
    */
   async beginScope(options?: AcquireOptions): Promise<Scope> {
     await this.#inTurn("hold()", options);

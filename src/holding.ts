@@ -298,7 +298,8 @@ export abstract class Holding implements KeeperOwner, LinkUser {
     // A grant being confirmed before its hand-over is not acquired yet.
     if (this.confirming) return;
     const hook = this.s.hooks?.renewed;
-    if (hook !== undefined) fire("renewed", hook, () => heldEvent(this.s, this.lease.grant as Grant));
+    if (hook !== undefined)
+      fire("renewed", hook, () => heldEvent(this.key, serverOf(this.s), this.lease.grant as Grant));
   }
 
   /**

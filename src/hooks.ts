@@ -7,7 +7,6 @@
  * @module
  */
 import type { LockLostError } from "./errors.ts";
-import { type Settings, serverOf } from "./options.ts";
 import type { Grant } from "./protocol.ts";
 
 /**
@@ -109,15 +108,9 @@ export interface LockHooks {
   lost?: ((event: LostEvent) => unknown) | undefined;
 }
 
-/** The holding `grant` of the lock `settings` describe, as `acquired` and `renewed` hooks see it. */
-export function heldEvent(settings: Settings, grant: Grant): HeldEvent {
-  return {
-    key: settings.key,
-    server: serverOf(settings),
-    token: grant.token,
-    leaseTtl: grant.lease,
-    fence: grant.fence,
-  };
+/** The holding `grant` of `key` on `server`, as `acquired` and `renewed` hooks see it. */
+export function heldEvent(key: string, server: string, grant: Grant): HeldEvent {
+  return { key, server, token: grant.token, leaseTtl: grant.lease, fence: grant.fence };
 }
 
 /** The keys of {@link LockHooks}. */

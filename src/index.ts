@@ -51,6 +51,7 @@ export {
   DistributedSemaphore,
   type EnqueueStatus,
   type LockOptions,
+  type LockSummary,
   type SemaphoreOptions,
 } from "./primitive.ts";
 export type { EnqueueResult, Grant, Stats, StatsIdle, StatsLock, StatsSemaphore } from "./protocol.ts";

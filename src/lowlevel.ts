@@ -30,7 +30,7 @@ import {
   parseStatsReply,
   type Stats,
 } from "./protocol.ts";
-import { checkKnownKeys, checkMillis } from "./validate.ts";
+import { checkKnownKeys, checkOptionMillis } from "./validate.ts";
 
 const GRACE_MS = 5_000;
 
@@ -371,7 +371,7 @@ export async function stats(target: StatsOptions | SocketLike = {}): Promise<Sta
   }
   checkKnownKeys("stats() options", target, STATS_KEYS);
   const { requestTimeoutMs, ...where } = target;
-  const timeoutMs = checkMillis("requestTimeoutMs", requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+  const timeoutMs = checkOptionMillis("requestTimeoutMs", requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
   const conn = await connect(where);
   try {
     return await conn.request(encodeStats(), "stats", parseStatsReply, timeoutMs);

@@ -12,7 +12,7 @@ import { Connection, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT } fr
 import { ConnectionError, InvalidArgumentError, LockError } from "./errors.ts";
 import { parseOkReply } from "./protocol.ts";
 import { hostPort, runtime, type TlsSettings } from "./transport.ts";
-import { checkHost, checkKnownKeys, checkMillis, checkPort, checkSecret, describeValue } from "./validate.ts";
+import { checkHost, checkKnownKeys, checkOptionMillis, checkPort, checkSecret, describeValue } from "./validate.ts";
 
 /**
  * TLS settings. `tls: true` (or `{}`) means: verify the server against the
@@ -133,7 +133,7 @@ export function openSettings(
   return {
     host: checkHost(host),
     port: checkPort(port),
-    connectTimeoutMs: checkMillis("connectTimeoutMs", options.connectTimeoutMs ?? defaultTimeoutMs),
+    connectTimeoutMs: checkOptionMillis("connectTimeoutMs", options.connectTimeoutMs ?? defaultTimeoutMs),
     tls: resolveTls(options.tls),
     auth:
       options.auth === undefined ? undefined : options.auth instanceof Secret ? options.auth : new Secret(options.auth),

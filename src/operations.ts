@@ -219,7 +219,8 @@ export abstract class Operations extends Attempts {
     const hook = this.s.hooks?.acquired;
     const grant = this.lease.grant;
     // A close() in the same tick as the hand-over leaves nothing to tell.
-    if (hook !== undefined && grant !== undefined) fire("acquired", hook, () => heldEvent(this.s, grant));
+    if (hook !== undefined && grant !== undefined)
+      fire("acquired", hook, () => heldEvent(this.key, serverOf(this.s), grant));
   }
 
   protected waitingHook(reason: "queued" | "turn"): void {

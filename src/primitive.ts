@@ -14,10 +14,29 @@ import { poolOf } from "./pool.ts";
 
 export type { AcquireOptions, EnqueueStatus, LockOptions, SemaphoreOptions } from "./options.ts";
 
-/** Node's and Bun's hook for `util.inspect` and `console.log`. */
-const NODE_INSPECT: unique symbol = Symbol.for("nodejs.util.inspect.custom");
-/** Deno's hook for `Deno.inspect` and `console.log`. */
-const DENO_INSPECT: unique symbol = Symbol.for("Deno.customInspect");
+/**
+ * What {@link DistributedPrimitive.toJSON} returns, and `console.log` shows.
+ *
+ * @example
+ * ```ts
+ * import { DistributedLock, type LockSummary } from "dflockd-client";
+ *
+ * const s: LockSummary = new DistributedLock({ key: "k" }).toJSON();
+ * console.log(s.key, s.state, s.server);
+ * ```
+ */
+export interface LockSummary {
+  /** The key. */
+  readonly key: string;
+  /** Where the instance is in its life. */
+  readonly state: LeaseState;
+  /** `host:port` the key goes to. */
+  readonly server: string;
+  /** The lease TTL (seconds), while held. */
+  readonly leaseTtl?: number | undefined;
+  /** The fencing token, while held and when the server sends one. */
+  readonly fence?: string | undefined;
+}
 
 /**
  * What {@link DistributedLock} and {@link DistributedSemaphore} share: one
@@ -238,18 +257,20 @@ export abstract class DistributedPrimitive {
     return new HeldLock(this.key, s.token, s.fence, s.leaseTtl, s.signal, () => e.endScope(s.epoch));
   }
 
-  /** What `console.log` and `util.inspect` show on Node and Bun: key, state, server and, while held, the lease. */
-  [NODE_INSPECT](_depth: number, options: unknown, inspect: (value: unknown, options: unknown) => string): string {
-    return `${this.constructor.name} ${inspect(this.#summary(), options)}`;
-  }
-
-  /** What `console.log` and `Deno.inspect` show on Deno: as on Node. */
-  [DENO_INSPECT](inspect: (value: unknown, options: unknown) => string, options: unknown): string {
-    return `${this.constructor.name} ${inspect(this.#summary(), options)}`;
-  }
-
-  /** The fields worth showing; never the secret (which is not here at all). */
-  #summary(): Record<string, unknown> {
+  /**
+   * What the instance is, for logs: key, state, server and, while held, the
+   * lease and fence; never the secret. `JSON.stringify(lock)` gives it, and
+   * each runtime adapter makes `console.log(lock)` show it.
+   *
+   * @example
+   * ```ts
+   * import { DistributedLock } from "dflockd-client";
+   *
+   * console.log(JSON.stringify(new DistributedLock({ key: "report" })));
+   * // {"key":"report","state":"released","server":"127.0.0.1:6388"}
+   * ```
+   */
+  toJSON(): LockSummary {
     let server: string;
     try {
       server = this.server;

@@ -22,11 +22,6 @@ export class Turns {
   #busy = false;
   readonly #waiting: Waiter[] = [];
 
-  /** Callers waiting for a turn (not counting the one whose turn it is). */
-  get waiting(): number {
-    return this.#waiting.length;
-  }
-
   /**
    * Take the next turn: `undefined` when it is free now (the usual case, with
    * nothing allocated), else a promise that resolves when it comes.

@@ -161,8 +161,9 @@ export function describeValue(value: unknown): string {
  * @throws InvalidArgumentError naming the key, the closest known one, and the known ones.
  */
 export function checkKnownKeys(what: string, options: object, known: ReadonlySet<string>): void {
-  for (const k of Object.keys(options)) {
-    if (known.has(k)) continue;
+  // for...in with an own-key test: no array per call (per-call options pass through here).
+  for (const k in options) {
+    if (known.has(k) || !Object.hasOwn(options, k)) continue;
     const near = closest(k, known);
     const hint = near === undefined ? "" : ` (did you mean ${JSON.stringify(near)}?)`;
     throw new InvalidArgumentError(

@@ -13,8 +13,10 @@
  * @module
  */
 import { installRuntime } from "../../src/transport.ts";
+import { installNodeInspect } from "../node/inspect.ts";
 import { bunRuntime } from "./transport.ts";
 
 installRuntime(bunRuntime);
+installNodeInspect();
 
 export * from "../../src/index.ts";

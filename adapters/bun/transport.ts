@@ -13,6 +13,7 @@ import {
   type ConnectTarget,
   connectFailedError,
   connectTimeoutError,
+  hostPort,
   type Runtime,
   type StreamHandlers,
   tlsHandshakeError,
@@ -167,7 +168,7 @@ class BunStream implements ByteStream {
 }
 
 function connectBun(target: ConnectTarget): Promise<ByteStream> {
-  const where = `${target.host}:${target.port}`;
+  const where = hostPort(target.host, target.port);
   const t = target.tls;
   return new Promise((resolve, reject) => {
     const slot: Slot = { stream: undefined };

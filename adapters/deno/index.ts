@@ -13,8 +13,10 @@
  * @module
  */
 import { installRuntime } from "../../src/transport.ts";
+import { installDenoInspect } from "./inspect.ts";
 import { denoRuntime } from "./transport.ts";
 
 installRuntime(denoRuntime);
+installDenoInspect();
 
 export * from "../../src/index.ts";

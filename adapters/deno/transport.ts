@@ -14,6 +14,7 @@ import {
   type ConnectTarget,
   connectFailedError,
   connectTimeoutError,
+  hostPort,
   type Runtime,
   type StreamHandlers,
   tlsHandshakeError,
@@ -153,7 +154,7 @@ class DenoStream implements ByteStream {
 }
 
 async function connectDeno(target: ConnectTarget): Promise<ByteStream> {
-  const where = `${target.host}:${target.port}`;
+  const where = hostPort(target.host, target.port);
   const t = target.tls;
   if (t !== undefined && !t.verify) {
     throw new InvalidArgumentError("tls.insecureSkipVerify is not supported on Deno");

@@ -14,8 +14,10 @@
  * @module
  */
 import { installRuntime } from "../../src/transport.ts";
+import { installNodeInspect } from "./inspect.ts";
 import { nodeRuntime } from "./transport.ts";
 
 installRuntime(nodeRuntime);
+installNodeInspect();
 
 export * from "../../src/index.ts";

@@ -13,6 +13,7 @@ import {
   type ConnectTarget,
   connectFailedError,
   connectTimeoutError,
+  hostPort,
   type Runtime,
   type StreamHandlers,
   tlsHandshakeError,
@@ -49,7 +50,7 @@ class OwnSocketStream extends NodeStream {
 
 function connectNode(target: ConnectTarget): Promise<ByteStream> {
   return new Promise((resolve, reject) => {
-    const where = `${target.host}:${target.port}`;
+    const where = hostPort(target.host, target.port);
     const t = target.tls;
     const sni = t?.serverName ?? target.host;
     let sock: Socket;

@@ -7,8 +7,9 @@ import { inspect } from "node:util";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ConnectionError, ProtocolError } from "../../src/errors.ts";
 import { sharedPool } from "../../src/pool.ts";
-import { DistributedLock } from "../../src/primitive.ts";
 import { stableHashShard } from "../../src/sharding.ts";
+// Through the runtime entry point, which installs its runtime's inspect hook (the core has none).
+import { DistributedLock } from "../support/client.ts";
 import { type ScriptedRuntime, token, useScriptedRuntime } from "../support/scripted-peer.ts";
 
 let rt: ScriptedRuntime;
@@ -66,6 +67,7 @@ describe("errors name the server", () => {
 describe("what a lock shows of itself", () => {
   it("key, state and server; the lease and fence while held; never the secret", async () => {
     const lock = new DistributedLock({ key: "report", auth: "hunter2-secret", servers: [["h", 1]] });
+    expect(JSON.stringify(lock)).toBe('{"key":"report","state":"released","server":"h:1"}');
     const before = inspect(lock);
     expect(before).toBe("DistributedLock { key: 'report', state: 'released', server: 'h:1' }");
     const p = lock.acquire();

@@ -393,6 +393,7 @@ describe("a connection the server closes before answering", () => {
     peer?.send("timeout\n");
     await answered;
     peer?.hangUp();
+    expect(conn.server).toBe("h:1");
     expect(conn.closeError?.message).toBe("h:1: the server closed the connection");
   });
 });
