@@ -21,4 +21,14 @@ export default defineConfig([
     platform: "neutral",
     external: ["bun"],
   },
+  {
+    // The command line (package.json "bin"): one file set for every runtime,
+    // which picks its adapter when it starts. ESM only; no types to publish.
+    entry: { cli: "cli.ts" },
+    format: ["esm"],
+    target: "es2022",
+    platform: "node",
+    splitting: false,
+    banner: { js: "#!/usr/bin/env node" },
+  },
 ]);

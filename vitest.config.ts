@@ -9,7 +9,7 @@ import { locateDflockd } from "./test/harness/locate.ts";
 const projectArgs = process.argv.filter((a, i, all) => all[i - 1] === "--project" || a.startsWith("--project="));
 const wantsIntegration =
   projectArgs.length === 0 ||
-  projectArgs.some((a) => /integration|differential|faults/.test(a.replace("--project=", "")));
+  projectArgs.some((a) => /integration|differential|faults|cli/.test(a.replace("--project=", "")));
 const real = wantsIntegration ? locateDflockd({ install: true }) : undefined;
 if (real !== undefined) {
   process.stderr.write(
@@ -65,6 +65,16 @@ export default defineConfig({
           // Each file starts its own servers; files run in parallel on separate ports.
           testTimeout: 60_000,
           hookTimeout: 180_000,
+        },
+      },
+      {
+        test: {
+          // The command line, run as a child process of the runtime under test.
+          name: "cli",
+          include: ["test/cli/**/*.test.ts"],
+          globalSetup: ["test/harness/global-setup.ts"],
+          testTimeout: 90_000,
+          hookTimeout: 60_000,
         },
       },
       {

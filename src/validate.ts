@@ -172,8 +172,8 @@ export function checkKnownKeys(what: string, options: object, known: ReadonlySet
   }
 }
 
-/** The known key nearest to `key` (case aside, at most a third of its letters changed), if any. */
-function closest(key: string, known: ReadonlySet<string>): string | undefined {
+/** The known name nearest to `key` (case aside, at most a third of its letters changed), if any. */
+export function closest(key: string, known: ReadonlySet<string>): string | undefined {
   const k = key.toLowerCase();
   let best: string | undefined;
   let bestDistance = Math.max(1, Math.floor(k.length / 3)) + 1;

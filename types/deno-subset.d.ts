@@ -24,4 +24,39 @@ declare namespace Deno {
   }): Promise<TlsConn>;
   function startTls(conn: TcpConn, options?: { hostname?: string; caCerts?: string[] }): Promise<TlsConn>;
   function unrefTimer(id: number): void;
+
+  // The command line's host (adapters/deno/cli.ts).
+  interface FsFileLike {
+    write(p: Uint8Array): Promise<number>;
+    isTerminal(): boolean;
+  }
+  const stdout: FsFileLike;
+  const stderr: FsFileLike;
+  const args: string[];
+  const version: { deno: string };
+  const env: { get(name: string): string | undefined };
+  function consoleSize(): { columns: number; rows: number };
+  function readTextFile(path: string): Promise<string>;
+  function addSignalListener(signal: string, handler: () => void): void;
+  function removeSignalListener(signal: string, handler: () => void): void;
+  function exit(code?: number): never;
+  interface CommandStatus {
+    success: boolean;
+    code: number;
+    signal: string | null;
+  }
+  interface ChildProcess {
+    readonly status: Promise<CommandStatus>;
+    kill(signal?: string): void;
+  }
+  class Command {
+    constructor(
+      command: string,
+      options?: { args?: string[]; stdin?: "inherit"; stdout?: "inherit"; stderr?: "inherit" },
+    );
+    spawn(): ChildProcess;
+  }
+  namespace errors {
+    class NotFound extends Error {}
+  }
 }

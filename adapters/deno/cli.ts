@@ -1,0 +1,94 @@
+/**
+ * The command line's host on Deno: `Deno.Command` for the command,
+ * `Deno.addSignalListener` for signals, `Deno.stdout`/`Deno.stderr`,
+ * `Deno.env` and `Deno.readTextFile`. Needs only the permissions the README
+ * lists (net, run, and env/read for what the options name).
+ *
+ * @module
+ */
+import type { ChildExit, ChildProcessLike, CliHost, OutputLike } from "../../src/cli/host.ts";
+import { SpawnError } from "../../src/cli/host.ts";
+
+/** Signal numbers (Linux and macOS agree on these) for the 128+N status; Deno reports the rest itself. */
+const NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
+
+function output(file: typeof Deno.stdout): OutputLike {
+  const encoder = new TextEncoder();
+  const terminal = file.isTerminal();
+  return {
+    isTerminal: terminal,
+    columns() {
+      try {
+        return terminal ? Deno.consoleSize().columns : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    async write(text) {
+      const bytes = encoder.encode(text);
+      try {
+        for (let done = 0; done < bytes.length; ) done += await file.write(bytes.subarray(done));
+      } catch {
+        // A closed pipe is not the command's failure: the text just goes nowhere.
+      }
+    },
+  };
+}
+
+/** The command line's host on Deno. */
+export function denoCliHost(): CliHost {
+  return {
+    describe: `deno ${Deno.version.deno}: Deno.connect, Deno.Command`,
+    args: Deno.args,
+    env(name) {
+      try {
+        return Deno.env.get(name);
+      } catch {
+        return undefined; // Not permitted (--allow-env without this name): as if unset.
+      }
+    },
+    readTextFile: (path) => Deno.readTextFile(path),
+    stdout: output(Deno.stdout),
+    stderr: output(Deno.stderr),
+    spawn(command, args): ChildProcessLike {
+      let child: Deno.ChildProcess;
+      try {
+        child = new Deno.Command(command, {
+          args: [...args],
+          stdin: "inherit",
+          stdout: "inherit",
+          stderr: "inherit",
+        }).spawn();
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) throw new SpawnError("command not found", "not-found");
+        throw new SpawnError(err instanceof Error ? err.message : String(err), "not-runnable");
+      }
+      let done = false;
+      const exited = child.status.then((s): ChildExit => {
+        done = true;
+        return { code: s.code, signal: s.signal };
+      });
+      return {
+        exited,
+        kill(signal) {
+          if (done) return;
+          try {
+            child.kill(signal);
+          } catch {
+            // It ended in the meantime.
+          }
+        },
+      };
+    },
+    onSignal(signal, handler) {
+      try {
+        Deno.addSignalListener(signal, handler);
+      } catch {
+        return () => {}; // A signal this platform does not have.
+      }
+      return () => Deno.removeSignalListener(signal, handler);
+    },
+    signalNumber: (signal) => NUMBERS[signal],
+    exit: (code) => Deno.exit(code),
+  };
+}

@@ -1,0 +1,75 @@
+/**
+ * The command line's host on Node.js: `node:child_process` for the command,
+ * `process` for arguments, environment, signals and exit. Bun's host shares
+ * the parts that are the same there (output, environment, signals).
+ *
+ * @module
+ */
+import { spawn } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { constants } from "node:os";
+import type { ChildExit, ChildProcessLike, CliHost, OutputLike } from "../../src/cli/host.ts";
+import { SpawnError } from "../../src/cli/host.ts";
+
+/** An output stream of this process as the command line uses it. */
+export function nodeOutput(stream: NodeJS.WriteStream): OutputLike {
+  return {
+    isTerminal: stream.isTTY === true,
+    columns: () => (stream.isTTY === true ? stream.columns : undefined),
+    write: (text) =>
+      new Promise((resolve) => {
+        // A closed pipe (EPIPE) is not the command's failure: the text just goes nowhere.
+        stream.write(text, () => resolve());
+      }),
+  };
+}
+
+/** The parts of a host that Node and Bun share: all but how the command is started. */
+export function processHost(describe: string): Omit<CliHost, "spawn"> {
+  return {
+    describe,
+    args: process.argv.slice(2),
+    env: (name) => process.env[name],
+    readTextFile: (path) => readFile(path, "utf8"),
+    stdout: nodeOutput(process.stdout),
+    stderr: nodeOutput(process.stderr),
+    onSignal(signal, handler) {
+      try {
+        process.on(signal, handler);
+      } catch {
+        return () => {}; // A signal this platform does not have.
+      }
+      return () => process.off(signal, handler);
+    },
+    signalNumber: (signal) => (constants.signals as Record<string, number | undefined>)[signal],
+    exit: (code) => process.exit(code),
+  };
+}
+
+/** The command line's host on Node.js. */
+export function nodeCliHost(): CliHost {
+  return {
+    ...processHost(`node ${process.versions.node}: node:net, node:child_process`),
+    spawn(command, args): ChildProcessLike {
+      const child = spawn(command, args, { stdio: "inherit" });
+      const exited = new Promise<ChildExit>((resolve, reject) => {
+        child.once("error", (err: NodeJS.ErrnoException) => {
+          if (child.pid === undefined) reject(spawnError(err));
+        });
+        child.once("exit", (code, signal) => resolve({ code, signal }));
+      });
+      // Node reports a command that cannot start asynchronously; wait for it when there is no pid.
+      return {
+        exited,
+        kill(signal) {
+          if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+        },
+      };
+    },
+  };
+}
+
+function spawnError(err: NodeJS.ErrnoException): SpawnError {
+  const reason = err.code === "ENOENT" ? "not-found" : "not-runnable";
+  return new SpawnError(reason === "not-found" ? "command not found" : err.message, reason);
+}

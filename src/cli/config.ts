@@ -1,0 +1,102 @@
+/**
+ * From parsed options, the environment and the files they name to the
+ * options of a {@link DflockdClient}.
+ *
+ * @module
+ */
+import type { ClientOptions } from "../client.ts";
+import type { CommonArgs } from "./args.ts";
+import { UsageError } from "./args.ts";
+import type { CliHost } from "./host.ts";
+
+/** The environment variables the command line reads. */
+export const ENV = { servers: "DFLOCKD_SERVERS", authToken: "DFLOCKD_AUTH_TOKEN" } as const;
+
+/** A file named by an option could not be read; the message names the option and the file. */
+export class InputError extends Error {
+  /** @param message Which option, which file, and what the runtime said. */
+  constructor(message: string) {
+    super(message);
+    this.name = "InputError";
+  }
+}
+
+/**
+ * `host:port,host:port` as `[host, port]` pairs. A host alone means port
+ * 6388; an IPv6 address goes in brackets (`[::1]:6388`).
+ *
+ * @param text The list, as written.
+ * @param from Where it came from, for messages (`--servers`, `DFLOCKD_SERVERS`).
+ * @returns The servers, in order.
+ * @throws UsageError for an empty entry, a bad port or an unbracketed IPv6 address.
+ */
+export function parseServers(text: string, from: string): Array<[string, number]> {
+  const out: Array<[string, number]> = [];
+  for (const raw of text.split(",")) {
+    const entry = raw.trim();
+    if (entry === "") throw new UsageError(`${from}: empty entry in ${JSON.stringify(text)}`);
+    let host = entry;
+    let port = "6388";
+    if (entry.startsWith("[")) {
+      const close = entry.indexOf("]");
+      const after = entry.slice(close + 1);
+      if (close < 0 || (after !== "" && !after.startsWith(":"))) {
+        throw new UsageError(`${from}: ${JSON.stringify(entry)} is not [ipv6]:port`);
+      }
+      host = entry.slice(1, close);
+      if (after !== "") port = after.slice(1);
+    } else {
+      const colon = entry.indexOf(":");
+      if (colon >= 0) {
+        if (entry.indexOf(":", colon + 1) >= 0) {
+          throw new UsageError(`${from}: put an IPv6 address in brackets: [${entry}]:6388`);
+        }
+        host = entry.slice(0, colon);
+        port = entry.slice(colon + 1);
+      }
+    }
+    const n = Number(port);
+    if (host === "" || !/^\d+$/.test(port) || n < 1 || n > 65535) {
+      throw new UsageError(`${from}: ${JSON.stringify(entry)} is not host:port (port 1 to 65535)`);
+    }
+    out.push([host, n]);
+  }
+  return out;
+}
+
+/**
+ * The client's options: servers, TLS and auth from options, environment and
+ * files; the lease from `--lease`.
+ *
+ * @param common Parsed options.
+ * @param host Where the environment and files come from.
+ * @returns Options for `new DflockdClient()`.
+ * @throws UsageError for a bad server list or an empty secret; InputError for a file that cannot be read.
+ */
+export async function clientOptions(common: CommonArgs, host: CliHost): Promise<ClientOptions> {
+  const options: ClientOptions = { maxIdlePerServer: 2 };
+  const servers = common.servers ?? host.env(ENV.servers);
+  if (servers !== undefined && servers.trim() !== "") {
+    options.servers = parseServers(servers, common.servers !== undefined ? "--servers" : ENV.servers);
+  }
+  if (common.tlsCa !== undefined) options.tls = { ca: await read(host, "--tls-ca", common.tlsCa) };
+  else if (common.tls) options.tls = true;
+  if (common.authTokenFile !== undefined) {
+    const token = (await read(host, "--auth-token-file", common.authTokenFile)).replace(/\r?\n$/, "");
+    if (token === "") throw new UsageError(`--auth-token-file: ${common.authTokenFile} is empty`);
+    options.auth = token;
+  } else {
+    const token = host.env(ENV.authToken);
+    if (token !== undefined && token !== "") options.auth = token;
+  }
+  if (common.leaseS !== undefined) options.leaseTtlS = common.leaseS;
+  return options;
+}
+
+async function read(host: CliHost, option: string, path: string): Promise<string> {
+  try {
+    return await host.readTextFile(path);
+  } catch (err) {
+    throw new InputError(`${option}: cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * `dflockd-client lock` and `sem`: hold a lock (or a semaphore slot) while a
+ * command runs. Acquire; run the command with this process's standard
+ * streams; release when it has ended. Signals to this process go to the
+ * command; a lost lock stops it.
+ *
+ * @module
+ */
+import type { DflockdClient } from "../client.ts";
+import { AcquireTimeoutError, LockLostError } from "../errors.ts";
+import type { HeldLock } from "../held.ts";
+import type { DistributedPrimitive } from "../primitive.ts";
+import { hostPort } from "../transport.ts";
+import { EXIT } from "./exit.ts";
+import { type ChildExit, type ChildProcessLike, type CliHost, type ForwardedSignal, SpawnError } from "./host.ts";
+import { printable } from "./stats.ts";
+import { StatusLine } from "./status.ts";
+
+/** What `lock` and `sem` were asked to do. */
+export interface RunRequest {
+  readonly kind: "lock" | "sem";
+  readonly key: string;
+  readonly limit: number;
+  readonly command: readonly string[];
+  readonly timeoutS: number | undefined;
+  readonly graceS: number;
+  readonly quiet: boolean;
+}
+
+/** The signals forwarded to the command (and that stop a wait). */
+const SIGNALS: readonly ForwardedSignal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+/** A wait shorter than this shows no status line. */
+const STATUS_DELAY_MS = 250;
+
+/**
+ * Run `req.command` under the lock or slot, and say how to exit.
+ *
+ * @param req What to hold and what to run.
+ * @param client Where the lock lives.
+ * @param host The runtime.
+ * @returns The exit status: the command's, or one of {@link EXIT}.
+ * @throws LockError when a server cannot be reached or refuses (the caller maps it to a status).
+ */
+export async function runUnderLock(req: RunRequest, client: DflockdClient, host: CliHost): Promise<number> {
+  const what = req.kind === "lock" ? `lock "${printable(req.key)}"` : `semaphore "${printable(req.key)}"`;
+  const prim: DistributedPrimitive = req.kind === "lock" ? client.lock(req.key) : client.semaphore(req.key, req.limit);
+  const say = (text: string): Promise<void> => host.stderr.write(`dflockd-client: ${text}\n`);
+
+  const stopWaiting = new AbortController();
+  let interrupted: ForwardedSignal | undefined;
+  let child: ChildProcessLike | undefined;
+  const undo = SIGNALS.map((sig) =>
+    host.onSignal(sig, () => {
+      if (child !== undefined) child.kill(sig);
+      else if (interrupted === undefined) {
+        interrupted = sig;
+        stopWaiting.abort();
+      }
+    }),
+  );
+  try {
+    const held = await acquire(client, prim, req, host, what, stopWaiting.signal);
+    if (held === undefined || interrupted !== undefined) {
+      if (held !== undefined) await held.release().catch(() => {});
+      if (interrupted !== undefined) return 128 + (host.signalNumber(interrupted) ?? 1);
+      if (!req.quiet) await say(`busy: ${what} on ${prim.server} was not free within ${req.timeoutS ?? 10}s`);
+      return EXIT.BUSY;
+    }
+    const [name, ...args] = req.command as [string, ...string[]];
+    try {
+      child = host.spawn(name, args);
+      return await supervise(child, held, req, what, say, host);
+    } catch (err) {
+      // A command that cannot start fails here, at once or (Node) from `exited`.
+      if (!(err instanceof SpawnError)) throw err;
+      await held.release().catch(() => {});
+      await say(`${name}: ${err.message}`);
+      return err.reason === "not-found" ? EXIT.NOT_FOUND : EXIT.NOT_RUNNABLE;
+    }
+  } finally {
+    for (const off of undo) off();
+  }
+}
+
+/** Acquire, with a status line on a terminal while it waits; `undefined` when not free in time or stopped. */
+async function acquire(
+  client: DflockdClient,
+  prim: DistributedPrimitive,
+  req: RunRequest,
+  host: CliHost,
+  what: string,
+  signal: AbortSignal,
+): Promise<HeldLock | undefined> {
+  let status: StatusLine | undefined;
+  let delay: ReturnType<typeof setTimeout> | undefined;
+  if (!req.quiet && host.stderr.isTerminal && req.timeoutS !== 0) {
+    status = new StatusLine(host.stderr, { what, server: prim.server }, () => waitersAhead(client, prim, req));
+    const s = status;
+    delay = setTimeout(() => s.start(), STATUS_DELAY_MS);
+  }
+  try {
+    return await prim.hold(req.timeoutS === undefined ? { signal } : { signal, timeoutS: req.timeoutS });
+  } catch (err) {
+    if (signal.aborted || err instanceof AcquireTimeoutError) return undefined;
+    throw err;
+  } finally {
+    clearTimeout(delay);
+    await status?.stop();
+  }
+}
+
+/** How many wait ahead of this process for the key, from its server's stats. */
+async function waitersAhead(
+  client: DflockdClient,
+  prim: DistributedPrimitive,
+  req: RunRequest,
+): Promise<number | undefined> {
+  for (const s of await client.stats()) {
+    if (!s.ok || hostPort(s.host, s.port) !== prim.server) continue;
+    const list = req.kind === "lock" ? s.stats.locks : s.stats.semaphores;
+    const entry = list.find((e) => e.key === req.key);
+    return entry === undefined ? undefined : Math.max(0, entry.waiters - 1);
+  }
+  return undefined;
+}
+
+/** Wait for the child; stop it if the lock is lost; release after it ended. */
+async function supervise(
+  child: ChildProcessLike,
+  held: HeldLock,
+  req: RunRequest,
+  what: string,
+  say: (text: string) => Promise<void>,
+  host: CliHost,
+): Promise<number> {
+  let lost = false;
+  let kill: ReturnType<typeof setTimeout> | undefined;
+  const onEnd = (): void => {
+    if (!(held.signal.reason instanceof LockLostError)) return;
+    lost = true;
+    void say(`${what} was lost (${held.signal.reason.message}); stopping the command`);
+    if (req.graceS === 0) child.kill("SIGKILL");
+    else {
+      child.kill("SIGTERM");
+      kill = setTimeout(() => child.kill("SIGKILL"), req.graceS * 1000);
+    }
+  };
+  held.signal.addEventListener("abort", onEnd, { once: true });
+  let ended: ChildExit;
+  try {
+    ended = await child.exited;
+  } finally {
+    clearTimeout(kill);
+    held.signal.removeEventListener("abort", onEnd);
+  }
+  if (lost) return EXIT.LOST;
+  try {
+    await held.release();
+  } catch (err) {
+    if (!(err instanceof LockLostError)) throw err;
+    await say(`${what} was lost before the command ended (${err.message})`);
+    return EXIT.LOST;
+  }
+  return exitStatus(ended, host);
+}
+
+/** The command's exit code, or 128 + the number of the signal that ended it. */
+export function exitStatus(ended: ChildExit, host: Pick<CliHost, "signalNumber">): number {
+  if (ended.signal !== null) {
+    const n = host.signalNumber(ended.signal);
+    if (n !== undefined) return 128 + n;
+  }
+  return ended.code ?? 1;
+}

@@ -1,0 +1,142 @@
+/**
+ * Running the `dflockd-client` command line as a child process, with the
+ * runtime that runs the tests: Node runs a bundle of cli.ts (what `npx` runs
+ * is the same bundle, built by tsup), Bun runs cli.ts itself, and Deno runs
+ * cli.ts with the least permissions the README documents, so a permission the
+ * command line needs and the README does not list fails the test.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, RUNTIME } from "../support/runtime.ts";
+
+const CLI = join(ROOT, "cli.ts");
+let nodeBundle: Promise<string> | undefined;
+
+/** For Node: cli.ts bundled once per run (esbuild), like tsup's `dist/cli.js`. */
+function bundled(): Promise<string> {
+  nodeBundle ??= (async () => {
+    const { build } = await import("esbuild");
+    const dir = join(ROOT, ".test-tmp");
+    mkdirSync(dir, { recursive: true });
+    const out = join(dir, `cli-${process.pid}.mjs`);
+    await build({ entryPoints: [CLI], bundle: true, platform: "node", format: "esm", outfile: out, logLevel: "error" });
+    return out;
+  })();
+  return nodeBundle;
+}
+
+/** Deno permissions for one run: the least that the README documents. */
+export interface DenoPermissions {
+  /** `host:port` of each server (`--allow-net=`). */
+  net: string[];
+  /** Commands the run starts (`--allow-run=`). */
+  run?: string[];
+  /** Files the options name (`--allow-read=`). */
+  read?: string[];
+}
+
+/** How one run of the command line ended, and what it printed. */
+export interface CliRun {
+  readonly child: ChildProcess;
+  /** Resolves when the process has exited (not waiting for its output pipes). */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
+  out(): string;
+  err(): string;
+  /**
+   * Send `signal` to the CLI process. Through `process.kill`, not
+   * `child.kill`: after `child.kill`, Deno's node:child_process reports the
+   * signal as the way the process ended even when it exited with a code.
+   */
+  signal(signal: NodeJS.Signals): void;
+  /** Resolves when standard output has printed `text`. */
+  printed(text: string, timeoutMs?: number): Promise<void>;
+}
+
+/** Options of one run. */
+export interface CliOptions {
+  /** Environment on top of this process's (minus every DFLOCKD_ variable). */
+  env?: Record<string, string>;
+  /** Deno permissions (required under Deno). */
+  deno?: DenoPermissions;
+  /** A file descriptor for the child's standard output instead of a pipe. */
+  stdoutFd?: number;
+}
+
+/** The command line that runs the CLI with this runtime and `args`. */
+export async function cliCommand(args: string[], deno?: DenoPermissions): Promise<[string, string[]]> {
+  if (RUNTIME === "node") return [process.execPath, [await bundled(), ...args]];
+  if (RUNTIME === "bun") return [process.execPath, [CLI, ...args]];
+  const perms = ["--no-prompt", `--allow-net=${(deno?.net ?? []).join(",")}`];
+  perms.push("--allow-env=DFLOCKD_SERVERS,DFLOCKD_AUTH_TOKEN");
+  if (deno?.run?.length) perms.push(`--allow-run=${deno.run.join(",")}`);
+  if (deno?.read?.length) perms.push(`--allow-read=${deno.read.join(",")}`);
+  return [process.execPath, ["run", "--quiet", ...perms, CLI, ...args]];
+}
+
+/** Start the CLI with `args`; see {@link CliRun}. */
+export async function startCli(args: string[], options: CliOptions = {}): Promise<CliRun> {
+  const [cmd, argv] = await cliCommand(args, options.deno);
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("DFLOCKD_")) env[k] = v;
+  Object.assign(env, options.env);
+  const t0 = performance.now();
+  const child = spawn(cmd, argv, { env, stdio: ["ignore", options.stdoutFd ?? "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  const waiters = new Set<() => void>();
+  child.stdout?.on("data", (d: Buffer) => {
+    out += d.toString();
+    for (const w of waiters) w();
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    err += d.toString();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("exit", (code, signal) => resolve({ code, signal, ms: performance.now() - t0 }));
+  });
+  return {
+    child,
+    exited,
+    out: () => out,
+    err: () => err,
+    signal(signal) {
+      if (child.pid !== undefined) process.kill(child.pid, signal);
+    },
+    printed(text, timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (!out.includes(text)) return;
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(
+            new Error(
+              `the CLI did not print ${JSON.stringify(text)} within ${timeoutMs} ms; out:\n${out}\nerr:\n${err}`,
+            ),
+          );
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+        exited.then(() => setTimeout(check, 50));
+      });
+    },
+  };
+}
+
+/** Run the CLI to its end. */
+export async function runCli(
+  args: string[],
+  options: CliOptions = {},
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number; out: string; err: string }> {
+  const run = await startCli(args, options);
+  // "close" comes after the output pipes have drained (none of these commands leaves a grandchild holding them).
+  const closed = new Promise<void>((resolve) => run.child.once("close", () => resolve()));
+  const end = await run.exited;
+  await closed;
+  return { ...end, out: run.out(), err: run.err() };
+}
