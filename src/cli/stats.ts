@@ -55,7 +55,7 @@ export function statsTable(all: readonly ServerStats[]): string {
           ...st.locks.map((l) => [
             printable(l.key),
             `conn ${l.owner_conn_id}`,
-            `${l.lease_expires_in_s}s`,
+            `${l.lease_expires_in_s.toFixed(1)}s`,
             String(l.waiters),
           ]),
         ]),
