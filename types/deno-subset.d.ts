@@ -35,6 +35,7 @@ declare namespace Deno {
   const args: string[];
   const version: { deno: string };
   const env: { get(name: string): string | undefined };
+  const permissions: { querySync(desc: { name: "env"; variable: string }): { state: string } };
   function consoleSize(): { columns: number; rows: number };
   function readTextFile(path: string): Promise<string>;
   function addSignalListener(signal: string, handler: () => void): void;

@@ -41,11 +41,9 @@ export function denoCliHost(): CliHost {
     describe: `deno ${Deno.version.deno}: Deno.connect, Deno.Command`,
     args: Deno.args,
     env(name) {
-      try {
-        return Deno.env.get(name);
-      } catch {
-        return undefined; // Not permitted (--allow-env without this name): as if unset.
-      }
+      // Unset unless permitted: asking would prompt on a terminal for a variable the user may not use.
+      if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") return undefined;
+      return Deno.env.get(name);
     },
     readTextFile: (path) => Deno.readTextFile(path),
     stdout: output(Deno.stdout),

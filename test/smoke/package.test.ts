@@ -114,6 +114,30 @@ describe("the packed npm tarball", () => {
   });
 });
 
+describe("the packed command line (package.json bin)", () => {
+  /** Run the installed bin as `how` does, with `args`; its stdout. */
+  async function bin(cmd: string, args: string[]): Promise<string> {
+    const r = await runChild(cmd, args, { cwd: join(dir, "app"), timeout: 60_000 });
+    if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.code}):\n${r.out}\n${r.err}`);
+    return r.out;
+  }
+  const where = () => `127.0.0.1:${server.port}`;
+
+  it("runs with npx on Node, holding a lock around a command", async () => {
+    expect(await bin("npx", ["--no-install", "dflockd-client", "--version"])).toMatch(
+      /^dflockd-client \d+\.\d+\.\d+ \(node [\d.]+: node:net, node:child_process\)\n$/,
+    );
+    const out = await bin("npx", ["--no-install", "dflockd-client", "lock", "smoke-cli", "--servers", where(), "--", "echo", "held"]);
+    expect(out).toBe("held\n");
+  });
+
+  it("runs with bunx --bun on Bun's own sockets and Bun.spawn", async () => {
+    const bunx = [join(BIN, "bun"), ["x", "--bun", "dflockd-client"]] as const;
+    expect(await bin(bunx[0], [...bunx[1], "--version"])).toContain("Bun.connect, Bun.spawn");
+    expect(await bin(bunx[0], [...bunx[1], "stats", "--json", "--servers", where()])).toMatch(/"ok": true/);
+  });
+});
+
 describe("the JSR layout", () => {
   it("works from Deno by path (mod.ts), with Deno's own sockets", async () => {
     const entry = JSON.stringify(`file://${join(ROOT, "mod.ts")}`);
