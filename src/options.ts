@@ -24,6 +24,9 @@ import {
   describeValue,
 } from "./validate.ts";
 
+/** Seconds an acquire waits unless told otherwise (`acquireTimeoutS`). */
+export const DEFAULT_ACQUIRE_TIMEOUT_S = 10;
+
 /**
  * Options of {@link DistributedLock}. Only `key` is required.
  *
@@ -253,7 +256,7 @@ export function readSettings(kind: Kind, options: LockOptions, limit?: number): 
     key: checkKey(options.key),
     kind,
     limit: kind === "semaphore" ? checkLimit(limit) : undefined,
-    acquireTimeoutS: checkOptionSeconds("acquireTimeoutS", options.acquireTimeoutS ?? 10, 0),
+    acquireTimeoutS: checkOptionSeconds("acquireTimeoutS", options.acquireTimeoutS ?? DEFAULT_ACQUIRE_TIMEOUT_S, 0),
     leaseTtlS,
     targets,
     strategy,

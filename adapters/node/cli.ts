@@ -13,12 +13,13 @@ import { SpawnError } from "../../src/cli/host.ts";
 
 /** An output stream of this process as the command line uses it. */
 export function nodeOutput(stream: NodeJS.WriteStream): OutputLike {
+  // A reader that went away (`stats | head -1`: EPIPE) must not crash the process; the text just goes nowhere.
+  stream.on("error", () => {});
   return {
     isTerminal: stream.isTTY === true,
     columns: () => (stream.isTTY === true ? stream.columns : undefined),
     write: (text) =>
       new Promise((resolve) => {
-        // A closed pipe (EPIPE) is not the command's failure: the text just goes nowhere.
         stream.write(text, () => resolve());
       }),
   };

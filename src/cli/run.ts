@@ -9,6 +9,7 @@
 import type { DflockdClient } from "../client.ts";
 import { AcquireTimeoutError, LockLostError } from "../errors.ts";
 import type { HeldLock } from "../held.ts";
+import { DEFAULT_ACQUIRE_TIMEOUT_S } from "../options.ts";
 import type { DistributedPrimitive } from "../primitive.ts";
 import { hostPort } from "../transport.ts";
 import { EXIT } from "./exit.ts";
@@ -63,7 +64,8 @@ export async function runUnderLock(req: RunRequest, client: DflockdClient, host:
     if (held === undefined || interrupted !== undefined) {
       if (held !== undefined) await held.release().catch(() => {});
       if (interrupted !== undefined) return 128 + (host.signalNumber(interrupted) ?? 1);
-      if (!req.quiet) await say(`busy: ${what} on ${prim.server} was not free within ${req.timeoutS ?? 10}s`);
+      if (!req.quiet)
+        await say(`busy: ${what} on ${prim.server} was not free within ${req.timeoutS ?? DEFAULT_ACQUIRE_TIMEOUT_S}s`);
       return EXIT.BUSY;
     }
     const [name, ...args] = req.command as [string, ...string[]];
@@ -145,7 +147,9 @@ async function supervise(
       kill = setTimeout(() => child.kill("SIGKILL"), req.graceS * 1000);
     }
   };
-  held.signal.addEventListener("abort", onEnd, { once: true });
+  // Lost between the grant and the start: stop the command at once.
+  if (held.signal.aborted) onEnd();
+  else held.signal.addEventListener("abort", onEnd, { once: true });
   let ended: ChildExit;
   try {
     ended = await child.exited;

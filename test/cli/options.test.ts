@@ -47,7 +47,7 @@ describe(`dflockd-client stats (${RUNTIME})`, () => {
       };
       expect(stats.locks.map((l) => l.key)).toContain(k);
       expect(stats.semaphores.find((m) => m.key === s)?.limit).toBe(3);
-      expect((all[1]?.error as { code: string }).code).toBe("CONNECTION");
+      expect(all[1]?.error).toMatchObject({ code: "CONNECTION" });
       const ok = await runCli(["stats", "--json"], { env: { DFLOCKD_SERVERS: where() }, deno: { net: [where()] } });
       expect(ok.code).toBe(0);
       expect(JSON.parse(ok.out)).toHaveLength(1);

@@ -127,7 +127,17 @@ describe("the packed command line (package.json bin)", () => {
     expect(await bin("npx", ["--no-install", "dflockd-client", "--version"])).toMatch(
       /^dflockd-client \d+\.\d+\.\d+ \(node [\d.]+: node:net, node:child_process\)\n$/,
     );
-    const out = await bin("npx", ["--no-install", "dflockd-client", "lock", "smoke-cli", "--servers", where(), "--", "echo", "held"]);
+    const out = await bin("npx", [
+      "--no-install",
+      "dflockd-client",
+      "lock",
+      "smoke-cli",
+      "--servers",
+      where(),
+      "--",
+      "echo",
+      "held",
+    ]);
     expect(out).toBe("held\n");
   });
 
