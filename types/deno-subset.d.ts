@@ -30,6 +30,7 @@ declare namespace Deno {
     write(p: Uint8Array): Promise<number>;
     isTerminal(): boolean;
   }
+  const stdin: { isTerminal(): boolean };
   const stdout: FsFileLike;
   const stderr: FsFileLike;
   const args: string[];

@@ -35,6 +35,10 @@ function output(file: typeof Deno.stdout): OutputLike {
   };
 }
 
+function envGranted(name: string): boolean {
+  return Deno.permissions.querySync({ name: "env", variable: name }).state === "granted";
+}
+
 /** The command line's host on Deno. */
 export function denoCliHost(): CliHost {
   return {
@@ -42,9 +46,10 @@ export function denoCliHost(): CliHost {
     args: Deno.args,
     env(name) {
       // Unset unless permitted: asking would prompt on a terminal for a variable the user may not use.
-      if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") return undefined;
-      return Deno.env.get(name);
+      return envGranted(name) ? Deno.env.get(name) : undefined;
     },
+    envDenied: (name) => !envGranted(name),
+    stdinIsTerminal: Deno.stdin.isTerminal(),
     readTextFile: (path) => Deno.readTextFile(path),
     stdout: output(Deno.stdout),
     stderr: output(Deno.stderr),

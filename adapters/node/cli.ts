@@ -8,6 +8,7 @@
 import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { constants } from "node:os";
+import { isatty } from "node:tty";
 import type { ChildExit, ChildProcessLike, CliHost, OutputLike } from "../../src/cli/host.ts";
 import { SpawnError } from "../../src/cli/host.ts";
 
@@ -31,6 +32,8 @@ export function processHost(describe: string): Omit<CliHost, "spawn"> {
     describe,
     args: process.argv.slice(2),
     env: (name) => process.env[name],
+    envDenied: () => false,
+    stdinIsTerminal: isatty(0),
     readTextFile: (path) => readFile(path, "utf8"),
     stdout: nodeOutput(process.stdout),
     stderr: nodeOutput(process.stderr),
@@ -52,14 +55,20 @@ export function nodeCliHost(): CliHost {
   return {
     ...processHost(`node ${process.versions.node}: node:net, node:child_process`),
     spawn(command, args): ChildProcessLike {
-      const child = spawn(command, args, { stdio: "inherit" });
+      let child: ReturnType<typeof spawn>;
+      try {
+        child = spawn(command, args, { stdio: "inherit" });
+      } catch (err) {
+        // Most errors come as an "error" event; some (ENOTDIR, E2BIG, ...) are thrown here.
+        throw spawnError(err as NodeJS.ErrnoException);
+      }
       const exited = new Promise<ChildExit>((resolve, reject) => {
-        child.once("error", (err: NodeJS.ErrnoException) => {
+        // Without a pid the command never started; later errors (a failed kill) change nothing.
+        child.on("error", (err: NodeJS.ErrnoException) => {
           if (child.pid === undefined) reject(spawnError(err));
         });
         child.once("exit", (code, signal) => resolve({ code, signal }));
       });
-      // Node reports a command that cannot start asynchronously; wait for it when there is no pid.
       return {
         exited,
         kill(signal) {

@@ -75,9 +75,11 @@ export function parseServers(text: string, from: string): Array<[string, number]
  */
 export async function clientOptions(common: CommonArgs, host: CliHost): Promise<ClientOptions> {
   const options: ClientOptions = { maxIdlePerServer: 2 };
-  const servers = common.servers ?? host.env(ENV.servers);
-  if (servers !== undefined && servers.trim() !== "") {
-    options.servers = parseServers(servers, common.servers !== undefined ? "--servers" : ENV.servers);
+  if (common.servers !== undefined) options.servers = parseServers(common.servers, "--servers");
+  else {
+    const servers = host.env(ENV.servers);
+    // An empty variable is an unset one; an empty --servers is a mistake (parseServers refuses it).
+    if (servers !== undefined && servers.trim() !== "") options.servers = parseServers(servers, ENV.servers);
   }
   if (common.tlsCa !== undefined) options.tls = { ca: await read(host, "--tls-ca", common.tlsCa) };
   else if (common.tls) options.tls = true;

@@ -13,13 +13,13 @@ export const EXIT = {
   USAGE: 64,
   /** A file named by an option (token, CA) cannot be read (EX_NOINPUT). */
   NO_INPUT: 66,
-  /** A server could not be reached, or did not answer as dflockd does (EX_UNAVAILABLE). */
+  /** A server could not be reached, refused the request, or did not answer as dflockd does (EX_UNAVAILABLE). */
   UNAVAILABLE: 69,
   /** A fault of this tool itself (EX_SOFTWARE); the message is a stack trace to report. */
   INTERNAL: 70,
   /** Busy: not acquired within `--timeout` (EX_TEMPFAIL; `--timeout 0` tries once). */
   BUSY: 75,
-  /** The lock was lost while the command ran; the command was stopped. */
+  /** The lock was lost: while the command ran (it was stopped), or as it was granted (it never started). */
   LOST: 76,
   /** The server refused the auth token (EX_NOPERM). */
   AUTH: 77,

@@ -22,14 +22,15 @@ const OPTIONS = `Options (every subcommand):
 const STATUSES = `Exit status:
   the command's own, or 128+N if signal N ended it
   ${EXIT.USAGE}  bad arguments              ${EXIT.NO_INPUT}  a file named by an option cannot be read
-  ${EXIT.UNAVAILABLE}  a server cannot be reached ${EXIT.BUSY}  busy: not acquired within --timeout
-  ${EXIT.LOST}  the lock was lost and the command stopped
+  ${EXIT.UNAVAILABLE}  a server cannot be reached or refused ${EXIT.BUSY}  busy: not acquired within --timeout
+  ${EXIT.LOST}  the lock was lost (the command was stopped, or never started)
   ${EXIT.AUTH}  the server refused the auth token
   ${EXIT.NOT_RUNNABLE} the command cannot be run  ${EXIT.NOT_FOUND} the command was not found
-  130/143/129  SIGINT/SIGTERM/SIGHUP while waiting (the command never ran)`;
+  130/143/129/131  SIGINT/SIGTERM/SIGHUP/SIGQUIT while waiting (the command never ran)`;
 
-const RUN = `  While the command runs the lock is renewed. SIGINT, SIGTERM and SIGHUP are
-  passed on to the command, and the lock is released only after it has ended.
+const RUN = `  While the command runs the lock is renewed. SIGTERM and SIGHUP are passed on
+  to the command, and the lock is released only after it has ended; so are
+  SIGINT and SIGQUIT unless stdin is a terminal (which sends them itself).
   If the lock is lost, the command gets SIGTERM, then SIGKILL after --grace
   seconds (default ${DEFAULT_GRACE_S}; 0 sends SIGKILL at once), and the exit status is ${EXIT.LOST}.
   On a terminal, a status line on stderr shows the wait.`;
@@ -60,8 +61,8 @@ ${STATUSES}`,
   stats: `Usage: dflockd-client stats [--json] [options]
 
 Print every server's statistics: connections, held locks with their waiters,
-semaphores in use, idle keys. --timeout bounds each server's answer (1 to
-3600 seconds, default 10). Exit status 0 if every server answered, else ${EXIT.UNAVAILABLE}.
+semaphores in use, idle keys. --timeout bounds connecting to each server and,
+again, its answer (1 to 3600 seconds, default 10). Exit status 0 if every server answered, else ${EXIT.UNAVAILABLE}.
 
   --json                    one JSON array, an entry per server:
                             {"server","ok":true,"stats"} or {"server","ok":false,"error":{"code","message"}}

@@ -8,7 +8,7 @@
  */
 
 /** The signals the command line handles and forwards to its child. */
-export type ForwardedSignal = "SIGINT" | "SIGTERM" | "SIGHUP";
+export type ForwardedSignal = "SIGINT" | "SIGTERM" | "SIGHUP" | "SIGQUIT";
 
 /** A signal the command line sends to its child. */
 export type ChildSignal = ForwardedSignal | "SIGKILL";
@@ -63,6 +63,10 @@ export interface CliHost {
   readonly args: readonly string[];
   /** An environment variable, or `undefined` when unset (or not permitted). */
   env(name: string): string | undefined;
+  /** `true` when the runtime does not permit reading `name` (Deno without `--allow-env`), so it reads as unset. */
+  envDenied(name: string): boolean;
+  /** `true` when standard input is a terminal: the command shares this process's terminal and its Ctrl-C. */
+  readonly stdinIsTerminal: boolean;
   /** A file's text. */
   readTextFile(path: string): Promise<string>;
   readonly stdout: OutputLike;

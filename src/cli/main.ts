@@ -8,7 +8,7 @@ import { type ClientOptions, DflockdClient } from "../client.ts";
 import { AuthError, InvalidArgumentError, LockError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { parseArgs, UsageError } from "./args.ts";
-import { clientOptions, InputError } from "./config.ts";
+import { clientOptions, ENV, InputError } from "./config.ts";
 import { EXIT } from "./exit.ts";
 import { helpText } from "./help.ts";
 import type { CliHost } from "./host.ts";
@@ -61,6 +61,10 @@ export async function run(host: CliHost): Promise<number> {
   let client: DflockdClient | undefined;
   try {
     const options: ClientOptions = await clientOptions(parsed.common, host);
+    if (parsed.common.servers === undefined && host.envDenied(ENV.servers) && !parsed.common.quiet) {
+      const note = `${ENV.servers} cannot be read without --allow-env=${ENV.servers}, so the servers are 127.0.0.1:6388`;
+      await host.stderr.write(`dflockd-client: note: ${note}; pass --servers to choose them\n`);
+    }
     if (parsed.kind === "stats") {
       const t = parsed.common.timeoutS;
       if (t === 0) return fail(EXIT.USAGE, "stats: --timeout must be at least 1 second");
@@ -73,7 +77,7 @@ export async function run(host: CliHost): Promise<number> {
     client = new DflockdClient(options);
     const { kind, key, limit, command, graceS, common } = parsed;
     const req = { kind, key, limit, command, graceS, timeoutS: common.timeoutS, quiet: common.quiet };
-    return await runUnderLock(req, client, host);
+    return await runUnderLock(req, options, client, host);
   } catch (err) {
     if (err instanceof UsageError || err instanceof InvalidArgumentError) return fail(EXIT.USAGE, err.message);
     if (err instanceof InputError) return fail(EXIT.NO_INPUT, err.message);

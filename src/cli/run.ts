@@ -6,8 +6,8 @@
  *
  * @module
  */
-import type { DflockdClient } from "../client.ts";
-import { AcquireTimeoutError, LockLostError } from "../errors.ts";
+import { type ClientOptions, DflockdClient } from "../client.ts";
+import { AcquireTimeoutError, LockError, LockLostError } from "../errors.ts";
 import type { HeldLock } from "../held.ts";
 import { DEFAULT_ACQUIRE_TIMEOUT_S } from "../options.ts";
 import type { DistributedPrimitive } from "../primitive.ts";
@@ -28,8 +28,14 @@ export interface RunRequest {
   readonly quiet: boolean;
 }
 
-/** The signals forwarded to the command (and that stop a wait). */
-const SIGNALS: readonly ForwardedSignal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+/** The signals passed on to the command (and that stop a wait). */
+const SIGNALS: readonly ForwardedSignal[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"];
+/**
+ * Signals a terminal sends to its whole foreground process group, the
+ * command included: passed on only when this process has no terminal, so a
+ * Ctrl-C reaches the command once.
+ */
+const FROM_KEYBOARD: ReadonlySet<ForwardedSignal> = new Set(["SIGINT", "SIGQUIT"]);
 /** A wait shorter than this shows no status line. */
 const STATUS_DELAY_MS = 250;
 
@@ -37,12 +43,18 @@ const STATUS_DELAY_MS = 250;
  * Run `req.command` under the lock or slot, and say how to exit.
  *
  * @param req What to hold and what to run.
+ * @param options The client's options (for a status line's stats of the key's server).
  * @param client Where the lock lives.
  * @param host The runtime.
  * @returns The exit status: the command's, or one of {@link EXIT}.
  * @throws LockError when a server cannot be reached or refuses (the caller maps it to a status).
  */
-export async function runUnderLock(req: RunRequest, client: DflockdClient, host: CliHost): Promise<number> {
+export async function runUnderLock(
+  req: RunRequest,
+  options: ClientOptions,
+  client: DflockdClient,
+  host: CliHost,
+): Promise<number> {
   const what = req.kind === "lock" ? `lock "${printable(req.key)}"` : `semaphore "${printable(req.key)}"`;
   const prim: DistributedPrimitive = req.kind === "lock" ? client.lock(req.key) : client.semaphore(req.key, req.limit);
   const say = (text: string): Promise<void> => host.stderr.write(`dflockd-client: ${text}\n`);
@@ -52,21 +64,36 @@ export async function runUnderLock(req: RunRequest, client: DflockdClient, host:
   let child: ChildProcessLike | undefined;
   const undo = SIGNALS.map((sig) =>
     host.onSignal(sig, () => {
-      if (child !== undefined) child.kill(sig);
-      else if (interrupted === undefined) {
+      if (child !== undefined) {
+        if (!(host.stdinIsTerminal && FROM_KEYBOARD.has(sig))) child.kill(sig);
+      } else if (interrupted === undefined) {
         interrupted = sig;
         stopWaiting.abort();
       }
     }),
   );
   try {
-    const held = await acquire(client, prim, req, host, what, stopWaiting.signal);
+    let held: HeldLock | undefined;
+    try {
+      held = await acquire(options, client, prim, req, host, what, stopWaiting.signal);
+    } catch (err) {
+      if (!(err instanceof LockLostError)) throw err;
+      await say(`${what} was lost as it was granted (${err.message}); the command did not run`);
+      return EXIT.LOST;
+    }
     if (held === undefined || interrupted !== undefined) {
       if (held !== undefined) await held.release().catch(() => {});
       if (interrupted !== undefined) return 128 + (host.signalNumber(interrupted) ?? 1);
-      if (!req.quiet)
-        await say(`busy: ${what} on ${prim.server} was not free within ${req.timeoutS ?? DEFAULT_ACQUIRE_TIMEOUT_S}s`);
+      if (!req.quiet) {
+        const t = req.timeoutS ?? DEFAULT_ACQUIRE_TIMEOUT_S;
+        await say(`busy: ${what} on ${prim.server} was not free within ${t}s`);
+      }
       return EXIT.BUSY;
+    }
+    if (held.signal.aborted) {
+      // Lost between the grant and now: the command must not start.
+      await say(`${what} was lost before the command started (${describe(held.signal.reason)}); it did not run`);
+      return EXIT.LOST;
     }
     const [name, ...args] = req.command as [string, ...string[]];
     try {
@@ -86,6 +113,7 @@ export async function runUnderLock(req: RunRequest, client: DflockdClient, host:
 
 /** Acquire, with a status line on a terminal while it waits; `undefined` when not free in time or stopped. */
 async function acquire(
+  options: ClientOptions,
   client: DflockdClient,
   prim: DistributedPrimitive,
   req: RunRequest,
@@ -95,8 +123,14 @@ async function acquire(
 ): Promise<HeldLock | undefined> {
   let status: StatusLine | undefined;
   let delay: ReturnType<typeof setTimeout> | undefined;
+  let statsClient: DflockdClient | undefined;
   if (!req.quiet && host.stderr.isTerminal && req.timeoutS !== 0) {
-    status = new StatusLine(host.stderr, { what, server: prim.server }, () => waitersAhead(client, prim, req));
+    // Stats of the key's server only, on a connection of its own.
+    const server = client.servers.find(([h, p]) => hostPort(h, p) === prim.server);
+    if (server !== undefined) statsClient = new DflockdClient({ ...options, servers: [server], maxIdlePerServer: 1 });
+    const poll = (): Promise<number | undefined> =>
+      statsClient === undefined ? Promise.resolve(undefined) : waitersAhead(statsClient, req);
+    status = new StatusLine(host.stderr, { what, server: prim.server }, poll);
     const s = status;
     delay = setTimeout(() => s.start(), STATUS_DELAY_MS);
   }
@@ -107,23 +141,18 @@ async function acquire(
     throw err;
   } finally {
     clearTimeout(delay);
+    statsClient?.close();
     await status?.stop();
   }
 }
 
-/** How many wait ahead of this process for the key, from its server's stats. */
-async function waitersAhead(
-  client: DflockdClient,
-  prim: DistributedPrimitive,
-  req: RunRequest,
-): Promise<number | undefined> {
-  for (const s of await client.stats()) {
-    if (!s.ok || hostPort(s.host, s.port) !== prim.server) continue;
-    const list = req.kind === "lock" ? s.stats.locks : s.stats.semaphores;
-    const entry = list.find((e) => e.key === req.key);
-    return entry === undefined ? undefined : Math.max(0, entry.waiters - 1);
-  }
-  return undefined;
+/** How many wait ahead of this process for the key, from its server's stats (this one among them). */
+async function waitersAhead(statsClient: DflockdClient, req: RunRequest): Promise<number | undefined> {
+  const [s] = await statsClient.stats();
+  if (s === undefined || !s.ok) return undefined;
+  const list = req.kind === "lock" ? s.stats.locks : s.stats.semaphores;
+  const entry = list.find((e) => e.key === req.key);
+  return entry === undefined ? undefined : Math.max(0, entry.waiters - 1);
 }
 
 /** Wait for the child; stop it if the lock is lost; release after it ended. */
@@ -147,9 +176,8 @@ async function supervise(
       kill = setTimeout(() => child.kill("SIGKILL"), req.graceS * 1000);
     }
   };
-  // Lost between the grant and the start: stop the command at once.
-  if (held.signal.aborted) onEnd();
-  else held.signal.addEventListener("abort", onEnd, { once: true });
+  // Nothing ran between the check before the start and here (spawning is synchronous): no loss is missed.
+  held.signal.addEventListener("abort", onEnd, { once: true });
   let ended: ChildExit;
   try {
     ended = await child.exited;
@@ -161,11 +189,20 @@ async function supervise(
   try {
     await held.release();
   } catch (err) {
-    if (!(err instanceof LockLostError)) throw err;
-    await say(`${what} was lost before the command ended (${err.message})`);
-    return EXIT.LOST;
+    if (err instanceof LockLostError) {
+      await say(`${what} was lost before the command ended (${err.message})`);
+      return EXIT.LOST;
+    }
+    // Held to the end; only the release failed, and the server frees the lock when the connection closes.
+    await say(
+      `the command ended, but the release failed (${describe(err)}); the lock is freed when the connection closes`,
+    );
   }
   return exitStatus(ended, host);
+}
+
+function describe(err: unknown): string {
+  return err instanceof LockError || err instanceof Error ? err.message : String(err);
 }
 
 /** The command's exit code, or 128 + the number of the signal that ended it. */

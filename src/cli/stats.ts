@@ -5,6 +5,7 @@
  * @module
  */
 import type { ServerStats } from "../client.ts";
+import { quote } from "../errors.ts";
 import type { Stats } from "../replies.ts";
 import { hostPort } from "../transport.ts";
 
@@ -74,14 +75,16 @@ export function statsTable(all: readonly ServerStats[]): string {
 }
 
 /**
- * `text` safe to print on a terminal: control characters (which a key may
- * hold) are shown escaped, as `\u001b`, instead of acting on the terminal.
+ * `text` safe to print on a terminal: control, format and other invisible
+ * characters (which a key may hold) are shown escaped, as `\u001b`, instead
+ * of acting on the terminal; `"` and `\` are escaped too.
  *
  * @param text A key, as the server sent it.
- * @returns The same text with every C0 and C1 control character escaped.
+ * @returns The text as the library quotes values in its messages, without the quotes.
  */
 export function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  const q = quote(text, 1024); // keys are at most 256 bytes: never cut
+  return q.slice(1, q.length - 1);
 }
 
 function plural(n: number, what: string): string {

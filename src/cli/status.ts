@@ -45,6 +45,7 @@ export class StatusLine {
   #ahead: number | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #polling = false;
+  #polls = 0;
   #shown = false;
   #stopped = false;
 
@@ -84,8 +85,12 @@ export class StatusLine {
     this.#poll().then(
       (n) => {
         this.#polling = false;
-        // Waiters only leave from ahead of us (FIFO); a larger count includes those behind.
-        if (n !== undefined) this.#ahead = this.#ahead === undefined ? n : Math.min(this.#ahead, n);
+        // Waiters only leave from ahead of us (FIFO); a larger count includes those behind. The first
+        // answer may predate our own place in the queue (one too few), so the minimum starts at the second.
+        if (n !== undefined) {
+          this.#ahead = this.#polls < 2 || this.#ahead === undefined ? n : Math.min(this.#ahead, n);
+          this.#polls++;
+        }
         this.#draw();
       },
       () => {

@@ -34,6 +34,8 @@ export interface DenoPermissions {
   run?: string[];
   /** Files the options name (`--allow-read=`). */
   read?: string[];
+  /** `false`: no `--allow-env` (default: the two DFLOCKD_ variables). */
+  env?: boolean;
 }
 
 /** How one run of the command line ended, and what it printed. */
@@ -67,7 +69,8 @@ export interface CliOptions {
 export async function cliCommand(args: string[], deno?: DenoPermissions): Promise<[string, string[]]> {
   if (RUNTIME === "node") return [process.execPath, [await bundled(), ...args]];
   if (RUNTIME === "bun") return [process.execPath, [CLI, ...args]];
-  const perms = ["--no-prompt", "--allow-env=DFLOCKD_SERVERS,DFLOCKD_AUTH_TOKEN"];
+  const perms = ["--no-prompt"];
+  if (deno?.env !== false) perms.push("--allow-env=DFLOCKD_SERVERS,DFLOCKD_AUTH_TOKEN");
   if (deno?.net?.length) perms.push(`--allow-net=${deno.net.join(",")}`);
   if (deno?.run?.length) perms.push(`--allow-run=${deno.run.join(",")}`);
   if (deno?.read?.length) perms.push(`--allow-read=${deno.read.join(",")}`);

@@ -3,7 +3,7 @@
  * runtime under test, against the run's dflockd (real when found, else the
  * double; see test/harness).
  */
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -51,7 +51,7 @@ describe(`dflockd-client lock (${RUNTIME})`, () => {
     expect((await stats({ port: server().port })).locks.some((l) => l.key === k)).toBe(false);
   });
 
-  it("exits 127 for a command that does not exist, and releases", async () => {
+  it("exits 127 for a command that does not exist, 126 for one that cannot run, and releases", async () => {
     const k = key();
     const r = await runCli(["lock", k, "--", "no-such-command-dflockd"], {
       env: env(),
@@ -59,6 +59,10 @@ describe(`dflockd-client lock (${RUNTIME})`, () => {
     });
     expect(r.code).toBe(127);
     expect(r.err).toContain("no-such-command-dflockd: command not found");
+    const notRunnable = join(dir, "not-executable.sh");
+    writeFileSync(notRunnable, "echo ran\n", { mode: 0o644 });
+    const r2 = await runCli(["lock", k, "--", notRunnable], { env: env(), deno: deno([notRunnable]) });
+    expect({ code: r2.code, out: r2.out }).toEqual({ code: 126, out: "" });
     const h = holder(k);
     expect(await h.acquire({ timeoutS: 0 })).toBe(true);
     await h.release();
@@ -154,6 +158,21 @@ describe(`dflockd-client lock (${RUNTIME})`, () => {
     await next.release();
   });
 
+  it("passes SIGINT, SIGHUP and SIGQUIT on to the command when it has no terminal", async () => {
+    for (const [sig, code] of [
+      ["SIGINT", 21],
+      ["SIGHUP", 22],
+      ["SIGQUIT", 23],
+    ] as const) {
+      const name = sig.slice(3);
+      const script = `trap 'exit ${code}' ${name}; echo ready; while :; do sleep 0.1; done`;
+      const run = await startCli(["lock", key(), "--", "sh", "-c", script], { env: env(), deno: deno() });
+      await run.printed("ready");
+      run.signal(sig);
+      expect({ sig, code: (await run.exited).code }).toEqual({ sig, code });
+    }
+  });
+
   it("renews while the command runs past the lease", async () => {
     const k = key();
     const r = await runCli(["lock", k, "--lease", "2", "--", "sh", "-c", "sleep 3.5; echo done"], {
@@ -184,14 +203,17 @@ describe(`dflockd-client lock, lost lock (${RUNTIME})`, () => {
   it("stops the command with SIGTERM and exits 76 when the server goes away", async () => {
     const server = await startDflockd();
     const where = `127.0.0.1:${server.port}`;
-    const run = await startCli(["lock", key(), "--", "sh", "-c", "echo ready; exec sleep 60"], {
+    const run = await startCli(["lock", key(), "--", "sh", "-c", "echo ready; exec sleep 600"], {
       env: { DFLOCKD_SERVERS: where },
       deno: { net: [where], run: ["sh"] },
     });
     await run.printed("ready");
+    const t0 = performance.now();
     await server.kill();
     const end = await run.exited;
     expect(end.code).toBe(76);
+    // Stopped by SIGTERM, not by the end of its sleep (nor the 10 s grace: sleep dies of SIGTERM).
+    expect(performance.now() - t0).toBeLessThan(9_000);
     expect(run.err()).toMatch(/lock ".*" was lost .*; stopping the command/);
   });
 
@@ -210,5 +232,21 @@ describe(`dflockd-client lock, lost lock (${RUNTIME})`, () => {
     expect(end.code).toBe(76);
     // Not before the grace period: SIGTERM alone did not stop it.
     expect(performance.now() - t0).toBeGreaterThanOrEqual(900);
+  });
+
+  it("--grace 0 sends SIGKILL at once", async () => {
+    const server = await startDflockd();
+    const where = `127.0.0.1:${server.port}`;
+    const script = "trap '' TERM; echo ready; while :; do sleep 0.1; done";
+    const run = await startCli(["lock", key(), "--grace", "0", "--", "sh", "-c", script], {
+      env: { DFLOCKD_SERVERS: where },
+      deno: { net: [where], run: ["sh"] },
+    });
+    await run.printed("ready");
+    const t0 = performance.now();
+    await server.kill();
+    expect((await run.exited).code).toBe(76);
+    // Well before the default grace (10 s), which SIGTERM alone would have waited out.
+    expect(performance.now() - t0).toBeLessThan(8_000);
   });
 });

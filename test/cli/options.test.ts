@@ -183,6 +183,26 @@ describe(`dflockd-client usage (${RUNTIME})`, () => {
     expect(bad.err).toContain("DFLOCKD_SERVERS");
   });
 
+  it("refuses an empty --servers instead of falling back to the default server", async () => {
+    const r = await runCli(["lock", "k", "--servers", "", "--", "true"], { deno: { net: [], run: ["true"] } });
+    expect(r.code).toBe(64);
+    expect(r.err).toContain("--servers: empty entry");
+  });
+
+  it("takes the servers from DFLOCKD_SERVERS; where it cannot be read (Deno without --allow-env) says so", async () => {
+    const dead = `127.0.0.1:${await freePort()}`;
+    const env = { DFLOCKD_SERVERS: dead };
+    const r = await runCli(["stats", "--json"], { env, deno: { net: [dead] } });
+    expect(r.code).toBe(69);
+    expect(JSON.parse(r.out)[0].server).toBe(dead);
+    expect(r.err).toBe("");
+    if (RUNTIME === "deno") {
+      const denied = await runCli(["stats", "--json"], { env, deno: { net: ["127.0.0.1:6388"], env: false } });
+      expect(JSON.parse(denied.out)[0].server).toBe("127.0.0.1:6388");
+      expect(denied.err).toContain("DFLOCKD_SERVERS cannot be read without --allow-env=DFLOCKD_SERVERS");
+    }
+  });
+
   it("--help lists every option; help lock describes the exit statuses", async () => {
     const r = await runCli(["--help"], { deno: { net: [] } });
     expect(r.code).toBe(0);
@@ -222,20 +242,23 @@ describe(`dflockd-client status line (${RUNTIME})`, () => {
    * Start the CLI on a terminal: util-linux `script` gives it a pseudo-terminal
    * and copies what the terminal shows into a file. Resolves when it exits.
    */
-  async function onTerminal(args: string[]): Promise<{ shown: () => string; exited: Promise<number | null> }> {
-    const [cmd, argv] = await cliCommand(args, { net: [where()], run: ["true"] });
+  async function onTerminal(
+    args: string[],
+    run: string[] = ["true"],
+  ): Promise<{ shown: () => string; exited: Promise<number | null>; type: (text: string) => void }> {
+    const [cmd, argv] = await cliCommand(args, { net: [where()], run });
     const line = [cmd, ...argv].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
     const file = join(dir, `tty-${key()}`);
     writeFileSync(file, "");
     const env = { ...process.env, DFLOCKD_SERVERS: where() };
-    const child = spawn("script", ["-qefc", line, file], { stdio: "ignore", env });
+    const child = spawn("script", ["-qefc", line, file], { stdio: ["pipe", "ignore", "ignore"], env });
     const exited = new Promise<number | null>((resolve, reject) => {
       child.once("error", (err) =>
         reject(new Error(`the terminal test needs util-linux's script (Debian: apt-get install bsdutils): ${err}`)),
       );
       child.once("exit", (code) => resolve(code));
     });
-    return { shown: () => readFileSync(file, "utf8"), exited };
+    return { shown: () => readFileSync(file, "utf8"), exited, type: (text) => child.stdin?.write(text) };
   }
 
   it("shows the key, server, time waited and waiters ahead while waiting, then erases it", async () => {
@@ -255,6 +278,27 @@ describe(`dflockd-client status line (${RUNTIME})`, () => {
     const shown = tty.shown();
     // Erased once the wait is over: the erase sequence comes after the last status text.
     expect(shown.lastIndexOf("\u001b[2K")).toBeGreaterThan(shown.lastIndexOf("ahead"));
+  });
+
+  it("on a terminal, Ctrl-C reaches the command once: from the terminal, not passed on again", async () => {
+    // The command counts SIGINTs for 1.5 s after the first (the subject is an absence), then says how many.
+    const counter = join(dir, "count-sigint.mjs");
+    writeFileSync(
+      counter,
+      [
+        "let n = 0;",
+        "const exit = (c) => (globalThis.Deno ? Deno.exit(c) : process.exit(c));",
+        "const on = () => { if (++n === 1) setTimeout(() => { console.log(`SIGINTs: ${n}`); exit(0); }, 1500); };",
+        'if (globalThis.Deno) Deno.addSignalListener("SIGINT", on); else process.on("SIGINT", on);',
+        'console.log("ready"); setInterval(() => {}, 1000);',
+      ].join("\n"),
+    );
+    const runtime = RUNTIME === "deno" ? [process.execPath, "run", counter] : [process.execPath, counter];
+    const tty = await onTerminal(["lock", key(), "--", ...runtime], [process.execPath]);
+    await until(() => tty.shown().includes("ready"), 30_000, "the command to start");
+    tty.type("\u0003"); // Ctrl-C: the terminal signals its foreground group, the command and dflockd-client
+    expect(await tty.exited).toBe(0);
+    expect(tty.shown()).toContain("SIGINTs: 1");
   });
 
   it("shows nothing when stderr is not a terminal, nor on a terminal with --quiet", async () => {

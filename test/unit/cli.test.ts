@@ -194,18 +194,21 @@ describe("StatusLine", () => {
     vi.useFakeTimers();
     const written: string[] = [];
     const out: OutputLike = { isTerminal: true, columns: () => undefined, write: async (t) => void written.push(t) };
-    const counts = [3, 5, 1];
+    const counts = [3, 4, 6, 1];
     const line = new StatusLine(out, { what: 'lock "k"', server: "h:1" }, async () => counts.shift());
     line.start();
-    await vi.advanceTimersByTimeAsync(2_100);
+    await vi.advanceTimersByTimeAsync(3_100);
     const shown = written.map((w) => w.replace("\r\u001b[2K", ""));
-    // 3 ahead, then 5 (someone joined behind: still 3), then 1.
+    // 3, then 4 (the first answer may have come before this process queued), then 6 (someone joined
+    // behind: still 4), then 1.
     expect(shown.filter((s) => s.includes("ahead")).map((s) => s.slice(s.lastIndexOf(":") + 2))).toEqual([
       "0s, 3 ahead",
       "1s, 3 ahead",
-      "1s, 3 ahead",
-      "2s, 3 ahead",
-      "2s, 1 ahead",
+      "1s, 4 ahead",
+      "2s, 4 ahead",
+      "2s, 4 ahead",
+      "3s, 4 ahead",
+      "3s, 1 ahead",
     ]);
     await line.stop();
     expect(written.at(-1)).toBe("\r\u001b[2K");

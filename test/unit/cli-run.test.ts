@@ -1,0 +1,168 @@
+/**
+ * The decisions of `lock`/`sem` around the command, with a stub lock and a
+ * fake host: the orders between a loss, the command's start and end, signals
+ * and the release that a real server cannot be made to produce on cue.
+ */
+import { describe, expect, it, vi } from "vitest";
+import type { ChildExit, ChildProcessLike, CliHost, ForwardedSignal } from "../../src/cli/host.ts";
+import { type RunRequest, runUnderLock } from "../../src/cli/run.ts";
+import type { DflockdClient } from "../../src/client.ts";
+import { ConnectionError, LockLostError } from "../../src/errors.ts";
+import type { HeldLock } from "../../src/held.ts";
+
+const REQ: RunRequest = { kind: "lock", key: "k", limit: 1, command: ["cmd"], timeoutS: 5, graceS: 1, quiet: false };
+
+/** A held lock whose signal and release the test controls. */
+function stubHeld(release: () => Promise<void> = async () => {}) {
+  const ctl = new AbortController();
+  const held = { signal: ctl.signal, release: vi.fn(release) } as unknown as HeldLock;
+  return { held, ctl };
+}
+
+function stubClient(hold: (options: { signal: AbortSignal }) => Promise<HeldLock>): DflockdClient {
+  const prim = { server: "h:1", hold };
+  return { lock: () => prim, semaphore: () => prim, servers: [["h", 1]] } as unknown as DflockdClient;
+}
+
+function fakeHost(stdinIsTerminal = false) {
+  const handlers = new Map<ForwardedSignal, () => void>();
+  const said: string[] = [];
+  const kills: string[] = [];
+  let end: (e: ChildExit) => void = () => {};
+  const child: ChildProcessLike = {
+    exited: new Promise<ChildExit>((resolve) => {
+      end = resolve;
+    }),
+    kill: (s) => void kills.push(s),
+  };
+  const spawn = vi.fn(() => child);
+  const out = { isTerminal: false, columns: () => undefined, write: async (t: string) => void said.push(t) };
+  const host = {
+    describe: "fake",
+    args: [],
+    env: () => undefined,
+    envDenied: () => false,
+    stdinIsTerminal,
+    readTextFile: async () => "",
+    stdout: out,
+    stderr: out,
+    spawn,
+    onSignal: (s: ForwardedSignal, h: () => void) => {
+      handlers.set(s, h);
+      return () => handlers.delete(s);
+    },
+    signalNumber: (s: string) => ({ SIGINT: 2, SIGTERM: 15 })[s],
+    exit: () => {
+      throw new Error("exit");
+    },
+  } as CliHost;
+  return { host, handlers, said, kills, spawn, end: (e: ChildExit) => end(e) };
+}
+
+describe("runUnderLock", () => {
+  it("does not start the command when the lock was lost before its start (76)", async () => {
+    const { held, ctl } = stubHeld();
+    ctl.abort(new LockLostError("k", "the lease ran out"));
+    const f = fakeHost();
+    expect(
+      await runUnderLock(
+        REQ,
+        {},
+        stubClient(async () => held),
+        f.host,
+      ),
+    ).toBe(76);
+    expect(f.spawn).not.toHaveBeenCalled();
+    expect(f.said.join("")).toContain("was lost before the command started");
+  });
+
+  it("a loss during the grant is 76, and the command does not run", async () => {
+    const f = fakeHost();
+    const client = stubClient(async () => {
+      throw new LockLostError("k", "the connection closed");
+    });
+    expect(await runUnderLock(REQ, {}, client, f.host)).toBe(76);
+    expect(f.spawn).not.toHaveBeenCalled();
+  });
+
+  it("a loss while the command runs: SIGTERM, SIGKILL after the grace, 76, no release", async () => {
+    vi.useFakeTimers();
+    try {
+      const { held, ctl } = stubHeld();
+      const f = fakeHost();
+      const result = runUnderLock(
+        REQ,
+        {},
+        stubClient(async () => held),
+        f.host,
+      );
+      await vi.advanceTimersByTimeAsync(0);
+      expect(f.spawn).toHaveBeenCalledOnce();
+      ctl.abort(new LockLostError("k", "no renewal confirmed"));
+      expect(f.kills).toEqual(["SIGTERM"]);
+      await vi.advanceTimersByTimeAsync(999);
+      expect(f.kills).toEqual(["SIGTERM"]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(f.kills).toEqual(["SIGTERM", "SIGKILL"]);
+      f.end({ code: null, signal: "SIGKILL" });
+      expect(await result).toBe(76);
+      expect(held.release).not.toHaveBeenCalled();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("releases only after the command ended; a failed release keeps the command's status", async () => {
+    const { held } = stubHeld(async () => {
+      throw new ConnectionError("h:1: connection reset");
+    });
+    const f = fakeHost();
+    const result = runUnderLock(
+      REQ,
+      {},
+      stubClient(async () => held),
+      f.host,
+    );
+    await vi.waitFor(() => expect(f.spawn).toHaveBeenCalledOnce());
+    f.handlers.get("SIGTERM")?.();
+    expect(f.kills).toEqual(["SIGTERM"]);
+    expect(held.release).not.toHaveBeenCalled();
+    f.end({ code: 3, signal: null });
+    expect(await result).toBe(3);
+    expect(held.release).toHaveBeenCalledOnce();
+    expect(f.said.join("")).toContain("the release failed (h:1: connection reset)");
+  });
+
+  it("with a terminal on stdin, SIGINT and SIGQUIT are not passed on (the terminal sent them); SIGTERM is", async () => {
+    const { held } = stubHeld();
+    const f = fakeHost(true);
+    const result = runUnderLock(
+      REQ,
+      {},
+      stubClient(async () => held),
+      f.host,
+    );
+    await vi.waitFor(() => expect(f.spawn).toHaveBeenCalledOnce());
+    f.handlers.get("SIGINT")?.();
+    f.handlers.get("SIGQUIT")?.();
+    expect(f.kills).toEqual([]);
+    f.handlers.get("SIGTERM")?.();
+    expect(f.kills).toEqual(["SIGTERM"]);
+    f.end({ code: null, signal: "SIGTERM" });
+    expect(await result).toBe(143);
+    expect(f.handlers.size).toBe(0); // every signal handler removed
+  });
+
+  it("a signal while waiting stops the wait: 128+N, the command never runs", async () => {
+    const f = fakeHost();
+    const client = stubClient(
+      ({ signal }) =>
+        new Promise<HeldLock>((_, reject) => signal.addEventListener("abort", () => reject(signal.reason))),
+    );
+    const result = runUnderLock(REQ, {}, client, f.host);
+    await vi.waitFor(() => expect(f.handlers.size).toBe(4));
+    f.handlers.get("SIGINT")?.();
+    expect(await result).toBe(130);
+    expect(f.spawn).not.toHaveBeenCalled();
+  });
+});
