@@ -200,10 +200,11 @@ describe(`dflockd-client lock (${RUNTIME})`, () => {
 });
 
 describe(`dflockd-client lock, lost lock (${RUNTIME})`, () => {
-  it("stops the command with SIGTERM and exits 76 when the server goes away", async () => {
+  /** Run `script` under a lock on a server of its own, kill the server once it printed "ready". */
+  async function loseWhileRunning(options: string[], script: string) {
     const server = await startDflockd();
     const where = `127.0.0.1:${server.port}`;
-    const run = await startCli(["lock", key(), "--", "sh", "-c", "echo ready; exec sleep 600"], {
+    const run = await startCli(["lock", key(), ...options, "--", "sh", "-c", script], {
       env: { DFLOCKD_SERVERS: where },
       deno: { net: [where], run: ["sh"] },
     });
@@ -211,42 +212,29 @@ describe(`dflockd-client lock, lost lock (${RUNTIME})`, () => {
     const t0 = performance.now();
     await server.kill();
     const end = await run.exited;
-    expect(end.code).toBe(76);
+    return { code: end.code, ms: performance.now() - t0, err: run.err() };
+  }
+  const IGNORES_TERM = "trap '' TERM; echo ready; while :; do sleep 0.1; done";
+
+  it("stops the command with SIGTERM and exits 76 when the server goes away", async () => {
+    const r = await loseWhileRunning([], "echo ready; exec sleep 600");
+    expect(r.code).toBe(76);
     // Stopped by SIGTERM, not by the end of its sleep (nor the 10 s grace: sleep dies of SIGTERM).
-    expect(performance.now() - t0).toBeLessThan(9_000);
-    expect(run.err()).toMatch(/lock ".*" was lost .*; stopping the command/);
+    expect(r.ms).toBeLessThan(9_000);
+    expect(r.err).toMatch(/lock ".*" was lost .*; stopping the command/);
   });
 
   it("sends SIGKILL after --grace when the command ignores SIGTERM", async () => {
-    const server = await startDflockd();
-    const where = `127.0.0.1:${server.port}`;
-    const script = "trap '' TERM; echo ready; while :; do sleep 0.1; done";
-    const run = await startCli(["lock", key(), "--grace", "1", "--", "sh", "-c", script], {
-      env: { DFLOCKD_SERVERS: where },
-      deno: { net: [where], run: ["sh"] },
-    });
-    await run.printed("ready");
-    const t0 = performance.now();
-    await server.kill();
-    const end = await run.exited;
-    expect(end.code).toBe(76);
+    const r = await loseWhileRunning(["--grace", "1"], IGNORES_TERM);
+    expect(r.code).toBe(76);
     // Not before the grace period: SIGTERM alone did not stop it.
-    expect(performance.now() - t0).toBeGreaterThanOrEqual(900);
+    expect(r.ms).toBeGreaterThanOrEqual(900);
   });
 
   it("--grace 0 sends SIGKILL at once", async () => {
-    const server = await startDflockd();
-    const where = `127.0.0.1:${server.port}`;
-    const script = "trap '' TERM; echo ready; while :; do sleep 0.1; done";
-    const run = await startCli(["lock", key(), "--grace", "0", "--", "sh", "-c", script], {
-      env: { DFLOCKD_SERVERS: where },
-      deno: { net: [where], run: ["sh"] },
-    });
-    await run.printed("ready");
-    const t0 = performance.now();
-    await server.kill();
-    expect((await run.exited).code).toBe(76);
+    const r = await loseWhileRunning(["--grace", "0"], IGNORES_TERM);
+    expect(r.code).toBe(76);
     // Well before the default grace (10 s), which SIGTERM alone would have waited out.
-    expect(performance.now() - t0).toBeLessThan(8_000);
+    expect(r.ms).toBeLessThan(8_000);
   });
 });

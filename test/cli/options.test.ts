@@ -86,24 +86,15 @@ describe(`dflockd-client with auth and TLS (${RUNTIME})`, () => {
   writeFileSync(badTokenFile, "wrong\n");
   const deno = (read: string[]) => ({ net: [where()], run: ["sh"], read });
 
-  it("takes the token from --auth-token-file and the CA from --tls-ca", async () => {
-    const r = await runCli(
-      [
-        "lock",
-        key(),
-        "--servers",
-        where(),
-        "--tls-ca",
-        caFile,
-        "--auth-token-file",
-        tokenFile,
-        "--",
-        "sh",
-        "-c",
-        "exit 4",
-      ],
-      { deno: deno([caFile, tokenFile]) },
+  /** `lock KEY -- sh -c SCRIPT` on the TLS server with the CA from a file and the token from `token`. */
+  const lockWithToken = (token: string, script: string) =>
+    runCli(
+      ["lock", key(), "--servers", where(), "--tls-ca", caFile, "--auth-token-file", token, "--", "sh", "-c", script],
+      { deno: deno([caFile, token]) },
     );
+
+  it("takes the token from --auth-token-file and the CA from --tls-ca", async () => {
+    const r = await lockWithToken(tokenFile, "exit 4");
     expect({ code: r.code, err: r.err }).toEqual({ code: 4, err: "" });
   });
 
@@ -117,23 +108,7 @@ describe(`dflockd-client with auth and TLS (${RUNTIME})`, () => {
   });
 
   it("a refused token exits 77 and never prints it", async () => {
-    const r = await runCli(
-      [
-        "lock",
-        key(),
-        "--servers",
-        where(),
-        "--tls-ca",
-        caFile,
-        "--auth-token-file",
-        badTokenFile,
-        "--",
-        "sh",
-        "-c",
-        "echo ran",
-      ],
-      { deno: deno([caFile, badTokenFile]) },
-    );
+    const r = await lockWithToken(badTokenFile, "echo ran");
     expect(r.code).toBe(77);
     expect(r.out).toBe("");
     expect(r.err).toMatch(/authentication failed/);
@@ -288,7 +263,7 @@ describe(`dflockd-client status line (${RUNTIME})`, () => {
       [
         "let n = 0;",
         "const exit = (c) => (globalThis.Deno ? Deno.exit(c) : process.exit(c));",
-        "const on = () => { if (++n === 1) setTimeout(() => { console.log(`SIGINTs: ${n}`); exit(0); }, 1500); };",
+        'const on = () => { if (++n === 1) setTimeout(() => { console.log("SIGINTs: " + n); exit(0); }, 1500); };',
         'if (globalThis.Deno) Deno.addSignalListener("SIGINT", on); else process.on("SIGINT", on);',
         'console.log("ready"); setInterval(() => {}, 1000);',
       ].join("\n"),
