@@ -13,7 +13,6 @@ interface BunSubprocess {
   readonly exited: Promise<number>;
   readonly exitCode: number | null;
   readonly signalCode: string | null;
-  readonly killed: boolean;
   kill(signal?: string): void;
 }
 
