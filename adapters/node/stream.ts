@@ -59,18 +59,30 @@ export class NodeStream implements ByteStream {
   #reported = false;
   readonly latin1: Latin1Decoder = bufferLatin1;
 
-  /** @param sock The socket to wrap; it may still be connecting. */
-  constructor(sock: NodeStyleSocket) {
+  /**
+   * @param sock The socket to wrap; it may still be connecting.
+   * @param ownReads `true` when the socket was made with Node's `onread`
+   * option and its callback calls {@link NodeStream.receive}; else the
+   * stream listens to `data` events.
+   */
+  constructor(sock: NodeStyleSocket, ownReads = false) {
     this.#sock = sock;
-    sock.on("data", (chunk: Uint8Array) => {
-      if (this.#handlers) this.#handlers.data(chunk);
-      else this.#early.push(chunk);
-    });
+    if (!ownReads) sock.on("data", (chunk: Uint8Array) => this.receive(chunk));
     sock.on("error", (err: Error) => this.#end(err));
     sock.on("close", () => this.#end());
     // A half-closed peer sends no more replies: treat it as closed.
     sock.on("end", () => this.#end());
     if (sock.destroyed) this.#end();
+  }
+
+  /**
+   * Bytes read from the socket. They are used before this returns: what
+   * must outlive the call is copied (here, and by the core's line decoder),
+   * so the caller may reuse the memory at once.
+   */
+  receive(chunk: Uint8Array): void {
+    if (this.#handlers) this.#handlers.data(chunk);
+    else this.#early.push(Uint8Array.prototype.slice.call(chunk));
   }
 
   start(h: StreamHandlers): void {

@@ -79,6 +79,12 @@ describe(`the ${RUNTIME} adapter`, () => {
     await lock.release();
   });
 
+  it("connections reading at the same time keep their bytes apart (Node reads them into one shared buffer)", async () => {
+    const port = await fake("trickle");
+    const all = await Promise.all([0, 1, 2, 3].map(() => stats({ port })));
+    expect(all.map((s) => s.locks[0]?.key)).toEqual(["ключ🔒", "ключ🔒", "ключ🔒", "ключ🔒"]);
+  });
+
   it("a malformed reply fails the request with a ProtocolError", async () => {
     const lock = new DistributedLock({ key: "k", port: await fake("malformed") });
     await expect(lock.acquire()).rejects.toBeInstanceOf(ProtocolError);
