@@ -8,6 +8,7 @@
 
 import { abortError } from "../../src/cancel.ts";
 import { type ConnectionError, InvalidArgumentError, type LockError } from "../../src/errors.ts";
+import type { Latin1Decoder } from "../../src/protocol.ts";
 import {
   type ByteStream,
   type ConnectTarget,
@@ -19,7 +20,7 @@ import {
   tlsHandshakeError,
 } from "../../src/transport.ts";
 import { utf8Length } from "../../src/validate.ts";
-import { isNodeStyleSocket, NodeStream } from "../node/stream.ts";
+import { bufferLatin1, isNodeStyleSocket, NodeStream } from "../node/stream.ts";
 
 interface Slot {
   stream: BunStream | undefined;
@@ -53,7 +54,7 @@ interface BunNet {
         }
       | undefined;
     socket: {
-      binaryType: "uint8array";
+      binaryType: "buffer";
       open(sock: Socket<Data>): void;
       handshake(sock: Socket<Data>, success: boolean, authorizationError: Error | null): void;
       data(sock: Socket<Data>, chunk: Uint8Array): void;
@@ -85,6 +86,9 @@ class BunStream implements ByteStream {
   #backlog: Uint8Array[] = [];
   #ended = false;
   #earlyEnd: { error?: unknown } | undefined;
+
+  /** Chunks are Bun's `Buffer`s (`binaryType: "buffer"`), which decode Latin-1 natively. */
+  readonly latin1: Latin1Decoder = bufferLatin1;
 
   constructor(sock: Socket<Slot>) {
     this.#sock = sock;
@@ -218,7 +222,7 @@ function connectBun(target: ConnectTarget): Promise<ByteStream> {
           },
         }),
         socket: {
-          binaryType: "uint8array",
+          binaryType: "buffer",
           open(sock) {
             opened = sock;
             sock.setNoDelay(true);
