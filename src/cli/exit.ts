@@ -19,9 +19,12 @@ export const EXIT = {
   INTERNAL: 70,
   /** Busy: not acquired within `--timeout` (EX_TEMPFAIL; `--timeout 0` tries once). */
   BUSY: 75,
-  /** The lock was lost: while the command ran (it was stopped), or as it was granted (it never started). */
+  /**
+   * The lock was lost: while the command ran (it was stopped), as it was granted (it never started), or
+   * before the release after its end (it ran to the end, but unprotected for a while).
+   */
   LOST: 76,
-  /** The server refused the auth token (EX_NOPERM). */
+  /** The server refused the auth token (EX_NOPERM); for stats, any server did. */
   AUTH: 77,
   /** The command was found but cannot be run. */
   NOT_RUNNABLE: 126,

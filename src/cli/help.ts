@@ -10,12 +10,13 @@ import { EXIT } from "./exit.ts";
 const OPTIONS = `Options (every subcommand):
   --servers HOST:PORT,...   servers, in sharding order (default 127.0.0.1:6388; env ${ENV.servers})
   --timeout SECONDS         how long to wait, 0 to 3600 (default 10); 0 tries once
+                            (stats: time to connect, and again to answer; at least 1)
   --lease SECONDS           lease to ask for, 1 to 3600 (default: the server's)
   --tls                     connect with TLS, verified against the default CAs
   --tls-ca FILE             connect with TLS, verified against the CA(s) in FILE (PEM)
   --auth-token-file FILE    the server's auth token, read from FILE (or env ${ENV.authToken});
                             never on the command line
-  -q, --quiet               no status line and no "busy" note; errors are still printed
+  -q, --quiet               no status line, no "busy" note, no notes; errors are still printed
   -h, --help                this help
   -V, --version             version, runtime and the APIs it uses`;
 
@@ -23,7 +24,9 @@ const STATUSES = `Exit status:
   the command's own, or 128+N if signal N ended it
   ${EXIT.USAGE}  bad arguments              ${EXIT.NO_INPUT}  a file named by an option cannot be read
   ${EXIT.UNAVAILABLE}  a server cannot be reached or refused ${EXIT.BUSY}  busy: not acquired within --timeout
-  ${EXIT.LOST}  the lock was lost (the command was stopped, or never started)
+  ${EXIT.INTERNAL}  a fault of dflockd-client itself (please report the stack trace)
+  ${EXIT.LOST}  the lock was lost (the command was stopped, never started, or the
+      release after its end found the lock gone)
   ${EXIT.AUTH}  the server refused the auth token
   ${EXIT.NOT_RUNNABLE} the command cannot be run  ${EXIT.NOT_FOUND} the command was not found
   130/143/129/131  SIGINT/SIGTERM/SIGHUP/SIGQUIT while waiting (the command never ran)`;
@@ -62,7 +65,8 @@ ${STATUSES}`,
 
 Print every server's statistics: connections, held locks with their waiters,
 semaphores in use, idle keys. --timeout bounds connecting to each server and,
-again, its answer (1 to 3600 seconds, default 10). Exit status 0 if every server answered, else ${EXIT.UNAVAILABLE}.
+again, its answer (1 to 3600 seconds, default 10). Exit status 0 if every server answered, ${EXIT.AUTH} if
+one refused the auth token, else ${EXIT.UNAVAILABLE}.
 
   --json                    one JSON array, an entry per server:
                             {"server","ok":true,"stats"} or {"server","ok":false,"error":{"code","message"}}

@@ -6,6 +6,7 @@
  */
 import { type ClientOptions, DflockdClient } from "../client.ts";
 import { AuthError, InvalidArgumentError, LockError } from "../errors.ts";
+import { DEFAULT_ACQUIRE_TIMEOUT_S } from "../options.ts";
 import { VERSION } from "../version.ts";
 import { parseArgs, UsageError } from "./args.ts";
 import { clientOptions, ENV, InputError } from "./config.ts";
@@ -66,13 +67,14 @@ export async function run(host: CliHost): Promise<number> {
       await host.stderr.write(`dflockd-client: note: ${note}; pass --servers to choose them\n`);
     }
     if (parsed.kind === "stats") {
-      const t = parsed.common.timeoutS;
+      const t = parsed.common.timeoutS ?? DEFAULT_ACQUIRE_TIMEOUT_S;
       if (t === 0) return fail(EXIT.USAGE, "stats: --timeout must be at least 1 second");
-      if (t !== undefined) options.connectTimeoutMs = options.requestTimeoutMs = t * 1000;
+      options.connectTimeoutMs = options.requestTimeoutMs = t * 1000;
       client = new DflockdClient(options);
       const all = await client.stats();
       await host.stdout.write(parsed.json ? statsJson(all) : statsTable(all));
-      return all.every((s) => s.ok) ? EXIT.OK : EXIT.UNAVAILABLE;
+      if (all.every((s) => s.ok)) return EXIT.OK;
+      return all.some((s) => !s.ok && s.error instanceof AuthError) ? EXIT.AUTH : EXIT.UNAVAILABLE;
     }
     client = new DflockdClient(options);
     const { kind, key, limit, command, graceS, common } = parsed;

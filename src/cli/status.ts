@@ -12,7 +12,7 @@ const ERASE = "\r\u001b[2K";
 
 /** What the status line shows, apart from the time. */
 export interface StatusText {
-  /** `lock "deploy"` or `semaphore "encoders" (limit 4)`. */
+  /** `lock "deploy"` or `semaphore "encoders"`. */
   what: string;
   /** `host:port` of the key's server. */
   server: string;

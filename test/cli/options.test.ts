@@ -113,6 +113,12 @@ describe(`dflockd-client with auth and TLS (${RUNTIME})`, () => {
     expect(r.out).toBe("");
     expect(r.err).toMatch(/authentication failed/);
     expect(r.err).not.toContain("wrong");
+    const st = await runCli(["stats", "--json", "--servers", where(), "--tls-ca", caFile], {
+      env: { DFLOCKD_AUTH_TOKEN: "wrong" },
+      deno: deno([caFile]),
+    });
+    expect(st.code).toBe(77);
+    expect(JSON.parse(st.out)[0].error.code).toBe("AUTH");
   });
 
   it("refuses a secret on the command line (64) before connecting", async () => {
