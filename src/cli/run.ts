@@ -7,14 +7,13 @@
  * @module
  */
 import { type ClientOptions, DflockdClient } from "../client.ts";
-import { AcquireTimeoutError, LockError, LockLostError } from "../errors.ts";
+import { AcquireTimeoutError, LockLostError, quote } from "../errors.ts";
 import type { HeldLock } from "../held.ts";
 import { DEFAULT_ACQUIRE_TIMEOUT_S } from "../options.ts";
 import type { DistributedPrimitive } from "../primitive.ts";
 import { hostPort } from "../transport.ts";
 import { EXIT } from "./exit.ts";
 import { type ChildExit, type ChildProcessLike, type CliHost, type ForwardedSignal, SpawnError } from "./host.ts";
-import { printable } from "./stats.ts";
 import { StatusLine } from "./status.ts";
 
 /** What `lock` and `sem` were asked to do. */
@@ -55,7 +54,7 @@ export async function runUnderLock(
   client: DflockdClient,
   host: CliHost,
 ): Promise<number> {
-  const what = req.kind === "lock" ? `lock "${printable(req.key)}"` : `semaphore "${printable(req.key)}"`;
+  const what = `${req.kind === "lock" ? "lock" : "semaphore"} ${quote(req.key, 1024)}`;
   const prim: DistributedPrimitive = req.kind === "lock" ? client.lock(req.key) : client.semaphore(req.key, req.limit);
   const say = (text: string): Promise<void> => host.stderr.write(`dflockd-client: ${text}\n`);
 
@@ -202,7 +201,7 @@ async function supervise(
 }
 
 function describe(err: unknown): string {
-  return err instanceof LockError || err instanceof Error ? err.message : String(err);
+  return err instanceof Error ? err.message : String(err);
 }
 
 /** The command's exit code, or 128 + the number of the signal that ended it. */
