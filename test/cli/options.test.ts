@@ -228,10 +228,13 @@ describe(`dflockd-client status line (${RUNTIME})`, () => {
     run: string[] = ["true"],
   ): Promise<{ shown: () => string; exited: Promise<number | null>; type: (text: string) => void }> {
     const [cmd, argv] = await cliCommand(args, { net: [where()], run });
-    const line = [cmd, ...argv].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
+    // `exec`: the shell `script` starts must not stay in the terminal's foreground
+    // group, or a Ctrl-C ends it too (dash, a common /bin/sh, then exits 130).
+    const line = `exec ${[cmd, ...argv].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ")}`;
     const file = join(dir, `tty-${key()}`);
     writeFileSync(file, "");
-    const env = { ...process.env, DFLOCKD_SERVERS: where() };
+    // The same shell everywhere (script runs `$SHELL -c`): CI may have no SHELL, or another.
+    const env = { ...process.env, DFLOCKD_SERVERS: where(), SHELL: "/bin/sh" };
     const child = spawn("script", ["-qefc", line, file], { stdio: ["pipe", "ignore", "ignore"], env });
     const exited = new Promise<number | null>((resolve, reject) => {
       child.once("error", (err) =>
