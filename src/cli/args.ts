@@ -56,8 +56,8 @@ const SUBCOMMANDS = new Set(["lock", "sem", "stats"]);
 /** Options taking a value, by subcommand ("*" for every one). */
 const VALUED: Record<string, ReadonlySet<string>> = {
   "*": new Set(["--servers", "--timeout", "--lease", "--tls-ca", "--auth-token-file"]),
-  lock: new Set(["--grace"]),
-  sem: new Set(["--grace", "--limit"]),
+  lock: new Set(["--grace", "--key"]),
+  sem: new Set(["--grace", "--limit", "--key"]),
   stats: new Set(),
 };
 const FLAGS: Record<string, ReadonlySet<string>> = {
@@ -123,7 +123,8 @@ export function parseArgs(argv: readonly string[]): Parsed {
     } else {
       const all = new Set([...valued, ...flagged]);
       const near = closest(name, all);
-      const elsewhere = sub !== "stats" && name === "--json" ? " (--json is for stats)" : "";
+      const elsewhere =
+        sub === "stats" ? "" : name === "--json" ? " (--json is for stats)" : ` (if it is the key, write --key=${arg})`;
       throw new UsageError(
         `${sub}: unknown option ${name}${near ? ` (did you mean ${near}?)` : elsewhere}; see dflockd-client help ${sub}`,
       );
@@ -147,6 +148,13 @@ export function parseArgs(argv: readonly string[]): Parsed {
       );
     }
     return { kind: "stats", json: flags.has("--json"), common };
+  }
+  const keyOption = values.get("--key");
+  if (keyOption !== undefined) {
+    if (positional.length > 0) {
+      throw new UsageError(`${sub}: the key is given twice, as --key and as ${JSON.stringify(positional[0])}`);
+    }
+    positional.push(keyOption);
   }
   if (positional.length === 0)
     throw new UsageError(`${sub}: which key? Usage: dflockd-client ${sub} KEY -- CMD [ARGS...]`);

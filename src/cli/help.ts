@@ -45,6 +45,7 @@ Run CMD while holding the lock KEY.
 ${RUN}
 
   --grace SECONDS           time between SIGTERM and SIGKILL when the lock is lost
+  --key KEY                 the key, in place of KEY (for a key that begins with "-")
 
 ${OPTIONS}
 
@@ -57,6 +58,7 @@ ${RUN}
 
   --limit N                 how many may hold a slot at once (required)
   --grace SECONDS           time between SIGTERM and SIGKILL when the slot is lost
+  --key KEY                 the key, in place of KEY (for a key that begins with "-")
 
 ${OPTIONS}
 

@@ -109,6 +109,20 @@ describe(`dflockd-client lock (${RUNTIME})`, () => {
     }
   });
 
+  it("--key takes a key that begins with a dash: the same lock the library takes", async () => {
+    const k = `-${key()}`;
+    const h = holder(k);
+    expect(await h.acquire()).toBe(true);
+    const busy = await runCli(["lock", "--key", k, "--timeout", "0", "--", "true"], {
+      env: env(),
+      deno: deno(["true"]),
+    });
+    expect(busy.code).toBe(75);
+    await h.release();
+    const ran = await runCli(["lock", `--key=${k}`, "--", "sh", "-c", "exit 4"], { env: env(), deno: deno() });
+    expect(ran.code).toBe(4);
+  });
+
   it("SIGINT while waiting exits 130 promptly and leaves nothing held or queued", async () => {
     const k = key();
     const h = holder(k);

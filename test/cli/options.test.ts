@@ -201,6 +201,7 @@ describe(`dflockd-client usage (${RUNTIME})`, () => {
     }
     const lock = await runCli(["help", "lock"], { deno: { net: [] } });
     expect(lock.out).toMatch(/--grace/);
+    expect(lock.out).toMatch(/--key KEY/);
     expect(lock.out).toMatch(/75\s+busy/);
     expect(lock.out).toMatch(/76\s+the lock was lost/);
   });

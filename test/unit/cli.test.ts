@@ -34,6 +34,15 @@ describe("parseArgs", () => {
     expect(s.kind === "sem" && s.common).toMatchObject({ tls: true, tlsCa: "ca.pem" });
   });
 
+  it("takes a key that begins with a dash through --key, in both spellings", () => {
+    expect(parseArgs(["lock", "--key", "-nightly", "--", "x"])).toMatchObject({ key: "-nightly" });
+    expect(parseArgs(["sem", "--key=--", "--limit", "2", "--", "x"])).toMatchObject({ key: "--", limit: 2 });
+    expect(parseArgs(["lock", "--key=a=b", "--", "x"])).toMatchObject({ key: "a=b" });
+    expect(usage(["lock", "-nightly", "--", "x"])).toContain("write --key=-nightly");
+    expect(usage(["lock", "k", "--key", "j", "--", "x"])).toContain("the key is given twice");
+    expect(usage(["stats", "--key", "k"])).toContain("unknown option --key");
+  });
+
   it("reads help, version and stats", () => {
     expect(parseArgs([])).toEqual({ kind: "help", topic: undefined });
     expect(parseArgs(["help", "sem"])).toEqual({ kind: "help", topic: "sem" });
