@@ -5,6 +5,7 @@
  * @module
  */
 import type { ClientOptions } from "../client.ts";
+import { DEFAULT_PORT } from "../connection.ts";
 import type { CommonArgs } from "./args.ts";
 import { UsageError } from "./args.ts";
 import type { CliHost } from "./host.ts";
@@ -36,7 +37,7 @@ export function parseServers(text: string, from: string): Array<[string, number]
     const entry = raw.trim();
     if (entry === "") throw new UsageError(`${from}: empty entry in ${JSON.stringify(text)}`);
     let host = entry;
-    let port = "6388";
+    let port = String(DEFAULT_PORT);
     if (entry.startsWith("[")) {
       const close = entry.indexOf("]");
       const after = entry.slice(close + 1);
@@ -49,7 +50,7 @@ export function parseServers(text: string, from: string): Array<[string, number]
       const colon = entry.indexOf(":");
       if (colon >= 0) {
         if (entry.indexOf(":", colon + 1) >= 0) {
-          throw new UsageError(`${from}: put an IPv6 address in brackets: [${entry}]:6388`);
+          throw new UsageError(`${from}: put an IPv6 address in brackets: [${entry}]:${DEFAULT_PORT}`);
         }
         host = entry.slice(0, colon);
         port = entry.slice(colon + 1);

@@ -3,12 +3,13 @@
  *
  * @module
  */
+import { DEFAULT_HOST, DEFAULT_PORT } from "../connection.ts";
 import { DEFAULT_GRACE_S } from "./args.ts";
 import { ENV } from "./config.ts";
 import { EXIT } from "./exit.ts";
 
 const OPTIONS = `Options (every subcommand):
-  --servers HOST:PORT,...   servers, in sharding order (default 127.0.0.1:6388; env ${ENV.servers})
+  --servers HOST:PORT,...   servers, in sharding order (default ${DEFAULT_HOST}:${DEFAULT_PORT}; env ${ENV.servers})
   --timeout SECONDS         how long to wait, 0 to 3600 (default 10); 0 tries once
                             (stats: time to connect, and again to answer; at least 1)
   --lease SECONDS           lease to ask for, 1 to 3600 (default: the server's)

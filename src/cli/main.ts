@@ -5,8 +5,10 @@
  * @module
  */
 import { type ClientOptions, DflockdClient } from "../client.ts";
+import { DEFAULT_HOST, DEFAULT_PORT } from "../connection.ts";
 import { AuthError, InvalidArgumentError, LockError } from "../errors.ts";
 import { DEFAULT_ACQUIRE_TIMEOUT_S } from "../options.ts";
+import { hostPort } from "../transport.ts";
 import { VERSION } from "../version.ts";
 import { parseArgs, UsageError } from "./args.ts";
 import { clientOptions, ENV, InputError } from "./config.ts";
@@ -63,7 +65,7 @@ export async function run(host: CliHost): Promise<number> {
   try {
     const options: ClientOptions = await clientOptions(parsed.common, host);
     if (parsed.common.servers === undefined && host.envDenied(ENV.servers) && !parsed.common.quiet) {
-      const note = `${ENV.servers} cannot be read without --allow-env=${ENV.servers}, so the servers are 127.0.0.1:6388`;
+      const note = `${ENV.servers} cannot be read without --allow-env=${ENV.servers}, so the server is ${hostPort(DEFAULT_HOST, DEFAULT_PORT)}`;
       await host.stderr.write(`dflockd-client: note: ${note}; pass --servers to choose them\n`);
     }
     if (parsed.kind === "stats") {
