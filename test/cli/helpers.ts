@@ -51,7 +51,9 @@ export interface CliRun {
    * signal as the way the process ended even when it exited with a code.
    */
   signal(signal: NodeJS.Signals): void;
-  /** Resolves when standard output has printed `text`. */
+  /** Resolves when the process has exited and its output pipes are drained. */
+  readonly closed: Promise<void>;
+  /** Resolves when standard output has printed `text`; rejects if it ends without. */
   printed(text: string, timeoutMs?: number): Promise<void>;
 }
 
@@ -99,9 +101,12 @@ export async function startCli(args: string[], options: CliOptions = {}): Promis
     child.once("error", reject);
     child.once("exit", (code, signal) => resolve({ code, signal, ms: performance.now() - t0 }));
   });
+  // "close": the process has exited and its output pipes are drained; nothing more will come.
+  const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
   return {
     child,
     exited,
+    closed,
     out: () => out,
     err: () => err,
     signal(signal) {
@@ -115,17 +120,18 @@ export async function startCli(args: string[], options: CliOptions = {}): Promis
           clearTimeout(timer);
           resolve();
         };
-        const timer = setTimeout(() => {
+        const fail = (why: string): void => {
           waiters.delete(check);
-          reject(
-            new Error(
-              `the CLI did not print ${JSON.stringify(text)} within ${timeoutMs} ms; out:\n${out}\nerr:\n${err}`,
-            ),
-          );
-        }, timeoutMs);
+          clearTimeout(timer);
+          reject(new Error(`the CLI did not print ${JSON.stringify(text)} ${why}; out:\n${out}\nerr:\n${err}`));
+        };
+        const timer = setTimeout(() => fail(`within ${timeoutMs} ms`), timeoutMs);
         waiters.add(check);
         check();
-        exited.then(() => setTimeout(check, 50));
+        closed.then(() => {
+          check();
+          if (waiters.has(check)) fail("before it exited");
+        });
       });
     },
   };
@@ -137,9 +143,7 @@ export async function runCli(
   options: CliOptions = {},
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number; out: string; err: string }> {
   const run = await startCli(args, options);
-  // "close" comes after the output pipes have drained (none of these commands leaves a grandchild holding them).
-  const closed = new Promise<void>((resolve) => run.child.once("close", () => resolve()));
   const end = await run.exited;
-  await closed;
+  await run.closed; // none of these commands leaves a grandchild holding the pipes
   return { ...end, out: run.out(), err: run.err() };
 }
