@@ -1,16 +1,16 @@
 /**
- * The I/O of an attempt, under {@link LockEngine}'s operations: getting a
- * connection from the pool (an idle one, a shared one, or a new one), and
- * sending the request that asks for the lock, with the one retry a stale
- * pooled connection allows and the cancelling rules of a shared connection.
- * The holding that follows a grant is {@link Holding}'s.
+ * The I/O of an attempt: getting a connection from the pool (an idle one, a
+ * shared one, or a new one), and sending the request that asks for the lock,
+ * with the one retry a stale pooled connection allows and the cancelling
+ * rules of a shared connection. Phases and what a reply means for them are
+ * the driver's (driver.ts); this class only moves requests and replies.
  *
  * @module
  */
 import { abortError, checkSignal } from "./cancel.ts";
 import type { Connection } from "./connection.ts";
+import type { LockDriver, PendingTry } from "./driver.ts";
 import { ConnectionError, LockError, quote, ServerError } from "./errors.ts";
-import { Holding, type PendingTry } from "./holding.ts";
 import { openConnection } from "./open.ts";
 import { pickServer, type Target } from "./options.ts";
 import type { Link } from "./pool.ts";
@@ -24,48 +24,50 @@ export type How = "any" | "own" | "fresh";
 /** What {@link Attempts.ask} returns when the request should be sent again on a new connection. */
 export const RETRY: unique symbol = Symbol("retry");
 
-/** Getting a connection for an attempt, and asking on it. */
-export abstract class Attempts extends Holding {
-  /** `conn` came from the pool and has not yet answered this attempt: a failure before any reply may be retried. */
+/** Getting a connection for an instance's attempts, and asking on it. */
+export class Attempts {
+  readonly #d: LockDriver;
+  /** The connection came from the pool and has not yet answered this attempt: a failure before any reply may be retried. */
   #reused = false;
   /** The send time of the request the last {@link ask} answered. */
-  protected sentAt = 0;
+  sentAt = 0;
+
+  constructor(driver: LockDriver) {
+    this.#d = driver;
+  }
 
   /**
    * Check state, pick a server, and get a connection as `how` says. Leaves
    * the state `connecting` and `this.link` set; returns the attempt's epoch
    * (at once when the pool lends a connection, else once one is open).
    */
-  protected start(signal: AbortSignal | undefined, how: How): number | Promise<number> {
-    const state = this.lease.state;
-    if (state !== "released" && state !== "lost") throw busy(this.key, state);
+  start(signal: AbortSignal | undefined, how: How): number | Promise<number> {
+    const d = this.#d;
+    const state = d.state;
+    if (state !== "released" && state !== "lost") throw busy(d.key, state);
     checkSignal(signal);
-    if (this.pool.closed) throw new LockError("the client was closed", "ABORTED");
-    const target = pickServer(this.s);
-    const lent = how === "fresh" ? undefined : this.pool.lend(target.poolKey, this.id, this, how === "any");
-    this.lost = undefined;
-    this.dropped = undefined;
-    this.lease.to("connecting");
-    const epoch = ++this.epoch;
-    this.pool.enter(this);
+    const pool = d.pool;
+    if (pool.closed) throw new LockError("the client was closed", "ABORTED");
+    const target = pickServer(d.s);
+    const lent = how === "fresh" ? undefined : pool.lend(target.poolKey, d.id, d, how === "any");
+    const epoch = d.start();
     this.#reused = lent !== undefined;
     if (lent !== undefined) {
       // No await on this path: a pooled connection is ready now.
-      this.link = lent;
-      this.conn = lent.conn;
+      d.use(lent, epoch);
       return epoch;
     }
-    return this.dial(target, epoch, signal).then((conn) => {
-      this.link = this.pool.attach(conn, target.poolKey, this.id, this);
-      this.conn = conn;
+    return this.#dial(target, epoch, signal).then((conn) => {
+      d.use(pool.attach(conn, target.poolKey, d.id, d), epoch);
       return epoch;
     });
   }
 
   /** Open a new connection to `target` for attempt `epoch`: cancelled by close() or `signal`. */
-  private async dial(target: Target, epoch: number, signal: AbortSignal | undefined): Promise<Connection> {
+  async #dial(target: Target, epoch: number, signal: AbortSignal | undefined): Promise<Connection> {
+    const d = this.#d;
     const attempt = new AbortController();
-    this.attempt = attempt;
+    d.attempt = attempt;
     let conn: Connection;
     const connectStart = now();
     // close() aborts `attempt`; the caller's signal is raced (and closes the connection) the same way.
@@ -74,17 +76,17 @@ export abstract class Attempts extends Holding {
     try {
       conn = await openConnection(target.open, attempt.signal);
     } catch (err) {
-      if (this.epoch === epoch) this.end(epoch);
+      d.endAttempt(epoch, "failed", err instanceof LockError ? err : undefined);
       throw err;
     } finally {
       signal?.removeEventListener("abort", onAbort);
-      if (this.attempt === attempt) this.attempt = undefined;
+      if (d.attempt === attempt) d.attempt = undefined;
     }
-    if (this.epoch !== epoch) {
+    if (d.epoch !== epoch) {
       conn.close();
-      throw new LockError(`${quote(this.key)} was closed while connecting`, "ABORTED");
+      throw new LockError(`${quote(d.key)} was closed while connecting`, "ABORTED");
     }
-    this.lease.sampleRtt(now() - connectStart);
+    d.lease.sampleRtt(now() - connectStart);
     return conn;
   }
 
@@ -100,7 +102,7 @@ export abstract class Attempts extends Holding {
    * lets two hold). And a grant only counts once its reply arrives. Then
    * {@link RETRY} is returned, for the caller to ask again on a new connection.
    */
-  protected async ask<T>(
+  async ask<T>(
     epoch: number,
     bytes: string,
     op: "acquire" | "enqueue" | "wait",
@@ -108,8 +110,9 @@ export abstract class Attempts extends Holding {
     timeoutMs: number,
     signal: AbortSignal | undefined,
   ): Promise<T | typeof RETRY> {
-    const command = commandName(this.s.kind, op);
-    const link = this.link as Link;
+    const d = this.#d;
+    const command = commandName(d.s.kind, op);
+    const link = d.link as Link;
     const conn = link.conn;
     const reused = this.#reused;
     this.#reused = false;
@@ -121,19 +124,19 @@ export abstract class Attempts extends Holding {
       checkSignal(signal);
       const sentAt = now();
       const value = await (shared
-        ? this.sharedRequest(link, epoch, bytes, command, parse, timeoutMs, signal)
+        ? this.#sharedRequest(link, epoch, bytes, command, parse, timeoutMs, signal)
         : conn.request(bytes, command, parse, timeoutMs));
       // The connection may have closed (or close() been called) in the same tick the reply arrived.
-      if (this.epoch !== epoch || conn.closed) {
-        throw conn.closeError ?? new LockError(`${quote(this.key)} was closed during ${op}`, "ABORTED");
+      if (d.epoch !== epoch || conn.closed) {
+        throw conn.closeError ?? new LockError(`${quote(d.key)} was closed during ${op}`, "ABORTED");
       }
       this.sentAt = sentAt;
       return value;
     } catch (err) {
       // This call reports the failure; do not report it again from a later wait().
-      this.dropped = undefined;
-      const retry = reused && this.epoch === epoch && signal?.aborted !== true && staleConnection(err);
-      if (this.epoch === epoch) this.end(epoch, undefined, err instanceof ServerError ? "clean" : "drop");
+      d.takeFailure();
+      const retry = reused && d.epoch === epoch && signal?.aborted !== true && staleConnection(err);
+      d.endAttempt(epoch, err instanceof ServerError ? "refused" : "failed");
       if (retry) return RETRY;
       throw err;
     } finally {
@@ -147,7 +150,7 @@ export abstract class Attempts extends Holding {
    * caller at once; the reply is still awaited, and a grant it brings for an
    * attempt given up is released. The connection is left only then.
    */
-  private sharedRequest<T>(
+  #sharedRequest<T>(
     link: Link,
     epoch: number,
     bytes: string,
@@ -156,38 +159,37 @@ export abstract class Attempts extends Holding {
     timeoutMs: number,
     signal: AbortSignal | undefined,
   ): Promise<T> {
+    const d = this.#d;
     const reply = link.conn.request(bytes, command, parse, timeoutMs);
     return new Promise<T>((resolve, reject) => {
       const mine: PendingTry = { link, reject };
-      this.pendingTry = mine;
+      d.pendingTry = mine;
       const onAbort = (): void => {
-        if (this.epoch === epoch) this.end(epoch, abortError(signal));
+        d.endAttempt(epoch, "abort", abortError(signal));
         reject(abortError(signal));
       };
       signal?.addEventListener("abort", onAbort, { once: true });
       const settle = (): boolean => {
         signal?.removeEventListener("abort", onAbort);
-        const current = this.pendingTry === mine;
-        if (current) this.pendingTry = undefined;
+        const current = d.pendingTry === mine;
+        if (current) d.pendingTry = undefined;
         // Still this attempt's: its caller goes on. Else given up meanwhile.
-        return current && this.epoch === epoch;
+        return current && d.epoch === epoch;
       };
       reply.then(
         (value) => {
           if (settle()) {
             // A close() before the caller resumes must give this grant back.
-            this.unheld = tokenOf(value);
+            d.unheld = tokenOf(value);
             resolve(value);
             return;
           }
           // Given up meanwhile: hand back a grant, then leave (unless teardown already did).
-          if (link.users.get(this.id) === this) {
-            this.leaveLink(link, undefined, "drop", tokenOf(value));
-          }
-          reject(new LockError(`${quote(this.key)} was closed`, "ABORTED"));
+          if (link.users.get(d.id) === d) d.leaveLink(link, undefined, "drop", tokenOf(value));
+          reject(new LockError(`${quote(d.key)} was closed`, "ABORTED"));
         },
         (err: unknown) => {
-          if (!settle() && link.users.get(this.id) === this) this.leaveLink(link, undefined, "broken", undefined);
+          if (!settle() && link.users.get(d.id) === d) d.leaveLink(link, undefined, "broken", undefined);
           reject(err);
         },
       );

@@ -227,13 +227,17 @@ export class Connection {
     this.#shutdown(true, reason ?? new ConnectionError("the connection was closed by the client"));
   }
 
+  /**
+   * Mark the connection closed, fail its requests, tell the listeners and
+   * the owner (every holding on it learns of the loss here), and only then
+   * close the stream.
+   */
   #shutdown(byClient: boolean, error: LockError): void {
     if (this.#closed !== undefined) return;
     const info: CloseInfo = { byClient, error };
     this.#closed = info;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#stream.close();
     const waiting = this.#queue.splice(this.#head);
     this.#queue.length = 0;
     this.#head = 0;
@@ -253,6 +257,8 @@ export class Connection {
         });
       }
     }
+    // Only now, with everyone told (I1): closing lets the server free what this connection holds.
+    this.#stream.close();
   }
 
   /**

@@ -1,6 +1,7 @@
 /**
- * The machinery behind `DistributedLock` and `DistributedSemaphore`: on top
- * of the one-at-a-time {@link Operations} (operations.ts), what concurrent
+ * The machinery behind `DistributedLock` and `DistributedSemaphore`, by
+ * composition: the lock's driver (driver.ts, the machine's one driver), its
+ * one-at-a-time {@link Operations} (operations.ts), and what concurrent
  * callers of one instance share: turns for withLock() and hold() scopes,
  * release with its hook, and close. The public classes in primitive.ts
  * document the API and delegate here.
@@ -9,10 +10,12 @@
  */
 
 import { checkSignal } from "./cancel.ts";
+import { LockDriver } from "./driver.ts";
 import { AcquireTimeoutError, InvalidArgumentError, LockError, LockLostError, quote } from "./errors.ts";
 import { fire } from "./hooks.ts";
+import type { LeaseState } from "./machine.ts";
 import { Operations } from "./operations.ts";
-import { type AcquireOptions, checkCallOptions, type Settings } from "./options.ts";
+import { type AcquireOptions, checkCallOptions, type EnqueueStatus, type Settings, serverOf } from "./options.ts";
 import type { ConnectionPool } from "./pool.ts";
 import type { Grant } from "./protocol.ts";
 import { Turns } from "./turns.ts";
@@ -28,13 +31,73 @@ export interface Scope {
   readonly fence: string | undefined;
 }
 
-/** One instance: its operations, and turns among its concurrent callers. */
-export class LockEngine extends Operations {
+/** One instance: its driver, its operations, and turns among its concurrent callers. */
+export class LockEngine {
+  readonly #d: LockDriver;
+  readonly #ops: Operations;
   /** Turns among concurrent withLock() and hold() callers. */
   readonly #turns = new Turns();
 
   constructor(settings: Settings, pool: ConnectionPool) {
-    super(settings, pool);
+    this.#d = new LockDriver(settings, pool, this);
+    this.#ops = new Operations(this.#d);
+  }
+
+  get key(): string {
+    return this.#d.key;
+  }
+
+  /** Where this instance is in its life, once the clock has been read. */
+  get state(): LeaseState {
+    return this.#d.state;
+  }
+
+  /** `true` while held, once the clock has been read. */
+  get held(): boolean {
+    return this.#d.held;
+  }
+
+  /** Throw unless held (reading the clock first). */
+  assertHeld(): void {
+    this.#d.assertHeld();
+  }
+
+  /** Throw unless holding `epoch` is the current one and still held (for a HeldLock). */
+  assertScope(epoch: number, signal: AbortSignal): void {
+    if (this.#d.epoch === epoch) this.#d.checkClock();
+    if (signal.aborted) throw signal.reason;
+  }
+
+  get token(): string | undefined {
+    return this.#d.grant?.token;
+  }
+
+  get fence(): string | undefined {
+    return this.#d.grant?.fence;
+  }
+
+  get leaseTtl(): number | undefined {
+    return this.#d.grant?.lease;
+  }
+
+  get server(): string {
+    return serverOf(this.#d.s);
+  }
+
+  get signal(): AbortSignal | undefined {
+    return this.#d.signal;
+  }
+
+  acquire(options?: AcquireOptions): Promise<boolean> {
+    return this.#ops.acquire(options);
+  }
+
+  enqueue(options?: AcquireOptions): Promise<EnqueueStatus> {
+    return this.#ops.enqueue(options);
+  }
+
+  wait(timeoutS?: number, options?: AcquireOptions): Promise<boolean> {
+    return this.#ops.wait(timeoutS, options);
   }
 
   /** Acquire, run `fn`, release: */
@@ -57,8 +120,8 @@ export class LockEngine extends Operations {
     await this.#inTurn("hold()", options);
     try {
       const signal = this.#heldSignal("hold()");
-      const grant = this.lease.grant as Grant;
-      return { epoch: this.epoch, signal, token: grant.token, leaseTtl: grant.lease, fence: grant.fence };
+      const grant = this.#d.grant as Grant;
+      return { epoch: this.#d.epoch, signal, token: grant.token, leaseTtl: grant.lease, fence: grant.fence };
     } catch (err) {
       this.#turns.pass();
       throw err;
@@ -67,9 +130,12 @@ export class LockEngine extends Operations {
 
   /** The signal of the holding just acquired; throws if it already ended (lost, or closed meanwhile). */
   #heldSignal(what: string): AbortSignal {
-    const signal = this.signal;
-    if (signal === undefined || !this.lease.holding) {
-      throw this.lost ?? new LockError(`${quote(this.key)} was released or closed before ${what} could run`, "ABORTED");
+    const d = this.#d;
+    const signal = d.signal;
+    if (signal === undefined || !d.held) {
+      throw (
+        d.takeFailure() ?? new LockError(`${quote(d.key)} was released or closed before ${what} could run`, "ABORTED")
+      );
     }
     return signal;
   }
@@ -79,8 +145,9 @@ export class LockEngine extends Operations {
     try {
       // Still held (or releasing): release it. Lost, and nothing started since (a loss ends the
       // epoch once): release() reports the loss. Anything else is a later holding, not this one.
-      const state = this.lease.state;
-      if (this.epoch === epoch || (state === "lost" && this.epoch === epoch + 1)) await this.release();
+      const d = this.#d;
+      const state = d.phase;
+      if (d.epoch === epoch || (state === "lost" && d.epoch === epoch + 1)) await this.release();
     } finally {
       this.#turns.pass();
     }
@@ -94,18 +161,19 @@ export class LockEngine extends Operations {
    */
   async #inTurn(what: string, options: AcquireOptions | undefined): Promise<void> {
     checkCallOptions(what, options);
-    const waitS = options?.timeoutS ?? this.s.acquireTimeoutS;
+    const key = this.#d.key;
+    const waitS = options?.timeoutS ?? this.#d.s.acquireTimeoutS;
     const signal = options?.signal;
     checkSignal(signal);
-    const turn = this.#turns.take(signal, waitS * 1000, () => new AcquireTimeoutError(this.key, waitS));
+    const turn = this.#turns.take(signal, waitS * 1000, () => new AcquireTimeoutError(key, waitS));
     const startedAt = turn === undefined ? 0 : _now();
     if (turn !== undefined) {
-      this.waitingHook("turn");
+      this.#ops.waitingHook("turn");
       await turn;
     }
     try {
       const leftS = turn === undefined ? waitS : Math.max(0, Math.floor(waitS - (_now() - startedAt) / 1000));
-      if (!(await this.acquireWithin(signal, leftS))) throw new AcquireTimeoutError(this.key, waitS);
+      if (!(await this.#ops.acquireWithin(signal, leftS))) throw new AcquireTimeoutError(key, waitS);
     } catch (err) {
       this.#turns.pass();
       throw err;
@@ -131,11 +199,12 @@ export class LockEngine extends Operations {
   }
 
   /** Release, and tell the `released` hook (when set) once released. */
-  override release(): Promise<void> {
-    const hooks = this.s.hooks;
-    if (hooks === undefined || !this.lease.holding) return super.release();
-    const event = this.lockEvent();
-    return super.release().then(
+  release(): Promise<void> {
+    const d = this.#d;
+    const hooks = d.s.hooks;
+    if (hooks === undefined || !d.held) return d.release();
+    const event = this.#ops.lockEvent();
+    return d.release().then(
       () => fire("released", hooks.released, () => event),
       (err: unknown) => {
         // Found lost at release (or lost while releasing): told as a loss. Any other failure
@@ -149,21 +218,21 @@ export class LockEngine extends Operations {
 
   /** Drop everything now: */
   close(): void {
-    const hook = this.s.hooks?.released;
-    if (hook !== undefined && this.lease.holding) {
+    const d = this.#d;
+    const hook = d.s.hooks?.released;
+    if (hook !== undefined && d.held) {
       this.#close();
-      fire("released", hook, () => this.lockEvent());
+      fire("released", hook, () => this.#ops.lockEvent());
       return;
     }
     this.#close();
   }
 
   #close(): void {
-    this.lost = undefined;
-    this.dropped = undefined;
-    const reason = new LockError(`${quote(this.key)} was closed`, "ABORTED");
+    const d = this.#d;
+    const reason = new LockError(`${quote(d.key)} was closed`, "ABORTED");
     this.#turns.rejectAll(reason);
-    this.attempt?.abort(reason);
-    this.end(this.epoch, reason);
+    d.attempt?.abort(reason);
+    d.close(reason);
   }
 }

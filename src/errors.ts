@@ -47,6 +47,7 @@ export type LockErrorCode =
   | "LIMIT_MISMATCH"
   | "ALREADY_ENQUEUED"
   | "NOT_ENQUEUED"
+  | "NOT_HELD"
   | "LEASE_EXPIRED"
   | "DRAINING"
   | "AUTH";

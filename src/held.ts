@@ -1,3 +1,5 @@
+import { fenceValueOf } from "./fence.ts";
+
 /**
  * {@link HeldLock}: a lock (or semaphore slot) held for a scope, released by
  * `await using` at the scope's end, or by hand.
@@ -35,6 +37,7 @@ export class HeldLock {
   /** Aborts when this holding is lost, released or closed. */
   readonly signal: AbortSignal;
   #end: (() => Promise<void>) | undefined;
+  readonly #check: () => void;
 
   /**
    * @internal Made by {@link DistributedPrimitive.hold}.
@@ -44,6 +47,7 @@ export class HeldLock {
    * @param leaseTtl The lease TTL granted.
    * @param signal Aborts when the holding ends.
    * @param end Releases the holding and passes the turn on; called once.
+   * @param check Throws unless the holding is still held (reads the clock).
    */
   constructor(
     key: string,
@@ -52,6 +56,7 @@ export class HeldLock {
     leaseTtl: number,
     signal: AbortSignal,
     end: () => Promise<void>,
+    check: () => void,
   ) {
     this.key = key;
     this.token = token;
@@ -59,6 +64,42 @@ export class HeldLock {
     this.leaseTtl = leaseTtl;
     this.signal = signal;
     this.#end = end;
+    this.#check = check;
+  }
+
+  /**
+   * The fence as a `bigint`, which orders correctly ({@link HeldLock.fence}
+   * is the server's text); `undefined` without a decimal fence.
+   *
+   * @example
+   * ```ts
+   * import { DistributedLock } from "dflockd-client";
+   *
+   * await using held = await new DistributedLock({ key: "ledger" }).hold();
+   * console.log(held.fenceValue ?? "this server sends no fence");
+   * ```
+   */
+  get fenceValue(): bigint | undefined {
+    return fenceValueOf(this.fence);
+  }
+
+  /**
+   * Throw unless this holding is still held right now, reading the monotonic
+   * clock (see `DistributedLock.assertHeld()`): put it immediately before
+   * each write the lock protects.
+   *
+   * @throws LockLostError if the holding was lost; the reason it ended if it
+   * was released or closed.
+   * @example
+   * ```ts
+   * import { DistributedLock } from "dflockd-client";
+   *
+   * await using held = await new DistributedLock({ key: "ledger" }).hold();
+   * held.assertHeld();
+   * ```
+   */
+  assertHeld(): void {
+    this.#check();
   }
 
   /** `true` once {@link HeldLock.release} has run (by hand or at the end of an `await using` scope). */

@@ -25,9 +25,9 @@ export {
   ProtocolError,
   ServerError,
 } from "./errors.ts";
+export { parseFence } from "./fence.ts";
 export { HeldLock } from "./held.ts";
 export type { HeldEvent, LockEvent, LockHooks, LostEvent, WaitingEvent } from "./hooks.ts";
-export type { LeaseState } from "./lease.ts";
 export {
   acquire,
   enqueue,
@@ -42,6 +42,7 @@ export {
   stats,
   waitForLock,
 } from "./lowlevel.ts";
+export type { LeaseState } from "./machine.ts";
 export { type ConnectOptions, connect, type TlsOptions } from "./open.ts";
 export { closeIdleConnections } from "./pool.ts";
 export {

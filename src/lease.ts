@@ -1,56 +1,12 @@
 /**
- * The life of one lock or semaphore slot, as a pure state machine: which
- * transitions are legal, the lease deadline on a monotonic clock, and when to
- * renew. It performs no I/O and reads no clock; callers pass times in.
- *
- * ```text
- *   released ──► connecting ──► held ◄──► renewing
- *      ▲  ▲          │  ▲         │  \       │
- *      │  │          ▼            ▼   ▼      ▼
- *      │  └────── queued ──► held  releasing  lost ──► connecting (acquire again)
- *      └──────────────────────────┴──────────┘
- * ```
- * `close()` may move any state to `released`.
+ * The timing of one holding: the lease deadline on the client's monotonic
+ * clock, the safety margin, and when to renew. It performs no I/O and reads
+ * no clock; callers pass times in. Which phase a lock is in is the machine's
+ * (machine.ts).
  *
  * @module
  */
 import type { Grant, Renewal } from "./protocol.ts";
-
-/**
- * Where a `DistributedLock` or `DistributedSemaphore` is in its life.
- *
- * - `released`: nothing held, nothing in progress (the initial state).
- * - `connecting`: opening a connection and asking for the lock.
- * - `queued`: enqueued (two-phase), waiting to be granted.
- * - `held`: granted; renewed in the background.
- * - `renewing`: held, with a renewal in flight.
- * - `releasing`: a release is in flight.
- * - `lost`: was held, but can no longer be proven held.
- *
- * @example
- * ```ts
- * import { DistributedLock, type LeaseState } from "dflockd-client";
- *
- * const lock = new DistributedLock({ key: "k" });
- * const state: LeaseState = lock.state; // "released"
- * ```
- */
-export type LeaseState = "connecting" | "queued" | "held" | "renewing" | "releasing" | "released" | "lost";
-
-const NEXT: Readonly<Record<LeaseState, readonly LeaseState[]>> = {
-  released: ["connecting", "released"],
-  connecting: ["queued", "held", "released"],
-  queued: ["held", "released"],
-  held: ["renewing", "releasing", "lost", "released"],
-  renewing: ["held", "releasing", "lost", "released"],
-  releasing: ["released"],
-  lost: ["connecting", "released"],
-};
-
-/** Whether `from → to` is a legal transition. */
-export function canTransition(from: LeaseState, to: LeaseState): boolean {
-  return NEXT[from].includes(to);
-}
 
 /**
  * How long before the lease's deadline a holder is told of a loss, by
@@ -95,7 +51,6 @@ export const SAFETY_MARGIN_FRACTION = 0.05;
  * before it is handed to the caller: {@link LeaseTracker.needsConfirmation}.
  */
 export class LeaseTracker {
-  #state: LeaseState = "released";
   #grant: Grant | undefined;
   #start = 0;
   #deadline = 0;
@@ -104,12 +59,7 @@ export class LeaseTracker {
   #lastSend = 0;
   #rtt = 0;
 
-  /** Current state. */
-  get state(): LeaseState {
-    return this.#state;
-  }
-
-  /** The grant while held (or renewing/releasing), else `undefined`. */
+  /** The grant of the current holding, until {@link clear}. */
   get grant(): Grant | undefined {
     return this.#grant;
   }
@@ -134,21 +84,9 @@ export class LeaseTracker {
     return this.#rtt;
   }
 
-  /** `true` in `held` and `renewing`. */
-  get holding(): boolean {
-    return this.#state === "held" || this.#state === "renewing";
-  }
-
-  /**
-   * Move to `next`.
-   * @throws Error if the transition is not legal (a bug in the caller).
-   */
-  to(next: LeaseState): void {
-    if (!canTransition(this.#state, next)) {
-      throw new Error(`dflockd-client internal error: illegal transition ${this.#state} -> ${next}`);
-    }
-    this.#state = next;
-    if (next === "released" || next === "lost" || next === "connecting") this.#grant = undefined;
+  /** Forget the grant (the holding ended). */
+  clear(): void {
+    this.#grant = undefined;
   }
 
   /**
@@ -159,7 +97,6 @@ export class LeaseTracker {
    * {@link safetyMarginMs}; recomputed whenever the TTL changes).
    */
   granted(grant: Grant, startBound: number, lastSend: number, marginMs: number | undefined): void {
-    this.to("held");
     this.#grant = grant;
     this.#start = startBound;
     this.#deadline = startBound + grant.lease * 1000;
@@ -189,7 +126,6 @@ export class LeaseTracker {
    * which confirms the TTL asked for. Some older servers answer with the
    * whole seconds remaining (`ttl - 1` right after renewing) instead of the
    * TTL applied; both mean the lease now runs `ttl` seconds from `sentAt`.
-   * Does not change the state.
    */
   renewed(renewal: Renewal, sentAt: number, now: number, ttl: number): void {
     const g = this.#grant as Grant;

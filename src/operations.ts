@@ -1,20 +1,20 @@
 /**
  * The operations of one instance, one at a time: acquire, enqueue and wait,
- * on top of {@link Attempts} (attempt.ts: connections and requests) and
- * {@link Holding} (holding.ts: hand-over, release and loss), and the hooks
- * they tell. engine.ts adds what concurrent callers share (turns, scopes).
+ * through {@link Attempts} (attempt.ts: connections and requests) and the
+ * {@link LockDriver} (driver.ts: the machine, hand-over, release and loss),
+ * and the hooks they tell. engine.ts adds what concurrent callers share
+ * (turns, scopes).
  *
  * @module
  */
 
 import { Attempts, type How, RETRY } from "./attempt.ts";
-import { checkSignal, deadlineSignal } from "./cancel.ts";
-import type { Connection } from "./connection.ts";
+import { abortError, checkSignal, deadlineSignal } from "./cancel.ts";
+import type { LockDriver } from "./driver.ts";
 import { InvalidArgumentError, LockError, quote } from "./errors.ts";
 import { fire, heldEvent, type LockEvent } from "./hooks.ts";
-import type { LeaseState } from "./lease.ts";
-import { type AcquireOptions, checkCallOptions, type EnqueueStatus, type Settings, serverOf } from "./options.ts";
-import type { ConnectionPool, Link } from "./pool.ts";
+import { type AcquireOptions, checkCallOptions, type EnqueueStatus, serverOf } from "./options.ts";
+import type { Link } from "./pool.ts";
 import {
   acquireRequest,
   encodeEnqueue,
@@ -28,40 +28,18 @@ import { checkOptionSeconds } from "./validate.ts";
 /** Extra time allowed beyond a blocking request's own timeout before the client gives up on the server. */
 const BLOCKING_GRACE_MS = 5_000;
 
-/** One instance's acquisitions and holdings, one at a time. */
-export abstract class Operations extends Attempts {
-  constructor(settings: Settings, pool: ConnectionPool) {
-    super(settings, pool);
-  }
+/** One instance's acquisitions, one at a time. */
+export class Operations {
+  readonly #d: LockDriver;
+  readonly #a: Attempts;
+  /** Send time of the `e` that queued the current attempt: no grant can precede it. */
+  #enqueuedAt = 0;
+  /** A `wait()` is in flight. */
+  #waiting = false;
 
-  /** Where this instance is in its life; see {@link LeaseState}. */
-  get state(): LeaseState {
-    return this.lease.state;
-  }
-
-  /** `true` while the lock (or slot) is held. */
-  get held(): boolean {
-    return this.lease.holding;
-  }
-
-  /** The server's token for the current holding, or `undefined` when not held. */
-  get token(): string | undefined {
-    return this.lease.grant?.token;
-  }
-
-  /** The fencing token, when held and the server sends one; else `undefined`. */
-  get fence(): string | undefined {
-    return this.lease.grant?.fence;
-  }
-
-  /** The lease TTL (seconds) the server applied to the current holding, or `undefined`. */
-  get leaseTtl(): number | undefined {
-    return this.lease.grant?.lease;
-  }
-
-  /** `host:port` of the server the key goes to. */
-  get server(): string {
-    return serverOf(this.s);
+  constructor(driver: LockDriver) {
+    this.#d = driver;
+    this.#a = new Attempts(driver);
   }
 
   /**
@@ -76,41 +54,77 @@ export abstract class Operations extends Attempts {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.acquireWithin(options?.signal, options?.timeoutS ?? this.s.acquireTimeoutS);
+    return this.acquireWithin(options?.signal, options?.timeoutS ?? this.#d.s.acquireTimeoutS);
   }
 
   /** Acquire, waiting at most `waitS` seconds on the server. */
-  protected async acquireWithin(signal: AbortSignal | undefined, waitS: number): Promise<boolean> {
-    const s = this.s;
+  async acquireWithin(signal: AbortSignal | undefined, waitS: number): Promise<boolean> {
+    const d = this.#d;
+    const a = this.#a;
+    const s = d.s;
     let how: How = "any";
     for (;;) {
-      const started = this.start(signal, how);
+      const started = a.start(signal, how);
       const epoch = typeof started === "number" ? started : await started;
-      const link = this.link as Link;
+      const link = d.link as Link;
       const shared = !link.exclusive;
       const t = shared ? 0 : waitS;
-      const bytes = acquireRequest(s.kind, this.key, t, s.leaseTtlS, s.limit);
+      const bytes = acquireRequest(s.kind, d.key, t, s.leaseTtlS, s.limit);
       const timeoutMs = shared ? s.requestTimeoutMs : t * 1000 + BLOCKING_GRACE_MS;
-      const grant = await this.ask(epoch, bytes, "acquire", parseGrantReply, timeoutMs, signal);
+      const grant = await a.ask(epoch, bytes, "acquire", parseGrantReply, timeoutMs, signal);
       if (grant === RETRY) {
         how = "fresh";
         continue;
       }
       if (grant === null) {
         // Answered `timeout`: nothing is held, and the connection is clean.
-        this.end(epoch, undefined, "clean");
+        d.endAttempt(epoch, "timedOut");
         if (shared && waitS > 0) {
           how = "own";
           continue;
         }
         return false;
       }
-      this.pool.share(link, this.id);
-      const confirming = this.hold(link.conn, epoch, grant, this.sentAt, this.sentAt, signal);
+      d.pool.share(link, d.id);
+      const confirming = this.#hold(epoch, grant, a.sentAt, a.sentAt, signal);
       if (confirming !== undefined) await confirming;
-      this.acquiredHook();
       return true;
     }
+  }
+
+  /**
+   * Hand a grant over and tell the `acquired` hook: at once (`undefined`, the
+   * usual case, with no await), or once renewals have confirmed a grant that
+   * came late (the promise).
+   */
+  #hold(
+    epoch: number,
+    grant: Grant,
+    startBound: number,
+    lastSend: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> | undefined {
+    const confirming = this.#d.hold(epoch, grant, startBound, lastSend);
+    if (confirming === undefined) {
+      this.acquiredHook();
+      return undefined;
+    }
+    return this.#confirm(confirming, signal);
+  }
+
+  /** Wait for a late grant's confirmation; the caller's signal may give it up meanwhile. */
+  async #confirm(confirming: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+    const d = this.#d;
+    const epoch = d.epoch;
+    const onAbort = (): void => d.endAttempt(epoch, "abort", abortError(signal));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      await confirming;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+    d.current(epoch, "the hand-over of a grant");
+    this.acquiredHook();
   }
 
   /** Two-phase acquisition, step 1 (on a connection of its own: a queue place ties it up). */
@@ -124,7 +138,7 @@ export abstract class Operations extends Attempts {
       );
     }
     const timedOut = (): LockError =>
-      new LockError(`enqueue() on ${quote(this.key)} took longer than its timeoutS of ${limitS} s`, "TIMEOUT");
+      new LockError(`enqueue() on ${quote(this.#d.key)} took longer than its timeoutS of ${limitS} s`, "TIMEOUT");
     const deadline = deadlineSignal(options?.signal, limitS * 1000, timedOut);
     try {
       return await this.#enqueue(deadline.signal);
@@ -134,28 +148,28 @@ export abstract class Operations extends Attempts {
   }
 
   async #enqueue(signal: AbortSignal | undefined): Promise<EnqueueStatus> {
-    const bytes = encodeEnqueue(this.s.kind, this.key, this.s.leaseTtlS, this.s.limit);
+    const d = this.#d;
+    const a = this.#a;
+    const bytes = encodeEnqueue(d.s.kind, d.key, d.s.leaseTtlS, d.s.limit);
     let how: How = "own";
     for (;;) {
-      const started = this.start(signal, how);
+      const started = a.start(signal, how);
       const epoch = typeof started === "number" ? started : await started;
-      const link = this.link as Link;
-      const result = await this.ask(epoch, bytes, "enqueue", parseEnqueueReply, this.s.requestTimeoutMs, signal);
+      const link = d.link as Link;
+      const result = await a.ask(epoch, bytes, "enqueue", parseEnqueueReply, d.s.requestTimeoutMs, signal);
       if (result === RETRY) {
         how = "fresh";
         continue;
       }
-      const sentAt = this.sentAt;
+      const sentAt = a.sentAt;
       if (result.status === "acquired") {
-        this.pool.share(link, this.id);
-        const confirming = this.hold(link.conn, epoch, result, sentAt, sentAt, signal);
+        d.pool.share(link, d.id);
+        const confirming = this.#hold(epoch, result, sentAt, sentAt, signal);
         if (confirming !== undefined) await confirming;
-        this.acquiredHook();
         return "acquired";
       }
-      this.current(link.conn, epoch, "enqueue");
-      this.enqueuedAt = sentAt;
-      this.lease.to("queued");
+      d.queued(epoch);
+      this.#enqueuedAt = sentAt;
       this.waitingHook("queued");
       return "queued";
     }
@@ -169,29 +183,28 @@ export abstract class Operations extends Attempts {
         `wait(${timeoutS}, { timeoutS: ${options.timeoutS} }) gives two different timeouts; give one`,
       );
     }
-    const t = checkOptionSeconds("wait() timeoutS", timeoutS ?? options?.timeoutS ?? this.s.acquireTimeoutS, 0);
-    const state = this.lease.state;
+    const d = this.#d;
+    const t = checkOptionSeconds("wait() timeoutS", timeoutS ?? options?.timeoutS ?? d.s.acquireTimeoutS, 0);
+    const state = d.state;
     if (state === "held" || state === "renewing") return true;
     if (state !== "queued") {
-      const dropped = this.dropped;
-      this.dropped = undefined;
-      if (dropped !== undefined && state === "released") throw dropped;
+      const dropped = state === "released" ? d.takeFailure() : undefined;
+      if (dropped !== undefined) throw dropped;
       throw new LockError(
         state === "released" || state === "lost"
-          ? `wait() on ${quote(this.key)} needs a successful enqueue() first`
-          : `wait() on ${quote(this.key)} while ${state}`,
+          ? `wait() on ${quote(d.key)} needs a successful enqueue() first`
+          : `wait() on ${quote(d.key)} while ${state}`,
         state === "released" || state === "lost" ? "NOT_ENQUEUED" : "BUSY",
       );
     }
-    if (this.waiting) throw new LockError(`wait() on ${quote(this.key)} is already in progress`, "BUSY");
-    const conn = this.conn as Connection;
-    const epoch = this.epoch;
-    const bytes = encodeWait(this.s.kind, this.key, t);
+    if (this.#waiting) throw new LockError(`wait() on ${quote(d.key)} is already in progress`, "BUSY");
+    const epoch = d.epoch;
+    const bytes = encodeWait(d.s.kind, d.key, t);
     checkSignal(options?.signal);
-    this.waiting = true;
+    this.#waiting = true;
     let grant: Grant | null;
     try {
-      const reply = await this.ask(
+      const reply = await this.#a.ask(
         epoch,
         bytes,
         "wait",
@@ -201,34 +214,33 @@ export abstract class Operations extends Attempts {
       );
       grant = reply as Grant | null;
     } finally {
-      this.waiting = false;
+      this.#waiting = false;
     }
     if (grant === null) {
-      this.end(epoch);
+      d.endAttempt(epoch, "timedOut");
       return false;
     }
     // The grant can have happened any time after the `e` arrived.
-    if (this.link !== undefined) this.pool.share(this.link, this.id);
-    const confirming = this.hold(conn, epoch, grant, this.enqueuedAt, this.sentAt, options?.signal);
+    if (d.link !== undefined) d.pool.share(d.link, d.id);
+    const confirming = this.#hold(epoch, grant, this.#enqueuedAt, this.#a.sentAt, options?.signal);
     if (confirming !== undefined) await confirming;
-    this.acquiredHook();
     return true;
   }
 
-  protected acquiredHook(): void {
-    const hook = this.s.hooks?.acquired;
-    const grant = this.lease.grant;
+  acquiredHook(): void {
+    const d = this.#d;
+    const hook = d.s.hooks?.acquired;
+    const grant = d.grant;
     // A close() in the same tick as the hand-over leaves nothing to tell.
-    if (hook !== undefined && grant !== undefined)
-      fire("acquired", hook, () => heldEvent(this.key, serverOf(this.s), grant));
+    if (hook !== undefined && grant !== undefined) fire("acquired", hook, () => heldEvent(d.key, serverOf(d.s), grant));
   }
 
-  protected waitingHook(reason: "queued" | "turn"): void {
-    const hook = this.s.hooks?.waiting;
+  waitingHook(reason: "queued" | "turn"): void {
+    const hook = this.#d.s.hooks?.waiting;
     if (hook !== undefined) fire("waiting", hook, () => ({ ...this.lockEvent(), reason }));
   }
 
-  protected lockEvent(): LockEvent {
-    return { key: this.key, server: serverOf(this.s) };
+  lockEvent(): LockEvent {
+    return { key: this.#d.key, server: serverOf(this.#d.s) };
   }
 }

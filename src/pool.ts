@@ -101,6 +101,8 @@ export class ConnectionPool {
   #sweep: ReturnType<typeof setTimeout> | undefined;
   #sweepAt = Number.POSITIVE_INFINITY;
   #closed = false;
+  /** While close() ends its users: connections they leave broken, closed only once every user has ended (I3). */
+  #deferred: Array<readonly [Connection, LockError | undefined]> | undefined;
   /** @internal What {@link shareAfter} starts at in new pools; tests set it to 0 to share at once. */
   static defaultShareAfter: number = DEFAULT_SHARE_AFTER;
   /** @internal Connections a server gets before holdings share them (see {@link DEFAULT_SHARE_AFTER}). */
@@ -199,7 +201,8 @@ export class ConnectionPool {
     link.users.delete(id);
     if (!clean) {
       this.#unlist(link);
-      link.conn.close(reason);
+      if (this.#deferred !== undefined) this.#deferred.push([link.conn, reason]);
+      else link.conn.close(reason);
       return;
     }
     link.exclusive = false;
@@ -250,7 +253,15 @@ export class ConnectionPool {
     this.#closed = true;
     const users = this.#users === undefined ? [] : [...this.#users];
     this.#users?.clear();
-    for (const u of users) u.close();
+    // Every user ends its holding first, so none sees its connection close under it as a loss.
+    const deferred: Array<readonly [Connection, LockError | undefined]> = [];
+    this.#deferred = deferred;
+    try {
+      for (const u of users) u.close();
+    } finally {
+      this.#deferred = undefined;
+      for (const [conn, reason] of deferred) conn.close(reason);
+    }
     this.closeIdle();
   }
 

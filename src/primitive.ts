@@ -6,8 +6,9 @@
  * @module
  */
 import { LockEngine } from "./engine.ts";
+import { fenceValueOf } from "./fence.ts";
 import { HeldLock } from "./held.ts";
-import type { LeaseState } from "./lease.ts";
+import type { LeaseState } from "./machine.ts";
 import type { AcquireOptions, EnqueueStatus, LockOptions, SemaphoreOptions } from "./options.ts";
 import { readSettings } from "./options.ts";
 import { poolOf } from "./pool.ts";
@@ -82,9 +83,57 @@ export abstract class DistributedPrimitive {
     return this.#e.fence;
   }
 
+  /**
+   * The fence as a `bigint`, which orders correctly (`lock.fence` is the
+   * server's text, and `"100" < "99"`); `undefined` when not held, when the
+   * server sends no fence, or when its fence is not a decimal number.
+   *
+   * @example
+   * ```ts
+   * import { DistributedLock } from "dflockd-client";
+   *
+   * const lock = new DistributedLock({ key: "ledger" });
+   * let newest = 0n; // kept by the resource the lock protects
+   * if (await lock.acquire()) {
+   *   const fence = lock.fenceValue;
+   *   if (fence !== undefined && fence > newest) newest = fence;
+   *   await lock.release();
+   * }
+   * ```
+   */
+  get fenceValue(): bigint | undefined {
+    return fenceValueOf(this.#e.fence);
+  }
+
   /** The lease TTL (seconds) the server applied to the current holding, or `undefined`. */
   get leaseTtl(): number | undefined {
     return this.#e.leaseTtl;
+  }
+
+  /**
+   * Throw unless the lock (or slot) is held right now. It reads the
+   * monotonic clock: past the loss deadline, the holding is reported lost at
+   * this moment (signal aborted, `onLost` called) even if no timer has run,
+   * as after a GC pause, a blocked event loop or a suspended process. Put it
+   * immediately before each write the lock protects; it narrows the window
+   * in which a paused holder can act on a lost lock, and a fence closes it.
+   *
+   * @throws LockLostError if the holding was lost (now or before).
+   * @throws LockError `NOT_HELD` if nothing is held.
+   * @example
+   * ```ts
+   * import { DistributedLock } from "dflockd-client";
+   *
+   * const lock = new DistributedLock({ key: "ledger" });
+   * await lock.withLock(async () => {
+   *   const rows = ["a", "b"]; // slow work
+   *   lock.assertHeld(); // throws LockLostError if the lease ran out meanwhile
+   *   console.log(rows);
+   * });
+   * ```
+   */
+  assertHeld(): void {
+    this.#e.assertHeld();
   }
 
   /**
@@ -254,7 +303,15 @@ export abstract class DistributedPrimitive {
   async hold(options?: AcquireOptions): Promise<HeldLock> {
     const e = this.#e;
     const s = await e.beginScope(options);
-    return new HeldLock(this.key, s.token, s.fence, s.leaseTtl, s.signal, () => e.endScope(s.epoch));
+    return new HeldLock(
+      this.key,
+      s.token,
+      s.fence,
+      s.leaseTtl,
+      s.signal,
+      () => e.endScope(s.epoch),
+      () => e.assertScope(s.epoch, s.signal),
+    );
   }
 
   /**

@@ -1,0 +1,581 @@
+/**
+ * The one driver of a lock's machine (machine.ts): it owns the phase, the
+ * holding's connection, its timing ({@link LeaseTracker}) and its signal,
+ * turns what happens (replies, late replies, a closed connection, the clock,
+ * the user) into events, and carries out the actions the table returns. The
+ * attempt I/O (attempt.ts), the operations (operations.ts) and the turns of
+ * concurrent callers (engine.ts) use it through its methods only.
+ *
+ * @module
+ */
+import type { CloseInfo, Connection } from "./connection.ts";
+import { ConnectionError, LockError, LockLostError, quote, ServerError } from "./errors.ts";
+import { fire as fireHook, heldEvent } from "./hooks.ts";
+import { Keeper, type KeeperOwner } from "./keeper.ts";
+import { LeaseTracker } from "./lease.ts";
+import { type Action, type Event, isHolding, type LeaseState, type Phase, publicState, step } from "./machine.ts";
+import { callOnLost, type Settings, serverOf } from "./options.ts";
+import type { ConnectionPool, Link, LinkUser, PoolUser } from "./pool.ts";
+import { commandName, type Grant, parseOkReply, type Renewal, releaseRequest } from "./protocol.ts";
+
+/**
+ * The reason a holding's signal gets when the holding ends by release or
+ * close: one shared object, so the success path builds no error.
+ */
+const ENDED: LockError = Object.freeze(
+  new LockError("the holding ended (released or closed) and no longer protects anything", "ABORTED"),
+) as LockError;
+
+/** Renewals tried to confirm a late grant before giving it up. */
+const MAX_CONFIRMATIONS = 3;
+
+const now: () => number = () => performance.now();
+const ignore = (): void => {};
+
+/**
+ * A request that cannot block, on a shared connection, whose reply is still
+ * due: the connection is left when the reply arrives, and `reject` lets a
+ * close() fail its caller at once.
+ */
+export interface PendingTry {
+  readonly link: Link;
+  readonly reject: (reason: LockError) => void;
+}
+
+/** A grant being confirmed: settled when the machine leaves `confirming`. */
+interface Confirmation {
+  readonly resolve: () => void;
+  readonly reject: (err: LockError) => void;
+}
+
+/** What a transition's actions work on: read before the first action runs, so a re-entrant call cannot change it. */
+interface Leaving {
+  link: Link | undefined;
+  token: string | undefined;
+  pending: PendingTry | undefined;
+}
+
+/** The state of one instance and the driver of its machine. */
+export class LockDriver implements KeeperOwner, LinkUser {
+  readonly key: string;
+  readonly s: Settings;
+  readonly pool: ConnectionPool;
+  /** This instance's identity on a shared connection: kind and key. */
+  readonly id: string;
+  readonly lease: LeaseTracker = new LeaseTracker();
+  #phase: Phase = "released";
+  /** Bumped by the table's `epoch` action only: callbacks of an older generation are ignored. */
+  #epoch = 0;
+  #link: Link | undefined;
+  #conn: Connection | undefined;
+  #pendingTry: PendingTry | undefined;
+  /** The token of a grant whose reply arrived on a shared connection but is not held yet: a close() gives it back. */
+  #unheld: string | undefined;
+  /** Aborted by the `end` action: cancels a connect, TLS handshake or auth in progress. */
+  #attempt: AbortController | undefined;
+  #keeper: Keeper | undefined;
+  /** The TTL sent with every renewal (a bare renew would reset it to the server's default). */
+  #ttl = 0;
+  #confirmation: Confirmation | undefined;
+  #confirmations = 0;
+  #releasing: Promise<void> | undefined;
+  /** A loss not yet reported to a caller: the next release() (or the acquire confirming it) reports it. */
+  #lost: LockLostError | undefined;
+  /** A queue place lost with its connection, for the next wait(). */
+  #dropped: LockError | undefined;
+  /** The current holding's controller, made when its signal is first asked for. */
+  #abort: AbortController | undefined;
+  #handedOver = false;
+
+  /** What a closing client closes: the instance as a whole (its turns too), not just this driver. */
+  readonly #user: PoolUser;
+
+  constructor(settings: Settings, pool: ConnectionPool, user: PoolUser) {
+    this.#user = user;
+    this.s = settings;
+    this.key = settings.key;
+    this.pool = pool;
+    this.id = settings.kind === "lock" ? settings.key : `\u0000${settings.key}`;
+  }
+
+  /** The machine's phase, without reading the clock. */
+  get phase(): Phase {
+    return this.#phase;
+  }
+
+  /** The current generation. */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /** The pooled connection of the current attempt or holding. */
+  get link(): Link | undefined {
+    return this.#link;
+  }
+
+  /** The public state, once the clock has been read (I2). */
+  get state(): LeaseState {
+    this.checkClock();
+    return publicState(this.#phase);
+  }
+
+  /** `true` while held, once the clock has been read (I2). */
+  get held(): boolean {
+    this.checkClock();
+    return isHolding(this.#phase);
+  }
+
+  /** The grant of the current holding (not while it is being confirmed). */
+  get grant(): Grant | undefined {
+    return isHolding(this.#phase) || this.#phase === "releasing" ? this.lease.grant : undefined;
+  }
+
+  /** An `AbortSignal` for the current holding (made on first use); `undefined` when nothing is held. */
+  get signal(): AbortSignal | undefined {
+    if (!this.#handedOver) return undefined;
+    this.#abort ??= new AbortController();
+    return this.#abort.signal;
+  }
+
+  /**
+   * Read the monotonic clock: a holding past its loss deadline is lost now,
+   * whether or not its alarm has run (a paused process, a blocked event loop).
+   */
+  checkClock(): void {
+    if (isHolding(this.#phase) && now() >= this.lease.lossAt) this.#deadline();
+  }
+
+  /** Throw unless held (reading the clock first): the loss, or a `NOT_HELD` error. */
+  assertHeld(): void {
+    this.checkClock();
+    const phase = this.#phase;
+    if (isHolding(phase)) return;
+    if (phase === "lost" && this.#lost !== undefined) throw this.#lost;
+    throw new LockError(`${quote(this.key)} is not held (it is ${publicState(phase)})`, "NOT_HELD");
+  }
+
+  /** The error a failed attempt or wait() reports: a loss, a dropped queue place, or `fallback`. */
+  takeFailure(fallback?: LockError): LockError | undefined {
+    const lost = this.#lost;
+    const dropped = this.#dropped;
+    this.#lost = undefined;
+    this.#dropped = undefined;
+    return lost ?? dropped ?? fallback;
+  }
+
+  /**
+   * Feed `event` to the machine and carry out the transition's actions in
+   * order. `reason` is why (a loss's `LockLostError`, a close's error).
+   * @returns `false` when the event does not apply in the current phase.
+   */
+  fire(event: Event, reason?: LockError): boolean {
+    const from = this.#phase;
+    const t = step(from, event);
+    if (t === undefined) return false;
+    this.#phase = t.to;
+    const actions = t.actions;
+    if (actions.length === 0) return true;
+    // Only a transition that ends a generation leaves its connection: nothing is allocated for the others.
+    let leaving: Leaving | undefined;
+    if (t.to === "released" || t.to === "lost") {
+      leaving = { link: this.#link, token: this.lease.grant?.token ?? this.#unheld, pending: undefined };
+      this.#settle(from, t.to, reason, leaving);
+    }
+    for (let i = 0; i < actions.length; i++) this.#act(actions[i] as Action, reason, leaving);
+    return true;
+  }
+
+  /** A generation ends: forget its connection and grant (the actions work on `leaving`), settle whoever waits on it. */
+  #settle(from: Phase, to: Phase, reason: LockError | undefined, leaving: Leaving): void {
+    this.#link = undefined;
+    this.#conn = undefined;
+    this.#unheld = undefined;
+    leaving.pending = this.#pendingTry;
+    this.#pendingTry = undefined;
+    this.lease.clear();
+    this.pool.exit(this.#user);
+    if (to === "released" && (from === "releasing" || from === "confirming") && reason instanceof LockLostError) {
+      this.#lost = reason;
+    }
+    const confirmation = this.#confirmation;
+    this.#confirmation = undefined;
+    confirmation?.reject(
+      reason ?? new LockError(`${quote(this.key)} was closed while its grant was being confirmed`, "ABORTED"),
+    );
+  }
+
+  #act(action: Action, reason: LockError | undefined, leaving: Leaving | undefined): void {
+    switch (action) {
+      case "epoch":
+        this.#epoch++;
+        return;
+      case "disarm":
+        this.#keeper?.stop();
+        return;
+      case "arm":
+        this.#arm();
+        return;
+      case "renew":
+        this.#renew();
+        return;
+      case "sendRelease":
+        this.#releasing = this.#releaseHeld();
+        return;
+      case "handOver": {
+        this.#handedOver = true;
+        const confirmation = this.#confirmation;
+        this.#confirmation = undefined;
+        confirmation?.resolve();
+        return;
+      }
+      case "tell":
+        this.#tell(reason);
+        return;
+      case "end":
+        this.#end(reason);
+        return;
+      case "leaveClean":
+        this.#leave(leaving, reason, "clean");
+        return;
+      case "leaveDrop":
+        this.#leave(leaving, reason, "drop");
+        return;
+      case "leaveBroken":
+        this.#leave(leaving, reason, "broken");
+        return;
+    }
+  }
+
+  /** Tell the holder, before anything lets the lock go: the signal aborts, then `onLost` and `hooks.lost`. */
+  #tell(reason: LockError | undefined): void {
+    const err =
+      reason instanceof LockLostError ? reason : new LockLostError(this.key, reason?.message ?? "lost", reason);
+    this.#lost = err;
+    this.#handedOver = false;
+    const abort = this.#abort;
+    this.#abort = undefined;
+    abort?.abort(err);
+    callOnLost(this.s.onLost, err);
+    const hook = this.s.hooks?.lost;
+    if (hook !== undefined) fireHook("lost", hook, () => ({ key: this.key, server: serverOf(this.s), error: err }));
+  }
+
+  /** End the generation's signal and any connect in progress; nobody is told of a loss. */
+  #end(reason: LockError | undefined): void {
+    this.#handedOver = false;
+    const attempt = this.#attempt;
+    this.#attempt = undefined;
+    attempt?.abort(reason ?? new LockError(`${quote(this.key)} was released while connecting`, "ABORTED"));
+    const abort = this.#abort;
+    this.#abort = undefined;
+    abort?.abort(reason ?? ENDED);
+  }
+
+  /** Leave the generation's connection as `how` says (see machine.ts, `leave*`). */
+  #leave(leaving: Leaving | undefined, reason: LockError | undefined, how: "clean" | "broken" | "drop"): void {
+    if (leaving === undefined) return;
+    const { link, pending, token } = leaving;
+    if (pending !== undefined) pending.reject(reason ?? new LockError(`${quote(this.key)} was closed`, "ABORTED"));
+    // A request still due on a shared connection: its reply leaves the connection (unless the pool is closing).
+    if (link !== undefined && (pending?.link !== link || this.pool.closed)) this.leaveLink(link, reason, how, token);
+  }
+
+  /** Leave `link` as `how` says; `token` is what this instance holds there, if anything. */
+  leaveLink(
+    link: Link,
+    reason: LockError | undefined,
+    how: "clean" | "broken" | "drop",
+    token: string | undefined,
+  ): void {
+    const s = this.s;
+    if (this.pool.closed) how = "broken";
+    if (how === "drop" && !link.exclusive && link.users.size > 1) {
+      // Others hold on this connection: give back what this instance has, and stay clean.
+      if (token !== undefined && !link.conn.closed) {
+        const command = commandName(s.kind, "release");
+        link.conn
+          .request(releaseRequest(s.kind, this.key, token), command, parseOkReply, s.requestTimeoutMs)
+          .catch(ignore);
+      }
+      how = "clean";
+    }
+    // Others on a connection closed for this instance's sake learn why, not as their own loss.
+    const others = link.users.size > 1 && how === "broken" && !link.conn.closed;
+    const why = others
+      ? new ConnectionError(
+          `the connection was closed because another holding on it could not be trusted: ${reason?.message ?? "closed"}`,
+          { cause: reason },
+        )
+      : reason;
+    this.pool.leave(link, this.id, how === "clean", s.readTimeoutMs, why);
+  }
+
+  // ---- The attempt's connection (attempt.ts) ----
+
+  /** Start an attempt (released or lost → connecting). @returns its epoch. */
+  start(): number {
+    this.#lost = undefined;
+    this.#dropped = undefined;
+    this.fire("start");
+    this.pool.enter(this.#user);
+    return this.#epoch;
+  }
+
+  /** The attempt `epoch` uses `link` (if it is still the current one). */
+  use(link: Link, epoch: number): boolean {
+    if (this.#epoch !== epoch) return false;
+    this.#link = link;
+    this.#conn = link.conn;
+    return true;
+  }
+
+  /** The controller close() aborts to cancel a connect in progress. */
+  set attempt(controller: AbortController | undefined) {
+    this.#attempt = controller;
+  }
+
+  get attempt(): AbortController | undefined {
+    return this.#attempt;
+  }
+
+  /** A request that cannot block is due on a shared connection (see attempt.ts). */
+  set pendingTry(p: PendingTry | undefined) {
+    this.#pendingTry = p;
+  }
+
+  get pendingTry(): PendingTry | undefined {
+    return this.#pendingTry;
+  }
+
+  /** A grant's token arrived and is not held yet: what a close() in between must give back. */
+  set unheld(token: string | undefined) {
+    this.#unheld = token;
+  }
+
+  /** End attempt `epoch` with `event`, if it is still the current one. */
+  endAttempt(epoch: number, event: Event, reason?: LockError): void {
+    if (this.#epoch === epoch) this.fire(event, reason);
+  }
+
+  /**
+   * Throw unless attempt `epoch` is still the current one on an open
+   * connection: a `close()` (or a drop) between a reply and its continuation wins.
+   */
+  current(epoch: number, op: string): void {
+    const conn = this.#conn;
+    if (this.#epoch === epoch && conn !== undefined && !conn.closed) return;
+    const err = conn?.closeError ?? new LockError(`${quote(this.key)} was closed during ${op}`, "ABORTED");
+    // A connection that closed in between leaves an attempt still open: end it.
+    if (this.#epoch === epoch) this.fire("closed", err);
+    throw err;
+  }
+
+  /** The server queued attempt `epoch`. */
+  queued(epoch: number): void {
+    this.current(epoch, "enqueue");
+    this.fire("queue");
+  }
+
+  /**
+   * Take a grant (its lease dated from `startBound`, the send time of the
+   * request that can have started it) and hand it over: at once, or after
+   * renewals have confirmed it when too little of its lease is left.
+   * @returns `undefined` when handed over at once, else the confirmation.
+   */
+  hold(epoch: number, grant: Grant, startBound: number, lastSend: number): Promise<void> | undefined {
+    this.current(epoch, "the hand-over of a grant");
+    this.lease.granted(grant, startBound, lastSend, this.s.safetyMarginMs);
+    this.#unheld = undefined;
+    this.#ttl = this.s.leaseTtlS ?? grant.lease;
+    this.#keeper ??= new Keeper(this, this.s.kind);
+    // Nobody relies on a grant before it is handed over, so a confirming renewal may take its time.
+    if (!this.lease.needsConfirmation(now())) {
+      this.fire("grant");
+      return undefined;
+    }
+    this.#confirmations = 0;
+    return new Promise<void>((resolve, reject) => {
+      this.#confirmation = { resolve, reject };
+      this.fire("grantLate");
+    });
+  }
+
+  // ---- Renewals and the clock (keeper.ts) ----
+
+  #arm(): void {
+    const keeper = this.#keeper as Keeper;
+    const lease = this.lease;
+    if (this.#phase === "held") {
+      keeper.schedule(Math.min(lease.nextRenewalAt(this.s.ratio, this.s.readTimeoutMs), lease.lossAt));
+    } else keeper.schedule(lease.lossAt);
+  }
+
+  #renew(): void {
+    const conn = this.#conn as Connection;
+    const keeper = this.#keeper as Keeper;
+    const lease = this.lease;
+    let budget = this.s.requestTimeoutMs;
+    if (this.#phase === "renewing") {
+      budget = Math.max(1, Math.min(budget, lease.lossAt - now()));
+      keeper.schedule(lease.lossAt);
+    } else this.#confirmations++;
+    keeper.renew(conn, this.key, (lease.grant as Grant).token, this.#ttl, budget, this.#epoch);
+  }
+
+  /** The alarm went off: the loss deadline, a renewal due, or early. (For the {@link Keeper}.) */
+  alarm(): void {
+    const phase = this.#phase;
+    if (phase !== "held" && phase !== "renewing" && phase !== "releasing") return;
+    const lease = this.lease;
+    const t = now();
+    if (t >= lease.lossAt) {
+      this.#deadline();
+      return;
+    }
+    const renewAt = lease.nextRenewalAt(this.s.ratio, this.s.readTimeoutMs);
+    if (phase === "held" && t >= renewAt) {
+      this.fire("renewDue");
+      return;
+    }
+    (this.#keeper as Keeper).schedule(phase === "held" ? Math.min(renewAt, lease.lossAt) : lease.lossAt);
+  }
+
+  #deadline(): void {
+    this.fire(
+      "deadline",
+      new LockLostError(
+        this.key,
+        `no renewal was confirmed before the lease's deadline less the ${this.lease.marginMs} ms safety margin`,
+      ),
+    );
+  }
+
+  /** A renewal was confirmed. (For the {@link Keeper}.) */
+  renewed(renewal: Renewal, sentAt: number, epoch: number): void {
+    const phase = this.#phase;
+    if (epoch !== this.#epoch || (phase !== "renewing" && phase !== "releasing" && phase !== "confirming")) return;
+    const t = now();
+    this.lease.renewed(renewal, sentAt, t, this.#ttl);
+    if (phase !== "confirming") {
+      this.fire("renewed");
+      const hook = this.s.hooks?.renewed;
+      // Told last, when the state says what happened: the hook may release or close.
+      if (hook !== undefined && phase === "renewing") {
+        fireHook("renewed", hook, () => heldEvent(this.key, serverOf(this.s), this.lease.grant as Grant));
+      }
+    } else if (!this.lease.needsConfirmation(t)) this.fire("confirmed");
+    else if (this.#confirmations < MAX_CONFIRMATIONS) this.fire("renewed");
+    else {
+      const reason = `no renewal confirmed the grant with enough lease left after ${this.#confirmations} tries`;
+      this.fire("deadline", new LockLostError(this.key, reason));
+    }
+  }
+
+  /** A renewal failed. (For the {@link Keeper}.) */
+  renewFailed(err: unknown, budgetMs: number, epoch: number): void {
+    if (epoch !== this.#epoch) return;
+    const lost = new LockLostError(this.key, renewalFailure(err, budgetMs), err);
+    if (provesGone(err)) this.fire("gone", lost);
+    else if ((err as { code?: unknown } | null)?.code === "TIMEOUT") this.fire("replyLate", lost);
+    else this.fire("closed", lost);
+  }
+
+  /** The connection this instance uses was closed: by the server, the network, or another user of it. */
+  linkClosed(info: CloseInfo): void {
+    const conn = this.#conn;
+    if (conn === undefined || conn.closeError !== info.error) return;
+    const phase = this.#phase;
+    if (isHolding(phase)) {
+      const timedOut = info.error.code === "TIMEOUT";
+      const why = timedOut ? info.error.message : "the connection to the server was lost";
+      this.fire("closed", new LockLostError(this.key, why, info.error));
+    } else if (phase === "queued") {
+      this.#dropped = info.error;
+      this.fire("closed", info.error);
+    }
+  }
+
+  // ---- Release and close ----
+
+  /** Release the lock (or slot). */
+  release(): Promise<void> {
+    const phase = this.#phase;
+    if (phase === "releasing") return this.#releasing as Promise<void>;
+    if (phase === "lost") {
+      const err = this.#lost;
+      this.#lost = undefined;
+      this.fire("release");
+      return err === undefined ? Promise.resolve() : Promise.reject(err);
+    }
+    if (phase === "released") return Promise.resolve();
+    if (isHolding(phase)) {
+      this.fire("release");
+      return this.#releasing as Promise<void>;
+    }
+    this.fire("release", new LockError(`${quote(this.key)} was released while ${publicState(phase)}`, "ABORTED"));
+    return Promise.resolve();
+  }
+
+  async #releaseHeld(): Promise<void> {
+    const conn = this.#conn as Connection;
+    const grant = this.lease.grant as Grant;
+    const epoch = this.#epoch;
+    const inflight = this.#keeper?.inflight;
+    if (inflight !== undefined) await inflight;
+    try {
+      if (this.#epoch !== epoch || this.#phase !== "releasing") {
+        // Lost while the renewal finished, or closed meanwhile.
+        const lost = this.takeFailure();
+        if (lost instanceof LockLostError) throw lost;
+        return;
+      }
+      await conn.request(
+        releaseRequest(this.s.kind, this.key, grant.token),
+        commandName(this.s.kind, "release"),
+        parseOkReply,
+        this.s.requestTimeoutMs,
+      );
+      if (this.#epoch === epoch && !conn.closed) this.fire("releaseDone");
+      else {
+        const lost = this.takeFailure();
+        if (lost instanceof LockLostError) throw lost;
+      }
+    } catch (err) {
+      if (this.#epoch === epoch) {
+        if (provesGone(err)) {
+          const lost = new LockLostError(
+            this.key,
+            "the server no longer recognised the token at release (lease expired?)",
+            err,
+          );
+          this.fire("gone", lost);
+          this.#lost = undefined;
+          throw lost;
+        }
+        this.fire((err as { code?: unknown } | null)?.code === "TIMEOUT" ? "replyLate" : "closed", err as LockError);
+      }
+      const lost = this.takeFailure();
+      throw lost instanceof LockLostError ? lost : err;
+    } finally {
+      this.#releasing = undefined;
+    }
+  }
+
+  /** Drop everything now: the holding or attempt ends, and nobody is told of a loss. */
+  close(reason?: LockError): void {
+    this.#lost = undefined;
+    this.#dropped = undefined;
+    this.fire("close", reason ?? new LockError(`${quote(this.key)} was closed`, "ABORTED"));
+  }
+}
+
+/** A reply that proves the server holds nothing for the token any more (a draining server still does). */
+export function provesGone(cause: unknown): boolean {
+  return cause instanceof ServerError && cause.code !== "DRAINING";
+}
+
+function renewalFailure(err: unknown, budgetMs: number): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === "TIMEOUT") return `the renewal was not confirmed within ${Math.round(budgetMs)} ms`;
+  return `renewal failed: ${err instanceof Error ? err.message : String(err)}`;
+}
