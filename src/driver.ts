@@ -9,14 +9,16 @@
  * @module
  */
 import type { CloseInfo, Connection } from "./connection.ts";
-import { ConnectionError, LockError, LockLostError, quote, ServerError } from "./errors.ts";
-import { fire as fireHook, heldEvent } from "./hooks.ts";
-import { Keeper, type KeeperOwner } from "./keeper.ts";
+import { LockError, LockLostError, quote } from "./errors.ts";
+import { fire as fireHook } from "./hooks.ts";
 import { LeaseTracker } from "./lease.ts";
+import { type Leave, leaveLink } from "./leaving.ts";
 import { type Action, type Event, isHolding, type LeaseState, type Phase, publicState, step } from "./machine.ts";
 import { callOnLost, type Settings, serverOf } from "./options.ts";
 import type { ConnectionPool, Link, LinkUser, PoolUser } from "./pool.ts";
-import { commandName, type Grant, parseOkReply, type Renewal, releaseRequest } from "./protocol.ts";
+import type { Grant } from "./protocol.ts";
+import { sendRelease } from "./release.ts";
+import { Renewals } from "./renewals.ts";
 
 /**
  * The reason a holding's signal gets when the holding ends by release or
@@ -26,11 +28,7 @@ const ENDED: LockError = Object.freeze(
   new LockError("the holding ended (released or closed) and no longer protects anything", "ABORTED"),
 ) as LockError;
 
-/** Renewals tried to confirm a late grant before giving it up. */
-const MAX_CONFIRMATIONS = 3;
-
 const now: () => number = () => performance.now();
-const ignore = (): void => {};
 
 /**
  * A request that cannot block, on a shared connection, whose reply is still
@@ -56,7 +54,7 @@ interface Leaving {
 }
 
 /** The state of one instance and the driver of its machine. */
-export class LockDriver implements KeeperOwner, LinkUser {
+export class LockDriver implements LinkUser {
   readonly key: string;
   readonly s: Settings;
   readonly pool: ConnectionPool;
@@ -73,11 +71,9 @@ export class LockDriver implements KeeperOwner, LinkUser {
   #unheld: string | undefined;
   /** Aborted by the `end` action: cancels a connect, TLS handshake or auth in progress. */
   #attempt: AbortController | undefined;
-  #keeper: Keeper | undefined;
-  /** The TTL sent with every renewal (a bare renew would reset it to the server's default). */
-  #ttl = 0;
+  /** Made at the first grant, then reused by every holding. */
+  #renewals: Renewals | undefined;
   #confirmation: Confirmation | undefined;
-  #confirmations = 0;
   #releasing: Promise<void> | undefined;
   /** A loss not yet reported to a caller: the next release() (or the acquire confirming it) reports it. */
   #lost: LockLostError | undefined;
@@ -113,6 +109,11 @@ export class LockDriver implements KeeperOwner, LinkUser {
     return this.#link;
   }
 
+  /** Its connection. */
+  get conn(): Connection | undefined {
+    return this.#conn;
+  }
+
   /** The public state, once the clock has been read (I2). */
   get state(): LeaseState {
     this.checkClock();
@@ -142,7 +143,7 @@ export class LockDriver implements KeeperOwner, LinkUser {
    * whether or not its alarm has run (a paused process, a blocked event loop).
    */
   checkClock(): void {
-    if (isHolding(this.#phase) && now() >= this.lease.lossAt) this.#deadline();
+    if (isHolding(this.#phase) && now() >= this.lease.lossAt) this.#renewals?.lossNow();
   }
 
   /** Throw unless held (reading the clock first): the loss, or a `NOT_HELD` error. */
@@ -193,6 +194,7 @@ export class LockDriver implements KeeperOwner, LinkUser {
     leaving.pending = this.#pendingTry;
     this.#pendingTry = undefined;
     this.lease.clear();
+    this.#releasing = undefined;
     this.pool.exit(this.#user);
     if (to === "released" && (from === "releasing" || from === "confirming") && reason instanceof LockLostError) {
       this.#lost = reason;
@@ -210,16 +212,16 @@ export class LockDriver implements KeeperOwner, LinkUser {
         this.#epoch++;
         return;
       case "disarm":
-        this.#keeper?.stop();
+        this.#renewals?.stop();
         return;
       case "arm":
-        this.#arm();
+        this.#renewals?.arm();
         return;
       case "renew":
-        this.#renew();
+        this.#renewals?.renew();
         return;
       case "sendRelease":
-        this.#releasing = this.#releaseHeld();
+        this.#releasing = sendRelease(this, this.#renewals?.inflight);
         return;
       case "handOver": {
         this.#handedOver = true;
@@ -272,7 +274,7 @@ export class LockDriver implements KeeperOwner, LinkUser {
   }
 
   /** Leave the generation's connection as `how` says (see machine.ts, `leave*`). */
-  #leave(leaving: Leaving | undefined, reason: LockError | undefined, how: "clean" | "broken" | "drop"): void {
+  #leave(leaving: Leaving | undefined, reason: LockError | undefined, how: Leave): void {
     if (leaving === undefined) return;
     const { link, pending, token } = leaving;
     if (pending !== undefined) pending.reject(reason ?? new LockError(`${quote(this.key)} was closed`, "ABORTED"));
@@ -281,33 +283,8 @@ export class LockDriver implements KeeperOwner, LinkUser {
   }
 
   /** Leave `link` as `how` says; `token` is what this instance holds there, if anything. */
-  leaveLink(
-    link: Link,
-    reason: LockError | undefined,
-    how: "clean" | "broken" | "drop",
-    token: string | undefined,
-  ): void {
-    const s = this.s;
-    if (this.pool.closed) how = "broken";
-    if (how === "drop" && !link.exclusive && link.users.size > 1) {
-      // Others hold on this connection: give back what this instance has, and stay clean.
-      if (token !== undefined && !link.conn.closed) {
-        const command = commandName(s.kind, "release");
-        link.conn
-          .request(releaseRequest(s.kind, this.key, token), command, parseOkReply, s.requestTimeoutMs)
-          .catch(ignore);
-      }
-      how = "clean";
-    }
-    // Others on a connection closed for this instance's sake learn why, not as their own loss.
-    const others = link.users.size > 1 && how === "broken" && !link.conn.closed;
-    const why = others
-      ? new ConnectionError(
-          `the connection was closed because another holding on it could not be trusted: ${reason?.message ?? "closed"}`,
-          { cause: reason },
-        )
-      : reason;
-    this.pool.leave(link, this.id, how === "clean", s.readTimeoutMs, why);
+  leaveLink(link: Link, reason: LockError | undefined, how: Leave, token: string | undefined): void {
+    leaveLink(this.pool, this.s, this.id, link, reason, how, token);
   }
 
   // ---- The attempt's connection (attempt.ts) ----
@@ -386,98 +363,17 @@ export class LockDriver implements KeeperOwner, LinkUser {
     this.current(epoch, "the hand-over of a grant");
     this.lease.granted(grant, startBound, lastSend, this.s.safetyMarginMs);
     this.#unheld = undefined;
-    this.#ttl = this.s.leaseTtlS ?? grant.lease;
-    this.#keeper ??= new Keeper(this, this.s.kind);
+    this.#renewals ??= new Renewals(this);
+    this.#renewals.begin(this.s.leaseTtlS ?? grant.lease);
     // Nobody relies on a grant before it is handed over, so a confirming renewal may take its time.
     if (!this.lease.needsConfirmation(now())) {
       this.fire("grant");
       return undefined;
     }
-    this.#confirmations = 0;
     return new Promise<void>((resolve, reject) => {
       this.#confirmation = { resolve, reject };
       this.fire("grantLate");
     });
-  }
-
-  // ---- Renewals and the clock (keeper.ts) ----
-
-  #arm(): void {
-    const keeper = this.#keeper as Keeper;
-    const lease = this.lease;
-    if (this.#phase === "held") {
-      keeper.schedule(Math.min(lease.nextRenewalAt(this.s.ratio, this.s.readTimeoutMs), lease.lossAt));
-    } else keeper.schedule(lease.lossAt);
-  }
-
-  #renew(): void {
-    const conn = this.#conn as Connection;
-    const keeper = this.#keeper as Keeper;
-    const lease = this.lease;
-    let budget = this.s.requestTimeoutMs;
-    if (this.#phase === "renewing") {
-      budget = Math.max(1, Math.min(budget, lease.lossAt - now()));
-      keeper.schedule(lease.lossAt);
-    } else this.#confirmations++;
-    keeper.renew(conn, this.key, (lease.grant as Grant).token, this.#ttl, budget, this.#epoch);
-  }
-
-  /** The alarm went off: the loss deadline, a renewal due, or early. (For the {@link Keeper}.) */
-  alarm(): void {
-    const phase = this.#phase;
-    if (phase !== "held" && phase !== "renewing" && phase !== "releasing") return;
-    const lease = this.lease;
-    const t = now();
-    if (t >= lease.lossAt) {
-      this.#deadline();
-      return;
-    }
-    const renewAt = lease.nextRenewalAt(this.s.ratio, this.s.readTimeoutMs);
-    if (phase === "held" && t >= renewAt) {
-      this.fire("renewDue");
-      return;
-    }
-    (this.#keeper as Keeper).schedule(phase === "held" ? Math.min(renewAt, lease.lossAt) : lease.lossAt);
-  }
-
-  #deadline(): void {
-    this.fire(
-      "deadline",
-      new LockLostError(
-        this.key,
-        `no renewal was confirmed before the lease's deadline less the ${this.lease.marginMs} ms safety margin`,
-      ),
-    );
-  }
-
-  /** A renewal was confirmed. (For the {@link Keeper}.) */
-  renewed(renewal: Renewal, sentAt: number, epoch: number): void {
-    const phase = this.#phase;
-    if (epoch !== this.#epoch || (phase !== "renewing" && phase !== "releasing" && phase !== "confirming")) return;
-    const t = now();
-    this.lease.renewed(renewal, sentAt, t, this.#ttl);
-    if (phase !== "confirming") {
-      this.fire("renewed");
-      const hook = this.s.hooks?.renewed;
-      // Told last, when the state says what happened: the hook may release or close.
-      if (hook !== undefined && phase === "renewing") {
-        fireHook("renewed", hook, () => heldEvent(this.key, serverOf(this.s), this.lease.grant as Grant));
-      }
-    } else if (!this.lease.needsConfirmation(t)) this.fire("confirmed");
-    else if (this.#confirmations < MAX_CONFIRMATIONS) this.fire("renewed");
-    else {
-      const reason = `no renewal confirmed the grant with enough lease left after ${this.#confirmations} tries`;
-      this.fire("deadline", new LockLostError(this.key, reason));
-    }
-  }
-
-  /** A renewal failed. (For the {@link Keeper}.) */
-  renewFailed(err: unknown, budgetMs: number, epoch: number): void {
-    if (epoch !== this.#epoch) return;
-    const lost = new LockLostError(this.key, renewalFailure(err, budgetMs), err);
-    if (provesGone(err)) this.fire("gone", lost);
-    else if ((err as { code?: unknown } | null)?.code === "TIMEOUT") this.fire("replyLate", lost);
-    else this.fire("closed", lost);
   }
 
   /** The connection this instance uses was closed: by the server, the network, or another user of it. */
@@ -516,66 +412,10 @@ export class LockDriver implements KeeperOwner, LinkUser {
     return Promise.resolve();
   }
 
-  async #releaseHeld(): Promise<void> {
-    const conn = this.#conn as Connection;
-    const grant = this.lease.grant as Grant;
-    const epoch = this.#epoch;
-    const inflight = this.#keeper?.inflight;
-    if (inflight !== undefined) await inflight;
-    try {
-      if (this.#epoch !== epoch || this.#phase !== "releasing") {
-        // Lost while the renewal finished, or closed meanwhile.
-        const lost = this.takeFailure();
-        if (lost instanceof LockLostError) throw lost;
-        return;
-      }
-      await conn.request(
-        releaseRequest(this.s.kind, this.key, grant.token),
-        commandName(this.s.kind, "release"),
-        parseOkReply,
-        this.s.requestTimeoutMs,
-      );
-      if (this.#epoch === epoch && !conn.closed) this.fire("releaseDone");
-      else {
-        const lost = this.takeFailure();
-        if (lost instanceof LockLostError) throw lost;
-      }
-    } catch (err) {
-      if (this.#epoch === epoch) {
-        if (provesGone(err)) {
-          const lost = new LockLostError(
-            this.key,
-            "the server no longer recognised the token at release (lease expired?)",
-            err,
-          );
-          this.fire("gone", lost);
-          this.#lost = undefined;
-          throw lost;
-        }
-        this.fire((err as { code?: unknown } | null)?.code === "TIMEOUT" ? "replyLate" : "closed", err as LockError);
-      }
-      const lost = this.takeFailure();
-      throw lost instanceof LockLostError ? lost : err;
-    } finally {
-      this.#releasing = undefined;
-    }
-  }
-
   /** Drop everything now: the holding or attempt ends, and nobody is told of a loss. */
   close(reason?: LockError): void {
     this.#lost = undefined;
     this.#dropped = undefined;
     this.fire("close", reason ?? new LockError(`${quote(this.key)} was closed`, "ABORTED"));
   }
-}
-
-/** A reply that proves the server holds nothing for the token any more (a draining server still does). */
-export function provesGone(cause: unknown): boolean {
-  return cause instanceof ServerError && cause.code !== "DRAINING";
-}
-
-function renewalFailure(err: unknown, budgetMs: number): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (code === "TIMEOUT") return `the renewal was not confirmed within ${Math.round(budgetMs)} ms`;
-  return `renewal failed: ${err instanceof Error ? err.message : String(err)}`;
 }

@@ -1,0 +1,53 @@
+/**
+ * How an instance leaves a pooled connection when its attempt or holding
+ * ends: the `leave*` actions of the lock's machine (machine.ts).
+ *
+ * @module
+ */
+import { ConnectionError, type LockError } from "./errors.ts";
+import type { Settings } from "./options.ts";
+import type { ConnectionPool, Link } from "./pool.ts";
+import { commandName, parseOkReply, releaseRequest } from "./protocol.ts";
+
+/**
+ * `clean`: in a known state (released, refused), for the pool to keep;
+ * `broken`: closed, as it can no longer be trusted (everyone else on it is
+ * told first); `drop`: abandon what is held there (closed when this is its
+ * only user, else a release is sent and the connection stays with the others).
+ */
+export type Leave = "clean" | "broken" | "drop";
+
+const ignore = (): void => {};
+
+/**
+ * Lock `id` (of `s`) leaves `link` as `how` says; `token` is what it holds
+ * there, if anything; `reason` why, if it is not a clean end.
+ */
+export function leaveLink(
+  pool: ConnectionPool,
+  s: Settings,
+  id: string,
+  link: Link,
+  reason: LockError | undefined,
+  how: Leave,
+  token: string | undefined,
+): void {
+  if (pool.closed) how = "broken";
+  if (how === "drop" && !link.exclusive && link.users.size > 1) {
+    // Others hold on this connection: give back what this instance has, and stay clean.
+    if (token !== undefined && !link.conn.closed) {
+      const command = commandName(s.kind, "release");
+      link.conn.request(releaseRequest(s.kind, s.key, token), command, parseOkReply, s.requestTimeoutMs).catch(ignore);
+    }
+    how = "clean";
+  }
+  // Others on a connection closed for this instance's sake learn why, not as their own loss.
+  const others = link.users.size > 1 && how === "broken" && !link.conn.closed;
+  const why = others
+    ? new ConnectionError(
+        `the connection was closed because another holding on it could not be trusted: ${reason?.message ?? "closed"}`,
+        { cause: reason },
+      )
+    : reason;
+  pool.leave(link, id, how === "clean", s.readTimeoutMs, why);
+}

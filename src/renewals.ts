@@ -1,0 +1,154 @@
+/**
+ * Renewals and the clock of a holding, as events of its machine: the alarm
+ * going off (a renewal due, the loss deadline passed) and a renewal's reply
+ * (confirmed, refused, late, or its connection gone) become the events
+ * `renewDue`, `deadline`, `renewed`, `confirmed`, `gone`, `replyLate` and
+ * `closed`, fed to the driver (driver.ts). The I/O is the {@link Keeper}'s.
+ *
+ * @module
+ */
+import type { Connection } from "./connection.ts";
+import { type LockError, LockLostError, ServerError } from "./errors.ts";
+import { fire as fireHook, heldEvent } from "./hooks.ts";
+import { Keeper, type KeeperOwner } from "./keeper.ts";
+import type { LeaseTracker } from "./lease.ts";
+import type { Event, Phase } from "./machine.ts";
+import { type Settings, serverOf } from "./options.ts";
+import type { Grant, Renewal } from "./protocol.ts";
+
+/** Renewals tried to confirm a late grant before giving it up. */
+const MAX_CONFIRMATIONS = 3;
+
+const now: () => number = () => performance.now();
+
+/** What {@link Renewals} reads of the driver, and the one way it acts: an event. */
+export interface RenewalHost {
+  readonly key: string;
+  readonly s: Settings;
+  readonly lease: LeaseTracker;
+  readonly phase: Phase;
+  readonly epoch: number;
+  readonly conn: Connection | undefined;
+  fire(event: Event, reason?: LockError): boolean;
+}
+
+/** One instance's renewals: made at its first grant, then reused by every holding. */
+export class Renewals implements KeeperOwner {
+  readonly #h: RenewalHost;
+  readonly #keeper: Keeper;
+  /** The TTL sent with every renewal (a bare renew would reset it to the server's default). */
+  #ttl = 0;
+  #confirmations = 0;
+
+  constructor(host: RenewalHost) {
+    this.#h = host;
+    this.#keeper = new Keeper(this, host.s.kind);
+  }
+
+  /** The renewal in flight, if any; settles (never rejects) once handled. */
+  get inflight(): Promise<void> | undefined {
+    return this.#keeper.inflight;
+  }
+
+  /** A new holding: renew it with `ttl` seconds. */
+  begin(ttl: number): void {
+    this.#ttl = ttl;
+    this.#confirmations = 0;
+  }
+
+  /** The table's `disarm`. */
+  stop(): void {
+    this.#keeper.stop();
+  }
+
+  /** The table's `arm`: the alarm for the next renewal (while held) and the loss deadline. */
+  arm(): void {
+    const { lease, s } = this.#h;
+    if (this.#h.phase === "held") {
+      this.#keeper.schedule(Math.min(lease.nextRenewalAt(s.ratio, s.readTimeoutMs), lease.lossAt));
+    } else this.#keeper.schedule(lease.lossAt);
+  }
+
+  /**
+   * The table's `renew`. A renewal of a held lock must be confirmed by the
+   * loss deadline; one confirming a late grant, which nobody relies on yet,
+   * gets the request timeout.
+   */
+  renew(): void {
+    const h = this.#h;
+    const lease = h.lease;
+    let budget = h.s.requestTimeoutMs;
+    if (h.phase === "renewing") {
+      budget = Math.max(1, Math.min(budget, lease.lossAt - now()));
+      this.#keeper.schedule(lease.lossAt);
+    } else this.#confirmations++;
+    this.#keeper.renew(h.conn as Connection, h.key, (lease.grant as Grant).token, this.#ttl, budget, h.epoch);
+  }
+
+  /** The clock passed the loss deadline: the `deadline` event. */
+  lossNow(): void {
+    const h = this.#h;
+    const why = `no renewal was confirmed before the lease's deadline less the ${h.lease.marginMs} ms safety margin`;
+    h.fire("deadline", new LockLostError(h.key, why));
+  }
+
+  /** The alarm went off: the loss deadline, a renewal due, or early. (For the {@link Keeper}.) */
+  alarm(): void {
+    const { phase, lease, s } = this.#h;
+    if (phase !== "held" && phase !== "renewing" && phase !== "releasing") return;
+    const t = now();
+    if (t >= lease.lossAt) {
+      this.lossNow();
+      return;
+    }
+    const renewAt = lease.nextRenewalAt(s.ratio, s.readTimeoutMs);
+    if (phase === "held" && t >= renewAt) {
+      this.#h.fire("renewDue");
+      return;
+    }
+    this.#keeper.schedule(phase === "held" ? Math.min(renewAt, lease.lossAt) : lease.lossAt);
+  }
+
+  /** A renewal was confirmed. (For the {@link Keeper}.) */
+  renewed(renewal: Renewal, sentAt: number, epoch: number): void {
+    const h = this.#h;
+    const phase = h.phase;
+    if (epoch !== h.epoch || (phase !== "renewing" && phase !== "releasing" && phase !== "confirming")) return;
+    const t = now();
+    h.lease.renewed(renewal, sentAt, t, this.#ttl);
+    if (phase !== "confirming") {
+      h.fire("renewed");
+      const hook = h.s.hooks?.renewed;
+      // Told last, when the state says what happened: the hook may release or close.
+      if (hook !== undefined && phase === "renewing") {
+        fireHook("renewed", hook, () => heldEvent(h.key, serverOf(h.s), h.lease.grant as Grant));
+      }
+    } else if (!h.lease.needsConfirmation(t)) h.fire("confirmed");
+    else if (this.#confirmations < MAX_CONFIRMATIONS) h.fire("renewed");
+    else {
+      const why = `no renewal confirmed the grant with enough lease left after ${this.#confirmations} tries`;
+      h.fire("deadline", new LockLostError(h.key, why));
+    }
+  }
+
+  /** A renewal failed. (For the {@link Keeper}.) */
+  renewFailed(err: unknown, budgetMs: number, epoch: number): void {
+    const h = this.#h;
+    if (epoch !== h.epoch) return;
+    const lost = new LockLostError(h.key, renewalFailure(err, budgetMs), err);
+    if (provesGone(err)) h.fire("gone", lost);
+    else if ((err as { code?: unknown } | null)?.code === "TIMEOUT") h.fire("replyLate", lost);
+    else h.fire("closed", lost);
+  }
+}
+
+/** A reply that proves the server holds nothing for the token any more (a draining server still does). */
+export function provesGone(cause: unknown): boolean {
+  return cause instanceof ServerError && cause.code !== "DRAINING";
+}
+
+function renewalFailure(err: unknown, budgetMs: number): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === "TIMEOUT") return `the renewal was not confirmed within ${Math.round(budgetMs)} ms`;
+  return `renewal failed: ${err instanceof Error ? err.message : String(err)}`;
+}
