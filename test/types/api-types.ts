@@ -12,6 +12,7 @@ import {
   DistributedSemaphore,
   type HeldLock,
   type LockOptions,
+  parseFence,
   stats,
 } from "../../src/index.ts";
 
@@ -38,8 +39,14 @@ export async function accepted(): Promise<void> {
     const h: HeldLock = held;
     const fence: string | undefined = h.fence;
     const token: string = h.token;
-    void [fence, token];
+    const ordered: bigint | undefined = h.fenceValue;
+    const check: void = h.assertHeld();
+    void [fence, token, ordered, check];
   }
+  // Fences that order correctly.
+  const newer: boolean = (lock.fenceValue ?? 0n) > parseFence("99");
+  const asserted: void = lock.assertHeld();
+  void [newer, asserted];
   // A socket the user opened.
   await acquire(net.createConnection({ port: 6388 }), "k", 1);
   await acquire(conn, "k", 1);
@@ -66,4 +73,7 @@ export async function refused(): Promise<void> {
   new DistributedSemaphore({ key: "s" });
   // @ts-expect-error per-lock options of a client exclude where to connect
   new DflockdClient().lock("k", { servers: [["h", 1]] });
+  // @ts-expect-error a fence's value is a bigint, not text that compares wrongly
+  const text: string | undefined = lock.fenceValue;
+  void text;
 }
