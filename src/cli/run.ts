@@ -163,12 +163,12 @@ async function supervise(
   say: (text: string) => Promise<void>,
   host: CliHost,
 ): Promise<number> {
-  let lost = false;
+  /** The notice of a loss, being written: awaited before the exit, so it is never cut off. */
+  let lost: Promise<void> | undefined;
   let kill: ReturnType<typeof setTimeout> | undefined;
   const onEnd = (): void => {
     if (!(held.signal.reason instanceof LockLostError)) return;
-    lost = true;
-    void say(`${what} was lost (${held.signal.reason.message}); stopping the command`);
+    lost = say(`${what} was lost (${held.signal.reason.message}); stopping the command`).catch(() => {});
     if (req.graceS === 0) child.kill("SIGKILL");
     else {
       child.kill("SIGTERM");
@@ -184,7 +184,10 @@ async function supervise(
     clearTimeout(kill);
     held.signal.removeEventListener("abort", onEnd);
   }
-  if (lost) return EXIT.LOST;
+  if (lost !== undefined) {
+    await lost;
+    return EXIT.LOST;
+  }
   try {
     await held.release();
   } catch (err) {
