@@ -108,3 +108,20 @@ test("a server-side close reaches the client behind the data before it", async (
   expect(await until(closed, 5_000)).toBe(true);
   expect(received()).toBe("bye");
 });
+
+test("hang up: what is held back is dropped, and the client gets an end of stream at once", async () => {
+  const { received, closed } = await setUp();
+  client?.write("a");
+  expect(await until(() => received() === "a", 5_000)).toBe(true);
+  proxy?.setDelay("down", () => 60_000);
+  const echoed = new Promise<void>((resolve) =>
+    proxy?.observe((e) => {
+      if (e.direction === "down" && e.chunk !== undefined) resolve();
+    }),
+  );
+  client?.write("b");
+  await echoed; // the echo of "b" is in the proxy, held back
+  proxy?.hangUp();
+  expect(await until(closed, 5_000)).toBe(true);
+  expect(received()).toBe("a");
+});

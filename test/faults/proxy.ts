@@ -8,7 +8,8 @@
  * is never delivered before the one in front of it. It can also be cut off:
  * nothing is forwarded either way, and nothing is closed, as in a network
  * partition; TCP would retransmit after the partition heals, so `restore()`
- * delivers what was held back, in order. End of stream (FIN, or a reset) is
+ * delivers what was held back, in order. It can also hang up at once, as a
+ * server that goes away would. End of stream (FIN, or a reset) is
  * queued behind the data like a chunk, so a delayed or cut-off peer learns of
  * a close no sooner than of the bytes before it.
  */
@@ -46,6 +47,12 @@ export interface FaultProxy {
   cut(): void;
   /** Forward again, delivering what was held back, in order. */
   restore(): void;
+  /**
+   * Hang up as a server that goes away would: every connection's held-back
+   * chunks are dropped, each client gets an end of stream at once (what it
+   * sends afterwards reaches nobody), and the server side is closed.
+   */
+  hangUp(): void;
   /** Whether it is cut off now. */
   readonly isCut: boolean;
   /** Point new connections at another server (existing ones keep theirs). */
@@ -193,6 +200,12 @@ export async function startProxy(target: { host?: string; port: number }): Promi
     restore(): void {
       cutOff = false;
       for (const p of pipes) p.pump();
+    },
+    hangUp(): void {
+      for (const p of pipes) p.stop();
+      pipes.clear();
+      for (const s of sockets) if (!clients.has(s)) s.destroy();
+      for (const c of clients) c.end();
     },
     get isCut(): boolean {
       return cutOff;
