@@ -18,8 +18,11 @@ import * as net from "node:net";
 /** `up`: client → server; `down`: server → client. */
 export type Direction = "up" | "down";
 
-/** Milliseconds to hold one chunk back; called once per chunk, as it arrives. */
-export type DelayFn = (chunk: Uint8Array, direction: Direction) => number;
+/**
+ * Milliseconds to hold one chunk back; called once per chunk, as it arrives.
+ * `conn` says which proxied connection (1, 2, ... in order of accepting).
+ */
+export type DelayFn = (chunk: Uint8Array, direction: Direction, conn: number) => number;
 
 /** Something the proxy received (before any delay), for tests that watch the traffic. */
 export interface ChunkEvent {
@@ -158,12 +161,12 @@ export async function startProxy(target: { host?: string; port: number }): Promi
         if (ended) return;
         ended = true;
         emit({ conn: id, direction, chunk: undefined, at: performance.now(), byProxy: closedByProxy.has(src) });
-        pipe.push(undefined, delays[direction]?.(new Uint8Array(0), direction) ?? 0);
+        pipe.push(undefined, delays[direction]?.(new Uint8Array(0), direction, id) ?? 0);
       };
       src.on("data", (b: Uint8Array) => {
         const chunk = new Uint8Array(b);
         emit({ conn: id, direction, chunk, at: performance.now() });
-        pipe.push(chunk, delays[direction]?.(chunk, direction) ?? 0);
+        pipe.push(chunk, delays[direction]?.(chunk, direction, id) ?? 0);
       });
       src.on("end", end);
       src.on("error", end);
