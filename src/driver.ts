@@ -382,8 +382,9 @@ export class LockDriver implements LinkUser {
     if (conn === undefined || conn.closeError !== info.error) return;
     const phase = this.#phase;
     if (isHolding(phase)) {
-      const timedOut = info.error.code === "TIMEOUT";
-      const why = timedOut ? info.error.message : "the connection to the server was lost";
+      // The client's own reason (a late reply, another holding on it lost) says more than "lost".
+      const own = info.byClient || info.error.code === "TIMEOUT";
+      const why = own ? info.error.message : "the connection to the server was lost";
       this.fire("closed", new LockLostError(this.key, why, info.error));
     } else if (phase === "queued") {
       this.#dropped = info.error;
