@@ -223,13 +223,9 @@ export class LockDriver implements LinkUser {
       case "sendRelease":
         this.#releasing = sendRelease(this, this.#renewals?.inflight);
         return;
-      case "handOver": {
+      case "handOver":
         this.#handedOver = true;
-        const confirmation = this.#confirmation;
-        this.#confirmation = undefined;
-        confirmation?.resolve();
         return;
-      }
       case "tell":
         this.#tell(reason);
         return;
@@ -390,6 +386,22 @@ export class LockDriver implements LinkUser {
       this.#dropped = info.error;
       this.fire("closed", info.error);
     }
+  }
+
+  /** A renewal confirmed the late grant: wake its acquirer, which hands it over ({@link handOver}). */
+  confirmedByRenewal(): void {
+    const confirmation = this.#confirmation;
+    this.#confirmation = undefined;
+    confirmation?.resolve();
+  }
+
+  /**
+   * The acquirer of a confirmed late grant takes it (`confirmed`), in its
+   * own continuation, as with a grant on time: a close or drop in between wins.
+   */
+  handOver(epoch: number): void {
+    this.current(epoch, "the hand-over of a grant");
+    this.fire("confirmed");
   }
 
   // ---- Release and close ----

@@ -13,7 +13,7 @@ import { checkSignal } from "./cancel.ts";
 import { LockDriver } from "./driver.ts";
 import { AcquireTimeoutError, InvalidArgumentError, LockError, LockLostError, quote } from "./errors.ts";
 import { fire } from "./hooks.ts";
-import type { LeaseState } from "./machine.ts";
+import { isHolding, type LeaseState } from "./machine.ts";
 import { Operations } from "./operations.ts";
 import { type AcquireOptions, checkCallOptions, type EnqueueStatus, type Settings, serverOf } from "./options.ts";
 import type { ConnectionPool } from "./pool.ts";
@@ -202,7 +202,8 @@ export class LockEngine {
   release(): Promise<void> {
     const d = this.#d;
     const hooks = d.s.hooks;
-    if (hooks === undefined || !d.held) return d.release();
+    // The phase, not `held`: reading the clock here would make the hooks change what release() does.
+    if (hooks === undefined || !isHolding(d.phase)) return d.release();
     const event = this.#ops.lockEvent();
     return d.release().then(
       () => fire("released", hooks.released, () => event),
@@ -220,7 +221,8 @@ export class LockEngine {
   close(): void {
     const d = this.#d;
     const hook = d.s.hooks?.released;
-    if (hook !== undefined && d.held) {
+    // The phase, not `held`: close() ends the holding, and reading the clock could report it lost (I3).
+    if (hook !== undefined && isHolding(d.phase)) {
       this.#close();
       fire("released", hook, () => this.#ops.lockEvent());
       return;

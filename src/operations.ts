@@ -123,7 +123,7 @@ export class Operations {
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }
-    d.current(epoch, "the hand-over of a grant");
+    d.handOver(epoch);
     this.acquiredHook();
   }
 

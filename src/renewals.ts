@@ -2,8 +2,8 @@
  * Renewals and the clock of a holding, as events of its machine: the alarm
  * going off (a renewal due, the loss deadline passed) and a renewal's reply
  * (confirmed, refused, late, or its connection gone) become the events
- * `renewDue`, `deadline`, `renewed`, `confirmed`, `gone`, `replyLate` and
- * `closed`, fed to the driver (driver.ts). The I/O is the {@link Keeper}'s.
+ * `renewDue`, `deadline`, `renewed`, `gone`, `replyLate` and `closed`, fed
+ * to the driver (driver.ts); a confirmed late grant is handed to its acquirer. The I/O is the {@link Keeper}'s.
  *
  * @module
  */
@@ -30,6 +30,8 @@ export interface RenewalHost {
   readonly epoch: number;
   readonly conn: Connection | undefined;
   fire(event: Event, reason?: LockError): boolean;
+  /** A renewal confirmed the late grant: its acquirer may take it over (the `confirmed` event is its). */
+  confirmedByRenewal(): void;
 }
 
 /** One instance's renewals: made at its first grant, then reused by every holding. */
@@ -123,7 +125,7 @@ export class Renewals implements KeeperOwner {
       if (hook !== undefined && phase === "renewing") {
         fireHook("renewed", hook, () => heldEvent(h.key, serverOf(h.s), h.lease.grant as Grant));
       }
-    } else if (!h.lease.needsConfirmation(t)) h.fire("confirmed");
+    } else if (!h.lease.needsConfirmation(t)) h.confirmedByRenewal();
     else if (this.#confirmations < MAX_CONFIRMATIONS) h.fire("renewed");
     else {
       const why = `no renewal confirmed the grant with enough lease left after ${this.#confirmations} tries`;
