@@ -9,7 +9,7 @@
  */
 import { abortError, checkSignal } from "./cancel.ts";
 import type { Connection } from "./connection.ts";
-import type { LockDriver, PendingTry } from "./driver.ts";
+import type { LockDriver } from "./driver.ts";
 import { ConnectionError, LockError, quote, ServerError } from "./errors.ts";
 import { openConnection } from "./open.ts";
 import { pickServer, type Target } from "./options.ts";
@@ -18,6 +18,28 @@ import { commandName } from "./protocol.ts";
 
 const now: () => number = () => performance.now();
 
+/**
+ * A request that cannot block, on a shared connection, whose reply is still
+ * due: the connection is left when the reply arrives, and `reject` lets a
+ * close() fail its caller at once.
+ */
+export interface PendingTry {
+  readonly link: Link;
+  readonly reject: (reason: LockError) => void;
+}
+
+/** What the attempt side (attempt.ts) keeps of a generation, read and given up when the generation ends. */
+export interface AttemptSide {
+  /** A request that cannot block, still due on a shared connection. */
+  readonly pendingTry: PendingTry | undefined;
+  /** The token of a grant whose reply arrived on a shared connection, not held yet: an ending gives it back. */
+  readonly unheld: string | undefined;
+  /** The generation ended: forget the try and the token. */
+  forget(): void;
+  /** The generation ended (`reason`, if not a plain release): cancel a connect, TLS handshake or auth in progress. */
+  cancelConnect(reason: LockError | undefined): void;
+}
+
 /** How {@link Attempts.start} gets a connection: `any` (an idle or a shared one), `own` (idle or new), `fresh` (new). */
 export type How = "any" | "own" | "fresh";
 
@@ -25,8 +47,14 @@ export type How = "any" | "own" | "fresh";
 export const RETRY: unique symbol = Symbol("retry");
 
 /** Getting a connection for an instance's attempts, and asking on it. */
-export class Attempts {
+export class Attempts implements AttemptSide {
   readonly #d: LockDriver;
+  /** A request that cannot block, still due on a shared connection: its reply leaves the connection. */
+  #pendingTry: PendingTry | undefined;
+  /** A grant's token that arrived on a shared connection and is not held yet. */
+  #unheld: string | undefined;
+  /** Aborted when the generation ends: cancels a connect in progress. */
+  #connecting: AbortController | undefined;
   /** The connection came from the pool and has not yet answered this attempt: a failure before any reply may be retried. */
   #reused = false;
   /** The send time of the request the last {@link ask} answered. */
@@ -34,6 +62,27 @@ export class Attempts {
 
   constructor(driver: LockDriver) {
     this.#d = driver;
+    driver.bindAttempts(this);
+  }
+
+  get pendingTry(): PendingTry | undefined {
+    return this.#pendingTry;
+  }
+
+  get unheld(): string | undefined {
+    return this.#unheld;
+  }
+
+  forget(): void {
+    this.#pendingTry = undefined;
+    this.#unheld = undefined;
+  }
+
+  cancelConnect(reason: LockError | undefined): void {
+    const connecting = this.#connecting;
+    if (connecting === undefined) return;
+    this.#connecting = undefined;
+    connecting.abort(reason ?? new LockError(`${quote(this.#d.key)} was released while connecting`, "ABORTED"));
   }
 
   /**
@@ -58,8 +107,12 @@ export class Attempts {
       return epoch;
     }
     return this.#dial(target, epoch, signal).then((conn) => {
-      d.use(pool.attach(conn, target.poolKey, d.id, d), epoch);
-      return epoch;
+      const link = pool.attach(conn, target.poolKey, d.id, d);
+      if (d.use(link, epoch)) return epoch;
+      // Closed (or released) between the connect and this continuation: nothing was sent on it.
+      const closed = new LockError(`${quote(d.key)} was closed while connecting`, "ABORTED");
+      pool.leave(link, d.id, false, d.s.readTimeoutMs, closed);
+      throw closed;
     });
   }
 
@@ -67,7 +120,7 @@ export class Attempts {
   async #dial(target: Target, epoch: number, signal: AbortSignal | undefined): Promise<Connection> {
     const d = this.#d;
     const attempt = new AbortController();
-    d.attempt = attempt;
+    this.#connecting = attempt;
     let conn: Connection;
     const connectStart = now();
     // close() aborts `attempt`; the caller's signal is raced (and closes the connection) the same way.
@@ -80,7 +133,7 @@ export class Attempts {
       throw err;
     } finally {
       signal?.removeEventListener("abort", onAbort);
-      if (d.attempt === attempt) d.attempt = undefined;
+      if (this.#connecting === attempt) this.#connecting = undefined;
     }
     if (d.epoch !== epoch) {
       conn.close();
@@ -163,7 +216,7 @@ export class Attempts {
     const reply = link.conn.request(bytes, command, parse, timeoutMs);
     return new Promise<T>((resolve, reject) => {
       const mine: PendingTry = { link, reject };
-      d.pendingTry = mine;
+      this.#pendingTry = mine;
       const onAbort = (): void => {
         d.endAttempt(epoch, "abort", abortError(signal));
         reject(abortError(signal));
@@ -171,8 +224,8 @@ export class Attempts {
       signal?.addEventListener("abort", onAbort, { once: true });
       const settle = (): boolean => {
         signal?.removeEventListener("abort", onAbort);
-        const current = d.pendingTry === mine;
-        if (current) d.pendingTry = undefined;
+        const current = this.#pendingTry === mine;
+        if (current) this.#pendingTry = undefined;
         // Still this attempt's: its caller goes on. Else given up meanwhile.
         return current && d.epoch === epoch;
       };
@@ -180,7 +233,7 @@ export class Attempts {
         (value) => {
           if (settle()) {
             // A close() before the caller resumes must give this grant back.
-            d.unheld = tokenOf(value);
+            this.#unheld = tokenOf(value);
             resolve(value);
             return;
           }
@@ -189,7 +242,9 @@ export class Attempts {
           reject(new LockError(`${quote(d.key)} was closed`, "ABORTED"));
         },
         (err: unknown) => {
-          if (!settle() && link.users.get(d.id) === d) d.leaveLink(link, undefined, "broken", undefined);
+          // A server's refusal leaves the connection in a known state, for the others on it; a wire error does not.
+          const how = err instanceof ServerError ? "clean" : "broken";
+          if (!settle() && link.users.get(d.id) === d) d.leaveLink(link, undefined, how, undefined);
           reject(err);
         },
       );

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import type { AttemptSide, PendingTry } from "./attempt.ts";
 import type { CloseInfo, Connection } from "./connection.ts";
 import { LockError, LockLostError, quote } from "./errors.ts";
 import { fire as fireHook } from "./hooks.ts";
@@ -30,27 +31,10 @@ const ENDED: LockError = Object.freeze(
 
 const now: () => number = () => performance.now();
 
-/**
- * A request that cannot block, on a shared connection, whose reply is still
- * due: the connection is left when the reply arrives, and `reject` lets a
- * close() fail its caller at once.
- */
-export interface PendingTry {
-  readonly link: Link;
-  readonly reject: (reason: LockError) => void;
-}
-
 /** A grant being confirmed: settled when the machine leaves `confirming`. */
 interface Confirmation {
   readonly resolve: () => void;
   readonly reject: (err: LockError) => void;
-}
-
-/** What a transition's actions work on: read before the first action runs, so a re-entrant call cannot change it. */
-interface Leaving {
-  link: Link | undefined;
-  token: string | undefined;
-  pending: PendingTry | undefined;
 }
 
 /** The state of one instance and the driver of its machine. */
@@ -66,17 +50,16 @@ export class LockDriver implements LinkUser {
   #epoch = 0;
   #link: Link | undefined;
   #conn: Connection | undefined;
-  #pendingTry: PendingTry | undefined;
-  /** The token of a grant whose reply arrived on a shared connection but is not held yet: a close() gives it back. */
-  #unheld: string | undefined;
-  /** Aborted by the `end` action: cancels a connect, TLS handshake or auth in progress. */
-  #attempt: AbortController | undefined;
+  /** What the attempt side (attempt.ts) keeps of the current generation. */
+  #side: AttemptSide | undefined;
   /** Made at the first grant, then reused by every holding. */
   #renewals: Renewals | undefined;
   #confirmation: Confirmation | undefined;
   #releasing: Promise<void> | undefined;
   /** A loss not yet reported to a caller: the next release() (or the acquire confirming it) reports it. */
   #lost: LockLostError | undefined;
+  /** The generation that ended last: a release reports only its own generation's loss. */
+  #endedGeneration = -1;
   /** A queue place lost with its connection, for the next wait(). */
   #dropped: LockError | undefined;
   /** The current holding's controller, made when its signal is first asked for. */
@@ -164,6 +147,14 @@ export class LockDriver implements LinkUser {
     return lost ?? dropped ?? fallback;
   }
 
+  /** The loss that ended generation `epoch`, once (for its release); `undefined` if another ended it. */
+  lossOf(epoch: number): LockLostError | undefined {
+    if (this.#endedGeneration !== epoch) return undefined;
+    const lost = this.#lost;
+    this.#lost = undefined;
+    return lost;
+  }
+
   /**
    * Feed `event` to the machine and carry out the transition's actions in
    * order. `reason` is why (a loss's `LockLostError`, a close's error).
@@ -176,29 +167,34 @@ export class LockDriver implements LinkUser {
     this.#phase = t.to;
     const actions = t.actions;
     if (actions.length === 0) return true;
-    // Only a transition that ends a generation leaves its connection: nothing is allocated for the others.
-    let leaving: Leaving | undefined;
+    // Only a transition that ends a generation leaves its connection, read here before any action runs:
+    // a user callback (tell, end) may start a new generation on this instance.
+    let link: Link | undefined;
+    let token: string | undefined;
+    let pending: PendingTry | undefined;
     if (t.to === "released" || t.to === "lost") {
-      leaving = { link: this.#link, token: this.lease.grant?.token ?? this.#unheld, pending: undefined };
-      this.#settle(from, t.to, reason, leaving);
+      link = this.#link;
+      token = this.lease.grant?.token ?? this.#side?.unheld;
+      pending = this.#side?.pendingTry;
+      // A connection about to be closed takes no new holding meanwhile (a re-entrant acquire in onLost).
+      if (link !== undefined && actions.includes("leaveBroken")) this.pool.retire(link);
+      this.#settle(from, reason);
     }
-    for (let i = 0; i < actions.length; i++) this.#act(actions[i] as Action, reason, leaving);
+    for (let i = 0; i < actions.length; i++) this.#act(actions[i] as Action, reason, link, token, pending);
     return true;
   }
 
-  /** A generation ends: forget its connection and grant (the actions work on `leaving`), settle whoever waits on it. */
-  #settle(from: Phase, to: Phase, reason: LockError | undefined, leaving: Leaving): void {
+  /** A generation ends: forget its connection and grant (the actions work on what fire() read), settle its waiters. */
+  #settle(from: Phase, reason: LockError | undefined): void {
     this.#link = undefined;
     this.#conn = undefined;
-    this.#unheld = undefined;
-    leaving.pending = this.#pendingTry;
-    this.#pendingTry = undefined;
+    this.#side?.forget();
     this.lease.clear();
     this.#releasing = undefined;
     this.pool.exit(this.#user);
-    if (to === "released" && (from === "releasing" || from === "confirming") && reason instanceof LockLostError) {
-      this.#lost = reason;
-    }
+    this.#endedGeneration = this.#epoch;
+    // A release that ends in a loss reports it (release.ts); a confirmation, through its own rejection.
+    if (from === "releasing" && reason instanceof LockLostError) this.#lost = reason;
     const confirmation = this.#confirmation;
     this.#confirmation = undefined;
     confirmation?.reject(
@@ -206,7 +202,13 @@ export class LockDriver implements LinkUser {
     );
   }
 
-  #act(action: Action, reason: LockError | undefined, leaving: Leaving | undefined): void {
+  #act(
+    action: Action,
+    reason: LockError | undefined,
+    link: Link | undefined,
+    token: string | undefined,
+    pending: PendingTry | undefined,
+  ): void {
     switch (action) {
       case "epoch":
         this.#epoch++;
@@ -233,13 +235,13 @@ export class LockDriver implements LinkUser {
         this.#end(reason);
         return;
       case "leaveClean":
-        this.#leave(leaving, reason, "clean");
+        this.#leave(link, token, pending, reason, "clean");
         return;
       case "leaveDrop":
-        this.#leave(leaving, reason, "drop");
+        this.#leave(link, token, pending, reason, "drop");
         return;
       case "leaveBroken":
-        this.#leave(leaving, reason, "broken");
+        this.#leave(link, token, pending, reason, "broken");
         return;
     }
   }
@@ -261,18 +263,20 @@ export class LockDriver implements LinkUser {
   /** End the generation's signal and any connect in progress; nobody is told of a loss. */
   #end(reason: LockError | undefined): void {
     this.#handedOver = false;
-    const attempt = this.#attempt;
-    this.#attempt = undefined;
-    attempt?.abort(reason ?? new LockError(`${quote(this.key)} was released while connecting`, "ABORTED"));
+    this.#side?.cancelConnect(reason);
     const abort = this.#abort;
     this.#abort = undefined;
     abort?.abort(reason ?? ENDED);
   }
 
   /** Leave the generation's connection as `how` says (see machine.ts, `leave*`). */
-  #leave(leaving: Leaving | undefined, reason: LockError | undefined, how: Leave): void {
-    if (leaving === undefined) return;
-    const { link, pending, token } = leaving;
+  #leave(
+    link: Link | undefined,
+    token: string | undefined,
+    pending: PendingTry | undefined,
+    reason: LockError | undefined,
+    how: Leave,
+  ): void {
     if (pending !== undefined) pending.reject(reason ?? new LockError(`${quote(this.key)} was closed`, "ABORTED"));
     // A request still due on a shared connection: its reply leaves the connection (unless the pool is closing).
     if (link !== undefined && (pending?.link !== link || this.pool.closed)) this.leaveLink(link, reason, how, token);
@@ -302,27 +306,9 @@ export class LockDriver implements LinkUser {
     return true;
   }
 
-  /** The controller close() aborts to cancel a connect in progress. */
-  set attempt(controller: AbortController | undefined) {
-    this.#attempt = controller;
-  }
-
-  get attempt(): AbortController | undefined {
-    return this.#attempt;
-  }
-
-  /** A request that cannot block is due on a shared connection (see attempt.ts). */
-  set pendingTry(p: PendingTry | undefined) {
-    this.#pendingTry = p;
-  }
-
-  get pendingTry(): PendingTry | undefined {
-    return this.#pendingTry;
-  }
-
-  /** A grant's token arrived and is not held yet: what a close() in between must give back. */
-  set unheld(token: string | undefined) {
-    this.#unheld = token;
+  /** The attempt side of this instance (attempt.ts), told when a generation ends. */
+  bindAttempts(side: AttemptSide): void {
+    this.#side = side;
   }
 
   /** End attempt `epoch` with `event`, if it is still the current one. */
@@ -358,7 +344,7 @@ export class LockDriver implements LinkUser {
   hold(epoch: number, grant: Grant, startBound: number, lastSend: number): Promise<void> | undefined {
     this.current(epoch, "the hand-over of a grant");
     this.lease.granted(grant, startBound, lastSend, this.s.safetyMarginMs);
-    this.#unheld = undefined;
+    this.#side?.forget();
     this.#renewals ??= new Renewals(this);
     this.#renewals.begin(this.s.leaseTtlS ?? grant.lease);
     // Nobody relies on a grant before it is handed over, so a confirming renewal may take its time.

@@ -62,10 +62,12 @@ export class LockEngine {
     this.#d.assertHeld();
   }
 
-  /** Throw unless holding `epoch` is the current one and still held (for a HeldLock). */
+  /** Throw unless holding `epoch` is the current one and still held, as assertHeld() does (for a HeldLock). */
   assertScope(epoch: number, signal: AbortSignal): void {
-    if (this.#d.epoch === epoch) this.#d.checkClock();
-    if (signal.aborted) throw signal.reason;
+    const d = this.#d;
+    if (d.epoch === epoch) d.assertHeld();
+    else if (signal.aborted) throw signal.reason;
+    else throw new LockError(`${quote(d.key)} is not held (this holding ended)`, "NOT_HELD");
   }
 
   get token(): string | undefined {
@@ -234,7 +236,6 @@ export class LockEngine {
     const d = this.#d;
     const reason = new LockError(`${quote(d.key)} was closed`, "ABORTED");
     this.#turns.rejectAll(reason);
-    d.attempt?.abort(reason);
     d.close(reason);
   }
 }

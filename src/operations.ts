@@ -66,6 +66,8 @@ export class Operations {
     for (;;) {
       const started = a.start(signal, how);
       const epoch = typeof started === "number" ? started : await started;
+      // A close() while it connected wins; checked in the same continuation that reads the link.
+      d.current(epoch, "connecting");
       const link = d.link as Link;
       const shared = !link.exclusive;
       const t = shared ? 0 : waitS;
@@ -155,6 +157,8 @@ export class Operations {
     for (;;) {
       const started = a.start(signal, how);
       const epoch = typeof started === "number" ? started : await started;
+      // A close() while it connected wins; checked in the same continuation that reads the link.
+      d.current(epoch, "connecting");
       const link = d.link as Link;
       const result = await a.ask(epoch, bytes, "enqueue", parseEnqueueReply, d.s.requestTimeoutMs, signal);
       if (result === RETRY) {
@@ -188,8 +192,9 @@ export class Operations {
     const state = d.state;
     if (state === "held" || state === "renewing") return true;
     if (state !== "queued") {
-      const dropped = state === "released" ? d.takeFailure() : undefined;
-      if (dropped !== undefined) throw dropped;
+      // A queue place dropped with its connection, or a holding lost (a pause past its deadline, say).
+      const failure = state === "released" || state === "lost" ? d.takeFailure() : undefined;
+      if (failure !== undefined) throw failure;
       throw new LockError(
         state === "released" || state === "lost"
           ? `wait() on ${quote(d.key)} needs a successful enqueue() first`

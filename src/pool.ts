@@ -225,6 +225,11 @@ export class ConnectionPool {
     if (until < this.#sweepAt) this.#armSweep(until);
   }
 
+  /** `link` is about to be closed: lend it to no one meanwhile. */
+  retire(link: Link): void {
+    this.#unlist(link);
+  }
+
   /** Count `user` as using the pool (only pools that may be closed keep count). */
   enter(user: PoolUser): void {
     this.#users?.add(user);

@@ -23,8 +23,8 @@ export interface ReleaseHost {
   readonly conn: Connection | undefined;
   readonly grant: Grant | undefined;
   fire(event: Event, reason?: LockError): boolean;
-  /** The loss (or other failure) that ended the generation, once; clears it. */
-  takeFailure(): LockError | undefined;
+  /** The loss that ended generation `epoch`, once; `undefined` if it did not end in a loss. */
+  lossOf(epoch: number): LockLostError | undefined;
 }
 
 /**
@@ -53,8 +53,8 @@ export async function sendRelease(h: ReleaseHost, inflight: Promise<void> | unde
       }
     }
     // Lost while the renewal finished or the release was on its way, or closed meanwhile.
-    const failure = h.takeFailure();
-    if (failure instanceof LockLostError) throw failure;
+    const lost = h.lossOf(epoch);
+    if (lost !== undefined) throw lost;
   } catch (err) {
     if (h.epoch === epoch) {
       if (provesGone(err)) {
@@ -62,7 +62,6 @@ export async function sendRelease(h: ReleaseHost, inflight: Promise<void> | unde
         h.fire("gone", new LockLostError(h.key, why, err));
       } else h.fire((err as { code?: unknown } | null)?.code === "TIMEOUT" ? "replyLate" : "closed", err as LockError);
     }
-    const failure = h.takeFailure();
-    throw failure instanceof LockLostError ? failure : err;
+    throw h.lossOf(epoch) ?? err;
   }
 }

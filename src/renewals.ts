@@ -122,7 +122,7 @@ export class Renewals implements KeeperOwner {
       h.fire("renewed");
       const hook = h.s.hooks?.renewed;
       // Told last, when the state says what happened: the hook may release or close.
-      if (hook !== undefined && phase === "renewing") {
+      if (hook !== undefined) {
         fireHook("renewed", hook, () => heldEvent(h.key, serverOf(h.s), h.lease.grant as Grant));
       }
     } else if (!h.lease.needsConfirmation(t)) h.confirmedByRenewal();

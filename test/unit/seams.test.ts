@@ -94,3 +94,22 @@ describe("the hooks option changes nothing", () => {
     expect(lock.state).toBe("released");
   });
 });
+
+describe("HeldLock.assertHeld()", () => {
+  it("agrees with lock.assertHeld() while its release is in flight", async () => {
+    const { lock } = watched();
+    const p = lock.hold();
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    peer.send(`ok ${token(1)} 10\n`);
+    const held = await p;
+    held.assertHeld();
+    const released = held.release();
+    expect((await peer.nextRequest(2))[0]).toBe("r");
+    expect(() => lock.assertHeld()).toThrow(expect.objectContaining({ code: "NOT_HELD" }));
+    expect(() => held.assertHeld()).toThrow(expect.objectContaining({ code: "NOT_HELD" }));
+    peer.send("ok\n");
+    await released;
+    expect(() => held.assertHeld()).toThrow(LockError);
+  });
+});

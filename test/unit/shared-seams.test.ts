@@ -1,0 +1,100 @@
+/**
+ * Shared connections: a given-up try answered by a server error, a
+ * re-entrant acquire in onLost, and an old release() beside a newer attempt.
+ */
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import { sharedPool } from "../../src/pool.ts";
+import { DistributedLock } from "../../src/primitive.ts";
+import { serve, tick, usePoolTest } from "../support/pool.ts";
+import type { PeerEnd, ScriptedRuntime } from "../support/scripted-peer.ts";
+
+const runtime = usePoolTest();
+let rt: ScriptedRuntime;
+let port = 7900;
+let servers: [string, number][];
+beforeEach(() => {
+  rt = runtime();
+  servers = [["127.0.0.1", ++port]];
+});
+
+async function holding(key: string, options: object = {}): Promise<[DistributedLock, PeerEnd]> {
+  rt.onPeer = serve;
+  const lock = new DistributedLock({ key, leaseTtlS: 10, servers, ...options });
+  expect(await lock.acquire()).toBe(true);
+  return [lock, rt.peers[rt.peers.length - 1] as PeerEnd];
+}
+
+describe("given-up try answered by a server error", () => {
+  it("does not close the shared connection under another holder", async () => {
+    const onLost = vi.fn();
+    const [a, peer0] = await holding("a", { onLost });
+    peer0.onRequest = undefined;
+    const b = new DistributedLock({ key: "b", leaseTtlS: 10, servers });
+    const p = b.acquire().catch((e: unknown) => e);
+    await peer0.nextRequest(2);
+    b.close();
+    expect(await p).toMatchObject({ code: "ABORTED" });
+    peer0.send("error_max_locks\n");
+    await tick();
+    expect(onLost).not.toHaveBeenCalled();
+    expect(a.state).toBe("held");
+    expect(peer0.closedByClient).toBe(false);
+    a.close();
+  });
+
+  it("an onLost that re-acquires another key is not placed on the connection being given up", async () => {
+    const [a, peer0] = await holding("a", { leaseTtlS: 4, requestTimeoutMs: 60_000 });
+    // "c" shares peer0
+    const c = new DistributedLock({ key: "c", leaseTtlS: 10, servers });
+    expect(await c.acquire()).toBe(true);
+    expect(rt.peers).toHaveLength(1);
+    let again: Promise<unknown> | undefined;
+    const d = new DistributedLock({ key: "d", leaseTtlS: 10, servers });
+    a.signal?.addEventListener("abort", () => {
+      again = d.acquire().catch((e: unknown) => e);
+    });
+    const before = peer0.requests.length;
+    const t = performance.now();
+    vi.spyOn(performance, "now").mockReturnValue(t + 20_000); // a pause past the deadline, no timer run
+    expect(a.state).toBe("lost");
+    const onPeer0 = peer0.requests.slice(before).filter(([cmd, key]) => cmd === "l" && key === "d");
+    console.log("onPeer0", JSON.stringify(onPeer0));
+    vi.restoreAllMocks();
+    rt.onPeer = serve;
+    await tick();
+    console.log("d:", await again, "peers", rt.peers.length);
+    c.close();
+    d.close();
+  });
+});
+
+describe("an older release taking a newer generation's failure", () => {
+  it("a dropped queue place is still reported by wait() after an old release settles", async () => {
+    const [a, peer0] = await holding("a", { requestTimeoutMs: 60_000 });
+    const [b] = await holding("b");
+    expect(rt.peers).toHaveLength(1);
+    peer0.onRequest = undefined;
+    await tick(4750); // a's renewal goes out, unanswered
+    expect(peer0.requests.at(-1)?.[0]).toBe("n");
+    const r = a.release().catch((e: unknown) => e); // waits for the renewal
+    a.close(); // gives "a" back on the shared connection
+    // A new generation: queued on a connection of its own, which then drops.
+    rt.onPeer = undefined;
+    const e = a.enqueue();
+    await tick();
+    expect(rt.peers).toHaveLength(2);
+    const peer1 = rt.peers[1] as PeerEnd;
+    await peer1.nextRequest(1);
+    peer1.send("queued\n");
+    expect(await e).toBe("queued");
+    peer1.hangUp(new Error("ECONNRESET"));
+    await tick();
+    expect(a.state).toBe("released");
+    // Now the old renewal's reply arrives: the old release() settles.
+    peer0.send("ok 10\n");
+    await tick();
+    console.log("old release:", await r);
+    await expect(a.wait(1)).rejects.toMatchObject({ code: "CONNECTION" });
+    b.close();
+  });
+});
