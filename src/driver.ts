@@ -56,10 +56,11 @@ export class LockDriver implements LinkUser {
   #renewals: Renewals | undefined;
   #confirmation: Confirmation | undefined;
   #releasing: Promise<void> | undefined;
-  /** A loss not yet reported to a caller: the next release() (or the acquire confirming it) reports it. */
+  /** A holding's loss not yet reported to a caller: the next release() reports it. */
   #lost: LockLostError | undefined;
-  /** The generation that ended last: a release reports only its own generation's loss. */
-  #endedGeneration = -1;
+  /** The generation whose release ended last, and the loss that ended it: that release reports it, once. */
+  #releaseEnded = -1;
+  #releaseLoss: LockLostError | undefined;
   /** A queue place lost with its connection, for the next wait(). */
   #dropped: LockError | undefined;
   /** The current holding's controller, made when its signal is first asked for. */
@@ -149,10 +150,15 @@ export class LockDriver implements LinkUser {
 
   /** The loss that ended generation `epoch`, once (for its release); `undefined` if another ended it. */
   lossOf(epoch: number): LockLostError | undefined {
-    if (this.#endedGeneration !== epoch) return undefined;
-    const lost = this.#lost;
-    this.#lost = undefined;
+    if (this.#releaseEnded !== epoch) return undefined;
+    const lost = this.#releaseLoss;
+    this.#releaseLoss = undefined;
     return lost;
+  }
+
+  /** The loss of a holding now in phase `lost`, not yet reported to release() (which reports it). */
+  get loss(): LockLostError | undefined {
+    return this.#phase === "lost" ? this.#lost : undefined;
   }
 
   /**
@@ -192,9 +198,12 @@ export class LockDriver implements LinkUser {
     this.lease.clear();
     this.#releasing = undefined;
     this.pool.exit(this.#user);
-    this.#endedGeneration = this.#epoch;
-    // A release that ends in a loss reports it (release.ts); a confirmation, through its own rejection.
-    if (from === "releasing" && reason instanceof LockLostError) this.#lost = reason;
+    // A release that ends in a loss reports it (release.ts), even if a new attempt starts meanwhile;
+    // a confirmation reports it through its own rejection.
+    if (from === "releasing") {
+      this.#releaseEnded = this.#epoch;
+      this.#releaseLoss = reason instanceof LockLostError ? reason : undefined;
+    }
     const confirmation = this.#confirmation;
     this.#confirmation = undefined;
     confirmation?.reject(

@@ -192,8 +192,9 @@ export class Operations {
     const state = d.state;
     if (state === "held" || state === "renewing") return true;
     if (state !== "queued") {
-      // A queue place dropped with its connection, or a holding lost (a pause past its deadline, say).
-      const failure = state === "released" || state === "lost" ? d.takeFailure() : undefined;
+      // A holding lost (a pause past its deadline, say), still for release() to report too;
+      // or a queue place dropped with its connection.
+      const failure = state === "lost" ? d.loss : state === "released" ? d.takeFailure() : undefined;
       if (failure !== undefined) throw failure;
       throw new LockError(
         state === "released" || state === "lost"

@@ -47,7 +47,8 @@ export async function sendRelease(h: ReleaseHost, inflight: Promise<void> | unde
         parseOkReply,
         h.s.requestTimeoutMs,
       );
-      if (h.epoch === epoch && !conn.closed) {
+      // `ok` means the server released it, even if the connection closed since.
+      if (h.epoch === epoch) {
         h.fire("releaseDone");
         return;
       }

@@ -113,3 +113,42 @@ describe("HeldLock.assertHeld()", () => {
     expect(() => held.assertHeld()).toThrow(LockError);
   });
 });
+
+describe("after a loss", () => {
+  it("wait() throws it, and release() and assertHeld() still report it", async () => {
+    const { lock, onLost } = watched();
+    const e = lock.enqueue();
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    peer.send(`acquired ${token(1)} 10\n`);
+    expect(await e).toBe("acquired");
+    now += 60_000; // a pause past the deadline, no timer run
+    await expect(lock.wait(1)).rejects.toBeInstanceOf(LockLostError);
+    expect(onLost).toHaveBeenCalledTimes(1);
+    expect(() => lock.assertHeld()).toThrow(LockLostError);
+    await expect(lock.release()).rejects.toBeInstanceOf(LockLostError);
+    expect(lock.state).toBe("released");
+  });
+});
+
+describe("a release answered ok", () => {
+  it("ends the holding even if the connection closes before release() resumes", async () => {
+    const { lock, onLost } = watched();
+    const peer = await grant(lock);
+    peer.onRequest = ([cmd]) => {
+      if (cmd !== "r") return;
+      peer.send("ok\n");
+      peer.hangUp();
+    };
+    await lock.release();
+    expect(lock.state).toBe("released");
+    expect(onLost).not.toHaveBeenCalled();
+    // Free to acquire again at once, not BUSY until the old lease's deadline.
+    const again = lock.acquire({ timeoutS: 0 });
+    const next = await rt.peer();
+    await next.nextRequest(1);
+    next.send(`ok ${token(2)} 10\n`);
+    expect(await again).toBe(true);
+    lock.close();
+  });
+});
