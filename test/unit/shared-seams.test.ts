@@ -3,7 +3,6 @@
  * re-entrant acquire in onLost, and an old release() beside a newer attempt.
  */
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { sharedPool } from "../../src/pool.ts";
 import { DistributedLock } from "../../src/primitive.ts";
 import { serve, tick, usePoolTest } from "../support/pool.ts";
 import type { PeerEnd, ScriptedRuntime } from "../support/scripted-peer.ts";
