@@ -146,5 +146,5 @@ export class AlarmClock {
   }
 }
 
-/** The clock every lock's keeper uses. */
+/** The clock every holding's renewals use. */
 export const alarmClock: AlarmClock = new AlarmClock();

@@ -135,10 +135,6 @@ export class Attempts implements AttemptSide {
       signal?.removeEventListener("abort", onAbort);
       if (this.#connecting === attempt) this.#connecting = undefined;
     }
-    if (d.epoch !== epoch) {
-      conn.close();
-      throw new LockError(`${quote(d.key)} was closed while connecting`, "ABORTED");
-    }
     d.lease.sampleRtt(now() - connectStart);
     return conn;
   }

@@ -139,13 +139,13 @@ export class LockDriver implements LinkUser {
     throw new LockError(`${quote(this.key)} is not held (it is ${publicState(phase)})`, "NOT_HELD");
   }
 
-  /** The error a failed attempt or wait() reports: a loss, a dropped queue place, or `fallback`. */
-  takeFailure(fallback?: LockError): LockError | undefined {
+  /** The error a failed attempt or wait() reports, once: a loss, or a dropped queue place. */
+  takeFailure(): LockError | undefined {
     const lost = this.#lost;
     const dropped = this.#dropped;
     this.#lost = undefined;
     this.#dropped = undefined;
-    return lost ?? dropped ?? fallback;
+    return lost ?? dropped;
   }
 
   /** The loss that ended generation `epoch`, once (for its release); `undefined` if another ended it. */

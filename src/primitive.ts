@@ -1,7 +1,7 @@
 /**
  * `DistributedLock` and `DistributedSemaphore`: a held lock or semaphore slot
- * with background renewal. This file is the documented API; engine.ts does the
- * I/O, lease.ts makes the decisions of a lock's life, keeper.ts renews.
+ * with background renewal. This file is the documented API; engine.ts composes
+ * the rest, and machine.ts decides which phase of a lock's life follows which.
  *
  * @module
  */

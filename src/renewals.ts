@@ -1,20 +1,24 @@
 /**
- * Renewals and the clock of a holding, as events of its machine: the alarm
- * going off (a renewal due, the loss deadline passed) and a renewal's reply
- * (confirmed, refused, late, or its connection gone) become the events
- * `renewDue`, `deadline`, `renewed`, `gone`, `replyLate` and `closed`, fed
- * to the driver (driver.ts); a confirmed late grant is handed to its acquirer. The I/O is the {@link Keeper}'s.
+ * Renewals and the clock of a holding, as events of its machine: one alarm
+ * on the process's shared {@link alarmClock}, and renewals sent on the
+ * holding's connection. The alarm going off (a renewal due, the loss deadline
+ * passed) and a renewal's reply (confirmed, refused, late, or its connection
+ * gone) become the events `renewDue`, `deadline`, `renewed`, `gone`,
+ * `replyLate` and `closed`, fed to the driver (driver.ts); a confirmed late
+ * grant is handed to its acquirer. An alarm that goes off early is set again
+ * for what is left, so moving a deadline later costs nothing; the alarm never
+ * keeps the process alive.
  *
  * @module
  */
+import { Alarm, alarmClock } from "./alarms.ts";
 import type { Connection } from "./connection.ts";
 import { type LockError, LockLostError, ServerError } from "./errors.ts";
 import { fire as fireHook, heldEvent } from "./hooks.ts";
-import { Keeper, type KeeperOwner } from "./keeper.ts";
 import type { LeaseTracker } from "./lease.ts";
 import type { Event, Phase } from "./machine.ts";
 import { type Settings, serverOf } from "./options.ts";
-import type { Grant, Renewal } from "./protocol.ts";
+import { commandName, encodeRenew, type Grant, parseRenewReply, type Renewal } from "./protocol.ts";
 
 /** Renewals tried to confirm a late grant before giving it up. */
 const MAX_CONFIRMATIONS = 3;
@@ -35,21 +39,24 @@ export interface RenewalHost {
 }
 
 /** One instance's renewals: made at its first grant, then reused by every holding. */
-export class Renewals implements KeeperOwner {
+export class Renewals {
   readonly #h: RenewalHost;
-  readonly #keeper: Keeper;
+  /** The one deadline of the holding: the next renewal, or the loss deadline. */
+  readonly #alarm: Alarm;
+  /** The renewal in flight; settles (never rejects) once handled. */
+  #inflight: Promise<void> | undefined;
   /** The TTL sent with every renewal (a bare renew would reset it to the server's default). */
   #ttl = 0;
   #confirmations = 0;
 
   constructor(host: RenewalHost) {
     this.#h = host;
-    this.#keeper = new Keeper(this, host.s.kind);
+    this.#alarm = new Alarm(() => this.#onAlarm());
   }
 
   /** The renewal in flight, if any; settles (never rejects) once handled. */
   get inflight(): Promise<void> | undefined {
-    return this.#keeper.inflight;
+    return this.#inflight;
   }
 
   /** A new holding: renew it with `ttl` seconds. */
@@ -60,15 +67,22 @@ export class Renewals implements KeeperOwner {
 
   /** The table's `disarm`. */
   stop(): void {
-    this.#keeper.stop();
+    alarmClock.cancel(this.#alarm);
+  }
+
+  /** Make sure the alarm goes off no later than `at` (monotonic ms). */
+  #schedule(at: number): void {
+    const alarm = this.#alarm;
+    if (alarm.armed && alarm.at <= at) return;
+    alarmClock.set(alarm, at);
   }
 
   /** The table's `arm`: the alarm for the next renewal (while held) and the loss deadline. */
   arm(): void {
     const { lease, s } = this.#h;
     if (this.#h.phase === "held") {
-      this.#keeper.schedule(Math.min(lease.nextRenewalAt(s.ratio, s.readTimeoutMs), lease.lossAt));
-    } else this.#keeper.schedule(lease.lossAt);
+      this.#schedule(Math.min(lease.nextRenewalAt(s.ratio, s.readTimeoutMs), lease.lossAt));
+    } else this.#schedule(lease.lossAt);
   }
 
   /**
@@ -82,9 +96,20 @@ export class Renewals implements KeeperOwner {
     let budget = h.s.requestTimeoutMs;
     if (h.phase === "renewing") {
       budget = Math.max(1, Math.min(budget, lease.lossAt - now()));
-      this.#keeper.schedule(lease.lossAt);
+      this.#schedule(lease.lossAt);
     } else this.#confirmations++;
-    this.#keeper.renew(h.conn as Connection, h.key, (lease.grant as Grant).token, this.#ttl, budget, h.epoch);
+    const epoch = h.epoch;
+    const sentAt = now();
+    const kind = h.s.kind;
+    const bytes = encodeRenew(kind, h.key, (lease.grant as Grant).token, this.#ttl);
+    const done = (h.conn as Connection).request(bytes, commandName(kind, "renew"), parseRenewReply, budget).then(
+      (renewal) => this.#renewed(renewal, sentAt, epoch),
+      (err: unknown) => this.#renewFailed(err, budget, epoch),
+    );
+    this.#inflight = done;
+    void done.then(() => {
+      if (this.#inflight === done) this.#inflight = undefined;
+    });
   }
 
   /** The clock passed the loss deadline: the `deadline` event. */
@@ -94,8 +119,8 @@ export class Renewals implements KeeperOwner {
     h.fire("deadline", new LockLostError(h.key, why));
   }
 
-  /** The alarm went off: the loss deadline, a renewal due, or early. (For the {@link Keeper}.) */
-  alarm(): void {
+  /** The alarm went off: the loss deadline, a renewal due, or early. */
+  #onAlarm(): void {
     const { phase, lease, s } = this.#h;
     if (phase !== "held" && phase !== "renewing" && phase !== "releasing") return;
     const t = now();
@@ -108,11 +133,11 @@ export class Renewals implements KeeperOwner {
       this.#h.fire("renewDue");
       return;
     }
-    this.#keeper.schedule(phase === "held" ? Math.min(renewAt, lease.lossAt) : lease.lossAt);
+    this.#schedule(phase === "held" ? Math.min(renewAt, lease.lossAt) : lease.lossAt);
   }
 
-  /** A renewal was confirmed. (For the {@link Keeper}.) */
-  renewed(renewal: Renewal, sentAt: number, epoch: number): void {
+  /** The renewal sent at `sentAt` for generation `epoch` was confirmed. */
+  #renewed(renewal: Renewal, sentAt: number, epoch: number): void {
     const h = this.#h;
     const phase = h.phase;
     if (epoch !== h.epoch || (phase !== "renewing" && phase !== "releasing" && phase !== "confirming")) return;
@@ -133,8 +158,8 @@ export class Renewals implements KeeperOwner {
     }
   }
 
-  /** A renewal failed. (For the {@link Keeper}.) */
-  renewFailed(err: unknown, budgetMs: number, epoch: number): void {
+  /** The renewal for generation `epoch`, allowed `budgetMs`, failed with `err`. */
+  #renewFailed(err: unknown, budgetMs: number, epoch: number): void {
     const h = this.#h;
     if (epoch !== h.epoch) return;
     const lost = new LockLostError(h.key, renewalFailure(err, budgetMs), err);

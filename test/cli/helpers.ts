@@ -6,26 +6,10 @@
  * command line needs and the README does not list fails the test.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, RUNTIME } from "../support/runtime.ts";
+import { nodeBundle, ROOT, RUNTIME } from "../support/runtime.ts";
 
 const CLI = join(ROOT, "cli.ts");
-let nodeBundle: Promise<string> | undefined;
-
-/** For Node: cli.ts bundled once per run (esbuild), like tsup's `dist/cli.js`. */
-function bundled(): Promise<string> {
-  nodeBundle ??= (async () => {
-    const { build } = await import("esbuild");
-    const dir = join(ROOT, ".test-tmp");
-    mkdirSync(dir, { recursive: true });
-    const out = join(dir, `cli-${process.pid}.mjs`);
-    await build({ entryPoints: [CLI], bundle: true, platform: "node", format: "esm", outfile: out, logLevel: "error" });
-    return out;
-  })();
-  return nodeBundle;
-}
-
 /** Deno permissions for one run: the least that the README documents. */
 export interface DenoPermissions {
   /** `host:port` of each server (`--allow-net=`). */
@@ -69,7 +53,7 @@ export interface CliOptions {
 
 /** The command line that runs the CLI with this runtime and `args`. */
 export async function cliCommand(args: string[], deno?: DenoPermissions): Promise<[string, string[]]> {
-  if (RUNTIME === "node") return [process.execPath, [await bundled(), ...args]];
+  if (RUNTIME === "node") return [process.execPath, [await nodeBundle(CLI), ...args]];
   if (RUNTIME === "bun") return [process.execPath, [CLI, ...args]];
   const perms = ["--no-prompt"];
   if (deno?.env !== false) perms.push("--allow-env=DFLOCKD_SERVERS,DFLOCKD_AUTH_TOKEN");

@@ -22,13 +22,11 @@
  *   throw LockLostError).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { buildSync } from "esbuild";
 import { afterAll, afterEach, beforeAll, expect, test } from "vitest";
 import { type DflockdServer, startDflockd } from "../harness/dflockd.ts";
-import { ROOT, RUNTIME, runFile } from "../support/runtime.ts";
+import { nodeBundle, ROOT, RUNTIME, runFile } from "../support/runtime.ts";
 import { RawConn } from "./raw.ts";
 import { runServer, serverLabel } from "./servers.ts";
 
@@ -45,25 +43,9 @@ const running = new Set<ChildProcess>();
 beforeAll(async () => {
   server = await startDflockd([...spec.flags], spec.choice);
   if (RUNTIME === "node") {
-    // Node 20 runs no TypeScript: bundle the child and the library.
-    const dir = join(ROOT, ".test-tmp", RUNTIME);
-    mkdirSync(dir, { recursive: true });
-    const lib = join(dir, "pause-lib.mjs");
-    childFile = join(dir, "pause-child.mjs");
-    for (const [from, to] of [
-      [join(ROOT, "mod.ts"), lib],
-      [join(import.meta.dirname, "pause-child.ts"), childFile],
-    ] as const) {
-      buildSync({
-        entryPoints: [from],
-        bundle: true,
-        platform: "node",
-        format: "esm",
-        outfile: to,
-        logLevel: "silent",
-      });
-    }
-    entry = pathToFileURL(lib).href;
+    // Node 20 runs no TypeScript: the child and the library it is given, bundled.
+    childFile = await nodeBundle(childFile);
+    entry = pathToFileURL(await nodeBundle(join(ROOT, "mod.ts"))).href;
   }
 });
 

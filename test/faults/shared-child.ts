@@ -17,37 +17,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, RUNTIME } from "../support/runtime.ts";
+import { ROOT, runTs } from "../support/runtime.ts";
 import type { HolderMessage } from "./shared-holder.ts";
 
 const HOLDER = join(ROOT, "test", "faults", "shared-holder.ts");
-let nodeBundle: Promise<string> | undefined;
-
-/** Node 20 runs no TypeScript: the holder and the library bundled once per process (esbuild). */
-function bundled(): Promise<string> {
-  nodeBundle ??= (async () => {
-    const { build } = await import("esbuild");
-    const dir = join(ROOT, ".test-tmp");
-    mkdirSync(dir, { recursive: true });
-    const out = join(dir, `shared-holder-${process.pid}.mjs`);
-    await build({
-      entryPoints: [HOLDER],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      outfile: out,
-      logLevel: "error",
-    });
-    return out;
-  })();
-  return nodeBundle;
-}
-
 /** The command line that runs the holder with the runtime under test. */
-async function holderCommand(args: string[]): Promise<[string, string[]]> {
-  if (RUNTIME === "node") return [process.execPath, [await bundled(), ...args]];
-  if (RUNTIME === "bun") return [process.execPath, [HOLDER, ...args]];
-  return [process.execPath, ["run", "-A", "--quiet", HOLDER, ...args]];
+function holderCommand(args: string[]): Promise<[string, string[]]> {
+  return runTs(HOLDER, args);
 }
 
 /** Bounds on `holder clock − parent clock`, in ms. */

@@ -77,17 +77,21 @@ const ANSWERS: Record<string, string[]> = {
   renew: ["ok 2\n", "ok 2\n", "ok 1\n", "error_lease_expired\n", "garbage\n"],
   release: ["ok\n", "ok\n", "error\n"],
 };
-const FAMILY: Record<string, string> = {
+/** The reply family of each command word. */
+export const FAMILY: Readonly<Record<string, string>> = {
   l: "grant",
   sl: "grant",
   w: "grant",
   sw: "grant",
   e: "enqueue",
   se: "enqueue",
+  n: "renew",
+  sn: "renew",
+  r: "release",
+  sr: "release",
 };
-const RENEW_OR_RELEASE: Record<string, string> = { n: "renew", sn: "renew" };
-/** How long the server takes: at once, soon, past the renewal point, past the request timeout, or never. */
-const DELAYS = [0, 0, 5, 300, 1600, -1];
+/** How long the server takes to answer: at once, soon, past the renewal point, past the request timeout, or never. */
+export const DELAYS: readonly number[] = [0, 0, 5, 300, 1600, -1];
 
 /** One scripted answer: which form (`pick`) and how late (`delay`, an index into the delays). */
 export interface Answer {
@@ -113,7 +117,7 @@ export function scriptedServer(watch: LossWatch, answers: readonly Answer[]): Sc
     peer.onRequest = (req) => {
       const a = answers[next++ % answers.length] as Answer;
       const cmd = req[0] as string;
-      const forms = ANSWERS[FAMILY[cmd] ?? RENEW_OR_RELEASE[cmd] ?? "release"] as string[];
+      const forms = ANSWERS[FAMILY[cmd] ?? "release"] as string[];
       let line = forms[a.pick % forms.length] as string;
       // A third of the answers come at once: stalls stop every lock on the connection, so keep them rarer.
       const delay = a.pick % 3 === 0 ? 0 : (DELAYS[a.delay % DELAYS.length] as number);

@@ -3,7 +3,8 @@
  * servers from any of them.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { join } from "node:path";
+import { mkdirSync } from "node:fs";
+import { basename, join } from "node:path";
 
 /** "node", "bun" or "deno": the runtime executing this test file. */
 export const RUNTIME: "node" | "bun" | "deno" =
@@ -19,6 +20,42 @@ export const ROOT: string = join(import.meta.dirname, "..", "..");
 export function runFile(file: string): [string, string[]] {
   if (RUNTIME === "deno") return [process.execPath, ["run", "-A", "--quiet", file]];
   return [process.execPath, [file]];
+}
+
+const bundles = new Map<string, Promise<string>>();
+
+/**
+ * Node 20 runs no TypeScript: `entry` and everything it imports (the library
+ * included), bundled with esbuild into `.test-tmp`, once per process.
+ * @returns The bundle's path.
+ */
+export function nodeBundle(entry: string): Promise<string> {
+  let bundle = bundles.get(entry);
+  if (bundle === undefined) {
+    bundle = (async () => {
+      const { build } = await import("esbuild");
+      const dir = join(ROOT, ".test-tmp");
+      mkdirSync(dir, { recursive: true });
+      const out = join(dir, `${basename(entry).replace(/\.ts$/, "")}-${process.pid}.mjs`);
+      await build({
+        entryPoints: [entry],
+        bundle: true,
+        platform: "node",
+        format: "esm",
+        outfile: out,
+        logLevel: "error",
+      });
+      return out;
+    })();
+    bundles.set(entry, bundle);
+  }
+  return bundle;
+}
+
+/** The command line that runs the TypeScript file `entry` with the runtime under test (on Node, its bundle). */
+export async function runTs(entry: string, args: string[] = []): Promise<[string, string[]]> {
+  const [cmd, base] = runFile(RUNTIME === "node" ? await nodeBundle(entry) : entry);
+  return [cmd, [...base, ...args]];
 }
 
 /** A scripted fake server (test/support/scripted-server.mjs) in its own Node process. */

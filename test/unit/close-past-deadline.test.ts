@@ -7,8 +7,8 @@ import { DflockdClient } from "../../src/client.ts";
 import { LockLostError } from "../../src/errors.ts";
 import { sharedPool } from "../../src/pool.ts";
 import { DistributedLock } from "../../src/primitive.ts";
-import { useLockTest } from "../support/lock-test.ts";
-import { type PeerEnd, type ScriptedRuntime, token } from "../support/scripted-peer.ts";
+import { grantedOn, pause, useLockTest } from "../support/lock-test.ts";
+import type { PeerEnd, ScriptedRuntime } from "../support/scripted-peer.ts";
 
 const runtime = useLockTest();
 let rt: ScriptedRuntime;
@@ -16,20 +16,7 @@ beforeEach(() => {
   rt = runtime();
 });
 
-async function held(lock: DistributedLock, lease = 10): Promise<PeerEnd> {
-  const p = lock.acquire();
-  const peer = await rt.peer();
-  await peer.nextRequest(1);
-  peer.send(`ok ${token(1)} ${lease}\n`);
-  expect(await p).toBe(true);
-  return peer;
-}
-
-/** Move the monotonic clock without running any timer: a pause. */
-function pause(ms: number): void {
-  const t = performance.now();
-  vi.spyOn(performance, "now").mockReturnValue(t + ms);
-}
+const held = (lock: DistributedLock, lease = 10): Promise<PeerEnd> => grantedOn(rt, lock, lease);
 
 describe("close() past the deadline", () => {
   it("close() without hooks: no onLost", async () => {
@@ -44,12 +31,16 @@ describe("close() past the deadline", () => {
   it("close() with hooks.released: no onLost either (README: close() never calls onLost)", async () => {
     const onLost = vi.fn();
     const lost = vi.fn();
-    const lock = new DistributedLock({ key: "k", leaseTtlS: 10, onLost, hooks: { released: () => {}, lost } });
+    const released = vi.fn();
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 10, onLost, hooks: { released, lost } });
     await held(lock);
+    const signal = lock.signal as AbortSignal;
     pause(60_000);
     lock.close();
     expect(onLost).not.toHaveBeenCalled();
     expect(lost).not.toHaveBeenCalled();
+    expect(released).toHaveBeenCalledTimes(1);
+    expect(signal.reason).not.toBeInstanceOf(LockLostError);
   });
 
   it("client.close() with hooks.released: no onLost (I3)", async () => {

@@ -5,7 +5,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { LockError } from "../../src/errors.ts";
 import { DistributedLock } from "../../src/primitive.ts";
-import { useLockTest } from "../support/lock-test.ts";
+import { later, useLockTest } from "../support/lock-test.ts";
 import type { ScriptedRuntime } from "../support/scripted-peer.ts";
 
 const runtime = useLockTest();
@@ -13,17 +13,6 @@ let rt: ScriptedRuntime;
 beforeEach(() => {
   rt = runtime();
 });
-
-const later = (depth: number, fn: () => void): Promise<void> =>
-  new Promise((resolve) => {
-    const step = (d: number): void => {
-      if (d === 0) {
-        fn();
-        resolve();
-      } else queueMicrotask(() => step(d - 1));
-    };
-    step(depth);
-  });
 
 describe("close() while a new connection is being attached", () => {
   it("acquire() rejects with a LockError and leaves no connection open, at any microtask", async () => {

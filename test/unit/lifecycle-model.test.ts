@@ -16,7 +16,16 @@ import { DflockdClient } from "../../src/client.ts";
 import { LockError, LockLostError } from "../../src/errors.ts";
 import { ConnectionPool, DEFAULT_SHARE_AFTER, sharedPool } from "../../src/pool.ts";
 import { DistributedLock, DistributedSemaphore } from "../../src/primitive.ts";
-import { DELAY_CHOICES, grant, loneHolding, scriptedServer, sharing, watched } from "../support/loss-scenarios.ts";
+import {
+  DELAY_CHOICES,
+  DELAYS,
+  FAMILY,
+  grant,
+  loneHolding,
+  scriptedServer,
+  sharing,
+  watched,
+} from "../support/loss-scenarios.ts";
 import { LossWatch } from "../support/loss-watch.ts";
 import { type PeerEnd, token, useScriptedRuntime } from "../support/scripted-peer.ts";
 
@@ -38,21 +47,6 @@ const ANSWERS: Record<string, string[]> = {
   renew: ["ok 2\n", "ok 2\n", "ok 1\n", "ok 2 9\n", "error\n", "error_lease_expired\n", "garbage\n"],
   release: ["ok\n", "ok\n", "error\n", "error_draining\n"],
 };
-const FAMILY: Record<string, string> = {
-  l: "grant",
-  sl: "grant",
-  w: "grant",
-  sw: "grant",
-  e: "enqueue",
-  se: "enqueue",
-  n: "renew",
-  sn: "renew",
-  r: "release",
-  sr: "release",
-};
-/** How long the server takes to answer: at once, soon, later than the request timeout, or never. */
-const DELAYS = [0, 0, 5, 300, 1600, -1];
-
 const answer = fc.record({ pick: fc.nat(50), delay: fc.nat(DELAYS.length - 1) });
 
 const user = (name: string, weight: number) => ({ arbitrary: fc.constant(name), weight });

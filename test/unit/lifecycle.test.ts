@@ -14,7 +14,7 @@ import {
 } from "../../src/errors.ts";
 import { sharedPool } from "../../src/pool.ts";
 import { DistributedLock, DistributedSemaphore, type LockOptions } from "../../src/primitive.ts";
-import { useLockTest } from "../support/lock-test.ts";
+import { later, tick, useLockTest } from "../support/lock-test.ts";
 import { type PeerEnd, type ScriptedRuntime, token } from "../support/scripted-peer.ts";
 
 const runtime = useLockTest();
@@ -34,8 +34,6 @@ function pooled(peer: PeerEnd): void {
   sharedPool.closeIdle();
   expect(peer.closedByClient).toBe(true);
 }
-
-const tick = (ms = 0) => vi.advanceTimersByTimeAsync(ms);
 
 /** Start acquire() and answer it with a grant; returns the peer. */
 async function held(lock: DistributedLock, lease = 10, fence?: string): Promise<PeerEnd> {
@@ -755,18 +753,6 @@ describe("races and timing found in review", () => {
 });
 
 describe("hand-over races (found in review)", () => {
-  /** Run `fn` after `depth` microtask turns; resolves once it has run. */
-  const later = (depth: number, fn: () => void): Promise<void> =>
-    new Promise((resolve) => {
-      const step = (d: number): void => {
-        if (d === 0) {
-          fn();
-          resolve();
-        } else queueMicrotask(() => step(d - 1));
-      };
-      step(depth);
-    });
-
   it("close() at any point between a grant's reply and its hand-over: never 'acquired' with nothing held", async () => {
     for (let depth = 0; depth < 12; depth++) {
       const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });

@@ -1,11 +1,11 @@
 /**
  * Each failure reaches the call it belongs to, once: a refused confirmation,
- * a loss carried out by a read after a pause, a renewal during release().
+ * a renewal during release(). (wait() after a pause: seams.test.ts.)
  */
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { LockLostError } from "../../src/errors.ts";
 import { DistributedLock } from "../../src/primitive.ts";
-import { useLockTest } from "../support/lock-test.ts";
+import { grantedOn, tick, useLockTest } from "../support/lock-test.ts";
 import { type PeerEnd, type ScriptedRuntime, token } from "../support/scripted-peer.ts";
 
 const runtime = useLockTest();
@@ -13,16 +13,8 @@ let rt: ScriptedRuntime;
 beforeEach(() => {
   rt = runtime();
 });
-const tick = (ms = 0) => vi.advanceTimersByTimeAsync(ms);
 
-async function held(lock: DistributedLock, lease = 10): Promise<PeerEnd> {
-  const p = lock.acquire();
-  const peer = await rt.peer();
-  await peer.nextRequest(1);
-  peer.send(`ok ${token(1)} ${lease}\n`);
-  expect(await p).toBe(true);
-  return peer;
-}
+const held = (lock: DistributedLock, lease = 10): Promise<PeerEnd> => grantedOn(rt, lock, lease);
 
 describe("each failure is reported once, to the call it belongs to", () => {
   it("a refused confirmation is reported once: a later wait() says NOT_ENQUEUED", async () => {
@@ -51,19 +43,5 @@ describe("each failure is reported once, to the call it belongs to", () => {
     peer.send("ok\n");
     await r;
     expect(renewed).toHaveBeenCalledTimes(1);
-  });
-});
-
-describe("wait() after a pause", () => {
-  it("reports the loss it just carried out, not NOT_ENQUEUED", async () => {
-    const lock = new DistributedLock({ key: "k", leaseTtlS: 10, onLost: () => {} });
-    const e = lock.enqueue();
-    const peer = await rt.peer();
-    await peer.nextRequest(1);
-    peer.send(`acquired ${token(1)} 10\n`);
-    expect(await e).toBe("acquired");
-    const t = performance.now();
-    vi.spyOn(performance, "now").mockReturnValue(t + 60_000);
-    await expect(lock.wait(1)).rejects.toBeInstanceOf(LockLostError);
   });
 });
