@@ -4,7 +4,7 @@
  * of the run whenever a real server is found (see vitest.config.ts).
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import type { DoubleOptions } from "../double/config.ts";
+import type { DoubleOptions } from "../double/server.ts";
 import { startDflockd } from "../harness/dflockd.ts";
 import { HOW_TO_FIX, locateDflockd } from "../harness/locate.ts";
 import { detectForms } from "./forms.ts";

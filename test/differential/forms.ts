@@ -2,7 +2,7 @@
  * Which reply forms a real dflockd uses, found by asking it, so that the
  * double can be told to use the same (see DoubleOptions).
  */
-import type { DoubleOptions } from "../double/config.ts";
+import type { DoubleOptions } from "../double/server.ts";
 import { startDflockd } from "../harness/dflockd.ts";
 import { runScript } from "./runner.ts";
 

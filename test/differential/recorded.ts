@@ -1,5 +1,5 @@
 /** The recorded transcripts of real servers (see record.ts). */
-import type { DoubleOptions } from "../double/config.ts";
+import type { DoubleOptions } from "../double/server.ts";
 
 /** The file beside this one that holds them. */
 export const RECORDED_FILE = "recorded.json";

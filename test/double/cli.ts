@@ -8,7 +8,7 @@
  * on SIGTERM / SIGINT.
  */
 import process from "node:process";
-import type { DoubleOptions } from "./config.ts";
+import type { DoubleOptions } from "./server.ts";
 import { startDouble } from "./server.ts";
 
 const OPTIONS: Record<string, keyof DoubleOptions> = {

@@ -1,12 +1,8 @@
 /**
- * The dflockd double: an in-process TCP (or TLS) server that answers the
- * dflockd protocol as a real server does, for tests and the demo wherever no
- * real dflockd can be installed. It is not part of the published package.
- *
- * It takes the real server's command-line flags (config.ts), so the test
- * harness can start either with the same settings; it runs under Node, Bun
- * and Deno through `node:net` / `node:tls` (the client under test uses each
- * runtime's own sockets; the double's listener is just a test fixture).
+ * The dflockd double for this project's own tests: the shipped
+ * dflockd-compatible server (src/server, the same one `startTestServer()` and
+ * `dflockd-client serve` run), started in this process from a real server's
+ * flags, with the reply forms of later builds as options.
  *
  * @example
  * ```ts
@@ -16,12 +12,12 @@
  * ```
  */
 import { readFileSync } from "node:fs";
-import * as net from "node:net";
-import * as tls from "node:tls";
-import { type DoubleConfig, type DoubleOptions, parseFlags } from "./config.ts";
-import { LineReader } from "./lines.ts";
-import { Session, type SessionHost } from "./session.ts";
-import { LockTable } from "./table.ts";
+import { nodeListen } from "../../adapters/node/listen.ts";
+import { parseFlags, type ServerConfig, type ServerForms, tokenFromFile } from "../../src/server/config.ts";
+import { startServer } from "../../src/server/server.ts";
+
+/** The reply forms of later builds (see ServerConfig). */
+export type DoubleOptions = ServerForms;
 
 /** A running double. */
 export interface DoubleServer {
@@ -30,15 +26,13 @@ export interface DoubleServer {
   /** `[host, port]`, ready for the `servers` option. */
   readonly address: [string, number];
   /** The settings in force. */
-  readonly config: DoubleConfig;
+  readonly config: ServerConfig;
   /** Open client connections. */
   connections(): number;
-  /**
-   * Begin a graceful shutdown and stay in it: stop accepting; with the
-   * `draining` option, open connections get `error_draining` for every request
-   * from now on. `stop()` ends it.
-   */
+  /** Begin a graceful shutdown, as on SIGTERM, without waiting for it (see `shutdown()`). */
   drain(): void;
+  /** Shut down as on SIGTERM; resolves when every connection is gone. */
+  shutdown(): Promise<void>;
   /** Stop: stop accepting, close every connection, resolve when done. */
   stop(): Promise<void>;
   /** Stop as on SIGKILL: every connection dropped at once. */
@@ -51,115 +45,23 @@ export interface DoubleServer {
  */
 export async function startDouble(flags: readonly string[] = [], options: DoubleOptions = {}): Promise<DoubleServer> {
   const hasPort = flags.some((f) => /^--?port(=|$)/.test(f));
-  const cfg = parseFlags(hasPort ? flags : [...flags, "--port", "0"], options, (p) => readFileSync(p, "utf8"));
-  const table = new LockTable(cfg);
-  const sockets = new Set<net.Socket>();
-  // Sessions still running: a peer that went away while its `l`/`w` is
-  // blocked still counts until that request ends, as on the server.
-  let live = 0;
-  let nextId = 0;
-  let stopping = false;
-  const host: SessionHost = {
-    cfg,
-    table,
-    connections: () => live,
-    draining: () => stopping,
-  };
-
-  const onSocket = (sock: net.Socket): void => {
-    if (sock.destroyed) return; // refused below
-    sockets.add(sock);
-    live++;
-    const lines = new LineReader();
-    const session = new Session(++nextId, host, { write: (t) => void sock.write(t), end: () => sock.end() }, lines);
-    sock.on("data", (b: Uint8Array) => lines.push(b));
-    sock.on("error", () => {});
-    sock.on("close", () => {
-      sockets.delete(sock);
-      lines.close();
-    });
-    sock.on("end", () => lines.close());
-    void session.run().finally(() => {
-      live--;
-      table.dropOwner(session, cfg.autoReleaseOnDisconnect);
-      sock.end();
-    });
-  };
-
-  const server =
-    cfg.tlsCert !== undefined && cfg.tlsKey !== undefined
-      ? tls.createServer(
-          {
-            cert: readFileSync(cfg.tlsCert),
-            key: readFileSync(cfg.tlsKey),
-            minVersion: "TLSv1.2",
-            handshakeTimeout: cfg.readTimeoutS * 1000,
-            allowHalfOpen: true,
-          },
-          onSocket,
-        )
-      : // A peer's FIN does not close our side: the session ends it when it is done.
-        net.createServer({ allowHalfOpen: true }, onSocket);
-  // Every accepted TCP socket, TLS handshake or not, so that stop() can end it.
-  const accepted = new Set<net.Socket>();
-  // Over --max-connections (or stopping): accepted, then closed with no bytes.
-  server.prependListener("connection", (raw: net.Socket) => {
-    raw.on("error", () => {});
-    if (stopping || (cfg.maxConnections > 0 && live + 1 > cfg.maxConnections)) {
-      raw.destroy();
-      return;
-    }
-    accepted.add(raw);
-    raw.once("close", () => accepted.delete(raw));
-  });
-  server.on("tlsClientError", () => {});
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(cfg.port, cfg.host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const addr = server.address();
-  const port = typeof addr === "object" && addr !== null ? addr.port : cfg.port;
-  cfg.port = port;
-
-  const sweep = setInterval(() => table.sweep(), cfg.leaseSweepIntervalS * 1000);
-  const gc = setInterval(() => table.collect(), cfg.gcIntervalS * 1000);
-  sweep.unref?.();
-  gc.unref?.();
-
-  const closed = new Promise<void>((resolve) => server.once("close", () => resolve()));
-  const drain = (): void => {
-    if (stopping) return;
-    stopping = true;
-    server.close();
-  };
-  const shut = async (hard: boolean): Promise<void> => {
-    drain();
-    clearInterval(sweep);
-    clearInterval(gc);
-    for (const s of sockets) {
-      if (hard) s.destroy();
-      else s.end();
-    }
-    // A peer that ignores the FIN (or a half-open failed handshake) must not hold the stop up.
-    const grace = setTimeout(() => {
-      for (const s of sockets) s.destroy();
-      for (const s of accepted) s.destroy();
-    }, 200);
-    await closed;
-    clearTimeout(grace);
-  };
-
+  const parsed = parseFlags(hasPort ? flags : [...flags, "--port", "0"]);
+  const cfg: ServerConfig = { ...parsed.config, ...options };
+  if (parsed.authTokenFile !== undefined) cfg.authToken = tokenFromFile(readFileSync(parsed.authTokenFile, "utf8"));
+  if (parsed.tlsCertFile !== undefined && parsed.tlsKeyFile !== undefined) {
+    cfg.tlsCert = readFileSync(parsed.tlsCertFile, "utf8");
+    cfg.tlsKey = readFileSync(parsed.tlsKeyFile, "utf8");
+  }
+  const s = await startServer(cfg, nodeListen);
   return {
-    host: cfg.host,
-    port,
-    address: [cfg.host, port],
+    host: s.host,
+    port: s.port,
+    address: [s.host, s.port],
     config: cfg,
-    connections: () => live,
-    drain,
-    stop: () => shut(false),
-    kill: () => shut(true),
+    connections: () => s.connections(),
+    drain: () => void s.shutdown(),
+    shutdown: () => s.shutdown(),
+    stop: () => s.stop(),
+    kill: () => s.kill(),
   };
 }

@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
-import type { DoubleOptions } from "../double/config.ts";
+import type { DoubleOptions } from "../double/server.ts";
 import { startDouble } from "../double/server.ts";
 import { HOW_TO_FIX, type Located, locateDflockd } from "./locate.ts";
 

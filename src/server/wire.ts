@@ -1,5 +1,5 @@
 /**
- * Text rules of the dflockd double that mirror the Go server's standard
+ * Text rules of the dflockd-compatible server that mirror the Go server's standard
  * library: which characters split arguments (Go's `unicode.IsSpace`), which
  * integers parse (`strconv.Atoi`), and how `encoding/json` writes a string.
  * Keys are kept as "byte strings" (one char per byte, 0–255) so that any
@@ -66,12 +66,12 @@ export function trimSpace(text: string): string {
   return cps.slice(a, b).join("");
 }
 
-/** Go's strconv.Atoi on a 64-bit machine; undefined where it fails. */
-export function atoi(s: string): number | undefined {
+/** Go's strconv.Atoi on a 64-bit machine, exactly (a bigint); undefined where it fails. */
+export function atoi(s: string): bigint | undefined {
   if (!/^[+-]?[0-9]+$/.test(s)) return undefined;
   const n = BigInt(s);
   if (n > 9223372036854775807n || n < -9223372036854775808n) return undefined;
-  return Number(n);
+  return n;
 }
 
 const HEX = "0123456789abcdef";

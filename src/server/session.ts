@@ -1,29 +1,35 @@
 /**
- * One client connection to the dflockd double: reads requests of three lines
- * under the server's read deadline, checks `auth`, parses arguments as the Go
- * server does, asks the lock table, and writes one reply line per request, in
- * order. A blocking `l`/`w` holds up the requests behind it, as on the server.
+ * One client connection to the dflockd-compatible server: reads requests of
+ * three lines under the read deadline, checks `auth`, parses arguments as
+ * dflockd v1.10.0 does (Go's integers, and seconds turned into int64
+ * nanoseconds that may wrap), asks the lock table, and writes one reply line
+ * per request, in order. A blocking `l`/`w` holds up the requests behind it,
+ * as on the server; a shutdown ends it with `error`.
+ *
+ * @module
  */
-import type { DoubleConfig } from "./config.ts";
+import type { ServerConfig } from "./config.ts";
 import type { LineReader, LineResult } from "./lines.ts";
-import type { Holder, LockTable, Owner, Waiter } from "./table.ts";
+import { type Holder, type Lease, type Limit, LOCK_LIMIT, type LockTable, type Owner, type Waiter } from "./table.ts";
 import { atoi, byteString, fields, trimSpace, utf8 } from "./wire.ts";
 
-/** What a session needs from its socket. */
+/** What a session needs from its connection. */
 export interface SessionSocket {
   write(text: string): void;
   /** Close after pending writes. */
-  end(): void;
+  close(): void;
 }
 
 /** What a session needs from its server. */
 export interface SessionHost {
-  readonly cfg: DoubleConfig;
+  readonly cfg: ServerConfig;
   readonly table: LockTable;
   /** Open client connections, for `stats`. */
   connections(): number;
-  /** True once a graceful stop has begun. */
-  draining(): boolean;
+  /** True once a graceful shutdown has begun. */
+  shuttingDown(): boolean;
+  /** Call `cancel` when a shutdown begins; returns what undoes that. */
+  onShutdown(cancel: () => void): () => void;
 }
 
 /** The `s*` commands differ from their twins only in taking a limit (a lock's is 1). */
@@ -47,7 +53,15 @@ export const AUTH_FAIL_CLOSE_MS = 100;
 export const MAX_LINE_BYTES = 256;
 
 /** The largest number of seconds later builds take (int64 nanoseconds). */
-const MAX_SECONDS = 9_223_372_036;
+const MAX_SECONDS = 9_223_372_036n;
+
+/** Seconds as Go's `time.Duration(n) * time.Second`: int64 nanoseconds, wrapping. */
+function nanos(seconds: bigint): bigint {
+  return BigInt.asIntN(64, seconds * 1_000_000_000n);
+}
+
+/** What waiting in a queue ended with. */
+type Parked = Holder | "timeout" | "shutdown";
 
 /** A connection's request loop. */
 export class Session implements Owner {
@@ -70,22 +84,21 @@ export class Session implements Owner {
     let authed = cfg.authToken === undefined;
     for (;;) {
       const req = await this.#readRequest();
+      if (typeof req !== "string" && cfg.draining && this.#host.shuttingDown()) {
+        this.#sock.write("error_draining\n");
+        continue;
+      }
+      // Before auth, anything but the right token (silence, a close, a long line) is refused as auth.
+      if (!authed && (typeof req === "string" || utf8(req[0]) !== "auth" || trimSpace(utf8(req[2])) !== cfg.authToken))
+        return this.#refuseAuth();
       if (req === "closed") return;
-      if (req === "overlong" && !authed) return this.#refuseAuth();
       if (req === "timeout" || req === "overlong") {
         this.#sock.write("error\n");
-        this.#sock.end();
         return;
       }
       const [cmdBytes, keyBytes, argBytes] = req;
       const cmd = utf8(cmdBytes);
-      if (this.#host.draining() && cfg.draining) {
-        this.#sock.write("error_draining\n");
-        continue;
-      }
       if (!authed) {
-        const ok = cmd === "auth" && trimSpace(utf8(argBytes)) === cfg.authToken;
-        if (!ok) return this.#refuseAuth();
         authed = true;
         this.#sock.write("ok\n");
         continue;
@@ -97,7 +110,6 @@ export class Session implements Owner {
   async #refuseAuth(): Promise<void> {
     this.#sock.write("error_auth\n");
     await new Promise((r) => setTimeout(r, AUTH_FAIL_CLOSE_MS));
-    this.#sock.end();
   }
 
   /**
@@ -135,69 +147,108 @@ export class Session implements Owner {
       case "l": {
         const p = sem ? parseInts(args, 2, 3) : parseInts(args, 1, 2);
         if (p === undefined) return "error";
-        const [timeout, limit, lease] = sem ? [p[0], p[1], p[2]] : [p[0], 1, p[1]];
-        if (!nonNegative(timeout) || !positive(limit) || !optionalPositive(lease)) return "error";
-        if (!this.#seconds(timeout) || !this.#seconds(lease)) return "error";
-        return this.#lock(key, limit as number, this.#lease(lease), timeout as number);
+        const [timeout, limit, lease] = sem ? [p[0], this.#limit(p[1]), p[2]] : [p[0], LOCK_LIMIT, p[1]];
+        if (timeout === undefined || timeout < 0n || limit === undefined || !this.#seconds(timeout)) return "error";
+        const l = this.#lease(lease);
+        if (l === undefined || l.ms <= 0) return "error";
+        return this.#lock(key, limit, l, Number(nanos(timeout)) / 1e6);
       }
       case "e": {
-        const p = sem ? parseInts(args, 1, 2) : parseInts(args, 0, 1);
-        if (p === undefined) return "error";
-        const [limit, lease] = sem ? [p[0], p[1]] : [1, p[0]];
-        if (!positive(limit) || !optionalPositive(lease) || !this.#seconds(lease)) return "error";
-        return this.#enqueue(key, limit as number, this.#lease(lease));
+        let limit: Limit | undefined = LOCK_LIMIT;
+        let lease: Lease | undefined;
+        if (sem) {
+          const p = parseInts(args, 1, 2);
+          limit = this.#limit(p?.[0]);
+          lease = this.#lease(p?.[1]);
+          // `se` checks the lease after the seconds became nanoseconds; `e` checks the seconds.
+          if (p === undefined || limit === undefined || lease === undefined || lease.ms <= 0) return "error";
+        } else {
+          const text = trimSpace(arg);
+          const n = text === "" ? undefined : atoi(text);
+          if (text !== "" && (n === undefined || n <= 0n)) return "error";
+          lease = this.#lease(n);
+          if (lease === undefined) return "error";
+        }
+        return this.#enqueue(key, limit, lease);
       }
       case "w": {
-        const p = parseInts(args, 1, 1);
-        if (p === undefined || !nonNegative(p[0]) || !this.#seconds(p[0])) return "error";
-        return this.#wait(key, p[0] as number);
+        const text = trimSpace(arg);
+        const n = text === "" ? undefined : atoi(text);
+        if (n === undefined || n < 0n || !this.#seconds(n)) return "error";
+        return this.#wait(key, Number(nanos(n)) / 1e6);
       }
       case "r": {
-        if (args.length !== 1) return "error";
-        return table.release(key, args[0] as string) ? "ok" : "error";
+        // The token is the whole argument, trimmed: a second word makes it a token nobody holds.
+        const token = trimSpace(arg);
+        if (token === "") return "error";
+        return table.release(key, token) ? "ok" : "error";
       }
       case "n": {
         if (args.length < 1 || args.length > 2) return "error";
-        const lease = args.length === 2 ? atoi(args[1] as string) : undefined;
-        if (args.length === 2 && (!positive(lease) || !this.#seconds(lease))) return "error";
-        const h = table.renew(key, args[0] as string, this.#lease(lease));
+        const lease = this.#lease(args.length === 2 ? atoi(args[1] as string) : undefined, args.length === 2);
+        if (lease === undefined || lease.ms <= 0) return "error";
+        const h = table.renew(key, args[0] as string, lease.ms);
         if (h === "expired") return this.#host.cfg.leaseExpired ? "error_lease_expired" : "error";
         if (h === undefined) return "error";
-        return this.#host.cfg.fence ? `ok ${h.ttlS} ${h.fence}` : `ok ${h.ttlS}`;
+        const left = Math.max(0, Math.trunc(lease.ms / 1000));
+        return this.#host.cfg.fence ? `ok ${left} ${h.fence}` : `ok ${left}`;
       }
     }
   }
 
-  /** Later builds refuse seconds that overflow int64 nanoseconds. */
-  #seconds(n: number | undefined): boolean {
-    return n === undefined || !this.#host.cfg.secondsCap || n <= MAX_SECONDS;
+  /** Later builds refuse seconds that overflow int64 nanoseconds; v1.10.0 lets them wrap. */
+  #seconds(n: bigint): boolean {
+    return !this.#host.cfg.secondsCap || n <= MAX_SECONDS;
   }
 
-  #lease(lease: number | undefined): number {
-    return lease ?? this.#host.cfg.defaultLeaseTtlS;
+  /** A semaphore's limit: more than 0. */
+  #limit(n: bigint | undefined): Limit | undefined {
+    return n === undefined || n <= 0n ? undefined : { n: Number(n), text: n.toString() };
   }
 
-  async #lock(key: string, limit: number, ttlS: number, timeoutS: number): Promise<string> {
+  /**
+   * A lease from its seconds (the default when not `given`); undefined when
+   * given and not a number, or refused by a later build's cap.
+   */
+  #lease(seconds: bigint | undefined, given = seconds !== undefined): Lease | undefined {
+    if (seconds === undefined) {
+      if (given) return undefined;
+      const s = this.#host.cfg.defaultLeaseTtlS;
+      return { ms: s * 1000, replyS: s };
+    }
+    if (!this.#seconds(seconds)) return undefined;
+    const ns = nanos(seconds);
+    const whole = Number(ns / 1_000_000_000n);
+    // A grant reply that would name 0 seconds names the default instead, as dflockd's does.
+    return { ms: Number(ns) / 1e6, replyS: whole === 0 ? this.#host.cfg.defaultLeaseTtlS : whole };
+  }
+
+  async #lock(key: string, limit: Limit, lease: Lease, timeoutMs: number): Promise<string> {
     const table = this.#host.table;
-    const r = table.acquire(this, key, limit, ttlS, timeoutS > 0);
+    // Once a shutdown has begun, a request that must wait is cut at once, even a try (`l` with timeout 0).
+    const r = table.acquire(this, key, limit, lease, timeoutMs > 0 || this.#host.shuttingDown());
     if ("reply" in r) return r.reply;
     if ("busy" in r) return "timeout";
     if ("holder" in r) return `ok ${table.grantFields(r.holder)}`;
-    const h = await this.#block(r.waiter, timeoutS);
-    if (h === undefined) table.dequeue(r.waiter);
-    return h === undefined ? "timeout" : `ok ${table.grantFields(h)}`;
+    const h = await this.#park(r.waiter, timeoutMs);
+    if (typeof h !== "string") {
+      table.touch(key);
+      return `ok ${table.grantFields(h)}`;
+    }
+    table.dequeue(r.waiter);
+    return h === "timeout" ? "timeout" : "error";
   }
 
-  #enqueue(key: string, limit: number, ttlS: number): string {
+  #enqueue(key: string, limit: Limit, lease: Lease): string {
     if (this.enqueued.has(key)) return "error_already_enqueued";
     const table = this.#host.table;
-    const r = table.acquire(this, key, limit, ttlS, true);
+    const r = table.acquire(this, key, limit, lease, true);
     if ("reply" in r) return r.reply;
     if ("busy" in r) return "error";
     if ("holder" in r) {
       this.enqueued.set(key, {
         owner: this,
-        ttlS,
+        lease,
         entry: undefined,
         wake: undefined,
         granted: r.holder,
@@ -209,7 +260,7 @@ export class Session implements Owner {
     return "queued";
   }
 
-  async #wait(key: string, timeoutS: number): Promise<string> {
+  async #wait(key: string, timeoutMs: number): Promise<string> {
     const table = this.#host.table;
     const w = this.enqueued.get(key);
     if (w === undefined) return "error_not_enqueued";
@@ -218,42 +269,42 @@ export class Session implements Owner {
       this.enqueued.delete(key);
       if (w.lapsed === "expired") return "error_lease_expired";
       if (w.lapsed === "stale") return `ok ${table.grantFields(ready)}`;
+      table.touch(key);
       if (ready.expiresAt <= table.now()) {
         // Ran out before the sweep came by: every server says so, and drops it.
         table.release(key, ready.token);
         return "error_lease_expired";
       }
       // Collecting a grant restarts its lease, with the TTL `e` asked for.
-      ready.expiresAt = table.now() + w.ttlS * 1000;
+      ready.expiresAt = table.now() + w.lease.ms;
       return `ok ${table.grantFields(ready)}`;
     }
-    const h = w.queued && timeoutS > 0 ? await this.#block(w, timeoutS) : undefined;
+    const h = w.queued ? await this.#park(w, timeoutMs) : "timeout";
     this.enqueued.delete(key);
-    if (h === undefined) {
-      // A wait that times out gives up its place in the queue.
+    if (typeof h === "string") {
+      // A wait that times out (or is cut by a shutdown) gives up its place in the queue.
       table.dequeue(w);
-      return "timeout";
+      return h === "timeout" ? "timeout" : "error";
     }
+    table.touch(key);
     return `ok ${table.grantFields(h)}`;
   }
 
-  /** Park until granted or `timeoutS` passes (then `undefined`). */
-  #block(w: Waiter, timeoutS: number): Promise<Holder | undefined> {
+  /** Park until granted, `timeoutMs` passes, or a shutdown begins (at once if one has). */
+  #park(w: Waiter, timeoutMs: number): Promise<Parked> {
+    if (this.#host.shuttingDown()) return Promise.resolve("shutdown");
+    if (timeoutMs <= 0) return Promise.resolve("timeout");
     return new Promise((resolve) => {
       // Beyond what a timer can hold the wait is as good as forever.
-      const ms = timeoutS * 1000;
-      const timer =
-        ms <= MAX_TIMER_MS
-          ? setTimeout(() => {
-              w.wake = undefined;
-              resolve(undefined);
-            }, ms)
-          : undefined;
-      w.wake = (h) => {
+      const timer = timeoutMs <= MAX_TIMER_MS ? setTimeout(() => done("timeout"), timeoutMs) : undefined;
+      const unhook = this.#host.onShutdown(() => done("shutdown"));
+      const done = (how: Parked): void => {
         if (timer !== undefined) clearTimeout(timer);
+        unhook();
         w.wake = undefined;
-        resolve(h);
+        resolve(how);
       };
+      w.wake = done;
     });
   }
 }
@@ -267,23 +318,13 @@ function validKey(key: Uint8Array): boolean {
 }
 
 /** Between `min` and `max` integers, each as Go's strconv.Atoi takes them. */
-function parseInts(args: string[], min: number, max: number): (number | undefined)[] | undefined {
+function parseInts(args: string[], min: number, max: number): (bigint | undefined)[] | undefined {
   if (args.length < min || args.length > max) return undefined;
-  const out: (number | undefined)[] = [];
+  const out: (bigint | undefined)[] = [];
   for (const a of args) {
     const n = atoi(a);
     if (n === undefined) return undefined;
     out.push(n);
   }
   return out;
-}
-
-function nonNegative(n: number | undefined): boolean {
-  return n !== undefined && n >= 0;
-}
-function positive(n: number | undefined): boolean {
-  return n !== undefined && n > 0;
-}
-function optionalPositive(n: number | undefined): boolean {
-  return n === undefined || n > 0;
 }

@@ -1,14 +1,16 @@
 /**
- * The lock table of the dflockd double: keys, their holders and FIFO queues,
- * leases and their expiry, limits. No I/O: sessions (session.ts) call in with
- * a parsed request and get a reply line, or a promise of one for a blocking
- * `l`/`w`.
+ * The lock table of the dflockd-compatible server: keys, their holders and
+ * FIFO queues, leases and their expiry, limits, and each key's last activity
+ * (for `idle_s` and garbage collection). No I/O: sessions (session.ts) call in
+ * with a parsed request and get a reply line, or a waiter to park.
  *
- * Written from the protocol summary (shared/spec/protocol.md) and from what a
- * real dflockd was observed to answer; the differential test
- * (test/differential) holds it to a real server whenever one is found.
+ * Written from the protocol summary and from what a real dflockd v1.10.0 was
+ * observed to answer; the differential test (test/differential) holds it to a
+ * real server whenever one is found.
+ *
+ * @module
  */
-import type { DoubleConfig } from "./config.ts";
+import type { ServerConfig } from "./config.ts";
 import { goJsonString } from "./wire.ts";
 
 /** One connection as the table sees it. */
@@ -18,10 +20,21 @@ export interface Owner {
   readonly enqueued: Map<string, Waiter>;
 }
 
+/**
+ * A lease length as a request gave it: milliseconds it lasts (dflockd turns
+ * seconds into int64 nanoseconds, which can wrap, so this may be tiny or
+ * negative) and the seconds its grant reply names.
+ */
+export interface Lease {
+  readonly ms: number;
+  readonly replyS: number;
+}
+
 /** A lease on one slot of a key. */
 export interface Holder {
   readonly owner: Owner;
   readonly token: string;
+  /** The seconds its grant reply names. */
   ttlS: number;
   expiresAt: number;
   fence: number;
@@ -30,7 +43,7 @@ export interface Holder {
 /** A connection queued for a key, blocked in `l`/`w` or enqueued with `e`. */
 export interface Waiter {
   readonly owner: Owner;
-  readonly ttlS: number;
+  readonly lease: Lease;
   /** The key it waits for. */
   readonly entry: Entry | undefined;
   /** Set while the connection is blocked in `l`/`sl`/`w`/`sw`. */
@@ -49,12 +62,24 @@ export interface Waiter {
  */
 export interface Entry {
   readonly key: string;
+  /** The limit, for counting (a limit past 2^53 is as good as unlimited). */
   readonly limit: number;
+  /** The limit exactly as dflockd holds it (an int64, in decimal): keys match on this. */
+  readonly limitText: string;
   readonly holders: Holder[];
   readonly waiters: Waiter[];
-  /** When the key last became free (for `idle_s` and garbage collection). */
-  idleSince: number;
+  /** When a request last touched the key, as dflockd counts it (for `idle_s` and garbage collection). */
+  lastActivity: number;
 }
+
+/** A semaphore's limit: the exact value, and a number to count with. */
+export interface Limit {
+  readonly n: number;
+  readonly text: string;
+}
+
+/** A lock's limit. */
+export const LOCK_LIMIT: Limit = { n: 1, text: "1" };
 
 /** What `acquire` decided: a reply now, or a waiter to park. */
 export type Acquired = { readonly reply: string } | { readonly waiter: Waiter } | { readonly holder: Holder };
@@ -72,12 +97,12 @@ function newToken(): string {
 
 /** The keys of one double, with every rule that decides a reply. */
 export class LockTable {
-  readonly #cfg: DoubleConfig;
+  readonly #cfg: ServerConfig;
   readonly #now: () => number;
   readonly #entries = new Map<string, Entry>();
   #fence = 0;
 
-  constructor(cfg: DoubleConfig, now: () => number = () => performance.now()) {
+  constructor(cfg: ServerConfig, now: () => number = () => performance.now()) {
     this.#cfg = cfg;
     this.#now = now;
   }
@@ -99,57 +124,68 @@ export class LockTable {
   acquire(
     owner: Owner,
     key: string,
-    limit: number,
-    ttlS: number,
+    limit: Limit,
+    lease: Lease,
     mayQueue: boolean,
   ): Acquired | { readonly busy: true } {
     let entry = this.#entries.get(key);
-    if (entry !== undefined && entry.limit !== limit) {
+    if (entry !== undefined && entry.limitText !== limit.text) {
       return { reply: "error_limit_mismatch" };
     }
     if (entry === undefined) {
       if (this.#entries.size >= this.#cfg.maxLocks) return { reply: "error_max_locks" };
-      entry = { key, limit, holders: [], waiters: [], idleSince: this.#now() };
+      entry = { key, limit: limit.n, limitText: limit.text, holders: [], waiters: [], lastActivity: 0 };
       this.#entries.set(key, entry);
     }
+    entry.lastActivity = this.#now();
     this.#expire(entry);
     if (entry.waiters.length === 0 && entry.holders.length < entry.limit) {
-      return { holder: this.#grant(entry, owner, ttlS) };
+      return { holder: this.#grant(entry, owner, lease) };
     }
     // A full queue refuses even a try-lock.
     if (this.#cfg.maxWaiters > 0 && entry.waiters.length >= this.#cfg.maxWaiters) {
       return { reply: "error_max_waiters" };
     }
     if (!mayQueue) return { busy: true };
-    const waiter: Waiter = { owner, ttlS, entry, wake: undefined, granted: undefined, queued: true };
+    const waiter: Waiter = { owner, lease, entry, wake: undefined, granted: undefined, queued: true };
     entry.waiters.push(waiter);
     return { waiter };
   }
 
-  /** Take a waiter out of its key's queue (timeout, disconnect); grants to whoever is next. */
+  /** Take a waiter out of its key's queue (timeout, shutdown); counts as activity on the key. */
   dequeue(waiter: Waiter): void {
     const entry = waiter.entry;
-    if (!waiter.queued || entry === undefined) return;
+    if (entry === undefined) return;
+    entry.lastActivity = this.#now();
+    if (!waiter.queued) return;
     waiter.queued = false;
     const i = entry.waiters.indexOf(waiter);
     if (i !== -1) entry.waiters.splice(i, 1);
     this.#settle(entry);
   }
 
+  /** A request touched `key` (a blocked request ended, a grant was collected): dflockd counts it as activity. */
+  touch(key: string): void {
+    const entry = this.#entries.get(key);
+    if (entry !== undefined) entry.lastActivity = this.#now();
+  }
+
   /**
    * Extend `token`'s lease on `key`. A lease that ran out but was not yet
    * swept is removed here and reported as `"expired"`.
    */
-  renew(key: string, token: string, ttlS: number): Holder | "expired" | undefined {
+  renew(key: string, token: string, leaseMs: number): Holder | "expired" | undefined {
     const entry = this.#entries.get(key);
-    const h = entry?.holders.find((x) => x.token === token);
-    if (entry === undefined || h === undefined) return undefined;
+    if (entry === undefined) return undefined;
+    // Even a renewal that fails keeps the key alive.
+    entry.lastActivity = this.#now();
+    const h = entry.holders.find((x) => x.token === token);
+    if (h === undefined) return undefined;
     if (h.expiresAt <= this.#now()) {
       this.release(key, token);
       return "expired";
     }
-    h.ttlS = ttlS;
-    h.expiresAt = this.#now() + ttlS * 1000;
+    h.expiresAt = this.#now() + leaseMs;
     return h;
   }
 
@@ -160,6 +196,8 @@ export class LockTable {
   release(key: string, token: string): boolean {
     const entry = this.#entries.get(key);
     if (entry === undefined) return false;
+    // Even a release that fails keeps the key alive.
+    entry.lastActivity = this.#now();
     const i = entry.holders.findIndex((h) => h.token === token);
     if (i === -1) return false;
     this.#forget(entry, entry.holders.splice(i, 1)[0] as Holder, false);
@@ -167,27 +205,32 @@ export class LockTable {
     return true;
   }
 
-  /** Everything a closed connection held or waited for goes. */
-  dropOwner(owner: Owner, releaseHeld: boolean): void {
+  /**
+   * A connection has closed. With auto-release (dflockd's default) everything
+   * it held or waited for goes. Without, dflockd cleans up nothing: its leases
+   * run out, and an `e` still queued is granted (to nobody) when its turn comes.
+   */
+  dropOwner(owner: Owner, autoRelease: boolean): void {
+    if (!autoRelease) return;
     for (const entry of this.#entries.values()) {
-      let changed = false;
+      let waited = false;
       for (let i = entry.waiters.length - 1; i >= 0; i--) {
         const w = entry.waiters[i] as Waiter;
         if (w.owner === owner) {
           w.queued = false;
           entry.waiters.splice(i, 1);
-          changed = true;
+          waited = true;
         }
       }
-      if (releaseHeld) {
-        for (let i = entry.holders.length - 1; i >= 0; i--) {
-          if ((entry.holders[i] as Holder).owner === owner) {
-            entry.holders.splice(i, 1);
-            changed = true;
-          }
+      let held = false;
+      for (let i = entry.holders.length - 1; i >= 0; i--) {
+        if ((entry.holders[i] as Holder).owner === owner) {
+          entry.holders.splice(i, 1);
+          held = true;
         }
       }
-      if (changed) this.#settle(entry);
+      if (held) entry.lastActivity = this.#now();
+      if (held || waited) this.#settle(entry);
     }
     owner.enqueued.clear();
   }
@@ -199,9 +242,10 @@ export class LockTable {
 
   /** The periodic garbage collection of idle keys. */
   collect(): void {
-    const cutoff = this.#now() - this.#cfg.gcMaxIdleS * 1000;
+    const now = this.#now();
     for (const [key, e] of this.#entries) {
-      if (e.holders.length === 0 && e.waiters.length === 0 && e.idleSince <= cutoff) this.#entries.delete(key);
+      const idle = now - e.lastActivity > this.#cfg.gcMaxIdleS * 1000;
+      if (idle && e.holders.length === 0 && e.waiters.length === 0) this.#entries.delete(key);
     }
   }
 
@@ -215,17 +259,19 @@ export class LockTable {
     // No expiry here: a lapsed, unswept lease shows with 0 s left.
     for (const e of this.#entries.values()) {
       const key = goJsonString(e.key);
-      if (e.holders.length > 0 && e.limit === 1) {
-        const h = e.holders[0] as Holder;
-        const left = Math.max(0, h.expiresAt - now) / 1000;
-        const fence = this.#cfg.fence ? `,"fence":${h.fence}` : "";
+      const lock = e.limitText === "1";
+      if (e.holders.length === 0 && e.waiters.length === 0) {
+        (lock ? idleLocks : idleSems).push(`{"key":${key},"idle_s":${(now - e.lastActivity) / 1000}}`);
+      } else if (lock) {
+        // A key with waiters and no holder (for a moment) shows with owner 0, as on the server.
+        const h = e.holders[0];
+        const left = h === undefined ? 0 : Math.max(0, h.expiresAt - now) / 1000;
+        const fence = this.#cfg.fence ? `,"fence":${h?.fence ?? 0}` : "";
         locks.push(
-          `{"key":${key},"owner_conn_id":${h.owner.id},"lease_expires_in_s":${left},"waiters":${e.waiters.length}${fence}}`,
+          `{"key":${key},"owner_conn_id":${h?.owner.id ?? 0},"lease_expires_in_s":${left},"waiters":${e.waiters.length}${fence}}`,
         );
-      } else if (e.holders.length > 0) {
-        sems.push(`{"key":${key},"limit":${e.limit},"holders":${e.holders.length},"waiters":${e.waiters.length}}`);
-      } else if (e.waiters.length === 0) {
-        (e.limit === 1 ? idleLocks : idleSems).push(`{"key":${key},"idle_s":${(now - e.idleSince) / 1000}}`);
+      } else {
+        sems.push(`{"key":${key},"limit":${e.limitText},"holders":${e.holders.length},"waiters":${e.waiters.length}}`);
       }
     }
     const list = (rows: string[]): string => `[${rows.join(",")}]`;
@@ -253,9 +299,11 @@ export class LockTable {
     else h.owner.enqueued.delete(entry.key);
   }
 
-  #grant(entry: Entry, owner: Owner, ttlS: number): Holder {
-    const h: Holder = { owner, token: newToken(), ttlS, expiresAt: this.#now() + ttlS * 1000, fence: ++this.#fence };
+  #grant(entry: Entry, owner: Owner, lease: Lease): Holder {
+    const now = this.#now();
+    const h: Holder = { owner, token: newToken(), ttlS: lease.replyS, expiresAt: now + lease.ms, fence: ++this.#fence };
     entry.holders.push(h);
+    entry.lastActivity = now;
     return h;
   }
 
@@ -269,18 +317,20 @@ export class LockTable {
         expired = true;
       }
     }
-    if (expired) this.#settle(entry);
+    if (expired) {
+      entry.lastActivity = now;
+      this.#settle(entry);
+    }
   }
 
-  /** Grant free slots to waiters in FIFO order; note when the key went idle. */
+  /** Grant free slots to waiters in FIFO order. */
   #settle(entry: Entry): void {
     while (entry.holders.length < entry.limit && entry.waiters.length > 0) {
       const w = entry.waiters.shift() as Waiter;
       w.queued = false;
-      const h = this.#grant(entry, w.owner, w.ttlS);
+      const h = this.#grant(entry, w.owner, w.lease);
       if (w.wake !== undefined) w.wake(h);
       else w.granted = h;
     }
-    if (entry.holders.length === 0 && entry.waiters.length === 0) entry.idleSince = this.#now();
   }
 }

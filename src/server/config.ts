@@ -1,0 +1,255 @@
+/**
+ * Settings of the dflockd-compatible server: dflockd v1.10.0's flags and
+ * `DFLOCKD_*` environment variables, read as dflockd reads them, with its
+ * defaults and its checks; plus the reply forms of later builds, which a real
+ * server's version decides and this server takes as options.
+ *
+ * @module
+ */
+import { atoi, trimSpace } from "./wire.ts";
+
+/** Everything that changes how the server behaves. Durations are whole seconds, as dflockd's flags give them. */
+export interface ServerConfig {
+  host: string;
+  port: number;
+  defaultLeaseTtlS: number;
+  leaseSweepIntervalS: number;
+  gcIntervalS: number;
+  gcMaxIdleS: number;
+  maxLocks: number;
+  maxWaiters: number;
+  maxConnections: number;
+  readTimeoutS: number;
+  writeTimeoutS: number;
+  /** How long a graceful shutdown waits for connections before closing them; 0 waits for ever. */
+  shutdownTimeoutS: number;
+  autoReleaseOnDisconnect: boolean;
+  authToken: string | undefined;
+  /** PEM text of the certificate chain (not a path). */
+  tlsCert: string | undefined;
+  /** PEM text of the private key (not a path). */
+  tlsKey: string | undefined;
+  /** Append a fence number to token and renew replies, and the extra stats fields of such builds. */
+  fence: boolean;
+  /** Answer `ping` with `ok` (v1.14+); else it is an unknown command. */
+  ping: boolean;
+  /** While shutting down, answer requests with `error_draining` (v1.16+). */
+  draining: boolean;
+  /**
+   * Once the sweep has removed an `e` grant whose lease ran out, `w` says
+   * `error_lease_expired` (newer builds), not `error_not_enqueued`. Before the
+   * sweep, every server says `error_lease_expired`.
+   * Also `n` on a lapsed, unswept lease says `error_lease_expired` (v1.10.0: `error`).
+   */
+  leaseExpired: boolean;
+  /** Every `\r` in a request line is deleted before anything else (later builds); v1.10.0 trims trailing ones. */
+  crAnywhere: boolean;
+  /** Timeouts and leases above 9223372036 s are refused (later builds); v1.10.0 lets them wrap. */
+  secondsCap: boolean;
+}
+
+/** The reply forms of later builds; each matches some real server build. */
+export type ServerForms = Partial<
+  Pick<ServerConfig, "fence" | "ping" | "draining" | "leaseExpired" | "crAnywhere" | "secondsCap">
+>;
+
+/** dflockd v1.10.0's defaults. */
+export function defaultConfig(): ServerConfig {
+  return {
+    host: "127.0.0.1",
+    port: 6388,
+    defaultLeaseTtlS: 33,
+    leaseSweepIntervalS: 1,
+    gcIntervalS: 5,
+    gcMaxIdleS: 60,
+    maxLocks: 1024,
+    maxWaiters: 0,
+    maxConnections: 0,
+    readTimeoutS: 23,
+    writeTimeoutS: 5,
+    shutdownTimeoutS: 30,
+    autoReleaseOnDisconnect: true,
+    authToken: undefined,
+    tlsCert: undefined,
+    tlsKey: undefined,
+    fence: false,
+    ping: false,
+    draining: false,
+    leaseExpired: false,
+    crAnywhere: false,
+    secondsCap: false,
+  };
+}
+
+/** A setting dflockd refuses; the message is dflockd's own. */
+export class ConfigError extends Error {
+  /** @param message What is wrong, naming the flag. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** The settings that are integers. */
+export type IntKey = {
+  [K in keyof ServerConfig]: ServerConfig[K] extends number ? K : never;
+}[keyof ServerConfig];
+
+/** Integer flags: the setting and the environment variable dflockd reads when the flag is not given. */
+const INT_FLAGS: Readonly<Record<string, readonly [IntKey, string]>> = {
+  port: ["port", "DFLOCKD_PORT"],
+  "default-lease-ttl": ["defaultLeaseTtlS", "DFLOCKD_DEFAULT_LEASE_TTL_S"],
+  "lease-sweep-interval": ["leaseSweepIntervalS", "DFLOCKD_LEASE_SWEEP_INTERVAL_S"],
+  "gc-interval": ["gcIntervalS", "DFLOCKD_GC_LOOP_SLEEP"],
+  "gc-max-idle": ["gcMaxIdleS", "DFLOCKD_GC_MAX_UNUSED_TIME"],
+  "max-locks": ["maxLocks", "DFLOCKD_MAX_LOCKS"],
+  "max-connections": ["maxConnections", "DFLOCKD_MAX_CONNECTIONS"],
+  "max-waiters": ["maxWaiters", "DFLOCKD_MAX_WAITERS"],
+  "read-timeout": ["readTimeoutS", "DFLOCKD_READ_TIMEOUT_S"],
+  "write-timeout": ["writeTimeoutS", "DFLOCKD_WRITE_TIMEOUT_S"],
+  "shutdown-timeout": ["shutdownTimeoutS", "DFLOCKD_SHUTDOWN_TIMEOUT_S"],
+};
+const STRING_FLAGS = ["host", "auth-token", "auth-token-file", "tls-cert", "tls-key"] as const;
+const BOOL_FLAGS = ["auto-release-on-disconnect", "debug", "version"] as const;
+
+/** Every flag `parseFlags` takes, for help texts. */
+export const FLAG_NAMES: readonly string[] = [...Object.keys(INT_FLAGS), ...STRING_FLAGS, ...BOOL_FLAGS];
+
+/** Flags as given, before files are read: paths stay paths. */
+export interface ParsedFlags {
+  /** The settings, with `tlsCert`/`tlsKey` unset and `authToken` set only if given directly. */
+  config: ServerConfig;
+  /** `--auth-token-file` (or `DFLOCKD_AUTH_TOKEN_FILE`), to read when no token was given directly. */
+  authTokenFile: string | undefined;
+  /** `--tls-cert` path. */
+  tlsCertFile: string | undefined;
+  /** `--tls-key` path. */
+  tlsKeyFile: string | undefined;
+  /** `--version` was given. */
+  version: boolean;
+}
+
+/** An int flag's value as Go's flag package takes it; undefined where it fails. */
+function goInt(s: string): number | undefined {
+  const n = atoi(s);
+  return n === undefined ? undefined : Number(n);
+}
+
+/**
+ * Parse dflockd's flags (`--name value`, `--name=value`, one or two dashes;
+ * booleans only as `--name` or `--name=true|false`), then fill what no flag
+ * set from `env` as dflockd does (`DFLOCKD_PORT`, `DFLOCKD_AUTH_TOKEN`, …; a
+ * value that does not parse is ignored), and check the result as dflockd does.
+ *
+ * @param args The flags.
+ * @param env An environment variable, or undefined.
+ * @throws ConfigError on a flag or value dflockd would refuse.
+ */
+export function parseFlags(
+  args: readonly string[],
+  env: (name: string) => string | undefined = () => undefined,
+): ParsedFlags {
+  const cfg = defaultConfig();
+  const set = new Set<string>();
+  let tokenFlag = "";
+  let tokenFile = "";
+  let certFile = "";
+  let keyFile = "";
+  let version = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const m = /^--?([a-z-]+)(?:=(.*))?$/s.exec(arg);
+    if (!m) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)}`);
+    const name = m[1] as string;
+    let value = m[2];
+    set.add(name);
+    if ((BOOL_FLAGS as readonly string[]).includes(name)) {
+      if (value !== undefined && value !== "true" && value !== "false") {
+        throw new ConfigError(`invalid boolean value ${JSON.stringify(value)} for -${name}`);
+      }
+      if (name === "auto-release-on-disconnect") cfg.autoReleaseOnDisconnect = value !== "false";
+      if (name === "version") version = value !== "false";
+      continue;
+    }
+    if (value === undefined) {
+      value = args[++i];
+      if (value === undefined) throw new ConfigError(`flag needs an argument: -${name}`);
+    }
+    const int = INT_FLAGS[name];
+    if (int !== undefined) {
+      const n = goInt(value);
+      if (n === undefined) throw new ConfigError(`invalid value ${JSON.stringify(value)} for flag -${name}`);
+      cfg[int[0]] = n;
+    } else if (name === "host") cfg.host = value;
+    else if (name === "auth-token") tokenFlag = value;
+    else if (name === "auth-token-file") tokenFile = value;
+    else if (name === "tls-cert") certFile = value;
+    else if (name === "tls-key") keyFile = value;
+    else throw new ConfigError(`flag provided but not defined: -${name}`);
+  }
+  const fromEnv = (flag: string, variable: string): string | undefined => {
+    if (set.has(flag)) return undefined;
+    const v = env(variable);
+    return v === "" ? undefined : v;
+  };
+  for (const [flag, [key, variable]] of Object.entries(INT_FLAGS)) {
+    const n = goInt(fromEnv(flag, variable) ?? "");
+    if (n !== undefined) cfg[key] = n;
+  }
+  cfg.host = fromEnv("host", "DFLOCKD_HOST") ?? cfg.host;
+  certFile = fromEnv("tls-cert", "DFLOCKD_TLS_CERT") ?? certFile;
+  keyFile = fromEnv("tls-key", "DFLOCKD_TLS_KEY") ?? keyFile;
+  const release = fromEnv("auto-release-on-disconnect", "DFLOCKD_AUTO_RELEASE_ON_DISCONNECT")?.toLowerCase();
+  if (release === "1" || release === "yes" || release === "true") cfg.autoReleaseOnDisconnect = true;
+  if (release === "0" || release === "no" || release === "false") cfg.autoReleaseOnDisconnect = false;
+  // dflockd: DFLOCKD_AUTH_TOKEN, then --auth-token, then --auth-token-file, then DFLOCKD_AUTH_TOKEN_FILE.
+  const envToken = env("DFLOCKD_AUTH_TOKEN");
+  const token = envToken !== undefined && envToken !== "" ? envToken : tokenFlag;
+  if (token !== "") cfg.authToken = token;
+  const file = token !== "" ? "" : tokenFile !== "" ? tokenFile : (env("DFLOCKD_AUTH_TOKEN_FILE") ?? "");
+  if ((certFile === "") !== (keyFile === "")) {
+    throw new ConfigError("both --tls-cert and --tls-key must be provided together");
+  }
+  checkConfig(cfg);
+  return {
+    config: cfg,
+    authTokenFile: file === "" ? undefined : file,
+    tlsCertFile: certFile === "" ? undefined : certFile,
+    tlsKeyFile: keyFile === "" ? undefined : keyFile,
+    version,
+  };
+}
+
+/** The auth token from a token file's text, as dflockd reads it: trimmed at both ends. */
+export function tokenFromFile(text: string): string {
+  return trimSpace(text);
+}
+
+/** Integer settings and the flag that sets each, for messages. */
+const FLAG_OF: Readonly<Partial<Record<IntKey, string>>> = Object.fromEntries(
+  Object.entries(INT_FLAGS).map(([flag, [key]]) => [key, `--${flag}`]),
+);
+
+/**
+ * dflockd's own checks of its settings.
+ *
+ * @param cfg The settings.
+ * @param name How to name a setting in a message (default: its flag, `--max-locks`).
+ * @throws ConfigError naming the first setting out of range.
+ */
+export function checkConfig(cfg: ServerConfig, name: (key: IntKey) => string = (k) => FLAG_OF[k] ?? k): void {
+  const need = (key: IntKey, ok: boolean, rule: string, unit = ""): void => {
+    if (!ok) throw new ConfigError(`${name(key)} must be ${rule} (got ${cfg[key]}${unit})`);
+  };
+  need("maxLocks", cfg.maxLocks > 0, "> 0");
+  need("defaultLeaseTtlS", cfg.defaultLeaseTtlS > 0, "> 0", "s");
+  need("leaseSweepIntervalS", cfg.leaseSweepIntervalS > 0, "> 0", "s");
+  need("gcIntervalS", cfg.gcIntervalS > 0, "> 0", "s");
+  need("readTimeoutS", cfg.readTimeoutS > 0, "> 0", "s");
+  need("writeTimeoutS", cfg.writeTimeoutS >= 0, ">= 0", "s");
+  need("shutdownTimeoutS", cfg.shutdownTimeoutS >= 0, ">= 0", "s");
+  need("port", cfg.port >= 0 && cfg.port <= 65535, "0-65535");
+  need("maxConnections", cfg.maxConnections >= 0, ">= 0");
+  need("maxWaiters", cfg.maxWaiters >= 0, ">= 0");
+  need("gcMaxIdleS", cfg.gcMaxIdleS > 0, "> 0", "s");
+}

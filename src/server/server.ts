@@ -1,0 +1,167 @@
+/**
+ * The dflockd-compatible server: takes connections from a runtime's listener
+ * (listen.ts), runs a session on each, sweeps leases and collects idle keys on
+ * dflockd's intervals, and stops three ways: gracefully as dflockd does on
+ * SIGTERM, at once (a test's teardown), or as a crash.
+ *
+ * @module
+ */
+import type { ServerConfig } from "./config.ts";
+import { LineReader } from "./lines.ts";
+import type { ConnEvents, Listen, Listening, ServerConn } from "./listen.ts";
+import { Session, type SessionHost } from "./session.ts";
+import { LockTable } from "./table.ts";
+
+/** A running server. */
+export interface RunningServer {
+  readonly host: string;
+  /** The port it listens on (the one picked, when asked for port 0). */
+  readonly port: number;
+  /** The settings in force. */
+  readonly config: ServerConfig;
+  /** Open client connections, as `stats` counts them. */
+  connections(): number;
+  /** The `stats` reply's JSON body, as a client would get it. */
+  statsJson(): string;
+  /**
+   * Shut down as dflockd does on SIGTERM: stop accepting and stop the lease
+   * sweep and garbage collection; answer every blocked `l`/`w` with `error`;
+   * keep serving open connections (their read timeout still applies) until
+   * they close or `shutdownTimeoutS` passes, then close them.
+   * Resolves once every connection is gone.
+   */
+  shutdown(): Promise<void>;
+  /** Stop now: stop accepting and close every connection (replies already written still go). */
+  stop(): Promise<void>;
+  /** Stop as a crash would: every connection dropped at once, nothing more written. */
+  kill(): Promise<void>;
+}
+
+/** After a close, how long a connection may take to report closed before it is dropped. */
+const CLOSE_GRACE_MS = 1_000;
+
+const ENCODER = new TextEncoder();
+
+/**
+ * Start serving `cfg` on a listener from `listen`.
+ *
+ * @param cfg The settings (not copied: the chosen port is written back).
+ * @param listen The runtime's listener.
+ * @returns The running server, once it accepts connections.
+ */
+export async function startServer(cfg: ServerConfig, listen: Listen): Promise<RunningServer> {
+  const table = new LockTable(cfg);
+  const open = new Map<ServerConn, () => void>();
+  const cancels = new Set<() => void>();
+  let gone: (() => void) | undefined;
+  // Sessions still running: a peer that went away while its `l`/`w` is
+  // blocked still counts until that request ends, as on the server.
+  let live = 0;
+  let nextId = 0;
+  let state: "serving" | "draining" | "stopped" = "serving";
+  const host: SessionHost = {
+    cfg,
+    table,
+    connections: () => live,
+    shuttingDown: () => state !== "serving",
+    onShutdown(cancel) {
+      cancels.add(cancel);
+      return () => cancels.delete(cancel);
+    },
+  };
+  const forget = (conn: ServerConn): void => {
+    open.delete(conn);
+    if (open.size === 0) gone?.();
+  };
+
+  const accept = (conn: ServerConn): ConnEvents => {
+    // Over --max-connections (or stopping): accepted, then closed with no bytes.
+    if (state !== "serving" || (cfg.maxConnections > 0 && live >= cfg.maxConnections)) {
+      conn.close();
+      return { data: () => {}, end: () => {}, closed: () => {} };
+    }
+    live++;
+    const lines = new LineReader();
+    open.set(conn, () => lines.close());
+    const session = new Session(
+      ++nextId,
+      host,
+      { write: (t) => conn.write(ENCODER.encode(t)), close: () => {} },
+      lines,
+    );
+    void session.run().finally(() => {
+      live--;
+      table.dropOwner(session, cfg.autoReleaseOnDisconnect);
+      conn.close();
+    });
+    return {
+      data: (b) => lines.push(b),
+      end: () => lines.close(),
+      closed: () => {
+        lines.close();
+        forget(conn);
+      },
+    };
+  };
+
+  const tls =
+    cfg.tlsCert !== undefined && cfg.tlsKey !== undefined ? { cert: cfg.tlsCert, key: cfg.tlsKey } : undefined;
+  const listening: Listening = await listen(
+    { host: cfg.host, port: cfg.port, tls, handshakeTimeoutMs: cfg.readTimeoutS * 1000 },
+    accept,
+  );
+  cfg.port = listening.port;
+
+  const sweep = setInterval(() => table.sweep(), cfg.leaseSweepIntervalS * 1000);
+  const gc = setInterval(() => table.collect(), cfg.gcIntervalS * 1000);
+  let closing: Promise<void> | undefined;
+  const allGone = new Promise<void>((resolve) => {
+    gone = resolve;
+  });
+
+  /** Stop accepting and the background loops, and end blocked requests; then `close` the connections. */
+  const end = (close: (() => void) | undefined): Promise<void> => {
+    if (state === "serving") {
+      state = "draining";
+      clearInterval(sweep);
+      clearInterval(gc);
+      for (const cancel of [...cancels]) cancel();
+      closing = listening.close();
+    }
+    close?.();
+    return Promise.all([closing, open.size === 0 ? undefined : allGone]).then(() => {
+      state = "stopped";
+    });
+  };
+  const closeAll = (): void => {
+    for (const [conn, eof] of open) {
+      eof();
+      conn.close();
+    }
+    const grace = setTimeout(() => {
+      for (const conn of open.keys()) conn.destroy();
+    }, CLOSE_GRACE_MS);
+    void allGone.then(() => clearTimeout(grace));
+  };
+  let drained: Promise<void> | undefined;
+
+  return {
+    host: cfg.host,
+    port: listening.port,
+    config: cfg,
+    connections: () => live,
+    statsJson: () => table.stats(live),
+    shutdown() {
+      if (drained !== undefined) return drained;
+      const limit = cfg.shutdownTimeoutS;
+      const timer = limit > 0 ? setTimeout(closeAll, limit * 1000) : undefined;
+      drained = end(undefined).finally(() => clearTimeout(timer));
+      return drained;
+    },
+    stop: () => end(closeAll),
+    kill: () =>
+      end(() => {
+        for (const conn of open.keys()) conn.destroy();
+      }),
+  };
+}

@@ -1,0 +1,192 @@
+/**
+ * `startTestServer()`: the dflockd-compatible server as an object a test
+ * controls, with options named like the library's (`readTimeoutS`), and the
+ * controls a test needs: stop, crash, restart on the same port, stats.
+ *
+ * @module
+ */
+import type { Stats } from "../replies.ts";
+import { ConfigError, checkConfig, defaultConfig, type IntKey, type ServerConfig, type ServerForms } from "./config.ts";
+import type { Listen } from "./listen.ts";
+import { type RunningServer, startServer } from "./server.ts";
+
+/**
+ * Settings of a test server: dflockd's flags, named as options. Every one is
+ * optional; the defaults are dflockd's, but the port, which is a free one.
+ *
+ * @example
+ * ```ts
+ * import { startTestServer, type TestServerOptions } from "dflockd-client/testing";
+ *
+ * const options: TestServerOptions = { defaultLeaseTtlS: 2, readTimeoutS: 5, maxWaiters: 10 };
+ * await using server = await startTestServer(options);
+ * ```
+ */
+export interface TestServerOptions {
+  /** Address to listen on. Default `"127.0.0.1"`. */
+  host?: string | undefined;
+  /** Port to listen on; default `0`, a free port (read it from {@link TestServer.port}). */
+  port?: number | undefined;
+  /** Lease of a grant that names none, in seconds (`--default-lease-ttl`). Default `33`. */
+  defaultLeaseTtlS?: number | undefined;
+  /** How often leases that ran out are swept, in seconds (`--lease-sweep-interval`). Default `1`. */
+  leaseSweepIntervalS?: number | undefined;
+  /** A connection silent this long, in seconds, is closed (`--read-timeout`). Default `23`. */
+  readTimeoutS?: number | undefined;
+  /** Most keys at once (`--max-locks`). Default `1024`. */
+  maxLocks?: number | undefined;
+  /** Most waiters per key, `0` for no limit (`--max-waiters`). Default `0`. */
+  maxWaiters?: number | undefined;
+  /** Most connections at once, `0` for no limit (`--max-connections`). Default `0`. */
+  maxConnections?: number | undefined;
+  /** Require this token first on every connection (`--auth-token`). Default: none. */
+  authToken?: string | undefined;
+  /** Serve TLS with this PEM certificate chain and key (the text, not paths). Default: plain TCP. */
+  tls?: { readonly cert: string; readonly key: string } | undefined;
+  /** How often idle keys are collected, in seconds (`--gc-interval`). Default `5`. */
+  gcIntervalS?: number | undefined;
+  /** A key untouched this long, in seconds, is collected (`--gc-max-idle`). Default `60`. */
+  gcMaxIdleS?: number | undefined;
+  /** Release what a connection held when it closes (`--auto-release-on-disconnect`). Default `true`. */
+  autoReleaseOnDisconnect?: boolean | undefined;
+  /** How long {@link TestServer.shutdown} waits for connections, in seconds, `0` for ever (`--shutdown-timeout`). Default `30`. */
+  shutdownTimeoutS?: number | undefined;
+}
+
+/**
+ * A running test server. Stop it when done (`await using` does).
+ *
+ * @example
+ * ```ts
+ * import { DistributedLock } from "dflockd-client";
+ * import { startTestServer } from "dflockd-client/testing";
+ *
+ * await using server = await startTestServer();
+ * await new DistributedLock({ key: "job", servers: server.servers }).withLock(async () => {
+ *   console.log((await server.stats()).locks.length); // 1
+ * });
+ * ```
+ */
+export interface TestServer extends AsyncDisposable {
+  /** The address it listens on. */
+  readonly host: string;
+  /** The port it listens on (the same after {@link TestServer.restart}). */
+  readonly port: number;
+  /** `[[host, port]]`, ready for the library's `servers` option. */
+  readonly servers: readonly [readonly [string, number]];
+  /** The server's `stats`, as a client's `stats()` would return them. */
+  stats(): Promise<Stats>;
+  /** Stop: stop listening and close every connection. Resolves once nothing listens or is connected. */
+  stop(): Promise<void>;
+  /**
+   * Shut down as dflockd does on SIGTERM: stop listening, answer blocked
+   * requests with `error`, serve open connections until they close or
+   * `shutdownTimeoutS` passes. Resolves once every connection is gone.
+   */
+  shutdown(): Promise<void>;
+  /** Crash: drop every connection at once and stop listening, with no reply. Everything held is forgotten. */
+  kill(): Promise<void>;
+  /** Start again on the same port with nothing held, as after a crash and a restart (kills it first if running). */
+  restart(): Promise<void>;
+  /** Same as {@link TestServer.stop}. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** A stopped test server was asked for what only a running one has. */
+export class TestServerStoppedError extends Error {
+  constructor() {
+    super("the test server is stopped: call restart() to start it again");
+    this.name = "TestServerStoppedError";
+  }
+}
+
+const OPTION_OF: Readonly<Record<IntKey, string>> = {
+  port: "port",
+  defaultLeaseTtlS: "defaultLeaseTtlS",
+  leaseSweepIntervalS: "leaseSweepIntervalS",
+  gcIntervalS: "gcIntervalS",
+  gcMaxIdleS: "gcMaxIdleS",
+  maxLocks: "maxLocks",
+  maxWaiters: "maxWaiters",
+  maxConnections: "maxConnections",
+  readTimeoutS: "readTimeoutS",
+  writeTimeoutS: "writeTimeoutS",
+  shutdownTimeoutS: "shutdownTimeoutS",
+};
+const INT_OPTIONS = Object.keys(OPTION_OF).filter((k) => k !== "writeTimeoutS") as IntKey[];
+const OTHER_OPTIONS = ["host", "authToken", "tls", "autoReleaseOnDisconnect"] as const;
+
+/**
+ * Check `options` and turn them into settings.
+ * @throws ConfigError on an unknown option or a value dflockd would refuse.
+ */
+export function testServerConfig(options: TestServerOptions = {}, forms: ServerForms = {}): ServerConfig {
+  if (typeof options !== "object" || options === null)
+    throw new ConfigError("startTestServer options must be an object");
+  const cfg = defaultConfig();
+  cfg.port = 0;
+  for (const [name, value] of Object.entries(options)) {
+    if (value === undefined) continue;
+    if ((INT_OPTIONS as string[]).includes(name)) {
+      if (typeof value !== "number" || !Number.isSafeInteger(value)) {
+        throw new ConfigError(`${name} must be a whole number (got ${String(value)})`);
+      }
+      cfg[name as IntKey] = value;
+    } else if (name === "host" || name === "authToken") {
+      if (typeof value !== "string" || value === "") throw new ConfigError(`${name} must be a non-empty string`);
+      if (name === "host") cfg.host = value;
+      else cfg.authToken = value;
+    } else if (name === "autoReleaseOnDisconnect") {
+      if (typeof value !== "boolean") throw new ConfigError(`${name} must be true or false`);
+      cfg.autoReleaseOnDisconnect = value;
+    } else if (name === "tls") {
+      const t = value as { cert?: unknown; key?: unknown };
+      if (typeof t.cert !== "string" || typeof t.key !== "string") {
+        throw new ConfigError("tls must be { cert, key }, each the PEM text (not a path)");
+      }
+      cfg.tlsCert = t.cert;
+      cfg.tlsKey = t.key;
+    } else {
+      const known = [...INT_OPTIONS, ...OTHER_OPTIONS].join(", ");
+      throw new ConfigError(`unknown option ${JSON.stringify(name)} for startTestServer: expected one of ${known}`);
+    }
+  }
+  checkConfig(cfg, (k) => OPTION_OF[k]);
+  return { ...cfg, ...forms };
+}
+
+/**
+ * Start a test server on `listen` (the runtime's listener).
+ *
+ * @param listen The runtime's listener.
+ * @param cfg Settings from {@link testServerConfig}.
+ * @returns The server, once it accepts connections.
+ */
+export async function startTestServerOn(listen: Listen, cfg: ServerConfig): Promise<TestServer> {
+  let running: RunningServer | undefined = await startServer(cfg, listen);
+  const port = running.port;
+  const host = cfg.host;
+  const stopWith = async (how: "stop" | "kill" | "shutdown"): Promise<void> => {
+    const r = running;
+    running = undefined;
+    await r?.[how]();
+  };
+  const server: TestServer = {
+    host,
+    port,
+    servers: [[host, port]],
+    stats: async () => {
+      if (running === undefined) throw new TestServerStoppedError();
+      return JSON.parse(running.statsJson()) as Stats;
+    },
+    stop: () => stopWith("stop"),
+    shutdown: () => stopWith("shutdown"),
+    kill: () => stopWith("kill"),
+    async restart() {
+      await stopWith("kill");
+      running = await startServer({ ...cfg, port }, listen);
+    },
+    [Symbol.asyncDispose]: () => stopWith("stop"),
+  };
+  return server;
+}
