@@ -18,6 +18,8 @@
  *
  * @module
  */
+import { bunListen } from "./adapters/bun/listen.ts";
+import { denoListen } from "./adapters/deno/listen.ts";
 import { nodeListen } from "./adapters/node/listen.ts";
 import type { Listen } from "./src/server/listen.ts";
 import {
@@ -30,9 +32,9 @@ import {
 export { ConfigError } from "./src/server/config.ts";
 export { type TestServer, type TestServerOptions, TestServerStoppedError } from "./src/server/test-server.ts";
 
-function runtimeListen(): Listen {
-  return nodeListen;
-}
+const g = globalThis as { Deno?: unknown; Bun?: unknown };
+/** The listener of the runtime this runs on. */
+const runtimeListen: Listen = g.Deno !== undefined ? denoListen : g.Bun !== undefined ? bunListen : nodeListen;
 
 /**
  * Start a dflockd-compatible server for a test, on 127.0.0.1 and a free port
@@ -58,7 +60,7 @@ function runtimeListen(): Listen {
  */
 export function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   try {
-    return startTestServerOn(runtimeListen(), testServerConfig(options));
+    return startTestServerOn(runtimeListen, testServerConfig(options));
   } catch (err) {
     return Promise.reject(err);
   }

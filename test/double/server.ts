@@ -12,9 +12,15 @@
  * ```
  */
 import { readFileSync } from "node:fs";
+import { bunListen } from "../../adapters/bun/listen.ts";
+import { denoListen } from "../../adapters/deno/listen.ts";
 import { nodeListen } from "../../adapters/node/listen.ts";
 import { parseFlags, type ServerConfig, type ServerForms, tokenFromFile } from "../../src/server/config.ts";
 import { startServer } from "../../src/server/server.ts";
+
+const g = globalThis as { Deno?: unknown; Bun?: unknown };
+/** The listener of the runtime the tests run on, as `startTestServer()` picks it. */
+const listen = g.Deno !== undefined ? denoListen : g.Bun !== undefined ? bunListen : nodeListen;
 
 /** The reply forms of later builds (see ServerConfig). */
 export type DoubleOptions = ServerForms;
@@ -52,7 +58,7 @@ export async function startDouble(flags: readonly string[] = [], options: Double
     cfg.tlsCert = readFileSync(parsed.tlsCertFile, "utf8");
     cfg.tlsKey = readFileSync(parsed.tlsKeyFile, "utf8");
   }
-  const s = await startServer(cfg, nodeListen);
+  const s = await startServer(cfg, listen);
   return {
     host: s.host,
     port: s.port,
