@@ -46,11 +46,16 @@ export interface ServerConfig {
   crAnywhere: boolean;
   /** Timeouts and leases above 9223372036 s are refused (later builds); v1.10.0 lets them wrap. */
   secondsCap: boolean;
+  /**
+   * A blocked `l`/`w` cut by a shutdown closes its connection with no reply
+   * (later builds); v1.10.0 answers `error` and keeps serving it.
+   */
+  shutdownCloses: boolean;
 }
 
 /** The reply forms of later builds; each matches some real server build. */
 export type ServerForms = Partial<
-  Pick<ServerConfig, "fence" | "ping" | "draining" | "leaseExpired" | "crAnywhere" | "secondsCap">
+  Pick<ServerConfig, "fence" | "ping" | "draining" | "leaseExpired" | "crAnywhere" | "secondsCap" | "shutdownCloses">
 >;
 
 /** dflockd v1.10.0's defaults. */
@@ -78,6 +83,7 @@ export function defaultConfig(): ServerConfig {
     leaseExpired: false,
     crAnywhere: false,
     secondsCap: false,
+    shutdownCloses: false,
   };
 }
 

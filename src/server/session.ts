@@ -103,7 +103,9 @@ export class Session implements Owner {
         this.#sock.write("ok\n");
         continue;
       }
-      this.#sock.write(`${await this.#handle(cmd, keyBytes, utf8(argBytes))}\n`);
+      const reply = await this.#handle(cmd, keyBytes, utf8(argBytes));
+      if (reply === undefined) return;
+      this.#sock.write(`${reply}\n`);
     }
   }
 
@@ -133,7 +135,8 @@ export class Session implements Owner {
     return out as [Uint8Array, Uint8Array, Uint8Array];
   }
 
-  async #handle(cmd: string, keyBytes: Uint8Array, arg: string): Promise<string> {
+  /** The reply line; undefined when the connection is to close with none. */
+  async #handle(cmd: string, keyBytes: Uint8Array, arg: string): Promise<string | undefined> {
     const table = this.#host.table;
     if (cmd === "stats") return `ok ${table.stats(this.#host.connections())}`;
     if (cmd === "ping" && this.#host.cfg.ping) return "ok";
@@ -223,7 +226,7 @@ export class Session implements Owner {
     return { ms: Number(ns) / 1e6, replyS: whole === 0 ? this.#host.cfg.defaultLeaseTtlS : whole };
   }
 
-  async #lock(key: string, limit: Limit, lease: Lease, timeoutMs: number): Promise<string> {
+  async #lock(key: string, limit: Limit, lease: Lease, timeoutMs: number): Promise<string | undefined> {
     const table = this.#host.table;
     // Once a shutdown has begun, a request that must wait is cut at once, even a try (`l` with timeout 0).
     const r = table.acquire(this, key, limit, lease, timeoutMs > 0 || this.#host.shuttingDown());
@@ -236,7 +239,12 @@ export class Session implements Owner {
       return `ok ${table.grantFields(h)}`;
     }
     table.dequeue(r.waiter);
-    return h === "timeout" ? "timeout" : "error";
+    return h === "timeout" ? "timeout" : this.#cut();
+  }
+
+  /** The answer to a blocked request cut by a shutdown: `error`, or (later builds) none, and a close. */
+  #cut(): string | undefined {
+    return this.#host.cfg.shutdownCloses ? undefined : "error";
   }
 
   #enqueue(key: string, limit: Limit, lease: Lease): string {
@@ -260,7 +268,7 @@ export class Session implements Owner {
     return "queued";
   }
 
-  async #wait(key: string, timeoutMs: number): Promise<string> {
+  async #wait(key: string, timeoutMs: number): Promise<string | undefined> {
     const table = this.#host.table;
     const w = this.enqueued.get(key);
     if (w === undefined) return "error_not_enqueued";
@@ -284,7 +292,7 @@ export class Session implements Owner {
     if (typeof h === "string") {
       // A wait that times out (or is cut by a shutdown) gives up its place in the queue.
       table.dequeue(w);
-      return h === "timeout" ? "timeout" : "error";
+      return h === "timeout" ? "timeout" : this.#cut();
     }
     table.touch(key);
     return `ok ${table.grantFields(h)}`;

@@ -26,12 +26,36 @@ export async function detectForms(bin: string): Promise<DoubleOptions> {
       server,
     );
     return {
+      shutdownCloses: await cutByShutdown(bin),
       fence: (grant ?? "").split(" ").length === 5, // "a: ok <token> <ttl> [<fence>]"
       ping: ping === "a: ok",
       leaseExpired: expired === "a: error_lease_expired",
       crAnywhere: cr?.startsWith("a: ok") ?? false,
       secondsCap: cap === "a: error",
     };
+  } finally {
+    await server.stop();
+  }
+}
+
+/** Whether a blocked `l` cut by a shutdown gets `error` (v1.10.0) or a close with no reply (later builds). */
+async function cutByShutdown(bin: string): Promise<boolean> {
+  const server = await startDflockd(["--shutdown-timeout", "5"], { bin });
+  try {
+    const [, , cut] = await runScript(
+      {
+        name: "probe shutdown",
+        steps: [
+          { c: "a", req: ["l", "k", "0"] },
+          { c: "b", later: ["l", "k", "10"] },
+          { c: "a", poll: ["stats", "_", ""], until: /"waiters":1/, everyMs: 10, within: [0, 3000] },
+          { shutdown: true },
+          { c: "b", await: 1 },
+        ],
+      },
+      server,
+    );
+    return cut === "b: <closed>";
   } finally {
     await server.stop();
   }

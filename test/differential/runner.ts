@@ -23,6 +23,10 @@ export type Step =
   | { c: string; closed: true; within?: [number, number] }
   /** Close `c` from the client side, at once (the server may not notice until it reads). */
   | { c: string; close: true }
+  /** Finish sending on `c` (a FIN), and keep reading. */
+  | { c: string; halfClose: true }
+  /** Shut the server down as SIGTERM does (a real server gets SIGTERM). */
+  | { shutdown: true }
   /** Wait: only where the passage of time is the subject (leases, timeouts). */
   | { sleep: number }
   /** Reset the clock mark that `within` counts from. */
@@ -35,10 +39,11 @@ export interface Script {
   steps: Step[];
 }
 
-/** Where to connect: plain TCP on loopback. */
+/** Where to connect: plain TCP on loopback; and how to begin the server's graceful shutdown. */
 export interface Target {
   host: string;
   port: number;
+  shutdown?: () => void;
 }
 
 class Conn {
@@ -218,6 +223,12 @@ export async function runScript(script: Script, target: Target): Promise<string[
         );
       } else if ("close" in step) {
         conn(step.c).sock.destroy();
+      } else if ("halfClose" in step) {
+        conn(step.c).sock.end();
+      } else if ("shutdown" in step) {
+        if (target.shutdown === undefined)
+          throw new Error(`script "${script.name}" shuts the server down: give a Target with shutdown()`);
+        target.shutdown();
       }
     }
   } finally {

@@ -4,9 +4,10 @@
  * when its reply lands inside, and the two servers are compared on that.
  */
 import type { Script } from "./runner.ts";
-import { auth, authFile, deadWaiter, fifo, limits, tlsScript } from "./scripts/connections.ts";
-import { commands, edges, keys, malformed, pipelining, twoPhase } from "./scripts/requests.ts";
-import { collect, expiry, gc, lapsed, noAutoRelease, readTimeout } from "./scripts/time.ts";
+import { auth, authFile, authSilence, deadWaiter, fifo, limits, tlsScript } from "./scripts/connections.ts";
+import { commands, edges, keys, malformed, numbers, pipelining, twoPhase } from "./scripts/requests.ts";
+import { drain, drainReadTimeout } from "./scripts/shutdown.ts";
+import { activity, collect, expiry, gc, lapsed, noAutoRelease, readTimeout } from "./scripts/time.ts";
 
 /** Every script of the differential test, in the order they were recorded. */
 export function scripts(): Script[] {
@@ -29,5 +30,10 @@ export function scripts(): Script[] {
     edges,
     pipelining,
     tlsScript(),
+    drain,
+    drainReadTimeout,
+    authSilence,
+    activity,
+    numbers,
   ];
 }

@@ -72,6 +72,8 @@ export interface DflockdServer {
   readonly address: [string, number];
   /** Everything the server printed. */
   output(): string;
+  /** Begin a graceful shutdown, as SIGTERM does (a real server gets SIGTERM); does not wait. */
+  shutdown(): void;
   /** SIGTERM, then SIGKILL after 3 s; resolves when the process has exited. */
   stop(): Promise<void>;
   /** SIGKILL at once; resolves when the process has exited. */
@@ -95,7 +97,7 @@ export async function startDflockd(
 ): Promise<DflockdServer> {
   if (server === "double") {
     const d = await startDouble(["--host", "127.0.0.1", ...flags], double);
-    return { kind: "double", ...d, output: () => "" };
+    return { kind: "double", ...d, shutdown: () => d.drain(), output: () => "" };
   }
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
@@ -154,6 +156,9 @@ async function launch(bin: string, port: number, flags: string[], args: string[]
     port,
     address: [host, port],
     output: () => out,
+    shutdown: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    },
     kill: () => kill("SIGKILL"),
     async stop() {
       const t = setTimeout(() => child.kill("SIGKILL"), 3_000);

@@ -100,6 +100,25 @@ const auth: Script = {
   ],
 };
 
+/** Before auth, silence past the read timeout, a close, or a request cut short is refused as auth. */
+const authSilence: Script = {
+  name: "auth refused on silence and half-close",
+  flags: ["--auth-token", "s3cret", "--read-timeout", "1"],
+  steps: [
+    { c: "a", raw: "" },
+    { c: "b", raw: "auth\n_\nwrong\n", replies: 1 },
+    { c: "c", raw: "auth\n_" },
+    { c: "d", raw: "" },
+    { mark: true },
+    { c: "c", halfClose: true },
+    { c: "c", closed: true, within: [0, 800] },
+    { c: "d", halfClose: true },
+    { c: "d", closed: true, within: [0, 800] },
+    { c: "b", closed: true, within: [0, 800] },
+    { c: "a", closed: true, within: [800, 2200] },
+  ],
+};
+
 /** An auth token read from a file is trimmed; one given as a flag is not. */
 const authFile: Script = {
   name: "auth token flag taken as it is",
@@ -120,4 +139,4 @@ function tlsScript(): Script {
   };
 }
 
-export { auth, authFile, deadWaiter, fifo, limits, tlsScript };
+export { auth, authFile, authSilence, deadWaiter, fifo, limits, tlsScript };

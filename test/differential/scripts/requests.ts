@@ -161,6 +161,41 @@ const edges: Script = {
   ],
 };
 
+/**
+ * Numbers the client never sends. v1.10.0 turns seconds into int64
+ * nanoseconds that wrap: a lease past 9223372036 s can come out negative or
+ * tiny; later builds refuse it. Limits are int64, compared exactly.
+ */
+const numbers: Script = {
+  name: "leases and limits past the usual range",
+  // No sweep during the script: a lease that ran out is seen by the requests themselves.
+  flags: ["--lease-sweep-interval", "30"],
+  steps: [
+    // Wraps negative: refused by l, sl, se and n, which check after the wrap; e checks before it.
+    { c: "a", req: r("l", "neg", "0 9223372037") },
+    { c: "a", req: r("sl", "neg", "0 2 9223372037") },
+    { c: "a", req: r("se", "neg", "2 9223372037") },
+    { c: "a", req: r("e", "neg", "9223372037") },
+    { c: "a", req: r("w", "neg", "0") },
+    // Wraps to 0.29 s: the grant names the default lease, and runs out within a second.
+    { c: "a", req: r("l", "tiny", "0 18446744074") },
+    { c: "a", req: r("n", "tiny", `${T(2)} 18446744074`) },
+    { c: "a", req: r("l", "k", "0") },
+    { c: "a", req: r("n", "k", `${T(3)} 18446744073`) },
+    { c: "a", req: r("n", "k", `${T(3)} 9223372036854775807`) },
+    { c: "a", req: r("n", "k", `${T(3)} 9223372036854775808`) },
+    // A timeout that wraps negative times out at once.
+    { c: "b", req: r("l", "k", "9223372036854775807") },
+    // Limits past 2^53 are kept exactly.
+    { c: "a", req: r("sl", "s53", "0 9007199254740993") },
+    { c: "a", req: r("sl", "s53", "0 9007199254740992") },
+    { c: "a", req: r("sl", "s53", "0 +9007199254740993") },
+    { c: "a", req: r("stats", "_") },
+    { sleep: 1_200 },
+    { c: "b", req: r("l", "tiny", "0") },
+  ],
+};
+
 /** Pipelined requests are answered in order; a blocked one holds up the rest. */
 const pipelining: Script = {
   name: "pipelining",
@@ -172,4 +207,4 @@ const pipelining: Script = {
   ],
 };
 
-export { commands, edges, keys, malformed, pipelining, twoPhase };
+export { commands, edges, keys, malformed, numbers, pipelining, twoPhase };

@@ -133,4 +133,30 @@ const gc: Script = {
   ],
 };
 
-export { collect, expiry, gc, lapsed, noAutoRelease, readTimeout };
+const BOGUS = "0123456789abcdef0123456789abcdef";
+/** A request every 500 ms for 3.5 s, alternating a failed release and a failed renewal of `key`. */
+const poke = (c: string, key: string, sem: boolean): Script["steps"] =>
+  Array.from({ length: 7 }, (_, i) => [
+    { sleep: 500 },
+    { c, req: r(`${sem ? "s" : ""}${i % 2 === 0 ? "r" : "n"}`, key, BOGUS) },
+  ]).flat();
+
+/** A failed `r` or `n` still counts as activity: it keeps a key, and a semaphore's limit, through GC. */
+const activity: Script = {
+  name: "failed requests keep keys alive",
+  flags: ["--gc-interval", "1", "--gc-max-idle", "2"],
+  steps: [
+    { c: "a", req: r("l", "k", "0") },
+    { c: "a", req: r("r", "k", T(1)) },
+    { c: "a", req: r("sl", "s", "0 3") },
+    { c: "a", req: r("sr", "s", T(2)) },
+    { c: "a", req: r("l", "gone", "0") },
+    { c: "a", req: r("r", "gone", T(3)) },
+    ...poke("b", "k", false),
+    ...poke("c", "s", true).filter((step) => !("sleep" in step)),
+    { c: "d", req: r("stats", "_") },
+    { c: "d", req: r("sl", "s", "0 4") },
+  ],
+};
+
+export { activity, collect, expiry, gc, lapsed, noAutoRelease, readTimeout };
