@@ -1,0 +1,63 @@
+/**
+ * The server's settings (src/server/config.ts) read as dflockd v1.10.0 reads
+ * its own: flags in both spellings, DFLOCKD_* variables only where no flag
+ * was given, the auth token's order of precedence, and dflockd's checks.
+ */
+import { describe, expect, it } from "vitest";
+import { ConfigError, defaultConfig, parseFlags, tokenFromFile } from "../../src/server/config.ts";
+
+const env =
+  (vars: Record<string, string>) =>
+  (name: string): string | undefined =>
+    vars[name];
+
+describe("parseFlags", () => {
+  it("has dflockd's defaults", () => {
+    expect(parseFlags([]).config).toEqual(defaultConfig());
+    expect(defaultConfig()).toMatchObject({ port: 6388, readTimeoutS: 23, defaultLeaseTtlS: 33, maxLocks: 1024 });
+  });
+
+  it("takes --name value, -name=value, and booleans alone or with =true|false", () => {
+    const p = parseFlags(["--port", "7000", "-read-timeout=5", "--auto-release-on-disconnect=false", "--debug"]);
+    expect(p.config).toMatchObject({ port: 7000, readTimeoutS: 5, autoReleaseOnDisconnect: false });
+    expect(() => parseFlags(["--debug=yes"])).toThrow(/invalid boolean value "yes" for -debug/);
+    expect(() => parseFlags(["--port"])).toThrow(/flag needs an argument: -port/);
+    expect(() => parseFlags(["--port", "x"])).toThrow(/invalid value "x" for flag -port/);
+    expect(() => parseFlags(["--nope", "1"])).toThrow(/flag provided but not defined: -nope/);
+    expect(() => parseFlags(["serve"])).toThrow(ConfigError);
+  });
+
+  it("fills what no flag set from DFLOCKD_* variables, ignoring values that do not parse", () => {
+    const vars = env({
+      DFLOCKD_PORT: "7001",
+      DFLOCKD_READ_TIMEOUT_S: "x",
+      DFLOCKD_MAX_LOCKS: "9",
+      DFLOCKD_HOST: "0.0.0.0",
+    });
+    expect(parseFlags([], vars).config).toMatchObject({ port: 7001, readTimeoutS: 23, maxLocks: 9, host: "0.0.0.0" });
+    expect(parseFlags(["--port", "7002"], vars).config.port).toBe(7002);
+    const off = env({ DFLOCKD_AUTO_RELEASE_ON_DISCONNECT: "no" });
+    expect(parseFlags([], off).config.autoReleaseOnDisconnect).toBe(false);
+  });
+
+  it("takes the auth token from DFLOCKD_AUTH_TOKEN, then --auth-token, then a file", () => {
+    expect(parseFlags(["--auth-token", "flag"], env({ DFLOCKD_AUTH_TOKEN: "env" })).config.authToken).toBe("env");
+    const both = parseFlags(["--auth-token", "flag", "--auth-token-file", "/f"]);
+    expect([both.config.authToken, both.authTokenFile]).toEqual(["flag", undefined]);
+    const file = parseFlags([], env({ DFLOCKD_AUTH_TOKEN_FILE: "/g" }));
+    expect([file.config.authToken, file.authTokenFile]).toEqual([undefined, "/g"]);
+    expect(tokenFromFile("  s3cret\n")).toBe("s3cret");
+  });
+
+  it("refuses what dflockd refuses", () => {
+    expect(() => parseFlags(["--max-locks", "0"])).toThrow("--max-locks must be > 0 (got 0)");
+    expect(() => parseFlags(["--read-timeout", "0"])).toThrow("--read-timeout must be > 0");
+    expect(() => parseFlags(["--port", "70000"])).toThrow("--port must be 0-65535 (got 70000)");
+    expect(() => parseFlags(["--shutdown-timeout", "-1"])).toThrow("--shutdown-timeout must be >= 0");
+    expect(() => parseFlags(["--tls-cert", "c.pem"])).toThrow(
+      "both --tls-cert and --tls-key must be provided together",
+    );
+    const tls = parseFlags(["--tls-cert", "c.pem", "--tls-key", "k.pem"]);
+    expect([tls.tlsCertFile, tls.tlsKeyFile]).toEqual(["c.pem", "k.pem"]);
+  });
+});
