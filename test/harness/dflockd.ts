@@ -2,7 +2,8 @@
  * Test harness for dflockd servers: start one on a free port with the flags a
  * test needs, and always stop it. The server is a real dflockd when the run
  * uses one (see locate.ts and global-setup.ts), else the in-process double
- * (test/double), which takes the same flags.
+ * (the shipped server in src/server, started by test/double/server.ts), which
+ * takes the same flags.
  *
  * `DFLOCKD_SERVER` chooses: `double`, `real` (fails if none is found), or
  * `auto` (real if found, else the double). The global setup resolves it once
@@ -39,7 +40,7 @@ export function chooseServer(located: Located = locateDflockd({ install: true })
 export function describeChoice(c: ServerChoice): string {
   return c.kind === "real"
     ? `REAL dflockd ${c.bin} (found via ${c.how})`
-    : `the in-process dflockd DOUBLE (test/double; ${c.why})`;
+    : `the in-process dflockd DOUBLE (src/server, the server startTestServer() ships; ${c.why})`;
 }
 
 /** The choice the global setup made for this run ("double" unless told otherwise). */
