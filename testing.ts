@@ -29,6 +29,8 @@ import {
   testServerConfig,
 } from "./src/server/test-server.ts";
 
+// What TestServer.stats() returns, the shape of the client's `stats()`: public, as a type the API names.
+export type { Stats, StatsIdle, StatsLock, StatsSemaphore } from "./src/replies.ts";
 export { ConfigError } from "./src/server/config.ts";
 export { type TestServer, type TestServerOptions, TestServerStoppedError } from "./src/server/test-server.ts";
 

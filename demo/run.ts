@@ -2,11 +2,12 @@
  * `npm run demo`: start a local dflockd (a real one if the test harness finds
  * one, else the in-process double, saying which on the first line), run three
  * workers at once on Node, Bun and Deno contending for one lock and one
- * semaphore, and print who held what, when. Run with Bun (a dev dependency).
+ * semaphore, and print who held what, when, then how to get a server of your
+ * own. Run with Bun (a dev dependency).
  */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { chooseServer, describeChoice, startDflockd } from "../test/harness/dflockd.ts";
+import { chooseServer, describeChoice, pinnedVersion, startDflockd } from "../test/harness/dflockd.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 const BIN = join(ROOT, "node_modules", ".bin");
@@ -73,4 +74,12 @@ const queued = events.filter((e) => e.event === "lock: queued").map((e) => `${e.
 const held = events.filter((e) => e.event === "lock: HELD").map((e) => `${e.worker}#${e.round}`);
 console.log(`\nqueued: ${queued.join(" → ")}\nheld:   ${held.join(" → ")}`);
 console.log("dflockd stopped.");
+console.log(
+  [
+    "\nA server of your own, in one command:",
+    "  npx dflockd-client serve    (bunx --bun dflockd-client serve; deno run -A jsr:@dflockd/client/cli serve)",
+    "or the real dflockd:",
+    `  go install github.com/mtingers/dflockd/cmd/dflockd@${pinnedVersion()} && dflockd`,
+  ].join("\n"),
+);
 process.exit(failed ? 1 : 0);

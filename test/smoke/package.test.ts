@@ -3,7 +3,9 @@
  * project, and take and release a lock from Node ESM, Node CommonJS, Bun and
  * Deno (`npm:` specifier), plus the JSR layout from Deno by path, each in a
  * child process of its own runtime. The server is the run's dflockd (a real
- * one when found, else the double; see test/harness).
+ * one when found, else the double; see test/harness). The testing entry
+ * (`dflockd-client/testing`) is used as a user's tests would: from
+ * `node --test`, `bun test` and `deno test`, each starting its own server.
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -159,5 +161,106 @@ describe("the JSR layout", () => {
         script(`const { DistributedLock, LockLostError, InvalidArgumentError } = await import(${entry});`, true),
       ),
     ).toContain("ok released");
+  });
+});
+
+/**
+ * The body every runtime's test runs: start a test server, hold a lock, see a
+ * second instance fail a try and wait its turn, stop the server, and find the
+ * port refusing connections. Plain JavaScript, for any test runner.
+ */
+const SCENARIO = `
+async function scenario({ startTestServer, DistributedLock, AcquireTimeoutError }, refused) {
+  const server = await startTestServer();
+  try {
+    const options = { key: "smoke-testing", servers: server.servers };
+    const first = new DistributedLock(options);
+    const second = new DistributedLock(options);
+    if (!(await first.acquire())) throw new Error("first: not acquired");
+    const busy = await second.withLock(() => "ran", { timeoutS: 0 }).catch((e) => e);
+    if (!(busy instanceof AcquireTimeoutError)) throw new Error("second's try: " + String(busy));
+    const waiting = second.acquire({ timeoutS: 30 });
+    const early = await Promise.race([waiting, new Promise((r) => setTimeout(() => r("waiting"), 200))]);
+    if (early !== "waiting") throw new Error("second got past first's hold: " + String(early));
+    const held = (await server.stats()).locks.map((l) => l.key);
+    if (held.join() !== "smoke-testing") throw new Error("stats: " + JSON.stringify(held));
+    await first.release();
+    if ((await waiting) !== true) throw new Error("second: not granted after first's release");
+    await second.release();
+  } finally {
+    await server.stop();
+  }
+  if (!(await refused(server.host, server.port))) throw new Error("still listening on " + server.port + " after stop()");
+}
+`;
+
+describe("the packed testing entry (dflockd-client/testing)", () => {
+  /** Run a test file with a runtime's test runner; its output, having checked it passed `passes` tests. */
+  async function runner(cmd: string, args: string[], file: string, body: string, passes: RegExp): Promise<string> {
+    writeFileSync(join(dir, "app", file), body);
+    const r = await runChild(cmd, [...args, `./${file}`], { cwd: join(dir, "app"), timeout: 60_000 });
+    // Without colours, which Deno's runner prints even to a pipe.
+    const all = `${r.out}\n${r.err}`.replace(/\x1b\[[\d;]*m/g, "");
+    if (r.code !== 0 || !passes.test(all)) throw new Error(`${cmd} ${file} failed (${r.code}):\n${all}`);
+    return all;
+  }
+
+  it("runs under node --test, imported (ESM) and required (CommonJS)", async () => {
+    const body = [
+      `import { test } from "node:test";`,
+      `import { connect } from "node:net";`,
+      `import { createRequire } from "node:module";`,
+      `import * as esm from "dflockd-client";`,
+      `import { startTestServer } from "dflockd-client/testing";`,
+      SCENARIO,
+      `const refused = (host, port) => new Promise((resolve, reject) => {`,
+      `  const s = connect(port, host);`,
+      `  s.once("connect", () => { s.destroy(); resolve(false); });`,
+      `  s.once("error", (e) => (e.code === "ECONNREFUSED" ? resolve(true) : reject(e)));`,
+      `});`,
+      `test("ESM", async () => { await scenario({ ...esm, startTestServer }, refused); });`,
+      `test("CommonJS", async () => {`,
+      `  const require = createRequire(import.meta.url);`,
+      `  await scenario({ ...require("dflockd-client"), ...require("dflockd-client/testing") }, refused);`,
+      `});`,
+    ].join("\n");
+    await runner("node", ["--test", "--test-reporter=tap"], "testing.node.test.mjs", body, /^# pass 2\n# fail 0$/m);
+  });
+
+  it("runs under bun test", async () => {
+    const body = [
+      `import { test } from "bun:test";`,
+      `import * as lib from "dflockd-client";`,
+      `import { startTestServer } from "dflockd-client/testing";`,
+      SCENARIO,
+      `const refused = (hostname, port) =>`,
+      `  Bun.connect({ hostname, port, socket: { data() {} } }).then(`,
+      `    (s) => { s.end(); return false; },`,
+      `    (e) => { if (e.code === "ECONNREFUSED") return true; throw e; },`,
+      `  );`,
+      `test("bun", async () => { await scenario({ ...lib, startTestServer }, refused); });`,
+    ].join("\n");
+    await runner(join(BIN, "bun"), ["test"], "testing.bun.test.mjs", body, /^ 1 pass\n 0 fail$/m);
+  });
+
+  it("runs under deno test (npm: specifiers), with Deno's sanitizers on", async () => {
+    const body = [
+      `import * as lib from "npm:dflockd-client";`,
+      `import { startTestServer } from "npm:dflockd-client/testing";`,
+      SCENARIO,
+      `const refused = (hostname, port) =>`,
+      `  Deno.connect({ hostname, port }).then(`,
+      `    (c) => { c.close(); return false; },`,
+      `    (e) => { if (e instanceof Deno.errors.ConnectionRefused) return true; throw e; },`,
+      `  );`,
+      `Deno.test("deno", async () => { await scenario({ ...lib, startTestServer }, refused); });`,
+    ].join("\n");
+    await runner(
+      join(BIN, "deno"),
+      ["test", "-A", "--quiet", "--node-modules-dir=manual"],
+      "testing.deno.test.mjs",
+      body,
+      /ok \| 1 passed \| 0 failed/,
+    );
   });
 });

@@ -4,6 +4,10 @@
 // imports of the package point at the source; names a block uses without
 // defining (the `lock` of an earlier block, helpers such as `buildReport`)
 // are declared in readme-globals.d.ts. Then tsc checks them all at once.
+// Test runners' imports are real: `vitest` and `node:test` from
+// node_modules, `bun:test` from @types/bun; `Deno.test` is declared in
+// readme-globals.d.ts, beside the Deno APIs the adapters use
+// (types/deno-subset.d.ts).
 //
 //   node test/types/readme-check.mjs
 import { spawnSync } from "node:child_process";
@@ -28,6 +32,10 @@ const ENTRY = {
   "@dflockd/client": src("mod.ts"),
   "jsr:@dflockd/client": src("mod.ts"),
   "npm:dflockd-client": src("src/index.ts"),
+  "dflockd-client/testing": src("testing.ts"),
+  "@dflockd/client/testing": src("testing.ts"),
+  "jsr:@dflockd/client/testing": src("testing.ts"),
+  "npm:dflockd-client/testing": src("testing.ts"),
 };
 
 const blocks = [];
@@ -39,7 +47,7 @@ for (let m = fence.exec(readme); m !== null; m = fence.exec(readme)) {
 const files = blocks.map(({ line, code }) => {
   let body = code.replace(/from "([^"]+)"/g, (all, spec) => (ENTRY[spec] ? `from "${ENTRY[spec]}"` : all));
   // A block that imports nothing from the package sees the whole API, as after `import * from`.
-  if (!/from "[^"]*src\/index\.ts"|from "[^"]*mod\.ts"|from "[^"]*adapters\//.test(body)) {
+  if (!/from "[^"]*src\/index\.ts"|from "[^"]*mod\.ts"|from "[^"]*testing\.ts"|from "[^"]*adapters\//.test(body)) {
     body = `import { DistributedLock, DistributedSemaphore, DflockdClient, stats, connect, acquire, release, LockLostError, AcquireTimeoutError, LockError } from "${ENTRY["dflockd-client"]}";\n${body}`;
   }
   const name = `line-${String(line).padStart(4, "0")}.ts`;
@@ -56,7 +64,7 @@ writeFileSync(
         lib: ["ES2022", "ESNext.Disposable", "DOM"],
         module: "NodeNext",
         moduleResolution: "NodeNext",
-        types: ["node"],
+        types: ["node", "bun"],
         strict: true,
         exactOptionalPropertyTypes: true,
         noUncheckedIndexedAccess: true,
@@ -65,7 +73,7 @@ writeFileSync(
         noEmit: true,
         skipLibCheck: true,
       },
-      files: ["globals.d.ts", ...files],
+      files: ["globals.d.ts", src("types/deno-subset.d.ts"), ...files],
     },
     null,
     2,

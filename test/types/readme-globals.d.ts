@@ -1,5 +1,6 @@
 // What README.md's examples use without defining it: the lock of an earlier
-// example, and the reader's own functions. Used by readme-check.mjs only.
+// example, the reader's own functions, and Deno's test runner. Used by
+// readme-check.mjs only.
 import type { DistributedLock } from "../../src/index.ts";
 
 declare global {
@@ -10,4 +11,7 @@ declare global {
   function tellTheDashboard(status: string): Promise<void>;
   const metrics: { increment(name: string, tags: Record<string, string>): void };
   const log: { error(fields: object, message: string): void };
+  namespace Deno {
+    function test(name: string, fn: () => void | Promise<void>): void;
+  }
 }
