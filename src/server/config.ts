@@ -87,9 +87,24 @@ export function defaultConfig(): ServerConfig {
   };
 }
 
-/** A setting dflockd refuses; the message is dflockd's own. */
+/**
+ * A setting dflockd would refuse (from `startTestServer()` options or `serve`
+ * flags); the message names the setting and the rule.
+ *
+ * @example
+ * ```ts
+ * import { ConfigError, startTestServer } from "dflockd-client/testing";
+ *
+ * await startTestServer({ readTimeoutS: 0 }).catch((err) => {
+ *   if (err instanceof ConfigError) console.error(err.message); // readTimeoutS must be > 0 (got 0s)
+ * });
+ * ```
+ */
 export class ConfigError extends Error {
-  /** @param message What is wrong, naming the flag. */
+  /**
+   * A refused setting.
+   * @param message What is wrong, naming the flag or option.
+   */
   constructor(message: string) {
     super(message);
     this.name = "ConfigError";

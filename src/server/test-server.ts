@@ -92,8 +92,22 @@ export interface TestServer extends AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** A stopped test server was asked for what only a running one has. */
+/**
+ * A stopped test server was asked for what only a running one has.
+ *
+ * @example
+ * ```ts
+ * import { startTestServer, TestServerStoppedError } from "dflockd-client/testing";
+ *
+ * const server = await startTestServer();
+ * await server.kill();
+ * await server.stats().catch((err) => console.log(err instanceof TestServerStoppedError)); // true
+ * await server.restart();
+ * await server.stop();
+ * ```
+ */
 export class TestServerStoppedError extends Error {
+  /** The error, with a message that names the fix. */
   constructor() {
     super("the test server is stopped: call restart() to start it again");
     this.name = "TestServerStoppedError";
