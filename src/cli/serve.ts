@@ -105,16 +105,20 @@ export async function serve(args: readonly string[], host: CliHost): Promise<num
 /** `server.shutdown()`, saying so if the shutdown timeout passes first, as dflockd does. */
 async function drain(server: RunningServer, log: (level: Level, msg: string) => Promise<void>): Promise<void> {
   const limit = server.config.shutdownTimeoutS;
+  let warned: Promise<void> | undefined;
   // Set before shutdown() sets its own, so the warning comes before the connections close.
-  const warn =
+  const timer =
     limit > 0
-      ? setTimeout(() => void log("WARN", "shutdown timeout reached, force-closing connections"), limit * 1000)
+      ? setTimeout(() => {
+          warned = log("WARN", "shutdown timeout reached, force-closing connections");
+        }, limit * 1000)
       : undefined;
   try {
     await server.shutdown();
   } finally {
-    clearTimeout(warn);
+    clearTimeout(timer);
   }
+  await warned;
 }
 
 function messageOf(err: unknown): string {
