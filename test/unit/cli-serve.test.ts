@@ -212,7 +212,7 @@ describe("serve", () => {
     f.handlers.get("SIGTERM")?.();
     expect(await holder.ask("stats\n_\n\n")).toMatch(/^ok \{"connections":2,/);
     waiter.hangUp();
-    expect(await holder.ask("stats\n_\n\n")).toMatch(/^ok \{"connections":1,/);
+    await vi.waitFor(async () => expect(await holder.ask("stats\n_\n\n")).toMatch(/^ok \{"connections":1,/));
     expect(ended).toBe(false);
     holder.hangUp();
     expect(await done).toBe(0);
