@@ -15,7 +15,7 @@ export class UsageError extends Error {
   }
 }
 
-/** Options shared by every subcommand. */
+/** Options shared by lock, sem and stats. */
 export interface CommonArgs {
   /** `--servers`, as written (else `DFLOCKD_SERVERS`). */
   servers: string | undefined;

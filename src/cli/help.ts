@@ -9,7 +9,7 @@ import { DEFAULT_GRACE_S, type HelpTopic } from "./args.ts";
 import { ENV } from "./config.ts";
 import { EXIT } from "./exit.ts";
 
-const OPTIONS = `Options (every subcommand):
+const OPTIONS = `Options (lock, sem and stats; serve takes dflockd's flags, see help serve):
   --servers HOST:PORT,...   servers, in sharding order (default ${DEFAULT_HOST}:${DEFAULT_PORT}; env ${ENV.servers})
   --timeout SECONDS         how long to wait, 0 to 3600 (default 10); 0 tries once
                             (stats: time to connect, and again to answer; at least 1)
@@ -31,8 +31,7 @@ const STATUSES = `Exit status:
       release after its end found the lock gone)
   ${EXIT.AUTH}  the server refused the auth token
   ${EXIT.NOT_RUNNABLE} the command cannot be run  ${EXIT.NOT_FOUND} the command was not found
-  130/143/129/131  SIGINT/SIGTERM/SIGHUP/SIGQUIT while waiting (the command never ran)
-  serve: ${EXIT.OK} once drained after SIGINT/SIGTERM; ${EXIT.CONFIG} a bad flag or setting, or it cannot start`;
+  130/143/129/131  SIGINT/SIGTERM/SIGHUP/SIGQUIT while waiting (the command never ran)`;
 
 const RUN = `  While the command runs the lock is renewed. SIGTERM and SIGHUP are passed on
   to the command, and the lock is released only after it has ended; so are
@@ -223,5 +222,6 @@ Examples:
 ${OPTIONS}
 
 ${STATUSES}
+  serve: ${EXIT.OK} once drained after SIGINT/SIGTERM; ${EXIT.CONFIG} a bad flag or setting, or it cannot start
 `;
 }
