@@ -1,12 +1,14 @@
 /**
- * The command line's host on Bun: `Bun.spawn` for the command; output,
- * environment and signals through Bun's `process`, as on Node.
+ * The command line's host on Bun: `Bun.spawn` for the command, `bunListen`
+ * for `serve`; output, environment and signals through Bun's `process`, as
+ * on Node.
  *
  * @module
  */
 import type { ChildExit, ChildProcessLike, CliHost } from "../../src/cli/host.ts";
 import { SpawnError } from "../../src/cli/host.ts";
 import { processHost } from "../node/cli.ts";
+import { bunListen } from "./listen.ts";
 
 /** The part of `Bun.spawn`'s result this host uses. */
 interface BunSubprocess {
@@ -27,6 +29,7 @@ export function bunCliHost(): CliHost {
   const bun = (globalThis as unknown as { Bun: BunSpawn }).Bun;
   return {
     ...processHost(`bun ${bun.version}: Bun.connect, Bun.spawn`),
+    listen: bunListen,
     spawn(command, args): ChildProcessLike {
       let proc: BunSubprocess;
       try {

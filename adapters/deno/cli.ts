@@ -1,13 +1,15 @@
 /**
  * The command line's host on Deno: `Deno.Command` for the command,
  * `Deno.addSignalListener` for signals, `Deno.stdout`/`Deno.stderr`,
- * `Deno.env` and `Deno.readTextFile`. Needs only the permissions the README
- * lists (net, run, and env/read for what the options name).
+ * `Deno.env` and `Deno.readTextFile`, `denoListen` for `serve`. Needs only
+ * the permissions the README lists (net, run, and env/read for what the
+ * options name).
  *
  * @module
  */
 import type { ChildExit, ChildProcessLike, CliHost, OutputLike } from "../../src/cli/host.ts";
 import { SpawnError } from "../../src/cli/host.ts";
+import { denoListen } from "./listen.ts";
 
 /** Signal numbers (Linux and macOS agree on these) for the 128+N status; Deno reports the rest itself. */
 const NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
@@ -92,6 +94,7 @@ export function denoCliHost(): CliHost {
       return () => Deno.removeSignalListener(signal, handler);
     },
     signalNumber: (signal) => NUMBERS[signal],
+    listen: denoListen,
     exit: (code) => Deno.exit(code),
   };
 }

@@ -1,6 +1,7 @@
 /**
  * The command line's host on Node.js: `node:child_process` for the command,
- * `process` for arguments, environment, signals and exit. Bun's host shares
+ * `process` for arguments, environment, signals and exit, `nodeListen` for
+ * `serve`. Bun's host shares
  * the parts that are the same there (output, environment, signals).
  *
  * @module
@@ -11,6 +12,7 @@ import { constants } from "node:os";
 import { isatty } from "node:tty";
 import type { ChildExit, ChildProcessLike, CliHost, OutputLike } from "../../src/cli/host.ts";
 import { SpawnError } from "../../src/cli/host.ts";
+import { nodeListen } from "./listen.ts";
 
 /** An output stream of this process as the command line uses it. */
 export function nodeOutput(stream: NodeJS.WriteStream): OutputLike {
@@ -26,8 +28,8 @@ export function nodeOutput(stream: NodeJS.WriteStream): OutputLike {
   };
 }
 
-/** The parts of a host that Node and Bun share: all but how the command is started. */
-export function processHost(describe: string): Omit<CliHost, "spawn"> {
+/** The parts of a host that Node and Bun share: all but how the command is started and how `serve` listens. */
+export function processHost(describe: string): Omit<CliHost, "spawn" | "listen"> {
   return {
     describe,
     args: process.argv.slice(2),
@@ -54,6 +56,7 @@ export function processHost(describe: string): Omit<CliHost, "spawn"> {
 export function nodeCliHost(): CliHost {
   return {
     ...processHost(`node ${process.versions.node}: node:net, node:child_process`),
+    listen: nodeListen,
     spawn(command, args): ChildProcessLike {
       let child: ReturnType<typeof spawn>;
       try {

@@ -15,7 +15,7 @@ export class UsageError extends Error {
   }
 }
 
-/** Options shared by every subcommand. */
+/** Options shared by lock, sem and stats. */
 export interface CommonArgs {
   /** `--servers`, as written (else `DFLOCKD_SERVERS`). */
   servers: string | undefined;
@@ -35,7 +35,7 @@ export interface CommonArgs {
 
 /** A parsed command line. */
 export type Parsed =
-  | { readonly kind: "help"; readonly topic: "lock" | "sem" | "stats" | undefined }
+  | { readonly kind: "help"; readonly topic: HelpTopic | undefined }
   | { readonly kind: "version" }
   | {
       readonly kind: "lock" | "sem";
@@ -47,12 +47,17 @@ export type Parsed =
       readonly graceS: number;
       readonly common: CommonArgs;
     }
-  | { readonly kind: "stats"; readonly json: boolean; readonly common: CommonArgs };
+  | { readonly kind: "stats"; readonly json: boolean; readonly common: CommonArgs }
+  /** `serve`: the words after it, dflockd's flags, for the server's own parser. */
+  | { readonly kind: "serve"; readonly flags: readonly string[] };
+
+/** A subcommand with help of its own. */
+export type HelpTopic = "lock" | "sem" | "stats" | "serve";
 
 /** Default `--grace`, in seconds. */
 export const DEFAULT_GRACE_S = 10;
 
-const SUBCOMMANDS = new Set(["lock", "sem", "stats"]);
+const SUBCOMMANDS = new Set(["lock", "sem", "stats", "serve"]);
 /** Options taking a value, by subcommand ("*" for every one). */
 const VALUED: Record<string, ReadonlySet<string>> = {
   "*": new Set(["--servers", "--timeout", "--lease", "--tls-ca", "--auth-token-file"]),
@@ -81,13 +86,15 @@ export function parseArgs(argv: readonly string[]): Parsed {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === "--help" || sub === "-h" || sub === "help") {
     const topic = sub === "help" ? rest[0] : undefined;
-    return { kind: "help", topic: topic !== undefined && SUBCOMMANDS.has(topic) ? (topic as "lock") : undefined };
+    return { kind: "help", topic: topic !== undefined && SUBCOMMANDS.has(topic) ? (topic as HelpTopic) : undefined };
   }
   if (sub === "--version" || sub === "-V") return { kind: "version" };
+  // dflockd's flags follow dflockd's rules (src/server/config.ts), not these.
+  if (sub === "serve") return { kind: "serve", flags: rest };
   if (!SUBCOMMANDS.has(sub)) {
     const near = closest(sub, SUBCOMMANDS);
     throw new UsageError(
-      `unknown subcommand ${JSON.stringify(sub)}${near ? ` (did you mean ${near}?)` : ""}; expected lock, sem or stats`,
+      `unknown subcommand ${JSON.stringify(sub)}${near ? ` (did you mean ${near}?)` : ""}; expected lock, sem, stats or serve`,
     );
   }
   const dash = rest.indexOf("--");

@@ -7,8 +7,10 @@
 
 /** The statuses `dflockd-client` exits with when the child's is not the answer. */
 export const EXIT = {
-  /** Stats: every server answered. */
+  /** Stats: every server answered. Serve: stopped by SIGINT or SIGTERM, and drained. */
   OK: 0,
+  /** `serve`: a bad flag or setting, or the server cannot start (dflockd's own status for these). */
+  CONFIG: 1,
   /** Bad arguments or options (sysexits' EX_USAGE). */
   USAGE: 64,
   /** A file named by an option (token, CA) cannot be read (EX_NOINPUT). */

@@ -4,11 +4,12 @@
  * @module
  */
 import { DEFAULT_HOST, DEFAULT_PORT } from "../connection.ts";
-import { DEFAULT_GRACE_S } from "./args.ts";
+import { defaultConfig } from "../server/config.ts";
+import { DEFAULT_GRACE_S, type HelpTopic } from "./args.ts";
 import { ENV } from "./config.ts";
 import { EXIT } from "./exit.ts";
 
-const OPTIONS = `Options (every subcommand):
+const OPTIONS = `Options (lock, sem and stats; serve takes dflockd's flags, see help serve):
   --servers HOST:PORT,...   servers, in sharding order (default ${DEFAULT_HOST}:${DEFAULT_PORT}; env ${ENV.servers})
   --timeout SECONDS         how long to wait, 0 to 3600 (default 10); 0 tries once
                             (stats: time to connect, and again to answer; at least 1)
@@ -77,29 +78,150 @@ one refused the auth token, else ${EXIT.UNAVAILABLE}.
 ${OPTIONS}`,
 };
 
+/** The dflockd release to run in production; kept equal to package.json's `config.dflockdVersion` by a test. */
+export const DFLOCKD_VERSION = "v1.16.1";
+
+/** How to install the real server. */
+export const DFLOCKD_INSTALL = `go install github.com/mtingers/dflockd/cmd/dflockd@${DFLOCKD_VERSION}`;
+
+/** What `serve` is for, and what to run instead; `serve` prints it on stderr as it starts. */
+export const DEVELOPMENT_NOTE = `dflockd-client serve: a development server, for tests and first steps. It answers as
+dflockd v1.10.0 does, but it is not dflockd. In production, run dflockd itself:
+  ${DFLOCKD_INSTALL}
+`;
+
+/**
+ * `serve`'s flags: dflockd's, with its defaults and the variable each falls
+ * back to when not given.
+ *
+ * @returns The list, one flag to two lines, without a final newline.
+ */
+export function serveFlags(): string {
+  const d = defaultConfig();
+  const rows: Array<[string, string, string | undefined]> = [
+    ["--host ADDR", `bind address (default ${d.host})`, "DFLOCKD_HOST"],
+    ["--port N", `bind port, 0 for a free one (default ${d.port})`, "DFLOCKD_PORT"],
+    [
+      "--default-lease-ttl SECONDS",
+      `lease when a request names none (default ${d.defaultLeaseTtlS})`,
+      "DFLOCKD_DEFAULT_LEASE_TTL_S",
+    ],
+    [
+      "--lease-sweep-interval SECONDS",
+      `how often lapsed leases are freed (default ${d.leaseSweepIntervalS})`,
+      "DFLOCKD_LEASE_SWEEP_INTERVAL_S",
+    ],
+    ["--gc-interval SECONDS", `how often idle keys are pruned (default ${d.gcIntervalS})`, "DFLOCKD_GC_LOOP_SLEEP"],
+    [
+      "--gc-max-idle SECONDS",
+      `idle time before a key is pruned (default ${d.gcMaxIdleS})`,
+      "DFLOCKD_GC_MAX_UNUSED_TIME",
+    ],
+    ["--max-locks N", `most keys at once (default ${d.maxLocks})`, "DFLOCKD_MAX_LOCKS"],
+    [
+      "--max-connections N",
+      `most connections at once, 0 = no limit (default ${d.maxConnections})`,
+      "DFLOCKD_MAX_CONNECTIONS",
+    ],
+    ["--max-waiters N", `most waiters per key, 0 = no limit (default ${d.maxWaiters})`, "DFLOCKD_MAX_WAITERS"],
+    [
+      "--read-timeout SECONDS",
+      `a connection silent this long is closed (default ${d.readTimeoutS})`,
+      "DFLOCKD_READ_TIMEOUT_S",
+    ],
+    ["--write-timeout SECONDS", `write timeout (default ${d.writeTimeoutS})`, "DFLOCKD_WRITE_TIMEOUT_S"],
+    [
+      "--shutdown-timeout SECONDS",
+      `drain limit after SIGTERM, 0 = wait for ever (default ${d.shutdownTimeoutS})`,
+      "DFLOCKD_SHUTDOWN_TIMEOUT_S",
+    ],
+    [
+      "--auto-release-on-disconnect",
+      `free a connection's locks when it closes (default ${d.autoReleaseOnDisconnect}; =false to keep them)`,
+      "DFLOCKD_AUTO_RELEASE_ON_DISCONNECT",
+    ],
+    ["--tls-cert FILE", "TLS certificate chain (PEM); with --tls-key, serve TLS", "DFLOCKD_TLS_CERT"],
+    ["--tls-key FILE", "TLS private key (PEM)", "DFLOCKD_TLS_KEY"],
+    [
+      "--auth-token TOKEN",
+      "require this token first (visible to ps; prefer --auth-token-file)",
+      "DFLOCKD_AUTH_TOKEN, which wins over both token flags",
+    ],
+    ["--auth-token-file FILE", "the token, from FILE (trimmed)", "DFLOCKD_AUTH_TOKEN_FILE"],
+    ["--debug", "accepted, as dflockd's; this server logs nothing more with it", undefined],
+    ["--version", "print the version and exit", undefined],
+  ];
+  return rows
+    .map(
+      ([flag, text, env]) => `  ${flag.padEnd(32)}${text}${env === undefined ? "" : `\n  ${"".padEnd(32)}env ${env}`}`,
+    )
+    .join("\n");
+}
+
+const SERVE = `Usage: dflockd-client serve [flags]
+
+Run a dflockd-compatible server in this process, for tests and first steps. It
+answers as dflockd v1.10.0 does, but it is not dflockd. In production run dflockd:
+  ${DFLOCKD_INSTALL}
+
+It logs to stderr as dflockd does, with a line "... msg=listening addr=HOST:PORT"
+once it accepts connections (with --port 0, the port it picked). SIGINT or
+SIGTERM stops it as they stop dflockd: it takes no new connections, blocked
+lock requests get "error", open connections are served until they close or
+--shutdown-timeout passes, and then it exits ${EXIT.OK}. Further signals during that
+drain change nothing.
+
+The flags are dflockd's: -name or --name, "--name VALUE" or "--name=VALUE".
+A flag not given is read from its variable, as dflockd reads it.
+
+${serveFlags()}
+
+Exit status:
+  ${EXIT.OK}   stopped by SIGINT or SIGTERM, once every connection was gone
+  ${EXIT.CONFIG}   a bad flag or setting ("configuration error: ..."), or it cannot listen or
+      read --tls-cert/--tls-key ("server error"), as dflockd
+  ${EXIT.INTERNAL}  a fault of dflockd-client itself (please report the stack trace)
+
+Deno needs --allow-net to listen, --allow-read for the files the flags name,
+and --allow-env for the DFLOCKD_ variables to read (the others read as unset).`;
+
+/**
+ * `serve`'s help.
+ *
+ * @returns The text, with a final newline.
+ */
+export function serveHelp(): string {
+  return `${SERVE}\n`;
+}
+
 /**
  * Help for `topic`, or the overview.
  *
  * @param topic A subcommand, or `undefined` for the overview.
  * @returns The text, with a final newline.
  */
-export function helpText(topic: "lock" | "sem" | "stats" | undefined): string {
+export function helpText(topic: HelpTopic | undefined): string {
+  if (topic === "serve") return serveHelp();
   if (topic !== undefined) return `${TEXTS[topic]}\n`;
-  return `dflockd-client: run a command under a dflockd lock or semaphore slot, or show server stats.
+  return `dflockd-client: run a command under a dflockd lock or semaphore slot, show server stats,
+or run a development server.
 
 Usage:
   dflockd-client lock KEY [options] -- CMD [ARGS...]
   dflockd-client sem KEY --limit N [options] -- CMD [ARGS...]
   dflockd-client stats [--json] [options]
-  dflockd-client help lock|sem|stats
+  dflockd-client serve [dflockd's flags]     a dflockd-compatible server for tests (not for production)
+  dflockd-client help lock|sem|stats|serve
 
 Examples:
   dflockd-client lock nightly-backup --timeout 0 -- ./backup.sh
   dflockd-client sem encoders --limit 4 --timeout 600 -- ffmpeg -i in.mov out.mp4
   DFLOCKD_SERVERS=10.0.0.5:6388,10.0.0.6:6388 dflockd-client stats --json
+  dflockd-client serve --port 0
 
 ${OPTIONS}
 
 ${STATUSES}
+  serve: ${EXIT.OK} once drained after SIGINT/SIGTERM; ${EXIT.CONFIG} a bad flag or setting, or it cannot start
 `;
 }

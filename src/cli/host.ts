@@ -1,11 +1,12 @@
 /**
  * What the command line needs from its runtime: arguments, environment,
- * files, output, signals and child processes. Each runtime's adapter
- * (`adapters/<runtime>/cli.ts`) provides one with that runtime's own APIs;
- * nothing here touches a runtime.
+ * files, output, signals, child processes and (for `serve`) a listener. Each
+ * runtime's adapter (`adapters/<runtime>/cli.ts`) provides one with that
+ * runtime's own APIs; nothing here touches a runtime.
  *
  * @module
  */
+import type { Listen } from "../server/listen.ts";
 
 /** The signals the command line handles and forwards to its child. */
 export type ForwardedSignal = "SIGINT" | "SIGTERM" | "SIGHUP" | "SIGQUIT";
@@ -80,6 +81,8 @@ export interface CliHost {
   onSignal(signal: ForwardedSignal, handler: () => void): () => void;
   /** The number of a signal, by name, for the 128+n exit status; `undefined` if unknown. */
   signalNumber(signal: string): number | undefined;
+  /** `serve`'s listener: the runtime's own (`adapters/<runtime>/listen.ts`). */
+  readonly listen: Listen;
   /** End the process with `code` (after awaiting every write). */
   exit(code: number): never;
 }

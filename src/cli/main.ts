@@ -16,6 +16,7 @@ import { EXIT } from "./exit.ts";
 import { helpText } from "./help.ts";
 import type { CliHost } from "./host.ts";
 import { runUnderLock } from "./run.ts";
+import { serve } from "./serve.ts";
 import { statsJson, statsTable } from "./stats.ts";
 
 /**
@@ -61,6 +62,7 @@ export async function run(host: CliHost): Promise<number> {
     await host.stdout.write(`dflockd-client ${VERSION} (${host.describe})\n`);
     return EXIT.OK;
   }
+  if (parsed.kind === "serve") return serve(parsed.flags, host);
   let client: DflockdClient | undefined;
   try {
     const options: ClientOptions = await clientOptions(parsed.common, host);

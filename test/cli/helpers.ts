@@ -18,8 +18,8 @@ export interface DenoPermissions {
   run?: string[];
   /** Files the options name (`--allow-read=`). */
   read?: string[];
-  /** `false`: no `--allow-env` (default: the two DFLOCKD_ variables). */
-  env?: boolean;
+  /** `false`: no `--allow-env`; a list: those variables (default: the two DFLOCKD_ variables). */
+  env?: boolean | string[];
 }
 
 /** How one run of the command line ended, and what it printed. */
@@ -39,6 +39,8 @@ export interface CliRun {
   readonly closed: Promise<void>;
   /** Resolves when standard output has printed `text`; rejects if it ends without. */
   printed(text: string, timeoutMs?: number): Promise<void>;
+  /** Resolves with the match once standard error matches `pattern`; rejects if it ends without. */
+  logged(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
 }
 
 /** Options of one run. */
@@ -56,7 +58,8 @@ export async function cliCommand(args: string[], deno?: DenoPermissions): Promis
   if (RUNTIME === "node") return [process.execPath, [await nodeBundle(CLI), ...args]];
   if (RUNTIME === "bun") return [process.execPath, [CLI, ...args]];
   const perms = ["--no-prompt"];
-  if (deno?.env !== false) perms.push("--allow-env=DFLOCKD_SERVERS,DFLOCKD_AUTH_TOKEN");
+  const env = deno?.env === undefined || deno.env === true ? ["DFLOCKD_SERVERS", "DFLOCKD_AUTH_TOKEN"] : deno.env || [];
+  if (env.length > 0) perms.push(`--allow-env=${env.join(",")}`);
   if (deno?.net?.length) perms.push(`--allow-net=${deno.net.join(",")}`);
   if (deno?.run?.length) perms.push(`--allow-run=${deno.run.join(",")}`);
   if (deno?.read?.length) perms.push(`--allow-read=${deno.read.join(",")}`);
@@ -80,6 +83,7 @@ export async function startCli(args: string[], options: CliOptions = {}): Promis
   });
   child.stderr?.on("data", (d: Buffer) => {
     err += d.toString();
+    for (const w of waiters) w();
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>((resolve, reject) => {
     child.once("error", reject);
@@ -87,6 +91,29 @@ export async function startCli(args: string[], options: CliOptions = {}): Promis
   });
   // "close": the process has exited and its output pipes are drained; nothing more will come.
   const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
+  /** Resolves with what `found` finds in the output so far, once it finds something. */
+  const until = <T>(found: () => T | undefined, what: string, timeoutMs: number): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        const hit = found();
+        if (hit === undefined) return;
+        waiters.delete(check);
+        clearTimeout(timer);
+        resolve(hit);
+      };
+      const fail = (why: string): void => {
+        waiters.delete(check);
+        clearTimeout(timer);
+        reject(new Error(`the CLI did not ${what} ${why}; out:\n${out}\nerr:\n${err}`));
+      };
+      const timer = setTimeout(() => fail(`within ${timeoutMs} ms`), timeoutMs);
+      waiters.add(check);
+      check();
+      closed.then(() => {
+        check();
+        if (waiters.has(check)) fail("before it exited");
+      });
+    });
   return {
     child,
     exited,
@@ -96,27 +123,11 @@ export async function startCli(args: string[], options: CliOptions = {}): Promis
     signal(signal) {
       if (child.pid !== undefined) process.kill(child.pid, signal);
     },
-    printed(text, timeoutMs = 30_000) {
-      return new Promise((resolve, reject) => {
-        const check = (): void => {
-          if (!out.includes(text)) return;
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve();
-        };
-        const fail = (why: string): void => {
-          waiters.delete(check);
-          clearTimeout(timer);
-          reject(new Error(`the CLI did not print ${JSON.stringify(text)} ${why}; out:\n${out}\nerr:\n${err}`));
-        };
-        const timer = setTimeout(() => fail(`within ${timeoutMs} ms`), timeoutMs);
-        waiters.add(check);
-        check();
-        closed.then(() => {
-          check();
-          if (waiters.has(check)) fail("before it exited");
-        });
-      });
+    async printed(text, timeoutMs = 30_000) {
+      await until(() => (out.includes(text) ? true : undefined), `print ${JSON.stringify(text)}`, timeoutMs);
+    },
+    logged(pattern, timeoutMs = 30_000) {
+      return until(() => err.match(pattern) ?? undefined, `log ${pattern}`, timeoutMs);
     },
   };
 }

@@ -52,6 +52,7 @@ function fakeHost(stdinIsTerminal = false) {
       return () => handlers.delete(s);
     },
     signalNumber: (s: string) => ({ SIGINT: 2, SIGTERM: 15 })[s],
+    listen: () => Promise.reject(new Error("lock and sem do not listen")),
     exit: () => {
       throw new Error("exit");
     },
