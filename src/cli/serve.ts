@@ -9,7 +9,7 @@
  * @module
  */
 import { ConfigError, type ParsedFlags, parseFlags, type ServerConfig, tokenFromFile } from "../server/config.ts";
-import { type RunningServer, startServer } from "../server/server.ts";
+import { delayOf, type RunningServer, startServer } from "../server/server.ts";
 import { hostPort } from "../transport.ts";
 import { VERSION } from "../version.ts";
 import { EXIT } from "./exit.ts";
@@ -17,8 +17,7 @@ import { DEVELOPMENT_NOTE, serveFlags, serveHelp } from "./help.ts";
 import type { CliHost } from "./host.ts";
 
 /** Flag errors of Go's flag package, after which dflockd also prints its usage. */
-const FLAG_SYNTAX =
-  /^(flag provided but not defined|flag needs an argument|invalid (boolean )?value|unexpected argument)/;
+const FLAG_SYNTAX = /^(flag provided but not defined|flag needs an argument|invalid (boolean )?value|bad flag syntax)/;
 
 /** A slog level. */
 type Level = "INFO" | "WARN" | "ERROR";
@@ -111,7 +110,7 @@ async function drain(server: RunningServer, log: (level: Level, msg: string) => 
     limit > 0
       ? setTimeout(() => {
           warned = log("WARN", "shutdown timeout reached, force-closing connections");
-        }, limit * 1000)
+        }, delayOf(limit))
       : undefined;
   try {
     await server.shutdown();

@@ -179,10 +179,16 @@ export function parseFlags(
   let version = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
-    const m = /^--?([a-z-]+)(?:=(.*))?$/s.exec(arg);
-    if (!m) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)}`);
+    // As Go's flag package: `--` ends the flags, and so does the first argument that is not one (dflockd ignores the rest).
+    if (arg === "--" || arg === "-" || !arg.startsWith("-")) break;
+    const m = /^--?([^-=][^=]*)(?:=(.*))?$/s.exec(arg);
+    if (!m) throw new ConfigError(`bad flag syntax: ${arg}`);
     const name = m[1] as string;
     let value = m[2];
+    const known = name in INT_FLAGS || (STRING_FLAGS as readonly string[]).includes(name);
+    if (!known && !(BOOL_FLAGS as readonly string[]).includes(name)) {
+      throw new ConfigError(`flag provided but not defined: -${name}`);
+    }
     set.add(name);
     if ((BOOL_FLAGS as readonly string[]).includes(name)) {
       if (value !== undefined && value !== "true" && value !== "false") {
@@ -199,14 +205,14 @@ export function parseFlags(
     const int = INT_FLAGS[name];
     if (int !== undefined) {
       const n = goInt(value);
-      if (n === undefined) throw new ConfigError(`invalid value ${JSON.stringify(value)} for flag -${name}`);
+      if (n === undefined)
+        throw new ConfigError(`invalid value ${JSON.stringify(value)} for flag -${name}: parse error`);
       cfg[int[0]] = n;
     } else if (name === "host") cfg.host = value;
     else if (name === "auth-token") tokenFlag = value;
     else if (name === "auth-token-file") tokenFile = value;
     else if (name === "tls-cert") certFile = value;
-    else if (name === "tls-key") keyFile = value;
-    else throw new ConfigError(`flag provided but not defined: -${name}`);
+    else keyFile = value;
   }
   const fromEnv = (flag: string, variable: string): string | undefined => {
     if (set.has(flag)) return undefined;
@@ -259,14 +265,16 @@ const FLAG_OF: Readonly<Partial<Record<IntKey, string>>> = Object.fromEntries(
  * @throws ConfigError naming the first setting out of range.
  */
 export function checkConfig(cfg: ServerConfig, name: (key: IntKey) => string = (k) => FLAG_OF[k] ?? k): void {
-  const need = (key: IntKey, ok: boolean, rule: string, unit = ""): void => {
-    if (!ok) throw new ConfigError(`${name(key)} must be ${rule} (got ${cfg[key]}${unit})`);
+  // dflockd's own wording: some checks say what they got, some do not.
+  const need = (key: IntKey, ok: boolean, rule: string, unit: string | undefined = ""): void => {
+    const got = unit === undefined ? "" : ` (got ${cfg[key]}${unit})`;
+    if (!ok) throw new ConfigError(`${name(key)} must be ${rule}${got}`);
   };
   need("maxLocks", cfg.maxLocks > 0, "> 0");
-  need("defaultLeaseTtlS", cfg.defaultLeaseTtlS > 0, "> 0", "s");
-  need("leaseSweepIntervalS", cfg.leaseSweepIntervalS > 0, "> 0", "s");
-  need("gcIntervalS", cfg.gcIntervalS > 0, "> 0", "s");
-  need("readTimeoutS", cfg.readTimeoutS > 0, "> 0", "s");
+  need("defaultLeaseTtlS", cfg.defaultLeaseTtlS > 0, "> 0", undefined);
+  need("leaseSweepIntervalS", cfg.leaseSweepIntervalS > 0, "> 0", undefined);
+  need("gcIntervalS", cfg.gcIntervalS > 0, "> 0", undefined);
+  need("readTimeoutS", cfg.readTimeoutS > 0, "> 0", undefined);
   need("writeTimeoutS", cfg.writeTimeoutS >= 0, ">= 0", "s");
   need("shutdownTimeoutS", cfg.shutdownTimeoutS >= 0, ">= 0", "s");
   need("port", cfg.port >= 0 && cfg.port <= 65535, "0-65535");

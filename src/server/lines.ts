@@ -1,5 +1,5 @@
 /**
- * Request lines off one socket for the dflockd double, with the server's read
+ * Request lines off one socket for the dflockd-compatible server, with the server's read
  * deadline: a line that does not complete in time ends the wait with
  * `"timeout"`. Lines come raw (with any `\r`); the session judges them.
  */
@@ -42,7 +42,8 @@ export class LineReader {
         this.#pending = undefined;
         resolve(r);
       };
-      if (timeoutMs > 0) timer = setTimeout(() => this.#pending?.("timeout"), timeoutMs);
+      // Past what a timer can hold (about 24.8 days) the wait is as good as forever.
+      if (timeoutMs > 0 && timeoutMs < 2 ** 31) timer = setTimeout(() => this.#pending?.("timeout"), timeoutMs);
     });
   }
 

@@ -37,6 +37,14 @@ export interface RunningServer {
   kill(): Promise<void>;
 }
 
+/** The longest delay a JavaScript timer takes (longer ones fire at once); longer waits are for ever. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** `seconds` as a timer's delay, capped at what a timer can hold. */
+export function delayOf(seconds: number): number {
+  return Math.min(seconds * 1000, MAX_TIMER_MS);
+}
+
 /** After a close, how long a connection may take to report closed before it is dropped. */
 const CLOSE_GRACE_MS = 1_000;
 
@@ -107,13 +115,13 @@ export async function startServer(cfg: ServerConfig, listen: Listen): Promise<Ru
   const tls =
     cfg.tlsCert !== undefined && cfg.tlsKey !== undefined ? { cert: cfg.tlsCert, key: cfg.tlsKey } : undefined;
   const listening: Listening = await listen(
-    { host: cfg.host, port: cfg.port, tls, handshakeTimeoutMs: cfg.readTimeoutS * 1000 },
+    { host: cfg.host, port: cfg.port, tls, handshakeTimeoutMs: delayOf(cfg.readTimeoutS) },
     accept,
   );
   cfg.port = listening.port;
 
-  const sweep = setInterval(() => table.sweep(), cfg.leaseSweepIntervalS * 1000);
-  const gc = setInterval(() => table.collect(), cfg.gcIntervalS * 1000);
+  const sweep = setInterval(() => table.sweep(), delayOf(cfg.leaseSweepIntervalS));
+  const gc = setInterval(() => table.collect(), delayOf(cfg.gcIntervalS));
   let closing: Promise<void> | undefined;
   const allGone = new Promise<void>((resolve) => {
     gone = resolve;
@@ -154,7 +162,7 @@ export async function startServer(cfg: ServerConfig, listen: Listen): Promise<Ru
     shutdown() {
       if (drained !== undefined) return drained;
       const limit = cfg.shutdownTimeoutS;
-      const timer = limit > 0 ? setTimeout(closeAll, limit * 1000) : undefined;
+      const timer = limit > 0 ? setTimeout(closeAll, delayOf(limit)) : undefined;
       drained = end(undefined).finally(() => clearTimeout(timer));
       return drained;
     },

@@ -22,9 +22,15 @@ describe("parseFlags", () => {
     expect(p.config).toMatchObject({ port: 7000, readTimeoutS: 5, autoReleaseOnDisconnect: false });
     expect(() => parseFlags(["--debug=yes"])).toThrow(/invalid boolean value "yes" for -debug/);
     expect(() => parseFlags(["--port"])).toThrow(/flag needs an argument: -port/);
-    expect(() => parseFlags(["--port", "x"])).toThrow(/invalid value "x" for flag -port/);
+    expect(() => parseFlags(["--port", "x"])).toThrow('invalid value "x" for flag -port: parse error');
     expect(() => parseFlags(["--nope", "1"])).toThrow(/flag provided but not defined: -nope/);
-    expect(() => parseFlags(["serve"])).toThrow(ConfigError);
+    expect(() => parseFlags(["--nope"])).toThrow(/flag provided but not defined: -nope/);
+    expect(() => parseFlags(["---port=1"])).toThrow(ConfigError);
+  });
+
+  it("stops at `--` or at the first argument that is not a flag, as Go's flag package does", () => {
+    expect(parseFlags(["--port", "7000", "--", "--port", "x"]).config.port).toBe(7000);
+    expect(parseFlags(["--port", "7000", "extra", "--nope"]).config.port).toBe(7000);
   });
 
   it("fills what no flag set from DFLOCKD_* variables, ignoring values that do not parse", () => {
