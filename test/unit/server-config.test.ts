@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { ConfigError, defaultConfig, parseFlags, tokenFromFile } from "../../src/server/config.ts";
+import { delayOf } from "../../src/server/server.ts";
 
 const env =
   (vars: Record<string, string>) =>
@@ -65,5 +66,12 @@ describe("parseFlags", () => {
     );
     const tls = parseFlags(["--tls-cert", "c.pem", "--tls-key", "k.pem"]);
     expect([tls.tlsCertFile, tls.tlsKeyFile]).toEqual(["c.pem", "k.pem"]);
+  });
+});
+
+describe("delayOf", () => {
+  it("caps a timer's delay at what JavaScript timers hold, so a long setting does not fire at once", () => {
+    expect(delayOf(2)).toBe(2_000);
+    expect(delayOf(3_000_000)).toBe(2 ** 31 - 1);
   });
 });
