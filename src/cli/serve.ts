@@ -58,8 +58,7 @@ export async function serve(args: readonly string[], host: CliHost): Promise<num
   const cfg: ServerConfig = flags.config;
   if (flags.authTokenFile !== undefined) {
     try {
-      const token = tokenFromFile(await host.readTextFile(flags.authTokenFile));
-      if (token !== "") cfg.authToken = token;
+      cfg.authToken = tokenFromFile(await host.readTextFile(flags.authTokenFile));
     } catch (err) {
       return configError(`reading auth token file ${JSON.stringify(flags.authTokenFile)}: ${messageOf(err)}`);
     }

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { atoi, trimSpace } from "./wire.ts";
+import { durationString, parseAtoi, parseFlagBool, parseFlagInt, secondsToNanos } from "./goflag.ts";
+import { trimSpace } from "./wire.ts";
 
 /** Everything that changes how the server behaves. Durations are whole seconds, as dflockd's flags give them. */
 export interface ServerConfig {
@@ -150,21 +151,28 @@ export interface ParsedFlags {
   version: boolean;
 }
 
-/** An int flag's value as Go's flag package takes it; undefined where it fails. */
-function goInt(s: string): number | undefined {
-  const n = atoi(s);
-  return n === undefined ? undefined : Number(n);
-}
+/** The settings dflockd holds as a `time.Duration` (seconds that wrap as int64 nanoseconds). */
+const DURATIONS: ReadonlySet<IntKey> = new Set<IntKey>([
+  "defaultLeaseTtlS",
+  "leaseSweepIntervalS",
+  "gcIntervalS",
+  "gcMaxIdleS",
+  "readTimeoutS",
+  "writeTimeoutS",
+  "shutdownTimeoutS",
+]);
 
 /**
- * Parse dflockd's flags (`--name value`, `--name=value`, one or two dashes;
- * booleans only as `--name` or `--name=true|false`), then fill what no flag
- * set from `env` as dflockd does (`DFLOCKD_PORT`, `DFLOCKD_AUTH_TOKEN`, …; a
- * value that does not parse is ignored), and check the result as dflockd does.
+ * Parse dflockd's flags as Go's flag package does (`--name value`,
+ * `--name=value`, one or two dashes; booleans only as `--name` or
+ * `--name=<bool>`; integers in any base Go writes; `--` or the first
+ * non-flag argument ends them), then fill what no flag set from `env` as
+ * dflockd does (`DFLOCKD_PORT`, `DFLOCKD_AUTH_TOKEN`, …; a value that does not
+ * parse is ignored), and check the result as dflockd does.
  *
  * @param args The flags.
  * @param env An environment variable, or undefined.
- * @throws ConfigError on a flag or value dflockd would refuse.
+ * @throws ConfigError on a flag or value dflockd would refuse, in dflockd's words.
  */
 export function parseFlags(
   args: readonly string[],
@@ -172,6 +180,7 @@ export function parseFlags(
 ): ParsedFlags {
   const cfg = defaultConfig();
   const set = new Set<string>();
+  const ints = new Map<IntKey, bigint>();
   let tokenFlag = "";
   let tokenFile = "";
   let certFile = "";
@@ -179,23 +188,22 @@ export function parseFlags(
   let version = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
-    // As Go's flag package: `--` ends the flags, and so does the first argument that is not one (dflockd ignores the rest).
     if (arg === "--" || arg === "-" || !arg.startsWith("-")) break;
     const m = /^--?([^-=][^=]*)(?:=(.*))?$/s.exec(arg);
     if (!m) throw new ConfigError(`bad flag syntax: ${arg}`);
     const name = m[1] as string;
     let value = m[2];
-    const known = name in INT_FLAGS || (STRING_FLAGS as readonly string[]).includes(name);
-    if (!known && !(BOOL_FLAGS as readonly string[]).includes(name)) {
+    const isBool = (BOOL_FLAGS as readonly string[]).includes(name);
+    if (!isBool && !(name in INT_FLAGS) && !(STRING_FLAGS as readonly string[]).includes(name)) {
       throw new ConfigError(`flag provided but not defined: -${name}`);
     }
     set.add(name);
-    if ((BOOL_FLAGS as readonly string[]).includes(name)) {
-      if (value !== undefined && value !== "true" && value !== "false") {
-        throw new ConfigError(`invalid boolean value ${JSON.stringify(value)} for -${name}`);
-      }
-      if (name === "auto-release-on-disconnect") cfg.autoReleaseOnDisconnect = value !== "false";
-      if (name === "version") version = value !== "false";
+    if (isBool) {
+      const on = value === undefined ? true : parseFlagBool(value);
+      if (on === undefined)
+        throw new ConfigError(`invalid boolean value ${JSON.stringify(value)} for -${name}: parse error`);
+      if (name === "auto-release-on-disconnect") cfg.autoReleaseOnDisconnect = on;
+      if (name === "version") version = on;
       continue;
     }
     if (value === undefined) {
@@ -204,10 +212,10 @@ export function parseFlags(
     }
     const int = INT_FLAGS[name];
     if (int !== undefined) {
-      const n = goInt(value);
-      if (n === undefined)
-        throw new ConfigError(`invalid value ${JSON.stringify(value)} for flag -${name}: parse error`);
-      cfg[int[0]] = n;
+      const n = parseFlagInt(value);
+      if (typeof n === "string")
+        throw new ConfigError(`invalid value ${JSON.stringify(value)} for flag -${name}: ${n}`);
+      ints.set(int[0], n);
     } else if (name === "host") cfg.host = value;
     else if (name === "auth-token") tokenFlag = value;
     else if (name === "auth-token-file") tokenFile = value;
@@ -220,8 +228,17 @@ export function parseFlags(
     return v === "" ? undefined : v;
   };
   for (const [flag, [key, variable]] of Object.entries(INT_FLAGS)) {
-    const n = goInt(fromEnv(flag, variable) ?? "");
-    if (n !== undefined) cfg[key] = n;
+    const n = parseAtoi(fromEnv(flag, variable) ?? "");
+    if (n !== undefined) ints.set(key, n);
+  }
+  // A duration's seconds become int64 nanoseconds, wrapping as dflockd's do; messages show what came out.
+  const nanos = new Map<IntKey, bigint>();
+  for (const [key, n] of ints) {
+    if (DURATIONS.has(key)) {
+      const ns = secondsToNanos(n);
+      nanos.set(key, ns);
+      cfg[key] = Number(ns) / 1e9;
+    } else cfg[key] = Number(n);
   }
   cfg.host = fromEnv("host", "DFLOCKD_HOST") ?? cfg.host;
   certFile = fromEnv("tls-cert", "DFLOCKD_TLS_CERT") ?? certFile;
@@ -234,10 +251,14 @@ export function parseFlags(
   const token = envToken !== undefined && envToken !== "" ? envToken : tokenFlag;
   if (token !== "") cfg.authToken = token;
   const file = token !== "" ? "" : tokenFile !== "" ? tokenFile : (env("DFLOCKD_AUTH_TOKEN_FILE") ?? "");
+  checkConfig(
+    cfg,
+    (k) => FLAG_OF[k] ?? k,
+    (k) => durationString(nanos.get(k) ?? BigInt(Math.round(cfg[k] * 1e9))),
+  );
   if ((certFile === "") !== (keyFile === "")) {
     throw new ConfigError("both --tls-cert and --tls-key must be provided together");
   }
-  checkConfig(cfg);
   return {
     config: cfg,
     authTokenFile: file === "" ? undefined : file,
@@ -247,9 +268,10 @@ export function parseFlags(
   };
 }
 
-/** The auth token from a token file's text, as dflockd reads it: trimmed at both ends. */
-export function tokenFromFile(text: string): string {
-  return trimSpace(text);
+/** The auth token from a token file's text, as dflockd reads it: trimmed at both ends; none if that leaves nothing. */
+export function tokenFromFile(text: string): string | undefined {
+  const token = trimSpace(text);
+  return token === "" ? undefined : token;
 }
 
 /** Integer settings and the flag that sets each, for messages. */
@@ -262,23 +284,28 @@ const FLAG_OF: Readonly<Partial<Record<IntKey, string>>> = Object.fromEntries(
  *
  * @param cfg The settings.
  * @param name How to name a setting in a message (default: its flag, `--max-locks`).
+ * @param duration How to show a duration's value (default: its seconds, `5s`).
  * @throws ConfigError naming the first setting out of range.
  */
-export function checkConfig(cfg: ServerConfig, name: (key: IntKey) => string = (k) => FLAG_OF[k] ?? k): void {
+export function checkConfig(
+  cfg: ServerConfig,
+  name: (key: IntKey) => string = (k) => FLAG_OF[k] ?? k,
+  duration: (key: IntKey) => string = (k) => `${cfg[k]}s`,
+): void {
   // dflockd's own wording: some checks say what they got, some do not.
-  const need = (key: IntKey, ok: boolean, rule: string, unit: string | undefined = ""): void => {
-    const got = unit === undefined ? "" : ` (got ${cfg[key]}${unit})`;
-    if (!ok) throw new ConfigError(`${name(key)} must be ${rule}${got}`);
+  const need = (key: IntKey, ok: boolean, rule: string, got = true): void => {
+    const shown = !got ? "" : ` (got ${DURATIONS.has(key) ? duration(key) : cfg[key]})`;
+    if (!ok) throw new ConfigError(`${name(key)} must be ${rule}${shown}`);
   };
   need("maxLocks", cfg.maxLocks > 0, "> 0");
-  need("defaultLeaseTtlS", cfg.defaultLeaseTtlS > 0, "> 0", undefined);
-  need("leaseSweepIntervalS", cfg.leaseSweepIntervalS > 0, "> 0", undefined);
-  need("gcIntervalS", cfg.gcIntervalS > 0, "> 0", undefined);
-  need("readTimeoutS", cfg.readTimeoutS > 0, "> 0", undefined);
-  need("writeTimeoutS", cfg.writeTimeoutS >= 0, ">= 0", "s");
-  need("shutdownTimeoutS", cfg.shutdownTimeoutS >= 0, ">= 0", "s");
+  need("defaultLeaseTtlS", cfg.defaultLeaseTtlS > 0, "> 0", false);
+  need("leaseSweepIntervalS", cfg.leaseSweepIntervalS > 0, "> 0", false);
+  need("gcIntervalS", cfg.gcIntervalS > 0, "> 0", false);
+  need("readTimeoutS", cfg.readTimeoutS > 0, "> 0", false);
+  need("writeTimeoutS", cfg.writeTimeoutS >= 0, ">= 0");
+  need("shutdownTimeoutS", cfg.shutdownTimeoutS >= 0, ">= 0");
   need("port", cfg.port >= 0 && cfg.port <= 65535, "0-65535");
   need("maxConnections", cfg.maxConnections >= 0, ">= 0");
   need("maxWaiters", cfg.maxWaiters >= 0, ">= 0");
-  need("gcMaxIdleS", cfg.gcMaxIdleS > 0, "> 0", "s");
+  need("gcMaxIdleS", cfg.gcMaxIdleS > 0, "> 0");
 }

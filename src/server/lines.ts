@@ -4,6 +4,9 @@
  * `"timeout"`. Lines come raw (with any `\r`); the session judges them.
  */
 
+/** The longest delay a JavaScript timer holds (about 24.8 days); longer ones would fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** What reading one line can end in. */
 export type LineResult = { line: Uint8Array } | "timeout" | "closed";
 
@@ -43,7 +46,7 @@ export class LineReader {
         resolve(r);
       };
       // Past what a timer can hold (about 24.8 days) the wait is as good as forever.
-      if (timeoutMs > 0 && timeoutMs < 2 ** 31) timer = setTimeout(() => this.#pending?.("timeout"), timeoutMs);
+      if (timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS) timer = setTimeout(() => this.#pending?.("timeout"), timeoutMs);
     });
   }
 

@@ -7,7 +7,7 @@
  * @module
  */
 import type { ServerConfig } from "./config.ts";
-import { LineReader } from "./lines.ts";
+import { LineReader, MAX_TIMER_MS } from "./lines.ts";
 import type { ConnEvents, Listen, Listening, ServerConn } from "./listen.ts";
 import { Session, type SessionHost } from "./session.ts";
 import { LockTable } from "./table.ts";
@@ -37,9 +37,6 @@ export interface RunningServer {
   kill(): Promise<void>;
 }
 
-/** The longest delay a JavaScript timer takes (longer ones fire at once); longer waits are for ever. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /** `seconds` as a timer's delay, capped at what a timer can hold. */
 export function delayOf(seconds: number): number {
   return Math.min(seconds * 1000, MAX_TIMER_MS);
@@ -61,7 +58,10 @@ export async function startServer(cfg: ServerConfig, listen: Listen): Promise<Ru
   const table = new LockTable(cfg);
   const open = new Map<ServerConn, () => void>();
   const cancels = new Set<() => void>();
-  let gone: (() => void) | undefined;
+  // Who waits for the last connection to go; each wait gets its own promise (the set empties more than once).
+  const emptied: (() => void)[] = [];
+  const whenEmpty = (): Promise<void> =>
+    open.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => emptied.push(resolve));
   // Sessions still running: a peer that went away while its `l`/`w` is
   // blocked still counts until that request ends, as on the server.
   let live = 0;
@@ -79,7 +79,7 @@ export async function startServer(cfg: ServerConfig, listen: Listen): Promise<Ru
   };
   const forget = (conn: ServerConn): void => {
     open.delete(conn);
-    if (open.size === 0) gone?.();
+    if (open.size === 0) for (const resolve of emptied.splice(0)) resolve();
   };
 
   const accept = (conn: ServerConn): ConnEvents => {
@@ -90,13 +90,12 @@ export async function startServer(cfg: ServerConfig, listen: Listen): Promise<Ru
     }
     live++;
     const lines = new LineReader();
-    open.set(conn, () => lines.close());
-    const session = new Session(
-      ++nextId,
-      host,
-      { write: (t) => conn.write(ENCODER.encode(t)), close: () => {} },
-      lines,
-    );
+    const session = new Session(++nextId, host, { write: (t) => conn.write(ENCODER.encode(t)) }, lines);
+    // What stopping does to the session first: no more requests, and no wait left running.
+    open.set(conn, () => {
+      lines.close();
+      session.abort();
+    });
     void session.run().finally(() => {
       live--;
       table.dropOwner(session, cfg.autoReleaseOnDisconnect);
@@ -123,9 +122,6 @@ export async function startServer(cfg: ServerConfig, listen: Listen): Promise<Ru
   const sweep = setInterval(() => table.sweep(), delayOf(cfg.leaseSweepIntervalS));
   const gc = setInterval(() => table.collect(), delayOf(cfg.gcIntervalS));
   let closing: Promise<void> | undefined;
-  const allGone = new Promise<void>((resolve) => {
-    gone = resolve;
-  });
 
   /** Stop accepting and the background loops, and end blocked requests; then `close` the connections. */
   const end = (close: (() => void) | undefined): Promise<void> => {
@@ -137,19 +133,20 @@ export async function startServer(cfg: ServerConfig, listen: Listen): Promise<Ru
       closing = listening.close();
     }
     close?.();
-    return Promise.all([closing, open.size === 0 ? undefined : allGone]).then(() => {
+    return Promise.all([closing, whenEmpty()]).then(() => {
       state = "stopped";
     });
   };
   const closeAll = (): void => {
-    for (const [conn, eof] of open) {
-      eof();
+    if (open.size === 0) return;
+    for (const [conn, abort] of open) {
+      abort();
       conn.close();
     }
     const grace = setTimeout(() => {
       for (const conn of open.keys()) conn.destroy();
     }, CLOSE_GRACE_MS);
-    void allGone.then(() => clearTimeout(grace));
+    void whenEmpty().then(() => clearTimeout(grace));
   };
   let drained: Promise<void> | undefined;
 
@@ -169,7 +166,10 @@ export async function startServer(cfg: ServerConfig, listen: Listen): Promise<Ru
     stop: () => end(closeAll),
     kill: () =>
       end(() => {
-        for (const conn of open.keys()) conn.destroy();
+        for (const [conn, abort] of open) {
+          abort();
+          conn.destroy();
+        }
       }),
   };
 }

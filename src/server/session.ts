@@ -9,15 +9,14 @@
  * @module
  */
 import type { ServerConfig } from "./config.ts";
-import type { LineReader, LineResult } from "./lines.ts";
+import { parseAtoi as atoi } from "./goflag.ts";
+import { type LineReader, type LineResult, MAX_TIMER_MS } from "./lines.ts";
 import { type Holder, type Lease, type Limit, LOCK_LIMIT, type LockTable, type Owner, type Waiter } from "./table.ts";
-import { atoi, byteString, fields, trimSpace, utf8 } from "./wire.ts";
+import { byteString, fields, trimSpace, utf8 } from "./wire.ts";
 
-/** What a session needs from its connection. */
+/** What a session needs from its connection (the server closes it once the session ends). */
 export interface SessionSocket {
   write(text: string): void;
-  /** Close after pending writes. */
-  close(): void;
 }
 
 /** What a session needs from its server. */
@@ -60,6 +59,16 @@ function nanos(seconds: bigint): bigint {
   return BigInt.asIntN(64, seconds * 1_000_000_000n);
 }
 
+/**
+ * Whole seconds of `ns` as dflockd writes them: `int(d.Seconds())`, through a
+ * float64 that can round up (`l`, `sl`, `n`, `sn`), or `int(d / time.Second)`
+ * (`e`, `se`, `w`).
+ */
+function wholeSeconds(ns: bigint, viaFloat: boolean): number {
+  const sec = ns / 1_000_000_000n;
+  return viaFloat ? Math.trunc(Number(sec) + Number(ns % 1_000_000_000n) / 1e9) : Number(sec);
+}
+
 /** What waiting in a queue ended with. */
 type Parked = Holder | "timeout" | "shutdown";
 
@@ -70,6 +79,9 @@ export class Session implements Owner {
   readonly #host: SessionHost;
   readonly #sock: SessionSocket;
   readonly #lines: LineReader;
+  /** Ends the wait after a refused auth early, when the server stops. */
+  #abortWait: (() => void) | undefined;
+  #aborted = false;
 
   constructor(id: number, host: SessionHost, sock: SessionSocket, lines: LineReader) {
     this.id = id;
@@ -109,9 +121,23 @@ export class Session implements Owner {
     }
   }
 
+  /** The server is stopping (not draining): end any wait of the session's own now. */
+  abort(): void {
+    this.#aborted = true;
+    this.#abortWait?.();
+  }
+
   async #refuseAuth(): Promise<void> {
     this.#sock.write("error_auth\n");
-    await new Promise((r) => setTimeout(r, AUTH_FAIL_CLOSE_MS));
+    if (this.#aborted) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, AUTH_FAIL_CLOSE_MS);
+      this.#abortWait = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.#abortWait = undefined;
   }
 
   /**
@@ -152,7 +178,7 @@ export class Session implements Owner {
         if (p === undefined) return "error";
         const [timeout, limit, lease] = sem ? [p[0], this.#limit(p[1]), p[2]] : [p[0], LOCK_LIMIT, p[1]];
         if (timeout === undefined || timeout < 0n || limit === undefined || !this.#seconds(timeout)) return "error";
-        const l = this.#lease(lease);
+        const l = this.#lease(lease, true);
         if (l === undefined || l.ms <= 0) return "error";
         return this.#lock(key, limit, l, Number(nanos(timeout)) / 1e6);
       }
@@ -162,14 +188,14 @@ export class Session implements Owner {
         if (sem) {
           const p = parseInts(args, 1, 2);
           limit = this.#limit(p?.[0]);
-          lease = this.#lease(p?.[1]);
+          lease = this.#lease(p?.[1], false);
           // `se` checks the lease after the seconds became nanoseconds; `e` checks the seconds.
           if (p === undefined || limit === undefined || lease === undefined || lease.ms <= 0) return "error";
         } else {
           const text = trimSpace(arg);
           const n = text === "" ? undefined : atoi(text);
           if (text !== "" && (n === undefined || n <= 0n)) return "error";
-          lease = this.#lease(n);
+          lease = this.#lease(n, false);
           if (lease === undefined) return "error";
         }
         return this.#enqueue(key, limit, lease);
@@ -188,12 +214,15 @@ export class Session implements Owner {
       }
       case "n": {
         if (args.length < 1 || args.length > 2) return "error";
-        const lease = this.#lease(args.length === 2 ? atoi(args[1] as string) : undefined, args.length === 2);
+        const given = args.length === 2 ? atoi(args[1] as string) : undefined;
+        if (args.length === 2 && given === undefined) return "error";
+        const lease = this.#lease(given, true);
         if (lease === undefined || lease.ms <= 0) return "error";
         const h = table.renew(key, args[0] as string, lease.ms);
         if (h === "expired") return this.#host.cfg.leaseExpired ? "error_lease_expired" : "error";
         if (h === undefined) return "error";
-        const left = Math.max(0, Math.trunc(lease.ms / 1000));
+        // The seconds renewed, with no default in place of 0 (a grant's reply has one).
+        const left = Math.max(0, lease.whole);
         return this.#host.cfg.fence ? `ok ${left} ${h.fence}` : `ok ${left}`;
       }
     }
@@ -210,20 +239,17 @@ export class Session implements Owner {
   }
 
   /**
-   * A lease from its seconds (the default when not `given`); undefined when
-   * given and not a number, or refused by a later build's cap.
+   * A lease from its seconds (the default when undefined); undefined when a
+   * later build's cap refuses it. `viaFloat`: the request writes whole seconds
+   * as `l` does (see {@link wholeSeconds}).
    */
-  #lease(seconds: bigint | undefined, given = seconds !== undefined): Lease | undefined {
-    if (seconds === undefined) {
-      if (given) return undefined;
-      const s = this.#host.cfg.defaultLeaseTtlS;
-      return { ms: s * 1000, replyS: s };
-    }
-    if (!this.#seconds(seconds)) return undefined;
-    const ns = nanos(seconds);
-    const whole = Number(ns / 1_000_000_000n);
+  #lease(seconds: bigint | undefined, viaFloat: boolean): (Lease & { readonly whole: number }) | undefined {
+    if (seconds !== undefined && !this.#seconds(seconds)) return undefined;
+    const d = this.#host.cfg.defaultLeaseTtlS;
+    const ns = seconds === undefined ? BigInt(Math.round(d * 1e9)) : nanos(seconds);
+    const whole = wholeSeconds(ns, viaFloat);
     // A grant reply that would name 0 seconds names the default instead, as dflockd's does.
-    return { ms: Number(ns) / 1e6, replyS: whole === 0 ? this.#host.cfg.defaultLeaseTtlS : whole };
+    return { ms: Number(ns) / 1e6, whole, replyS: whole === 0 ? Math.trunc(d) : whole };
   }
 
   async #lock(key: string, limit: Limit, lease: Lease, timeoutMs: number): Promise<string | undefined> {
@@ -276,10 +302,11 @@ export class Session implements Owner {
     if (ready !== undefined) {
       this.enqueued.delete(key);
       if (w.lapsed === "expired") return "error_lease_expired";
-      if (w.lapsed === "stale") return `ok ${table.grantFields(ready)}`;
       table.touch(key);
-      if (ready.expiresAt <= table.now()) {
-        // Ran out before the sweep came by: every server says so, and drops it.
+      if (w.lapsed === "stale") return `ok ${table.grantFields(ready)}`;
+      if (w.entry === undefined && ready.expiresAt <= table.now()) {
+        // `e` took the key at once and the lease ran out before the sweep came by: it is dropped. (A grant
+        // that came from the queue is collected with its lease restarted, as long as it was not swept.)
         table.release(key, ready.token);
         return "error_lease_expired";
       }
@@ -316,8 +343,6 @@ export class Session implements Owner {
     });
   }
 }
-
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function validKey(key: Uint8Array): boolean {
   if (key.length === 0 || key.length > MAX_LINE_BYTES) return false;

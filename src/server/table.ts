@@ -266,7 +266,8 @@ export class LockTable {
         // A key with waiters and no holder (for a moment) shows with owner 0, as on the server.
         const h = e.holders[0];
         const left = h === undefined ? 0 : Math.max(0, h.expiresAt - now) / 1000;
-        const fence = this.#cfg.fence ? `,"fence":${h?.fence ?? 0}` : "";
+        // Go leaves a zero fence out (omitempty): a key with waiters and no holder has none.
+        const fence = this.#cfg.fence && h !== undefined ? `,"fence":${h.fence}` : "";
         locks.push(
           `{"key":${key},"owner_conn_id":${h?.owner.id ?? 0},"lease_expires_in_s":${left},"waiters":${e.waiters.length}${fence}}`,
         );

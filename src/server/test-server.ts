@@ -114,20 +114,19 @@ export class TestServerStoppedError extends Error {
   }
 }
 
-const OPTION_OF: Readonly<Record<IntKey, string>> = {
-  port: "port",
-  defaultLeaseTtlS: "defaultLeaseTtlS",
-  leaseSweepIntervalS: "leaseSweepIntervalS",
-  gcIntervalS: "gcIntervalS",
-  gcMaxIdleS: "gcMaxIdleS",
-  maxLocks: "maxLocks",
-  maxWaiters: "maxWaiters",
-  maxConnections: "maxConnections",
-  readTimeoutS: "readTimeoutS",
-  writeTimeoutS: "writeTimeoutS",
-  shutdownTimeoutS: "shutdownTimeoutS",
-};
-const INT_OPTIONS = Object.keys(OPTION_OF).filter((k) => k !== "writeTimeoutS") as IntKey[];
+/** The integer options: the settings' own names (`writeTimeoutS` is not enforced, so not offered). */
+const INT_OPTIONS: readonly IntKey[] = [
+  "port",
+  "defaultLeaseTtlS",
+  "leaseSweepIntervalS",
+  "gcIntervalS",
+  "gcMaxIdleS",
+  "maxLocks",
+  "maxWaiters",
+  "maxConnections",
+  "readTimeoutS",
+  "shutdownTimeoutS",
+];
 const OTHER_OPTIONS = ["host", "authToken", "tls", "autoReleaseOnDisconnect"] as const;
 
 /**
@@ -141,7 +140,7 @@ export function testServerConfig(options: TestServerOptions = {}, forms: ServerF
   cfg.port = 0;
   for (const [name, value] of Object.entries(options)) {
     if (value === undefined) continue;
-    if ((INT_OPTIONS as string[]).includes(name)) {
+    if ((INT_OPTIONS as readonly string[]).includes(name)) {
       if (typeof value !== "number" || !Number.isSafeInteger(value)) {
         throw new ConfigError(`${name} must be a whole number (got ${String(value)})`);
       }
@@ -154,9 +153,14 @@ export function testServerConfig(options: TestServerOptions = {}, forms: ServerF
       if (typeof value !== "boolean") throw new ConfigError(`${name} must be true or false`);
       cfg.autoReleaseOnDisconnect = value;
     } else if (name === "tls") {
-      const t = value as { cert?: unknown; key?: unknown };
+      const t = (typeof value === "object" && value !== null ? value : {}) as { cert?: unknown; key?: unknown };
       if (typeof t.cert !== "string" || typeof t.key !== "string") {
         throw new ConfigError("tls must be { cert, key }, each the PEM text (not a path)");
+      }
+      if (!t.cert.includes("-----BEGIN CERTIFICATE-----") || !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(t.key)) {
+        throw new ConfigError(
+          "tls.cert and tls.key must be PEM text (-----BEGIN CERTIFICATE----- and -----BEGIN ... PRIVATE KEY-----), not paths: read the files first",
+        );
       }
       cfg.tlsCert = t.cert;
       cfg.tlsKey = t.key;
@@ -165,7 +169,7 @@ export function testServerConfig(options: TestServerOptions = {}, forms: ServerF
       throw new ConfigError(`unknown option ${JSON.stringify(name)} for startTestServer: expected one of ${known}`);
     }
   }
-  checkConfig(cfg, (k) => OPTION_OF[k]);
+  checkConfig(cfg, (k) => k);
   return { ...cfg, ...forms };
 }
 
@@ -177,30 +181,44 @@ export function testServerConfig(options: TestServerOptions = {}, forms: ServerF
  * @returns The server, once it accepts connections.
  */
 export async function startTestServerOn(listen: Listen, cfg: ServerConfig): Promise<TestServer> {
-  let running: RunningServer | undefined = await startServer(cfg, listen);
-  const port = running.port;
+  // The server alive now, serving or draining; undefined once stopped.
+  let current: RunningServer | undefined = await startServer(cfg, listen);
+  const port = current.port;
   const host = cfg.host;
-  const stopWith = async (how: "stop" | "kill" | "shutdown"): Promise<void> => {
-    const r = running;
-    running = undefined;
-    await r?.[how]();
+  // The controls take effect one after another, in the order they were called.
+  let queue: Promise<unknown> = Promise.resolve();
+  const inTurn = <T>(step: () => Promise<T>): Promise<T> => {
+    const next = queue.then(step);
+    queue = next.catch(() => {});
+    return next;
   };
+  /** End the current server with `how`; a shutdown's wait for its connections does not hold up later controls. */
+  const end = (how: "stop" | "kill" | "shutdown"): Promise<void> =>
+    inTurn(async () => {
+      const r = current;
+      const ended = r?.[how]().then(() => {
+        if (current === r) current = undefined;
+      });
+      // Boxed, so that the queue moves on without waiting for a drain.
+      return { ended };
+    }).then(({ ended }) => ended);
   const server: TestServer = {
     host,
     port,
     servers: [[host, port]],
     stats: async () => {
-      if (running === undefined) throw new TestServerStoppedError();
-      return JSON.parse(running.statsJson()) as Stats;
+      if (current === undefined) throw new TestServerStoppedError();
+      return JSON.parse(current.statsJson()) as Stats;
     },
-    stop: () => stopWith("stop"),
-    shutdown: () => stopWith("shutdown"),
-    kill: () => stopWith("kill"),
-    async restart() {
-      await stopWith("kill");
-      running = await startServer({ ...cfg, port }, listen);
-    },
-    [Symbol.asyncDispose]: () => stopWith("stop"),
+    stop: () => end("stop"),
+    shutdown: () => end("shutdown"),
+    kill: () => end("kill"),
+    restart: () =>
+      inTurn(async () => {
+        await current?.kill();
+        current = await startServer({ ...cfg, port }, listen);
+      }),
+    [Symbol.asyncDispose]: () => end("stop"),
   };
   return server;
 }

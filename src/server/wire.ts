@@ -1,7 +1,7 @@
 /**
  * Text rules of the dflockd-compatible server that mirror the Go server's standard
- * library: which characters split arguments (Go's `unicode.IsSpace`), which
- * integers parse (`strconv.Atoi`), and how `encoding/json` writes a string.
+ * library: which characters split arguments (Go's `unicode.IsSpace`) and how
+ * `encoding/json` writes a string (integers: goflag.ts).
  * Keys are kept as "byte strings" (one char per byte, 0–255) so that any
  * byte sequence, valid UTF-8 or not, is stored exactly.
  */
@@ -64,14 +64,6 @@ export function trimSpace(text: string): string {
   while (a < b && isGoSpace((cps[a] as string).codePointAt(0) as number)) a++;
   while (b > a && isGoSpace((cps[b - 1] as string).codePointAt(0) as number)) b--;
   return cps.slice(a, b).join("");
-}
-
-/** Go's strconv.Atoi on a 64-bit machine, exactly (a bigint); undefined where it fails. */
-export function atoi(s: string): bigint | undefined {
-  if (!/^[+-]?[0-9]+$/.test(s)) return undefined;
-  const n = BigInt(s);
-  if (n > 9223372036854775807n || n < -9223372036854775808n) return undefined;
-  return n;
 }
 
 const HEX = "0123456789abcdef";

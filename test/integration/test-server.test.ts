@@ -83,11 +83,49 @@ describe("startTestServer", () => {
     const waiter = new DistributedLock({ key: k, servers: server.servers, acquireTimeoutS: 10 });
     const waiting = waiter.acquire();
     await until(async () => (await server.stats()).locks[0]?.waiters === 1, 5_000, "the waiter queued");
+    const started = performance.now();
     const done = server.shutdown();
-    await expect(waiting).rejects.toThrow();
+    // The server's own answer, not a dropped connection.
+    await expect(waiting).rejects.toMatchObject({ code: "SERVER_ERROR" });
     expect(await refused(server.port)).toBe(true);
+    // The holder's connection is served until shutdownTimeoutS, then closed: the holder learns it.
+    const lost = new Promise((resolve) => holder.signal?.addEventListener("abort", resolve));
     await done;
+    expect(performance.now() - started).toBeGreaterThanOrEqual(900);
+    await lost;
     await holder.close();
+  });
+
+  it("shutdown() waits for connections even after others came and went", async () => {
+    const server = await startTestServer({ shutdownTimeoutS: 1 });
+    await stats({ host: server.host, port: server.port }); // a connection that opens and closes
+    await until(async () => (await server.stats()).connections === 0, 5_000, "the first connection gone");
+    const lock = new DistributedLock({ key: key(), servers: server.servers });
+    await lock.acquire();
+    const started = performance.now();
+    await server.shutdown();
+    expect(performance.now() - started).toBeGreaterThanOrEqual(900);
+    await lock.close();
+  });
+
+  it("stop() during a shutdown ends it now, and stop() after a pending restart leaves nothing listening", async () => {
+    const server = await startTestServer({ shutdownTimeoutS: 30 });
+    const lock = new DistributedLock({ key: key(), servers: server.servers });
+    await lock.acquire();
+    const draining = server.shutdown();
+    expect((await server.stats()).locks).toHaveLength(1); // still served while draining
+    const started = performance.now();
+    await server.stop();
+    await draining;
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(await refused(server.port)).toBe(true);
+    await lock.close();
+
+    const restarting = server.restart();
+    await server.stop();
+    await restarting;
+    expect(await refused(server.port)).toBe(true);
+    await expect(server.stats()).rejects.toBeInstanceOf(TestServerStoppedError);
   });
 
   it("takes dflockd's settings as options: the default lease, auth, TLS", async () => {

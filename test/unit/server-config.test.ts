@@ -29,6 +29,29 @@ describe("parseFlags", () => {
     expect(() => parseFlags(["---port=1"])).toThrow(ConfigError);
   });
 
+  it("reads integers, booleans and durations as Go's flag package and dflockd do, in dflockd's words", () => {
+    // Each case checked against dflockd v1.10.0's own output.
+    expect(parseFlags(["--port", "0x1F41"]).config.port).toBe(8001);
+    expect(parseFlags(["--port", "1_0000"]).config.port).toBe(10000);
+    expect(parseFlags(["--port", "0_7"]).config.port).toBe(7);
+    expect(parseFlags(["--read-timeout", "010"]).config.readTimeoutS).toBe(8);
+    expect(parseFlags(["--auto-release-on-disconnect=0"]).config.autoReleaseOnDisconnect).toBe(false);
+    const refused: [string[], string][] = [
+      [["--port", "99999999999999999999"], 'invalid value "99999999999999999999" for flag -port: value out of range'],
+      [["--port", "08"], 'invalid value "08" for flag -port: parse error'],
+      [["--port", "1__0"], 'invalid value "1__0" for flag -port: parse error'],
+      [["--debug=yes"], 'invalid boolean value "yes" for -debug: parse error'],
+      [["--shutdown-timeout", "9223372037"], "--shutdown-timeout must be >= 0 (got -2562047h47m16.709551616s)"],
+      [["--gc-max-idle", "-3600"], "--gc-max-idle must be > 0 (got -1h0m0s)"],
+      [["--gc-max-idle", "18446744073"], "--gc-max-idle must be > 0 (got -709.551616ms)"],
+      [["--write-timeout", "-1"], "--write-timeout must be >= 0 (got -1s)"],
+      [["---port=1"], "bad flag syntax: ---port=1"],
+    ];
+    for (const [args, message] of refused) expect(() => parseFlags(args), args.join(" ")).toThrow(message);
+    // A read timeout that wraps to 0.29 s is taken, as dflockd takes it.
+    expect(parseFlags(["--read-timeout", "18446744074"]).config.readTimeoutS).toBeCloseTo(0.290448384, 9);
+  });
+
   it("stops at `--` or at the first argument that is not a flag, as Go's flag package does", () => {
     expect(parseFlags(["--port", "7000", "--", "--port", "x"]).config.port).toBe(7000);
     expect(parseFlags(["--port", "7000", "extra", "--nope"]).config.port).toBe(7000);
@@ -54,11 +77,12 @@ describe("parseFlags", () => {
     const file = parseFlags([], env({ DFLOCKD_AUTH_TOKEN_FILE: "/g" }));
     expect([file.config.authToken, file.authTokenFile]).toEqual([undefined, "/g"]);
     expect(tokenFromFile("  s3cret\n")).toBe("s3cret");
+    expect(tokenFromFile(" \n")).toBeUndefined(); // an empty file: no auth, as dflockd
   });
 
   it("refuses what dflockd refuses", () => {
     expect(() => parseFlags(["--max-locks", "0"])).toThrow("--max-locks must be > 0 (got 0)");
-    expect(() => parseFlags(["--read-timeout", "0"])).toThrow("--read-timeout must be > 0");
+    expect(() => parseFlags(["--read-timeout", "0"])).toThrow(/^--read-timeout must be > 0$/);
     expect(() => parseFlags(["--port", "70000"])).toThrow("--port must be 0-65535 (got 70000)");
     expect(() => parseFlags(["--shutdown-timeout", "-1"])).toThrow("--shutdown-timeout must be >= 0");
     expect(() => parseFlags(["--tls-cert", "c.pem"])).toThrow(

@@ -13,6 +13,9 @@ const drain: Script = {
   name: "shutdown drains until its timeout",
   flags: ["--shutdown-timeout", "2", "--lease-sweep-interval", "1"],
   steps: [
+    // A connection that comes and goes first: the drain must still wait for the others.
+    { c: "pre", req: r("stats", "_") },
+    { c: "pre", close: true },
     { c: "a", req: r("l", "k", "0") },
     { c: "b", later: r("l", "k", "10") },
     { c: "d", req: r("l", "q", "0") },

@@ -71,6 +71,10 @@ const lapsed: Script = {
     { c: "a", req: r("l", "k2", "0 1") },
     { c: "a", req: r("e", "k3", "1") },
     { c: "a", req: r("l", "k4", "0 1") },
+    // A grant from the queue whose lease runs out before w collects it: w restarts it (it was not swept).
+    { c: "c", req: r("l", "k5", "0") },
+    { c: "b", req: r("e", "k5", "1") },
+    { c: "c", req: r("r", "k5", T(5)) },
     { sleep: 1_200 },
     { c: "a", req: r("stats", "_") },
     { c: "a", req: r("r", "k1", T(1)) },
@@ -78,6 +82,7 @@ const lapsed: Script = {
     { c: "a", req: r("w", "k3", "0") },
     { c: "b", req: r("l", "k4", "0") },
     { c: "a", req: r("r", "k4", T(4)) },
+    { c: "b", req: r("w", "k5", "5") },
     { c: "a", req: r("stats", "_") },
   ],
 };
