@@ -184,6 +184,9 @@ const numbers: Script = {
     { c: "a", req: r("n", "k", `${T(3)} 18446744073`) },
     { c: "a", req: r("n", "k", `${T(3)} 9223372036854775807`) },
     { c: "a", req: r("n", "k", `${T(3)} 9223372036854775808`) },
+    // Whole seconds of a grant or renewal go through a float64, which rounds 8589934592.99999 s up.
+    { c: "a", req: r("l", "f64", "0 15817298423145364") },
+    { c: "a", req: r("n", "f64", `${T(4)} 15817298833210772`) },
     // A timeout that wraps negative times out at once.
     { c: "b", req: r("l", "k", "9223372036854775807") },
     // Limits past 2^53 are kept exactly.
