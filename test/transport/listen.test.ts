@@ -1,0 +1,439 @@
+/**
+ * The server's listener of the runtime under test (`Bun.listen` under Bun,
+ * `Deno.listen`/`Deno.listenTls` under Deno, `node:net`/`node:tls` under
+ * Node), checked against the contract in src/server/listen.ts, with a plain
+ * `node:net` / `node:tls` client socket as the peer.
+ */
+import { spawn } from "node:child_process";
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { afterEach, describe, expect, it } from "vitest";
+import { bunListen } from "../../adapters/bun/listen.ts";
+import { denoListen } from "../../adapters/deno/listen.ts";
+import { nodeListen } from "../../adapters/node/listen.ts";
+import type { Listen, Listening, ServerConn } from "../../src/server/listen.ts";
+import { testCerts } from "../harness/certs.ts";
+import { RUNTIME } from "../support/runtime.ts";
+
+const listen: Listen = RUNTIME === "deno" ? denoListen : RUNTIME === "bun" ? bunListen : nodeListen;
+const certs = testCerts();
+const MB = 1024 * 1024;
+
+/** A promise with its resolver. */
+function signal<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+/** `p`, or a rejection naming `what` if it takes longer than `ms` (a bound on a hang, not a wait). */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/** Bytes 0..n-1 of a recognisable pattern, so that a lost or reordered chunk shows. */
+function pattern(n: number, seed = 0): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 7 + seed + (i >> 10)) & 0xff;
+  return b;
+}
+
+/** Where `got` first differs from `want` (a length difference counts), or -1: cheaper than toEqual on megabytes. */
+function mismatch(got: Uint8Array, want: Uint8Array): number {
+  const n = Math.min(got.length, want.length);
+  for (let i = 0; i < n; i++) if (got[i] !== want[i]) return i;
+  return got.length === want.length ? -1 : n;
+}
+
+function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+/** One accepted connection and what the listener reported on it, in order. */
+class ServerSide {
+  readonly log: string[] = [];
+  readonly chunks: Uint8Array[] = [];
+  readonly ended = signal();
+  readonly closed = signal();
+  closedCount = 0;
+  #want: { n: number; resolve: () => void } | undefined;
+
+  constructor(readonly conn: ServerConn) {}
+
+  get received(): number {
+    return this.chunks.reduce((n, c) => n + c.length, 0);
+  }
+
+  /** Resolves once `n` bytes in all have come. */
+  bytes(n: number): Promise<void> {
+    if (this.received >= n) return Promise.resolve();
+    const s = signal();
+    this.#want = { n, resolve: s.resolve };
+    return s.promise;
+  }
+
+  events = {
+    data: (b: Uint8Array) => {
+      this.log.push("data");
+      this.chunks.push(b.slice());
+      if (this.#want !== undefined && this.received >= this.#want.n) this.#want.resolve();
+    },
+    end: () => {
+      this.log.push("end");
+      this.ended.resolve();
+    },
+    closed: () => {
+      this.log.push("closed");
+      this.closedCount++;
+      this.closed.resolve();
+    },
+  };
+}
+
+/** The peer: a node:net or node:tls client socket, with what it received. */
+class Peer {
+  readonly chunks: Buffer[] = [];
+  readonly ended = signal();
+  readonly closed = signal();
+  /** EOF, an error or the close, whichever comes first: the server has let go. */
+  readonly gone = signal();
+  readonly connected = signal();
+  #want: { n: number; resolve: () => void } | undefined;
+
+  constructor(readonly sock: net.Socket) {
+    sock.on("data", (b: Buffer) => {
+      this.chunks.push(b);
+      if (this.#want !== undefined && this.received >= this.#want.n) this.#want.resolve();
+    });
+    sock.on("end", () => {
+      this.ended.resolve();
+      this.gone.resolve();
+    });
+    sock.on("error", () => this.gone.resolve());
+    sock.on("close", () => {
+      this.closed.resolve();
+      this.gone.resolve();
+    });
+  }
+
+  get received(): number {
+    return this.chunks.reduce((n, c) => n + c.length, 0);
+  }
+
+  text(): string {
+    return Buffer.concat(this.chunks).toString("latin1");
+  }
+
+  bytes(n: number): Promise<void> {
+    if (this.received >= n) return Promise.resolve();
+    const s = signal();
+    this.#want = { n, resolve: s.resolve };
+    return s.promise;
+  }
+}
+
+const listenings: Listening[] = [];
+const peers: Peer[] = [];
+afterEach(async () => {
+  for (const p of peers.splice(0)) p.sock.destroy();
+  await Promise.all(listenings.splice(0).map((l) => l.close()));
+});
+
+/** Listen on a free port (or `port`); accepted connections come out of `next()`. */
+async function start(opts: { tls?: boolean; handshakeTimeoutMs?: number; port?: number } = {}) {
+  const queue: ServerSide[] = [];
+  const waiting: ((s: ServerSide) => void)[] = [];
+  const sides: ServerSide[] = [];
+  const listening = await listen(
+    {
+      host: "127.0.0.1",
+      port: opts.port ?? 0,
+      tls: opts.tls ? { cert: certs.cert, key: certs.key } : undefined,
+      handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 10_000,
+    },
+    (conn) => {
+      const side = new ServerSide(conn);
+      sides.push(side);
+      const w = waiting.shift();
+      if (w) w(side);
+      else queue.push(side);
+      return side.events;
+    },
+  );
+  listenings.push(listening);
+  const next = (): Promise<ServerSide> => {
+    const ready = queue.shift();
+    return ready ? Promise.resolve(ready) : new Promise((r) => waiting.push(r));
+  };
+  return { listening, port: listening.port, next, sides };
+}
+
+/**
+ * Resolves once the server refuses the peer's bytes: writes, one at a time,
+ * until one fails (the first may still reach the kernel before its reset).
+ */
+async function refused(peer: Peer): Promise<void> {
+  const failed = new Promise<void>((resolve) => {
+    peer.sock.once("error", () => resolve());
+    peer.sock.once("close", () => resolve());
+  });
+  let done = false;
+  void failed.then(() => {
+    done = true;
+  });
+  while (!done && !peer.sock.destroyed) {
+    await new Promise<void>((resolve) => peer.sock.write("more\n", () => resolve()));
+  }
+  await failed;
+}
+
+function dial(port: number, secure = false): Peer {
+  const sock = secure
+    ? tls.connect({ host: "127.0.0.1", port, ca: certs.ca, servername: "localhost", allowHalfOpen: true })
+    : net.connect({ host: "127.0.0.1", port, allowHalfOpen: true });
+  const peer = new Peer(sock);
+  sock.once(secure ? "secureConnect" : "connect", () => peer.connected.resolve());
+  peers.push(peer);
+  return peer;
+}
+
+/** Write `bytes` from the server in chunks of `size`, as separate writes. */
+function writeChunks(conn: ServerConn, bytes: Uint8Array, size: number): void {
+  for (let at = 0; at < bytes.length; at += size) conn.write(bytes.slice(at, at + size));
+}
+
+describe.each([false, true])(`the ${RUNTIME} listener (TLS: %s)`, (secure) => {
+  it("carries bytes both ways, whole and in order", async () => {
+    const server = await start({ tls: secure });
+    const peer = dial(server.port, secure);
+    const side = await server.next();
+    const up = pattern(300_000, 1);
+    for (let at = 0; at < up.length; at += 10_000) peer.sock.write(up.subarray(at, at + 10_000));
+    const down = pattern(300_000, 2);
+    writeChunks(side.conn, down, 1_000);
+    await side.bytes(up.length);
+    await peer.bytes(down.length);
+    expect(mismatch(concat(side.chunks), up)).toBe(-1);
+    expect(mismatch(Buffer.concat(peer.chunks), down)).toBe(-1);
+    expect(side.log).not.toContain("end");
+  });
+
+  it("reports the peer's FIN as end() and still delivers a reply written after it", async () => {
+    const server = await start({ tls: secure });
+    const peer = dial(server.port, secure);
+    const side = await server.next();
+    await peer.connected.promise;
+    peer.sock.end("ping\n");
+    await side.ended.promise;
+    expect(Buffer.from(concat(side.chunks)).toString()).toBe("ping\n");
+    side.conn.write(new TextEncoder().encode("pong\n"));
+    await peer.bytes(5);
+    expect(peer.text()).toBe("pong\n");
+    side.conn.close();
+    await peer.ended.promise;
+    await side.closed.promise;
+    expect(side.log).toEqual(["data", "end", "closed"]);
+  });
+
+  it("close() writes everything queued first, then closes both ways", async () => {
+    const server = await start({ tls: secure });
+    const peer = dial(server.port, secure);
+    const side = await server.next();
+    await peer.connected.promise;
+    peer.sock.pause(); // so that the server's queue backs up
+    const sent = pattern(MB, 3);
+    writeChunks(side.conn, sent, 64 * 1024);
+    const before = side.log.length;
+    side.conn.close();
+    peer.sock.resume();
+    await peer.ended.promise;
+    expect(peer.received).toBe(MB);
+    expect(mismatch(Buffer.concat(peer.chunks), sent)).toBe(-1);
+    await side.closed.promise;
+    // Reading stopped at close(): nothing more is reported but the close.
+    expect(side.log.slice(before)).toEqual(["closed"]);
+    // Closed both ways: what the peer sends now is refused (a half-closed socket would take it).
+    await within(refused(peer), 5_000, "the peer's writes failing");
+    expect(side.log.slice(before)).toEqual(["closed"]);
+  });
+
+  it("destroy() drops the connection at once, with what is still queued", async () => {
+    const server = await start({ tls: secure });
+    const peer = dial(server.port, secure);
+    const side = await server.next();
+    await peer.connected.promise;
+    peer.sock.pause();
+    const total = 32 * MB; // more than the kernel's buffers on both ends hold
+    writeChunks(side.conn, new Uint8Array(total), MB);
+    side.conn.destroy();
+    await within(side.closed.promise, 5_000, "closed() after destroy()");
+    peer.sock.resume();
+    await within(peer.gone.promise, 5_000, "the peer seeing the connection go");
+    expect(peer.received).toBeLessThan(total);
+    expect(side.closedCount).toBe(1);
+  });
+
+  it("calls closed() once, after everything else, however often it is closed", async () => {
+    const server = await start({ tls: secure });
+    const a = dial(server.port, secure);
+    const sideA = await server.next();
+    await a.connected.promise;
+    a.sock.write("x");
+    await sideA.bytes(1);
+    sideA.conn.close();
+    sideA.conn.close();
+    sideA.conn.destroy();
+    sideA.conn.write(new Uint8Array([1])); // after close: dropped, not thrown
+    await sideA.closed.promise;
+    sideA.conn.destroy();
+    sideA.conn.close();
+    // The peer going first, on another connection.
+    const b = dial(server.port, secure);
+    const sideB = await server.next();
+    await b.connected.promise;
+    b.sock.destroy();
+    await sideB.ended.promise;
+    sideB.conn.close();
+    sideB.conn.close();
+    await sideB.closed.promise;
+    sideB.conn.destroy();
+    // A full round trip on a third connection: any late second call has had its turn.
+    const c = dial(server.port, secure);
+    const sideC = await server.next();
+    c.sock.write("y");
+    await sideC.bytes(1);
+    sideC.conn.write(new Uint8Array([0x7a]));
+    await c.bytes(1);
+    expect(sideA.closedCount).toBe(1);
+    expect(sideA.log).toEqual(["data", "closed"]);
+    expect(sideB.closedCount).toBe(1);
+    expect(sideB.log).toEqual(["end", "closed"]);
+  });
+
+  it("survives a peer that resets mid-write: closed(), and nothing thrown or rejected", async () => {
+    const server = await start({ tls: secure });
+    const peer = dial(server.port, secure);
+    const side = await server.next();
+    await peer.connected.promise;
+    peer.sock.pause();
+    writeChunks(side.conn, new Uint8Array(32 * MB), MB);
+    peer.sock.destroy(); // with unread bytes: the kernel answers with a reset
+    await within(side.closed.promise, 5_000, "closed() after the peer's reset");
+    side.conn.write(new Uint8Array(10));
+    side.conn.close();
+    expect(side.closedCount).toBe(1);
+  });
+
+  it("Listening.close() frees the port at once and leaves accepted connections alone", async () => {
+    const server = await start({ tls: secure });
+    const old = dial(server.port, secure);
+    const side = await server.next();
+    await old.connected.promise;
+    await server.listening.close();
+    // Nothing listens: a new connection is refused.
+    const probe = net.connect({ host: "127.0.0.1", port: server.port });
+    const outcome = await new Promise<string>((resolve) => {
+      probe.once("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? "error"));
+      probe.once("connect", () => resolve("connected"));
+    });
+    probe.destroy();
+    expect(outcome).toBe("ECONNREFUSED");
+    // The same port binds again right away.
+    const again = await start({ tls: secure, port: server.port });
+    expect(again.port).toBe(server.port);
+    const fresh = dial(again.port, secure);
+    const freshSide = await again.next();
+    fresh.sock.write("new\n");
+    await freshSide.bytes(4);
+    // The connection accepted before the close still works both ways.
+    old.sock.write("old\n");
+    await side.bytes(4);
+    expect(Buffer.from(concat(side.chunks)).toString()).toBe("old\n");
+    side.conn.write(new TextEncoder().encode("still here\n"));
+    await old.bytes(11);
+    expect(old.text()).toBe("still here\n");
+    expect(server.sides).toHaveLength(1);
+  });
+});
+
+describe(`the ${RUNTIME} TLS listener's handshakes`, () => {
+  /** A TCP client that never sends a ClientHello. */
+  function silent(port: number): Peer {
+    return dial(port, false);
+  }
+
+  it("drops a client that does not handshake within handshakeTimeoutMs, without calling accept", async () => {
+    const server = await start({ tls: true, handshakeTimeoutMs: 400 });
+    const t0 = performance.now();
+    const peer = silent(server.port);
+    await within(peer.gone.promise, 5_000, "the silent client being dropped");
+    const took = performance.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(350);
+    expect(peer.received).toBe(0);
+    expect(server.sides).toHaveLength(0);
+  });
+
+  it("Listening.close() drops clients still in their handshake, not the ones past it", async () => {
+    const server = await start({ tls: true, handshakeTimeoutMs: 60_000 });
+    const stuck = silent(server.port);
+    await stuck.connected.promise;
+    // Connections are accepted in arrival order: once this one is handed
+    // over, the silent one has been accepted and is in its handshake.
+    const done = dial(server.port, true);
+    const side = await server.next();
+    await done.connected.promise;
+    await server.listening.close();
+    await within(stuck.gone.promise, 5_000, "the silent client being dropped");
+    done.sock.write("after\n");
+    await side.bytes(6);
+    side.conn.write(new TextEncoder().encode("ok\n"));
+    await done.bytes(3);
+    expect(done.text()).toBe("ok\n");
+    expect(server.sides).toHaveLength(1);
+  });
+
+  it("drops a client that sends something other than a ClientHello, without calling accept", async () => {
+    const server = await start({ tls: true });
+    const peer = dial(server.port, false);
+    await peer.connected.promise;
+    peer.sock.write("l key 10\n");
+    await within(peer.gone.promise, 5_000, "the client being dropped");
+    expect(server.sides).toHaveLength(0);
+  });
+
+  it("negotiates TLS 1.2 or 1.3 and refuses TLS 1.1", async () => {
+    const server = await start({ tls: true });
+    const peer = dial(server.port, true);
+    await peer.connected.promise;
+    expect(["TLSv1.2", "TLSv1.3"]).toContain((peer.sock as tls.TLSSocket).getProtocol());
+    // openssl's client, which can still speak TLS 1.1 (at security level 0).
+    const s_client = (version: string) =>
+      new Promise<string>((resolve, reject) => {
+        const child = spawn(
+          "openssl",
+          ["s_client", version, "-cipher", "DEFAULT@SECLEVEL=0", "-connect", `127.0.0.1:${server.port}`],
+          { stdio: ["ignore", "pipe", "pipe"] },
+        );
+        let out = "";
+        child.stdout.on("data", (b: Buffer) => {
+          out += b.toString();
+        });
+        child.on("error", reject);
+        child.on("close", () => resolve(out));
+      });
+    expect(await s_client("-tls1_2")).toMatch(/Cipher is (?!\(NONE\))/);
+    expect(await s_client("-tls1_1")).toMatch(/Cipher is \(NONE\)/);
+  });
+});
