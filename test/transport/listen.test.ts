@@ -215,16 +215,19 @@ function writeChunks(conn: ServerConn, bytes: Uint8Array, size: number): void {
 }
 
 describe.each([false, true])(`the ${RUNTIME} listener (TLS: %s)`, (secure) => {
-  it("carries bytes both ways, whole and in order", async () => {
+  it("carries bytes both ways, whole and in order, through backpressure", async () => {
     const server = await start({ tls: secure });
     const peer = dial(server.port, secure);
     const side = await server.next();
-    const up = pattern(300_000, 1);
+    const up = pattern(MB, 1);
     for (let at = 0; at < up.length; at += 10_000) peer.sock.write(up.subarray(at, at + 10_000));
-    const down = pattern(300_000, 2);
-    writeChunks(side.conn, down, 1_000);
-    await side.bytes(up.length);
-    await peer.bytes(down.length);
+    // Written in one go, far more than the kernel takes before the peer (in
+    // this same thread) reads: the listener must keep the rest and send it later.
+    const down = pattern(16 * MB, 2);
+    writeChunks(side.conn, down.subarray(0, 1_000), 100);
+    writeChunks(side.conn, down.subarray(1_000), 64 * 1024);
+    await within(side.bytes(up.length), 20_000, "the peer's bytes");
+    await within(peer.bytes(down.length), 20_000, "the server's bytes");
     expect(mismatch(concat(side.chunks), up)).toBe(-1);
     expect(mismatch(Buffer.concat(peer.chunks), down)).toBe(-1);
     expect(side.log).not.toContain("end");
@@ -238,12 +241,18 @@ describe.each([false, true])(`the ${RUNTIME} listener (TLS: %s)`, (secure) => {
     peer.sock.end("ping\n");
     await side.ended.promise;
     expect(Buffer.from(concat(side.chunks)).toString()).toBe("ping\n");
+    // Reply later, after other I/O has had its turn (a listener that closes
+    // after the peer's FIN would have closed by then): a round trip on another connection.
+    const other = dial(server.port, secure);
+    const otherSide = await server.next();
+    other.sock.write("?");
+    await otherSide.bytes(1);
     side.conn.write(new TextEncoder().encode("pong\n"));
-    await peer.bytes(5);
+    await within(peer.bytes(5), 5_000, "the reply after the peer's FIN");
     expect(peer.text()).toBe("pong\n");
     side.conn.close();
-    await peer.ended.promise;
-    await side.closed.promise;
+    await within(peer.ended.promise, 5_000, "the peer's EOF");
+    await within(side.closed.promise, 5_000, "closed()");
     expect(side.log).toEqual(["data", "end", "closed"]);
   });
 
@@ -258,10 +267,10 @@ describe.each([false, true])(`the ${RUNTIME} listener (TLS: %s)`, (secure) => {
     const before = side.log.length;
     side.conn.close();
     peer.sock.resume();
-    await peer.ended.promise;
+    await within(peer.ended.promise, 10_000, "the peer's EOF");
     expect(peer.received).toBe(MB);
     expect(mismatch(Buffer.concat(peer.chunks), sent)).toBe(-1);
-    await side.closed.promise;
+    await within(side.closed.promise, 5_000, "closed()");
     // Reading stopped at close(): nothing more is reported but the close.
     expect(side.log.slice(before)).toEqual(["closed"]);
     // Closed both ways: what the peer sends now is refused (a half-closed socket would take it).
