@@ -257,7 +257,7 @@ export const denoListen: Listen = async (options: ListenOptions, accept): Promis
   // The relay's sockets to the inner listener, by local port, and inner
   // connections that came before their relay socket's connect() resolved.
   const byPort = new Map<number, Handshake>();
-  const early = new Map<number, Deno.TlsConn>();
+  const early = new Map<number, { conn: Deno.TlsConn; timer: ReturnType<typeof setTimeout> }>();
 
   const drop = (h: Handshake): void => {
     if (h.dropped) return;
@@ -306,7 +306,8 @@ export const denoListen: Listen = async (options: ListenOptions, accept): Promis
               if (arrived === undefined) byPort.set(port, h);
               else {
                 early.delete(port);
-                secure(h, arrived);
+                clearTimeout(arrived.timer);
+                secure(h, arrived.conn);
               }
             },
             () => drop(h),
@@ -324,12 +325,11 @@ export const denoListen: Listen = async (options: ListenOptions, accept): Promis
             secure(h, conn);
             return;
           }
-          early.set(port, conn);
-          setTimeout(() => {
-            if (early.get(port) !== conn) return;
+          const timer = setTimeout(() => {
             early.delete(port);
             closeQuietly(conn);
           }, options.handshakeTimeoutMs);
+          early.set(port, { conn, timer });
         },
         isClosing,
       ),
@@ -344,7 +344,10 @@ export const denoListen: Listen = async (options: ListenOptions, accept): Promis
         closeQuietly(front);
         closeQuietly(inner);
         for (const h of [...handshaking]) drop(h);
-        for (const conn of early.values()) closeQuietly(conn);
+        for (const { conn, timer } of early.values()) {
+          clearTimeout(timer);
+          closeQuietly(conn);
+        }
         early.clear();
       }
       // The port is free once the pending accept() has failed.
