@@ -9,15 +9,15 @@
  *   returns that count; the rest is kept here, in order, and written on `drain`.
  * - Closing after the queue is written uses `socket.close()`, not `end()`: on a
  *   TLS socket `end()` only half-closes (the socket stays open, and keeps
- *   reading, until the peer closes), while `close()` closes both ways at once,
- *   plain or TLS, after the bytes Bun has taken. Bun calls the `close` handler
- *   from inside `close()`; a connection closed while `accept` still runs
- *   reports `closed()` once `accept` has returned its handlers.
+ *   reading, until the peer closes), while `close()`, plain or TLS, sends
+ *   the bytes Bun has taken and closes both ways. Bun may call the `close`
+ *   handler from inside `close()` (it does for TCP); a connection closed while
+ *   `accept` still runs reports `closed()` once `accept` has returned its handlers.
  * - With a `handshake` handler, `open` comes as soon as TCP connects and
  *   `handshake` when TLS is done (`success` false when it failed: a TLS 1.0
  *   or 1.1 client, which Bun refuses by default, or a peer that hung up), so
- *   connections still in their handshake are known and can be dropped. Bun
- *   has no handshake timeout; a timer here drops them (`terminate()`).
+ *   connections still in their handshake are known and can be dropped.
+ *   `Bun.listen` has no handshake timeout option; a timer here drops them (`terminate()`).
  * - `destroy()` is `terminate()` (a reset): `close()` on a TLS socket waits
  *   for the bytes Bun's TLS layer holds to go out, which a peer that does not
  *   read never lets happen.
