@@ -10,10 +10,30 @@ declare namespace Deno {
     close(): void;
     setNoDelay(noDelay?: boolean): void;
   }
-  interface TcpConn extends Conn {}
+  interface NetAddr {
+    hostname: string;
+    port: number;
+  }
+  interface TcpConn extends Conn {
+    readonly localAddr: NetAddr;
+    readonly remoteAddr: NetAddr;
+    closeWrite(): Promise<void>;
+  }
   interface TlsConn extends Conn {
+    readonly localAddr: NetAddr;
+    readonly remoteAddr: NetAddr;
     handshake(): Promise<unknown>;
   }
+  // The server's listener (adapters/deno/listen.ts).
+  interface Listener<T extends Conn> {
+    accept(): Promise<T>;
+    close(): void;
+    readonly addr: NetAddr;
+  }
+  type TcpListener = Listener<TcpConn>;
+  type TlsListener = Listener<TlsConn>;
+  function listen(options: { hostname?: string; port?: number }): TcpListener;
+  function listenTls(options: { hostname?: string; port?: number; cert: string; key: string }): TlsListener;
   function connect(options: { hostname?: string; port: number; signal?: AbortSignal }): Promise<TcpConn>;
   function connectTls(options: {
     hostname?: string;

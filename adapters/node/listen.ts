@@ -53,7 +53,9 @@ export const nodeListen: Listen = async (options, accept) => {
       if (handshaking.get(key) === sock) handshaking.delete(key);
     });
   });
-  server.on("tlsClientError", () => {});
+  // Node only reports a handshake timeout (ERR_TLS_HANDSHAKE_TIMEOUT) and
+  // leaves the socket open; every error here is before the handshake is done.
+  server.on("tlsClientError", (_err: Error, sock: tls.TLSSocket) => sock.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, () => {

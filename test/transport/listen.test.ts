@@ -1,0 +1,300 @@
+/**
+ * The server's listener of the runtime under test (`Bun.listen` under Bun,
+ * `Deno.listen`/`Deno.listenTls` under Deno, `node:net`/`node:tls` under
+ * Node), checked against the contract in src/server/listen.ts, with a plain
+ * `node:net` / `node:tls` client socket as the peer.
+ */
+import { spawn } from "node:child_process";
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { afterEach, describe, expect, it } from "vitest";
+import { bunListen } from "../../adapters/bun/listen.ts";
+import { denoListen } from "../../adapters/deno/listen.ts";
+import { nodeListen } from "../../adapters/node/listen.ts";
+import type { Listen, Listening } from "../../src/server/listen.ts";
+import { testCerts } from "../harness/certs.ts";
+import { concat, mismatch, Peer, pattern, refused, ServerSide, within, writeChunks } from "../support/listen-peers.ts";
+import { RUNTIME } from "../support/runtime.ts";
+
+const listen: Listen = RUNTIME === "deno" ? denoListen : RUNTIME === "bun" ? bunListen : nodeListen;
+const certs = testCerts();
+const MB = 1024 * 1024;
+
+const listenings: Listening[] = [];
+const peers: Peer[] = [];
+afterEach(async () => {
+  for (const p of peers.splice(0)) p.sock.destroy();
+  await Promise.all(listenings.splice(0).map((l) => l.close()));
+});
+
+/** Listen on a free port (or `port`); accepted connections come out of `next()`. */
+async function start(opts: { tls?: boolean; handshakeTimeoutMs?: number; port?: number } = {}) {
+  const queue: ServerSide[] = [];
+  const waiting: ((s: ServerSide) => void)[] = [];
+  const sides: ServerSide[] = [];
+  const listening = await listen(
+    {
+      host: "127.0.0.1",
+      port: opts.port ?? 0,
+      tls: opts.tls ? { cert: certs.cert, key: certs.key } : undefined,
+      handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 10_000,
+    },
+    (conn) => {
+      const side = new ServerSide(conn);
+      sides.push(side);
+      const w = waiting.shift();
+      if (w) w(side);
+      else queue.push(side);
+      return side.events;
+    },
+  );
+  listenings.push(listening);
+  const next = (): Promise<ServerSide> => {
+    const ready = queue.shift();
+    return ready ? Promise.resolve(ready) : new Promise((r) => waiting.push(r));
+  };
+  return { listening, port: listening.port, next, sides };
+}
+
+function dial(port: number, secure = false): Peer {
+  const sock = secure
+    ? tls.connect({ host: "127.0.0.1", port, ca: certs.ca, servername: "localhost", allowHalfOpen: true })
+    : net.connect({ host: "127.0.0.1", port, allowHalfOpen: true });
+  const peer = new Peer(sock);
+  sock.once(secure ? "secureConnect" : "connect", () => peer.connected.resolve());
+  peers.push(peer);
+  return peer;
+}
+
+describe.each([false, true])(`the ${RUNTIME} listener (TLS: %s)`, (secure) => {
+  it("carries bytes both ways, whole and in order, through backpressure", async () => {
+    const server = await start({ tls: secure });
+    const peer = dial(server.port, secure);
+    const side = await server.next();
+    const up = pattern(MB, 1);
+    for (let at = 0; at < up.length; at += 10_000) peer.sock.write(up.subarray(at, at + 10_000));
+    // Written in one go, far more than the kernel takes before the peer (in
+    // this same thread) reads: the listener must keep the rest and send it later.
+    const down = pattern(16 * MB, 2);
+    writeChunks(side.conn, down.subarray(0, 1_000), 100);
+    writeChunks(side.conn, down.subarray(1_000), 64 * 1024);
+    await within(side.bytes(up.length), 20_000, "the peer's bytes");
+    await within(peer.bytes(down.length), 20_000, "the server's bytes");
+    expect(mismatch(concat(side.chunks), up)).toBe(-1);
+    expect(mismatch(Buffer.concat(peer.chunks), down)).toBe(-1);
+    expect(side.log).not.toContain("end");
+  });
+
+  it("reports the peer's FIN as end() and still delivers a reply written after it", async () => {
+    const server = await start({ tls: secure });
+    const peer = dial(server.port, secure);
+    const side = await server.next();
+    await peer.connected.promise;
+    peer.sock.end("ping\n");
+    await side.ended.promise;
+    expect(Buffer.from(concat(side.chunks)).toString()).toBe("ping\n");
+    // Reply later, after other I/O has had its turn (a listener that closes
+    // after the peer's FIN would have closed by then): a round trip on another connection.
+    const other = dial(server.port, secure);
+    const otherSide = await server.next();
+    other.sock.write("?");
+    await otherSide.bytes(1);
+    side.conn.write(new TextEncoder().encode("pong\n"));
+    await within(peer.bytes(5), 5_000, "the reply after the peer's FIN");
+    expect(peer.text()).toBe("pong\n");
+    side.conn.close();
+    await within(peer.ended.promise, 5_000, "the peer's EOF");
+    await within(side.closed.promise, 5_000, "closed()");
+    expect(side.log).toEqual(["data", "end", "closed"]);
+  });
+
+  it("close() writes everything queued first, then closes both ways", async () => {
+    const server = await start({ tls: secure });
+    const peer = dial(server.port, secure);
+    const side = await server.next();
+    await peer.connected.promise;
+    peer.sock.pause(); // so that the server's queue backs up
+    const sent = pattern(MB, 3);
+    writeChunks(side.conn, sent, 64 * 1024);
+    const before = side.log.length;
+    side.conn.close();
+    peer.sock.resume();
+    await within(peer.ended.promise, 10_000, "the peer's EOF");
+    expect(peer.received).toBe(MB);
+    expect(mismatch(Buffer.concat(peer.chunks), sent)).toBe(-1);
+    await within(side.closed.promise, 5_000, "closed()");
+    // Reading stopped at close(): nothing more is reported but the close.
+    expect(side.log.slice(before)).toEqual(["closed"]);
+    // Closed both ways: what the peer sends now is refused (a half-closed socket would take it).
+    await within(refused(peer), 5_000, "the peer's writes failing");
+    expect(side.log.slice(before)).toEqual(["closed"]);
+  });
+
+  it("destroy() drops the connection at once, with what is still queued", async () => {
+    const server = await start({ tls: secure });
+    const peer = dial(server.port, secure);
+    const side = await server.next();
+    await peer.connected.promise;
+    peer.sock.pause();
+    const total = 32 * MB; // more than the kernel's buffers on both ends hold
+    writeChunks(side.conn, new Uint8Array(total), MB);
+    side.conn.destroy();
+    await within(side.closed.promise, 5_000, "closed() after destroy()");
+    peer.sock.resume();
+    await within(peer.gone.promise, 5_000, "the peer seeing the connection go");
+    expect(peer.received).toBeLessThan(total);
+    expect(side.closedCount).toBe(1);
+  });
+
+  it("calls closed() once, after everything else, however often it is closed", async () => {
+    const server = await start({ tls: secure });
+    const a = dial(server.port, secure);
+    const sideA = await server.next();
+    await a.connected.promise;
+    a.sock.write("x");
+    await sideA.bytes(1);
+    sideA.conn.close();
+    sideA.conn.close();
+    sideA.conn.destroy();
+    sideA.conn.write(new Uint8Array([1])); // after close: dropped, not thrown
+    await sideA.closed.promise;
+    sideA.conn.destroy();
+    sideA.conn.close();
+    // The peer going first, on another connection.
+    const b = dial(server.port, secure);
+    const sideB = await server.next();
+    await b.connected.promise;
+    b.sock.destroy();
+    await sideB.ended.promise;
+    sideB.conn.close();
+    sideB.conn.close();
+    await sideB.closed.promise;
+    sideB.conn.destroy();
+    // A full round trip on a third connection: any late second call has had its turn.
+    const c = dial(server.port, secure);
+    const sideC = await server.next();
+    c.sock.write("y");
+    await sideC.bytes(1);
+    sideC.conn.write(new Uint8Array([0x7a]));
+    await c.bytes(1);
+    expect(sideA.closedCount).toBe(1);
+    expect(sideA.log).toEqual(["data", "closed"]);
+    expect(sideB.closedCount).toBe(1);
+    expect(sideB.log).toEqual(["end", "closed"]);
+  });
+
+  it("survives a peer that resets mid-write: closed(), and nothing thrown or rejected", async () => {
+    const server = await start({ tls: secure });
+    const peer = dial(server.port, secure);
+    const side = await server.next();
+    await peer.connected.promise;
+    peer.sock.pause();
+    writeChunks(side.conn, new Uint8Array(32 * MB), MB);
+    peer.sock.destroy(); // with unread bytes: the kernel answers with a reset
+    await within(side.closed.promise, 5_000, "closed() after the peer's reset");
+    side.conn.write(new Uint8Array(10));
+    side.conn.close();
+    expect(side.closedCount).toBe(1);
+  });
+
+  it("Listening.close() frees the port at once and leaves accepted connections alone", async () => {
+    const server = await start({ tls: secure });
+    const old = dial(server.port, secure);
+    const side = await server.next();
+    await old.connected.promise;
+    await server.listening.close();
+    // Nothing listens: a new connection is refused.
+    const probe = net.connect({ host: "127.0.0.1", port: server.port });
+    const outcome = await new Promise<string>((resolve) => {
+      probe.once("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? "error"));
+      probe.once("connect", () => resolve("connected"));
+    });
+    probe.destroy();
+    expect(outcome).toBe("ECONNREFUSED");
+    // The same port binds again right away.
+    const again = await start({ tls: secure, port: server.port });
+    expect(again.port).toBe(server.port);
+    const fresh = dial(again.port, secure);
+    const freshSide = await again.next();
+    fresh.sock.write("new\n");
+    await freshSide.bytes(4);
+    // The connection accepted before the close still works both ways.
+    old.sock.write("old\n");
+    await side.bytes(4);
+    expect(Buffer.from(concat(side.chunks)).toString()).toBe("old\n");
+    side.conn.write(new TextEncoder().encode("still here\n"));
+    await old.bytes(11);
+    expect(old.text()).toBe("still here\n");
+    expect(server.sides).toHaveLength(1);
+  });
+});
+
+describe(`the ${RUNTIME} TLS listener's handshakes`, () => {
+  /** A TCP client that never sends a ClientHello. */
+  function silent(port: number): Peer {
+    return dial(port, false);
+  }
+
+  it("drops a client that does not handshake within handshakeTimeoutMs, without calling accept", async () => {
+    const server = await start({ tls: true, handshakeTimeoutMs: 400 });
+    const t0 = performance.now();
+    const peer = silent(server.port);
+    await within(peer.gone.promise, 5_000, "the silent client being dropped");
+    const took = performance.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(350);
+    expect(peer.received).toBe(0);
+    expect(server.sides).toHaveLength(0);
+  });
+
+  it("Listening.close() drops clients still in their handshake, not the ones past it", async () => {
+    const server = await start({ tls: true, handshakeTimeoutMs: 60_000 });
+    const stuck = silent(server.port);
+    await stuck.connected.promise;
+    // Connections are accepted in arrival order: once this one is handed
+    // over, the silent one has been accepted and is in its handshake.
+    const done = dial(server.port, true);
+    const side = await server.next();
+    await done.connected.promise;
+    await server.listening.close();
+    await within(stuck.gone.promise, 5_000, "the silent client being dropped");
+    done.sock.write("after\n");
+    await side.bytes(6);
+    side.conn.write(new TextEncoder().encode("ok\n"));
+    await done.bytes(3);
+    expect(done.text()).toBe("ok\n");
+    expect(server.sides).toHaveLength(1);
+  });
+
+  it("drops a client that sends something other than a ClientHello, without calling accept", async () => {
+    const server = await start({ tls: true });
+    const peer = dial(server.port, false);
+    await peer.connected.promise;
+    peer.sock.write("l key 10\n");
+    await within(peer.gone.promise, 5_000, "the client being dropped");
+    expect(server.sides).toHaveLength(0);
+  });
+
+  it("negotiates TLS 1.2 or 1.3 and refuses TLS 1.1", async () => {
+    const server = await start({ tls: true });
+    const peer = dial(server.port, true);
+    await peer.connected.promise;
+    expect(["TLSv1.2", "TLSv1.3"]).toContain((peer.sock as tls.TLSSocket).getProtocol());
+    // openssl's client, which can still speak TLS 1.1 (at security level 0).
+    const s_client = (version: string) =>
+      new Promise<string>((resolve, reject) => {
+        const child = spawn(
+          "openssl",
+          ["s_client", version, "-cipher", "DEFAULT@SECLEVEL=0", "-connect", `127.0.0.1:${server.port}`],
+          { stdio: ["ignore", "pipe", "pipe"] },
+        );
+        let out = "";
+        child.stdout.on("data", (b: Buffer) => {
+          out += b.toString();
+        });
+        child.on("error", reject);
+        child.on("close", () => resolve(out));
+      });
+    expect(await s_client("-tls1_2")).toMatch(/Cipher is (?!\(NONE\))/);
+    expect(await s_client("-tls1_1")).toMatch(/Cipher is \(NONE\)/);
+  });
+});
