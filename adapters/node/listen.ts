@@ -16,17 +16,22 @@ export const nodeListen: Listen = async (options, accept) => {
   const peer = (s: net.Socket): string => `${s.remoteAddress}:${s.remotePort}`;
   const onSocket = (sock: net.Socket): void => {
     handshaking.delete(peer(sock));
+    // After close(), bytes still coming are read and dropped: unread bytes would make the final close a reset,
+    // which can cost the peer the end of its last reply.
+    let closing = false;
     const conn: ServerConn = {
       write: (bytes) => void sock.write(bytes),
       close: () => {
-        sock.pause();
+        closing = true;
         if (sock.writableFinished || sock.destroyed) sock.destroy();
         else sock.end(() => sock.destroy());
       },
       destroy: () => sock.destroy(),
     };
     const events = accept(conn);
-    sock.on("data", (b: Uint8Array) => events.data(b));
+    sock.on("data", (b: Uint8Array) => {
+      if (!closing) events.data(b);
+    });
     sock.on("end", () => events.end());
     sock.on("error", () => {});
     sock.on("close", () => events.closed());

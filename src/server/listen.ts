@@ -27,7 +27,10 @@ export interface ConnEvents {
   data(bytes: Uint8Array): void;
   /** The peer has finished sending (FIN); the connection may still be written to. */
   end(): void;
-  /** The connection is gone (closed by either side, or failed). Called once, last. */
+  /**
+   * The connection is gone (closed by either side, or failed). Called once, last; it may be
+   * called from within `close()` or `destroy()` (Bun does).
+   */
   closed(): void;
 }
 
