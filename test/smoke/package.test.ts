@@ -7,7 +7,7 @@
  * (`dflockd-client/testing`) is used as a user's tests would: from
  * `node --test`, `bun test` and `deno test`, each starting its own server.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -141,6 +141,54 @@ describe("the packed command line (package.json bin)", () => {
       "held",
     ]);
     expect(out).toBe("held\n");
+  });
+
+  /**
+   * Start the installed bin's `serve` on a free port as `cmd args` does, hold a lock against it with the
+   * installed bin, then SIGTERM it: it must end (and, where nothing stands between, exit 0 after its drain;
+   * npx relays the signal and then ends by it itself).
+   */
+  async function serveAndLock(cmd: string, args: string[], exitCodes: (number | null)[]): Promise<void> {
+    const child = spawn(cmd, [...args, "serve", "--port", "0"], {
+      cwd: join(dir, "app"),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let err = "";
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    try {
+      const port = await new Promise<string>((resolve, reject) => {
+        child.stderr.on("data", (d: Buffer) => {
+          err += d.toString();
+          const m = /msg=listening addr=127\.0\.0\.1:(\d+)/.exec(err);
+          if (m) resolve(m[1] as string);
+        });
+        void exited.then((code) => reject(new Error(`serve exited (${code}) before listening:\n${err}`)));
+      });
+      expect(err).toMatch(/development server/i);
+      const out = await bin(cmd, [
+        ...args,
+        "lock",
+        "smoke-serve",
+        "--servers",
+        `127.0.0.1:${port}`,
+        "--",
+        "echo",
+        "held",
+      ]);
+      expect(out).toBe("held\n");
+      child.kill("SIGTERM");
+      expect(exitCodes).toContain(await exited);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  }
+
+  it("npx dflockd-client serve gives a server to lock against, and ends on SIGTERM", async () => {
+    await serveAndLock("npx", ["--no-install", "dflockd-client"], [0, null]);
+  });
+
+  it("bunx --bun dflockd-client serve does too, on Bun's own listener, and exits 0 after its drain", async () => {
+    await serveAndLock(join(BIN, "bun"), ["x", "--bun", "dflockd-client"], [0]);
   });
 
   it("runs with bunx --bun on Bun's own sockets and Bun.spawn", async () => {
