@@ -9,6 +9,8 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import type { Listen, ServerConn } from "../../src/server/listen.ts";
 
+const EMPTY = new Uint8Array(0);
+
 /** Listen with `node:net` / `node:tls`. */
 export const nodeListen: Listen = async (options, accept) => {
   // TLS connections still in their handshake, by peer address, so that close() can drop them.
@@ -19,8 +21,21 @@ export const nodeListen: Listen = async (options, accept) => {
     // After close(), bytes still coming are read and dropped: unread bytes would make the final close a reset,
     // which can cost the peer the end of its last reply.
     let closing = false;
+    // Go turns Nagle off: replies go out at once, not after the peer's delayed ACK.
+    sock.setNoDelay(true);
     const conn: ServerConn = {
       write: (bytes) => void sock.write(bytes),
+      get queued() {
+        return sock.destroyed ? 0 : sock.writableLength;
+      },
+      flushed: () =>
+        new Promise<void>((resolve) => {
+          if (sock.destroyed || sock.writableEnded) return resolve();
+          // An empty write's callback runs once everything before it has been taken (or, with an error, on destroy).
+          sock.write(EMPTY, () => resolve());
+        }),
+      pause: () => sock.pause(),
+      resume: () => sock.resume(),
       close: () => {
         closing = true;
         if (sock.writableFinished || sock.destroyed) sock.destroy();
@@ -32,7 +47,9 @@ export const nodeListen: Listen = async (options, accept) => {
     sock.on("data", (b: Uint8Array) => {
       if (!closing) events.data(b);
     });
-    sock.on("end", () => events.end());
+    sock.on("end", () => {
+      if (!closing) events.end();
+    });
     sock.on("error", () => {});
     sock.on("close", () => events.closed());
   };

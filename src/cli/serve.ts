@@ -31,7 +31,7 @@ type Level = "INFO" | "WARN" | "ERROR";
  * @returns The exit status: 0 after a drain, 1 when it cannot start (as dflockd).
  */
 export async function serve(args: readonly string[], host: CliHost): Promise<number> {
-  if (args.some((a) => a === "-h" || a === "-help" || a === "--help")) {
+  if (asksForHelp(args)) {
     await host.stdout.write(serveHelp());
     return EXIT.OK;
   }
@@ -117,6 +117,18 @@ async function drain(server: RunningServer, log: (level: Level, msg: string) => 
     clearTimeout(timer);
   }
   await warned;
+}
+
+/** `-h` or `--help` where Go's flag package would read a flag: not as a flag's value, not after `--`. */
+function asksForHelp(args: readonly string[]): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    if (a === "--" || !a.startsWith("-")) return false;
+    if (/^--?(h|help)$/.test(a)) return true;
+    // A flag that takes a value as the next word (not a boolean, not `--name=value`).
+    if (!a.includes("=") && !/^--?(auto-release-on-disconnect|debug|version)$/.test(a)) i++;
+  }
+  return false;
 }
 
 function messageOf(err: unknown): string {

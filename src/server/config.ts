@@ -254,7 +254,10 @@ export function parseFlags(
   checkConfig(
     cfg,
     (k) => FLAG_OF[k] ?? k,
-    (k) => durationString(nanos.get(k) ?? BigInt(Math.round(cfg[k] * 1e9))),
+    (k) =>
+      DURATIONS.has(k)
+        ? durationString(nanos.get(k) ?? BigInt(Math.round(cfg[k] * 1e9)))
+        : String(ints.get(k) ?? cfg[k]),
   );
   if ((certFile === "") !== (keyFile === "")) {
     throw new ConfigError("both --tls-cert and --tls-key must be provided together");
@@ -284,17 +287,17 @@ const FLAG_OF: Readonly<Partial<Record<IntKey, string>>> = Object.fromEntries(
  *
  * @param cfg The settings.
  * @param name How to name a setting in a message (default: its flag, `--max-locks`).
- * @param duration How to show a duration's value (default: its seconds, `5s`).
+ * @param show How to show a setting's value (default: a duration's seconds, `5s`; a number as it is).
  * @throws ConfigError naming the first setting out of range.
  */
 export function checkConfig(
   cfg: ServerConfig,
   name: (key: IntKey) => string = (k) => FLAG_OF[k] ?? k,
-  duration: (key: IntKey) => string = (k) => `${cfg[k]}s`,
+  show: (key: IntKey) => string = (k) => (DURATIONS.has(k) ? `${cfg[k]}s` : String(cfg[k])),
 ): void {
   // dflockd's own wording: some checks say what they got, some do not.
   const need = (key: IntKey, ok: boolean, rule: string, got = true): void => {
-    const shown = !got ? "" : ` (got ${DURATIONS.has(key) ? duration(key) : cfg[key]})`;
+    const shown = !got ? "" : ` (got ${show(key)})`;
     if (!ok) throw new ConfigError(`${name(key)} must be ${rule}${shown}`);
   };
   need("maxLocks", cfg.maxLocks > 0, "> 0");

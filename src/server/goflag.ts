@@ -11,6 +11,7 @@
 
 const INT64_MAX = 9223372036854775807n;
 const INT64_MIN = -9223372036854775808n;
+const UINT64_MAX = 18446744073709551615n;
 
 /** Digits of each base Go's base prefixes name. */
 const DIGITS: Readonly<Record<number, RegExp>> = { 2: /^[01]$/, 8: /^[0-7]$/, 10: /^[0-9]$/, 16: /^[0-9a-fA-F]$/ };
@@ -38,23 +39,31 @@ export function parseFlagInt(s: string): bigint | "parse error" | "value out of 
     prefixed = true;
   }
   const digit = DIGITS[base] as RegExp;
+  // As strconv.ParseUint: digits are read first (an overflow is reported at once), the underscores judged after.
   let value = 0n;
   let sawDigit = false;
-  let lastUnderscore = !prefixed; // an underscore may follow a prefix, never lead
   for (const ch of rest) {
-    if (ch === "_") {
-      if (lastUnderscore) return "parse error";
-      lastUnderscore = true;
-      continue;
-    }
+    if (ch === "_") continue;
     if (!digit.test(ch)) return "parse error";
     value = value * BigInt(base) + BigInt(Number.parseInt(ch, 16));
+    if (value > UINT64_MAX) return "value out of range";
     sawDigit = true;
-    lastUnderscore = false;
   }
-  if (!sawDigit || (lastUnderscore && rest.endsWith("_"))) return "parse error";
+  if (!sawDigit || !underscoresOk(rest, prefixed)) return "parse error";
   const signed = negative ? -value : value;
   return signed > INT64_MAX || signed < INT64_MIN ? "value out of range" : signed;
+}
+
+/** Go's underscoreOK: each `_` between two digits, or right after a base prefix and before a digit. */
+function underscoresOk(rest: string, prefixed: boolean): boolean {
+  let previous = prefixed ? "prefix" : "start";
+  for (const ch of rest) {
+    if (ch === "_") {
+      if (previous === "start" || previous === "_") return false;
+      previous = "_";
+    } else previous = "digit";
+  }
+  return previous !== "_";
 }
 
 /** Go's `strconv.Atoi` (base 10 only): the value, or undefined where it fails. */

@@ -9,7 +9,7 @@
 import type { ServerConfig } from "./config.ts";
 import { LineReader, MAX_TIMER_MS } from "./lines.ts";
 import type { ConnEvents, Listen, Listening, ServerConn } from "./listen.ts";
-import { Session, type SessionHost } from "./session.ts";
+import { MAX_LINE_BYTES, Session, type SessionHost, type SessionSocket } from "./session.ts";
 import { LockTable } from "./table.ts";
 
 /** A running server. */
@@ -41,6 +41,9 @@ export interface RunningServer {
 export function delayOf(seconds: number): number {
   return Math.min(seconds * 1000, MAX_TIMER_MS);
 }
+
+/** Unread request bytes past which a connection stops being read (dflockd reads only when it is ready). */
+const READ_HIGH_WATER = 64 * 1024;
 
 /** After a close, how long a connection may take to report closed before it is dropped. */
 const CLOSE_GRACE_MS = 1_000;
@@ -89,8 +92,21 @@ export async function startServer(cfg: ServerConfig, listen: Listen): Promise<Ru
       return { data: () => {}, end: () => {}, closed: () => {} };
     }
     live++;
-    const lines = new LineReader();
-    const session = new Session(++nextId, host, { write: (t) => conn.write(ENCODER.encode(t)) }, lines);
+    const lines = new LineReader({
+      maxLine: MAX_LINE_BYTES,
+      dropCr: cfg.crAnywhere,
+      highWater: READ_HIGH_WATER,
+      full: () => conn.pause(),
+      room: () => conn.resume(),
+    });
+    const sock: SessionSocket = {
+      write: (t) => conn.write(ENCODER.encode(t)),
+      get queued() {
+        return conn.queued;
+      },
+      flushed: () => conn.flushed(),
+    };
+    const session = new Session(++nextId, host, sock, lines);
     // What stopping does to the session first: no more requests, and no wait left running.
     open.set(conn, () => {
       lines.close();

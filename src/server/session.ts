@@ -17,7 +17,14 @@ import { byteString, fields, trimSpace, utf8 } from "./wire.ts";
 /** What a session needs from its connection (the server closes it once the session ends). */
 export interface SessionSocket {
   write(text: string): void;
+  /** Bytes written and not yet taken by the OS. */
+  readonly queued: number;
+  /** Resolves once everything written has been taken by the OS, or the connection is gone. */
+  flushed(): Promise<void>;
 }
+
+/** Replies queued past this many bytes make the session wait for its peer to read, as a blocked write does. */
+const WRITE_HIGH_WATER = 64 * 1024;
 
 /** What a session needs from its server. */
 export interface SessionHost {
@@ -97,7 +104,7 @@ export class Session implements Owner {
     for (;;) {
       const req = await this.#readRequest();
       if (typeof req !== "string" && cfg.draining && this.#host.shuttingDown()) {
-        this.#sock.write("error_draining\n");
+        if (!(await this.#send("error_draining\n"))) return;
         continue;
       }
       // Before auth, anything but the right token (silence, a close, a long line) is refused as auth.
@@ -112,12 +119,11 @@ export class Session implements Owner {
       const cmd = utf8(cmdBytes);
       if (!authed) {
         authed = true;
-        this.#sock.write("ok\n");
+        if (!(await this.#send("ok\n"))) return;
         continue;
       }
       const reply = await this.#handle(cmd, keyBytes, utf8(argBytes));
-      if (reply === undefined) return;
-      this.#sock.write(`${reply}\n`);
+      if (reply === undefined || !(await this.#send(`${reply}\n`))) return;
     }
   }
 
@@ -145,20 +151,38 @@ export class Session implements Owner {
    * `\n` has come: v1.10.0 counts trailing `\r`s and then drops them; later
    * builds delete every `\r` first.
    */
-  async #readRequest(): Promise<
-    [Uint8Array, Uint8Array, Uint8Array] | Exclude<LineResult, { line: Uint8Array }> | "overlong"
-  > {
+  async #readRequest(): Promise<[Uint8Array, Uint8Array, Uint8Array] | Exclude<LineResult, { line: Uint8Array }>> {
     const out: Uint8Array[] = [];
-    const crAnywhere = this.#host.cfg.crAnywhere;
     while (out.length < 3) {
       const r = await this.#lines.next(this.#host.cfg.readTimeoutS * 1000);
       if (typeof r === "string") return r;
-      let line = crAnywhere ? r.line.filter((b) => b !== 0x0d) : r.line;
-      if (line.length > MAX_LINE_BYTES) return "overlong";
+      let line = r.line;
       while (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
       out.push(line);
     }
     return out as [Uint8Array, Uint8Array, Uint8Array];
+  }
+
+  /**
+   * Write `text`; when replies pile up unread, wait for the peer to take them,
+   * at most `writeTimeoutS` (0: for ever). False when that ran out: dflockd
+   * then drops the connection.
+   */
+  async #send(text: string): Promise<boolean> {
+    this.#sock.write(text);
+    if (this.#sock.queued <= WRITE_HIGH_WATER) return true;
+    const limitS = this.#host.cfg.writeTimeoutS;
+    if (limitS <= 0) {
+      await this.#sock.flushed();
+      return true;
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), Math.min(limitS * 1000, MAX_TIMER_MS));
+    });
+    const ok = await Promise.race([this.#sock.flushed().then(() => true), late]);
+    clearTimeout(timer);
+    return ok;
   }
 
   /** The reply line; undefined when the connection is to close with none. */

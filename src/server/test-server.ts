@@ -49,6 +49,11 @@ export interface TestServerOptions {
   gcMaxIdleS?: number | undefined;
   /** Release what a connection held when it closes (`--auto-release-on-disconnect`). Default `true`. */
   autoReleaseOnDisconnect?: boolean | undefined;
+  /**
+   * How long, in seconds, a connection whose replies back up unread (past 64 KiB) may leave them unread
+   * before it is dropped, `0` for ever (`--write-timeout`). Default `5`.
+   */
+  writeTimeoutS?: number | undefined;
   /** How long {@link TestServer.shutdown} waits for connections, in seconds, `0` for ever (`--shutdown-timeout`). Default `30`. */
   shutdownTimeoutS?: number | undefined;
 }
@@ -114,8 +119,9 @@ export class TestServerStoppedError extends Error {
   }
 }
 
-/** The integer options: the settings' own names (`writeTimeoutS` is not enforced, so not offered). */
+/** The integer options: the settings' own names. */
 const INT_OPTIONS: readonly IntKey[] = [
+  "writeTimeoutS",
   "port",
   "defaultLeaseTtlS",
   "leaseSweepIntervalS",
@@ -215,7 +221,9 @@ export async function startTestServerOn(listen: Listen, cfg: ServerConfig): Prom
     kill: () => end("kill"),
     restart: () =>
       inTurn(async () => {
-        await current?.kill();
+        const old = current;
+        current = undefined; // stopped, even if the port cannot be had again
+        await old?.kill();
         current = await startServer({ ...cfg, port }, listen);
       }),
     [Symbol.asyncDispose]: () => end("stop"),

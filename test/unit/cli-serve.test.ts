@@ -73,6 +73,10 @@ function fakeHost(env: Record<string, string> = {}, files: Record<string, string
     const conn = {
       closed: false,
       write: (b: Uint8Array) => void got.push(new TextDecoder().decode(b)),
+      queued: 0,
+      flushed: () => Promise.resolve(),
+      pause: () => {},
+      resume: () => {},
       close: () => {
         conn.closed = true;
         events?.closed();
@@ -225,6 +229,10 @@ describe("serve", () => {
     const g = fakeHost();
     expect(await serve(["--port", "1", "-h"], g.host)).toBe(0);
     expect(g.out()).toBe(helpText("serve"));
-    expect([...f.listened, ...g.listened]).toEqual([]);
+    // Where Go's flag package would not read a flag, -h is not one: a flag's value, or after `--`.
+    const h = fakeHost();
+    expect(await serve(["--port", "-h"], h.host)).toBe(1);
+    expect(h.err()).toContain('invalid value "-h" for flag -port: parse error');
+    expect([...f.listened, ...g.listened, ...h.listened]).toEqual([]);
   });
 });

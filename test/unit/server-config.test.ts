@@ -46,6 +46,10 @@ describe("parseFlags", () => {
       [["--gc-max-idle", "18446744073"], "--gc-max-idle must be > 0 (got -709.551616ms)"],
       [["--write-timeout", "-1"], "--write-timeout must be >= 0 (got -1s)"],
       [["---port=1"], "bad flag syntax: ---port=1"],
+      [["--port", "99999999999999999999x"], "value out of range"],
+      [["--port", "1__99999999999999999999"], "value out of range"],
+      [["--port", "_1"], "parse error"],
+      [["--port", "1_"], "parse error"],
     ];
     for (const [args, message] of refused) expect(() => parseFlags(args), args.join(" ")).toThrow(message);
     // A read timeout that wraps to 0.29 s is taken, as dflockd takes it.
