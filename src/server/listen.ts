@@ -12,6 +12,20 @@
 export interface ServerConn {
   /** Queue `bytes` to the peer, in order. */
   write(bytes: Uint8Array): void;
+  /** Bytes given to `write()` that the OS has not taken yet (0 once closed). */
+  readonly queued: number;
+  /**
+   * Resolves once every byte written so far has been handed to the OS, or the
+   * connection is gone. Never rejects.
+   */
+  flushed(): Promise<void>;
+  /**
+   * Stop reading from the peer (no `data` until `resume()`), so that the OS's
+   * buffers fill and the peer is held back, as a server that is not reading holds it.
+   */
+  pause(): void;
+  /** Read again after `pause()`. */
+  resume(): void;
   /**
    * Close as a process closes a socket: bytes already queued still go, then
    * the connection is closed both ways. Reading stops at once.
