@@ -73,6 +73,10 @@ function fakeHost(env: Record<string, string> = {}, files: Record<string, string
     const conn = {
       closed: false,
       write: (b: Uint8Array) => void got.push(new TextDecoder().decode(b)),
+      queued: 0,
+      flushed: async () => {},
+      pause: () => {},
+      resume: () => {},
       close: () => {
         conn.closed = true;
         events?.closed();
