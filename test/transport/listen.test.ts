@@ -13,17 +13,46 @@ import { denoListen } from "../../adapters/deno/listen.ts";
 import { nodeListen } from "../../adapters/node/listen.ts";
 import type { Listen, Listening } from "../../src/server/listen.ts";
 import { testCerts } from "../harness/certs.ts";
-import { concat, mismatch, Peer, pattern, refused, ServerSide, within, writeChunks } from "../support/listen-peers.ts";
+import {
+  concat,
+  Holdback,
+  mismatch,
+  Peer,
+  pattern,
+  refused,
+  ServerSide,
+  settled,
+  signal,
+  sleep,
+  within,
+  writeChunks,
+} from "../support/listen-peers.ts";
 import { RUNTIME } from "../support/runtime.ts";
 
 const listen: Listen = RUNTIME === "deno" ? denoListen : RUNTIME === "bun" ? bunListen : nodeListen;
 const certs = testCerts();
 const MB = 1024 * 1024;
+/**
+ * What the peer writes to a paused connection: more than the kernel's buffers
+ * on both ends, and Deno's TLS relay, take (at most 3.5 MB went while paused, on each runtime).
+ */
+const PAUSE_BYTES = 16 * MB;
+
+/**
+ * How long a test watches for something that must not happen (a held-back
+ * transfer going through): loopback moves tens of megabytes in that time.
+ */
+const HOLD_MS = 500;
 
 const listenings: Listening[] = [];
 const peers: Peer[] = [];
+const accepted: ServerSide[] = [];
+const proxies: Holdback[] = [];
 afterEach(async () => {
   for (const p of peers.splice(0)) p.sock.destroy();
+  for (const p of proxies.splice(0)) p.close();
+  // The server's side too: a connection the peer left is half-open until the server closes it.
+  for (const side of accepted.splice(0)) side.conn.destroy();
   await Promise.all(listenings.splice(0).map((l) => l.close()));
 });
 
@@ -42,6 +71,7 @@ async function start(opts: { tls?: boolean; handshakeTimeoutMs?: number; port?: 
     (conn) => {
       const side = new ServerSide(conn);
       sides.push(side);
+      accepted.push(side);
       const w = waiting.shift();
       if (w) w(side);
       else queue.push(side);
@@ -78,8 +108,9 @@ describe.each([false, true])(`the ${RUNTIME} listener (TLS: %s)`, (secure) => {
     const down = pattern(16 * MB, 2);
     writeChunks(side.conn, down.subarray(0, 1_000), 100);
     writeChunks(side.conn, down.subarray(1_000), 64 * 1024);
-    await within(side.bytes(up.length), 20_000, "the peer's bytes");
-    await within(peer.bytes(down.length), 20_000, "the server's bytes");
+    // Each named wait ends before the test's own timeout (30 s), so that a hang says where.
+    await within(side.bytes(up.length), 12_000, "the peer's bytes");
+    await within(peer.bytes(down.length), 12_000, "the server's bytes");
     expect(mismatch(concat(side.chunks), up)).toBe(-1);
     expect(mismatch(Buffer.concat(peer.chunks), down)).toBe(-1);
     expect(side.log).not.toContain("end");
@@ -144,6 +175,103 @@ describe.each([false, true])(`the ${RUNTIME} listener (TLS: %s)`, (secure) => {
     await within(peer.gone.promise, 5_000, "the peer seeing the connection go");
     expect(peer.received).toBeLessThan(total);
     expect(side.closedCount).toBe(1);
+  });
+
+  it("pause() holds the peer back: its kernel stops taking its bytes until resume(); then all arrive, in order", async () => {
+    const server = await start({ tls: secure });
+    const peer = dial(server.port, secure);
+    const side = await server.next();
+    await peer.connected.promise;
+    // Reading is under way (a read may be pending) when pause() comes.
+    peer.sock.write("x");
+    await within(side.bytes(1), 5_000, "the first byte");
+    side.conn.pause();
+    const sent = pattern(PAUSE_BYTES, 4);
+    const taken = signal();
+    peer.sock.write(sent, () => taken.resolve());
+    const written = settled(taken.promise);
+    await sleep(HOLD_MS);
+    expect(written.done).toBe(false);
+    expect(side.received).toBe(1);
+    side.conn.resume();
+    await within(taken.promise, 10_000, "the peer's write being taken after resume()");
+    await within(side.bytes(1 + sent.length), 10_000, "the peer's bytes after resume()");
+    expect(mismatch(concat(side.chunks), concat([new Uint8Array([0x78]), sent]))).toBe(-1);
+    expect(side.log).not.toContain("end");
+  });
+
+  it("queued counts what the OS has not taken; flushed() resolves once all is taken, or the connection is gone", async () => {
+    const server = await start({ tls: secure });
+    const proxy = await Holdback.open(server.port);
+    proxies.push(proxy);
+    const peer = dial(proxy.port, secure);
+    const side = await server.next();
+    await peer.connected.promise;
+    expect(side.conn.queued).toBe(0);
+    await within(side.conn.flushed(), 1_000, "flushed() with nothing queued");
+    proxy.hold(); // nothing is read from the server
+    const total = 32 * MB; // more than the kernel's buffers on both ends (and Deno's TLS relay) hold
+    const sent = pattern(total, 5);
+    writeChunks(side.conn, sent, MB);
+    const flushed = side.conn.flushed();
+    const done = settled(flushed);
+    await sleep(HOLD_MS);
+    expect(done.done).toBe(false);
+    const held = side.conn.queued;
+    expect(held).toBeGreaterThan(0);
+    expect(held).toBeLessThan(total); // the OS took some
+    proxy.release();
+    await within(flushed, 10_000, "flushed() once the peer reads");
+    expect(side.conn.queued).toBe(0);
+    await within(peer.bytes(total), 10_000, "the server's bytes");
+    expect(mismatch(Buffer.concat(peer.chunks), sent)).toBe(-1);
+
+    // A connection destroyed with bytes still queued: flushed() resolves, nothing is left queued.
+    const other = dial(proxy.port, secure);
+    const otherSide = await server.next();
+    await other.connected.promise;
+    proxy.hold();
+    writeChunks(otherSide.conn, new Uint8Array(total), MB);
+    const abandoned = otherSide.conn.flushed();
+    await sleep(50);
+    expect(settled(abandoned).done).toBe(false);
+    otherSide.conn.destroy();
+    await within(abandoned, 5_000, "flushed() after destroy()");
+    expect(otherSide.conn.queued).toBe(0);
+  });
+
+  it("answers pipelined requests at once: no reply waits for a delayed ACK (Nagle)", async () => {
+    const server = await start({ tls: secure });
+    const peer = dial(server.port, secure);
+    peer.sock.setNoDelay(true);
+    const side = await server.next();
+    await peer.connected.promise;
+    // As the server answers: one write per request, each a microtask after the one before.
+    let pending = "";
+    side.onData = (b) => {
+      pending += Buffer.from(b).toString("latin1");
+      const lines = pending.split("\n");
+      pending = lines.pop() ?? "";
+      void (async () => {
+        for (const line of lines) {
+          await null;
+          side.conn.write(new TextEncoder().encode(`${line} done\n`));
+        }
+      })();
+    };
+    const times: number[] = [];
+    for (let run = 0; run <= 20; run++) {
+      const requests = [`l k${run}`, `r k${run}`, "stats"];
+      const replies = requests.reduce((n, line) => n + `${line} done\n`.length, peer.received);
+      const t0 = performance.now();
+      peer.sock.write(requests.map((line) => `${line}\n`).join(""));
+      await within(peer.bytes(replies), 1_000, "three replies");
+      if (run > 0) times.push(performance.now() - t0); // the first warms up
+    }
+    times.sort((a, b) => a - b);
+    // Nagle holding the second reply until the peer's delayed ACK costs about 40 ms a round;
+    // unhindered it is well under 1 ms. The bound leaves room for a busy machine.
+    expect(times[times.length >> 1]).toBeLessThan(20);
   });
 
   it("calls closed() once, after everything else, however often it is closed", async () => {
