@@ -9,10 +9,18 @@
  * listener; each connection is relayed, byte for byte, to a `Deno.listenTls`
  * listener of this process on 127.0.0.1 and a free port, where TLS
  * terminates. Dropping a handshake closes the public socket and the relay's
- * own socket, both plain TCP. Connections on that inner port that did not
- * come through the relay (another local process) are refused: closed
- * unheard after `handshakeTimeoutMs` (as far as Deno lets them be closed).
- * The relay costs one more loopback socket pair and a copy of each byte.
+ * own socket, both plain TCP. The relay costs one more loopback socket pair
+ * and a copy of each byte.
+ *
+ * An inner connection is matched to its relay socket by the relay socket's
+ * address (127.0.0.1 and its port), whichever of the two is seen first.
+ * Connections on the inner port that did not come through the relay (another
+ * local process) are refused: one from another address at once, one from
+ * 127.0.0.1 after `handshakeTimeoutMs` unmatched. Refused means closed as far
+ * as Deno lets a `TlsConn` be closed: not at all mid-handshake, so such a
+ * process holds a file descriptor of this one until it hangs up.
+ *
+ * TLS needs IPv4 loopback (127.0.0.1) to be up: without it the listener cannot start.
  *
  * @module
  */
@@ -20,8 +28,13 @@
 /** The size of each read. */
 export const READ_SIZE = 16 * 1024;
 
-/** The relay's inner TLS listener binds here. */
+/** The relay's inner TLS listener binds here, and the relay connects from here. */
 const LOOPBACK = "127.0.0.1";
+
+/** A connection's end as a key: `host:port`. */
+function addressOf(addr: Deno.NetAddr): string {
+  return `${addr.hostname}:${addr.port}`;
+}
 
 /** Close, ignoring that it is closed already. */
 export function closeQuietly(closable: { close(): void } | undefined): void {
@@ -107,6 +120,12 @@ interface Handshake {
   dropped: boolean;
 }
 
+/** An inner connection not yet matched to its relay socket, and the timer that refuses it. */
+interface Early {
+  readonly conn: Deno.TlsConn;
+  readonly timer: ReturnType<typeof setTimeout>;
+}
+
 /** The public listener's connections and the inner TLS listener's, matched up. */
 export interface RelayedTls {
   /** The accept loops; they end once both listeners are closed. */
@@ -132,17 +151,25 @@ export function relayTls(
   hand: (conn: Deno.TlsConn, relay: Relay) => void,
 ): RelayedTls {
   const handshaking = new Set<Handshake>();
-  // The relay's sockets to the inner listener, by local port, and inner
-  // connections that came before their relay socket's connect() resolved.
-  const byPort = new Map<number, Handshake>();
-  const early = new Map<number, { conn: Deno.TlsConn; timer: ReturnType<typeof setTimeout> }>();
+  // The relay's sockets to the inner listener, by local address, and inner
+  // connections from 127.0.0.1 that came before a relay socket's connect()
+  // resolved (another process's among them), by remote address.
+  const byAddress = new Map<string, Handshake>();
+  const early = new Map<string, Early>();
+  const forget = (address: string, e: Early): void => {
+    clearTimeout(e.timer);
+    if (early.get(address) === e) early.delete(address);
+  };
 
   const drop = (h: Handshake): void => {
     if (h.dropped) return;
     h.dropped = true;
     clearTimeout(h.timer);
     handshaking.delete(h);
-    if (h.back !== undefined) byPort.delete(h.back.localAddr.port);
+    if (h.back !== undefined) {
+      const address = addressOf(h.back.localAddr);
+      if (byAddress.get(address) === h) byAddress.delete(address);
+    }
     closeQuietly(h.tls);
     closeQuietly(h.front);
     closeQuietly(h.back);
@@ -176,12 +203,11 @@ export function relayTls(
               return;
             }
             h.relay = new Relay(conn, back);
-            const port = back.localAddr.port;
-            const arrived = early.get(port);
-            if (arrived === undefined) byPort.set(port, h);
+            const address = addressOf(back.localAddr);
+            const arrived = early.get(address);
+            if (arrived === undefined) byAddress.set(address, h);
             else {
-              early.delete(port);
-              clearTimeout(arrived.timer);
+              forget(address, arrived);
               secure(h, arrived.conn);
             }
           },
@@ -193,18 +219,32 @@ export function relayTls(
     acceptAll(
       inner,
       (conn) => {
-        const port = conn.remoteAddr.port;
-        const h = byPort.get(port);
+        // Not from the relay, which connects from 127.0.0.1.
+        if (conn.remoteAddr.hostname !== LOOPBACK) {
+          closeQuietly(conn);
+          return;
+        }
+        const address = addressOf(conn.remoteAddr);
+        const h = byAddress.get(address);
         if (h !== undefined) {
-          byPort.delete(port);
+          byAddress.delete(address);
           secure(h, conn);
           return;
         }
-        const timer = setTimeout(() => {
-          early.delete(port);
-          closeQuietly(conn);
-        }, handshakeTimeoutMs);
-        early.set(port, { conn, timer });
+        // Two live connections cannot share an address: one still waiting here from it is gone.
+        const stale = early.get(address);
+        if (stale !== undefined) {
+          forget(address, stale);
+          closeQuietly(stale.conn);
+        }
+        const e: Early = {
+          conn,
+          timer: setTimeout(() => {
+            forget(address, e);
+            closeQuietly(conn);
+          }, handshakeTimeoutMs),
+        };
+        early.set(address, e);
       },
       isClosing,
     ),
