@@ -2,35 +2,24 @@
  * The server's listener of the runtime under test (`Bun.listen` under Bun,
  * `Deno.listen`/`Deno.listenTls` under Deno, `node:net`/`node:tls` under
  * Node), checked against the contract in src/server/listen.ts, with a plain
- * `node:net` / `node:tls` client socket as the peer.
+ * `node:net` / `node:tls` client socket as the peer. The TLS handshakes: listen-handshake.test.ts.
  */
-import { spawn } from "node:child_process";
 import * as net from "node:net";
-import * as tls from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
-import { bunListen } from "../../adapters/bun/listen.ts";
-import { denoListen } from "../../adapters/deno/listen.ts";
-import { nodeListen } from "../../adapters/node/listen.ts";
-import type { Listen, Listening } from "../../src/server/listen.ts";
-import { testCerts } from "../harness/certs.ts";
 import {
   concat,
-  Holdback,
   mismatch,
-  Peer,
   pattern,
   refused,
-  ServerSide,
   settled,
   signal,
   sleep,
   within,
   writeChunks,
 } from "../support/listen-peers.ts";
+import { cleanUp, dial, holdback, start } from "../support/listen-setup.ts";
 import { RUNTIME } from "../support/runtime.ts";
 
-const listen: Listen = RUNTIME === "deno" ? denoListen : RUNTIME === "bun" ? bunListen : nodeListen;
-const certs = testCerts();
 const MB = 1024 * 1024;
 /**
  * What the peer writes to a paused connection: more than the kernel's buffers
@@ -44,57 +33,7 @@ const PAUSE_BYTES = 16 * MB;
  */
 const HOLD_MS = 500;
 
-const listenings: Listening[] = [];
-const peers: Peer[] = [];
-const accepted: ServerSide[] = [];
-const proxies: Holdback[] = [];
-afterEach(async () => {
-  for (const p of peers.splice(0)) p.sock.destroy();
-  for (const p of proxies.splice(0)) p.close();
-  // The server's side too: a connection the peer left is half-open until the server closes it.
-  for (const side of accepted.splice(0)) side.conn.destroy();
-  await Promise.all(listenings.splice(0).map((l) => l.close()));
-});
-
-/** Listen on a free port (or `port`); accepted connections come out of `next()`. */
-async function start(opts: { tls?: boolean; handshakeTimeoutMs?: number; port?: number } = {}) {
-  const queue: ServerSide[] = [];
-  const waiting: ((s: ServerSide) => void)[] = [];
-  const sides: ServerSide[] = [];
-  const listening = await listen(
-    {
-      host: "127.0.0.1",
-      port: opts.port ?? 0,
-      tls: opts.tls ? { cert: certs.cert, key: certs.key } : undefined,
-      handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 10_000,
-    },
-    (conn) => {
-      const side = new ServerSide(conn);
-      sides.push(side);
-      accepted.push(side);
-      const w = waiting.shift();
-      if (w) w(side);
-      else queue.push(side);
-      return side.events;
-    },
-  );
-  listenings.push(listening);
-  const next = (): Promise<ServerSide> => {
-    const ready = queue.shift();
-    return ready ? Promise.resolve(ready) : new Promise((r) => waiting.push(r));
-  };
-  return { listening, port: listening.port, next, sides };
-}
-
-function dial(port: number, secure = false): Peer {
-  const sock = secure
-    ? tls.connect({ host: "127.0.0.1", port, ca: certs.ca, servername: "localhost", allowHalfOpen: true })
-    : net.connect({ host: "127.0.0.1", port, allowHalfOpen: true });
-  const peer = new Peer(sock);
-  sock.once(secure ? "secureConnect" : "connect", () => peer.connected.resolve());
-  peers.push(peer);
-  return peer;
-}
+afterEach(cleanUp);
 
 describe.each([false, true])(`the ${RUNTIME} listener (TLS: %s)`, (secure) => {
   it("carries bytes both ways, whole and in order, through backpressure", async () => {
@@ -202,8 +141,7 @@ describe.each([false, true])(`the ${RUNTIME} listener (TLS: %s)`, (secure) => {
 
   it("queued counts what the OS has not taken; flushed() resolves once all is taken, or the connection is gone", async () => {
     const server = await start({ tls: secure });
-    const proxy = await Holdback.open(server.port);
-    proxies.push(proxy);
+    const proxy = await holdback(server.port);
     const peer = dial(proxy.port, secure);
     const side = await server.next();
     await peer.connected.promise;
@@ -354,75 +292,5 @@ describe.each([false, true])(`the ${RUNTIME} listener (TLS: %s)`, (secure) => {
     await old.bytes(11);
     expect(old.text()).toBe("still here\n");
     expect(server.sides).toHaveLength(1);
-  });
-});
-
-describe(`the ${RUNTIME} TLS listener's handshakes`, () => {
-  /** A TCP client that never sends a ClientHello. */
-  function silent(port: number): Peer {
-    return dial(port, false);
-  }
-
-  it("drops a client that does not handshake within handshakeTimeoutMs, without calling accept", async () => {
-    const server = await start({ tls: true, handshakeTimeoutMs: 400 });
-    const t0 = performance.now();
-    const peer = silent(server.port);
-    await within(peer.gone.promise, 5_000, "the silent client being dropped");
-    const took = performance.now() - t0;
-    expect(took).toBeGreaterThanOrEqual(350);
-    expect(peer.received).toBe(0);
-    expect(server.sides).toHaveLength(0);
-  });
-
-  it("Listening.close() drops clients still in their handshake, not the ones past it", async () => {
-    const server = await start({ tls: true, handshakeTimeoutMs: 60_000 });
-    const stuck = silent(server.port);
-    await stuck.connected.promise;
-    // Connections are accepted in arrival order: once this one is handed
-    // over, the silent one has been accepted and is in its handshake.
-    const done = dial(server.port, true);
-    const side = await server.next();
-    await done.connected.promise;
-    await server.listening.close();
-    await within(stuck.gone.promise, 5_000, "the silent client being dropped");
-    done.sock.write("after\n");
-    await side.bytes(6);
-    side.conn.write(new TextEncoder().encode("ok\n"));
-    await done.bytes(3);
-    expect(done.text()).toBe("ok\n");
-    expect(server.sides).toHaveLength(1);
-  });
-
-  it("drops a client that sends something other than a ClientHello, without calling accept", async () => {
-    const server = await start({ tls: true });
-    const peer = dial(server.port, false);
-    await peer.connected.promise;
-    peer.sock.write("l key 10\n");
-    await within(peer.gone.promise, 5_000, "the client being dropped");
-    expect(server.sides).toHaveLength(0);
-  });
-
-  it("negotiates TLS 1.2 or 1.3 and refuses TLS 1.1", async () => {
-    const server = await start({ tls: true });
-    const peer = dial(server.port, true);
-    await peer.connected.promise;
-    expect(["TLSv1.2", "TLSv1.3"]).toContain((peer.sock as tls.TLSSocket).getProtocol());
-    // openssl's client, which can still speak TLS 1.1 (at security level 0).
-    const s_client = (version: string) =>
-      new Promise<string>((resolve, reject) => {
-        const child = spawn(
-          "openssl",
-          ["s_client", version, "-cipher", "DEFAULT@SECLEVEL=0", "-connect", `127.0.0.1:${server.port}`],
-          { stdio: ["ignore", "pipe", "pipe"] },
-        );
-        let out = "";
-        child.stdout.on("data", (b: Buffer) => {
-          out += b.toString();
-        });
-        child.on("error", reject);
-        child.on("close", () => resolve(out));
-      });
-    expect(await s_client("-tls1_2")).toMatch(/Cipher is (?!\(NONE\))/);
-    expect(await s_client("-tls1_1")).toMatch(/Cipher is \(NONE\)/);
   });
 });
