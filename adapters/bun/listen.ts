@@ -6,7 +6,17 @@
  * - The listener is made with `allowHalfOpen: true`, so a peer's FIN calls
  *   `end` and leaves the socket writable: a reply can still reach the peer.
  * - `socket.write()` takes what the kernel (or Bun's TLS layer) accepts and
- *   returns that count; the rest is kept here, in order, and written on `drain`.
+ *   returns that count; the rest is kept here, in order, and written on
+ *   `drain`. `queued` is what is kept here. Over TLS, Bun's TLS layer can hold
+ *   bytes it reported taken that the kernel has not (before a peer that did
+ *   not read, about 128 KiB more than the kernel's queues held, once, on Bun
+ *   1.4.5): `queued` and `flushed()` cannot see those, so `flushed()` may
+ *   resolve while they still wait.
+ * - Accepted sockets have TCP_NODELAY set by Bun already (seen with strace,
+ *   plain and TLS); `open` sets it again so that replies never wait for Nagle.
+ * - `socket.pause()` stops reading (the kernel's buffers fill and the peer is
+ *   held back, plain and TLS); `socket.resume()` reads again. No `data` or
+ *   `end` came while paused on Bun 1.4.5; any that did would be kept until `resume()`.
  * - Closing after the queue is written uses `socket.close()`, not `end()`: on a
  *   TLS socket `end()` only half-closes (the socket stays open, and keeps
  *   reading, until the peer closes), while `close()`, plain or TLS, sends
@@ -39,6 +49,9 @@ interface BunSocket {
   write(bytes: Uint8Array): number;
   close(): void;
   terminate(): void;
+  pause(): void;
+  resume(): void;
+  setNoDelay(noDelay?: boolean): boolean;
 }
 
 interface BunListener {
@@ -76,8 +89,16 @@ class Link implements ServerConn {
   #events: ConnEvents | undefined;
   #accepting = false;
   #reported = false;
-  /** Bytes `write()` has not taken yet, in order. */
+  /** Bytes Bun's `write()` has not taken yet, in order. */
   #backlog: Uint8Array[] = [];
+  /** Bytes given to `write()`, and of those the ones Bun has taken, since the start. */
+  #accepted = 0;
+  #taken = 0;
+  /** Who waits in `flushed()`, in order, each for the count of bytes taken it needs. */
+  #flushWaiters: { upTo: number; resolve: () => void }[] = [];
+  #paused = false;
+  /** What Bun delivered while paused (none seen so far), for `resume()`: chunks, then `null` for the FIN. */
+  #held: (Uint8Array | null)[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(sock: BunSocket) {
@@ -110,13 +131,17 @@ class Link implements ServerConn {
 
   /** @internal Bytes from the peer. */
   onData(chunk: Uint8Array): void {
-    if (this.#phase === "open") this.#events?.data(chunk);
+    if (this.#phase !== "open") return;
+    if (this.#paused) this.#held.push(chunk);
+    else this.#events?.data(chunk);
   }
 
   /** @internal The peer's FIN. */
   onEnd(): void {
-    if (this.#phase === "open") this.#events?.end();
-    else if (this.#phase === "handshake") this.drop();
+    if (this.#phase === "open") {
+      if (this.#paused) this.#held.push(null);
+      else this.#events?.end();
+    } else if (this.#phase === "handshake") this.drop();
   }
 
   /** @internal The socket can take more bytes. */
@@ -125,15 +150,17 @@ class Link implements ServerConn {
       const next = this.#backlog[0] as Uint8Array;
       const n = this.#sock.write(next);
       if (n < 0) {
-        this.#backlog = [];
+        this.#forget();
         return;
       }
+      this.#took(n);
       if (n < next.length) {
         this.#backlog[0] = next.subarray(n);
         return;
       }
       this.#backlog.shift();
     }
+    this.#forget();
     if (this.#phase === "closing") this.#sock.close();
   }
 
@@ -141,7 +168,8 @@ class Link implements ServerConn {
   onClose(): void {
     clearTimeout(this.#timer);
     this.#phase = "gone";
-    this.#backlog = [];
+    this.#held = [];
+    this.#forget();
     if (!this.#accepting) this.#report();
   }
 
@@ -151,25 +179,84 @@ class Link implements ServerConn {
     this.#events.closed();
   }
 
+  /** `n` more bytes taken by Bun: release the `flushed()` calls that were waiting for them. */
+  #took(n: number): void {
+    this.#taken += n;
+    while (this.#flushWaiters.length > 0 && (this.#flushWaiters[0]?.upTo ?? 0) <= this.#taken) {
+      this.#flushWaiters.shift()?.resolve();
+    }
+  }
+
+  /** Let go of the backlog (written, or never to be) and release whoever waits in `flushed()`. */
+  #forget(): void {
+    this.#backlog = [];
+    this.#took(this.#accepted - this.#taken);
+  }
+
   /** @internal Drop a connection still in its handshake (or one whose handler threw). */
   drop(): void {
-    this.#backlog = [];
+    this.#forget();
     this.#sock.terminate();
+  }
+
+  get queued(): number {
+    return this.#accepted - this.#taken;
+  }
+
+  flushed(): Promise<void> {
+    if (this.#taken >= this.#accepted) return Promise.resolve();
+    const upTo = this.#accepted;
+    return new Promise((resolve) => this.#flushWaiters.push({ upTo, resolve }));
+  }
+
+  pause(): void {
+    if (this.#phase !== "open" || this.#paused) return;
+    this.#paused = true;
+    this.#sock.pause();
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    if (this.#phase === "gone") return;
+    this.#sock.resume();
+    // Anything kept while paused comes after resume() has returned, as Bun's own reads do.
+    if (this.#held.length > 0) queueMicrotask(() => this.#release());
+  }
+
+  #release(): void {
+    while (this.#held.length > 0 && !this.#paused && this.#phase === "open") {
+      const next = this.#held.shift();
+      if (next === null) this.#events?.end();
+      else if (next !== undefined) this.#events?.data(next);
+    }
   }
 
   write(bytes: Uint8Array): void {
     if (this.#phase !== "open" || bytes.length === 0) return;
+    this.#accepted += bytes.length;
     if (this.#backlog.length > 0) {
       this.#backlog.push(bytes);
       return;
     }
     const n = this.#sock.write(bytes);
-    if (n >= 0 && n < bytes.length) this.#backlog.push(bytes.subarray(n));
+    if (n < 0) {
+      this.#forget();
+      return;
+    }
+    this.#took(n);
+    if (n < bytes.length) this.#backlog.push(bytes.subarray(n));
   }
 
   close(): void {
     if (this.#phase !== "open") return;
     this.#phase = "closing";
+    this.#held = [];
+    // Read (and drop) again while the queue goes out, as an unpaused connection does.
+    if (this.#paused) {
+      this.#paused = false;
+      this.#sock.resume();
+    }
     if (this.#backlog.length === 0) this.#sock.close();
   }
 
@@ -198,6 +285,7 @@ export const bunListen: Listen = async (options: ListenOptions, accept): Promise
     socket: {
       binaryType: "uint8array",
       open(sock) {
+        sock.setNoDelay(true);
         const link = new Link(sock);
         sock.data = link;
         if (tls === undefined) {

@@ -9,7 +9,22 @@
  *   close_notify makes `read()` throw `UnexpectedEof` instead, and the
  *   connection stays writable: that is reported as `end()` too, as Node does.
  * - `write()` may take part of the bytes; writes go out one at a time, in
- *   order, each repeated with the rest until all is taken.
+ *   order, each repeated with the rest until all is taken. Chunks queued
+ *   meanwhile are joined (up to 64 KiB) into the next call. `queued` is what
+ *   no call has taken yet; for TLS, "taken" is taken by the TLS connection,
+ *   whose socket is the relay's loopback pair (tls-relay.ts).
+ * - Accepted TCP connections get TCP_NODELAY (`setNoDelay(true)`), so that a
+ *   reply written while an earlier one is unacknowledged is not held for the
+ *   peer's delayed ACK (about 40 ms on Linux). A `Deno.TlsConn` has no
+ *   `setNoDelay` and Deno leaves Nagle on for it (seen with strace): over TLS,
+ *   what the server writes in one turn of the event loop is written in one
+ *   call after that turn (`setImmediate`), which is what keeps pipelined replies
+ *   from waiting. A write in a later turn, made while an earlier one is
+ *   unacknowledged and with no bytes from the peer between to carry the ACK,
+ *   still waits for it (a reply written 2 ms after another arrived 43 ms after it).
+ * - `pause()` stops calling `read()`, so the kernel's buffers fill and the peer
+ *   is held back (over TLS once the relay's pair is full too); the bytes of a
+ *   read already under way, and the FIN, wait for `resume()`.
  * - `close()` closes the connection both ways; bytes whose `write()` has
  *   resolved still go. Reading stops being reported at `close()`, but the
  *   connection keeps reading (and dropping) until it is closed, so that the
@@ -17,88 +32,35 @@
  * - Closing a listener rejects its pending `accept()`, and the port is only
  *   free once that rejection has come (a new listener made before it fails
  *   with AddrInUse): `Listening.close()` waits for it.
- * - A `Deno.listenTls` connection still in its TLS handshake cannot be
- *   dropped: `close()` on it ends nothing but JavaScript's handle (its
- *   `handshake()` rejects, `closeWrite()` never settles), and Deno's TLS stream
- *   keeps the socket open until the peer speaks or hangs up, which a silent
- *   client never does. So for TLS the public port is a plain `Deno.listen`
- *   listener; each connection is relayed, byte for byte, to a `Deno.listenTls`
- *   listener of this process on 127.0.0.1 and a free port, where TLS
- *   terminates. Dropping a handshake closes the public socket and the relay's
- *   own socket, both plain TCP. Connections on that inner port that did not
- *   come through the relay (another local process) are refused: closed
- *   unheard after `handshakeTimeoutMs` (as far as Deno lets them be closed).
- *   The relay costs one more loopback socket pair and a copy of each byte.
+ * - For TLS the public port is a plain `Deno.listen` listener whose connections
+ *   are relayed to an inner `Deno.listenTls` listener (tls-relay.ts), since a
+ *   Deno TLS connection still in its handshake cannot be dropped.
  *
  * @module
  */
 import type { ConnEvents, Listen, Listening, ListenOptions, ServerConn } from "../../src/server/listen.ts";
-
-/** The size of each read. */
-const READ_SIZE = 16 * 1024;
-
-/** The relay's inner TLS listener binds here. */
-const LOOPBACK = "127.0.0.1";
-
-function closeQuietly(closable: { close(): void } | undefined): void {
-  try {
-    closable?.close();
-  } catch {
-    // Already closed.
-  }
-}
+import { acceptAll, closeQuietly, innerTlsListener, READ_SIZE, type Relay, relayTls } from "./tls-relay.ts";
 
 /** A TLS peer's FIN without close_notify: Deno throws where Node reports the end. */
 function isEof(err: unknown): boolean {
   return err instanceof Error && err.name === "UnexpectedEof";
 }
 
-/**
- * Copies bytes both ways between the public socket (`front`) and the socket
- * this process opened to its own TLS listener (`back`), carrying each side's
- * FIN to the other. `done` resolves once both are closed.
- */
-class Relay {
-  readonly done: Promise<void>;
-
-  constructor(
-    readonly front: Deno.TcpConn,
-    readonly back: Deno.TcpConn,
-  ) {
-    front.setNoDelay(true);
-    back.setNoDelay(true);
-    void this.#pipe(front, back).then((eof) => {
-      if (eof) return back.closeWrite().catch(() => this.drop());
-      this.drop();
-    });
-    // The TLS side closed (or failed): what it sent is written, then the peer is closed both ways.
-    this.done = this.#pipe(back, front).then(() => this.drop());
-  }
-
-  /** Copy `from` to `to` until `from` ends (`true`) or either fails (`false`). */
-  async #pipe(from: Deno.Conn, to: Deno.Conn): Promise<boolean> {
-    const buf = new Uint8Array(READ_SIZE);
-    try {
-      for (;;) {
-        const n = await from.read(buf);
-        if (n === null) return true;
-        let rest = buf.subarray(0, n);
-        while (rest.length > 0) rest = rest.subarray(await to.write(rest));
-      }
-    } catch {
-      return false;
-    }
-  }
-
-  /** Close both sockets now. */
-  drop(): void {
-    closeQuietly(this.front);
-    closeQuietly(this.back);
-  }
-}
-
 /** Where one connection is: with the server, closing after its queue, gone. */
 type Phase = "open" | "closing" | "gone";
+
+/** At most this many queued bytes are joined into one `write()` call. */
+const JOIN_LIMIT = 64 * 1024;
+
+/**
+ * Run `fn` once this turn of the event loop, microtasks included, is over:
+ * Deno's global `setImmediate` (about 0.02 ms later), where there is none a
+ * 0 ms timer (which Deno runs about 2 ms later).
+ */
+const afterThisTurn: (fn: () => void) => void = (() => {
+  const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
+  return immediate !== undefined ? (fn) => void immediate(fn) : (fn) => void setTimeout(fn, 0);
+})();
 
 /** One Deno connection (TCP, or TLS behind a relay), seen by the server as a {@link ServerConn}. */
 class Link implements ServerConn {
@@ -106,9 +68,18 @@ class Link implements ServerConn {
   readonly #relay: Relay | undefined;
   #events: ConnEvents | undefined;
   #phase: Phase = "open";
-  /** Bytes not yet taken by `write()`, in order; the first is being written while `#writing`. */
+  /** Bytes given to `write()` and not yet handed to the connection, in order. */
   #queue: Uint8Array[] = [];
+  /** A pump is scheduled or running. */
   #writing = false;
+  /** Bytes given to `write()`, and of those the ones the connection has taken, since the start. */
+  #accepted = 0;
+  #taken = 0;
+  /** Who waits in `flushed()`, in order, each for the count of bytes taken it needs. */
+  #flushWaiters: { upTo: number; resolve: () => void }[] = [];
+  #paused = false;
+  /** Wakes the read loop held by `pause()`. */
+  #wake: (() => void) | undefined;
   #reported = false;
 
   constructor(conn: Deno.Conn, relay?: Relay) {
@@ -131,11 +102,16 @@ class Link implements ServerConn {
     const buf = new Uint8Array(READ_SIZE);
     try {
       for (;;) {
+        while (this.#paused) await this.#resumed();
         const n = await this.#conn.read(buf);
         if (this.#phase === "gone") return;
         if (n === null) break;
         // While closing, bytes are read and dropped.
-        if (this.#phase === "open") this.#events?.data(buf.slice(0, n));
+        if (this.#phase !== "open") continue;
+        const chunk = buf.slice(0, n);
+        // A read already under way when pause() came: its bytes wait for resume().
+        while (this.#paused) await this.#resumed();
+        if (this.#phase === "open") this.#events?.data(chunk);
       }
     } catch (err) {
       if (this.#phase !== "open") return;
@@ -144,6 +120,7 @@ class Link implements ServerConn {
         return;
       }
     }
+    while (this.#paused) await this.#resumed();
     if (this.#phase !== "open") return;
     try {
       this.#events?.end();
@@ -152,15 +129,30 @@ class Link implements ServerConn {
     }
   }
 
+  /** Resolves on `resume()`, or once the connection is closing or gone. */
+  #resumed(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wake = resolve;
+    });
+  }
+
+  #unpause(): void {
+    this.#paused = false;
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
   async #pump(): Promise<void> {
-    this.#writing = true;
     try {
       while (this.#queue.length > 0) {
-        const next = this.#queue[0] as Uint8Array;
-        const n = await this.#conn.write(next);
-        if (this.#phase === "gone") return;
-        if (n < next.length) this.#queue[0] = next.subarray(n);
-        else this.#queue.shift();
+        let rest = this.#next();
+        while (rest.length > 0) {
+          const n = await this.#conn.write(rest);
+          if (this.#phase === "gone") return;
+          rest = rest.subarray(n);
+          this.#took(n);
+        }
       }
     } catch {
       this.destroy();
@@ -171,11 +163,43 @@ class Link implements ServerConn {
     if (this.#phase === "closing") this.#shut();
   }
 
+  /** The first queued chunk, joined with the small ones after it: one `write()` call where the server made several. */
+  #next(): Uint8Array {
+    const first = this.#queue.shift() as Uint8Array;
+    let size = first.length;
+    let count = 0;
+    for (const chunk of this.#queue) {
+      if (size + chunk.length > JOIN_LIMIT) break;
+      size += chunk.length;
+      count++;
+    }
+    if (count === 0) return first;
+    const joined = new Uint8Array(size);
+    joined.set(first);
+    let at = first.length;
+    for (const chunk of this.#queue.splice(0, count)) {
+      joined.set(chunk, at);
+      at += chunk.length;
+    }
+    return joined;
+  }
+
+  /** `n` more bytes taken by the connection: release the `flushed()` calls that were waiting for them. */
+  #took(n: number): void {
+    this.#taken += n;
+    while (this.#flushWaiters.length > 0 && (this.#flushWaiters[0]?.upTo ?? 0) <= this.#taken) {
+      this.#flushWaiters.shift()?.resolve();
+    }
+  }
+
   /** Close the connection; report `closed()` once the relay, if any, has closed its sockets too. */
   #shut(): void {
     if (this.#phase === "gone") return;
     this.#phase = "gone";
     this.#queue = [];
+    this.#unpause();
+    // Nothing more will be taken: whoever waits in flushed() is released.
+    this.#took(this.#accepted - this.#taken);
     closeQuietly(this.#conn);
     void (this.#relay?.done ?? Promise.resolve()).then(() => {
       if (this.#reported) return;
@@ -188,15 +212,44 @@ class Link implements ServerConn {
     });
   }
 
+  get queued(): number {
+    return this.#accepted - this.#taken;
+  }
+
+  flushed(): Promise<void> {
+    if (this.#taken >= this.#accepted) return Promise.resolve();
+    const upTo = this.#accepted;
+    return new Promise((resolve) => this.#flushWaiters.push({ upTo, resolve }));
+  }
+
+  pause(): void {
+    if (this.#phase === "open") this.#paused = true;
+  }
+
+  resume(): void {
+    if (this.#paused) this.#unpause();
+  }
+
   write(bytes: Uint8Array): void {
     if (this.#phase !== "open" || bytes.length === 0) return;
     this.#queue.push(bytes);
-    if (!this.#writing) void this.#pump();
+    this.#accepted += bytes.length;
+    if (this.#writing) return;
+    this.#writing = true;
+    // Plain TCP has TCP_NODELAY and writes at once. The TLS connection's
+    // socket keeps Nagle on (Deno cannot turn it off on a TlsConn), so a small
+    // write made while the one before is unacknowledged waits for the peer's
+    // delayed ACK (40 ms): there, what the server writes in one turn of the
+    // event loop is written after it, in one call.
+    if (this.#relay === undefined) void this.#pump();
+    else afterThisTurn(() => void this.#pump());
   }
 
   close(): void {
     if (this.#phase !== "open") return;
     this.#phase = "closing";
+    // Reading goes on (bytes are dropped), paused or not.
+    this.#unpause();
     if (!this.#writing) this.#shut();
   }
 
@@ -207,44 +260,12 @@ class Link implements ServerConn {
   }
 }
 
-/** Accept from `listener` until it is closed, giving each connection to `take`. */
-async function acceptAll<C extends Deno.Conn>(
-  listener: { accept(): Promise<C> },
-  take: (conn: C) => void,
-  closing: () => boolean,
-): Promise<void> {
-  for (;;) {
-    let conn: C;
-    try {
-      conn = await listener.accept();
-    } catch {
-      if (closing()) return;
-      // Out of file descriptors, say: try again shortly, not in a tight loop.
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      continue;
-    }
-    if (closing()) closeQuietly(conn);
-    else take(conn);
-  }
-}
-
-/** A TLS connection from its arrival on the public port until its handshake is done or it is dropped. */
-interface Handshake {
-  readonly front: Deno.TcpConn;
-  back?: Deno.TcpConn;
-  relay?: Relay;
-  tls?: Deno.TlsConn;
-  timer?: ReturnType<typeof setTimeout>;
-  dropped: boolean;
-}
-
 /** Listen with `Deno.listen`, or for TLS `Deno.listen` in front of a relayed `Deno.listenTls`. */
 export const denoListen: Listen = async (options: ListenOptions, accept): Promise<Listening> => {
   const tls = options.tls;
   let closing = false;
   const isClosing = (): boolean => closing;
-  const inner =
-    tls === undefined ? undefined : Deno.listenTls({ hostname: LOOPBACK, port: 0, cert: tls.cert, key: tls.key });
+  const inner = tls === undefined ? undefined : innerTlsListener(tls);
   let front: Deno.TcpListener;
   try {
     front = Deno.listen({ hostname: options.host, port: options.port });
@@ -252,89 +273,17 @@ export const denoListen: Listen = async (options: ListenOptions, accept): Promis
     closeQuietly(inner);
     throw err;
   }
-  const loops: Promise<void>[] = [];
-  const handshaking = new Set<Handshake>();
-  // The relay's sockets to the inner listener, by local port, and inner
-  // connections that came before their relay socket's connect() resolved.
-  const byPort = new Map<number, Handshake>();
-  const early = new Map<number, { conn: Deno.TlsConn; timer: ReturnType<typeof setTimeout> }>();
-
-  const drop = (h: Handshake): void => {
-    if (h.dropped) return;
-    h.dropped = true;
-    clearTimeout(h.timer);
-    handshaking.delete(h);
-    if (h.back !== undefined) byPort.delete(h.back.localAddr.port);
-    closeQuietly(h.tls);
-    closeQuietly(h.front);
-    closeQuietly(h.back);
+  const relayed =
+    inner === undefined
+      ? undefined
+      : relayTls(front, inner, options.handshakeTimeoutMs, isClosing, (conn, relay) =>
+          new Link(conn, relay).handOver(accept),
+        );
+  const plain = (conn: Deno.TcpConn): void => {
+    conn.setNoDelay(true);
+    new Link(conn).handOver(accept);
   };
-  const secure = (h: Handshake, conn: Deno.TlsConn): void => {
-    h.tls = conn;
-    conn.handshake().then(
-      () => {
-        if (h.dropped || h.relay === undefined) return;
-        clearTimeout(h.timer);
-        handshaking.delete(h);
-        new Link(conn, h.relay).handOver(accept);
-      },
-      () => drop(h),
-    );
-  };
-
-  if (inner === undefined) {
-    loops.push(acceptAll(front, (conn) => new Link(conn).handOver(accept), isClosing));
-  } else {
-    const innerPort = inner.addr.port;
-    loops.push(
-      acceptAll(
-        front,
-        (conn) => {
-          const h: Handshake = { front: conn, dropped: false };
-          handshaking.add(h);
-          h.timer = setTimeout(() => drop(h), options.handshakeTimeoutMs);
-          Deno.connect({ hostname: LOOPBACK, port: innerPort }).then(
-            (back) => {
-              h.back = back;
-              if (h.dropped) {
-                closeQuietly(back);
-                return;
-              }
-              h.relay = new Relay(conn, back);
-              const port = back.localAddr.port;
-              const arrived = early.get(port);
-              if (arrived === undefined) byPort.set(port, h);
-              else {
-                early.delete(port);
-                clearTimeout(arrived.timer);
-                secure(h, arrived.conn);
-              }
-            },
-            () => drop(h),
-          );
-        },
-        isClosing,
-      ),
-      acceptAll(
-        inner,
-        (conn) => {
-          const port = conn.remoteAddr.port;
-          const h = byPort.get(port);
-          if (h !== undefined) {
-            byPort.delete(port);
-            secure(h, conn);
-            return;
-          }
-          const timer = setTimeout(() => {
-            early.delete(port);
-            closeQuietly(conn);
-          }, options.handshakeTimeoutMs);
-          early.set(port, { conn, timer });
-        },
-        isClosing,
-      ),
-    );
-  }
+  const loops = relayed?.loops ?? [acceptAll(front, plain, isClosing)];
 
   return {
     port: front.addr.port,
@@ -343,12 +292,7 @@ export const denoListen: Listen = async (options: ListenOptions, accept): Promis
         closing = true;
         closeQuietly(front);
         closeQuietly(inner);
-        for (const h of [...handshaking]) drop(h);
-        for (const { conn, timer } of early.values()) {
-          clearTimeout(timer);
-          closeQuietly(conn);
-        }
-        early.clear();
+        relayed?.dropAll();
       }
       // The port is free once the pending accept() has failed.
       await Promise.all(loops);

@@ -1,9 +1,9 @@
 /**
  * Helpers for test/transport/listen.test.ts: what an accepted connection
- * reported (ServerSide), the node:net / node:tls peer (Peer), and bounded,
- * event-driven waits.
+ * reported (ServerSide), the node:net / node:tls peer (Peer), a proxy that
+ * can stop reading from the server (Holdback), and bounded, event-driven waits.
  */
-import type * as net from "node:net";
+import * as net from "node:net";
 import type { ServerConn } from "../../src/server/listen.ts";
 
 /** A promise with its resolver. */
@@ -22,6 +22,28 @@ export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
   });
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Resolves after `ms`: only where a test must see that something does not
+ * happen (a transfer held back), never to wait for something that will.
+ */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Whether `p` has settled: read it after an await (or a sleep). */
+export function settled(p: Promise<unknown>): { readonly done: boolean } {
+  const state = { done: false };
+  void p.then(
+    () => {
+      state.done = true;
+    },
+    () => {
+      state.done = true;
+    },
+  );
+  return state;
 }
 
 /** Bytes 0..n-1 of a recognisable pattern, so that a lost or reordered chunk shows. */
@@ -58,6 +80,9 @@ export class ServerSide {
   closedCount = 0;
   #want: { n: number; resolve: () => void } | undefined;
 
+  /** Called with each chunk after it is recorded (a test's server logic). */
+  onData: ((b: Uint8Array) => void) | undefined;
+
   constructor(readonly conn: ServerConn) {}
 
   get received(): number {
@@ -77,6 +102,7 @@ export class ServerSide {
       this.log.push("data");
       this.chunks.push(b.slice());
       if (this.#want !== undefined && this.received >= this.#want.n) this.#want.resolve();
+      this.onData?.(b);
     },
     end: () => {
       this.log.push("end");
@@ -154,4 +180,75 @@ export async function refused(peer: Peer): Promise<void> {
 /** Write `bytes` from the server in chunks of `size`, as separate writes. */
 export function writeChunks(conn: ServerConn, bytes: Uint8Array, size: number): void {
   for (let at = 0; at < bytes.length; at += size) conn.write(bytes.slice(at, at + size));
+}
+
+/**
+ * A TCP proxy in front of the server's `port` that can stop reading from the
+ * server, so that the server's bytes back up in the kernel as they do before a
+ * peer that does not read. (A paused node:tls socket is no such peer on Deno:
+ * its TLS layer keeps reading.) TLS goes through it untouched.
+ */
+export class Holdback {
+  readonly #server: net.Server;
+  readonly #links: { up: net.Socket; down: net.Socket }[] = [];
+  #held = false;
+
+  private constructor(server: net.Server) {
+    this.#server = server;
+  }
+
+  /** Listen on a free port of 127.0.0.1, relaying each connection to `port`. */
+  static async open(port: number): Promise<Holdback> {
+    const server = net.createServer();
+    const proxy = new Holdback(server);
+    server.on("connection", (down: net.Socket) => proxy.#relay(down, port));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return proxy;
+  }
+
+  get port(): number {
+    return (this.#server.address() as net.AddressInfo).port;
+  }
+
+  #relay(down: net.Socket, port: number): void {
+    const up = net.connect({ host: "127.0.0.1", port });
+    const link = { up, down };
+    this.#links.push(link);
+    down.on("data", (b: Buffer) => up.write(b));
+    up.on("data", (b: Buffer) => {
+      if (!down.write(b)) up.pause();
+    });
+    down.on("drain", () => {
+      if (!this.#held) up.resume();
+    });
+    for (const [a, b] of [
+      [up, down],
+      [down, up],
+    ] as const) {
+      a.on("end", () => b.end());
+      a.on("error", () => b.destroy());
+      a.on("close", () => b.destroy());
+    }
+    if (this.#held) up.pause();
+  }
+
+  /** Stop reading from the server. */
+  hold(): void {
+    this.#held = true;
+    for (const { up } of this.#links) up.pause();
+  }
+
+  /** Read from the server again. */
+  release(): void {
+    this.#held = false;
+    for (const { up } of this.#links) up.resume();
+  }
+
+  close(): void {
+    for (const { up, down } of this.#links.splice(0)) {
+      up.destroy();
+      down.destroy();
+    }
+    this.#server.close();
+  }
 }
