@@ -210,7 +210,9 @@ export async function runScript(script: Script, target: Target): Promise<string[
       } else if ("closed" in step) {
         const c = conn(step.c);
         const wait = step.within ? step.within[1] + 1_000 : REPLY_MS;
-        await c.until(() => c.closed || c.lines.length > 0, wait);
+        // Until the close itself (a reply first is kept), never only until a reply: a reply and the close that
+        // follows it may or may not come in one read, so stopping at the reply made the transcript a race.
+        await c.until(() => c.closed, wait);
         const at = performance.now() - mark;
         const extra = c.lines.splice(0).map((l) => norm.line(l));
         const timing = step.within
