@@ -38,7 +38,14 @@
  *
  * @module
  */
-import type { ConnEvents, Listen, Listening, ListenOptions, ServerConn } from "../../src/server/listen.ts";
+import {
+  type ConnEvents,
+  type Listen,
+  type Listening,
+  type ListenOptions,
+  type ServerConn,
+  WriteLedger,
+} from "../../src/server/listen.ts";
 
 /**
  * The part of Bun's socket API used here, declared so that this file needs
@@ -91,11 +98,8 @@ class Link implements ServerConn {
   #reported = false;
   /** Bytes Bun's `write()` has not taken yet, in order. */
   #backlog: Uint8Array[] = [];
-  /** Bytes given to `write()`, and of those the ones Bun has taken, since the start. */
-  #accepted = 0;
-  #taken = 0;
-  /** Who waits in `flushed()`, in order, each for the count of bytes taken it needs. */
-  #flushWaiters: { upTo: number; resolve: () => void }[] = [];
+  /** Bytes given to `write()` and taken, for `queued` and `flushed()`. */
+  readonly #ledger = new WriteLedger();
   #paused = false;
   /** What Bun delivered while paused (none seen so far), for `resume()`: chunks, then `null` for the FIN. */
   #held: (Uint8Array | null)[] = [];
@@ -153,7 +157,7 @@ class Link implements ServerConn {
         this.#forget();
         return;
       }
-      this.#took(n);
+      this.#ledger.take(n);
       if (n < next.length) {
         this.#backlog[0] = next.subarray(n);
         return;
@@ -179,18 +183,10 @@ class Link implements ServerConn {
     this.#events.closed();
   }
 
-  /** `n` more bytes taken by Bun: release the `flushed()` calls that were waiting for them. */
-  #took(n: number): void {
-    this.#taken += n;
-    while (this.#flushWaiters.length > 0 && (this.#flushWaiters[0]?.upTo ?? 0) <= this.#taken) {
-      this.#flushWaiters.shift()?.resolve();
-    }
-  }
-
   /** Let go of the backlog (written, or never to be) and release whoever waits in `flushed()`. */
   #forget(): void {
     this.#backlog = [];
-    this.#took(this.#accepted - this.#taken);
+    this.#ledger.settle();
   }
 
   /** @internal Drop a connection still in its handshake (or one whose handler threw). */
@@ -200,13 +196,11 @@ class Link implements ServerConn {
   }
 
   get queued(): number {
-    return this.#accepted - this.#taken;
+    return this.#ledger.queued;
   }
 
   flushed(): Promise<void> {
-    if (this.#taken >= this.#accepted) return Promise.resolve();
-    const upTo = this.#accepted;
-    return new Promise((resolve) => this.#flushWaiters.push({ upTo, resolve }));
+    return this.#ledger.flushed();
   }
 
   pause(): void {
@@ -234,7 +228,7 @@ class Link implements ServerConn {
 
   write(bytes: Uint8Array): void {
     if (this.#phase !== "open" || bytes.length === 0) return;
-    this.#accepted += bytes.length;
+    this.#ledger.give(bytes.length);
     if (this.#backlog.length > 0) {
       this.#backlog.push(bytes);
       return;
@@ -244,7 +238,7 @@ class Link implements ServerConn {
       this.#forget();
       return;
     }
-    this.#took(n);
+    this.#ledger.take(n);
     if (n < bytes.length) this.#backlog.push(bytes.subarray(n));
   }
 

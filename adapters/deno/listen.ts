@@ -38,7 +38,14 @@
  *
  * @module
  */
-import type { ConnEvents, Listen, Listening, ListenOptions, ServerConn } from "../../src/server/listen.ts";
+import {
+  type ConnEvents,
+  type Listen,
+  type Listening,
+  type ListenOptions,
+  type ServerConn,
+  WriteLedger,
+} from "../../src/server/listen.ts";
 import { acceptAll, closeQuietly, innerTlsListener, READ_SIZE, type Relay, relayTls } from "./tls-relay.ts";
 
 /** A TLS peer's FIN without close_notify: Deno throws where Node reports the end. */
@@ -72,11 +79,8 @@ class Link implements ServerConn {
   #queue: Uint8Array[] = [];
   /** A pump is scheduled or running. */
   #writing = false;
-  /** Bytes given to `write()`, and of those the ones the connection has taken, since the start. */
-  #accepted = 0;
-  #taken = 0;
-  /** Who waits in `flushed()`, in order, each for the count of bytes taken it needs. */
-  #flushWaiters: { upTo: number; resolve: () => void }[] = [];
+  /** Bytes given to `write()` and taken, for `queued` and `flushed()`. */
+  readonly #ledger = new WriteLedger();
   #paused = false;
   /** Wakes the read loop held by `pause()`. */
   #wake: (() => void) | undefined;
@@ -151,7 +155,7 @@ class Link implements ServerConn {
           const n = await this.#conn.write(rest);
           if (this.#phase === "gone") return;
           rest = rest.subarray(n);
-          this.#took(n);
+          this.#ledger.take(n);
         }
       }
     } catch {
@@ -184,14 +188,6 @@ class Link implements ServerConn {
     return joined;
   }
 
-  /** `n` more bytes taken by the connection: release the `flushed()` calls that were waiting for them. */
-  #took(n: number): void {
-    this.#taken += n;
-    while (this.#flushWaiters.length > 0 && (this.#flushWaiters[0]?.upTo ?? 0) <= this.#taken) {
-      this.#flushWaiters.shift()?.resolve();
-    }
-  }
-
   /** Close the connection; report `closed()` once the relay, if any, has closed its sockets too. */
   #shut(): void {
     if (this.#phase === "gone") return;
@@ -199,7 +195,7 @@ class Link implements ServerConn {
     this.#queue = [];
     this.#unpause();
     // Nothing more will be taken: whoever waits in flushed() is released.
-    this.#took(this.#accepted - this.#taken);
+    this.#ledger.settle();
     closeQuietly(this.#conn);
     void (this.#relay?.done ?? Promise.resolve()).then(() => {
       if (this.#reported) return;
@@ -213,13 +209,11 @@ class Link implements ServerConn {
   }
 
   get queued(): number {
-    return this.#accepted - this.#taken;
+    return this.#ledger.queued;
   }
 
   flushed(): Promise<void> {
-    if (this.#taken >= this.#accepted) return Promise.resolve();
-    const upTo = this.#accepted;
-    return new Promise((resolve) => this.#flushWaiters.push({ upTo, resolve }));
+    return this.#ledger.flushed();
   }
 
   pause(): void {
@@ -233,7 +227,7 @@ class Link implements ServerConn {
   write(bytes: Uint8Array): void {
     if (this.#phase !== "open" || bytes.length === 0) return;
     this.#queue.push(bytes);
-    this.#accepted += bytes.length;
+    this.#ledger.give(bytes.length);
     if (this.#writing) return;
     this.#writing = true;
     // Plain TCP has TCP_NODELAY and writes at once. The TLS connection's

@@ -9,7 +9,8 @@
  * @module
  */
 import { ConfigError, type ParsedFlags, parseFlags, type ServerConfig, tokenFromFile } from "../server/config.ts";
-import { delayOf, type RunningServer, startServer } from "../server/server.ts";
+import { delayOf } from "../server/lines.ts";
+import { type RunningServer, startServer } from "../server/server.ts";
 import { hostPort } from "../transport.ts";
 import { VERSION } from "../version.ts";
 import { EXIT } from "./exit.ts";

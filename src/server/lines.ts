@@ -13,6 +13,11 @@
 /** The longest delay a JavaScript timer holds (about 24.8 days); longer ones would fire at once. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** `seconds` as a timer's delay, capped at what a timer can hold (a longer setting waits about 24.8 days). */
+export function delayOf(seconds: number): number {
+  return Math.min(seconds * 1000, MAX_TIMER_MS);
+}
+
 /** What reading one line can end in. */
 export type LineResult = { line: Uint8Array } | "overlong" | "timeout" | "closed";
 

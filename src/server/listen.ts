@@ -2,8 +2,8 @@
  * What the dflockd-compatible server (src/server) needs of a runtime to take
  * connections: a listener on a host and port, with or without TLS, that hands
  * each accepted connection to the server and carries its bytes. Each runtime's
- * adapter provides one with that runtime's own API (`adapters/<runtime>/listen.ts`);
- * nothing here touches a runtime.
+ * adapter provides one with that runtime's own API (`adapters/<runtime>/listen.ts`),
+ * with {@link WriteLedger} to count what it has sent; nothing here touches a runtime.
  *
  * @module
  */
@@ -76,3 +76,43 @@ export interface Listening {
  * its bytes, and returns the handlers for its events.
  */
 export type Listen = (options: ListenOptions, accept: (conn: ServerConn) => ConnEvents) => Promise<Listening>;
+
+/**
+ * A listener's count of bytes given to a connection's `write()` and taken by
+ * the OS, for {@link ServerConn.queued} and {@link ServerConn.flushed}: each
+ * `flushed()` waits only for the bytes written before it was called.
+ */
+export class WriteLedger {
+  #given = 0;
+  #taken = 0;
+  /** Who waits in `flushed()`, in order, each for the count of bytes taken it needs. */
+  readonly #waiters: { upTo: number; resolve: () => void }[] = [];
+
+  /** Bytes given and not yet taken. */
+  get queued(): number {
+    return this.#given - this.#taken;
+  }
+
+  /** `n` more bytes given to `write()`. */
+  give(n: number): void {
+    this.#given += n;
+  }
+
+  /** `n` more bytes taken by the OS: release the `flushed()` calls that were waiting for them. */
+  take(n: number): void {
+    this.#taken += n;
+    while ((this.#waiters[0]?.upTo ?? Number.POSITIVE_INFINITY) <= this.#taken) this.#waiters.shift()?.resolve();
+  }
+
+  /** Nothing more will be taken (all of it written, or never to be): release every waiter. */
+  settle(): void {
+    this.take(this.#given - this.#taken);
+  }
+
+  /** Resolves once every byte given so far has been taken (or {@link WriteLedger.settle} was called). */
+  flushed(): Promise<void> {
+    if (this.#taken >= this.#given) return Promise.resolve();
+    const upTo = this.#given;
+    return new Promise((resolve) => this.#waiters.push({ upTo, resolve }));
+  }
+}

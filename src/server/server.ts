@@ -7,7 +7,7 @@
  * @module
  */
 import type { ServerConfig } from "./config.ts";
-import { LineReader, MAX_TIMER_MS } from "./lines.ts";
+import { delayOf, LineReader } from "./lines.ts";
 import type { ConnEvents, Listen, Listening, ServerConn } from "./listen.ts";
 import { MAX_LINE_BYTES, Session, type SessionHost, type SessionSocket } from "./session.ts";
 import { LockTable } from "./table.ts";
@@ -37,11 +37,6 @@ export interface RunningServer {
   kill(): Promise<void>;
 }
 
-/** `seconds` as a timer's delay, capped at what a timer can hold. */
-export function delayOf(seconds: number): number {
-  return Math.min(seconds * 1000, MAX_TIMER_MS);
-}
-
 /** Unread request bytes past which a connection stops being read (dflockd reads only when it is ready). */
 const READ_HIGH_WATER = 64 * 1024;
 
@@ -69,12 +64,12 @@ export async function startServer(cfg: ServerConfig, listen: Listen): Promise<Ru
   // blocked still counts until that request ends, as on the server.
   let live = 0;
   let nextId = 0;
-  let state: "serving" | "draining" | "stopped" = "serving";
+  let serving = true;
   const host: SessionHost = {
     cfg,
     table,
     connections: () => live,
-    shuttingDown: () => state !== "serving",
+    shuttingDown: () => !serving,
     onShutdown(cancel) {
       cancels.add(cancel);
       return () => cancels.delete(cancel);
@@ -87,7 +82,7 @@ export async function startServer(cfg: ServerConfig, listen: Listen): Promise<Ru
 
   const accept = (conn: ServerConn): ConnEvents => {
     // Over --max-connections (or stopping): accepted, then closed with no bytes.
-    if (state !== "serving" || (cfg.maxConnections > 0 && live >= cfg.maxConnections)) {
+    if (!serving || (cfg.maxConnections > 0 && live >= cfg.maxConnections)) {
       conn.close();
       return { data: () => {}, end: () => {}, closed: () => {} };
     }
@@ -141,17 +136,15 @@ export async function startServer(cfg: ServerConfig, listen: Listen): Promise<Ru
 
   /** Stop accepting and the background loops, and end blocked requests; then `close` the connections. */
   const end = (close: (() => void) | undefined): Promise<void> => {
-    if (state === "serving") {
-      state = "draining";
+    if (serving) {
+      serving = false;
       clearInterval(sweep);
       clearInterval(gc);
       for (const cancel of [...cancels]) cancel();
       closing = listening.close();
     }
     close?.();
-    return Promise.all([closing, whenEmpty()]).then(() => {
-      state = "stopped";
-    });
+    return Promise.all([closing, whenEmpty()]).then(() => {});
   };
   const closeAll = (): void => {
     if (open.size === 0) return;

@@ -10,7 +10,7 @@
  */
 import type { ServerConfig } from "./config.ts";
 import { parseAtoi as atoi } from "./goflag.ts";
-import { type LineReader, type LineResult, MAX_TIMER_MS } from "./lines.ts";
+import { delayOf, type LineReader, type LineResult, MAX_TIMER_MS } from "./lines.ts";
 import { type Holder, type Lease, type Limit, LOCK_LIMIT, type LockTable, type Owner, type Waiter } from "./table.ts";
 import { byteString, fields, trimSpace, utf8 } from "./wire.ts";
 
@@ -178,7 +178,7 @@ export class Session implements Owner {
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<false>((resolve) => {
-      timer = setTimeout(() => resolve(false), Math.min(limitS * 1000, MAX_TIMER_MS));
+      timer = setTimeout(() => resolve(false), delayOf(limitS));
     });
     const ok = await Promise.race([this.#sock.flushed().then(() => true), late]);
     clearTimeout(timer);

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { ConfigError, defaultConfig, parseFlags, tokenFromFile } from "../../src/server/config.ts";
-import { delayOf } from "../../src/server/server.ts";
+import { delayOf } from "../../src/server/lines.ts";
 
 const env =
   (vars: Record<string, string>) =>
