@@ -7,7 +7,14 @@
 import { InvalidArgumentError, LockError } from "./errors.ts";
 import { openConnection } from "./open.ts";
 import { LOCK_KEYS, type LockOptions, readSettings, type Target } from "./options.ts";
-import { ConnectionPool, DEFAULT_MAX_IDLE, type Link, type LinkUser, POOL } from "./pool.ts";
+import {
+  ConnectionPool,
+  DEFAULT_MAX_CLOSES_PER_SECOND,
+  DEFAULT_MAX_IDLE,
+  type Link,
+  type LinkUser,
+  POOL,
+} from "./pool.ts";
 import { DistributedLock, DistributedSemaphore } from "./primitive.ts";
 import { encodeStats, parseStatsReply, type Stats } from "./protocol.ts";
 import { checkKnownKeys, describeValue } from "./validate.ts";
@@ -28,9 +35,20 @@ import { checkKnownKeys, describeValue } from "./validate.ts";
 export interface ClientOptions extends Omit<LockOptions, "key"> {
   /**
    * Idle connections kept open per server for the next lock to use (default
-   * 64). `0` keeps none: every acquire then connects afresh.
+   * 64), until the server's read timeout nears. After a burst of releases
+   * more are kept for a while, and closed gradually (see
+   * `maxIdleClosesPerSecond`). `0` keeps none: each connection closes as it
+   * empties, and every acquire connects afresh.
    */
   maxIdlePerServer?: number | undefined;
+  /**
+   * The most idle connections closed per second per server (default 100).
+   * dflockd scans every key it knows on each disconnect, so a burst of them
+   * stalls the server: the client closes idle connections one at a time,
+   * spaced to be gone before the server's read timeout would cut them, and
+   * never faster than this.
+   */
+  maxIdleClosesPerSecond?: number | undefined;
 }
 
 /**
@@ -71,7 +89,11 @@ export type ServerStats =
 const STATS = "\u0001stats";
 const NOBODY: LinkUser = { linkClosed: () => {} };
 
-const CLIENT_KEYS: ReadonlySet<string> = new Set([...[...LOCK_KEYS].filter((k) => k !== "key"), "maxIdlePerServer"]);
+const CLIENT_KEYS: ReadonlySet<string> = new Set([
+  ...[...LOCK_KEYS].filter((k) => k !== "key"),
+  "maxIdlePerServer",
+  "maxIdleClosesPerSecond",
+]);
 const CLIENT_LOCK_KEYS: ReadonlySet<string> = new Set([
   "acquireTimeoutS",
   "leaseTtlS",
@@ -92,6 +114,7 @@ const CONNECTION_KEYS = [
   "connectTimeoutMs",
   "serverReadTimeoutS",
   "maxIdlePerServer",
+  "maxIdleClosesPerSecond",
 ] as const;
 
 /**
@@ -117,7 +140,7 @@ const CONNECTION_KEYS = [
  * ```
  */
 export class DflockdClient {
-  readonly #options: Omit<ClientOptions, "maxIdlePerServer">;
+  readonly #options: Omit<ClientOptions, "maxIdlePerServer" | "maxIdleClosesPerSecond">;
   readonly #pool: ConnectionPool;
   readonly #targets: ReadonlyArray<Target>;
   readonly #readTimeoutMs: number;
@@ -133,10 +156,16 @@ export class DflockdClient {
       throw new InvalidArgumentError("DflockdClient options must be an object");
     }
     checkKnownKeys("DflockdClient options", options, CLIENT_KEYS);
-    const { maxIdlePerServer, ...rest } = options;
+    const { maxIdlePerServer, maxIdleClosesPerSecond, ...rest } = options;
     const maxIdle = maxIdlePerServer ?? DEFAULT_MAX_IDLE;
     if (typeof maxIdle !== "number" || !Number.isInteger(maxIdle) || maxIdle < 0) {
       throw new InvalidArgumentError(`maxIdlePerServer must be a whole number >= 0, got ${describeValue(maxIdle)}`);
+    }
+    const closeRate = maxIdleClosesPerSecond ?? DEFAULT_MAX_CLOSES_PER_SECOND;
+    if (typeof closeRate !== "number" || Number.isNaN(closeRate) || closeRate <= 0) {
+      throw new InvalidArgumentError(
+        `maxIdleClosesPerSecond must be a number > 0 (Infinity: no limit), got ${describeValue(closeRate)}`,
+      );
     }
     // Check everything now, with a placeholder key.
     const settings = readSettings("lock", { ...rest, key: "-" });
@@ -144,7 +173,7 @@ export class DflockdClient {
     this.#targets = settings.targets;
     this.#readTimeoutMs = settings.readTimeoutMs;
     this.#requestTimeoutMs = settings.requestTimeoutMs;
-    this.#pool = new ConnectionPool(maxIdle, true);
+    this.#pool = new ConnectionPool(maxIdle, true, closeRate);
   }
 
   /** `true` once {@link close} was called. */

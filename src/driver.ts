@@ -56,6 +56,8 @@ export class LockDriver implements LinkUser {
   #renewals: Renewals | undefined;
   #confirmation: Confirmation | undefined;
   #releasing: Promise<void> | undefined;
+  /** How the release in flight settles when the holding ends (release.ts). */
+  releaseEnd: ((reason: LockError | undefined) => void) | undefined;
   /** A holding's loss not yet reported to a caller: the next release() reports it. */
   #lost: LockLostError | undefined;
   /** The generation whose release ended last, and the loss that ended it: that release reports it, once. */
@@ -184,14 +186,14 @@ export class LockDriver implements LinkUser {
       pending = this.#side?.pendingTry;
       // A connection about to be closed takes no new holding meanwhile (a re-entrant acquire in onLost).
       if (link !== undefined && actions.includes("leaveBroken")) this.pool.retire(link);
-      this.#settle(from, reason);
+      this.#settle(from, event, reason);
     }
     for (let i = 0; i < actions.length; i++) this.#act(actions[i] as Action, reason, link, token, pending);
     return true;
   }
 
   /** A generation ends: forget its connection and grant (the actions work on what fire() read), settle its waiters. */
-  #settle(from: Phase, reason: LockError | undefined): void {
+  #settle(from: Phase, event: Event, reason: LockError | undefined): void {
     this.#link = undefined;
     this.#conn = undefined;
     this.#side?.forget();
@@ -203,6 +205,10 @@ export class LockDriver implements LinkUser {
     if (from === "releasing") {
       this.#releaseEnded = this.#epoch;
       this.#releaseLoss = reason instanceof LockLostError ? reason : undefined;
+      const end = this.releaseEnd;
+      this.releaseEnd = undefined;
+      // The user's close() lets go as release() was asked to: that release settles quietly, unless lost.
+      end?.(event === "close" ? undefined : reason);
     }
     const confirmation = this.#confirmation;
     this.#confirmation = undefined;

@@ -44,7 +44,7 @@ export function leaveLink(
   // Others on a connection closed for this instance's sake (those still on it, and requests of
   // those that left, such as a release still due) learn why, not as their own loss.
   const others =
-    (link.users.size > 1 || (!link.exclusive && link.conn.pending > 0)) && how === "broken" && !link.conn.closed;
+    (link.users.size > 1 || (!link.exclusive && link.conn.pending > 0)) && how !== "clean" && !link.conn.closed;
   const why = others
     ? new ConnectionError(
         `the connection was closed because another holding on it could not be trusted: ${reason?.message ?? "closed"}`,

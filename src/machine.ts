@@ -137,6 +137,12 @@ const ATTEMPT: readonly Phase[] = ["connecting", "queued", "confirming"];
 /** A loss the holder relies on: tell first, then let go. */
 const LOSE_BROKEN: readonly Action[] = ["epoch", "disarm", "tell", "leaveBroken"];
 const LOSE_CLEAN: readonly Action[] = ["epoch", "disarm", "tell", "leaveClean"];
+/**
+ * The clock ended it: nothing says the connection is broken (a slow server
+ * is not a broken one), so the others on it keep it, and what this holding
+ * had there is released behind their requests.
+ */
+const LOSE_DROP: readonly Action[] = ["epoch", "disarm", "tell", "leaveDrop"];
 /** An attempt, or a holding the user already let go of, ends: nobody is told of a loss. */
 const END_BROKEN: readonly Action[] = ["epoch", "disarm", "end", "leaveBroken"];
 const END_CLEAN: readonly Action[] = ["epoch", "disarm", "end", "leaveClean"];
@@ -169,10 +175,10 @@ export const TABLE: readonly Transition[] = Object.freeze([
   ...rows(HOLDING, "gone", "lost", LOSE_CLEAN),
   ...rows(["confirming", "releasing"], "gone", "released", END_CLEAN),
   ...rows(HOLDING, "replyLate", "lost", LOSE_BROKEN),
-  ...rows(HOLDING, "deadline", "lost", LOSE_BROKEN),
+  ...rows(HOLDING, "deadline", "lost", LOSE_DROP),
   ...rows(HOLDING, "closed", "lost", LOSE_BROKEN),
   ...rows(["confirming", "releasing"], "replyLate", "released", END_BROKEN),
-  ...rows(["confirming", "releasing"], "deadline", "released", END_BROKEN),
+  ...rows(["confirming", "releasing"], "deadline", "released", END_DROP),
   ...rows(ATTEMPT, "closed", "released", END_BROKEN),
   ...rows(["releasing"], "closed", "released", END_BROKEN),
   ...rows([...ATTEMPT, ...HOLDING, "releasing"], "close", "released", END_DROP),

@@ -69,7 +69,11 @@ export interface LockOptions {
   tls?: boolean | TlsOptions | undefined;
   /** The server's `--auth-token`, sent first on every connection. Never printed or logged. */
   auth?: string | undefined;
-  /** Milliseconds allowed for a non-blocking request (enqueue, renew, release). Default `5000`. */
+  /**
+   * Milliseconds allowed for the reply to a request that cannot block
+   * (enqueue, stats, a try on a shared connection). Default `5000`. A renewal
+   * or release waits as long as the lease is provable, and this much more.
+   */
   requestTimeoutMs?: number | undefined;
   /**
    * How many milliseconds before the lease's deadline a holding counts as lost

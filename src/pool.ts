@@ -11,21 +11,33 @@
  *   may place holdings on it with requests that cannot block (`l key 0`),
  *   and their renewals and releases go there too. Never two holdings of the
  *   same key, and never a blocking request while anything is held on it.
- * - When the last holding leaves cleanly, the connection is *idle*: kept
- *   while the server's read timeout cannot have cut it (the last request
- *   sent on it, plus the read timeout, less a guard), then closed.
+ * - When the last holding leaves cleanly, the connection is *idle*: lent
+ *   again while the server's read timeout cannot have cut it (the last
+ *   request sent on it, plus the read timeout, less a guard).
+ *
+ * Idle connections are closed lazily, never in a burst (dflockd scans its
+ * whole key table on each disconnect): an emptied connection is always kept;
+ * the reaper closes the oldest one past its time or beyond `maxIdle`, one at
+ * a time per server, spaced to close the surplus before the server would cut
+ * it, never closer than `1000 / maxClosesPerSecond` ms.
  *
  * Connections are pooled per server: host, port, TLS settings and secret.
  * Nothing here keeps the process alive.
  *
  * @module
  */
-import type { CloseInfo, Connection } from "./connection.ts";
+import type { Connection } from "./connection.ts";
 import { LockError } from "./errors.ts";
+import { Link, type LinkUser } from "./link.ts";
 import { backgroundTimer } from "./transport.ts";
+
+export { Link, type LinkUser } from "./link.ts";
 
 /** Idle connections kept per server, by default. */
 export const DEFAULT_MAX_IDLE = 64;
+/** Idle connections closed per second per server, at most, by default; and one a second at least (the gap in ms). */
+export const DEFAULT_MAX_CLOSES_PER_SECOND = 100;
+const MAX_CLOSE_GAP_MS = 1000;
 /** Holdings placed on one shared connection, at most: bounds what one lost connection takes with it. */
 export const MAX_SHARED = 64;
 /**
@@ -35,42 +47,9 @@ export const MAX_SHARED = 64;
  */
 export const DEFAULT_SHARE_AFTER = 64;
 
-/** An instance using a {@link Link}: told when its connection closes. */
-export interface LinkUser {
-  linkClosed(info: CloseInfo): void;
-}
-
 /** The part of an instance a pool can close when its client closes. */
 export interface PoolUser {
   close(): void;
-}
-
-/**
- * One pooled connection and who uses it: the instances with an attempt or
- * a holding on it, by lock identity (kind and key).
- */
-export class Link {
-  readonly conn: Connection;
-  readonly poolKey: string;
-  /** Lent to one attempt that may block: nothing else may use it. */
-  exclusive = true;
-  /** Index in the server's list of shared connections, or -1 when not listed. */
-  slot = -1;
-  readonly users: Map<string, LinkUser> = new Map();
-
-  readonly #gone: () => void;
-
-  constructor(conn: Connection, poolKey: string, gone: () => void) {
-    this.conn = conn;
-    this.poolKey = poolKey;
-    this.#gone = gone;
-    conn.bindOwner(this.#closed);
-  }
-
-  readonly #closed = (info: CloseInfo): void => {
-    this.#gone();
-    for (const u of [...this.users.values()]) u.linkClosed(info);
-  };
 }
 
 /** Idle and shared connections of one server. */
@@ -82,6 +61,8 @@ interface Server {
   readonly shared: Link[];
   /** Connections open to this server, in any state. */
   open: number;
+  /** The reaper closes none of this server's idle connections before this time (monotonic ms). */
+  closeAt: number;
 }
 
 /**
@@ -96,6 +77,7 @@ export function idleGuardMs(readTimeoutMs: number): number {
 export class ConnectionPool {
   readonly #servers = new Map<string, Server>();
   readonly #maxIdle: number;
+  readonly #minGapMs: number;
   /** Instances with an attempt or holding, when the pool's owner may close them all. */
   readonly #users: Set<PoolUser> | undefined;
   #sweep: ReturnType<typeof setTimeout> | undefined;
@@ -109,11 +91,19 @@ export class ConnectionPool {
   shareAfter: number = ConnectionPool.defaultShareAfter;
 
   /**
-   * @param maxIdle Idle connections kept per server.
+   * @param maxIdle Idle connections kept per server until the server's read
+   * timeout nears; more are kept after a burst of releases, and closed
+   * gradually. `0` closes each connection as it empties.
    * @param trackUsers Remember the instances using it, so {@link close} can close them.
+   * @param maxClosesPerSecond Idle connections the reaper closes per second per server, at most.
    */
-  constructor(maxIdle: number = DEFAULT_MAX_IDLE, trackUsers = false) {
+  constructor(
+    maxIdle: number = DEFAULT_MAX_IDLE,
+    trackUsers = false,
+    maxClosesPerSecond: number = DEFAULT_MAX_CLOSES_PER_SECOND,
+  ) {
     this.#maxIdle = maxIdle;
+    this.#minGapMs = 1000 / maxClosesPerSecond;
     this.#users = trackUsers ? new Set() : undefined;
   }
 
@@ -148,11 +138,12 @@ export class ConnectionPool {
     const server = this.#servers.get(poolKey);
     if (server === undefined) return undefined;
     const t = performance.now();
-    for (;;) {
-      const link = server.idle.pop();
-      const until = server.until.pop() as number;
-      if (link === undefined) break;
-      if (!link.conn.closed && t < until && link.conn.pending === 0) {
+    const { idle, until } = server;
+    // The most recently used first; one past its time, and all older, are left to the reaper (never a burst).
+    while (idle.length > 0 && t < (until[until.length - 1] as number)) {
+      const link = idle.pop() as Link;
+      until.pop();
+      if (!link.conn.closed && link.conn.pending === 0) {
         link.exclusive = true;
         link.users.set(id, user);
         return link;
@@ -215,14 +206,11 @@ export class ConnectionPool {
       return;
     }
     const server = this.#server(link.poolKey);
-    if (server.idle.length >= this.#maxIdle) {
-      // Keep the most recently used ones: the oldest expire first.
-      (server.idle.shift() as Link).conn.close();
-      server.until.shift();
-    }
     server.idle.push(link);
     server.until.push(until);
-    if (until < this.#sweepAt) this.#armSweep(until);
+    // Beyond maxIdle, the reaper closes the oldest one when its turn comes; else when its time is up.
+    const due = server.idle.length > this.#maxIdle ? Math.max(server.closeAt, performance.now()) : until;
+    if (due < this.#sweepAt) this.#armSweep(due);
   }
 
   /** `link` is about to be closed: lend it to no one meanwhile. */
@@ -245,7 +233,12 @@ export class ConnectionPool {
     if (this.#sweep !== undefined) clearTimeout(this.#sweep);
     this.#sweep = undefined;
     this.#sweepAt = Number.POSITIVE_INFINITY;
-    this.#closeIdle(Number.POSITIVE_INFINITY);
+    for (const [key, server] of this.#servers) {
+      for (const link of server.idle) link.conn.close();
+      server.idle.length = 0;
+      server.until.length = 0;
+      if (server.shared.length === 0 && server.open === 0) this.#servers.delete(key);
+    }
   }
 
   /**
@@ -273,7 +266,7 @@ export class ConnectionPool {
   #server(poolKey: string): Server {
     let server = this.#servers.get(poolKey);
     if (server === undefined) {
-      server = { idle: [], until: [], shared: [], open: 0 };
+      server = { idle: [], until: [], shared: [], open: 0, closeAt: 0 };
       this.#servers.set(poolKey, server);
     }
     return server;
@@ -298,35 +291,51 @@ export class ConnectionPool {
     this.#sweep = backgroundTimer(() => {
       this.#sweep = undefined;
       this.#sweepAt = Number.POSITIVE_INFINITY;
-      const next = this.#closeIdle(performance.now());
+      const next = this.#reap(performance.now());
       if (next !== Number.POSITIVE_INFINITY) this.#armSweep(next);
     }, at - performance.now());
   }
 
-  /** Close idle connections expired at `t` (or closed by the server); returns the next expiry. */
-  #closeIdle(t: number): number {
+  /** The reaper at `t`: forget closed idle links; close each server's oldest past its time or beyond maxIdle, if due. */
+  #reap(t: number): number {
     let next = Number.POSITIVE_INFINITY;
     for (const [key, server] of this.#servers) {
       const { idle, until } = server;
       let kept = 0;
       for (let i = 0; i < idle.length; i++) {
         const link = idle[i] as Link;
-        const u = until[i] as number;
-        if (link.conn.closed || u <= t) {
-          link.conn.close();
-          continue;
-        }
+        if (link.conn.closed) continue;
         idle[kept] = link;
-        until[kept++] = u;
-        if (u < next) next = u;
+        until[kept++] = until[i] as number;
       }
       idle.length = kept;
       until.length = kept;
-      if (kept === 0 && server.shared.length === 0 && server.open === 0) this.#servers.delete(key);
+      if (kept > 0 && server.closeAt <= t && (idle.length > this.#maxIdle || (until[0] as number) <= t)) {
+        (idle.shift() as Link).conn.close();
+        until.shift();
+        server.closeAt = t + this.#gap(server, t);
+      }
+      if (idle.length === 0) {
+        if (server.shared.length === 0 && server.open === 0) this.#servers.delete(key);
+        continue;
+      }
+      // The next close allowed if the surplus needs one, else the first expiry (but not before that).
+      const due = idle.length > this.#maxIdle ? server.closeAt : Math.max(until.reduce(min), server.closeAt);
+      if (due < next) next = due;
     }
     return next;
   }
+
+  /** The wait before `server`'s next close: the oldest one's time left shared among the surplus, within limits. */
+  #gap(server: Server, t: number): number {
+    const surplus = server.idle.length - this.#maxIdle;
+    if (surplus <= 0) return this.#minGapMs;
+    const left = (server.until[0] as number) - t;
+    return Math.min(MAX_CLOSE_GAP_MS, Math.max(this.#minGapMs, left / surplus));
+  }
 }
+
+const min = (a: number, b: number): number => Math.min(a, b);
 
 /**
  * The option key (not part of the public options) by which a client object

@@ -225,12 +225,15 @@ export abstract class DistributedPrimitive {
   /**
    * Release the lock (or slot). Does nothing if nothing is held; gives up a
    * place in the queue or an attempt in progress. Waits for an in-flight
-   * renewal first, and is bounded by `requestTimeoutMs`: if the server does not
-   * answer, the connection is closed (which releases on the server) and a
-   * `TIMEOUT` {@link ConnectionError} is thrown.
+   * renewal first. Behind a slow server it waits as long as the lease is
+   * provable (the lease's loss deadline bounds it, not `requestTimeoutMs`).
    *
-   * @throws LockLostError if the holding was lost before it could be released
-   * (reported once; the instance is then free to acquire again).
+   * @throws LockLostError if the holding was lost before it could be released,
+   * or the release could not be confirmed before the lease's deadline (the
+   * server frees it when the lease ends); reported once, and the instance is
+   * then free to acquire again.
+   * @throws ConnectionError if the connection broke first (which releases on
+   * the server).
    * @example
    * ```ts
    * import { DistributedLock } from "dflockd-client";

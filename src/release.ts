@@ -12,7 +12,7 @@ import { type LockError, LockLostError } from "./errors.ts";
 import type { Event, Phase } from "./machine.ts";
 import type { Settings } from "./options.ts";
 import { commandName, type Grant, parseOkReply, releaseRequest } from "./protocol.ts";
-import { provesGone } from "./renewals.ts";
+import { patience, provesGone } from "./renewals.ts";
 
 /** What the release reads of the driver, and how it acts: events. */
 export interface ReleaseHost {
@@ -22,22 +22,41 @@ export interface ReleaseHost {
   readonly epoch: number;
   readonly conn: Connection | undefined;
   readonly grant: Grant | undefined;
+  /** The holding's lease: its loss deadline (monotonic ms). */
+  readonly lease: { readonly lossAt: number };
   fire(event: Event, reason?: LockError): boolean;
+  /** Called once when the holding ends (phase `releasing` left), with why, if not released. */
+  releaseEnd: ((reason: LockError | undefined) => void) | undefined;
   /** The loss that ended generation `epoch`, once; `undefined` if it did not end in a loss. */
   lossOf(epoch: number): LockLostError | undefined;
 }
 
 /**
  * The table's `sendRelease`, for the holding `h` is in (phase `releasing`).
+ * Settles when the holding ends, whatever ends it: the release's reply, or
+ * meanwhile the loss deadline or close() (the reply may still be queued
+ * behind a slow server, on a connection others keep).
  * @param inflight The renewal in flight, waited for first.
  * @throws LockLostError if the holding turned out lost; the request's error
  * if the release could not be confirmed (the connection is then closed,
  * which releases it on the server).
  */
-export async function sendRelease(h: ReleaseHost, inflight: Promise<void> | undefined): Promise<void> {
+export function sendRelease(h: ReleaseHost, inflight: Promise<void> | undefined): Promise<void> {
+  const epoch = h.epoch;
+  return new Promise<void>((resolve, reject) => {
+    h.releaseEnd = (reason) => {
+      const err = h.lossOf(epoch) ?? reason;
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    ask(h, epoch, inflight).catch(reject);
+  });
+}
+
+/** Wait for `inflight`, send the release, and turn its reply into an event. */
+async function ask(h: ReleaseHost, epoch: number, inflight: Promise<void> | undefined): Promise<void> {
   const conn = h.conn as Connection;
   const { token } = h.grant as Grant;
-  const epoch = h.epoch;
   if (inflight !== undefined) await inflight;
   try {
     if (h.epoch === epoch && h.phase === "releasing") {
@@ -45,17 +64,12 @@ export async function sendRelease(h: ReleaseHost, inflight: Promise<void> | unde
         releaseRequest(h.s.kind, h.key, token),
         commandName(h.s.kind, "release"),
         parseOkReply,
-        h.s.requestTimeoutMs,
+        // Queued behind a slow server, it waits while the lease is provable: the deadline (alarm) decides.
+        patience(h.lease.lossAt, h.s.requestTimeoutMs),
       );
       // `ok` means the server released it, even if the connection closed since.
-      if (h.epoch === epoch) {
-        h.fire("releaseDone");
-        return;
-      }
+      if (h.epoch === epoch) h.fire("releaseDone");
     }
-    // Lost while the renewal finished or the release was on its way, or closed meanwhile.
-    const lost = h.lossOf(epoch);
-    if (lost !== undefined) throw lost;
   } catch (err) {
     if (h.epoch === epoch) {
       if (provesGone(err)) {
@@ -63,6 +77,5 @@ export async function sendRelease(h: ReleaseHost, inflight: Promise<void> | unde
         h.fire("gone", new LockLostError(h.key, why, err));
       } else h.fire((err as { code?: unknown } | null)?.code === "TIMEOUT" ? "replyLate" : "closed", err as LockError);
     }
-    throw h.lossOf(epoch) ?? err;
   }
 }

@@ -86,16 +86,18 @@ export class Renewals {
   }
 
   /**
-   * The table's `renew`. A renewal of a held lock must be confirmed by the
-   * loss deadline; one confirming a late grant, which nobody relies on yet,
-   * gets the request timeout.
+   * The table's `renew`. A renewal of a held lock may wait for its reply as
+   * long as the lease is provable: its alarm at the loss deadline decides,
+   * and the connection gives up on the reply only a request timeout later
+   * (a server slowed by other work is not a lost lock). One confirming a
+   * late grant, which nobody relies on yet, gets the request timeout.
    */
   renew(): void {
     const h = this.#h;
     const lease = h.lease;
     let budget = h.s.requestTimeoutMs;
     if (h.phase === "renewing") {
-      budget = Math.max(1, Math.min(budget, lease.lossAt - now()));
+      budget = patience(lease.lossAt, budget);
       this.#schedule(lease.lossAt);
     } else this.#confirmations++;
     const epoch = h.epoch;
@@ -167,6 +169,15 @@ export class Renewals {
     else if ((err as { code?: unknown } | null)?.code === "TIMEOUT") h.fire("replyLate", lost);
     else h.fire("closed", lost);
   }
+}
+
+/**
+ * How long a renewal or release of a holding provable until `lossAt` may
+ * wait for its reply (ms): until then, and `requestTimeoutMs` more, so that
+ * the holding's own deadline, not the connection's reply timeout, ends it.
+ */
+export function patience(lossAt: number, requestTimeoutMs: number): number {
+  return Math.max(0, lossAt - now()) + requestTimeoutMs;
 }
 
 /** A reply that proves the server holds nothing for the token any more (a draining server still does). */

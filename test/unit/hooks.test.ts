@@ -174,14 +174,15 @@ describe("hooks", () => {
     expect(await p).toBe(true);
     await expect(lock.release()).rejects.toBeInstanceOf(LockLostError);
     expect(log.at(-1)).toBe("lost k true");
-    // The refusal left the connection clean: the next acquire reuses it. This time release gets no answer.
+    // The refusal left the connection clean: the next acquire reuses it. This time the connection breaks.
     peer.onRequest = ([cmd]) => {
       if (cmd === "l") peer.send(`ok ${token(2)} 10\n`);
+      else peer.hangUp();
     };
     expect(await lock.acquire()).toBe(true);
     const r = lock.release().catch((e: unknown) => e);
-    await vi.advanceTimersByTimeAsync(1000);
-    expect(await r).toMatchObject({ code: "TIMEOUT" });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(await r).toMatchObject({ code: "CONNECTION" });
     expect(log.at(-1)).toBe("released k@h:1");
   });
 

@@ -114,7 +114,9 @@ function destination(p: Phase, e: Event): Phase | undefined {
 
 /** How an ending leaves its connection: known state, abandoned, or untrusted. */
 function leaving(p: Phase, e: Event): Action {
-  if (e === "replyLate" || e === "deadline" || e === "closed") return "leaveBroken";
+  if (e === "replyLate" || e === "closed") return "leaveBroken";
+  // The clock proves nothing about the connection: what was held there is given up, the others stay.
+  if (e === "deadline") return "leaveDrop";
   if (e === "releaseDone" || e === "gone" || e === "refused") return "leaveClean";
   // A `timeout` answer to a blocking acquire leaves nothing behind; a queue place must be abandoned.
   if (e === "timedOut") return p === "connecting" ? "leaveClean" : "leaveDrop";
@@ -346,9 +348,9 @@ describe("step, publicState, isHolding", () => {
       from: "held",
       on: "deadline",
       to: "lost",
-      actions: ["epoch", "disarm", "tell", "leaveBroken"],
+      actions: ["epoch", "disarm", "tell", "leaveDrop"],
     });
-    expect(step("releasing", "deadline")?.actions).toEqual(["epoch", "disarm", "end", "leaveBroken"]);
+    expect(step("releasing", "deadline")?.actions).toEqual(["epoch", "disarm", "end", "leaveDrop"]);
     expect(step("held", "release")?.actions).toEqual(["arm", "sendRelease"]);
     expect(step("lost", "start")).toMatchObject({ to: "connecting", actions: ["epoch"] });
   });

@@ -175,26 +175,30 @@ describe("closing with a try due on a shared connection", () => {
     return [peer0, r, b, p];
   }
 
-  it("R5: a connection closed for one holding's loss fails an unrelated acquire with a ConnectionError", async () => {
+  it("R5: one holding's deadline does not close a connection a try is waiting on; the try fails on its own", async () => {
     const [peer0, r, b, p] = await lossBesideATry();
     rt.refuse = true; // no fresh connection for the one retry
-    // "a"'s lease runs out unanswered: "a" is lost and its connection closed.
+    // "a"'s lease runs out unanswered: "a" is lost, but the clock proves nothing about the connection.
     await tick(2_000);
     expect(await r).toBeInstanceOf(LockLostError);
-    expect(peer0.closedByClient).toBe(true);
+    expect(peer0.closedByClient).toBe(false);
+    expect(b.state).toBe("connecting");
+    // The try's own request timeout (5 s) ends it, as a connection failure, not a loss.
+    await tick(5_000);
     const err = await p;
     expect(err).not.toBeInstanceOf(LockLostError);
     expect(err).toBeInstanceOf(ConnectionError);
-    expect(err).toMatchObject({ code: "CONNECTION" });
+    expect(err).toMatchObject({ code: "TIMEOUT" });
+    expect(peer0.closedByClient).toBe(true);
     expect(b.state).toBe("released");
   });
 
-  it("R5: being a connection failure, not a loss, it allows the one retry on a fresh connection", async () => {
+  it("R5: a connection lost beside a try is a connection failure, not a loss: the one retry on a fresh connection", async () => {
     const [peer0, r, b, p] = await lossBesideATry();
     rt.onPeer = serve;
     await tick(2_000);
     expect(await r).toBeInstanceOf(LockLostError);
-    expect(peer0.closedByClient).toBe(true);
+    peer0.hangUp();
     expect(await p).toBe(true);
     expect(rt.peers).toHaveLength(2);
     expect(rt.peers[1]?.requests).toEqual([["l", "b", "10 10"]]);

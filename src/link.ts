@@ -1,0 +1,40 @@
+/**
+ * One pooled connection and who uses it ({@link ConnectionPool} in
+ * pool.ts lends, shares and takes these back).
+ *
+ * @module
+ */
+import type { CloseInfo, Connection } from "./connection.ts";
+
+/** An instance using a {@link Link}: told when its connection closes. */
+export interface LinkUser {
+  linkClosed(info: CloseInfo): void;
+}
+
+/**
+ * One pooled connection and who uses it: the instances with an attempt or
+ * a holding on it, by lock identity (kind and key).
+ */
+export class Link {
+  readonly conn: Connection;
+  readonly poolKey: string;
+  /** Lent to one attempt that may block: nothing else may use it. */
+  exclusive = true;
+  /** Index in the server's list of shared connections, or -1 when not listed. */
+  slot = -1;
+  readonly users: Map<string, LinkUser> = new Map();
+
+  readonly #gone: () => void;
+
+  constructor(conn: Connection, poolKey: string, gone: () => void) {
+    this.conn = conn;
+    this.poolKey = poolKey;
+    this.#gone = gone;
+    conn.bindOwner(this.#closed);
+  }
+
+  readonly #closed = (info: CloseInfo): void => {
+    this.#gone();
+    for (const u of [...this.users.values()]) u.linkClosed(info);
+  };
+}
