@@ -6,7 +6,8 @@
 // or "raw-onread" (the floor, bench/raw.mjs) or "dl" (DistributedLock).
 //
 // There are `o.workers` resources (raw connections, or reused
-// DistributedLocks), each on its own key; an arrival takes a free one, or
+// DistributedLocks, each used once before the clock starts), each on its
+// own key; an arrival takes a free one, or
 // waits in a FIFO backlog for the next to come free. A 1 ms ticker starts
 // every arrival that is due. Each op's latency is taken from its *intended*
 // arrival time (so time spent waiting for the ticker, the backlog or a busy
@@ -42,6 +43,9 @@ export async function openLoop({ o, host, port, servers, load }) {
     close = (r) => r.conn.close();
   }
 
+  // One op on every resource first, so that DistributedLock's connections are open (as the raw ones
+  // are) before the first arrival.
+  await Promise.all(resources.map(op));
   const errors = new Errors();
   const total = [];
   const service = [];
