@@ -26,7 +26,7 @@
 // counted, to show that renewals did happen in the window and to cross-check
 // the losses (hooks on every lock would add their bound functions to the heap
 // measured).
-import { acquireOrThrow, Errors, fullGc, msSummary, sleep } from "./common.mjs";
+import { acquireOrThrow, Errors, fullGc, message, msSummary, sleep } from "./common.mjs";
 
 /** Sample event-loop lag for `seconds`: a chain of 10 ms timeouts, each one's lateness in ms. */
 async function sampleLag(seconds) {
@@ -77,9 +77,15 @@ export async function mass({ o, servers, load }) {
     ...(i % 100 === 0 ? { hooks } : {}),
   });
 
+  // A failed warm-up is reported, not thrown: the rest still measures.
+  let warmError;
   const warm = new c.DistributedLock({ key: "bench-m-warm", servers });
-  await acquireOrThrow(warm);
-  await warm.release();
+  try {
+    await acquireOrThrow(warm);
+    await warm.release();
+  } catch (e) {
+    warmError = message(e);
+  }
   warm.close();
   await sleep(50);
   const gc = fullGc();
@@ -156,5 +162,6 @@ export async function mass({ o, servers, load }) {
     lost: { ...lost, foundByRelease: foundLostByRelease },
     losses: lostKeys.size,
     errors: errors.toJSON(),
+    warmError,
   };
 }

@@ -73,6 +73,7 @@ export interface Mass {
   releaseErrors?: { count: number; messages: string[] };
   lost: { acquire: number; hold: number; release: number; foundByRelease: number };
   losses: number;
+  warmError?: string | undefined;
   errors?: { count: number; messages: string[] } | undefined;
 }
 

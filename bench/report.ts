@@ -204,6 +204,7 @@ function massLines(r: RuntimeResult): string[] {
     `${head("")}(onLost while acquiring ${m.lost.acquire}, holding ${m.lost.hold}, releasing ${m.lost.release}; found lost by release() ${m.lost.foundByRelease}; hooks.lost on the sample ${m.sample.lost}; held just before the release ${int(m.stillHeld)})`,
   );
   if (m.releaseErrors !== undefined) out.push(`${head("")}release errors: ${m.releaseErrors.messages.join(" | ")}`);
+  if (m.warmError !== undefined) out.push(`${head("")}the warm-up acquire/release failed: ${m.warmError}`);
   return out;
 }
 

@@ -47,10 +47,11 @@
  * --mass-lease S (their leaseTtlS, default 10; see bench/mass.mjs), --quick
  * (0.5 s windows, one round, 2,000 and 20,000 locks), --no-build.
  *
- * Time: a default run takes about 5 to 6 minutes per runtime on a 2-core
- * machine (throughput ~2 min, scaling ~1.5 min, latency ~0.5 min, open loop
- * ~10 s, mass ~0.5 to 1 min), so roughly 15 to 20 minutes for all three;
- * --quick takes about 1.5 minutes per runtime.
+ * Time: on this 2-core machine a default run takes about 3 to 4 minutes per
+ * runtime (throughput ~1.5 min, scaling ~1 min, latency and open loop ~20 s,
+ * the 100,000-lock mass case 20 s to 2 min: Deno's took ~2 min where its
+ * renewals fell behind), so about 10 to 12 minutes for all three, 15 at
+ * most; --quick takes about 40 s per runtime.
  *
  * Measures only: the exit code is 0 whatever the numbers are, and a runtime
  * or case that fails is reported and skipped. It is non-zero only when no
