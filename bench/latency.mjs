@@ -7,15 +7,8 @@
 // Roles alternate. The ratio that matters is hand-off p50 / RTT p50, with the
 // RTT sampled just before each hand-off (`rtt` inside each hand-off result);
 // the back-to-back RTT (`rtt` of the case) is reported beside it.
+import { message, percentile, sleep } from "./common.mjs";
 import { openRaw, rawAcquire, rawRelease } from "./raw.mjs";
-
-export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-export const message = (e) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
-/** The `p` quantile (0..1) of `xs`, NaN if empty. */
-export const percentile = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? Number.NaN : s[Math.min(s.length - 1, Math.floor(p * s.length))];
-};
 
 /** Set by {@link latency}: `{ host, port, o, DistributedLock, loadError, acquireOrThrow }`. */
 let ctx;

@@ -1,6 +1,10 @@
 // The raw-socket floor of `npm run bench`: the least a client can do to talk
 // to dflockd, written straight on each runtime's own sockets (node:net on
 // Node, Bun.connect on Bun, Deno.connect on Deno), without the package.
+// Node has two floors: one that reads through 'data' events, and one that
+// reads with net.connect's `onread` option (one reused buffer, no Buffer per
+// read), the way the package's Node adapter reads; bench/run.ts compares
+// Node's client with whichever of the two is faster.
 //
 // openRaw(host, port) gives a connection with one method that matters:
 // request(text) writes a whole request (three lines, each ending in "\n") and
@@ -63,6 +67,41 @@ async function openNode(host, port) {
     sock.once("error", reject);
   });
   sock.on("data", (b) => q.feed(b.toString("latin1")));
+  sock.on("error", (e) => q.fail(e));
+  sock.on("close", () => q.fail(closedError()));
+  return {
+    request(text) {
+      sock.write(text, "latin1");
+      return q.next();
+    },
+    close: () => sock.destroy(),
+  };
+}
+
+/** One read buffer for every `onread` connection: each read is decoded before the next can land. */
+let onreadBuffer;
+
+/** node:net with `onread`: the socket reads into a buffer of ours and calls back with the byte count. */
+async function openNodeOnread(host, port) {
+  const net = await import("node:net");
+  const q = new LineQueue();
+  onreadBuffer ??= Buffer.allocUnsafe(64 * 1024);
+  const sock = net.connect({
+    host,
+    port,
+    onread: {
+      buffer: onreadBuffer,
+      callback(n, buf) {
+        q.feed(buf.latin1Slice(0, n));
+        return true;
+      },
+    },
+  });
+  sock.setNoDelay(true);
+  await new Promise((resolve, reject) => {
+    sock.once("connect", resolve);
+    sock.once("error", reject);
+  });
   sock.on("error", (e) => q.fail(e));
   sock.on("close", () => q.fail(closedError()));
   return {
@@ -152,11 +191,13 @@ async function openDeno(host, port) {
 /**
  * Open a raw TCP connection to dflockd at `host:port` with this runtime's
  * own sockets. Returns `{ request(text): Promise<string>, close() }`.
+ * `onread` (Node only; ignored elsewhere): read with net.connect's `onread`
+ * option instead of 'data' events.
  */
-export function openRaw(host, port) {
+export function openRaw(host, port, onread = false) {
   if (RUNTIME === "deno") return openDeno(host, port);
   if (RUNTIME === "bun") return openBun(host, port);
-  return openNode(host, port);
+  return onread ? openNodeOnread(host, port) : openNode(host, port);
 }
 
 /** `l` then `r` on `conn` for `key`: one operation of the floor. Throws on any reply but `ok`. */

@@ -1,0 +1,248 @@
+/**
+ * What `npm run bench` measured, as types, and the ratios taken from it
+ * (bench/report.ts prints them; `--json` includes them). Every ratio to a
+ * floor is taken within one run: per round, from windows measured in the
+ * same round, then the median over rounds. Node has two floors (reading
+ * through 'data' events, and through `onread`); its ratios are taken against
+ * whichever was faster (the higher median ops/s), at each worker count.
+ */
+
+/** Result of a closed-loop throughput case (see bench/throughput.mjs). */
+export interface Throughput {
+  opsPerS: number;
+  cpuUsPerOp: number;
+  /** `round`: the round of bench/run.ts the window was measured in (absent from a worker's own result). */
+  windows: { opsPerS: number; cpuUsPerOp: number; round?: number }[];
+  workers: number;
+  failedWorkers: number;
+  errors?: { count: number; messages: string[] } | undefined;
+}
+
+/** A latency sample summary, in microseconds. */
+export interface Latency {
+  n: number;
+  p50Us: number;
+  p90Us: number;
+  unconfirmed?: number;
+  /** For a hand-off: the RTT sampled just before each one, under the same conditions. */
+  rtt?: Latency;
+}
+
+/** p50/p99/max of a sample, in milliseconds. */
+export interface MsSummary {
+  n: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+/** Result of the open-loop case (bench/openloop.mjs). */
+export interface OpenLoop {
+  via: string;
+  rate: number;
+  achievedPerS: number;
+  latency: MsSummary;
+  service: MsSummary;
+  maxBacklog: number;
+  unfinished: number;
+  errors?: { count: number; messages: string[] } | undefined;
+}
+
+/** Heap and RSS per held lock at one count (bench/mass.mjs). */
+export interface Checkpoint {
+  asked: number;
+  held: number;
+  heapKiBPerLock: number;
+  rssKiBPerLock: number;
+}
+
+/** Result of the mass case (bench/mass.mjs). */
+export interface Mass {
+  asked: number;
+  held: number;
+  stillHeld: number;
+  leaseTtlS: number;
+  gc: boolean;
+  checkpoints: Checkpoint[];
+  acquireS: number;
+  lagIdle: MsSummary;
+  lagHeld: MsSummary;
+  lagS: number;
+  sample: { renewed: number; lost: number; locks: number; renewedInWindow: number };
+  releaseS: number;
+  releaseErrors?: { count: number; messages: string[] };
+  lost: { acquire: number; hold: number; release: number; foundByRelease: number };
+  losses: number;
+  warmError?: string | undefined;
+  errors?: { count: number; messages: string[] } | undefined;
+}
+
+/** A case's result, or why it has none. */
+export type Outcome<T> = T | { error: string };
+
+/** The closed-loop cases at 50 workers. */
+export type ThroughputCase =
+  | "raw"
+  | "raw-onread"
+  | "lowlevel"
+  | "dl"
+  | "dl-withlock"
+  | "dl-new"
+  | "client"
+  | "client-withlock";
+
+/** Everything measured on one runtime. */
+export interface RuntimeResult {
+  version?: string;
+  cases: Partial<Record<ThroughputCase, Outcome<Throughput>>> & {
+    latency?: Outcome<{ rtt: Outcome<Latency>; handoffRaw: Outcome<Latency>; handoffDl: Outcome<Latency> }>;
+    /** Open loop: through the floor (the stronger one, on Node) and through DistributedLock. */
+    openloop?: { floor?: Outcome<OpenLoop>; dl?: Outcome<OpenLoop> } | { error: string };
+    mass?: Outcome<Mass>;
+  };
+  /** Scaling rounds: by worker count, then by case ("raw", "raw-onread", "dl"). */
+  scaling?: Record<string, Partial<Record<ThroughputCase, Outcome<Throughput>>>>;
+}
+
+/** DistributedLock ÷ floor at one worker count. */
+export interface ScalePoint {
+  workers: number;
+  floor: ThroughputCase;
+  floorOpsPerS?: number | undefined;
+  dlOpsPerS?: number | undefined;
+  ratio?: number | undefined;
+}
+
+/** The ratios the targets are about; `undefined` where a case failed. */
+export interface Ratios {
+  /** The floor the 50-worker ratios are taken against ("raw", or Node's faster of "raw" and "raw-onread"). */
+  floor: ThroughputCase;
+  dlOverFloor?: number | undefined;
+  dlWithLockOverFloor?: number | undefined;
+  dlNewOverFloor?: number | undefined;
+  clientOverFloor?: number | undefined;
+  clientWithLockOverFloor?: number | undefined;
+  lowOverFloor?: number | undefined;
+  lowCpuOverRaw?: number | undefined;
+  onreadOverData?: number | undefined;
+  handoffRawOverRtt?: number | undefined;
+  handoffDlOverRtt?: number | undefined;
+  scaling: ScalePoint[];
+  openLoopP99Ratio?: number | undefined;
+  openLoopP50Ratio?: number | undefined;
+  massReleaseS?: number | undefined;
+  massReleaseErrors?: number | undefined;
+  massLosses?: number | undefined;
+  lagP99Ms?: number | undefined;
+  heapKiBPerLock: (number | undefined)[];
+  rssKiBPerLock: (number | undefined)[];
+}
+
+export function ok<T extends object>(x: Outcome<T> | undefined): T | undefined {
+  return x === undefined || "error" in x ? undefined : x;
+}
+
+/** A usable throughput result: at least one window measured. */
+export function tp(x: Outcome<Throughput> | undefined): Throughput | undefined {
+  const t = ok(x);
+  return t !== undefined && Number.isFinite(t.opsPerS) && t.opsPerS > 0 ? t : undefined;
+}
+
+export function lat(x: Outcome<Latency> | undefined): Latency | undefined {
+  const l = ok(x);
+  return l !== undefined && Number.isFinite(l.p50Us) ? l : undefined;
+}
+
+const div = (a: number | undefined, b: number | undefined): number | undefined =>
+  a === undefined || b === undefined || b === 0 || !Number.isFinite(a) || !Number.isFinite(b) ? undefined : a / b;
+
+/** The RTT a hand-off is compared with: the one sampled beside it, else the back-to-back one. */
+function pairedRtt(h: Outcome<Latency> | undefined, backToBack: Latency | undefined): number | undefined {
+  return lat(ok(h)?.rtt)?.p50Us ?? backToBack?.p50Us;
+}
+
+/** The median of `xs` (NaN for none). */
+export function median(xs: number[]): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+/**
+ * `a ÷ b` for a field of two throughput results: the median of the ratios of
+ * windows from the same round where there are any, else the ratio of medians.
+ */
+function paired(
+  a: Throughput | undefined,
+  b: Throughput | undefined,
+  field: "opsPerS" | "cpuUsPerOp",
+): number | undefined {
+  if (a === undefined || b === undefined) return undefined;
+  const ratiosByRound: number[] = [];
+  for (const wa of a.windows) {
+    const wb = b.windows.find((w) => w.round !== undefined && w.round === wa.round);
+    if (wb !== undefined && wb[field] > 0) ratiosByRound.push(wa[field] / wb[field]);
+  }
+  return ratiosByRound.length > 0 ? median(ratiosByRound) : div(a[field], b[field]);
+}
+
+/** The faster floor of a set of cases: "raw-onread" where it beat "raw", else "raw". */
+export function strongerFloor(cases: Partial<Record<ThroughputCase, Outcome<Throughput>>> | undefined): ThroughputCase {
+  const data = tp(cases?.raw)?.opsPerS;
+  const onread = tp(cases?.["raw-onread"])?.opsPerS;
+  return onread !== undefined && (data === undefined || onread > data) ? "raw-onread" : "raw";
+}
+
+/** Compute the target ratios of one runtime. */
+export function ratios(r: RuntimeResult): Ratios {
+  const c = r.cases;
+  const floorCase = strongerFloor(c);
+  const floor = tp(c[floorCase]);
+  const low = tp(c.lowlevel);
+  const l = ok(c.latency);
+  const rtt = lat(l?.rtt);
+  const open = c.openloop === undefined || "error" in c.openloop ? undefined : c.openloop;
+  const openFloor = ok(open?.floor)?.latency;
+  const openDl = ok(open?.dl)?.latency;
+  const mass = ok(c.mass);
+  const massOk = mass !== undefined && mass.held > 0;
+  const scaling = Object.entries(r.scaling ?? {})
+    .map(([w, cases]) => {
+      const f = strongerFloor(cases);
+      const fl = tp(cases[f]);
+      const dl = tp(cases.dl);
+      return {
+        workers: Number(w),
+        floor: f,
+        floorOpsPerS: fl?.opsPerS,
+        dlOpsPerS: dl?.opsPerS,
+        ratio: paired(dl, fl, "opsPerS"),
+      };
+    })
+    .sort((a, b) => a.workers - b.workers);
+  const perLock = (k: "heapKiBPerLock" | "rssKiBPerLock") =>
+    (mass?.checkpoints ?? []).map((p) => (p.held > 0 ? p[k] : undefined));
+  return {
+    floor: floorCase,
+    dlOverFloor: paired(tp(c.dl), floor, "opsPerS"),
+    dlWithLockOverFloor: paired(tp(c["dl-withlock"]), floor, "opsPerS"),
+    dlNewOverFloor: paired(tp(c["dl-new"]), floor, "opsPerS"),
+    clientOverFloor: paired(tp(c.client), floor, "opsPerS"),
+    clientWithLockOverFloor: paired(tp(c["client-withlock"]), floor, "opsPerS"),
+    lowOverFloor: paired(low, floor, "opsPerS"),
+    lowCpuOverRaw: paired(low, floor, "cpuUsPerOp"),
+    onreadOverData: paired(tp(c["raw-onread"]), tp(c.raw), "opsPerS"),
+    handoffRawOverRtt: div(lat(l?.handoffRaw)?.p50Us, pairedRtt(l?.handoffRaw, rtt)),
+    handoffDlOverRtt: div(lat(l?.handoffDl)?.p50Us, pairedRtt(l?.handoffDl, rtt)),
+    scaling,
+    openLoopP99Ratio: div(openDl?.p99Ms, openFloor?.p99Ms),
+    openLoopP50Ratio: div(openDl?.p50Ms, openFloor?.p50Ms),
+    massReleaseS: massOk ? mass.releaseS : undefined,
+    massReleaseErrors: massOk ? (mass.releaseErrors?.count ?? 0) : undefined,
+    massLosses: massOk ? mass.losses : undefined,
+    lagP99Ms: massOk ? mass.lagHeld.p99Ms : undefined,
+    heapKiBPerLock: perLock("heapKiBPerLock"),
+    rssKiBPerLock: perLock("rssKiBPerLock"),
+  };
+}
