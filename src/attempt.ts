@@ -12,9 +12,10 @@ import type { Connection } from "./connection.ts";
 import type { LockDriver } from "./driver.ts";
 import { ConnectionError, LockError, quote, ServerError } from "./errors.ts";
 import { openConnection } from "./open.ts";
-import { pickServer, type Target } from "./options.ts";
+import { pickServer, type Settings, serverOf, type Target } from "./options.ts";
 import type { Link } from "./pool.ts";
 import { commandName } from "./protocol.ts";
+import { backgroundTimer } from "./transport.ts";
 
 const now: () => number = () => performance.now();
 
@@ -209,17 +210,25 @@ export class Attempts implements AttemptSide {
     signal: AbortSignal | undefined,
   ): Promise<T> {
     const d = this.#d;
-    const reply = link.conn.request(bytes, command, parse, timeoutMs);
+    // The others' holdings on this connection are provable while a slow server works through the queue: the
+    // caller gives up at `timeoutMs`, the connection (closing it would take them all) only a read timeout later.
+    const reply = link.conn.request(bytes, command, parse, timeoutMs + d.s.readTimeoutMs);
     return new Promise<T>((resolve, reject) => {
       const mine: PendingTry = { link, reject };
       this.#pendingTry = mine;
-      const onAbort = (): void => {
-        d.endAttempt(epoch, "abort", abortError(signal));
-        reject(abortError(signal));
+      const giveUp = (err: LockError, event: "abort" | "failed"): void => {
+        d.endAttempt(epoch, event, err);
+        // Its reply still leaves the connection; until then, a client's close() must still reach it.
+        d.pool.orphan(link);
+        reject(err);
       };
+      const onAbort = (): void => giveUp(abortError(signal), "abort");
       signal?.addEventListener("abort", onAbort, { once: true });
+      const timer = backgroundTimer(() => giveUp(lateTry(d.s, command, timeoutMs), "failed"), timeoutMs);
       const settle = (): boolean => {
+        clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
+        d.pool.adopt(link);
         const current = this.#pendingTry === mine;
         if (current) this.#pendingTry = undefined;
         // Still this attempt's: its caller goes on. Else given up meanwhile.
@@ -246,6 +255,14 @@ export class Attempts implements AttemptSide {
       );
     });
   }
+}
+
+/** A try on a shared connection unanswered in time: the caller gives up, the connection stays for the others. */
+function lateTry(s: Settings, command: string, timeoutMs: number): ConnectionError {
+  return new ConnectionError(
+    `${serverOf(s)}: no reply to "${command}" within ${timeoutMs} ms on a connection shared with other holdings (kept open for them: a slow server is not a lost lock)`,
+    { code: "TIMEOUT" },
+  );
 }
 
 /** A request failed because the server closed or reset the connection (not a timeout, not the client). */

@@ -80,6 +80,8 @@ export class ConnectionPool {
   readonly #minGapMs: number;
   /** Instances with an attempt or holding, when the pool's owner may close them all. */
   readonly #users: Set<PoolUser> | undefined;
+  /** Links waiting for the reply to a try its caller gave up. */
+  readonly #orphans = new Set<Link>();
   #sweep: ReturnType<typeof setTimeout> | undefined;
   #sweepAt = Number.POSITIVE_INFINITY;
   #closed = false;
@@ -213,6 +215,17 @@ export class ConnectionPool {
     if (due < this.#sweepAt) this.#armSweep(due);
   }
 
+  /** `link` waits for the reply to a try its caller gave up: {@link close} closes it, as no user reaches it. */
+  orphan(link: Link): void {
+    if (this.#closed) link.conn.close();
+    else this.#orphans.add(link);
+  }
+
+  /** The reply `link` waited for came (see {@link orphan}). */
+  adopt(link: Link): void {
+    this.#orphans.delete(link);
+  }
+
   /** `link` is about to be closed: lend it to no one meanwhile. */
   retire(link: Link): void {
     this.#unlist(link);
@@ -259,6 +272,8 @@ export class ConnectionPool {
     } finally {
       this.#deferred = undefined;
       for (const [conn, reason] of deferred) conn.close(reason);
+      for (const link of this.#orphans) link.conn.close();
+      this.#orphans.clear();
     }
     this.closeIdle();
   }

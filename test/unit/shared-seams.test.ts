@@ -3,6 +3,7 @@
  * re-entrant acquire in onLost, and an old release() beside a newer attempt.
  */
 import { beforeEach, describe, expect, it, vi } from "vitest";
+import { DflockdClient } from "../../src/client.ts";
 import { DistributedLock } from "../../src/primitive.ts";
 import { serve, tick, usePoolTest } from "../support/pool.ts";
 import { type PeerEnd, type ScriptedRuntime, token } from "../support/scripted-peer.ts";
@@ -99,5 +100,52 @@ describe("an older release taking a newer generation's failure", () => {
     expect(await r).toBeUndefined();
     await expect(a.wait(1)).rejects.toMatchObject({ code: "CONNECTION" });
     b.close();
+  });
+});
+
+describe("a try on a shared connection behind a slow server", () => {
+  it("fails its caller at requestTimeoutMs, and leaves the connection, and the holding on it, alone", async () => {
+    const onLost = vi.fn();
+    const [a, peer0] = await holding("a", { onLost, leaseTtlS: 30 });
+    peer0.onRequest = undefined; // the server is slow: nothing is answered for now
+    const b = new DistributedLock({ key: "b", leaseTtlS: 10, servers, requestTimeoutMs: 1000 });
+    const p = b.acquire().catch((e: unknown) => e);
+    expect(await peer0.nextRequest(2)).toEqual(["l", "b", "0 10"]);
+    await tick(1000);
+    expect(await p).toMatchObject({ code: "TIMEOUT" });
+    expect(b.state).toBe("released");
+    // The old client closed the connection here, and "a" was reported lost with it.
+    expect(peer0.closedByClient).toBe(false);
+    expect(a.state).toBe("held");
+    expect(onLost).not.toHaveBeenCalled();
+    // The late grant is given back when it comes.
+    peer0.send(`ok ${token(7)} 10\n`);
+    await tick();
+    expect(peer0.requests.at(-1)).toEqual(["r", "b", token(7)]);
+    peer0.send("ok\n");
+    await tick();
+    expect(a.state).toBe("held");
+    a.close();
+  });
+
+  it("a client's close() closes a connection whose only use is a try its caller gave up", async () => {
+    const client = new DflockdClient({ servers, requestTimeoutMs: 1000 });
+    rt.onPeer = serve;
+    const a = client.lock("a");
+    expect(await a.acquire()).toBe(true);
+    const peer0 = rt.peers[0] as PeerEnd;
+    peer0.onRequest = undefined;
+    const b = client.lock("b");
+    const p = b.acquire().catch((e: unknown) => e);
+    await peer0.nextRequest(2);
+    await tick(1000);
+    expect(await p).toMatchObject({ code: "TIMEOUT" });
+    // "a" leaves, giving its token back on the connection: now only the given-up try is on it.
+    a.close();
+    expect(peer0.requests.at(-1)?.slice(0, 2)).toEqual(["r", "a"]);
+    expect(peer0.closedByClient).toBe(false);
+    client.close();
+    expect(peer0.closedByClient).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
   });
 });
