@@ -115,6 +115,11 @@ export class LockDriver implements LinkUser {
     return isHolding(this.#phase) || this.#phase === "releasing" ? this.lease.grant : undefined;
   }
 
+  /** `true` once the current holding was handed over, until it ends: {@link signal} is then defined. */
+  get handedOver(): boolean {
+    return this.#handedOver;
+  }
+
   /** An `AbortSignal` for the current holding (made on first use); `undefined` when nothing is held. */
   get signal(): AbortSignal | undefined {
     if (!this.#handedOver) return undefined;

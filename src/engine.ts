@@ -9,7 +9,7 @@
  * @module
  */
 
-import { checkSignal } from "./cancel.ts";
+import { checkSignal, readsArguments } from "./cancel.ts";
 import { LockDriver } from "./driver.ts";
 import { AcquireTimeoutError, InvalidArgumentError, LockError, LockLostError, quote } from "./errors.ts";
 import { fire } from "./hooks.ts";
@@ -132,14 +132,18 @@ export class LockEngine {
 
   /** The signal of the holding just acquired; throws if it already ended (lost, or closed meanwhile). */
   #heldSignal(what: string): AbortSignal {
+    this.#checkHeld(what);
+    return this.#d.signal as AbortSignal;
+  }
+
+  /** Throw unless the holding just acquired is still held and handed over (not lost, nor closed meanwhile). */
+  #checkHeld(what: string): void {
     const d = this.#d;
-    const signal = d.signal;
-    if (signal === undefined || !d.held) {
+    if (!d.handedOver || !d.held) {
       throw (
         d.takeFailure() ?? new LockError(`${quote(d.key)} was released or closed before ${what} could run`, "ABORTED")
       );
     }
-    return signal;
   }
 
   /** End the scoped holding `epoch`: release it if it is still this instance's, then pass the turn. */
@@ -182,12 +186,17 @@ export class LockEngine {
     }
   }
 
-  /** Run `fn` on the holding just acquired, then release. */
+  /**
+   * Run `fn` on the holding just acquired, then release. `fn` gets the
+   * holding's signal when it can read it; an arrow function with no
+   * parameters cannot (see {@link readsArguments}), so none is made for it
+   * (the driver's signal is made on first use, as `lock.signal` still does).
+   */
   async #run<T>(fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
-    const signal = this.#heldSignal("withLock()");
+    this.#checkHeld("withLock()");
     let result: T;
     try {
-      result = await fn(signal);
+      result = await (readsArguments(fn) ? fn(this.#d.signal as AbortSignal) : (fn as () => T | Promise<T>)());
     } catch (err) {
       try {
         await this.release();
