@@ -429,6 +429,8 @@ export class LockDriver implements LinkUser {
   close(reason?: LockError): void {
     this.#lost = undefined;
     this.#dropped = undefined;
-    this.fire("close", reason ?? new LockError(`${quote(this.key)} was closed`, "ABORTED"));
+    // Released: nothing to end (the table has no `close` there), so no reason is built.
+    if (this.#phase !== "released")
+      this.fire("close", reason ?? new LockError(`${quote(this.key)} was closed`, "ABORTED"));
   }
 }

@@ -243,6 +243,11 @@ export class LockEngine {
 
   #close(): void {
     const d = this.#d;
+    // Nothing to end and nobody waiting for a turn (a close() after release()): no error is built.
+    if (d.phase === "released" && !this.#turns.waiting) {
+      d.close();
+      return;
+    }
     const reason = new LockError(`${quote(d.key)} was closed`, "ABORTED");
     this.#turns.rejectAll(reason);
     d.close(reason);

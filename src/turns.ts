@@ -57,6 +57,11 @@ export class Turns {
     });
   }
 
+  /** `true` while a caller waits for a turn. */
+  get waiting(): boolean {
+    return this.#waiting.length > 0;
+  }
+
   /** The turn is over: hand it to the next waiter, or leave it free. */
   pass(): void {
     const next = this.#waiting.shift();
