@@ -35,8 +35,8 @@ export interface Scope {
 export class LockEngine {
   readonly #d: LockDriver;
   readonly #ops: Operations;
-  /** Turns among concurrent withLock() and hold() callers. */
-  readonly #turns = new Turns();
+  /** Turns among concurrent withLock() and hold() callers: made by the first of them (acquire() takes no turn). */
+  #turns: Turns | undefined;
 
   constructor(settings: Settings, pool: ConnectionPool) {
     this.#d = new LockDriver(settings, pool, this);
@@ -107,9 +107,24 @@ export class LockEngine {
     if (typeof fn !== "function") throw new InvalidArgumentError("withLock() needs a function");
     await this.#inTurn("withLock()", options);
     try {
-      return await this.#run(fn);
+      // `fn` gets the holding's signal when it can read it; an arrow function with no parameters cannot
+      // (see readsArguments()), so none is made for it (the driver makes it on first use, as `lock.signal` does).
+      this.#checkHeld("withLock()");
+      let result: T;
+      try {
+        result = await (readsArguments(fn) ? fn(this.#d.signal as AbortSignal) : (fn as () => T | Promise<T>)());
+      } catch (err) {
+        try {
+          await this.release();
+        } catch {
+          // The callback's error is the one that matters.
+        }
+        throw err;
+      }
+      await this.release();
+      return result;
     } finally {
-      this.#turns.pass();
+      this.#turns?.pass();
     }
   }
 
@@ -125,7 +140,7 @@ export class LockEngine {
       const grant = this.#d.grant as Grant;
       return { epoch: this.#d.epoch, signal, token: grant.token, leaseTtl: grant.lease, fence: grant.fence };
     } catch (err) {
-      this.#turns.pass();
+      this.#turns?.pass();
       throw err;
     }
   }
@@ -155,7 +170,7 @@ export class LockEngine {
       const state = d.phase;
       if (d.epoch === epoch || (state === "lost" && d.epoch === epoch + 1)) await this.release();
     } finally {
-      this.#turns.pass();
+      this.#turns?.pass();
     }
   }
 
@@ -171,42 +186,22 @@ export class LockEngine {
     const waitS = options?.timeoutS ?? this.#d.s.acquireTimeoutS;
     const signal = options?.signal;
     checkSignal(signal);
-    const turn = this.#turns.take(signal, waitS * 1000, () => new AcquireTimeoutError(key, waitS));
-    const startedAt = turn === undefined ? 0 : _now();
-    if (turn !== undefined) {
+    this.#turns ??= new Turns();
+    const turns = this.#turns;
+    const free = turns.take();
+    const startedAt = free ? 0 : _now();
+    if (!free) {
+      const turn = turns.wait(signal, waitS * 1000, () => new AcquireTimeoutError(key, waitS));
       this.#ops.waitingHook("turn");
       await turn;
     }
     try {
-      const leftS = turn === undefined ? waitS : Math.max(0, Math.floor(waitS - (_now() - startedAt) / 1000));
+      const leftS = free ? waitS : Math.max(0, Math.floor(waitS - (_now() - startedAt) / 1000));
       if (!(await this.#ops.acquireWithin(signal, leftS))) throw new AcquireTimeoutError(key, waitS);
     } catch (err) {
-      this.#turns.pass();
+      this.#turns?.pass();
       throw err;
     }
-  }
-
-  /**
-   * Run `fn` on the holding just acquired, then release. `fn` gets the
-   * holding's signal when it can read it; an arrow function with no
-   * parameters cannot (see {@link readsArguments}), so none is made for it
-   * (the driver's signal is made on first use, as `lock.signal` still does).
-   */
-  async #run<T>(fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
-    this.#checkHeld("withLock()");
-    let result: T;
-    try {
-      result = await (readsArguments(fn) ? fn(this.#d.signal as AbortSignal) : (fn as () => T | Promise<T>)());
-    } catch (err) {
-      try {
-        await this.release();
-      } catch {
-        // The callback's error is the one that matters.
-      }
-      throw err;
-    }
-    await this.release();
-    return result;
   }
 
   /** Release, and tell the `released` hook (when set) once released. */
@@ -244,12 +239,12 @@ export class LockEngine {
   #close(): void {
     const d = this.#d;
     // Nothing to end and nobody waiting for a turn (a close() after release()): no error is built.
-    if (d.phase === "released" && !this.#turns.waiting) {
+    if (d.phase === "released" && this.#turns?.waiting !== true) {
       d.close();
       return;
     }
     const reason = new LockError(`${quote(d.key)} was closed`, "ABORTED");
-    this.#turns.rejectAll(reason);
+    this.#turns?.rejectAll(reason);
     d.close(reason);
   }
 }
