@@ -3,8 +3,9 @@
  * parts an operation may not need are made when first needed: the turns of
  * concurrent withLock()/hold() callers are made by the first of them (an
  * acquire() takes no turn), and a holding's AbortController only when its
- * signal is read. Constructions are counted by wrapping the classes, against
- * a scripted peer that always grants.
+ * signal is read; servers configured like an earlier instance's are checked
+ * but their targets not built again. Constructions are counted by wrapping
+ * the classes, against a scripted peer that always grants.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { sharedPool } from "../../src/pool.ts";
@@ -85,5 +86,35 @@ describe("a new instance per operation", () => {
     expect(await second).toMatchObject({ code: "ABORTED" });
     finish();
     await first.catch(() => undefined);
+  });
+});
+
+describe("the options check of a new instance", () => {
+  it("builds no targets for servers configured like an earlier instance's (nothing frozen)", () => {
+    const servers: Array<[string, number]> = [
+      ["10.0.0.1", 7001],
+      ["10.0.0.2", 7002],
+    ];
+    new DistributedLock({ key: "k", servers }).close();
+    new DistributedLock({ key: "k", host: "10.0.0.3", port: 7003 }).close();
+    const freeze = vi.spyOn(Object, "freeze");
+    try {
+      for (let i = 0; i < 10; i++) {
+        new DistributedLock({ key: `k${i}`, servers: [...servers] }).close();
+        new DistributedLock({ key: `k${i}`, host: "10.0.0.3", port: 7003 }).close();
+      }
+      expect(freeze).not.toHaveBeenCalled();
+    } finally {
+      freeze.mockRestore();
+    }
+  });
+
+  it("reads the servers afresh each time: an array changed in between gives the new servers", () => {
+    const servers: Array<[string, number]> = [["10.0.0.1", 7001]];
+    expect(new DistributedLock({ key: "k", servers }).toJSON().server).toBe("10.0.0.1:7001");
+    servers[0] = ["10.0.0.9", 7009];
+    expect(new DistributedLock({ key: "k", servers }).toJSON().server).toBe("10.0.0.9:7009");
+    servers[0][1] = 0;
+    expect(() => new DistributedLock({ key: "k", servers })).toThrow(/port must be/);
   });
 });
