@@ -105,8 +105,10 @@ export class LockEngine {
   /** Acquire, run `fn`, release: */
   async withLock<T>(fn: (signal: AbortSignal) => T | Promise<T>, options?: AcquireOptions): Promise<T> {
     if (typeof fn !== "function") throw new InvalidArgumentError("withLock() needs a function");
-    await this.#inTurn("withLock()", options);
+    const turn = this.#turn("withLock()", options);
+    const leftS = typeof turn === "number" ? turn : await turn;
     try {
+      if (!(await this.#ops.acquireWithin(options?.signal, leftS))) throw this.#timedOut(options);
       // `fn` gets the holding's signal when it can read it; an arrow function with no parameters cannot
       // (see readsArguments()), so none is made for it (the driver makes it on first use, as `lock.signal` does).
       this.#checkHeld("withLock()");
@@ -134,8 +136,10 @@ export class LockEngine {
    * @returns The holding: its epoch (for endScope()) and its grant, read at once.
    */
   async beginScope(options?: AcquireOptions): Promise<Scope> {
-    await this.#inTurn("hold()", options);
+    const turn = this.#turn("hold()", options);
+    const leftS = typeof turn === "number" ? turn : await turn;
     try {
+      if (!(await this.#ops.acquireWithin(options?.signal, leftS))) throw this.#timedOut(options);
       const signal = this.#heldSignal("hold()");
       const grant = this.#d.grant as Grant;
       return { epoch: this.#d.epoch, signal, token: grant.token, leaseTtl: grant.lease, fence: grant.fence };
@@ -176,32 +180,33 @@ export class LockEngine {
 
   /**
    * Take this caller's turn among the instance's concurrent withLock()/hold()
-   * callers (first come, first served), then acquire. Time spent waiting for
-   * the turn counts against the timeout; the server waits in whole seconds.
-   * On failure the turn is passed on and the error thrown.
+   * callers (first come, first served), checking the call's options first.
+   * Time spent waiting for the turn counts against the timeout; the server
+   * waits in whole seconds. The caller then acquires, and passes the turn on
+   * when done, or when acquiring fails.
+   * @returns The seconds left to wait for the lock: at once when the turn is free.
    */
-  async #inTurn(what: string, options: AcquireOptions | undefined): Promise<void> {
+  #turn(what: string, options: AcquireOptions | undefined): number | Promise<number> {
     checkCallOptions(what, options);
-    const key = this.#d.key;
     const waitS = options?.timeoutS ?? this.#d.s.acquireTimeoutS;
     const signal = options?.signal;
     checkSignal(signal);
     this.#turns ??= new Turns();
-    const turns = this.#turns;
-    const free = turns.take();
-    const startedAt = free ? 0 : _now();
-    if (!free) {
-      const turn = turns.wait(signal, waitS * 1000, () => new AcquireTimeoutError(key, waitS));
-      this.#ops.waitingHook("turn");
-      await turn;
-    }
-    try {
-      const leftS = free ? waitS : Math.max(0, Math.floor(waitS - (_now() - startedAt) / 1000));
-      if (!(await this.#ops.acquireWithin(signal, leftS))) throw new AcquireTimeoutError(key, waitS);
-    } catch (err) {
-      this.#turns?.pass();
-      throw err;
-    }
+    if (this.#turns.take()) return waitS;
+    return this.#waitTurn(this.#turns, signal, waitS);
+  }
+
+  async #waitTurn(turns: Turns, signal: AbortSignal | undefined, waitS: number): Promise<number> {
+    const key = this.#d.key;
+    const startedAt = _now();
+    const turn = turns.wait(signal, waitS * 1000, () => new AcquireTimeoutError(key, waitS));
+    this.#ops.waitingHook("turn");
+    await turn;
+    return Math.max(0, Math.floor(waitS - (_now() - startedAt) / 1000));
+  }
+
+  #timedOut(options: AcquireOptions | undefined): AcquireTimeoutError {
+    return new AcquireTimeoutError(this.#d.key, options?.timeoutS ?? this.#d.s.acquireTimeoutS);
   }
 
   /** Release, and tell the `released` hook (when set) once released. */
