@@ -117,6 +117,11 @@ export class LockDriver implements LinkUser {
     return isHolding(this.#phase) || this.#phase === "releasing" ? this.lease.grant : undefined;
   }
 
+  /** `true` once the current holding was handed over, until it ends: {@link signal} is then defined. */
+  get handedOver(): boolean {
+    return this.#handedOver;
+  }
+
   /** An `AbortSignal` for the current holding (made on first use); `undefined` when nothing is held. */
   get signal(): AbortSignal | undefined {
     if (!this.#handedOver) return undefined;
@@ -430,6 +435,8 @@ export class LockDriver implements LinkUser {
   close(reason?: LockError): void {
     this.#lost = undefined;
     this.#dropped = undefined;
-    this.fire("close", reason ?? new LockError(`${quote(this.key)} was closed`, "ABORTED"));
+    // Released: nothing to end (the table has no `close` there), so no reason is built.
+    if (this.#phase !== "released")
+      this.fire("close", reason ?? new LockError(`${quote(this.key)} was closed`, "ABORTED"));
   }
 }

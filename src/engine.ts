@@ -9,7 +9,7 @@
  * @module
  */
 
-import { checkSignal } from "./cancel.ts";
+import { checkSignal, readsArguments } from "./cancel.ts";
 import { LockDriver } from "./driver.ts";
 import { AcquireTimeoutError, InvalidArgumentError, LockError, LockLostError, quote } from "./errors.ts";
 import { fire } from "./hooks.ts";
@@ -35,8 +35,8 @@ export interface Scope {
 export class LockEngine {
   readonly #d: LockDriver;
   readonly #ops: Operations;
-  /** Turns among concurrent withLock() and hold() callers. */
-  readonly #turns = new Turns();
+  /** Turns among concurrent withLock() and hold() callers: made by the first of them (acquire() takes no turn). */
+  #turns: Turns | undefined;
 
   constructor(settings: Settings, pool: ConnectionPool) {
     this.#d = new LockDriver(settings, pool, this);
@@ -105,11 +105,28 @@ export class LockEngine {
   /** Acquire, run `fn`, release: */
   async withLock<T>(fn: (signal: AbortSignal) => T | Promise<T>, options?: AcquireOptions): Promise<T> {
     if (typeof fn !== "function") throw new InvalidArgumentError("withLock() needs a function");
-    await this.#inTurn("withLock()", options);
+    const turn = this.#turn("withLock()", options);
+    const leftS = typeof turn === "number" ? turn : await turn;
     try {
-      return await this.#run(fn);
+      if (!(await this.#ops.acquireWithin(options?.signal, leftS))) throw this.#timedOut(options);
+      // `fn` gets the holding's signal when it can read it; an arrow function with no parameters cannot
+      // (see readsArguments()), so none is made for it (the driver makes it on first use, as `lock.signal` does).
+      this.#checkHeld("withLock()");
+      let result: T;
+      try {
+        result = await (readsArguments(fn) ? fn(this.#d.signal as AbortSignal) : (fn as () => T | Promise<T>)());
+      } catch (err) {
+        try {
+          await this.release();
+        } catch {
+          // The callback's error is the one that matters.
+        }
+        throw err;
+      }
+      await this.release();
+      return result;
     } finally {
-      this.#turns.pass();
+      this.#turns?.pass();
     }
   }
 
@@ -119,27 +136,33 @@ export class LockEngine {
    * @returns The holding: its epoch (for endScope()) and its grant, read at once.
    */
   async beginScope(options?: AcquireOptions): Promise<Scope> {
-    await this.#inTurn("hold()", options);
+    const turn = this.#turn("hold()", options);
+    const leftS = typeof turn === "number" ? turn : await turn;
     try {
+      if (!(await this.#ops.acquireWithin(options?.signal, leftS))) throw this.#timedOut(options);
       const signal = this.#heldSignal("hold()");
       const grant = this.#d.grant as Grant;
       return { epoch: this.#d.epoch, signal, token: grant.token, leaseTtl: grant.lease, fence: grant.fence };
     } catch (err) {
-      this.#turns.pass();
+      this.#turns?.pass();
       throw err;
     }
   }
 
   /** The signal of the holding just acquired; throws if it already ended (lost, or closed meanwhile). */
   #heldSignal(what: string): AbortSignal {
+    this.#checkHeld(what);
+    return this.#d.signal as AbortSignal;
+  }
+
+  /** Throw unless the holding just acquired is still held and handed over (not lost, nor closed meanwhile). */
+  #checkHeld(what: string): void {
     const d = this.#d;
-    const signal = d.signal;
-    if (signal === undefined || !d.held) {
+    if (!d.handedOver || !d.held) {
       throw (
         d.takeFailure() ?? new LockError(`${quote(d.key)} was released or closed before ${what} could run`, "ABORTED")
       );
     }
-    return signal;
   }
 
   /** End the scoped holding `epoch`: release it if it is still this instance's, then pass the turn. */
@@ -151,53 +174,39 @@ export class LockEngine {
       const state = d.phase;
       if (d.epoch === epoch || (state === "lost" && d.epoch === epoch + 1)) await this.release();
     } finally {
-      this.#turns.pass();
+      this.#turns?.pass();
     }
   }
 
   /**
    * Take this caller's turn among the instance's concurrent withLock()/hold()
-   * callers (first come, first served), then acquire. Time spent waiting for
-   * the turn counts against the timeout; the server waits in whole seconds.
-   * On failure the turn is passed on and the error thrown.
+   * callers (first come, first served), checking the call's options first.
+   * Time spent waiting for the turn counts against the timeout; the server
+   * waits in whole seconds. The caller then acquires, and passes the turn on
+   * when done, or when acquiring fails.
+   * @returns The seconds left to wait for the lock: at once when the turn is free.
    */
-  async #inTurn(what: string, options: AcquireOptions | undefined): Promise<void> {
+  #turn(what: string, options: AcquireOptions | undefined): number | Promise<number> {
     checkCallOptions(what, options);
-    const key = this.#d.key;
     const waitS = options?.timeoutS ?? this.#d.s.acquireTimeoutS;
     const signal = options?.signal;
     checkSignal(signal);
-    const turn = this.#turns.take(signal, waitS * 1000, () => new AcquireTimeoutError(key, waitS));
-    const startedAt = turn === undefined ? 0 : _now();
-    if (turn !== undefined) {
-      this.#ops.waitingHook("turn");
-      await turn;
-    }
-    try {
-      const leftS = turn === undefined ? waitS : Math.max(0, Math.floor(waitS - (_now() - startedAt) / 1000));
-      if (!(await this.#ops.acquireWithin(signal, leftS))) throw new AcquireTimeoutError(key, waitS);
-    } catch (err) {
-      this.#turns.pass();
-      throw err;
-    }
+    this.#turns ??= new Turns();
+    if (this.#turns.take()) return waitS;
+    return this.#waitTurn(this.#turns, signal, waitS);
   }
 
-  /** Run `fn` on the holding just acquired, then release. */
-  async #run<T>(fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
-    const signal = this.#heldSignal("withLock()");
-    let result: T;
-    try {
-      result = await fn(signal);
-    } catch (err) {
-      try {
-        await this.release();
-      } catch {
-        // The callback's error is the one that matters.
-      }
-      throw err;
-    }
-    await this.release();
-    return result;
+  async #waitTurn(turns: Turns, signal: AbortSignal | undefined, waitS: number): Promise<number> {
+    const key = this.#d.key;
+    const startedAt = _now();
+    const turn = turns.wait(signal, waitS * 1000, () => new AcquireTimeoutError(key, waitS));
+    this.#ops.waitingHook("turn");
+    await turn;
+    return Math.max(0, Math.floor(waitS - (_now() - startedAt) / 1000));
+  }
+
+  #timedOut(options: AcquireOptions | undefined): AcquireTimeoutError {
+    return new AcquireTimeoutError(this.#d.key, options?.timeoutS ?? this.#d.s.acquireTimeoutS);
   }
 
   /** Release, and tell the `released` hook (when set) once released. */
@@ -234,8 +243,13 @@ export class LockEngine {
 
   #close(): void {
     const d = this.#d;
+    // Nothing to end and nobody waiting for a turn (a close() after release()): no error is built.
+    if (d.phase === "released" && this.#turns?.waiting !== true) {
+      d.close();
+      return;
+    }
     const reason = new LockError(`${quote(d.key)} was closed`, "ABORTED");
-    this.#turns.rejectAll(reason);
+    this.#turns?.rejectAll(reason);
     d.close(reason);
   }
 }

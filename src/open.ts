@@ -263,7 +263,13 @@ function identity(value: string): number {
  * a pool keeps them together. Secrets and TLS keys appear as opaque numbers.
  */
 export function poolKey(s: OpenSettings): string {
-  const tls = s.tls === undefined ? 0 : identity(JSON.stringify(s.tls));
-  const auth = s.auth === undefined ? 0 : identity(`auth:${decoder.decode(Secret.request(s.auth))}`);
-  return `${s.host}\u0000${s.port}\u0000${tls}\u0000${auth}`;
+  return `${s.host}\u0000${s.port}\u0000${securityKey(s.tls, s.auth)}`;
+}
+
+/** The part of {@link poolKey} after host and port: the TLS settings and the secret, as opaque numbers. */
+export function securityKey(tls: TlsSettings | undefined, auth: Secret | undefined): string {
+  if (tls === undefined && auth === undefined) return "0\u00000";
+  const t = tls === undefined ? 0 : identity(JSON.stringify(tls));
+  const a = auth === undefined ? 0 : identity(`auth:${decoder.decode(Secret.request(auth))}`);
+  return `${t}\u0000${a}`;
 }

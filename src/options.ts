@@ -8,10 +8,10 @@
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REQUEST_TIMEOUT_MS } from "./connection.ts";
 import { InvalidArgumentError, type LockLostError, quote } from "./errors.ts";
 import { HOOK_NAMES, type LockHooks } from "./hooks.ts";
-import { type OpenSettings, poolKey, resolveTls, Secret, type TlsOptions } from "./open.ts";
+import { type OpenSettings, poolKey, resolveTls, Secret, securityKey, type TlsOptions } from "./open.ts";
 import type { Kind } from "./protocol.ts";
 import { type ShardingStrategy, stableHashShard } from "./sharding.ts";
-import { hostPort, type TlsSettings } from "./transport.ts";
+import { hostPort } from "./transport.ts";
 import {
   checkHost,
   checkKey,
@@ -250,12 +250,7 @@ export function readSettings(kind: Kind, options: LockOptions, limit?: number): 
     "connectTimeoutMs",
     options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
   );
-  const targets = connectionTargets(
-    serverList(options),
-    connectTimeoutMs,
-    resolveTls(options.tls),
-    options.auth === undefined ? undefined : new Secret(options.auth),
-  );
+  const targets = connectionTargets(options, connectTimeoutMs);
   return {
     key: checkKey(options.key),
     kind,
@@ -276,50 +271,55 @@ export function readSettings(kind: Kind, options: LockOptions, limit?: number): 
 
 /**
  * Instances configured alike share one list of targets: held locks are many,
- * and most carry the same servers, TLS settings and secret. Bounded: emptied
+ * and most carry the same servers, TLS settings and secret. Keyed by the
+ * connect timeout, TLS settings and secret, and the servers in order. Bounded: emptied
  * when it grows past {@link MAX_SHARED_SETTINGS} entries.
  */
 const sharedSettings = new Map<string, ReadonlyArray<Target>>();
 const MAX_SHARED_SETTINGS = 256;
 
-function connectionTargets(
-  servers: ReadonlyArray<readonly [string, number]>,
-  connectTimeoutMs: number,
-  tls: TlsSettings | undefined,
-  auth: Secret | undefined,
-): ReadonlyArray<Target> {
-  const targets = servers.map(([host, port]): Target => {
-    const open: OpenSettings = { host, port, connectTimeoutMs, tls, auth };
-    return { open, poolKey: poolKey(open) };
-  });
-  const id = `${connectTimeoutMs}\u0001${targets.map((t) => t.poolKey).join("\u0001")}`;
-  const known = sharedSettings.get(id);
-  if (known !== undefined) return known;
-  if (sharedSettings.size >= MAX_SHARED_SETTINGS) sharedSettings.clear();
-  const made = Object.freeze(targets);
-  sharedSettings.set(id, made);
-  return made;
-}
-
-function serverList(options: LockOptions): ReadonlyArray<readonly [string, number]> {
+/**
+ * Check the servers (`servers`, or the deprecated `host` and `port`), then
+ * `tls` and `auth`, and return the targets. Checking builds only the key of
+ * the shared list, so an instance configured like an earlier one allocates
+ * nothing else here.
+ */
+function connectionTargets(options: LockOptions, connectTimeoutMs: number): ReadonlyArray<Target> {
   const { servers, host, port } = options;
+  let where = "";
   if (servers === undefined) {
-    return [[checkHost(host ?? DEFAULT_HOST), checkPort(port ?? DEFAULT_PORT)]];
-  }
-  if (host !== undefined || port !== undefined) {
-    throw new InvalidArgumentError("give either servers or the deprecated host/port, not both");
-  }
-  if (!Array.isArray(servers) || servers.length === 0) {
-    throw new InvalidArgumentError("servers must be a non-empty array of [host, port] pairs");
-  }
-  return Object.freeze(
-    servers.map((s, i) => {
-      if (!Array.isArray(s) || s.length !== 2) {
+    where = `\u0001${checkHost(host ?? DEFAULT_HOST)}\u0000${checkPort(port ?? DEFAULT_PORT)}`;
+  } else {
+    if (host !== undefined || port !== undefined) {
+      throw new InvalidArgumentError("give either servers or the deprecated host/port, not both");
+    }
+    if (!Array.isArray(servers) || servers.length === 0) {
+      throw new InvalidArgumentError("servers must be a non-empty array of [host, port] pairs");
+    }
+    for (let i = 0; i < servers.length; i++) {
+      const s: unknown = servers[i];
+      if (!Array.isArray(s) || s.length !== 2)
         throw new InvalidArgumentError(`servers[${i}] must be a [host, port] pair`);
-      }
-      return Object.freeze([checkHost(s[0]), checkPort(s[1])] as const);
+      where += `\u0001${checkHost(s[0])}\u0000${checkPort(s[1])}`;
+    }
+  }
+  const tls = resolveTls(options.tls);
+  const auth = options.auth === undefined ? undefined : new Secret(options.auth);
+  const how = `${connectTimeoutMs}\u0000${securityKey(tls, auth)}`;
+  const known = sharedSettings.get(how + where);
+  if (known !== undefined) return known;
+  // The first of its kind: the targets, from what was just checked (host and port are read again).
+  const pairs: ReadonlyArray<readonly [string, number]> =
+    servers === undefined ? [[checkHost(host ?? DEFAULT_HOST), checkPort(port ?? DEFAULT_PORT)]] : servers;
+  const made = Object.freeze(
+    pairs.map(([h, p]): Target => {
+      const open: OpenSettings = { host: checkHost(h), port: checkPort(p), connectTimeoutMs, tls, auth };
+      return { open, poolKey: poolKey(open) };
     }),
   );
+  if (sharedSettings.size >= MAX_SHARED_SETTINGS) sharedSettings.clear();
+  sharedSettings.set(how + made.map((t) => `\u0001${t.open.host}\u0000${t.open.port}`).join(""), made);
+  return made;
 }
 
 function checkMargin(value: unknown): number {

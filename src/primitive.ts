@@ -254,6 +254,10 @@ export abstract class DistributedPrimitive {
    * `fn` receives an `AbortSignal` that aborts if the lock is lost while it
    * runs; if that happens and `fn` still returns normally, `withLock` throws
    * {@link LockLostError}, because the work was not protected to the end.
+   * The signal (an `AbortController`, about 4 µs on Node) is made only for a
+   * callback that can read it: an arrow function written with no parameters
+   * (`async () => {}`) cannot, and is called without one; any other callback
+   * gets it (`lock.signal` gives the same one inside `fn`).
    *
    * Concurrent calls on one instance take turns, first come first served
    * within the process (and then in the server's queue with everyone else's):

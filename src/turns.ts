@@ -22,18 +22,21 @@ export class Turns {
   #busy = false;
   readonly #waiting: Waiter[] = [];
 
+  /** Take the turn if it is free now (the usual case, with nothing allocated): `false` means {@link wait} for it. */
+  take(): boolean {
+    if (this.#busy || this.#waiting.length !== 0) return false;
+    this.#busy = true;
+    return true;
+  }
+
   /**
-   * Take the next turn: `undefined` when it is free now (the usual case, with
-   * nothing allocated), else a promise that resolves when it comes.
+   * Wait for the next turn, after the callers already waiting.
    *
    * @param signal Stop waiting when it aborts: the promise rejects with its reason.
    * @param waitMs Stop waiting after this long: the promise rejects with `timedOut()`.
+   * @returns A promise that resolves when the turn comes.
    */
-  take(signal: AbortSignal | undefined, waitMs: number, timedOut: () => LockError): Promise<void> | undefined {
-    if (!this.#busy && this.#waiting.length === 0) {
-      this.#busy = true;
-      return undefined;
-    }
+  wait(signal: AbortSignal | undefined, waitMs: number, timedOut: () => LockError): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => giveUp(abortError(signal));
       const timer = backgroundTimer(() => giveUp(timedOut()), waitMs);
@@ -55,6 +58,11 @@ export class Turns {
       this.#waiting.push(waiter);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
+  }
+
+  /** `true` while a caller waits for a turn. */
+  get waiting(): boolean {
+    return this.#waiting.length > 0;
   }
 
   /** The turn is over: hand it to the next waiter, or leave it free. */

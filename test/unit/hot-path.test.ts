@@ -2,7 +2,8 @@
  * The success path builds no error: every class of the library's errors
  * extends the global `Error`, so this file replaces `Error` with a counting
  * subclass before it loads the library (only dynamic imports below), then
- * runs acquire/release, withLock, enqueue/wait and semaphores against a
+ * runs acquire/release, withLock, enqueue/wait, semaphores and a new
+ * instance per operation (closed after its release) against a
  * scripted peer that always grants. A failing acquire is counted too, to
  * show that the counter sees the library's errors.
  */
@@ -60,7 +61,9 @@ describe("the success path", () => {
       await lock.wait();
       await lock.release();
       await sem.withLock(() => undefined);
-      await new lib.DistributedLock({ key: `k${i}`, leaseTtlS: 30 }).withLock(() => undefined);
+      const once = new lib.DistributedLock({ key: `k${i}`, leaseTtlS: 30 });
+      await once.withLock(() => undefined);
+      once.close();
     }
     expect(constructed - before).toBe(0);
     lib.sharedPool.closeIdle();

@@ -1,0 +1,120 @@
+/**
+ * A new instance per operation costs what its options check must, and the
+ * parts an operation may not need are made when first needed: the turns of
+ * concurrent withLock()/hold() callers are made by the first of them (an
+ * acquire() takes no turn), and a holding's AbortController only when its
+ * signal is read; servers configured like an earlier instance's are checked
+ * but their targets not built again. Constructions are counted by wrapping
+ * the classes, against a scripted peer that always grants.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { sharedPool } from "../../src/pool.ts";
+import { DistributedLock } from "../../src/primitive.ts";
+import { token, useScriptedRuntime } from "../support/scripted-peer.ts";
+
+const made = vi.hoisted(() => ({ turns: 0, controllers: 0 }));
+
+vi.mock("../../src/turns.ts", async (importOriginal) => {
+  const original = await importOriginal<typeof import("../../src/turns.ts")>();
+  class CountingTurns extends original.Turns {
+    constructor() {
+      super();
+      made.turns++;
+    }
+  }
+  return { ...original, Turns: CountingTurns };
+});
+
+const Original = globalThis.AbortController;
+class CountingController extends Original {
+  constructor() {
+    super();
+    made.controllers++;
+  }
+}
+
+beforeEach(() => {
+  globalThis.AbortController = CountingController;
+  const rt = useScriptedRuntime();
+  let n = 0;
+  rt.onPeer = (peer) => {
+    peer.onRequest = ([cmd]) => peer.send(cmd === "l" ? `ok ${token(++n)} 30\n` : "ok\n");
+  };
+});
+
+afterEach(() => {
+  globalThis.AbortController = Original;
+  sharedPool.closeIdle();
+});
+
+describe("a new instance per operation", () => {
+  it("makes no turns and no AbortController for acquire, release and close", async () => {
+    // Warm: the first acquire opens the connection the others reuse (a connect has a controller of its own).
+    const warm = new DistributedLock({ key: "k", leaseTtlS: 30 });
+    await warm.acquire();
+    await warm.release();
+    warm.close();
+    const before = { ...made };
+    for (let i = 0; i < 20; i++) {
+      const lock = new DistributedLock({ key: "k", leaseTtlS: 30 });
+      expect(await lock.acquire()).toBe(true);
+      await lock.release();
+      lock.close();
+    }
+    expect(made.turns - before.turns).toBe(0);
+    expect(made.controllers - before.controllers).toBe(0);
+  });
+
+  it("makes the turns once, at the first withLock(), and keeps them", async () => {
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 30 });
+    const before = made.turns;
+    expect(await lock.withLock(() => 1)).toBe(1);
+    expect(made.turns - before).toBe(1);
+    const [a, b] = await Promise.all([lock.withLock(() => "a"), lock.withLock(() => "b")]);
+    expect([a, b]).toEqual(["a", "b"]);
+    expect(made.turns - before).toBe(1);
+    lock.close();
+  });
+
+  it("a close() with a caller waiting for its turn still rejects it", async () => {
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 30 });
+    let finish: () => void = () => {};
+    const first = lock.withLock(() => new Promise<void>((r) => (finish = r)));
+    const second = lock.withLock(() => "never").catch((e: unknown) => e);
+    await vi.waitFor(() => expect(lock.held).toBe(true));
+    lock.close();
+    expect(await second).toMatchObject({ code: "ABORTED" });
+    finish();
+    await first.catch(() => undefined);
+  });
+});
+
+describe("the options check of a new instance", () => {
+  it("builds no targets for servers configured like an earlier instance's (nothing frozen)", () => {
+    const servers: Array<[string, number]> = [
+      ["10.0.0.1", 7001],
+      ["10.0.0.2", 7002],
+    ];
+    new DistributedLock({ key: "k", servers }).close();
+    new DistributedLock({ key: "k", host: "10.0.0.3", port: 7003 }).close();
+    const freeze = vi.spyOn(Object, "freeze");
+    try {
+      for (let i = 0; i < 10; i++) {
+        new DistributedLock({ key: `k${i}`, servers: [...servers] }).close();
+        new DistributedLock({ key: `k${i}`, host: "10.0.0.3", port: 7003 }).close();
+      }
+      expect(freeze).not.toHaveBeenCalled();
+    } finally {
+      freeze.mockRestore();
+    }
+  });
+
+  it("reads the servers afresh each time: an array changed in between gives the new servers", () => {
+    const servers: Array<[string, number]> = [["10.0.0.1", 7001]];
+    expect(new DistributedLock({ key: "k", servers }).toJSON().server).toBe("10.0.0.1:7001");
+    servers[0] = ["10.0.0.9", 7009];
+    expect(new DistributedLock({ key: "k", servers }).toJSON().server).toBe("10.0.0.9:7009");
+    servers[0][1] = 0;
+    expect(() => new DistributedLock({ key: "k", servers })).toThrow(/port must be/);
+  });
+});
