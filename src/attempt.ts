@@ -15,6 +15,7 @@ import { openConnection } from "./open.ts";
 import { pickServer, type Settings, serverOf, type Target } from "./options.ts";
 import type { Link } from "./pool.ts";
 import { commandName } from "./protocol.ts";
+import { sharedPatience } from "./renewals.ts";
 import { backgroundTimer } from "./transport.ts";
 
 const now: () => number = () => performance.now();
@@ -212,19 +213,21 @@ export class Attempts implements AttemptSide {
     const d = this.#d;
     // The others' holdings on this connection are provable while a slow server works through the queue: the
     // caller gives up at `timeoutMs`, the connection (closing it would take them all) only a read timeout later.
-    const reply = link.conn.request(bytes, command, parse, timeoutMs + d.s.readTimeoutMs);
+    const reply = link.conn.request(bytes, command, parse, sharedPatience(d.s));
     return new Promise<T>((resolve, reject) => {
       const mine: PendingTry = { link, reject };
       this.#pendingTry = mine;
       const giveUp = (err: LockError, event: "abort" | "failed"): void => {
         d.endAttempt(epoch, event, err);
-        // Its reply still leaves the connection; until then, a client's close() must still reach it.
-        d.pool.orphan(link);
         reject(err);
       };
       const onAbort = (): void => giveUp(abortError(signal), "abort");
       signal?.addEventListener("abort", onAbort, { once: true });
-      const timer = backgroundTimer(() => giveUp(lateTry(d.s, command, timeoutMs), "failed"), timeoutMs);
+      const timer = backgroundTimer(() => {
+        // A connection this slow takes no new tries; the holdings on it stay.
+        d.pool.retire(link);
+        giveUp(lateTry(d.s, command, timeoutMs), "failed");
+      }, timeoutMs);
       const settle = (): boolean => {
         clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);

@@ -297,7 +297,11 @@ export class LockDriver implements LinkUser {
     reason: LockError | undefined,
     how: Leave,
   ): void {
-    if (pending !== undefined) pending.reject(reason ?? new LockError(`${quote(this.key)} was closed`, "ABORTED"));
+    if (pending !== undefined) {
+      pending.reject(reason ?? new LockError(`${quote(this.key)} was closed`, "ABORTED"));
+      // Its reply still leaves the connection (attempt.ts); until then, a client's close() must still reach it.
+      if (pending.link === link) this.pool.orphan(link);
+    }
     // A request still due on a shared connection: its reply leaves the connection (unless the pool is closing).
     if (link !== undefined && (pending?.link !== link || this.pool.closed)) this.leaveLink(link, reason, how, token);
   }

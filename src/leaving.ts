@@ -8,6 +8,7 @@ import { ConnectionError, type LockError } from "./errors.ts";
 import type { Settings } from "./options.ts";
 import type { ConnectionPool, Link } from "./pool.ts";
 import { commandName, parseOkReply, releaseRequest } from "./protocol.ts";
+import { sharedPatience } from "./renewals.ts";
 
 /**
  * `clean`: in a known state (released, refused), for the pool to keep;
@@ -37,7 +38,8 @@ export function leaveLink(
     // Others hold on this connection: give back what this instance has, and stay clean.
     if (token !== undefined && !link.conn.closed) {
       const command = commandName(s.kind, "release");
-      link.conn.request(releaseRequest(s.kind, s.key, token), command, parseOkReply, s.requestTimeoutMs).catch(ignore);
+      const timeoutMs = sharedPatience(s);
+      link.conn.request(releaseRequest(s.kind, s.key, token), command, parseOkReply, timeoutMs).catch(ignore);
     }
     how = "clean";
   }

@@ -72,7 +72,8 @@ export interface LockOptions {
   /**
    * Milliseconds allowed for the reply to a request that cannot block
    * (enqueue, stats, a try on a shared connection). Default `5000`. A renewal
-   * or release waits as long as the lease is provable, and this much more.
+   * or release waits as long as the lease is provable, and this plus the
+   * server's read timeout more.
    */
   requestTimeoutMs?: number | undefined;
   /**

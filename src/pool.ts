@@ -15,14 +15,10 @@
  *   again while the server's read timeout cannot have cut it (the last
  *   request sent on it, plus the read timeout, less a guard).
  *
- * Idle connections are closed lazily, never in a burst (dflockd scans its
- * whole key table on each disconnect): an emptied connection is always kept;
- * the reaper closes the oldest one past its time or beyond `maxIdle`, one at
- * a time per server, spaced to close the surplus before the server would cut
- * it, never closer than `1000 / maxClosesPerSecond` ms.
- *
- * Connections are pooled per server: host, port, TLS settings and secret.
- * Nothing here keeps the process alive.
+ * Never a burst of closes (dflockd scans every key on each disconnect): the
+ * reaper closes one idle connection at a time per server (README, "Closing").
+ * Pooled per server: host, port, TLS settings and secret. Nothing here keeps
+ * the process alive.
  *
  * @module
  */
@@ -38,6 +34,8 @@ export const DEFAULT_MAX_IDLE = 64;
 /** Idle connections closed per second per server, at most, by default; and one a second at least (the gap in ms). */
 export const DEFAULT_MAX_CLOSES_PER_SECOND = 100;
 const MAX_CLOSE_GAP_MS = 1000;
+/** How long one beyond maxIdle stays idle before it may close (ms): in a busy pool, idle is only between uses. */
+const SURPLUS_IDLE_MS = 1000;
 /** Holdings placed on one shared connection, at most: bounds what one lost connection takes with it. */
 export const MAX_SHARED = 64;
 /**
@@ -54,7 +52,7 @@ export interface PoolUser {
 
 /** Idle and shared connections of one server. */
 interface Server {
-  /** Idle links, most recently used last, and until when each may be lent. */
+  /** Idle links, and until when each may be lent, in that order (the longest-lived last). */
   readonly idle: Link[];
   readonly until: number[];
   /** Links with holdings that others may join. */
@@ -208,10 +206,18 @@ export class ConnectionPool {
       return;
     }
     const server = this.#server(link.poolKey);
-    server.idle.push(link);
-    server.until.push(until);
-    // Beyond maxIdle, the reaper closes the oldest one when its turn comes; else when its time is up.
-    const due = server.idle.length > this.#maxIdle ? Math.max(server.closeAt, performance.now()) : until;
+    // Kept in order of `until` (nearly always the order they empty in): lent from the end, closed from the front.
+    const { idle, until: untils } = server;
+    let i = untils.length;
+    while (i > 0 && (untils[i - 1] as number) > until) i--;
+    if (i === untils.length) {
+      idle.push(link);
+      untils.push(until);
+    } else {
+      idle.splice(i, 0, link);
+      untils.splice(i, 0, until);
+    }
+    const due = this.#due(server);
     if (due < this.#sweepAt) this.#armSweep(due);
   }
 
@@ -325,7 +331,7 @@ export class ConnectionPool {
       }
       idle.length = kept;
       until.length = kept;
-      if (kept > 0 && server.closeAt <= t && (idle.length > this.#maxIdle || (until[0] as number) <= t)) {
+      if (kept > 0 && this.#due(server) <= t) {
         (idle.shift() as Link).conn.close();
         until.shift();
         server.closeAt = t + this.#gap(server, t);
@@ -334,11 +340,19 @@ export class ConnectionPool {
         if (server.shared.length === 0 && server.open === 0) this.#servers.delete(key);
         continue;
       }
-      // The next close allowed if the surplus needs one, else the first expiry (but not before that).
-      const due = idle.length > this.#maxIdle ? server.closeAt : Math.max(until.reduce(min), server.closeAt);
+      const due = this.#due(server);
       if (due < next) next = due;
     }
     return next;
+  }
+
+  /** When `server`'s oldest idle link closes: its time up, or beyond maxIdle idle a while; not before `closeAt`. */
+  #due(server: Server): number {
+    const first = server.idle[0];
+    if (first === undefined) return Number.POSITIVE_INFINITY;
+    const expires = server.until[0] as number;
+    const surplus = server.idle.length > this.#maxIdle ? first.conn.lastSendAt + SURPLUS_IDLE_MS : expires;
+    return Math.max(server.closeAt, Math.min(expires, surplus));
   }
 
   /** The wait before `server`'s next close: the oldest one's time left shared among the surplus, within limits. */
@@ -346,11 +360,9 @@ export class ConnectionPool {
     const surplus = server.idle.length - this.#maxIdle;
     if (surplus <= 0) return this.#minGapMs;
     const left = (server.until[0] as number) - t;
-    return Math.min(MAX_CLOSE_GAP_MS, Math.max(this.#minGapMs, left / surplus));
+    return Math.max(this.#minGapMs, Math.min(MAX_CLOSE_GAP_MS, left / surplus));
   }
 }
-
-const min = (a: number, b: number): number => Math.min(a, b);
 
 /**
  * The option key (not part of the public options) by which a client object

@@ -65,7 +65,7 @@ async function ask(h: ReleaseHost, epoch: number, inflight: Promise<void> | unde
         commandName(h.s.kind, "release"),
         parseOkReply,
         // Queued behind a slow server, it waits while the lease is provable: the deadline (alarm) decides.
-        patience(h.lease.lossAt, h.s.requestTimeoutMs),
+        patience(h.lease.lossAt, h.s),
       );
       // `ok` means the server released it, even if the connection closed since.
       if (h.epoch === epoch) h.fire("releaseDone");

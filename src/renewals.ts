@@ -97,7 +97,7 @@ export class Renewals {
     const lease = h.lease;
     let budget = h.s.requestTimeoutMs;
     if (h.phase === "renewing") {
-      budget = patience(lease.lossAt, budget);
+      budget = patience(lease.lossAt, h.s);
       this.#schedule(lease.lossAt);
     } else this.#confirmations++;
     const epoch = h.epoch;
@@ -173,11 +173,24 @@ export class Renewals {
 
 /**
  * How long a renewal or release of a holding provable until `lossAt` may
- * wait for its reply (ms): until then, and `requestTimeoutMs` more, so that
- * the holding's own deadline, not the connection's reply timeout, ends it.
+ * wait for its reply (ms): until then, so that the holding's own deadline,
+ * not the connection's reply timeout, ends it; and as long as a request of a
+ * lost holding on a shared connection may wait ({@link sharedPatience}), so
+ * that the others on it are not closed out when the server is slow.
  */
-export function patience(lossAt: number, requestTimeoutMs: number): number {
-  return Math.max(0, lossAt - now()) + requestTimeoutMs;
+export function patience(lossAt: number, s: Settings): number {
+  return Math.max(0, lossAt - now()) + sharedPatience(s);
+}
+
+/**
+ * How long a request that others on a shared connection do not wait for
+ * (a lost holding's release, a try given up) may wait for its reply before
+ * the connection is taken for dead, which would end every holding on it: the
+ * request timeout and the server's read timeout. A server that answers
+ * nothing for that long is stuck, not slow.
+ */
+export function sharedPatience(s: Settings): number {
+  return s.requestTimeoutMs + s.readTimeoutMs;
 }
 
 /** A reply that proves the server holds nothing for the token any more (a draining server still does). */

@@ -149,3 +149,103 @@ describe("a try on a shared connection behind a slow server", () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 });
+
+/** A server on `peer` that answers in order and can be stalled (replies held back, then sent in order). */
+function stallable(peer: PeerEnd, leaseOf: (key: string) => number) {
+  let n = 0;
+  let stalled = false;
+  const held: string[] = [];
+  const reply = (line: string): void => {
+    if (stalled) held.push(line);
+    else peer.send(line);
+  };
+  peer.onRequest = ([cmd, key]) => {
+    if (cmd === "l") reply(`ok ${token(++n)} ${leaseOf(key as string)}\n`);
+    else if (cmd === "n") reply(`ok ${leaseOf(key as string)}\n`);
+    else reply("ok\n");
+  };
+  return {
+    stall: (): void => {
+      stalled = true;
+    },
+    /** Send the first `count` replies held back; stay stalled for the rest if `stay`. */
+    flush: (count: number, stay: boolean): void => {
+      for (const line of held.splice(0, count)) peer.send(line);
+      stalled = stay;
+    },
+  };
+}
+
+// Found in review.
+describe("a slow server and a shared connection", () => {
+  it("a holding lost to its deadline: a slow reply to its own release does not close the connection under another", async () => {
+    const lost: string[] = [];
+    const client = new DflockdClient({ servers, onLost: (e) => lost.push(e.key) });
+    let server = undefined as unknown as ReturnType<typeof stallable>;
+    rt.onPeer = (p) => {
+      server = stallable(p, (k) => (k === "a" ? 3 : 60));
+    };
+    const a = client.lock("a", { leaseTtlS: 3 });
+    const b = client.lock("b", { leaseTtlS: 60 });
+    expect(await a.acquire()).toBe(true);
+    expect(await b.acquire()).toBe(true);
+    expect(rt.peers).toHaveLength(1);
+    server.stall();
+    await tick(3000); // a's renewal unanswered: a is lost at its deadline, its token given back behind it
+    expect(a.state).toBe("lost");
+    // The server answers a's renewal, then takes 6 s over a's release: more than requestTimeoutMs.
+    server.flush(1, true);
+    await tick(6000);
+    expect(b.state).toBe("held");
+    expect(lost).toEqual(["a"]);
+    expect(rt.peers[0]?.closedByClient).toBe(false);
+    client.close();
+  });
+
+  it("a connection that leaves a try unanswered takes no new tries; the holding on it stays", async () => {
+    const client = new DflockdClient({ servers });
+    let server = undefined as unknown as ReturnType<typeof stallable>;
+    rt.onPeer = (p) => {
+      server = stallable(p, () => 30);
+    };
+    const a = client.lock("a", { leaseTtlS: 30 });
+    expect(await a.acquire()).toBe(true);
+    server.stall();
+    const c = client
+      .lock("c")
+      .acquire()
+      .catch((e: unknown) => e);
+    await tick(5000);
+    expect(await c).toMatchObject({ code: "TIMEOUT" });
+    // The next acquire connects afresh instead of queueing behind the silent connection.
+    const d = client.lock("d").acquire();
+    await tick();
+    expect(rt.peers).toHaveLength(2);
+    expect(await d).toBe(true);
+    expect(a.state).toBe("held");
+    client.close();
+  });
+
+  it("an instance closed during its try, then the holding beside it: client.close() closes the connection", async () => {
+    const client = new DflockdClient({ servers });
+    let server = undefined as unknown as ReturnType<typeof stallable>;
+    rt.onPeer = (p) => {
+      server = stallable(p, () => 30);
+    };
+    const a = client.lock("a");
+    const b = client.lock("b");
+    expect(await a.acquire()).toBe(true);
+    server.stall();
+    const tried = b.acquire().catch((e: unknown) => e);
+    await tick();
+    b.close();
+    expect(await tried).toMatchObject({ code: "ABORTED" });
+    a.close(); // b's try still counts as a user: a gives its token back and leaves the connection clean
+    await tick();
+    expect(rt.peers[0]?.closedByClient).toBe(false);
+    client.close();
+    expect(rt.peers[0]?.closedByClient).toBe(true);
+    await tick();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
