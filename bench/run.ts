@@ -41,17 +41,16 @@
  * Options (bench/runner.ts): --runtimes node,bun,deno (or BENCH_RUNTIMES),
  * --json, --seconds S (throughput window, default 1.5), --repeats N
  * (throughput rounds, default 5), --scale-seconds S (default 1),
- * --scale-repeats N (default 3), --scale-workers 1,10,50,200,1000,
+ * --scale-repeats N (default 5), --scale-workers 1,10,50,200,1000,
  * --openloop-seconds S (default 3), --locks N (the smaller heap checkpoint,
  * default 10000), --mass N (locks held in the mass case, default 100000),
  * --mass-lease S (their leaseTtlS, default 10; see bench/mass.mjs), --quick
  * (0.5 s windows, one round, 2,000 and 20,000 locks), --no-build.
  *
- * Time: on this 2-core machine a default run takes about 3 to 4 minutes per
- * runtime (throughput ~1.5 min, scaling ~1 min, latency and open loop ~20 s,
- * the 100,000-lock mass case 20 s to 2 min: Deno's took ~2 min where its
- * renewals fell behind), so about 10 to 12 minutes for all three, 15 at
- * most; --quick takes about 40 s per runtime.
+ * Time: on this 2-core machine a default run takes about 4 to 5 minutes per
+ * runtime (throughput ~1.5 min, scaling ~2 min, latency and open loop ~20 s,
+ * the 100,000-lock mass case ~15 s), so about 13 to 15 minutes for all
+ * three; --quick takes about 40 s per runtime.
  *
  * Measures only: the exit code is 0 whatever the numbers are, and a runtime
  * or case that fails is reported and skipped. It is non-zero only when no

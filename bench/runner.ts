@@ -37,7 +37,7 @@ export function parseArgs(argv: string[]) {
     seconds: 1.5,
     repeats: 5,
     scaleSeconds: 1,
-    scaleRepeats: 3,
+    scaleRepeats: 5,
     scaleWorkers: [1, 10, 50, 200, 1000],
     openLoopSeconds: 3,
     locks: 10_000,
