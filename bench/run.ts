@@ -47,10 +47,10 @@
  * --mass-lease S (their leaseTtlS, default 10; see bench/mass.mjs), --quick
  * (0.5 s windows, one round, 2,000 and 20,000 locks), --no-build.
  *
- * Time: on this 2-core machine a default run takes about 4 to 5 minutes per
- * runtime (throughput ~1.5 min, scaling ~2 min, latency and open loop ~20 s,
- * the 100,000-lock mass case ~15 s), so about 13 to 15 minutes for all
- * three; --quick takes about 40 s per runtime.
+ * Time: on this 2-core machine a default run takes about 3 minutes per
+ * runtime (throughput ~1.5 min, scaling ~1 min, latency and open loop ~20 s,
+ * the 100,000-lock mass case ~15 s), so about 9 to 10 minutes for all three
+ * (7.5 with three scaling rounds); --quick takes about 40 s per runtime.
  *
  * Measures only: the exit code is 0 whatever the numbers are, and a runtime
  * or case that fails is reported and skipped. It is non-zero only when no
