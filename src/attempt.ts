@@ -11,9 +11,9 @@ import { abortError, checkSignal } from "./cancel.ts";
 import type { Connection } from "./connection.ts";
 import type { LockDriver } from "./driver.ts";
 import { ConnectionError, LockError, quote, ServerError } from "./errors.ts";
+import type { Link } from "./link.ts";
 import { openConnection } from "./open.ts";
 import { pickServer, type Settings, serverOf, type Target } from "./options.ts";
-import type { Link } from "./pool.ts";
 import { commandName } from "./protocol.ts";
 import { sharedPatience } from "./renewals.ts";
 import { backgroundTimer } from "./transport.ts";
@@ -28,6 +28,8 @@ const now: () => number = () => performance.now();
 export interface PendingTry {
   readonly link: Link;
   readonly reject: (reason: LockError) => void;
+  /** Given up while its reply is due: the pool counts it an orphan until then. */
+  orphaned?: boolean;
 }
 
 /** What the attempt side (attempt.ts) keeps of a generation, read and given up when the generation ends. */
@@ -231,7 +233,7 @@ export class Attempts implements AttemptSide {
       const settle = (): boolean => {
         clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
-        d.pool.adopt(link);
+        if (mine.orphaned) d.pool.adopt(link);
         const current = this.#pendingTry === mine;
         if (current) this.#pendingTry = undefined;
         // Still this attempt's: its caller goes on. Else given up meanwhile.

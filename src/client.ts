@@ -5,16 +5,10 @@
  * @module
  */
 import { InvalidArgumentError, LockError } from "./errors.ts";
+import type { Link, LinkUser } from "./link.ts";
 import { openConnection } from "./open.ts";
 import { LOCK_KEYS, type LockOptions, readSettings, type Target } from "./options.ts";
-import {
-  ConnectionPool,
-  DEFAULT_MAX_CLOSES_PER_SECOND,
-  DEFAULT_MAX_IDLE,
-  type Link,
-  type LinkUser,
-  POOL,
-} from "./pool.ts";
+import { ConnectionPool, DEFAULT_MAX_CLOSES_PER_SECOND, DEFAULT_MAX_IDLE, POOL } from "./pool.ts";
 import { DistributedLock, DistributedSemaphore } from "./primitive.ts";
 import { encodeStats, parseStatsReply, type Stats } from "./protocol.ts";
 import { checkKnownKeys, describeValue } from "./validate.ts";

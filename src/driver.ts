@@ -14,9 +14,10 @@ import { LockError, LockLostError, quote } from "./errors.ts";
 import { fire as fireHook } from "./hooks.ts";
 import { LeaseTracker } from "./lease.ts";
 import { type Leave, leaveLink } from "./leaving.ts";
+import type { Link, LinkUser } from "./link.ts";
 import { type Action, type Event, isHolding, type LeaseState, type Phase, publicState, step } from "./machine.ts";
 import { callOnLost, type Settings, serverOf } from "./options.ts";
-import type { ConnectionPool, Link, LinkUser, PoolUser } from "./pool.ts";
+import type { ConnectionPool, PoolUser } from "./pool.ts";
 import type { Grant } from "./protocol.ts";
 import { sendRelease } from "./release.ts";
 import { Renewals } from "./renewals.ts";
@@ -300,7 +301,10 @@ export class LockDriver implements LinkUser {
     if (pending !== undefined) {
       pending.reject(reason ?? new LockError(`${quote(this.key)} was closed`, "ABORTED"));
       // Its reply still leaves the connection (attempt.ts); until then, a client's close() must still reach it.
-      if (pending.link === link) this.pool.orphan(link);
+      if (pending.link === link) {
+        pending.orphaned = true;
+        this.pool.orphan(link);
+      }
     }
     // A request still due on a shared connection: its reply leaves the connection (unless the pool is closing).
     if (link !== undefined && (pending?.link !== link || this.pool.closed)) this.leaveLink(link, reason, how, token);

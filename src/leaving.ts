@@ -5,8 +5,9 @@
  * @module
  */
 import { ConnectionError, type LockError } from "./errors.ts";
+import type { Link } from "./link.ts";
 import type { Settings } from "./options.ts";
-import type { ConnectionPool, Link } from "./pool.ts";
+import type { ConnectionPool } from "./pool.ts";
 import { commandName, parseOkReply, releaseRequest } from "./protocol.ts";
 import { sharedPatience } from "./renewals.ts";
 

@@ -13,8 +13,8 @@ import { abortError, checkSignal, deadlineSignal } from "./cancel.ts";
 import type { LockDriver } from "./driver.ts";
 import { InvalidArgumentError, LockError, quote } from "./errors.ts";
 import { fire, heldEvent, type LockEvent } from "./hooks.ts";
+import type { Link } from "./link.ts";
 import { type AcquireOptions, checkCallOptions, type EnqueueStatus, serverOf } from "./options.ts";
-import type { Link } from "./pool.ts";
 import {
   acquireRequest,
   encodeEnqueue,

@@ -27,8 +27,6 @@ import { LockError } from "./errors.ts";
 import { Link, type LinkUser } from "./link.ts";
 import { backgroundTimer } from "./transport.ts";
 
-export { Link, type LinkUser } from "./link.ts";
-
 /** Idle connections kept per server, by default. */
 export const DEFAULT_MAX_IDLE = 64;
 /** Idle connections closed per second per server, at most, by default; and one a second at least (the gap in ms). */
@@ -78,8 +76,8 @@ export class ConnectionPool {
   readonly #minGapMs: number;
   /** Instances with an attempt or holding, when the pool's owner may close them all. */
   readonly #users: Set<PoolUser> | undefined;
-  /** Links waiting for the reply to a try its caller gave up. */
-  readonly #orphans = new Set<Link>();
+  /** Links waiting for replies to tries their callers gave up, and how many. */
+  readonly #orphans = new Map<Link, number>();
   #sweep: ReturnType<typeof setTimeout> | undefined;
   #sweepAt = Number.POSITIVE_INFINITY;
   #closed = false;
@@ -223,16 +221,17 @@ export class ConnectionPool {
 
   /** `link` waits for the reply to a try its caller gave up: {@link close} closes it, as no user reaches it. */
   orphan(link: Link): void {
-    if (this.#closed) link.conn.close();
-    else this.#orphans.add(link);
+    if (this.#deferred !== undefined) this.#deferred.push([link.conn, undefined]);
+    else if (this.#closed) link.conn.close();
+    else this.#orphans.set(link, (this.#orphans.get(link) ?? 0) + 1);
   }
-
-  /** The reply `link` waited for came (see {@link orphan}). */
+  /** One reply `link` waited for came (see {@link orphan}). */
   adopt(link: Link): void {
-    this.#orphans.delete(link);
+    const n = (this.#orphans.get(link) ?? 1) - 1;
+    n > 0 ? this.#orphans.set(link, n) : this.#orphans.delete(link);
   }
 
-  /** `link` is about to be closed: lend it to no one meanwhile. */
+  /** `link` is about to be closed, or too slow for tries: lend it to no one meanwhile. */
   retire(link: Link): void {
     this.#unlist(link);
   }
@@ -249,7 +248,7 @@ export class ConnectionPool {
 
   /** Close the idle connections now (and the sweep timer); the pool stays usable. */
   closeIdle(): void {
-    if (this.#sweep !== undefined) clearTimeout(this.#sweep);
+    clearTimeout(this.#sweep);
     this.#sweep = undefined;
     this.#sweepAt = Number.POSITIVE_INFINITY;
     for (const [key, server] of this.#servers) {
@@ -278,7 +277,7 @@ export class ConnectionPool {
     } finally {
       this.#deferred = undefined;
       for (const [conn, reason] of deferred) conn.close(reason);
-      for (const link of this.#orphans) link.conn.close();
+      for (const link of this.#orphans.keys()) link.conn.close();
       this.#orphans.clear();
     }
     this.closeIdle();
