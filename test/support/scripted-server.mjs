@@ -34,8 +34,9 @@ function reply(req, sock) {
     case "malformed":
       return sock.write("ok not-a-lease\n");
     case "stall":
-      if (cmd === "l") sock.write(`ok ${TOKEN} 30\n`);
-      return; // never answers anything else
+      // Grants the lease asked for (`l key timeout lease`); never answers anything else.
+      if (cmd === "l") sock.write(`ok ${TOKEN} ${req[2]?.split(" ")[1] ?? 30}\n`);
+      return;
     case "hangup":
       if (cmd === "l") {
         sock.write(`ok ${TOKEN} 30\n`);
