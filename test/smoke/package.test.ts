@@ -9,6 +9,7 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -149,14 +150,25 @@ describe("the packed command line (package.json bin)", () => {
    * npx relays the signal and then ends by it itself).
    */
   async function serveAndLock(cmd: string, args: string[], exitCodes: (number | null)[]): Promise<void> {
+    // A process group of its own: the signal reaches the server itself, not only the launcher (npx ended by
+    // the signal before relaying it, and the server it had started stayed behind, listening, after the run).
     const child = spawn(cmd, [...args, "serve", "--port", "0"], {
       cwd: join(dir, "app"),
       stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
     });
+    const group = (signal: NodeJS.Signals): void => {
+      try {
+        process.kill(-(child.pid as number), signal);
+      } catch {
+        // The whole group has ended.
+      }
+    };
+    let port = "";
     let err = "";
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     try {
-      const port = await new Promise<string>((resolve, reject) => {
+      port = await new Promise<string>((resolve, reject) => {
         child.stderr.on("data", (d: Buffer) => {
           err += d.toString();
           const m = /msg=listening addr=127\.0\.0\.1:(\d+)/.exec(err);
@@ -176,11 +188,31 @@ describe("the packed command line (package.json bin)", () => {
         "held",
       ]);
       expect(out).toBe("held\n");
-      child.kill("SIGTERM");
+      group("SIGTERM");
       expect(exitCodes).toContain(await exited);
+      // The server has stopped listening too, whatever started it.
+      expect(await refusedWithin(Number(port), 10_000)).toBe(true);
     } finally {
-      child.kill("SIGKILL");
+      group("SIGKILL");
     }
+  }
+
+  /** Whether connecting to `port` is refused within `ms` (the server there has ended). */
+  async function refusedWithin(port: number, ms: number): Promise<boolean> {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      const refused = await new Promise<boolean>((resolve) => {
+        const s = connect({ host: "127.0.0.1", port });
+        s.once("connect", () => {
+          s.destroy();
+          resolve(false);
+        });
+        s.once("error", () => resolve(true));
+      });
+      if (refused) return true;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return false;
   }
 
   it("npx dflockd-client serve gives a server to lock against, and ends on SIGTERM", async () => {
