@@ -56,52 +56,34 @@ class LineQueue {
 
 const closedError = () => new Error("raw connection closed by the server");
 
-/** node:net. */
-async function openNode(host, port) {
-  const net = await import("node:net");
-  const q = new LineQueue();
-  const sock = net.connect({ host, port });
-  sock.setNoDelay(true);
-  await new Promise((resolve, reject) => {
-    sock.once("connect", resolve);
-    sock.once("error", reject);
-  });
-  sock.on("data", (b) => q.feed(b.toString("latin1")));
-  sock.on("error", (e) => q.fail(e));
-  sock.on("close", () => q.fail(closedError()));
-  return {
-    request(text) {
-      sock.write(text, "latin1");
-      return q.next();
-    },
-    close: () => sock.destroy(),
-  };
-}
-
 /** One read buffer for every `onread` connection: each read is decoded before the next can land. */
 let onreadBuffer;
 
-/** node:net with `onread`: the socket reads into a buffer of ours and calls back with the byte count. */
-async function openNodeOnread(host, port) {
+/**
+ * node:net: with `onread`, the socket reads into a buffer of ours and calls
+ * back with the byte count (as the client does); else through `data` events.
+ */
+async function openNode(host, port, onread) {
   const net = await import("node:net");
   const q = new LineQueue();
-  onreadBuffer ??= Buffer.allocUnsafe(64 * 1024);
-  const sock = net.connect({
-    host,
-    port,
-    onread: {
+  const options = { host, port };
+  if (onread) {
+    onreadBuffer ??= Buffer.allocUnsafe(64 * 1024);
+    options.onread = {
       buffer: onreadBuffer,
       callback(n, buf) {
         q.feed(buf.latin1Slice(0, n));
         return true;
       },
-    },
-  });
+    };
+  }
+  const sock = net.connect(options);
   sock.setNoDelay(true);
   await new Promise((resolve, reject) => {
     sock.once("connect", resolve);
     sock.once("error", reject);
   });
+  if (!onread) sock.on("data", (b) => q.feed(b.toString("latin1")));
   sock.on("error", (e) => q.fail(e));
   sock.on("close", () => q.fail(closedError()));
   return {
@@ -197,7 +179,7 @@ async function openDeno(host, port) {
 export function openRaw(host, port, onread = false) {
   if (RUNTIME === "deno") return openDeno(host, port);
   if (RUNTIME === "bun") return openBun(host, port);
-  return onread ? openNodeOnread(host, port) : openNode(host, port);
+  return openNode(host, port, onread);
 }
 
 /** `l` then `r` on `conn` for `key`: one operation of the floor. Throws on any reply but `ok`. */

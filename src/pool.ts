@@ -228,7 +228,8 @@ export class ConnectionPool {
   /** One reply `link` waited for came (see {@link orphan}). */
   adopt(link: Link): void {
     const n = (this.#orphans.get(link) ?? 1) - 1;
-    n > 0 ? this.#orphans.set(link, n) : this.#orphans.delete(link);
+    if (n > 0) this.#orphans.set(link, n);
+    else this.#orphans.delete(link);
   }
 
   /** `link` is about to be closed, or too slow for tries: lend it to no one meanwhile. */

@@ -88,8 +88,8 @@ export class Renewals {
   /**
    * The table's `renew`. A renewal of a held lock may wait for its reply as
    * long as the lease is provable: its alarm at the loss deadline decides,
-   * and the connection gives up on the reply only a request timeout later
-   * (a server slowed by other work is not a lost lock). One confirming a
+   * and the connection gives up on the reply only {@link sharedPatience}
+   * later (a server slowed by other work is not a lost lock). One confirming a
    * late grant, which nobody relies on yet, gets the request timeout.
    */
   renew(): void {

@@ -7,35 +7,13 @@
  * AbortController constructions are counted by replacing the global with a
  * counting subclass, against a scripted peer that always grants.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { readsArguments } from "../../src/cancel.ts";
 import { LockError } from "../../src/errors.ts";
-import { sharedPool } from "../../src/pool.ts";
 import { DistributedLock } from "../../src/primitive.ts";
-import { token, useScriptedRuntime } from "../support/scripted-peer.ts";
+import { useCountedControllers } from "../support/counted-controllers.ts";
 
-let made = 0;
-const Original = globalThis.AbortController;
-class CountingController extends Original {
-  constructor() {
-    super();
-    made++;
-  }
-}
-
-beforeEach(() => {
-  globalThis.AbortController = CountingController;
-  const rt = useScriptedRuntime();
-  let n = 0;
-  rt.onPeer = (peer) => {
-    peer.onRequest = ([cmd]) => peer.send(cmd === "l" ? `ok ${token(++n)} 30\n` : "ok\n");
-  };
-});
-
-afterEach(() => {
-  globalThis.AbortController = Original;
-  sharedPool.closeIdle();
-});
+const made = useCountedControllers();
 
 /** A lock that has connected once (a new connection makes a controller of its own, to cancel the connect). */
 async function warmLock(): Promise<DistributedLock> {
@@ -48,12 +26,12 @@ async function warmLock(): Promise<DistributedLock> {
 describe("withLock() and its callback's signal", () => {
   it("makes no AbortController for an arrow function with no parameters", async () => {
     const lock = await warmLock();
-    const before = made;
+    const before = made();
     for (let i = 0; i < 50; i++) {
       await lock.withLock(async () => {});
       expect(await lock.withLock(() => i)).toBe(i);
     }
-    expect(made - before).toBe(0);
+    expect(made() - before).toBe(0);
     lock.close();
   });
 
@@ -104,7 +82,7 @@ describe("withLock() and its callback's signal", () => {
   for (const [what, reader] of readers) {
     it(`gives a callback with ${what} a real, working signal, aborted when the holding ends`, async () => {
       const lock = await warmLock();
-      const before = made;
+      const before = made();
       let during: { aborted: boolean; any: boolean; listened: boolean } | undefined;
       let heard = 0;
       const got = (await lock.withLock(async (signal) => {
@@ -113,7 +91,7 @@ describe("withLock() and its callback's signal", () => {
         during = { aborted: s.aborted, any: !AbortSignal.any([s]).aborted, listened: s === lock.signal };
         return s;
       })) as AbortSignal;
-      expect(made - before).toBe(1);
+      expect(made() - before).toBe(1);
       expect(got).toBeInstanceOf(AbortSignal);
       expect(during).toEqual({ aborted: false, any: true, listened: true });
       expect(got.aborted).toBe(true);

@@ -7,12 +7,11 @@
  * but their targets not built again. Constructions are counted by wrapping
  * the classes, against a scripted peer that always grants.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { sharedPool } from "../../src/pool.ts";
+import { describe, expect, it, vi } from "vitest";
 import { DistributedLock } from "../../src/primitive.ts";
-import { token, useScriptedRuntime } from "../support/scripted-peer.ts";
+import { useCountedControllers } from "../support/counted-controllers.ts";
 
-const made = vi.hoisted(() => ({ turns: 0, controllers: 0 }));
+const made = vi.hoisted(() => ({ turns: 0 }));
 
 vi.mock("../../src/turns.ts", async (importOriginal) => {
   const original = await importOriginal<typeof import("../../src/turns.ts")>();
@@ -25,27 +24,7 @@ vi.mock("../../src/turns.ts", async (importOriginal) => {
   return { ...original, Turns: CountingTurns };
 });
 
-const Original = globalThis.AbortController;
-class CountingController extends Original {
-  constructor() {
-    super();
-    made.controllers++;
-  }
-}
-
-beforeEach(() => {
-  globalThis.AbortController = CountingController;
-  const rt = useScriptedRuntime();
-  let n = 0;
-  rt.onPeer = (peer) => {
-    peer.onRequest = ([cmd]) => peer.send(cmd === "l" ? `ok ${token(++n)} 30\n` : "ok\n");
-  };
-});
-
-afterEach(() => {
-  globalThis.AbortController = Original;
-  sharedPool.closeIdle();
-});
+const controllers = useCountedControllers();
 
 describe("a new instance per operation", () => {
   it("makes no turns and no AbortController for acquire, release and close", async () => {
@@ -54,7 +33,7 @@ describe("a new instance per operation", () => {
     await warm.acquire();
     await warm.release();
     warm.close();
-    const before = { ...made };
+    const before = { ...made, controllers: controllers() };
     for (let i = 0; i < 20; i++) {
       const lock = new DistributedLock({ key: "k", leaseTtlS: 30 });
       expect(await lock.acquire()).toBe(true);
@@ -62,7 +41,7 @@ describe("a new instance per operation", () => {
       lock.close();
     }
     expect(made.turns - before.turns).toBe(0);
-    expect(made.controllers - before.controllers).toBe(0);
+    expect(controllers() - before.controllers).toBe(0);
   });
 
   it("makes the turns once, at the first withLock(), and keeps them", async () => {

@@ -150,19 +150,33 @@ describe("a try on a shared connection behind a slow server", () => {
   });
 });
 
-/** A server on `peer` that answers in order and can be stalled (replies held back, then sent in order). */
-function stallable(peer: PeerEnd, leaseOf: (key: string) => number) {
-  let n = 0;
+/**
+ * The scripted server from now on: it answers in order (`leaseOf(key)` for
+ * grants and renewals) and can be stalled (replies held back, then sent in
+ * order). Its controls act on the connection opened last; a new one starts
+ * unstalled.
+ */
+function stallable(leaseOf: (key: string) => number = () => 30): {
+  stall(): void;
+  flush(count: number, stay: boolean): void;
+} {
   let stalled = false;
-  const held: string[] = [];
-  const reply = (line: string): void => {
-    if (stalled) held.push(line);
-    else peer.send(line);
-  };
-  peer.onRequest = ([cmd, key]) => {
-    if (cmd === "l") reply(`ok ${token(++n)} ${leaseOf(key as string)}\n`);
-    else if (cmd === "n") reply(`ok ${leaseOf(key as string)}\n`);
-    else reply("ok\n");
+  let held: string[] = [];
+  let peer: PeerEnd | undefined;
+  rt.onPeer = (p) => {
+    peer = p;
+    held = [];
+    stalled = false;
+    let n = 0;
+    const reply = (line: string): void => {
+      if (stalled) held.push(line);
+      else p.send(line);
+    };
+    p.onRequest = ([cmd, key]) => {
+      if (cmd === "l") reply(`ok ${token(++n)} ${leaseOf(key as string)}\n`);
+      else if (cmd === "n") reply(`ok ${leaseOf(key as string)}\n`);
+      else reply("ok\n");
+    };
   };
   return {
     stall: (): void => {
@@ -170,7 +184,7 @@ function stallable(peer: PeerEnd, leaseOf: (key: string) => number) {
     },
     /** Send the first `count` replies held back; stay stalled for the rest if `stay`. */
     flush: (count: number, stay: boolean): void => {
-      for (const line of held.splice(0, count)) peer.send(line);
+      for (const line of held.splice(0, count)) peer?.send(line);
       stalled = stay;
     },
   };
@@ -181,10 +195,7 @@ describe("a slow server and a shared connection", () => {
   it("a holding lost to its deadline: a slow reply to its own release does not close the connection under another", async () => {
     const lost: string[] = [];
     const client = new DflockdClient({ servers, onLost: (e) => lost.push(e.key) });
-    let server = undefined as unknown as ReturnType<typeof stallable>;
-    rt.onPeer = (p) => {
-      server = stallable(p, (k) => (k === "a" ? 3 : 60));
-    };
+    const server = stallable((k) => (k === "a" ? 3 : 60));
     const a = client.lock("a", { leaseTtlS: 3 });
     const b = client.lock("b", { leaseTtlS: 60 });
     expect(await a.acquire()).toBe(true);
@@ -204,10 +215,7 @@ describe("a slow server and a shared connection", () => {
 
   it("a connection that leaves a try unanswered takes no new tries; the holding on it stays", async () => {
     const client = new DflockdClient({ servers });
-    let server = undefined as unknown as ReturnType<typeof stallable>;
-    rt.onPeer = (p) => {
-      server = stallable(p, () => 30);
-    };
+    const server = stallable();
     const a = client.lock("a", { leaseTtlS: 30 });
     expect(await a.acquire()).toBe(true);
     server.stall();
@@ -228,10 +236,7 @@ describe("a slow server and a shared connection", () => {
 
   it("an instance closed during its try, then the holding beside it: client.close() closes the connection", async () => {
     const client = new DflockdClient({ servers });
-    let server = undefined as unknown as ReturnType<typeof stallable>;
-    rt.onPeer = (p) => {
-      server = stallable(p, () => 30);
-    };
+    const server = stallable();
     const a = client.lock("a");
     const b = client.lock("b");
     expect(await a.acquire()).toBe(true);
@@ -254,10 +259,7 @@ describe("a slow server and a shared connection", () => {
 describe("client.close() and tries given up on a shared connection", () => {
   it("two given-up tries on one connection, one answered: client.close() still closes it", async () => {
     const client = new DflockdClient({ servers });
-    let server = undefined as unknown as ReturnType<typeof stallable>;
-    rt.onPeer = (p) => {
-      server = stallable(p, () => 30);
-    };
+    const server = stallable();
     const [a, b, c] = ["a", "b", "c"].map((k) => client.lock(k)) as [DistributedLock, DistributedLock, DistributedLock];
     expect(await a.acquire()).toBe(true);
     server.stall();
@@ -277,10 +279,7 @@ describe("client.close() and tries given up on a shared connection", () => {
 
   it("a reply to a try nobody gave up does not make the pool forget one that was", async () => {
     const client = new DflockdClient({ servers });
-    let server = undefined as unknown as ReturnType<typeof stallable>;
-    rt.onPeer = (p) => {
-      server = stallable(p, (k) => (k === "c" ? 30 : 30));
-    };
+    const server = stallable();
     const [c, b, a] = ["c", "b", "a"].map((k) => client.lock(k)) as [DistributedLock, DistributedLock, DistributedLock];
     expect(await c.acquire()).toBe(true);
     server.stall();
