@@ -5,9 +5,11 @@
  * @module
  */
 import { InvalidArgumentError, LockError } from "./errors.ts";
+import type { HeldLocks } from "./held-locks.ts";
 import type { Link, LinkUser } from "./link.ts";
+import { holdAll, type LockSpec, type MultiHost, type MultiLockOptions, withLocks } from "./multi.ts";
 import { openConnection } from "./open.ts";
-import { LOCK_KEYS, type LockOptions, readSettings, type Target } from "./options.ts";
+import { LOCK_KEYS, type LockOptions, pickServer, readSettings, type Target } from "./options.ts";
 import { ConnectionPool, DEFAULT_MAX_CLOSES_PER_SECOND, DEFAULT_MAX_IDLE, POOL } from "./pool.ts";
 import { DistributedLock, DistributedSemaphore } from "./primitive.ts";
 import { encodeStats, parseStatsReply, type Stats } from "./protocol.ts";
@@ -139,6 +141,7 @@ export class DflockdClient {
   readonly #targets: ReadonlyArray<Target>;
   readonly #readTimeoutMs: number;
   readonly #requestTimeoutMs: number;
+  readonly #multi: MultiHost;
 
   /**
    * Checks the options; nothing connects until a lock is used.
@@ -168,6 +171,12 @@ export class DflockdClient {
     this.#readTimeoutMs = settings.readTimeoutMs;
     this.#requestTimeoutMs = settings.requestTimeoutMs;
     this.#pool = new ConnectionPool(maxIdle, true, closeRate);
+    this.#multi = {
+      acquireTimeoutS: settings.acquireTimeoutS,
+      lockOptionKeys: CLIENT_LOCK_KEYS,
+      serverIndex: (key) => settings.targets.indexOf(pickServer({ ...settings, key })),
+      make: (key, limit, opts) => (limit === undefined ? this.lock(key, opts) : this.semaphore(key, limit, opts)),
+    };
   }
 
   /** `true` once {@link close} was called. */
@@ -221,6 +230,63 @@ export class DflockdClient {
    */
   semaphore(key: string, limit: number, options: ClientLockOptions = {}): DistributedSemaphore {
     return new DistributedSemaphore({ ...(this.#merge(key, options) as LockOptions), limit });
+  }
+
+  /**
+   * Hold several keys at once (locks, and semaphore slots as `{ key, limit }`):
+   * every key or none, within one `timeoutS` for all of them. Keys are taken
+   * one after the other in one canonical order, by server (the index in
+   * `servers` of the server each goes to) and then by key (code-unit order),
+   * so that callers whose sets overlap never deadlock. If a key cannot be had
+   * in time (or the signal aborts, or a request fails), the keys already taken
+   * are released, last first, before the call rejects. A key may appear once.
+   *
+   * @param keys The keys: a string for a lock, `{ key, limit }` for a semaphore slot.
+   * @param options `timeoutS`, `signal`, and per-lock settings for every key.
+   * @returns The holding of every key: release it, or declare it with `await using`.
+   * @throws InvalidArgumentError before anything is sent: no keys, a key given twice, a bad key, limit or option.
+   * @throws AcquireTimeoutError naming the key not had in time (the others were released).
+   * @example
+   * ```ts
+   * import { DflockdClient } from "dflockd-client";
+   *
+   * const client = new DflockdClient();
+   * await using held = await client.holdAll(["account:7", "account:3", { key: "transfers", limit: 8 }]);
+   * held.assertHeld();
+   * ```
+   */
+  holdAll(keys: ReadonlyArray<LockSpec>, options?: MultiLockOptions): Promise<HeldLocks> {
+    return holdAll(this.#multi, keys, options);
+  }
+
+  /**
+   * Hold several keys at once as {@link holdAll} does, run `fn`, release them
+   * in reverse, even if `fn` throws (its error is then the one rethrown).
+   * `fn` gets one `AbortSignal`, aborted with the `LockLostError` of any key
+   * that is lost while it runs (the other keys stay held until `fn` ends); if
+   * `fn` then returns normally, `withLocks` rejects with that `LockLostError`.
+   *
+   * @param keys The keys: a string for a lock, `{ key, limit }` for a semaphore slot.
+   * @param fn The critical section.
+   * @param options `timeoutS`, `signal`, and per-lock settings for every key.
+   * @returns What `fn` returned.
+   * @throws As {@link holdAll}; LockLostError if a key was lost while `fn` ran.
+   * @example
+   * ```ts
+   * import { DflockdClient } from "dflockd-client";
+   *
+   * const client = new DflockdClient();
+   * await client.withLocks(["account:7", "account:3"], async (signal) => {
+   *   // move money between the two accounts; stop if signal aborts
+   * }, { timeoutS: 5 });
+   * ```
+   */
+  withLocks<T>(
+    keys: ReadonlyArray<LockSpec>,
+    fn: (signal: AbortSignal) => T | Promise<T>,
+    options?: MultiLockOptions,
+  ): Promise<T> {
+    return withLocks(this.#multi, keys, fn, options);
   }
 
   /**

@@ -27,6 +27,7 @@ export {
 } from "./errors.ts";
 export { parseFence } from "./fence.ts";
 export { HeldLock } from "./held.ts";
+export { HeldLocks } from "./held-locks.ts";
 export type { HeldEvent, LockEvent, LockHooks, LostEvent, WaitingEvent } from "./hooks.ts";
 export {
   acquire,
@@ -43,6 +44,7 @@ export {
   waitForLock,
 } from "./lowlevel.ts";
 export type { LeaseState } from "./machine.ts";
+export type { LockSpec, MultiLockOptions } from "./multi.ts";
 export { type ConnectOptions, connect, type TlsOptions } from "./open.ts";
 export { closeIdleConnections } from "./pool.ts";
 export {
