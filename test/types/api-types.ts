@@ -11,7 +11,10 @@ import {
   DistributedLock,
   DistributedSemaphore,
   type HeldLock,
+  type HeldLocks,
   type LockOptions,
+  type LockSpec,
+  type MultiLockOptions,
   parseFence,
   stats,
 } from "../../src/index.ts";
@@ -55,6 +58,21 @@ export async function accepted(): Promise<void> {
   await stats({ host: "127.0.0.1", port: 6388, requestTimeoutMs: 1000 });
   await stats(conn);
   new DistributedSemaphore({ key: "s", limit: 2, tls: { ca: undefined } });
+  // Several keys at once: locks and semaphore slots mixed, one budget, per-lock settings.
+  const client = new DflockdClient({ servers });
+  const keys: LockSpec[] = ["a", { key: "s", limit: 2 }];
+  const multi: MultiLockOptions = { timeoutS: 5, signal: undefined, leaseTtlS: 20, onLost: (e) => e.key };
+  const sum: number = await client.withLocks(keys, (signal: AbortSignal) => (signal.aborted ? 0 : 1), multi);
+  {
+    await using all = await client.holdAll(["a", "b"] as const, { timeoutS: 0 });
+    const h: HeldLocks = all;
+    const first: HeldLock | undefined = h.locks[0];
+    const signal: AbortSignal = h.signal;
+    const done: boolean = h.released;
+    h.assertHeld();
+    void [first, signal, done, h.get("a")?.fence];
+  }
+  void sum;
 }
 
 export async function refused(): Promise<void> {
@@ -75,6 +93,13 @@ export async function refused(): Promise<void> {
   new DistributedSemaphore({ key: "s" });
   // @ts-expect-error per-lock options of a client exclude where to connect
   new DflockdClient().lock("k", { servers: [["h", 1]] });
+  const client = new DflockdClient();
+  // @ts-expect-error a semaphore slot needs its limit
+  await client.holdAll(["a", { key: "s" }]);
+  // @ts-expect-error one budget for every key: timeoutS, not acquireTimeoutS
+  await client.holdAll(["a"], { acquireTimeoutS: 5 });
+  // @ts-expect-error where to connect belongs to the client
+  await client.withLocks(["a"], () => {}, { servers: [["h", 1]] });
   // @ts-expect-error a fence's value is a bigint, not text that compares wrongly
   const text: string | undefined = lock.fenceValue;
   void text;

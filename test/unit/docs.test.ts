@@ -50,6 +50,9 @@ describe("public API documentation", () => {
       "semRenew",
       "semRelease",
       "connect",
+      "HeldLocks",
+      "LockSpec",
+      "MultiLockOptions",
     ]) {
       expect(names).toContain(n);
     }
