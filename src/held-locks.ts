@@ -38,7 +38,7 @@ export class HeldLocks {
    * closed, or when the keys are released.
    */
   readonly signal: AbortSignal;
-  #releasing: Promise<void> | undefined;
+  #released = false;
 
   /**
    * @internal Made by `client.holdAll()`.
@@ -88,13 +88,13 @@ export class HeldLocks {
 
   /** `true` once {@link HeldLocks.release} has been called (by hand or at the end of an `await using` scope). */
   get released(): boolean {
-    return this.#releasing !== undefined;
+    return this.#released;
   }
 
   /**
    * Release every key, one after the other, the last acquired first. Every
-   * key is released even when one of them fails. Calling it again returns
-   * the same promise.
+   * key is released even when one of them fails. Calling it again does
+   * nothing (as `HeldLock.release()`).
    *
    * @throws LockLostError if any key was lost before it could be released
    * (the work the keys protected was not protected to the end); else the
@@ -109,8 +109,9 @@ export class HeldLocks {
    * ```
    */
   release(): Promise<void> {
-    this.#releasing ??= releaseInReverse(this.locks);
-    return this.#releasing;
+    if (this.#released) return Promise.resolve();
+    this.#released = true;
+    return releaseInReverse(this.locks);
   }
 
   /**
