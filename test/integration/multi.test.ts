@@ -19,7 +19,7 @@ import {
   stableHashShard,
   stats,
 } from "../support/client.ts";
-import { elapse, key, useDflockds } from "./helpers.ts";
+import { elapse, key, until, useDflockds } from "./helpers.ts";
 
 const servers = useDflockds(2);
 
@@ -327,6 +327,29 @@ describe("every key or none", () => {
     }
   });
 
+  it("client.close() while a later key is awaited: ABORTED, and nothing stays held", async () => {
+    const p = key("close");
+    const [a, b] = [`${p}-a`, `${p}-b`];
+    const busy = blocker.lock(b);
+    expect(await busy.acquire()).toBe(true);
+    const client = new DflockdClient({ servers: [addr(0)] });
+    try {
+      const pending = client.holdAll([a, b], { timeoutS: 30 }).catch((e: unknown) => e);
+      await until(
+        async () => (await statsAt(addr(0))).locks.some((l) => l.key === b && l.waiters > 0),
+        10_000,
+        "a waiter on b",
+      );
+      client.close();
+      expect(((await pending) as LockError).code).toBe("ABORTED");
+      // close() closed a's connection: the server frees it when it sees the disconnect.
+      await until(() => isFree(addr(0), a), 10_000, "a freed");
+    } finally {
+      await busy.release();
+      client.close();
+    }
+  });
+
   it("withLocks: fn's error is rethrown after every key is released", async () => {
     const client = new DflockdClient({ servers: servers().map((s) => s.address) });
     const names = keysOnBoth(key("throw"), 1);
@@ -394,6 +417,40 @@ describe("a loss of one key", () => {
       expect(await isFree(t.s0.address, b)).toBe(true);
     } finally {
       await t.stop();
+    }
+  });
+
+  it("while a later key is awaited: the taking stops at once, the others are released, the LockLostError rejects", async () => {
+    const p = key("loss-early");
+    const [k0, a, b] = [`${p}-k0`, `${p}-a`, `${p}-b`];
+    // k0 alone goes to the first server, which is killed while `b` (busy) is awaited on the second.
+    const [s0, s1] = await Promise.all([startDflockd(), startDflockd()]);
+    const client = new DflockdClient({
+      servers: [s0.address, s1.address],
+      shardingStrategy: (k) => (k === k0 ? 0 : 1),
+    });
+    const blocker = new DflockdClient({ servers: [s1.address] });
+    try {
+      const busy = blocker.lock(b);
+      expect(await busy.acquire()).toBe(true);
+      const started = performance.now();
+      const pending = client.holdAll([b, a, k0], { timeoutS: 30 }).catch((e: unknown) => e);
+      await until(
+        async () => (await statsAt(s1.address)).locks.some((l) => l.key === b && l.waiters > 0),
+        10_000,
+        "a waiter on b",
+      );
+      await s0.kill();
+      const err = await pending;
+      expect(err).toBeInstanceOf(LockLostError);
+      expect((err as LockLostError).key).toBe(k0);
+      expect(performance.now() - started).toBeLessThan(20_000);
+      expect(await isFree(s1.address, a)).toBe(true);
+      await busy.release();
+    } finally {
+      client.close();
+      blocker.close();
+      await Promise.all([s0.stop(), s1.stop()]);
     }
   });
 
