@@ -12,6 +12,7 @@
 import { checkSignal, readsArguments } from "./cancel.ts";
 import { LockDriver } from "./driver.ts";
 import { AcquireTimeoutError, InvalidArgumentError, LockError, LockLostError, quote } from "./errors.ts";
+import { HeldLock } from "./held.ts";
 import { fire } from "./hooks.ts";
 import { isHolding, type LeaseState } from "./machine.ts";
 import { Operations } from "./operations.ts";
@@ -19,6 +20,7 @@ import { type AcquireOptions, checkCallOptions, type EnqueueStatus, type Setting
 import type { ConnectionPool } from "./pool.ts";
 import type { Grant } from "./protocol.ts";
 import { Turns } from "./turns.ts";
+import { watchHolding } from "./unreleased.ts";
 
 const _now: () => number = () => performance.now();
 
@@ -90,22 +92,33 @@ export class LockEngine {
     return this.#d.signal;
   }
 
-  acquire(options?: AcquireOptions): Promise<boolean> {
+  /** `owner`, the public instance, is watched while it holds (unreleased.ts); it is not kept once held. */
+  acquire(options: AcquireOptions | undefined, owner: object): Promise<boolean> {
+    this.#own(owner);
     return this.#ops.acquire(options);
   }
 
-  enqueue(options?: AcquireOptions): Promise<EnqueueStatus> {
+  enqueue(options: AcquireOptions | undefined, owner: object): Promise<EnqueueStatus> {
+    this.#own(owner);
     return this.#ops.enqueue(options);
   }
 
-  wait(timeoutS?: number, options?: AcquireOptions): Promise<boolean> {
+  wait(timeoutS: number | undefined, options: AcquireOptions | undefined, owner: object): Promise<boolean> {
+    this.#own(owner);
     return this.#ops.wait(timeoutS, options);
+  }
+
+  /** A manual holding about to begin belongs to `owner`; one that holds already keeps what it has. */
+  #own(owner: object): void {
+    if (!isHolding(this.#d.phase)) this.#d.owner = owner;
   }
 
   /** Acquire, run `fn`, release: */
   async withLock<T>(fn: (signal: AbortSignal) => T | Promise<T>, options?: AcquireOptions): Promise<T> {
     if (typeof fn !== "function") throw new InvalidArgumentError("withLock() needs a function");
     const turn = this.#turn("withLock()", options);
+    // Its holding ends with `fn`: nothing to watch (the instance may be collected meanwhile).
+    this.#d.owner = undefined;
     const leftS = typeof turn === "number" ? turn : await turn;
     try {
       if (!(await this.#ops.acquireWithin(options?.signal, leftS))) throw this.#timedOut(options);
@@ -137,6 +150,8 @@ export class LockEngine {
    */
   async beginScope(options?: AcquireOptions): Promise<Scope> {
     const turn = this.#turn("hold()", options);
+    // The HeldLock is watched (hold()), not the instance.
+    this.#d.owner = undefined;
     const leftS = typeof turn === "number" ? turn : await turn;
     try {
       if (!(await this.#ops.acquireWithin(options?.signal, leftS))) throw this.#timedOut(options);
@@ -147,6 +162,26 @@ export class LockEngine {
       this.#turns?.pass();
       throw err;
     }
+  }
+
+  /**
+   * Acquire for a scope and make its {@link HeldLock}, which is watched
+   * while it holds: if it is collected unreleased, the client warns.
+   */
+  async hold(options?: AcquireOptions): Promise<HeldLock> {
+    const s = await this.beginScope(options);
+    const held = new HeldLock(
+      this.#d.key,
+      s.token,
+      s.fence,
+      s.leaseTtl,
+      s.signal,
+      () => this.endScope(s.epoch),
+      () => this.assertScope(s.epoch, s.signal),
+    );
+    const d = this.#d;
+    if (d.epoch === s.epoch && d.handedOver) watchHolding(d, held, "HeldLock");
+    return held;
   }
 
   /** The signal of the holding just acquired; throws if it already ended (lost, or closed meanwhile). */

@@ -17,6 +17,7 @@
  * `error_not_enqueued` → `"NOT_ENQUEUED"`, `error_lease_expired` →
  * `"LEASE_EXPIRED"`, `error_draining` → `"DRAINING"`, `error_auth` →
  * `"AUTH"`, a plain `error` or any other `error*` status → `"SERVER_ERROR"`.
+ * `"MAX_HOLD"` is the `cause` of a `LockLostError` for a holding ended by its `maxHoldS`.
  *
  * @example
  * ```ts
@@ -39,6 +40,7 @@ export type LockErrorCode =
   | "TIMEOUT"
   | "PROTOCOL"
   | "LOCK_LOST"
+  | "MAX_HOLD"
   | "BUSY"
   | "ABORTED"
   | "SERVER_ERROR"

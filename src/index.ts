@@ -27,7 +27,7 @@ export {
 } from "./errors.ts";
 export { parseFence } from "./fence.ts";
 export { HeldLock } from "./held.ts";
-export type { HeldEvent, LockEvent, LockHooks, LostEvent, WaitingEvent } from "./hooks.ts";
+export type { AbandonedEvent, HeldEvent, LockEvent, LockHooks, LostEvent, WaitingEvent } from "./hooks.ts";
 export {
   acquire,
   enqueue,

@@ -7,7 +7,7 @@
  */
 import { LockEngine } from "./engine.ts";
 import { fenceValueOf } from "./fence.ts";
-import { HeldLock } from "./held.ts";
+import type { HeldLock } from "./held.ts";
 import type { LeaseState } from "./machine.ts";
 import type { AcquireOptions, EnqueueStatus, LockOptions, SemaphoreOptions } from "./options.ts";
 import { readSettings } from "./options.ts";
@@ -176,7 +176,7 @@ export abstract class DistributedPrimitive {
    * ```
    */
   acquire(options?: AcquireOptions): Promise<boolean> {
-    return this.#e.acquire(options);
+    return this.#e.acquire(options, this);
   }
 
   /**
@@ -196,7 +196,7 @@ export abstract class DistributedPrimitive {
    * ```
    */
   enqueue(options?: AcquireOptions): Promise<EnqueueStatus> {
-    return this.#e.enqueue(options);
+    return this.#e.enqueue(options, this);
   }
 
   /**
@@ -219,7 +219,7 @@ export abstract class DistributedPrimitive {
    * ```
    */
   wait(timeoutS?: number, options?: AcquireOptions): Promise<boolean> {
-    return this.#e.wait(timeoutS, options);
+    return this.#e.wait(timeoutS, options, this);
   }
 
   /**
@@ -307,18 +307,8 @@ export abstract class DistributedPrimitive {
    * }
    * ```
    */
-  async hold(options?: AcquireOptions): Promise<HeldLock> {
-    const e = this.#e;
-    const s = await e.beginScope(options);
-    return new HeldLock(
-      this.key,
-      s.token,
-      s.fence,
-      s.leaseTtl,
-      s.signal,
-      () => e.endScope(s.epoch),
-      () => e.assertScope(s.epoch, s.signal),
-    );
+  hold(options?: AcquireOptions): Promise<HeldLock> {
+    return this.#e.hold(options);
   }
 
   /**
