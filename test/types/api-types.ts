@@ -5,12 +5,14 @@
  */
 import * as net from "node:net";
 import {
+  type AbandonedEvent,
   acquire,
   type Connection,
   DflockdClient,
   DistributedLock,
   DistributedSemaphore,
   type HeldLock,
+  type LockErrorCode,
   type LockOptions,
   parseFence,
   stats,
@@ -55,6 +57,12 @@ export async function accepted(): Promise<void> {
   await stats({ host: "127.0.0.1", port: 6388, requestTimeoutMs: 1000 });
   await stats(conn);
   new DistributedSemaphore({ key: "s", limit: 2, tls: { ca: undefined } });
+  // maxHoldS on a lock, a client and a client's lock; the abandoned hook's event.
+  const client = new DflockdClient({ maxHoldS: 30 });
+  client.lock("k", { maxHoldS: 0.5, hooks: { abandoned: (e: AbandonedEvent) => e.object === "HeldLock" } });
+  new DistributedLock({ key: "k", maxHoldS: undefined, hooks: { abandoned: (e) => e.maxHoldS ?? e.key } });
+  const code: LockErrorCode = "MAX_HOLD";
+  void code;
 }
 
 export async function refused(): Promise<void> {
@@ -75,6 +83,10 @@ export async function refused(): Promise<void> {
   new DistributedSemaphore({ key: "s" });
   // @ts-expect-error per-lock options of a client exclude where to connect
   new DflockdClient().lock("k", { servers: [["h", 1]] });
+  // @ts-expect-error maxHoldS is a number of seconds
+  new DflockdClient().lock("k", { maxHoldS: "30" });
+  // @ts-expect-error the abandoned event names the object collected
+  new DistributedLock({ key: "k", hooks: { abandoned: (e) => e.object === "DistributedPrimitive" } });
   // @ts-expect-error a fence's value is a bigint, not text that compares wrongly
   const text: string | undefined = lock.fenceValue;
   void text;
