@@ -21,7 +21,7 @@ import type { ConnectionPool, PoolUser } from "./pool.ts";
 import type { Grant } from "./protocol.ts";
 import { sendRelease } from "./release.ts";
 import { Renewals } from "./renewals.ts";
-import { unwatchHolding, type Watched, watchHolding } from "./unreleased.ts";
+import { unwatchHolding, type Watched } from "./unreleased.ts";
 
 /**
  * The reason a holding's signal gets when the holding ends by release or
@@ -70,8 +70,6 @@ export class LockDriver implements LinkUser {
   /** The current holding's controller, made when its signal is first asked for. */
   #abort: AbortController | undefined;
   #handedOver = false;
-  /** The object a manual acquire's holding is kept by, until its hand-over watches it (unreleased.ts). */
-  owner: object | undefined;
   /** What the abandoned-holding registry watches for the current holding (unreleased.ts). */
   watched: Watched | undefined;
 
@@ -254,7 +252,6 @@ export class LockDriver implements LinkUser {
         return;
       case "handOver":
         this.#handedOver = true;
-        if (this.owner !== undefined) watchHolding(this, this.owner, "instance");
         return;
       case "tell":
         this.#tell(reason);

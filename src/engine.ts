@@ -94,31 +94,21 @@ export class LockEngine {
 
   /** `owner`, the public instance, is watched while it holds (unreleased.ts); it is not kept once held. */
   acquire(options: AcquireOptions | undefined, owner: object): Promise<boolean> {
-    this.#own(owner);
-    return this.#ops.acquire(options);
+    return this.#ops.acquire(options, owner);
   }
 
   enqueue(options: AcquireOptions | undefined, owner: object): Promise<EnqueueStatus> {
-    this.#own(owner);
-    return this.#ops.enqueue(options);
+    return this.#ops.enqueue(options, owner);
   }
 
   wait(timeoutS: number | undefined, options: AcquireOptions | undefined, owner: object): Promise<boolean> {
-    this.#own(owner);
-    return this.#ops.wait(timeoutS, options);
-  }
-
-  /** A manual holding about to begin belongs to `owner`; one that holds already keeps what it has. */
-  #own(owner: object): void {
-    if (!isHolding(this.#d.phase)) this.#d.owner = owner;
+    return this.#ops.wait(timeoutS, options, owner);
   }
 
   /** Acquire, run `fn`, release: */
   async withLock<T>(fn: (signal: AbortSignal) => T | Promise<T>, options?: AcquireOptions): Promise<T> {
     if (typeof fn !== "function") throw new InvalidArgumentError("withLock() needs a function");
     const turn = this.#turn("withLock()", options);
-    // Its holding ends with `fn`: nothing to watch (the instance may be collected meanwhile).
-    this.#d.owner = undefined;
     const leftS = typeof turn === "number" ? turn : await turn;
     try {
       if (!(await this.#ops.acquireWithin(options?.signal, leftS))) throw this.#timedOut(options);
@@ -150,8 +140,6 @@ export class LockEngine {
    */
   async beginScope(options?: AcquireOptions): Promise<Scope> {
     const turn = this.#turn("hold()", options);
-    // The HeldLock is watched (hold()), not the instance.
-    this.#d.owner = undefined;
     const leftS = typeof turn === "number" ? turn : await turn;
     try {
       if (!(await this.#ops.acquireWithin(options?.signal, leftS))) throw this.#timedOut(options);

@@ -7,10 +7,11 @@
  *   loss deadline, and fires the event.
  * - **The abandoned-holding warning**: a `FinalizationRegistry` told of the
  *   object the user keeps for a holding (the `DistributedLock` or
- *   `DistributedSemaphore` of an `acquire()` or `enqueue()`/`wait()`, the
- *   `HeldLock` of a `hold()`; nothing for `withLock()`, whose holding ends
- *   with its function) at the hand-over, and no longer once the holding
- *   ends. If that object is garbage-collected while the holding lasts, the
+ *   `DistributedSemaphore` of an `acquire()` or `enqueue()`/`wait()`, which
+ *   operations.ts is given, the `HeldLock` of a `hold()`, which engine.ts
+ *   makes; nothing for `withLock()`, whose holding ends with its function)
+ *   right after the hand-over, and no longer once the holding ends (the
+ *   driver's `#settle`). If that object is garbage-collected while the holding lasts, the
  *   client warns once (`console.warn` and `hooks.abandoned`); the holding is
  *   renewed on until its `maxHoldS`, or the process exits. For this to be
  *   possible, nothing the client keeps while holding refers to that object:
@@ -44,7 +45,6 @@ let registry: FinalizationRegistry<LockDriver> | undefined;
  * keeps for it) is collected while it holds, warn. Once per holding.
  */
 export function watchHolding(d: LockDriver, target: object, what: Watched): void {
-  d.owner = undefined;
   if (d.watched !== undefined || typeof FinalizationRegistry !== "function") return;
   registry ??= new FinalizationRegistry(abandoned);
   registry.register(target, d, d);

@@ -330,6 +330,42 @@ describe("the abandoned-holding registry", () => {
     lock.close();
   });
 
+  it("registers a late grant once renewals have confirmed it, not before", async () => {
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });
+    const p = lock.acquire();
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    // 6 s after the send, 3.5 s of the usable 9.5 s are left: a renewal must confirm it first.
+    await tick(6000);
+    peer.send(`ok ${token(1)} 10\n`);
+    await peer.nextRequest(2);
+    expect(peer.requests[1]?.[0]).toBe("n");
+    expect(cells()).toHaveLength(0);
+    peer.send("ok 10\n");
+    expect(await p).toBe(true);
+    expect(cells().map((c) => c.target)).toEqual([lock]);
+    lock.close();
+    expect(cells()).toHaveLength(0);
+  });
+
+  it("a manual call that got nothing leaves nothing behind for a later withLock()", async () => {
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 10, acquireTimeoutS: 0 });
+    const p = lock.acquire();
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    peer.send("timeout\n");
+    expect(await p).toBe(false);
+    const w = lock.withLock(() => {
+      expect(cells()).toHaveLength(0);
+    });
+    await peer.nextRequest(2);
+    peer.send(`ok ${token(2)} 10\n`);
+    await peer.nextRequest(3);
+    peer.send("ok\n");
+    await w;
+    expect(cells()).toHaveLength(0);
+  });
+
   it("warns once when the instance is collected while it holds, and the holding goes on", async () => {
     const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
     try {
