@@ -278,7 +278,8 @@ export class AuthError extends ServerError {
 /**
  * A held lock or semaphore slot can no longer be proven held: a renewal
  * failed, the lease deadline passed without a confirmed renewal, or the
- * connection dropped. The reason is in `cause`.
+ * connection dropped; or its `maxHoldS` ran out (`cause` has code
+ * `"MAX_HOLD"`). The reason is in `cause`.
  *
  * @example
  * ```ts

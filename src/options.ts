@@ -98,7 +98,7 @@ export interface LockOptions {
    * throws or rejects, the error is logged with `console.error`, never thrown.
    */
   onLost?: ((error: LockLostError) => void) | undefined;
-  /** Callbacks told what happens to the lock (waiting, acquired, renewed, released, lost): {@link LockHooks}. */
+  /** Callbacks told what happens to the lock (waiting, acquired, renewed, released, lost, abandoned): {@link LockHooks}. */
   hooks?: LockHooks | undefined;
 }
 
