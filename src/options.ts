@@ -222,8 +222,8 @@ export interface Settings {
   readonly readTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly safetyMarginMs: number | undefined;
-  /** `maxHoldS` in ms, if set. */
-  readonly maxHoldMs: number | undefined;
+  /** `maxHoldS`, if set. */
+  readonly maxHoldS: number | undefined;
   readonly onLost: ((error: LockLostError) => void) | undefined;
   readonly hooks: LockHooks | undefined;
 }
@@ -277,7 +277,7 @@ export function readSettings(kind: Kind, options: LockOptions, limit?: number): 
       checkOptionSeconds("serverReadTimeoutS", options.serverReadTimeoutS ?? DEFAULT_SERVER_READ_TIMEOUT_S, 1) * 1000,
     requestTimeoutMs: checkOptionMillis("requestTimeoutMs", options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
     safetyMarginMs: margin,
-    maxHoldMs: options.maxHoldS === undefined ? undefined : checkMaxHoldS(options.maxHoldS),
+    maxHoldS: options.maxHoldS === undefined ? undefined : checkMaxHoldS(options.maxHoldS),
     onLost: options.onLost,
     hooks: checkHooks(options.hooks),
   };

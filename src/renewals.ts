@@ -70,8 +70,8 @@ export class Renewals {
   begin(ttl: number): void {
     this.#ttl = ttl;
     this.#confirmations = 0;
-    const maxHoldMs = this.#h.s.maxHoldMs;
-    this.#holdEnd = maxHoldMs === undefined ? Infinity : now() + maxHoldMs;
+    const maxHoldS = this.#h.s.maxHoldS;
+    this.#holdEnd = maxHoldS === undefined ? Infinity : now() + maxHoldS * 1000;
   }
 
   /** The table's `disarm`. */
@@ -143,7 +143,7 @@ export class Renewals {
   /** The holding reached its `maxHoldS`: the `maxHold` event. */
   #holdEnded(): void {
     const h = this.#h;
-    h.fire("maxHold", maxHoldLoss(h.key, h.s.maxHoldMs as number));
+    h.fire("maxHold", maxHoldLoss(h.key, h.s.maxHoldS as number));
   }
 
   /** The alarm went off: the loss deadline, `maxHoldS`, a renewal due, or early. */

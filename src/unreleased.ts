@@ -11,9 +11,10 @@
  *   operations.ts is given, the `HeldLock` of a `hold()`, which engine.ts
  *   makes; nothing for `withLock()`, whose holding ends with its function)
  *   right after the hand-over, and no longer once the holding ends (the
- *   driver's `#settle`). If that object is garbage-collected while the holding lasts, the
- *   client warns once (`console.warn` and `hooks.abandoned`); the holding is
- *   renewed on until its `maxHoldS`, or the process exits. For this to be
+ *   driver's `#settle`). If that object is garbage-collected while the
+ *   holding lasts, the client warns once (`console.warn` and
+ *   `hooks.abandoned`); the holding is renewed on until its `maxHoldS`, or
+ *   the process exits. For this to be
  *   possible, nothing the client keeps while holding refers to that object:
  *   the registry's held value is the driver, which refers to the engine,
  *   never to the public object.
@@ -27,8 +28,7 @@ import { isHolding } from "./machine.ts";
 import { serverOf } from "./options.ts";
 
 /** The loss a holding's `maxHoldS` causes: its `cause` has code `"MAX_HOLD"`. */
-export function maxHoldLoss(key: string, maxHoldMs: number): LockLostError {
-  const s = maxHoldMs / 1000;
+export function maxHoldLoss(key: string, s: number): LockLostError {
   const cause = new LockError(`${quote(key)} was held for its maxHoldS of ${s} s`, "MAX_HOLD");
   const why = `it was held for its maxHoldS of ${s} s, so the client released it (release it sooner, or raise maxHoldS)`;
   return new LockLostError(key, why, cause);
@@ -64,7 +64,7 @@ function abandoned(d: LockDriver): void {
   d.watched = undefined;
   const s = d.s;
   const object = what === "HeldLock" ? "HeldLock" : s.kind === "lock" ? "DistributedLock" : "DistributedSemaphore";
-  const maxHoldS = s.maxHoldMs === undefined ? undefined : s.maxHoldMs / 1000;
+  const maxHoldS = s.maxHoldS;
   const until = maxHoldS === undefined ? "until the process exits" : `until its maxHoldS of ${maxHoldS} s`;
   console.warn(
     `dflockd-client: the ${object} holding ${quote(d.key)} was garbage-collected without being released; ` +

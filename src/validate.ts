@@ -324,10 +324,9 @@ export const MAX_HOLD_S = 31_536_000;
 /**
  * The `maxHoldS` option: seconds, more than 0 (fractions allowed), at most
  * {@link MAX_HOLD_S}, with a hint for milliseconds and strings.
- * @returns It in milliseconds.
  */
 export function checkMaxHoldS(value: unknown): number {
-  if (typeof value === "number" && Number.isFinite(value) && value > 0 && value <= MAX_HOLD_S) return value * 1000;
+  if (typeof value === "number" && Number.isFinite(value) && value > 0 && value <= MAX_HOLD_S) return value;
   let hint = "";
   if (typeof value === "number" && value > MAX_HOLD_S && value / 1000 <= MAX_HOLD_S) {
     hint = ` If you meant ${value} ms, pass ${value / 1000}.`;
