@@ -156,7 +156,8 @@ export abstract class DistributedPrimitive {
 
   /**
    * Acquire, blocking up to `acquireTimeoutS`. While held, the lease is
-   * renewed in the background.
+   * renewed in the background (until `release()`, a loss, or `maxHoldS`); if
+   * this instance is garbage-collected still holding, the client warns once.
    *
    * @param options `signal` to abort the attempt; `timeoutS` to wait this
    * long instead of `acquireTimeoutS`.
@@ -290,7 +291,8 @@ export abstract class DistributedPrimitive {
    * Acquire for a scope: resolves with a {@link HeldLock} that releases when
    * the scope declaring it with `await using` ends, however it ends. Like
    * {@link withLock}, concurrent calls on one instance take turns; the next
-   * caller's turn comes when the holding is released.
+   * caller's turn comes when the holding is released. A `HeldLock`
+   * garbage-collected unreleased is warned of once.
    *
    * @param options `signal` to stop waiting; `timeoutS` to wait this long in
    * all instead of `acquireTimeoutS`.
