@@ -62,7 +62,14 @@ export interface ClientOptions extends Omit<LockOptions, "key"> {
  */
 export type ClientLockOptions = Pick<
   LockOptions,
-  "acquireTimeoutS" | "leaseTtlS" | "renewRatio" | "requestTimeoutMs" | "safetyMarginMs" | "onLost" | "hooks"
+  | "acquireTimeoutS"
+  | "leaseTtlS"
+  | "renewRatio"
+  | "requestTimeoutMs"
+  | "safetyMarginMs"
+  | "maxHoldS"
+  | "onLost"
+  | "hooks"
 >;
 
 /**
@@ -96,6 +103,7 @@ const CLIENT_LOCK_KEYS: ReadonlySet<string> = new Set([
   "renewRatio",
   "requestTimeoutMs",
   "safetyMarginMs",
+  "maxHoldS",
   "onLost",
   "hooks",
 ]);

@@ -13,7 +13,7 @@ import type { CloseInfo, Connection } from "./connection.ts";
 import { LockError, LockLostError, quote } from "./errors.ts";
 import { fire as fireHook } from "./hooks.ts";
 import { LeaseTracker } from "./lease.ts";
-import { type Leave, leaveLink } from "./leaving.ts";
+import { type Leave, leaveGeneration, leaveLink } from "./leaving.ts";
 import type { Link, LinkUser } from "./link.ts";
 import { type Action, type Event, isHolding, type LeaseState, type Phase, publicState, step } from "./machine.ts";
 import { callOnLost, type Settings, serverOf } from "./options.ts";
@@ -21,6 +21,7 @@ import type { ConnectionPool, PoolUser } from "./pool.ts";
 import type { Grant } from "./protocol.ts";
 import { sendRelease } from "./release.ts";
 import { Renewals } from "./renewals.ts";
+import { unwatchHolding, type Watched } from "./unreleased.ts";
 
 /**
  * The reason a holding's signal gets when the holding ends by release or
@@ -69,6 +70,8 @@ export class LockDriver implements LinkUser {
   /** The current holding's controller, made when its signal is first asked for. */
   #abort: AbortController | undefined;
   #handedOver = false;
+  /** What the abandoned-holding registry watches for the current holding (unreleased.ts). */
+  watched: Watched | undefined;
 
   /** What a closing client closes: the instance as a whole (its turns too), not just this driver. */
   readonly #user: PoolUser;
@@ -131,11 +134,11 @@ export class LockDriver implements LinkUser {
   }
 
   /**
-   * Read the monotonic clock: a holding past its loss deadline is lost now,
-   * whether or not its alarm has run (a paused process, a blocked event loop).
+   * Read the monotonic clock: a holding past its loss deadline (or its
+   * `maxHoldS`) ends now, whether or not its alarm has run (a paused process).
    */
   checkClock(): void {
-    if (isHolding(this.#phase) && now() >= this.lease.lossAt) this.#renewals?.lossNow();
+    if (isHolding(this.#phase)) this.#renewals?.checkClock();
   }
 
   /** Throw unless held (reading the clock first): the loss, or a `NOT_HELD` error. */
@@ -206,6 +209,7 @@ export class LockDriver implements LinkUser {
     this.lease.clear();
     this.#releasing = undefined;
     this.pool.exit(this.#user);
+    if (this.watched !== undefined) unwatchHolding(this);
     // A release that ends in a loss reports it (release.ts), even if a new attempt starts meanwhile;
     // a confirmation reports it through its own rejection.
     if (from === "releasing") {
@@ -256,13 +260,13 @@ export class LockDriver implements LinkUser {
         this.#end(reason);
         return;
       case "leaveClean":
-        this.#leave(link, token, pending, reason, "clean");
+        leaveGeneration(this, link, token, pending, reason, "clean");
         return;
       case "leaveDrop":
-        this.#leave(link, token, pending, reason, "drop");
+        leaveGeneration(this, link, token, pending, reason, "drop");
         return;
       case "leaveBroken":
-        this.#leave(link, token, pending, reason, "broken");
+        leaveGeneration(this, link, token, pending, reason, "broken");
         return;
     }
   }
@@ -288,26 +292,6 @@ export class LockDriver implements LinkUser {
     const abort = this.#abort;
     this.#abort = undefined;
     abort?.abort(reason ?? ENDED);
-  }
-
-  /** Leave the generation's connection as `how` says (see machine.ts, `leave*`). */
-  #leave(
-    link: Link | undefined,
-    token: string | undefined,
-    pending: PendingTry | undefined,
-    reason: LockError | undefined,
-    how: Leave,
-  ): void {
-    if (pending !== undefined) {
-      pending.reject(reason ?? new LockError(`${quote(this.key)} was closed`, "ABORTED"));
-      // Its reply still leaves the connection (attempt.ts); until then, a client's close() must still reach it.
-      if (pending.link === link) {
-        pending.orphaned = true;
-        this.pool.orphan(link);
-      }
-    }
-    // A request still due on a shared connection: its reply leaves the connection (unless the pool is closing).
-    if (link !== undefined && (pending?.link !== link || this.pool.closed)) this.leaveLink(link, reason, how, token);
   }
 
   /** Leave `link` as `how` says; `token` is what this instance holds there, if anything. */

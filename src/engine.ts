@@ -12,6 +12,7 @@
 import { checkSignal, readsArguments } from "./cancel.ts";
 import { LockDriver } from "./driver.ts";
 import { AcquireTimeoutError, InvalidArgumentError, LockError, LockLostError, quote } from "./errors.ts";
+import { HeldLock } from "./held.ts";
 import { fire } from "./hooks.ts";
 import { isHolding, type LeaseState } from "./machine.ts";
 import { Operations } from "./operations.ts";
@@ -19,6 +20,7 @@ import { type AcquireOptions, checkCallOptions, type EnqueueStatus, type Setting
 import type { ConnectionPool } from "./pool.ts";
 import type { Grant } from "./protocol.ts";
 import { Turns } from "./turns.ts";
+import { watchHolding } from "./unreleased.ts";
 
 const _now: () => number = () => performance.now();
 
@@ -90,16 +92,17 @@ export class LockEngine {
     return this.#d.signal;
   }
 
-  acquire(options?: AcquireOptions): Promise<boolean> {
-    return this.#ops.acquire(options);
+  /** `owner`, the public instance, is watched while it holds (unreleased.ts); it is not kept once held. */
+  acquire(options: AcquireOptions | undefined, owner: object): Promise<boolean> {
+    return this.#ops.acquire(options, owner);
   }
 
-  enqueue(options?: AcquireOptions): Promise<EnqueueStatus> {
-    return this.#ops.enqueue(options);
+  enqueue(options: AcquireOptions | undefined, owner: object): Promise<EnqueueStatus> {
+    return this.#ops.enqueue(options, owner);
   }
 
-  wait(timeoutS?: number, options?: AcquireOptions): Promise<boolean> {
-    return this.#ops.wait(timeoutS, options);
+  wait(timeoutS: number | undefined, options: AcquireOptions | undefined, owner: object): Promise<boolean> {
+    return this.#ops.wait(timeoutS, options, owner);
   }
 
   /** Acquire, run `fn`, release: */
@@ -147,6 +150,26 @@ export class LockEngine {
       this.#turns?.pass();
       throw err;
     }
+  }
+
+  /**
+   * Acquire for a scope and make its {@link HeldLock}, which is watched
+   * while it holds: if it is collected unreleased, the client warns.
+   */
+  async hold(options?: AcquireOptions): Promise<HeldLock> {
+    const s = await this.beginScope(options);
+    const held = new HeldLock(
+      this.#d.key,
+      s.token,
+      s.fence,
+      s.leaseTtl,
+      s.signal,
+      () => this.endScope(s.epoch),
+      () => this.assertScope(s.epoch, s.signal),
+    );
+    const d = this.#d;
+    if (d.epoch === s.epoch && d.handedOver) watchHolding(d, held, "HeldLock");
+    return held;
   }
 
   /** The signal of the holding just acquired; throws if it already ended (lost, or closed meanwhile). */

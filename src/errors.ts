@@ -17,6 +17,7 @@
  * `error_not_enqueued` → `"NOT_ENQUEUED"`, `error_lease_expired` →
  * `"LEASE_EXPIRED"`, `error_draining` → `"DRAINING"`, `error_auth` →
  * `"AUTH"`, a plain `error` or any other `error*` status → `"SERVER_ERROR"`.
+ * `"MAX_HOLD"` is the `cause` of a `LockLostError` for a holding ended by its `maxHoldS`.
  *
  * @example
  * ```ts
@@ -39,6 +40,7 @@ export type LockErrorCode =
   | "TIMEOUT"
   | "PROTOCOL"
   | "LOCK_LOST"
+  | "MAX_HOLD"
   | "BUSY"
   | "ABORTED"
   | "SERVER_ERROR"
@@ -276,7 +278,8 @@ export class AuthError extends ServerError {
 /**
  * A held lock or semaphore slot can no longer be proven held: a renewal
  * failed, the lease deadline passed without a confirmed renewal, or the
- * connection dropped. The reason is in `cause`.
+ * connection dropped; or its `maxHoldS` ran out (`cause` has code
+ * `"MAX_HOLD"`). The reason is in `cause`.
  *
  * @example
  * ```ts

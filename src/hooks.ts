@@ -1,6 +1,6 @@
 /**
  * Hooks: a lock tells what happens to it (waiting, acquired, renewed,
- * released, lost) to callbacks the user wires to logs or metrics. Nothing is
+ * released, lost, abandoned) to callbacks the user wires to logs or metrics. Nothing is
  * built for a hook that is not set, and a hook that throws is logged, never
  * thrown into the lock's work.
  *
@@ -76,6 +76,26 @@ export interface LostEvent extends LockEvent {
 }
 
 /**
+ * An `abandoned` event: the object kept for a holding was garbage-collected
+ * while it held (never released). Told once per holding, with a
+ * `console.warn`; the holding is renewed on until `maxHoldS`, or the
+ * process exits.
+ *
+ * @example
+ * ```ts
+ * import type { AbandonedEvent } from "dflockd-client";
+ *
+ * const onAbandoned = (e: AbandonedEvent): void => console.error(`${e.object} for ${e.key} was never released`);
+ * ```
+ */
+export interface AbandonedEvent extends LockEvent {
+  /** What was collected: the instance of an `acquire()` (or `enqueue()`/`wait()`), or the `HeldLock` of a `hold()`. */
+  readonly object: "DistributedLock" | "DistributedSemaphore" | "HeldLock";
+  /** The holding's `maxHoldS`, when set: it ends then; `undefined`: renewed until the process exits. */
+  readonly maxHoldS: number | undefined;
+}
+
+/**
  * Callbacks told what happens to a lock or semaphore, for logs and metrics;
  * set any of them with the `hooks` option. They are called after the fact
  * and not awaited; one that throws or rejects is logged with `console.error`
@@ -106,6 +126,8 @@ export interface LockHooks {
   released?: ((event: LockEvent) => unknown) | undefined;
   /** A holding was lost, or found lost by `release()`. */
   lost?: ((event: LostEvent) => unknown) | undefined;
+  /** The object kept for a holding was garbage-collected while it held: see {@link AbandonedEvent}. */
+  abandoned?: ((event: AbandonedEvent) => unknown) | undefined;
 }
 
 /** The holding `grant` of `key` on `server`, as `acquired` and `renewed` hooks see it. */
@@ -114,7 +136,14 @@ export function heldEvent(key: string, server: string, grant: Grant): HeldEvent 
 }
 
 /** The keys of {@link LockHooks}. */
-export const HOOK_NAMES: ReadonlySet<string> = new Set(["waiting", "acquired", "renewed", "released", "lost"]);
+export const HOOK_NAMES: ReadonlySet<string> = new Set([
+  "waiting",
+  "acquired",
+  "renewed",
+  "released",
+  "lost",
+  "abandoned",
+]);
 
 /**
  * Call `hook` with the event `make()` builds. A throw, or a promise it

@@ -28,7 +28,7 @@ export {
 export { parseFence } from "./fence.ts";
 export { HeldLock } from "./held.ts";
 export { HeldLocks } from "./held-locks.ts";
-export type { HeldEvent, LockEvent, LockHooks, LostEvent, WaitingEvent } from "./hooks.ts";
+export type { AbandonedEvent, HeldEvent, LockEvent, LockHooks, LostEvent, WaitingEvent } from "./hooks.ts";
 export {
   acquire,
   enqueue,

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { ConnectionError, type LockError } from "./errors.ts";
+import type { PendingTry } from "./attempt.ts";
+import { ConnectionError, LockError, quote } from "./errors.ts";
 import type { Link } from "./link.ts";
 import type { Settings } from "./options.ts";
 import type { ConnectionPool } from "./pool.ts";
@@ -55,4 +56,35 @@ export function leaveLink(
       )
     : reason;
   pool.leave(link, id, how === "clean", s.readTimeoutMs, why);
+}
+
+/** What {@link leaveGeneration} reads of the driver. */
+export interface LeaveHost {
+  readonly key: string;
+  readonly pool: ConnectionPool;
+  leaveLink(link: Link, reason: LockError | undefined, how: Leave, token: string | undefined): void;
+}
+
+/**
+ * The `leave*` actions: an ending generation of `d` leaves `link` as `how`
+ * says; `token` is what it held there, `pending` a try still due on it.
+ */
+export function leaveGeneration(
+  d: LeaveHost,
+  link: Link | undefined,
+  token: string | undefined,
+  pending: PendingTry | undefined,
+  reason: LockError | undefined,
+  how: Leave,
+): void {
+  if (pending !== undefined) {
+    pending.reject(reason ?? new LockError(`${quote(d.key)} was closed`, "ABORTED"));
+    // Its reply still leaves the connection (attempt.ts); until then, a client's close() must still reach it.
+    if (pending.link === link) {
+      pending.orphaned = true;
+      d.pool.orphan(link);
+    }
+  }
+  // A request still due on a shared connection: its reply leaves the connection (unless the pool is closing).
+  if (link !== undefined && (pending?.link !== link || d.pool.closed)) d.leaveLink(link, reason, how, token);
 }

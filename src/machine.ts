@@ -8,8 +8,9 @@
  *
  * Every way a holding can end is an event of this table: a reply
  * (`releaseDone`, `gone`), a late reply (`replyLate`), the connection closing
- * (`closed`), the clock passing the loss deadline (`deadline`), and the user
- * (`release`, `close`, `abort`). So the safety rules are checked here, once:
+ * (`closed`), the clock passing the loss deadline (`deadline`) or the
+ * holding's `maxHoldS` (`maxHold`), and the user (`release`, `close`,
+ * `abort`). So the safety rules are checked here, once:
  *
  * - **I1, tell before leaving.** Every transition that ends a holding the
  *   user still relies on runs `tell` before `leave*`: the holder learns of the
@@ -86,6 +87,8 @@ export type Event =
   | "closed"
   /** The monotonic clock passed the loss deadline with no renewal confirmed. */
   | "deadline"
+  /** The holding reached its `maxHoldS`: the client lets it go, and tells the holder it is lost. */
+  | "maxHold"
   /** The user closes the instance (`close()`, or `client.close()`). */
   | "close"
   /** The user's signal aborted the attempt in progress. */
@@ -176,6 +179,7 @@ export const TABLE: readonly Transition[] = Object.freeze([
   ...rows(["confirming", "releasing"], "gone", "released", END_CLEAN),
   ...rows(HOLDING, "replyLate", "lost", LOSE_BROKEN),
   ...rows(HOLDING, "deadline", "lost", LOSE_DROP),
+  ...rows(HOLDING, "maxHold", "lost", LOSE_DROP),
   ...rows(HOLDING, "closed", "lost", LOSE_BROKEN),
   ...rows(["confirming", "releasing"], "replyLate", "released", END_BROKEN),
   ...rows(["confirming", "releasing"], "deadline", "released", END_DROP),

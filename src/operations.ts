@@ -23,6 +23,7 @@ import {
   parseEnqueueReply,
   parseGrantReply,
 } from "./protocol.ts";
+import { watchHolding } from "./unreleased.ts";
 import { checkOptionSeconds } from "./validate.ts";
 
 /** Extra time allowed beyond a blocking request's own timeout before the client gives up on the server. */
@@ -48,17 +49,21 @@ export class Operations {
    * with timeout 0 first; if the key is taken and the caller may wait, it
    * asks again, blocking, on a connection of its own.
    */
-  acquire(options?: AcquireOptions): Promise<boolean> {
+  acquire(options: AcquireOptions | undefined, owner: object): Promise<boolean> {
     try {
       checkCallOptions("acquire()", options);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.acquireWithin(options?.signal, options?.timeoutS ?? this.#d.s.acquireTimeoutS);
+    return this.acquireWithin(options?.signal, options?.timeoutS ?? this.#d.s.acquireTimeoutS, owner);
   }
 
-  /** Acquire, waiting at most `waitS` seconds on the server. */
-  async acquireWithin(signal: AbortSignal | undefined, waitS: number): Promise<boolean> {
+  /**
+   * Acquire, waiting at most `waitS` seconds on the server. `owner`: the
+   * object the user keeps for the holding, watched once it is handed over
+   * (none for withLock() and hold(): see unreleased.ts).
+   */
+  async acquireWithin(signal: AbortSignal | undefined, waitS: number, owner?: object): Promise<boolean> {
     const d = this.#d;
     const a = this.#a;
     const s = d.s;
@@ -88,16 +93,16 @@ export class Operations {
         return false;
       }
       d.pool.share(link, d.id);
-      const confirming = this.#hold(epoch, grant, a.sentAt, a.sentAt, signal);
+      const confirming = this.#hold(epoch, grant, a.sentAt, a.sentAt, signal, owner);
       if (confirming !== undefined) await confirming;
       return true;
     }
   }
 
   /**
-   * Hand a grant over and tell the `acquired` hook: at once (`undefined`, the
-   * usual case, with no await), or once renewals have confirmed a grant that
-   * came late (the promise).
+   * Hand a grant over, watch `owner` while it holds, and tell the `acquired`
+   * hook: at once (`undefined`, the usual case, with no await), or once
+   * renewals have confirmed a grant that came late (the promise).
    */
   #hold(
     epoch: number,
@@ -105,17 +110,19 @@ export class Operations {
     startBound: number,
     lastSend: number,
     signal: AbortSignal | undefined,
+    owner: object | undefined,
   ): Promise<void> | undefined {
     const confirming = this.#d.hold(epoch, grant, startBound, lastSend);
     if (confirming === undefined) {
+      if (owner !== undefined) watchHolding(this.#d, owner, "instance");
       this.acquiredHook();
       return undefined;
     }
-    return this.#confirm(confirming, signal);
+    return this.#confirm(confirming, signal, owner);
   }
 
   /** Wait for a late grant's confirmation; the caller's signal may give it up meanwhile. */
-  async #confirm(confirming: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  async #confirm(confirming: Promise<void>, signal: AbortSignal | undefined, owner: object | undefined): Promise<void> {
     const d = this.#d;
     const epoch = d.epoch;
     const onAbort = (): void => d.endAttempt(epoch, "abort", abortError(signal));
@@ -126,14 +133,15 @@ export class Operations {
       signal?.removeEventListener("abort", onAbort);
     }
     d.handOver(epoch);
+    if (owner !== undefined) watchHolding(d, owner, "instance");
     this.acquiredHook();
   }
 
   /** Two-phase acquisition, step 1 (on a connection of its own: a queue place ties it up). */
-  async enqueue(options?: AcquireOptions): Promise<EnqueueStatus> {
+  async enqueue(options: AcquireOptions | undefined, owner: object): Promise<EnqueueStatus> {
     checkCallOptions("enqueue()", options);
     const limitS = options?.timeoutS;
-    if (limitS === undefined) return this.#enqueue(options?.signal);
+    if (limitS === undefined) return this.#enqueue(options?.signal, owner);
     if (limitS === 0) {
       throw new InvalidArgumentError(
         "enqueue() never waits for the lock; its timeoutS bounds the call and must be at least 1",
@@ -143,13 +151,13 @@ export class Operations {
       new LockError(`enqueue() on ${quote(this.#d.key)} took longer than its timeoutS of ${limitS} s`, "TIMEOUT");
     const deadline = deadlineSignal(options?.signal, limitS * 1000, timedOut);
     try {
-      return await this.#enqueue(deadline.signal);
+      return await this.#enqueue(deadline.signal, owner);
     } finally {
       deadline.dispose();
     }
   }
 
-  async #enqueue(signal: AbortSignal | undefined): Promise<EnqueueStatus> {
+  async #enqueue(signal: AbortSignal | undefined, owner: object): Promise<EnqueueStatus> {
     const d = this.#d;
     const a = this.#a;
     const bytes = encodeEnqueue(d.s.kind, d.key, d.s.leaseTtlS, d.s.limit);
@@ -168,7 +176,7 @@ export class Operations {
       const sentAt = a.sentAt;
       if (result.status === "acquired") {
         d.pool.share(link, d.id);
-        const confirming = this.#hold(epoch, result, sentAt, sentAt, signal);
+        const confirming = this.#hold(epoch, result, sentAt, sentAt, signal, owner);
         if (confirming !== undefined) await confirming;
         return "acquired";
       }
@@ -180,7 +188,7 @@ export class Operations {
   }
 
   /** Two-phase acquisition, step 2: */
-  async wait(timeoutS?: number, options?: AcquireOptions): Promise<boolean> {
+  async wait(timeoutS: number | undefined, options: AcquireOptions | undefined, owner: object): Promise<boolean> {
     checkCallOptions("wait()", options);
     if (timeoutS !== undefined && options?.timeoutS !== undefined && timeoutS !== options.timeoutS) {
       throw new InvalidArgumentError(
@@ -228,7 +236,7 @@ export class Operations {
     }
     // The grant can have happened any time after the `e` arrived.
     if (d.link !== undefined) d.pool.share(d.link, d.id);
-    const confirming = this.#hold(epoch, grant, this.#enqueuedAt, this.#a.sentAt, options?.signal);
+    const confirming = this.#hold(epoch, grant, this.#enqueuedAt, this.#a.sentAt, options?.signal, owner);
     if (confirming !== undefined) await confirming;
     return true;
   }

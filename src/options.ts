@@ -17,6 +17,8 @@ import {
   checkKey,
   checkKnownKeys,
   checkLimit,
+  checkMargin,
+  checkMaxHoldS,
   checkOptionMillis,
   checkOptionSeconds,
   checkPort,
@@ -84,12 +86,19 @@ export interface LockOptions {
    */
   safetyMarginMs?: number | undefined;
   /**
+   * Seconds a holding may last (more than 0, at most a year; fractions
+   * allowed), counted from the grant's arrival: then the client releases it
+   * and reports it lost (`onLost`, `hooks.lost`, the signal; the error's
+   * `cause` has code `"MAX_HOLD"`). Default: no limit.
+   */
+  maxHoldS?: number | undefined;
+  /**
    * Called once when a held lock is lost (renewal failed, lease deadline
    * passed, connection dropped). Stop the protected work when it fires. If it
    * throws or rejects, the error is logged with `console.error`, never thrown.
    */
   onLost?: ((error: LockLostError) => void) | undefined;
-  /** Callbacks told what happens to the lock (waiting, acquired, renewed, released, lost): {@link LockHooks}. */
+  /** Callbacks told what happens to the lock (waiting, acquired, renewed, released, lost, abandoned): {@link LockHooks}. */
   hooks?: LockHooks | undefined;
 }
 
@@ -153,6 +162,7 @@ export const LOCK_KEYS: ReadonlySet<string> = new Set([
   "auth",
   "requestTimeoutMs",
   "safetyMarginMs",
+  "maxHoldS",
   "onLost",
   "hooks",
 ]);
@@ -212,6 +222,8 @@ export interface Settings {
   readonly readTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly safetyMarginMs: number | undefined;
+  /** `maxHoldS`, if set. */
+  readonly maxHoldS: number | undefined;
   readonly onLost: ((error: LockLostError) => void) | undefined;
   readonly hooks: LockHooks | undefined;
 }
@@ -265,6 +277,7 @@ export function readSettings(kind: Kind, options: LockOptions, limit?: number): 
       checkOptionSeconds("serverReadTimeoutS", options.serverReadTimeoutS ?? DEFAULT_SERVER_READ_TIMEOUT_S, 1) * 1000,
     requestTimeoutMs: checkOptionMillis("requestTimeoutMs", options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
     safetyMarginMs: margin,
+    maxHoldS: options.maxHoldS === undefined ? undefined : checkMaxHoldS(options.maxHoldS),
     onLost: options.onLost,
     hooks: checkHooks(options.hooks),
   };
@@ -321,15 +334,6 @@ function connectionTargets(options: LockOptions, connectTimeoutMs: number): Read
   if (sharedSettings.size >= MAX_SHARED_SETTINGS) sharedSettings.clear();
   sharedSettings.set(how + made.map((t) => `\u0001${t.open.host}\u0000${t.open.port}`).join(""), made);
   return made;
-}
-
-function checkMargin(value: unknown): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > 2_147_483_647) {
-    throw new InvalidArgumentError(
-      `safetyMarginMs must be a whole number of milliseconds >= 0, got ${describeValue(value)}`,
-    );
-  }
-  return value;
 }
 
 /**

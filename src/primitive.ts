@@ -7,7 +7,7 @@
  */
 import { LockEngine } from "./engine.ts";
 import { fenceValueOf } from "./fence.ts";
-import { HeldLock } from "./held.ts";
+import type { HeldLock } from "./held.ts";
 import type { LeaseState } from "./machine.ts";
 import type { AcquireOptions, EnqueueStatus, LockOptions, SemaphoreOptions } from "./options.ts";
 import { readSettings } from "./options.ts";
@@ -156,7 +156,8 @@ export abstract class DistributedPrimitive {
 
   /**
    * Acquire, blocking up to `acquireTimeoutS`. While held, the lease is
-   * renewed in the background.
+   * renewed in the background (until `release()`, a loss, or `maxHoldS`); if
+   * this instance is garbage-collected still holding, the client warns once.
    *
    * @param options `signal` to abort the attempt; `timeoutS` to wait this
    * long instead of `acquireTimeoutS`.
@@ -176,7 +177,7 @@ export abstract class DistributedPrimitive {
    * ```
    */
   acquire(options?: AcquireOptions): Promise<boolean> {
-    return this.#e.acquire(options);
+    return this.#e.acquire(options, this);
   }
 
   /**
@@ -196,7 +197,7 @@ export abstract class DistributedPrimitive {
    * ```
    */
   enqueue(options?: AcquireOptions): Promise<EnqueueStatus> {
-    return this.#e.enqueue(options);
+    return this.#e.enqueue(options, this);
   }
 
   /**
@@ -219,7 +220,7 @@ export abstract class DistributedPrimitive {
    * ```
    */
   wait(timeoutS?: number, options?: AcquireOptions): Promise<boolean> {
-    return this.#e.wait(timeoutS, options);
+    return this.#e.wait(timeoutS, options, this);
   }
 
   /**
@@ -290,7 +291,8 @@ export abstract class DistributedPrimitive {
    * Acquire for a scope: resolves with a {@link HeldLock} that releases when
    * the scope declaring it with `await using` ends, however it ends. Like
    * {@link withLock}, concurrent calls on one instance take turns; the next
-   * caller's turn comes when the holding is released.
+   * caller's turn comes when the holding is released. A `HeldLock`
+   * garbage-collected unreleased is warned of once.
    *
    * @param options `signal` to stop waiting; `timeoutS` to wait this long in
    * all instead of `acquireTimeoutS`.
@@ -307,18 +309,8 @@ export abstract class DistributedPrimitive {
    * }
    * ```
    */
-  async hold(options?: AcquireOptions): Promise<HeldLock> {
-    const e = this.#e;
-    const s = await e.beginScope(options);
-    return new HeldLock(
-      this.key,
-      s.token,
-      s.fence,
-      s.leaseTtl,
-      s.signal,
-      () => e.endScope(s.epoch),
-      () => e.assertScope(s.epoch, s.signal),
-    );
+  hold(options?: AcquireOptions): Promise<HeldLock> {
+    return this.#e.hold(options);
   }
 
   /**

@@ -2,9 +2,10 @@
  * Renewals and the clock of a holding, as events of its machine: one alarm
  * on the process's shared {@link alarmClock}, and renewals sent on the
  * holding's connection. The alarm going off (a renewal due, the loss deadline
- * passed) and a renewal's reply (confirmed, refused, late, or its connection
- * gone) become the events `renewDue`, `deadline`, `renewed`, `gone`,
- * `replyLate` and `closed`, fed to the driver (driver.ts); a confirmed late
+ * passed, the holding's `maxHoldS` reached) and a renewal's reply (confirmed,
+ * refused, late, or its connection gone) become the events `renewDue`,
+ * `deadline`, `maxHold`, `renewed`, `gone`, `replyLate` and `closed`, fed to
+ * the driver (driver.ts); a confirmed late
  * grant is handed to its acquirer. An alarm that goes off early is set again
  * for what is left, so moving a deadline later costs nothing; the alarm never
  * keeps the process alive.
@@ -19,6 +20,7 @@ import type { LeaseTracker } from "./lease.ts";
 import type { Event, Phase } from "./machine.ts";
 import { type Settings, serverOf } from "./options.ts";
 import { commandName, encodeRenew, type Grant, parseRenewReply, type Renewal } from "./protocol.ts";
+import { maxHoldLoss } from "./unreleased.ts";
 
 /** Renewals tried to confirm a late grant before giving it up. */
 const MAX_CONFIRMATIONS = 3;
@@ -48,6 +50,8 @@ export class Renewals {
   /** The TTL sent with every renewal (a bare renew would reset it to the server's default). */
   #ttl = 0;
   #confirmations = 0;
+  /** When the holding reaches its `maxHoldS` (monotonic ms; `Infinity` without one). */
+  #holdEnd = Infinity;
 
   constructor(host: RenewalHost) {
     this.#h = host;
@@ -59,10 +63,15 @@ export class Renewals {
     return this.#inflight;
   }
 
-  /** A new holding: renew it with `ttl` seconds. */
+  /**
+   * A new holding, its grant just arrived: renew it with `ttl` seconds; its
+   * `maxHoldS` counts from now (time spent waiting for the grant does not count).
+   */
   begin(ttl: number): void {
     this.#ttl = ttl;
     this.#confirmations = 0;
+    const maxHoldS = this.#h.s.maxHoldS;
+    this.#holdEnd = maxHoldS === undefined ? Infinity : now() + maxHoldS * 1000;
   }
 
   /** The table's `disarm`. */
@@ -77,11 +86,11 @@ export class Renewals {
     alarmClock.set(alarm, at);
   }
 
-  /** The table's `arm`: the alarm for the next renewal (while held) and the loss deadline. */
+  /** The table's `arm`: the alarm for the next renewal and `maxHoldS` (while held) and the loss deadline. */
   arm(): void {
     const { lease, s } = this.#h;
     if (this.#h.phase === "held") {
-      this.#schedule(Math.min(lease.nextRenewalAt(s.ratio, s.readTimeoutMs), lease.lossAt));
+      this.#schedule(Math.min(lease.nextRenewalAt(s.ratio, s.readTimeoutMs), lease.lossAt, this.#holdEnd));
     } else this.#schedule(lease.lossAt);
   }
 
@@ -98,7 +107,7 @@ export class Renewals {
     let budget = h.s.requestTimeoutMs;
     if (h.phase === "renewing") {
       budget = patience(lease.lossAt, h.s);
-      this.#schedule(lease.lossAt);
+      this.#schedule(Math.min(lease.lossAt, this.#holdEnd));
     } else this.#confirmations++;
     const epoch = h.epoch;
     const sentAt = now();
@@ -115,19 +124,42 @@ export class Renewals {
   }
 
   /** The clock passed the loss deadline: the `deadline` event. */
-  lossNow(): void {
+  #lossNow(): void {
     const h = this.#h;
     const why = `no renewal was confirmed before the lease's deadline less the ${h.lease.marginMs} ms safety margin`;
     h.fire("deadline", new LockLostError(h.key, why));
   }
 
-  /** The alarm went off: the loss deadline, a renewal due, or early. */
+  /**
+   * Read the clock for a holding (I2): past its loss deadline it is lost now
+   * (`deadline`); past its `maxHoldS` it ends now (`maxHold`).
+   */
+  checkClock(): void {
+    const t = now();
+    if (t >= this.#h.lease.lossAt) this.#lossNow();
+    else if (t >= this.#holdEnd) this.#holdEnded();
+  }
+
+  /** The holding reached its `maxHoldS`: the `maxHold` event. */
+  #holdEnded(): void {
+    const h = this.#h;
+    h.fire("maxHold", maxHoldLoss(h.key, h.s.maxHoldS as number));
+  }
+
+  /** The alarm went off: the loss deadline, `maxHoldS`, a renewal due, or early. */
   #onAlarm(): void {
     const { phase, lease, s } = this.#h;
-    if (phase !== "held" && phase !== "renewing" && phase !== "releasing") return;
+    const holding = phase === "held" || phase === "renewing";
+    if (!holding && phase !== "releasing") return;
     const t = now();
     if (t >= lease.lossAt) {
-      this.lossNow();
+      this.#lossNow();
+      return;
+    }
+    // A release in flight has taken over from maxHoldS.
+    const end = holding ? Math.min(lease.lossAt, this.#holdEnd) : lease.lossAt;
+    if (t >= end) {
+      this.#holdEnded();
       return;
     }
     const renewAt = lease.nextRenewalAt(s.ratio, s.readTimeoutMs);
@@ -135,7 +167,7 @@ export class Renewals {
       this.#h.fire("renewDue");
       return;
     }
-    this.#schedule(phase === "held" ? Math.min(renewAt, lease.lossAt) : lease.lossAt);
+    this.#schedule(phase === "held" ? Math.min(renewAt, end) : end);
   }
 
   /** The renewal sent at `sentAt` for generation `epoch` was confirmed. */

@@ -308,6 +308,36 @@ export function checkOptionMillis(what: string, value: unknown): number {
   return checkMillis(what, value);
 }
 
+/** The `safetyMarginMs` option: whole milliseconds, >= 0. */
+export function checkMargin(value: unknown): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > 2_147_483_647) {
+    throw new InvalidArgumentError(
+      `safetyMarginMs must be a whole number of milliseconds >= 0, got ${describeValue(value)}`,
+    );
+  }
+  return value;
+}
+
+/** Largest `maxHoldS`: a year. A holding meant to last longer should not set one. */
+export const MAX_HOLD_S = 31_536_000;
+
+/**
+ * The `maxHoldS` option: seconds, more than 0 (fractions allowed), at most
+ * {@link MAX_HOLD_S}, with a hint for milliseconds and strings.
+ */
+export function checkMaxHoldS(value: unknown): number {
+  if (typeof value === "number" && Number.isFinite(value) && value > 0 && value <= MAX_HOLD_S) return value;
+  let hint = "";
+  if (typeof value === "number" && value > MAX_HOLD_S && value / 1000 <= MAX_HOLD_S) {
+    hint = ` If you meant ${value} ms, pass ${value / 1000}.`;
+  } else if (typeof value === "string" && value.trim() !== "" && Number.isFinite(Number(value))) {
+    hint = ` Pass the number ${Number(value)}, not a string.`;
+  }
+  throw new InvalidArgumentError(
+    `maxHoldS is in seconds, more than 0 and at most ${MAX_HOLD_S} (a year); got ${describeValue(value)}.${hint}`,
+  );
+}
+
 /** A host name or address: a non-empty string without whitespace. */
 export function checkHost(value: unknown): string {
   if (typeof value !== "string" || value.length === 0 || NOT_IN_HOST.test(value)) {

@@ -5,6 +5,7 @@
  */
 import * as net from "node:net";
 import {
+  type AbandonedEvent,
   acquire,
   type Connection,
   DflockdClient,
@@ -12,6 +13,7 @@ import {
   DistributedSemaphore,
   type HeldLock,
   type HeldLocks,
+  type LockErrorCode,
   type LockOptions,
   type LockSpec,
   type MultiLockOptions,
@@ -73,6 +75,12 @@ export async function accepted(): Promise<void> {
     void [first, signal, done, h.get("a")?.fence];
   }
   void sum;
+  // maxHoldS on a lock, a client and a client's lock; the abandoned hook's event.
+  const holdClient = new DflockdClient({ maxHoldS: 30 });
+  holdClient.lock("k", { maxHoldS: 0.5, hooks: { abandoned: (e: AbandonedEvent) => e.object === "HeldLock" } });
+  new DistributedLock({ key: "k", maxHoldS: undefined, hooks: { abandoned: (e) => e.maxHoldS ?? e.key } });
+  const code: LockErrorCode = "MAX_HOLD";
+  void code;
 }
 
 export async function refused(): Promise<void> {
@@ -100,6 +108,10 @@ export async function refused(): Promise<void> {
   await client.holdAll(["a"], { acquireTimeoutS: 5 });
   // @ts-expect-error where to connect belongs to the client
   await client.withLocks(["a"], () => {}, { servers: [["h", 1]] });
+  // @ts-expect-error maxHoldS is a number of seconds
+  new DflockdClient().lock("k", { maxHoldS: "30" });
+  // @ts-expect-error the abandoned event names the object collected
+  new DistributedLock({ key: "k", hooks: { abandoned: (e) => e.object === "DistributedPrimitive" } });
   // @ts-expect-error a fence's value is a bigint, not text that compares wrongly
   const text: string | undefined = lock.fenceValue;
   void text;

@@ -174,8 +174,9 @@ describe("property: I1 and I3 on the real driver, with connections shared by sev
           const rt = scriptedServer(watch, answers);
           const client = new DflockdClient({ leaseTtlS: 2, acquireTimeoutS: 1, requestTimeoutMs: 1500 });
           const locks = NAMES.map((name, i) => {
-            const lock =
-              i === 2 ? client.semaphore(name, 2, watch.options(name)) : client.lock(name, watch.options(name));
+            // "b" is held for at most 1.2 s: its maxHoldS ends holdings on connections the others share.
+            const options = i === 1 ? { ...watch.options(name), maxHoldS: 1.2 } : watch.options(name);
+            const lock = i === 2 ? client.semaphore(name, 2, options) : client.lock(name, options);
             watch.attach(name, lock);
             return lock;
           });

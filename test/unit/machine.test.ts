@@ -51,6 +51,7 @@ const EVENTS = Object.keys({
   replyLate: 0,
   closed: 0,
   deadline: 0,
+  maxHold: 0,
   close: 0,
   abort: 0,
 } satisfies Record<Event, 0>) as Event[];
@@ -104,6 +105,9 @@ function destination(p: Phase, e: Event): Phase | undefined {
       // Replies and the clock concern a holding, a grant being confirmed, or a release.
       if (holds(p)) return "lost";
       return p === "confirming" || p === "releasing" ? "released" : undefined;
+    case "maxHold":
+      // The holding's own time limit: only a holding has one (a release in flight has taken over).
+      return holds(p) ? "lost" : undefined;
     case "closed":
       if (holds(p)) return "lost";
       return active(p) ? "released" : undefined;
@@ -116,7 +120,7 @@ function destination(p: Phase, e: Event): Phase | undefined {
 function leaving(p: Phase, e: Event): Action {
   if (e === "replyLate" || e === "closed") return "leaveBroken";
   // The clock proves nothing about the connection: what was held there is given up, the others stay.
-  if (e === "deadline") return "leaveDrop";
+  if (e === "deadline" || e === "maxHold") return "leaveDrop";
   if (e === "releaseDone" || e === "gone" || e === "refused") return "leaveClean";
   // A `timeout` answer to a blocking acquire leaves nothing behind; a queue place must be abandoned.
   if (e === "timedOut") return p === "connecting" ? "leaveClean" : "leaveDrop";
@@ -351,6 +355,16 @@ describe("step, publicState, isHolding", () => {
       actions: ["epoch", "disarm", "tell", "leaveDrop"],
     });
     expect(step("releasing", "deadline")?.actions).toEqual(["epoch", "disarm", "end", "leaveDrop"]);
+    // maxHoldS ends a holding as a loss the holder is told of, then gives up what it held; nowhere else.
+    for (const from of ["held", "renewing"] as const) {
+      expect(step(from, "maxHold")).toEqual({
+        from,
+        on: "maxHold",
+        to: "lost",
+        actions: ["epoch", "disarm", "tell", "leaveDrop"],
+      });
+    }
+    expect(PHASES.filter((p) => step(p, "maxHold") !== undefined).sort()).toEqual(["held", "renewing"]);
     expect(step("held", "release")?.actions).toEqual(["arm", "sendRelease"]);
     expect(step("lost", "start")).toMatchObject({ to: "connecting", actions: ["epoch"] });
   });

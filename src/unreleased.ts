@@ -1,0 +1,78 @@
+/**
+ * A lock nobody will release. Two guards, for long-running processes:
+ *
+ * - **`maxHoldS`**: the loss a holding's time limit causes, as the `maxHold`
+ *   event of its machine (machine.ts) carries it. `Renewals` (renewals.ts)
+ *   sets the limit on the holding's one alarm, beside the renewal and the
+ *   loss deadline, and fires the event.
+ * - **The abandoned-holding warning**: a `FinalizationRegistry` told of the
+ *   object the user keeps for a holding (the `DistributedLock` or
+ *   `DistributedSemaphore` of an `acquire()` or `enqueue()`/`wait()`, which
+ *   operations.ts is given, the `HeldLock` of a `hold()`, which engine.ts
+ *   makes; nothing for `withLock()`, whose holding ends with its function)
+ *   right after the hand-over, and no longer once the holding ends (the
+ *   driver's `#settle`). If that object is garbage-collected while the
+ *   holding lasts, the client warns once (`console.warn` and
+ *   `hooks.abandoned`); the holding is renewed on until its `maxHoldS`, or
+ *   the process exits. For this to be
+ *   possible, nothing the client keeps while holding refers to that object:
+ *   the registry's held value is the driver, which refers to the engine,
+ *   never to the public object.
+ *
+ * @module
+ */
+import type { LockDriver } from "./driver.ts";
+import { LockError, LockLostError, quote } from "./errors.ts";
+import { type AbandonedEvent, fire } from "./hooks.ts";
+import { isHolding } from "./machine.ts";
+import { serverOf } from "./options.ts";
+
+/** The loss a holding's `maxHoldS` causes: its `cause` has code `"MAX_HOLD"`. */
+export function maxHoldLoss(key: string, s: number): LockLostError {
+  const cause = new LockError(`${quote(key)} was held for its maxHoldS of ${s} s`, "MAX_HOLD");
+  const why = `it was held for its maxHoldS of ${s} s, so the client released it (release it sooner, or raise maxHoldS)`;
+  return new LockLostError(key, why, cause);
+}
+
+/** What the registry was told of: the instance (an acquire()) or the HeldLock (a hold()). */
+export type Watched = "instance" | "HeldLock";
+
+/** Made at the first holding to watch; its held value is the driver, also the unregister token. */
+let registry: FinalizationRegistry<LockDriver> | undefined;
+
+/**
+ * Watch the holding `d` just handed over: if `target` (the object the user
+ * keeps for it) is collected while it holds, warn. Once per holding.
+ */
+export function watchHolding(d: LockDriver, target: object, what: Watched): void {
+  if (d.watched !== undefined || typeof FinalizationRegistry !== "function") return;
+  registry ??= new FinalizationRegistry(abandoned);
+  registry.register(target, d, d);
+  d.watched = what;
+}
+
+/** The holding `d` watched has ended: the registry forgets it. */
+export function unwatchHolding(d: LockDriver): void {
+  d.watched = undefined;
+  registry?.unregister(d);
+}
+
+/** The object kept for `d`'s holding was collected: warn, once, if it still holds. */
+function abandoned(d: LockDriver): void {
+  const what = d.watched;
+  if (what === undefined || !isHolding(d.phase)) return;
+  d.watched = undefined;
+  const s = d.s;
+  const object = what === "HeldLock" ? "HeldLock" : s.kind === "lock" ? "DistributedLock" : "DistributedSemaphore";
+  const maxHoldS = s.maxHoldS;
+  const until = maxHoldS === undefined ? "until the process exits" : `until its maxHoldS of ${maxHoldS} s`;
+  console.warn(
+    `dflockd-client: the ${object} holding ${quote(d.key)} was garbage-collected without being released; ` +
+      `the lock stays held and renewed ${until}. Release it (release(), withLock(), or await using with hold()), ` +
+      "or set maxHoldS to bound how long a lock can be held.",
+  );
+  const hook = s.hooks?.abandoned;
+  if (hook !== undefined) {
+    fire("abandoned", hook, (): AbandonedEvent => ({ key: d.key, server: serverOf(s), object, maxHoldS }));
+  }
+}

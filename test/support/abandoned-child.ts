@@ -1,0 +1,115 @@
+/**
+ * The child process of test/integration/abandoned.test.ts, run by the runtime
+ * under test with its garbage collector exposed (Node `--expose-gc`, Deno
+ * `--v8-flags=--expose-gc`, Bun's own `Bun.gc`). Against the server at
+ * `argv[2]:argv[3]`, with keys prefixed `argv[4]`, it holds locks and drops
+ * what it keeps for some of them:
+ *
+ * - `drop-lock`, `drop-sem`: the instance of an `acquire()`, dropped;
+ * - `drop-held`: the `HeldLock` of a `hold()`, dropped (its instance kept);
+ * - `keep`: the instance kept;
+ * - `released`: released, then dropped;
+ * - `with-lock`: the instance of a `withLock()` still running, dropped;
+ * - `self`: an instance its own `onLost` refers to (the client keeps that
+ *   callback while it holds, so the instance cannot be collected: no warning
+ *   can come, as none could if the client kept any instance alive).
+ *
+ * Then it forces garbage collection until the three dropped holdings have
+ * been reported (at most 300 rounds), a few rounds more, asks the server what
+ * is still held, and prints one JSON line: the `abandoned` events, the
+ * `console.warn` lines, and the keys the server still holds.
+ */
+import process from "node:process";
+import { type AbandonedEvent, DistributedLock, DistributedSemaphore, stats } from "../../mod.ts";
+
+const [host = "127.0.0.1", portText = "0", prefix = "k"] = process.argv.slice(2);
+const port = Number(portText);
+const servers: ReadonlyArray<readonly [string, number]> = [[host, port]];
+
+const events: AbandonedEvent[] = [];
+const warnings: string[] = [];
+console.warn = (...args: unknown[]): void => {
+  warnings.push(args.map(String).join(" "));
+};
+const hooks = {
+  abandoned: (e: AbandonedEvent): void => {
+    events.push(e);
+  },
+};
+const opts = { servers, hooks, leaseTtlS: 10 };
+const k = (name: string): string => `${prefix}-${name}`;
+
+/** What this script keeps alive on purpose. */
+const kept: unknown[] = [];
+
+function forceGc(): void {
+  const g = globalThis as { Bun?: { gc(full: boolean): void }; gc?: () => void };
+  if (g.Bun !== undefined) g.Bun.gc(true);
+  else if (g.gc !== undefined) g.gc();
+  else throw new Error("no garbage collector to call: run with --expose-gc");
+}
+
+// Each in a function of its own, so that nothing in this module's scope keeps what it drops.
+async function dropLock(): Promise<void> {
+  const lock = new DistributedLock({ key: k("drop-lock"), ...opts });
+  if (!(await lock.acquire())) throw new Error("drop-lock not acquired");
+}
+async function dropSemaphore(): Promise<void> {
+  const sem = new DistributedSemaphore({ key: k("drop-sem"), limit: 2, maxHoldS: 600, ...opts });
+  if (!(await sem.acquire())) throw new Error("drop-sem not acquired");
+}
+async function dropHeldLock(): Promise<void> {
+  const lock = new DistributedLock({ key: k("drop-held"), ...opts });
+  kept.push(lock);
+  await lock.hold();
+}
+async function keep(): Promise<void> {
+  const lock = new DistributedLock({ key: k("keep"), ...opts });
+  if (!(await lock.acquire())) throw new Error("keep not acquired");
+  kept.push(lock);
+}
+async function released(): Promise<void> {
+  const lock = new DistributedLock({ key: k("released"), ...opts });
+  if (!(await lock.acquire())) throw new Error("released not acquired");
+  await lock.release();
+}
+async function selfReferencing(): Promise<void> {
+  const lock: DistributedLock = new DistributedLock({ key: k("self"), ...opts, onLost: () => lock.close() });
+  if (!(await lock.acquire())) throw new Error("self not acquired");
+}
+let endWithLock: () => void = () => {};
+function duringWithLock(): Promise<void> {
+  return new Promise<void>((started) => {
+    const running = new DistributedLock({ key: k("with-lock"), ...opts }).withLock(
+      () =>
+        new Promise<void>((end) => {
+          endWithLock = end;
+          started();
+        }),
+    );
+    kept.push(running);
+  });
+}
+
+await dropLock();
+await dropSemaphore();
+await dropHeldLock();
+await keep();
+await released();
+await selfReferencing();
+await duringWithLock();
+
+const DROPPED = 3;
+let rounds = 0;
+for (let extra = 0; rounds < 300 && extra < 5; rounds++) {
+  forceGc();
+  // A fresh task: the registry's callbacks run, and no stack slot of the code above is left to scan.
+  await new Promise((r) => setTimeout(r, 10));
+  if (events.length >= DROPPED) extra++;
+}
+endWithLock();
+await Promise.all(kept.filter((x): x is Promise<unknown> => x instanceof Promise));
+const now = await stats({ host, port });
+const held = [...now.locks.map((l) => l.key), ...now.semaphores.filter((s) => s.holders > 0).map((s) => s.key)];
+process.stdout.write(`${JSON.stringify({ events, warnings, held, rounds })}\n`);
+process.exit(0);
