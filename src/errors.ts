@@ -250,26 +250,46 @@ export class ServerError extends LockError {
    */
   static fromStatus(status: string, command: string): ServerError {
     const known = STATUS_CODES[status];
-    if (known?.[0] === "AUTH") return new AuthError();
+    if (known?.[0] === "AUTH") return new AuthError({ tokenSent: command === "auth" });
     const [code, meaning] = known ?? ["SERVER_ERROR", "the server rejected the request"];
     return new ServerError(`${meaning} (server replied ${quote(status)} to ${quote(command)})`, status, code);
   }
 }
 
 /**
- * The server rejected the authentication secret, or required one that was not sent.
+ * The server rejected the authentication secret, or required one that was not
+ * sent. The message names the server and says which; it never contains the secret.
  *
  * @example
  * ```ts
  * import { AuthError, LockError } from "dflockd-client";
- * console.log(new AuthError() instanceof LockError); // true
+ * const err = new AuthError({ server: "127.0.0.1:6388", tokenSent: false });
+ * console.log(err instanceof LockError, err.message); // true "127.0.0.1:6388: authentication failed: ..."
  * ```
  */
 export class AuthError extends ServerError {
-  /** Creates the error; it never contains the secret. */
-  constructor() {
-    super('authentication failed (server replied "error_auth")', "error_auth", "AUTH");
+  /** The server's `host:port`, when known. */
+  readonly server: string | undefined;
+  /** `true`: a token was sent and refused; `false`: the server wants one and none was sent (no `auth` option). */
+  readonly tokenSent: boolean | undefined;
+
+  /**
+   * Creates the error; it never contains the secret.
+   * @param options `server` (`host:port`) and `tokenSent`, when known.
+   */
+  constructor(options?: { server?: string | undefined; tokenSent?: boolean | undefined }) {
+    const sent = options?.tokenSent;
+    const what =
+      sent === undefined
+        ? ""
+        : sent
+          ? ": the server refused the auth token; check the auth option against the server's --auth-token"
+          : ": the server requires an auth token and none was sent; set the auth option to the server's --auth-token";
+    const where = options?.server === undefined ? "" : `${options.server}: `;
+    super(`${where}authentication failed${what} (server replied "error_auth")`, "error_auth", "AUTH");
     this.name = "AuthError";
+    this.server = options?.server;
+    this.tokenSent = sent;
   }
 }
 

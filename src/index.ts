@@ -43,6 +43,7 @@ export {
   waitForLock,
 } from "./lowlevel.ts";
 export type { LeaseState } from "./machine.ts";
+export { LimitMismatchError } from "./mismatch.ts";
 export { type ConnectOptions, connect, type TlsOptions } from "./open.ts";
 export { closeIdleConnections } from "./pool.ts";
 export {
