@@ -87,6 +87,24 @@ describe("AuthError", () => {
   });
 });
 
+describe("an auth token for a server that takes none", () => {
+  const server = useDflockd();
+
+  it("says so, names the server, and shows not the token", async () => {
+    const errors = await Promise.all([
+      connect({ port: server().port, auth: SECRET }).catch((e: unknown) => e),
+      new DistributedLock({ key: key(), servers: [server().address], auth: SECRET }).acquire().catch((e) => e),
+    ]);
+    for (const err of errors) {
+      expect(err).toMatchObject({ code: "SERVER_ERROR", status: "error" });
+      expect((err as Error).message).toBe(
+        `127.0.0.1:${server().port} answered "error" to "auth": it takes no auth token (started without --auth-token?); leave out the auth option`,
+      );
+      for (const text of shown(err)) expect(text).not.toContain(SECRET);
+    }
+  });
+});
+
 describe("LIMIT_MISMATCH", () => {
   const server = useDflockd();
   const where = () => `127.0.0.1:${server().port}`;
