@@ -12,6 +12,7 @@ import type { Connection } from "./connection.ts";
 import type { LockDriver } from "./driver.ts";
 import { ConnectionError, LockError, quote, ServerError } from "./errors.ts";
 import type { Link } from "./link.ts";
+import { explainMismatch, isBareMismatch } from "./mismatch.ts";
 import { openConnection } from "./open.ts";
 import { pickServer, type Settings, serverOf, type Target } from "./options.ts";
 import { commandName } from "./protocol.ts";
@@ -191,7 +192,11 @@ export class Attempts implements AttemptSide {
       const retry = reused && d.epoch === epoch && signal?.aborted !== true && staleConnection(err);
       d.endAttempt(epoch, err instanceof ServerError ? "refused" : "failed");
       if (retry) return RETRY;
-      throw err;
+      if (!isBareMismatch(err)) throw err;
+      // Told in full: the key, the server, and both limits where the server's stats tell them. The attempt
+      // is over, and its connection may be lent again meanwhile: the caller's signal no longer closes it.
+      if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
+      throw await explainMismatch(d.s);
     } finally {
       if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
     }

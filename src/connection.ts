@@ -4,10 +4,17 @@
  *
  * @module
  */
-import { ConnectionError, LockError, ProtocolError } from "./errors.ts";
+import { AuthError, ConnectionError, LockError, ProtocolError } from "./errors.ts";
 import { DEFAULT_MAX_REPLY_BYTES, LineDecoder } from "./protocol.ts";
 import { type ByteStream, backgroundTimer } from "./transport.ts";
-import { named, noReplyError, notDflockdHint, serverClosedMessage, unsolicitedError } from "./wording.ts";
+import {
+  lostConnectionReason,
+  named,
+  noReplyError,
+  notDflockdHint,
+  serverClosedMessage,
+  unsolicitedError,
+} from "./wording.ts";
 
 /** Default server host. */
 export const DEFAULT_HOST = "127.0.0.1";
@@ -96,6 +103,10 @@ export class Connection {
   readonly #openedAt = performance.now();
   /** `host:port`, when known. */
   readonly #server: string | undefined;
+  /** When the last reply left nothing pending (or the connection opened): the server's read deadline runs from about then. */
+  #idleSince = this.#openedAt;
+  /** How long the connection had been idle when the server sent its parting `error` unprompted (its read timeout). */
+  #idleAtTimeoutMs: number | undefined;
 
   /**
    * Wrap a connected stream. Most users call {@link connect} instead.
@@ -142,6 +153,14 @@ export class Connection {
   /** Requests sent and not yet answered. */
   get pending(): number {
     return this.#queue.length - this.#head;
+  }
+
+  /**
+   * @internal Why a holding on this connection was lost to its close by the
+   * server, worded for a client that assumed `assumedMs` of read timeout.
+   */
+  lossReason(assumedMs: number): string {
+    return lostConnectionReason(this.#idleAtTimeoutMs, assumedMs);
   }
 
   /** `performance.now()` when the last request was written (0 if none was). */
@@ -330,6 +349,7 @@ export class Connection {
     const p = this.#queue[this.#head];
     if (p === undefined) {
       // Nobody asked. Never hand it to a later request: report it and close.
+      if (line === "error") this.#idleAtTimeoutMs = performance.now() - this.#idleSince;
       const err = unsolicitedError(this.#server, line);
       this.#shutdown(false, err);
       return;
@@ -341,6 +361,7 @@ export class Connection {
       else queue.length = 0;
       this.#head = 0;
       this.#keepAlive(false);
+      this.#idleSince = performance.now();
     } else {
       queue[this.#head - 1] = undefined as unknown as Pending;
       const since = performance.now();
@@ -357,7 +378,9 @@ export class Connection {
               named(this.#server, `${caught.message}${notDflockdHint(line, this.#server)}`),
               caught.reply,
             )
-          : caught;
+          : caught instanceof AuthError
+            ? new AuthError({ server: this.#server, tokenSent: caught.tokenSent })
+            : caught;
       p.reject(err);
       // A malformed reply means the stream can no longer be trusted.
       if (err instanceof ProtocolError) this.#shutdown(false, err);

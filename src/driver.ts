@@ -378,7 +378,7 @@ export class LockDriver implements LinkUser {
     if (isHolding(phase)) {
       // The client's own reason (a late reply, another holding on it lost) says more than "lost".
       const own = info.byClient || info.error.code === "TIMEOUT";
-      const why = own ? info.error.message : "the connection to the server was lost";
+      const why = own ? info.error.message : conn.lossReason(this.s.readTimeoutMs);
       this.fire("closed", new LockLostError(this.key, why, info.error));
     } else if (phase === "queued") {
       this.#dropped = info.error;

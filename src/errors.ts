@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { quote } from "./quote.ts";
 
 /**
  * Machine-readable reason carried by every {@link LockError}.
@@ -252,26 +253,46 @@ export class ServerError extends LockError {
    */
   static fromStatus(status: string, command: string): ServerError {
     const known = STATUS_CODES[status];
-    if (known?.[0] === "AUTH") return new AuthError();
+    if (known?.[0] === "AUTH") return new AuthError({ tokenSent: command === "auth" });
     const [code, meaning] = known ?? ["SERVER_ERROR", "the server rejected the request"];
     return new ServerError(`${meaning} (server replied ${quote(status)} to ${quote(command)})`, status, code);
   }
 }
 
 /**
- * The server rejected the authentication secret, or required one that was not sent.
+ * The server rejected the authentication secret, or required one that was not
+ * sent. The message names the server and says which; it never contains the secret.
  *
  * @example
  * ```ts
  * import { AuthError, LockError } from "dflockd-client";
- * console.log(new AuthError() instanceof LockError); // true
+ * const err = new AuthError({ server: "127.0.0.1:6388", tokenSent: false });
+ * console.log(err instanceof LockError, err.message); // true "127.0.0.1:6388: authentication failed: ..."
  * ```
  */
 export class AuthError extends ServerError {
-  /** Creates the error; it never contains the secret. */
-  constructor() {
-    super('authentication failed (server replied "error_auth")', "error_auth", "AUTH");
+  /** The server's `host:port`, when known. */
+  readonly server: string | undefined;
+  /** `true`: a token was sent and refused; `false`: the server wants one and none was sent (no `auth` option). */
+  readonly tokenSent: boolean | undefined;
+
+  /**
+   * Creates the error; it never contains the secret.
+   * @param options `server` (`host:port`) and `tokenSent`, when known.
+   */
+  constructor(options?: { server?: string | undefined; tokenSent?: boolean | undefined }) {
+    const sent = options?.tokenSent;
+    const what =
+      sent === undefined
+        ? ""
+        : sent
+          ? ": the server refused the auth token; check the auth option against the server's --auth-token"
+          : ": the server requires an auth token and none was sent; set the auth option to the server's --auth-token";
+    const where = options?.server === undefined ? "" : `${options.server}: `;
+    super(`${where}authentication failed${what} (server replied "error_auth")`, "error_auth", "AUTH");
     this.name = "AuthError";
+    this.server = options?.server;
+    this.tokenSent = sent;
   }
 }
 
@@ -320,63 +341,5 @@ const STATUS_CODES: Readonly<Record<string, readonly [LockErrorCode, string]>> =
   error_auth: ["AUTH", "authentication failed"],
 };
 
-/**
- * Code points a message must never show as they are, because they print as
- * nothing or as something that looks like a plain space: controls (C0, DEL,
- * C1), format characters (BOM, ZWJ, bidi controls, ...), every Unicode space
- * but U+0020, the line and paragraph separators, lone surrogate halves, and
- * the other default-ignorable or blank code points (variation selectors,
- * Hangul fillers, U+2800 BRAILLE PATTERN BLANK).
- */
-const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zs}\p{Zl}\p{Zp}\p{Cs}\p{Default_Ignorable_Code_Point}\u2800]/u;
-const SHORT_ESCAPES: Readonly<Record<string, string>> = {
-  '"': '\\"',
-  "\\": "\\\\",
-  "\n": "\\n",
-  "\r": "\\r",
-  "\t": "\\t",
-};
-
-function escapeChar(ch: string): string {
-  const short = SHORT_ESCAPES[ch];
-  if (short !== undefined) return short;
-  if (ch === " " || !INVISIBLE.test(ch)) return ch;
-  const cp = ch.codePointAt(0) as number;
-  return cp > 0xffff ? `\\u{${cp.toString(16)}}` : `\\u${cp.toString(16).padStart(4, "0")}`;
-}
-
-/**
- * Quote a user value (a key, a token, a host) for an error message, so that
- * what the message shows is what the value holds. A string comes back in
- * double quotes with `"` and `\` escaped, `\n`, `\r`, `\t` in short form, and
- * every other control character, Unicode space other than U+0020, format
- * character (BOM, ZWJ, ...), line or paragraph separator, lone surrogate and
- * other invisible code point as a `\u00a0`-style escape (`\u{e0001}` above
- * U+FFFF). Strings longer than `maxChars` code points are cut, and say how
- * long they were. Other values are described by their type or value (`42`,
- * `undefined`, `an object`). Never pass a secret.
- *
- * @param value The value to show.
- * @param maxChars Most code points shown (default 200).
- * @returns The quoted, escaped text.
- * @example
- * ```ts
- * import { quote } from "./errors.ts";
- *
- * quote("a\u00a0b"); // "a\u00a0b" (the escape, not a space)
- * quote("a b"); // "a b"
- * quote(42); // 42
- * ```
- */
-export function quote(value: unknown, maxChars = 200): string {
-  if (typeof value !== "string") {
-    if (value === null) return "null";
-    if (typeof value === "function") return "a function";
-    if (typeof value === "object") return Array.isArray(value) ? "an array" : "an object";
-    return String(value);
-  }
-  const chars = Array.from(value);
-  const shown = chars.length > maxChars ? chars.slice(0, maxChars) : chars;
-  const text = `"${shown.map(escapeChar).join("")}"`;
-  return shown === chars ? text : `${text}... (${chars.length} characters in all)`;
-}
+/** Re-exported: every module that builds a message imports it from here. */
+export { quote };

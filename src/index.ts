@@ -44,6 +44,7 @@ export {
   waitForLock,
 } from "./lowlevel.ts";
 export type { LeaseState } from "./machine.ts";
+export { LimitMismatchError } from "./mismatch.ts";
 export type { LockSpec, MultiLockOptions } from "./multi.ts";
 export { type ConnectOptions, connect, type TlsOptions } from "./open.ts";
 export { closeIdleConnections } from "./pool.ts";

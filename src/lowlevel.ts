@@ -11,6 +11,7 @@
 import { asConnection, type SocketLike } from "./adopt.ts";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "./connection.ts";
 import { AcquireTimeoutError } from "./errors.ts";
+import { namingMismatch } from "./mismatch.ts";
 import { CONNECT_KEYS, type ConnectOptions, connect } from "./open.ts";
 import {
   commandName,
@@ -51,10 +52,21 @@ function grantOrTimeout(
   key: string,
   bytes: string,
   timeoutS: number,
+  limit = 1,
 ): Promise<Grant> {
+  const conn = asConnection(sock);
   // A parser that throws the timeout itself: cheaper than a then() per request.
-  const parse = (line: string, command: string): Grant => parseGrantReply(line, command) ?? timedOut(key, timeoutS);
-  return send(sock, bytes, commandName(kind, op), parse, timeoutS * 1000 + GRACE_MS);
+  const grant = (line: string, command: string): Grant => parseGrantReply(line, command) ?? timedOut(key, timeoutS);
+  const parse = namingMismatch(grant, key, limit, conn.server);
+  return conn.request(bytes, commandName(kind, op), parse, timeoutS * 1000 + GRACE_MS);
+}
+
+/** `e`/`se`, a mismatch told in full. */
+function enqueueOn(sock: SocketLike, kind: Kind, key: string, limit: number, ttl?: number): Promise<EnqueueResult> {
+  const bytes = encodeEnqueue(kind, key, ttl, kind === "semaphore" ? limit : undefined);
+  const conn = asConnection(sock);
+  const parse = namingMismatch(parseEnqueueReply, key, limit, conn.server);
+  return conn.request(bytes, commandName(kind, "enqueue"), parse, DEFAULT_REQUEST_TIMEOUT_MS);
 }
 
 function timedOut(key: string, timeoutS: number): never {
@@ -120,9 +132,7 @@ export function acquire(sock: SocketLike, key: string, acquireTimeoutS: number, 
  * ```
  */
 export function enqueue(sock: SocketLike, key: string, leaseTtlS?: number): Promise<EnqueueResult> {
-  return rejecting(() =>
-    send(sock, encodeEnqueue("lock", key, leaseTtlS), "e", parseEnqueueReply, DEFAULT_REQUEST_TIMEOUT_MS),
-  );
+  return rejecting(() => enqueueOn(sock, "lock", key, 1, leaseTtlS));
 }
 
 /**
@@ -239,6 +249,7 @@ export function semAcquire(
       key,
       encodeAcquire("semaphore", key, acquireTimeoutS, leaseTtlS, limit),
       acquireTimeoutS,
+      limit,
     ),
   );
 }
@@ -262,9 +273,7 @@ export function semAcquire(
  * ```
  */
 export function semEnqueue(sock: SocketLike, key: string, limit: number, leaseTtlS?: number): Promise<EnqueueResult> {
-  return rejecting(() =>
-    send(sock, encodeEnqueue("semaphore", key, leaseTtlS, limit), "se", parseEnqueueReply, DEFAULT_REQUEST_TIMEOUT_MS),
-  );
+  return rejecting(() => enqueueOn(sock, "semaphore", key, limit, leaseTtlS));
 }
 
 /**

@@ -9,7 +9,7 @@
  */
 import { abortError } from "./cancel.ts";
 import { Connection, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT } from "./connection.ts";
-import { ConnectionError, InvalidArgumentError, LockError } from "./errors.ts";
+import { ConnectionError, InvalidArgumentError, LockError, ServerError } from "./errors.ts";
 import { parseOkReply } from "./protocol.ts";
 import { hostPort, runtime, type TlsSettings } from "./transport.ts";
 import { checkHost, checkKnownKeys, checkOptionMillis, checkPort, checkSecret, describeValue } from "./validate.ts";
@@ -177,6 +177,11 @@ export async function openConnection(s: OpenSettings, signal?: AbortSignal): Pro
         code: "TIMEOUT",
         cause: err,
       });
+    }
+    // dflockd started without --auth-token knows no `auth` command.
+    if (err instanceof ServerError && err.status === "error") {
+      const why = `${conn.server} answered "error" to "auth": it takes no auth token (started without --auth-token?); leave out the auth option`;
+      throw new ServerError(why, "error", "SERVER_ERROR");
     }
     throw err;
   } finally {

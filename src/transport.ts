@@ -145,6 +145,19 @@ export function backgroundTimer(fn: () => void, ms: number): ReturnType<typeof s
   return t;
 }
 
+/**
+ * The ALPN protocol name a TLS client may offer so that a plaintext dflockd
+ * answers its ClientHello at once. dflockd reads requests as lines: it
+ * answers `error` once three lines have come, or once a line longer than
+ * 256 bytes has ended with its `\n` (and then closes). A ClientHello of
+ * fewer than 257 bytes, or with no `\n` after its long run, leaves it waiting
+ * for more until its read timeout, and the client's handshake with it. This
+ * name is 254 bytes without a `\n`, then one: a ClientHello that carries it
+ * always makes a line too long, ended. A TLS server that has no ALPN
+ * protocols of its own (dflockd's Go server has none) ignores it.
+ */
+export const PLAINTEXT_PROBE_ALPN = `dflockd-client ${"-".repeat(239)}\n`;
+
 /** Words the runtimes use for certificate problems (checked first: Deno's say "invalid peer certificate"). */
 const CERTIFICATE_TROUBLE =
   /cert|verif|self.signed|issuer|altname|hostname|unknownca|expired|authority|notvalidforname/i;

@@ -88,3 +88,32 @@ export function notDflockdHint(line: string, server: string | undefined): string
   if (DFLOCKD_STATUS.test(line)) return "";
   return `; that is not a dflockd reply: is ${server ?? "the other end"} a dflockd server? Check the host and port`;
 }
+
+/** The shortest read timeout a dflockd takes (`--read-timeout` is whole seconds, at least 1), less what clocks and delivery may shave off. */
+const MIN_READ_TIMEOUT_MS = 900;
+/**
+ * How much shorter than the client's assumption the idle gap must be: both are
+ * whole seconds, so a shorter read timeout is at least a second shorter, and
+ * a gap within half a second of the assumption is the assumption itself.
+ */
+const SHORTER_BY_MS = 500;
+
+/**
+ * Why a holding was lost when the server closed its connection. When the
+ * evidence fits a read timeout shorter than the client assumed (dflockd's
+ * parting `error`, sent unprompted with no request pending, after the
+ * connection had been idle at least about a second and at least half a
+ * second less than `assumedMs`),
+ * it names the option that prevents it and the value to set: the idle time
+ * seen, rounded down, or the server's own `--read-timeout`.
+ *
+ * @param idleMs How long the connection had been idle when the server sent its parting `error`, if it did.
+ * @param assumedMs The client's `serverReadTimeoutS`, in ms.
+ */
+export function lostConnectionReason(idleMs: number | undefined, assumedMs: number): string {
+  if (idleMs === undefined || idleMs < MIN_READ_TIMEOUT_MS || idleMs > assumedMs - SHORTER_BY_MS) {
+    return "the connection to the server was lost";
+  }
+  const fix = Math.max(1, Math.floor(idleMs / 1000));
+  return `the server closed the connection after it had been idle ${(idleMs / 1000).toFixed(1)} s: its read timeout looks shorter than the ${assumedMs / 1000} s the client assumed (serverReadTimeoutS). Set serverReadTimeoutS to ${fix}, or to the server's --read-timeout, so that renewals come in time`;
+}

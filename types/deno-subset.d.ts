@@ -41,8 +41,12 @@ declare namespace Deno {
     caCerts?: string[];
     cert?: string;
     key?: string;
+    alpnProtocols?: string[];
   }): Promise<TlsConn>;
-  function startTls(conn: TcpConn, options?: { hostname?: string; caCerts?: string[] }): Promise<TlsConn>;
+  function startTls(
+    conn: TcpConn,
+    options?: { hostname?: string; caCerts?: string[]; alpnProtocols?: string[] },
+  ): Promise<TlsConn>;
   function unrefTimer(id: number): void;
 
   // The command line's host (adapters/deno/cli.ts).

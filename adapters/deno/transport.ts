@@ -15,6 +15,7 @@ import {
   connectFailedError,
   connectTimeoutError,
   hostPort,
+  PLAINTEXT_PROBE_ALPN,
   type Runtime,
   type StreamHandlers,
   tlsHandshakeError,
@@ -153,6 +154,15 @@ class DenoStream implements ByteStream {
   }
 }
 
+/**
+ * Offered in every handshake: Deno's ClientHello is shorter than dflockd's
+ * longest line, so a plaintext dflockd would wait for more of it instead of
+ * answering, and the handshake would wait out the connect timeout. With it
+ * the server answers `error` at once, and the handshake fails at once, with
+ * the core's hint that the server does not speak TLS.
+ */
+const ALPN = [PLAINTEXT_PROBE_ALPN];
+
 async function connectDeno(target: ConnectTarget): Promise<ByteStream> {
   const where = hostPort(target.host, target.port);
   const t = target.tls;
@@ -212,6 +222,7 @@ async function connectDeno(target: ConnectTarget): Promise<ByteStream> {
           port: target.port,
           cert: t.cert,
           key: t.key,
+          alpnProtocols: ALPN,
           ...(t.ca !== undefined && { caCerts: t.ca }),
         }),
         closeQuietly,
@@ -230,7 +241,11 @@ async function connectDeno(target: ConnectTarget): Promise<ByteStream> {
       tcp.setNoDelay(true);
       if (t !== undefined) {
         const tls = await step(
-          Deno.startTls(tcp, { hostname: target.host, ...(t.ca !== undefined && { caCerts: t.ca }) }),
+          Deno.startTls(tcp, {
+            hostname: target.host,
+            alpnProtocols: ALPN,
+            ...(t.ca !== undefined && { caCerts: t.ca }),
+          }),
           closeQuietly,
         );
         conn = tls;

@@ -56,6 +56,10 @@ describe("on a server with --read-timeout 2", () => {
     await lock.acquire();
     await until(() => lost !== undefined, 5_000, "onLost");
     expect(lost).toBeInstanceOf(LockLostError);
+    // The message names the option that prevents this and the value it needs: the idle time seen, rounded
+    // down (2, or 1 when the close came a moment early by the client's clock), or the server's --read-timeout.
+    expect(lost?.message).toMatch(/idle [12]\.\d s: its read timeout looks shorter than the 23 s the client assumed/);
+    expect(lost?.message).toMatch(/Set serverReadTimeoutS to [12], or to the server's --read-timeout/);
     expect(lock.state).toBe("lost");
     await expect(lock.release()).rejects.toBeInstanceOf(LockLostError);
     // And the instance can acquire again.

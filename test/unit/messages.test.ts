@@ -5,12 +5,13 @@
  */
 import { inspect } from "node:util";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { ConnectionError, ProtocolError } from "../../src/errors.ts";
+import { ConnectionError, LockLostError, ProtocolError } from "../../src/errors.ts";
 import { sharedPool } from "../../src/pool.ts";
 import { stableHashShard } from "../../src/sharding.ts";
+import { lostConnectionReason } from "../../src/wording.ts";
 // Through the runtime entry point, which installs its runtime's inspect hook (the core has none).
 import { DistributedLock } from "../support/client.ts";
-import { type ScriptedRuntime, token, useScriptedRuntime } from "../support/scripted-peer.ts";
+import { type PeerEnd, type ScriptedRuntime, token, useScriptedRuntime } from "../support/scripted-peer.ts";
 
 let rt: ScriptedRuntime;
 beforeEach(() => {
@@ -108,5 +109,60 @@ describe("what a lock shows of itself", () => {
       const [host, port] = servers[stableHashShard(key, 3)] as [string, number];
       expect(lock.server).toBe(`${host}:${port}`);
     }
+  });
+});
+
+describe("a loss to the server's read timeout names serverReadTimeoutS", () => {
+  /** Hold "k" (lease 60 s, serverReadTimeoutS 23), let `idleMs` pass, then end the connection as `end` says. */
+  async function lose(idleMs: number, end: (peer: PeerEnd) => void): Promise<LockLostError> {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    let lost: LockLostError | undefined;
+    const lock = new DistributedLock({ key: "k", servers: [["h", 1]], leaseTtlS: 60, onLost: (e) => (lost = e) });
+    const p = lock.acquire();
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    peer.send(`ok ${token(1)} 60\n`);
+    expect(await p).toBe(true);
+    await vi.advanceTimersByTimeAsync(idleMs);
+    end(peer);
+    await vi.advanceTimersByTimeAsync(1);
+    lock.close();
+    expect(lost).toBeInstanceOf(LockLostError);
+    return lost as LockLostError;
+  }
+
+  it("dflockd's parting error after an idle gap shorter than assumed: the option and the value to set", async () => {
+    const lost = await lose(3_400, (peer) => {
+      peer.send("error\n");
+      peer.hangUp();
+    });
+    expect(lost.message).toBe(
+      `lost "k": the server closed the connection after it had been idle 3.4 s: its read timeout looks shorter than the 23 s the client assumed (serverReadTimeoutS). Set serverReadTimeoutS to 3, or to the server's --read-timeout, so that renewals come in time`,
+    );
+    expect(lost.cause).toBeInstanceOf(ConnectionError);
+  });
+
+  it("a close without the parting error says nothing of a read timeout", async () => {
+    const lost = await lose(3_400, (peer) => peer.hangUp());
+    expect(lost.message).toBe('lost "k": the connection to the server was lost');
+  });
+
+  it("an error sooner than any read timeout (under a second idle) says nothing of one either", async () => {
+    const lost = await lose(500, (peer) => {
+      peer.send("error\n");
+      peer.hangUp();
+    });
+    expect(lost.message).not.toMatch(/serverReadTimeoutS/);
+  });
+
+  it("only an idle gap from 0.9 s to half a second short of the assumed read timeout counts", () => {
+    expect(lostConnectionReason(undefined, 23_000)).toBe("the connection to the server was lost");
+    expect(lostConnectionReason(899, 23_000)).toBe("the connection to the server was lost");
+    expect(lostConnectionReason(23_000, 23_000)).toBe("the connection to the server was lost");
+    // Both read timeouts are whole seconds: a gap this close to the assumed one is that one (a late renewal).
+    expect(lostConnectionReason(22_600, 23_000)).toBe("the connection to the server was lost");
+    expect(lostConnectionReason(22_400, 23_000)).toMatch(/Set serverReadTimeoutS to 22,/);
+    expect(lostConnectionReason(950, 23_000)).toMatch(/idle 0\.9 s: .* Set serverReadTimeoutS to 1,/);
+    expect(lostConnectionReason(9_999, 23_000)).toMatch(/Set serverReadTimeoutS to 9,/);
   });
 });
