@@ -21,6 +21,7 @@ import {
   checkOptionSeconds,
   checkPort,
   checkRatio,
+  checkWaitSeconds,
   describeValue,
 } from "./validate.ts";
 
@@ -41,7 +42,7 @@ export const DEFAULT_ACQUIRE_TIMEOUT_S = 10;
 export interface LockOptions {
   /** Lock name: 1 to 256 UTF-8 bytes of well-formed Unicode, without space, tab, CR or LF. */
   key: string;
-  /** Seconds to wait for the lock (whole, >= 0; `0` tries once). Default `10`. */
+  /** Seconds to wait for the lock (whole, 0 to 3600; `0` tries once; `Infinity` waits without limit). Default `10`. */
   acquireTimeoutS?: number | undefined;
   /** Lease TTL in whole seconds (>= 1), kept on every renewal. Default: the server's (33 s unless configured). */
   leaseTtlS?: number | undefined;
@@ -130,7 +131,8 @@ export interface AcquireOptions {
    * the lock (time spent waiting behind this instance's earlier `withLock()`
    * callers included), for `wait()` the same as its `timeoutS` argument, and
    * for `enqueue()` how long the whole call may take (it then rejects with
-   * code `"TIMEOUT"`). `0` tries once.
+   * code `"TIMEOUT"`). `0` tries once; `Infinity` waits without limit, in
+   * one queued request that keeps its place in line.
    */
   timeoutS?: number | undefined;
 }
@@ -173,7 +175,7 @@ export function checkCallOptions(what: string, options: AcquireOptions | undefin
   if (signal !== undefined && !isAbortSignal(signal)) {
     throw new InvalidArgumentError(`${what}: signal must be an AbortSignal, got ${describeValue(signal)}`);
   }
-  if (options.timeoutS !== undefined) checkOptionSeconds(`${what}: timeoutS`, options.timeoutS, 0);
+  if (options.timeoutS !== undefined) checkWaitSeconds(`${what}: timeoutS`, options.timeoutS);
 }
 
 function isAbortSignal(value: unknown): value is AbortSignal {
@@ -256,7 +258,7 @@ export function readSettings(kind: Kind, options: LockOptions, limit?: number): 
     key: checkKey(options.key),
     kind,
     limit: kind === "semaphore" ? checkLimit(limit) : undefined,
-    acquireTimeoutS: checkOptionSeconds("acquireTimeoutS", options.acquireTimeoutS ?? DEFAULT_ACQUIRE_TIMEOUT_S, 0),
+    acquireTimeoutS: checkWaitSeconds("acquireTimeoutS", options.acquireTimeoutS ?? DEFAULT_ACQUIRE_TIMEOUT_S),
     leaseTtlS,
     targets,
     strategy,
