@@ -65,6 +65,14 @@ describe(`dflockd-client: the command's environment (${RUNTIME})`, () => {
     const names = ["DFLOCKD_KEY", "DFLOCKD_LEASE", "DFLOCKD_SERVER", "DFLOCKD_SERVERS"];
     if (fence !== "unset") names.push("DFLOCKD_FENCE");
     expect(dflockdNames(r.out)).toEqual(names.sort());
+    if (RUNTIME === "deno" && fence === "") {
+      // With a plain --allow-env, Deno may read the whole environment, and removes the inherited fence.
+      const all = await runCli(["lock", k, "--", ...PRINT_ENV], {
+        env: { DFLOCKD_SERVERS: where(), DFLOCKD_FENCE: "999" },
+        deno: { ...deno(), env: "all" },
+      });
+      expect(told(all.out)).toMatchObject({ DFLOCKD_KEY: k, DFLOCKD_FENCE: "unset" });
+    }
   });
 
   it("sem: the same, with the slot's lease", async () => {
