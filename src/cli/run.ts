@@ -76,7 +76,7 @@ const FROM_KEYBOARD: ReadonlySet<ForwardedSignal> = new Set(["SIGINT", "SIGQUIT"
 const STATUS_DELAY_MS = 250;
 
 /**
- * Run `req.command` under the lock or slot, and say how to exit.
+ * Run `req.command` under the lock or slot (without one, hold until a signal), and say how to exit.
  *
  * @param req What to hold and what to run.
  * @param options The client's options (for a status line's stats of the key's server).
@@ -126,7 +126,9 @@ export async function runUnderLock(
       held = await acquire(options, client, prim, req, host, what, stopWaiting.signal);
     } catch (err) {
       if (!(err instanceof LockLostError)) throw err;
-      await say(`${what} was lost as it was granted (${err.message}); the command did not run`);
+      await say(
+        `${what} was lost as it was granted (${err.message})${req.command.length > 0 ? "; the command did not run" : ""}`,
+      );
       return EXIT.LOST;
     }
     if (held === undefined || interrupted !== undefined) {
@@ -136,7 +138,10 @@ export async function runUnderLock(
     }
     if (held.signal.aborted) {
       // Lost between the grant and now: the command must not start.
-      await say(`${what} was lost before the command started (${describe(held.signal.reason)}); it did not run`);
+      const when = req.command.length > 0 ? "before the command started" : "as it was granted";
+      await say(
+        `${what} was lost ${when} (${describe(held.signal.reason)})${req.command.length > 0 ? "; it did not run" : ""}`,
+      );
       return EXIT.LOST;
     }
     if (req.command.length === 0) return await holdUntilSignal(held, prim.server, what, stopWaiting.signal, host);
