@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { type DflockdServer, startDflockd } from "../harness/dflockd.ts";
+import { currentServer, type DflockdServer, startDflockd } from "../harness/dflockd.ts";
 import { elapse, key, until, useDflockd } from "../integration/helpers.ts";
 import { DistributedLock, DistributedSemaphore, stats } from "../support/client.ts";
 import { RUNTIME } from "../support/runtime.ts";
@@ -72,6 +72,21 @@ describe(`dflockd-client: the command's environment (${RUNTIME})`, () => {
         deno: { ...deno(), env: "all" },
       });
       expect(told(all.out)).toMatchObject({ DFLOCKD_KEY: k, DFLOCKD_FENCE: "unset" });
+    }
+  });
+
+  it("names an IPv6 server in brackets", async () => {
+    // dflockd joins host and port as text, so it needs the brackets; the double takes the bare address.
+    const v6 = await startDflockd(["--host", currentServer() === "double" ? "::1" : "[::1]"]);
+    try {
+      const at = `[::1]:${v6.port}`;
+      const r = await runCli(["lock", key(), "--servers", at, "--", ...PRINT_ENV], {
+        deno: { net: [at], run: ["sh"] },
+      });
+      expect(r.code).toBe(0);
+      expect(told(r.out).DFLOCKD_SERVER).toBe(at);
+    } finally {
+      await v6.stop();
     }
   });
 
