@@ -6,8 +6,9 @@
  *
  * @module
  */
-import type { LockLostError } from "./errors.ts";
+import { InvalidArgumentError, type LockLostError } from "./errors.ts";
 import type { Grant } from "./protocol.ts";
+import { checkKnownKeys, describeValue } from "./validate.ts";
 
 /**
  * What every {@link LockHooks} event carries.
@@ -161,4 +162,25 @@ export function fire<E>(name: string, hook: ((event: E) => unknown) | undefined,
   } catch (err) {
     report(err);
   }
+}
+
+/** Check the `hooks` option: an object of functions, each one of {@link LockHooks}' names. */
+export function checkHooks(hooks: unknown): LockHooks | undefined {
+  if (hooks === undefined) return undefined;
+  if (typeof hooks !== "object" || hooks === null) {
+    throw new InvalidArgumentError(`hooks must be an object of functions, got ${describeValue(hooks)}`);
+  }
+  // A plain object's other keys are typos; a class instance may hold state of its own.
+  const proto: unknown = Object.getPrototypeOf(hooks);
+  if (proto === Object.prototype || proto === null) checkKnownKeys("hooks", hooks, HOOK_NAMES);
+  const out: Record<string, unknown> = {};
+  for (const name of HOOK_NAMES) {
+    const fn: unknown = (hooks as Record<string, unknown>)[name];
+    if (fn === undefined) continue;
+    if (typeof fn !== "function") {
+      throw new InvalidArgumentError(`hooks.${name} must be a function, got ${describeValue(fn)}`);
+    }
+    out[name] = fn.bind(hooks);
+  }
+  return out as LockHooks;
 }

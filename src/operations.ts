@@ -18,13 +18,13 @@ import { type AcquireOptions, checkCallOptions, type EnqueueStatus, serverOf } f
 import {
   acquireRequest,
   encodeEnqueue,
-  encodeWait,
   type Grant,
   parseEnqueueReply,
   parseGrantReply,
+  waitRequest,
 } from "./protocol.ts";
 import { watchHolding } from "./unreleased.ts";
-import { checkOptionSeconds } from "./validate.ts";
+import { checkWaitSeconds } from "./validate.ts";
 
 /** Extra time allowed beyond a blocking request's own timeout before the client gives up on the server. */
 const BLOCKING_GRACE_MS = 5_000;
@@ -141,7 +141,7 @@ export class Operations {
   async enqueue(options: AcquireOptions | undefined, owner: object): Promise<EnqueueStatus> {
     checkCallOptions("enqueue()", options);
     const limitS = options?.timeoutS;
-    if (limitS === undefined) return this.#enqueue(options?.signal, owner);
+    if (limitS === undefined || limitS === Number.POSITIVE_INFINITY) return this.#enqueue(options?.signal, owner);
     if (limitS === 0) {
       throw new InvalidArgumentError(
         "enqueue() never waits for the lock; its timeoutS bounds the call and must be at least 1",
@@ -196,7 +196,7 @@ export class Operations {
       );
     }
     const d = this.#d;
-    const t = checkOptionSeconds("wait() timeoutS", timeoutS ?? options?.timeoutS ?? d.s.acquireTimeoutS, 0);
+    const t = checkWaitSeconds("wait() timeoutS", timeoutS ?? options?.timeoutS ?? d.s.acquireTimeoutS);
     const state = d.state;
     if (state === "held" || state === "renewing") return true;
     if (state !== "queued") {
@@ -213,7 +213,7 @@ export class Operations {
     }
     if (this.#waiting) throw new LockError(`wait() on ${quote(d.key)} is already in progress`, "BUSY");
     const epoch = d.epoch;
-    const bytes = encodeWait(d.s.kind, d.key, t);
+    const bytes = waitRequest(d.s.kind, d.key, t);
     checkSignal(options?.signal);
     this.#waiting = true;
     let grant: Grant | null;

@@ -7,7 +7,7 @@
  */
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REQUEST_TIMEOUT_MS } from "./connection.ts";
 import { InvalidArgumentError, type LockLostError, quote } from "./errors.ts";
-import { HOOK_NAMES, type LockHooks } from "./hooks.ts";
+import { checkHooks, type LockHooks } from "./hooks.ts";
 import { type OpenSettings, poolKey, resolveTls, Secret, securityKey, type TlsOptions } from "./open.ts";
 import type { Kind } from "./protocol.ts";
 import { type ShardingStrategy, stableHashShard } from "./sharding.ts";
@@ -23,6 +23,7 @@ import {
   checkOptionSeconds,
   checkPort,
   checkRatio,
+  checkWaitSeconds,
   describeValue,
 } from "./validate.ts";
 
@@ -43,7 +44,7 @@ export const DEFAULT_ACQUIRE_TIMEOUT_S = 10;
 export interface LockOptions {
   /** Lock name: 1 to 256 UTF-8 bytes of well-formed Unicode, without space, tab, CR or LF. */
   key: string;
-  /** Seconds to wait for the lock (whole, >= 0; `0` tries once). Default `10`. */
+  /** Seconds to wait for the lock (whole, 0 to 3600; `0` tries once; `Infinity` waits without limit). Default `10`. */
   acquireTimeoutS?: number | undefined;
   /** Lease TTL in whole seconds (>= 1), kept on every renewal. Default: the server's (33 s unless configured). */
   leaseTtlS?: number | undefined;
@@ -139,7 +140,8 @@ export interface AcquireOptions {
    * the lock (time spent waiting behind this instance's earlier `withLock()`
    * callers included), for `wait()` the same as its `timeoutS` argument, and
    * for `enqueue()` how long the whole call may take (it then rejects with
-   * code `"TIMEOUT"`). `0` tries once.
+   * code `"TIMEOUT"`). `0` tries once; `Infinity` waits without limit, in
+   * one queued request that keeps its place in line.
    */
   timeoutS?: number | undefined;
 }
@@ -183,7 +185,7 @@ export function checkCallOptions(what: string, options: AcquireOptions | undefin
   if (signal !== undefined && !isAbortSignal(signal)) {
     throw new InvalidArgumentError(`${what}: signal must be an AbortSignal, got ${describeValue(signal)}`);
   }
-  if (options.timeoutS !== undefined) checkOptionSeconds(`${what}: timeoutS`, options.timeoutS, 0);
+  if (options.timeoutS !== undefined) checkWaitSeconds(`${what}: timeoutS`, options.timeoutS);
 }
 
 function isAbortSignal(value: unknown): value is AbortSignal {
@@ -268,7 +270,7 @@ export function readSettings(kind: Kind, options: LockOptions, limit?: number): 
     key: checkKey(options.key),
     kind,
     limit: kind === "semaphore" ? checkLimit(limit) : undefined,
-    acquireTimeoutS: checkOptionSeconds("acquireTimeoutS", options.acquireTimeoutS ?? DEFAULT_ACQUIRE_TIMEOUT_S, 0),
+    acquireTimeoutS: checkWaitSeconds("acquireTimeoutS", options.acquireTimeoutS ?? DEFAULT_ACQUIRE_TIMEOUT_S),
     leaseTtlS,
     targets,
     strategy,
@@ -350,27 +352,6 @@ export function pickServer(settings: Settings): Target {
     );
   }
   return settings.targets[i] as Target;
-}
-
-/** Check the `hooks` option: an object of functions, each one of {@link LockHooks}' names. */
-function checkHooks(hooks: unknown): LockHooks | undefined {
-  if (hooks === undefined) return undefined;
-  if (typeof hooks !== "object" || hooks === null) {
-    throw new InvalidArgumentError(`hooks must be an object of functions, got ${describeValue(hooks)}`);
-  }
-  // A plain object's other keys are typos; a class instance may hold state of its own.
-  const proto: unknown = Object.getPrototypeOf(hooks);
-  if (proto === Object.prototype || proto === null) checkKnownKeys("hooks", hooks, HOOK_NAMES);
-  const out: Record<string, unknown> = {};
-  for (const name of HOOK_NAMES) {
-    const fn: unknown = (hooks as Record<string, unknown>)[name];
-    if (fn === undefined) continue;
-    if (typeof fn !== "function") {
-      throw new InvalidArgumentError(`hooks.${name} must be a function, got ${describeValue(fn)}`);
-    }
-    out[name] = fn.bind(hooks);
-  }
-  return out as LockHooks;
 }
 
 /** `host:port` of the server `settings.key` goes to, as the sharding strategy picks it. */

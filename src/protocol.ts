@@ -101,6 +101,18 @@ export function encodeAcquire(
 }
 
 /**
+ * The seconds sent for a wait without limit (`Infinity`): 2^31 - 1, some 68
+ * years, which dflockd reads without overflow (it counts in int64
+ * nanoseconds, so up to 9223372036 s) and which fits any 32-bit reader.
+ */
+export const WAIT_FOREVER_S = 2_147_483_647;
+
+/** A wait's seconds as sent: {@link WAIT_FOREVER_S} for `Infinity`. */
+function waitOnWire(timeoutS: number): number {
+  return timeoutS === Number.POSITIVE_INFINITY ? WAIT_FOREVER_S : timeoutS;
+}
+
+/**
  * {@link encodeAcquire} without the checks, for arguments checked once
  * already: a lock instance's own key and settings, on every acquire.
  */
@@ -111,7 +123,8 @@ export function acquireRequest(
   leaseS: number | undefined,
   limit: number | undefined,
 ): string {
-  const base = kind === "semaphore" ? `${timeoutS} ${limit}` : `${timeoutS}`;
+  const t = waitOnWire(timeoutS);
+  const base = kind === "semaphore" ? `${t} ${limit}` : `${t}`;
   return frame(CMD[kind].acquire, key, withLease(base, leaseS));
 }
 
@@ -133,7 +146,12 @@ export function encodeEnqueue(kind: Kind, key: string, leaseS: number | undefine
 export function encodeWait(kind: Kind, key: string, timeoutS: number): string {
   checkKey(key);
   checkTimeout("timeout", timeoutS);
-  return frame(CMD[kind].wait, key, `${timeoutS}`);
+  return waitRequest(kind, key, timeoutS);
+}
+
+/** {@link encodeWait} without the checks, for a lock instance's own key; `Infinity` waits without limit. */
+export function waitRequest(kind: Kind, key: string, timeoutS: number): string {
+  return frame(CMD[kind].wait, key, `${waitOnWire(timeoutS)}`);
 }
 
 /**

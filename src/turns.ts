@@ -33,13 +33,14 @@ export class Turns {
    * Wait for the next turn, after the callers already waiting.
    *
    * @param signal Stop waiting when it aborts: the promise rejects with its reason.
-   * @param waitMs Stop waiting after this long: the promise rejects with `timedOut()`.
+   * @param waitMs Stop waiting after this long (`Infinity`: never): the promise rejects with `timedOut()`.
    * @returns A promise that resolves when the turn comes.
    */
   wait(signal: AbortSignal | undefined, waitMs: number, timedOut: () => LockError): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => giveUp(abortError(signal));
-      const timer = backgroundTimer(() => giveUp(timedOut()), waitMs);
+      // No timer for a wait without limit: a runtime timer would fire after 2^31 - 1 ms (24.8 days).
+      const timer = Number.isFinite(waitMs) ? backgroundTimer(() => giveUp(timedOut()), waitMs) : undefined;
       const waiter: Waiter = {
         resolve,
         reject,

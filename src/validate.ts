@@ -289,13 +289,22 @@ export function checkOptionSeconds(what: string, value: unknown, min: number): n
       hint = ` If you meant ${value} ms, pass ${seconds}.`;
     else if (/lease/i.test(what)) hint = " A lease is renewed in the background, so a shorter one holds as long.";
     else if (/read/i.test(what)) hint = " If the server's is longer, 3600 is safe: renewals only come sooner.";
-    else hint = " For a longer wait, acquire again when it times out.";
+    else hint = " To wait without limit, pass Infinity.";
   } else if (typeof value === "string" && value.trim() !== "" && Number.isFinite(Number(value))) {
     hint = ` Pass the number ${Number(value)}, not a string.`;
   }
   throw new InvalidArgumentError(
     `${what} is in whole seconds, from ${min} to ${MAX_OPTION_SECONDS} (one hour); got ${describeValue(value)}.${hint}`,
   );
+}
+
+/**
+ * How long an acquire may wait: whole seconds as {@link checkOptionSeconds}
+ * (from 0), or `Infinity` for no limit (one queued request, which keeps its
+ * place in line however long it waits).
+ */
+export function checkWaitSeconds(what: string, value: unknown): number {
+  return value === Number.POSITIVE_INFINITY ? value : checkOptionSeconds(what, value, 0);
 }
 
 /** A milliseconds option: at least {@link MIN_OPTION_MILLIS}, with a hint for seconds. */

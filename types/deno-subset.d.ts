@@ -59,8 +59,8 @@ declare namespace Deno {
   const stderr: FsFileLike;
   const args: string[];
   const version: { deno: string };
-  const env: { get(name: string): string | undefined };
-  const permissions: { querySync(desc: { name: "env"; variable: string }): { state: string } };
+  const env: { get(name: string): string | undefined; toObject(): Record<string, string> };
+  const permissions: { querySync(desc: { name: "env"; variable?: string }): { state: string } };
   function consoleSize(): { columns: number; rows: number };
   function readTextFile(path: string): Promise<string>;
   function addSignalListener(signal: string, handler: () => void): void;
@@ -78,7 +78,14 @@ declare namespace Deno {
   class Command {
     constructor(
       command: string,
-      options?: { args?: string[]; stdin?: "inherit"; stdout?: "inherit"; stderr?: "inherit" },
+      options?: {
+        args?: string[];
+        stdin?: "inherit";
+        stdout?: "inherit";
+        stderr?: "inherit";
+        env?: Record<string, string>;
+        clearEnv?: boolean;
+      },
     );
     spawn(): ChildProcess;
   }

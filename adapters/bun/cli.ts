@@ -7,7 +7,7 @@
  */
 import type { ChildExit, ChildProcessLike, CliHost } from "../../src/cli/host.ts";
 import { SpawnError } from "../../src/cli/host.ts";
-import { processHost } from "../node/cli.ts";
+import { processHost, withEnv } from "../node/cli.ts";
 import { bunListen } from "./listen.ts";
 
 /** The part of `Bun.spawn`'s result this host uses. */
@@ -21,7 +21,10 @@ interface BunSubprocess {
 /** The part of the `Bun` global this host uses. */
 interface BunSpawn {
   readonly version: string;
-  spawn(cmd: string[], options: { stdio: ["inherit", "inherit", "inherit"] }): BunSubprocess;
+  spawn(
+    cmd: string[],
+    options: { stdio: ["inherit", "inherit", "inherit"]; env: Record<string, string> },
+  ): BunSubprocess;
 }
 
 /** The command line's host on Bun. */
@@ -30,10 +33,10 @@ export function bunCliHost(): CliHost {
   return {
     ...processHost(`bun ${bun.version}: Bun.connect, Bun.spawn`),
     listen: bunListen,
-    spawn(command, args): ChildProcessLike {
+    spawn(command, args, env): ChildProcessLike {
       let proc: BunSubprocess;
       try {
-        proc = bun.spawn([command, ...args], { stdio: ["inherit", "inherit", "inherit"] });
+        proc = bun.spawn([command, ...args], { stdio: ["inherit", "inherit", "inherit"], env: withEnv(env) });
       } catch (err) {
         const code = (err as { code?: string }).code;
         throw code === "ENOENT"

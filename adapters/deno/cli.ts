@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { ChildExit, ChildProcessLike, CliHost, OutputLike } from "../../src/cli/host.ts";
+import type { ChildEnv, ChildExit, ChildProcessLike, CliHost, OutputLike } from "../../src/cli/host.ts";
 import { SpawnError } from "../../src/cli/host.ts";
 import { denoListen } from "./listen.ts";
 
@@ -41,6 +41,29 @@ function envGranted(name: string): boolean {
   return Deno.permissions.querySync({ name: "env", variable: name }).state === "granted";
 }
 
+/**
+ * `Deno.Command`'s options for `changes`. Setting a variable needs no
+ * permission. Removing an inherited one means passing the whole environment
+ * instead of inheriting it, which takes reading all of it (a plain
+ * `--allow-env`); without that, the variable is set empty.
+ */
+function envOptions(changes: ChildEnv): { env: Record<string, string>; clearEnv?: boolean } {
+  const set: Record<string, string> = {};
+  const removed: string[] = [];
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === undefined) removed.push(k);
+    else set[k] = v;
+  }
+  if (removed.length === 0) return { env: set };
+  if (Deno.permissions.querySync({ name: "env" }).state === "granted") {
+    const all = Deno.env.toObject();
+    for (const k of removed) delete all[k];
+    return { env: { ...all, ...set }, clearEnv: true };
+  }
+  for (const k of removed) set[k] = "";
+  return { env: set };
+}
+
 /** The command line's host on Deno. */
 export function denoCliHost(): CliHost {
   return {
@@ -55,10 +78,11 @@ export function denoCliHost(): CliHost {
     readTextFile: (path) => Deno.readTextFile(path),
     stdout: output(Deno.stdout),
     stderr: output(Deno.stderr),
-    spawn(command, args): ChildProcessLike {
+    spawn(command, args, env): ChildProcessLike {
       let child: Deno.ChildProcess;
       try {
         child = new Deno.Command(command, {
+          ...envOptions(env),
           args: [...args],
           stdin: "inherit",
           stdout: "inherit",

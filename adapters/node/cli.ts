@@ -10,7 +10,7 @@ import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { constants } from "node:os";
 import { isatty } from "node:tty";
-import type { ChildExit, ChildProcessLike, CliHost, OutputLike } from "../../src/cli/host.ts";
+import type { ChildEnv, ChildExit, ChildProcessLike, CliHost, OutputLike } from "../../src/cli/host.ts";
 import { SpawnError } from "../../src/cli/host.ts";
 import { nodeListen } from "./listen.ts";
 
@@ -26,6 +26,17 @@ export function nodeOutput(stream: NodeJS.WriteStream): OutputLike {
         stream.write(text, () => resolve());
       }),
   };
+}
+
+/** This process's environment changed by `changes`: a string sets, `undefined` removes. */
+export function withEnv(changes: ChildEnv): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return env;
 }
 
 /** The parts of a host that Node and Bun share: all but how the command is started and how `serve` listens. */
@@ -57,10 +68,10 @@ export function nodeCliHost(): CliHost {
   return {
     ...processHost(`node ${process.versions.node}: node:net, node:child_process`),
     listen: nodeListen,
-    spawn(command, args): ChildProcessLike {
+    spawn(command, args, env): ChildProcessLike {
       let child: ReturnType<typeof spawn>;
       try {
-        child = spawn(command, args, { stdio: "inherit" });
+        child = spawn(command, args, { stdio: "inherit", env: withEnv(env) });
       } catch (err) {
         // Most errors come as an "error" event; some (ENOTDIR, E2BIG, ...) are thrown here.
         throw spawnError(err as NodeJS.ErrnoException);

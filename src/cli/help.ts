@@ -11,8 +11,9 @@ import { EXIT } from "./exit.ts";
 
 const OPTIONS = `Options (lock, sem and stats; serve takes dflockd's flags, see help serve):
   --servers HOST:PORT,...   servers, in sharding order (default ${DEFAULT_HOST}:${DEFAULT_PORT}; env ${ENV.servers})
-  --timeout SECONDS         how long to wait, 0 to 3600 (default 10); 0 tries once
-                            (stats: time to connect, and again to answer; at least 1)
+  --timeout DURATION        how long to wait: seconds, or 500ms, 90s, 5m, 2h; up to 24h
+                            (default 10s); 0 tries once (stats: time to connect, and
+                            again to answer; 1s to 1h)
   --lease SECONDS           lease to ask for, 1 to 3600 (default: the server's)
   --tls                     connect with TLS, verified against the default CAs
   --tls-ca FILE             connect with TLS, verified against the CA(s) in FILE (PEM)
@@ -22,43 +23,74 @@ const OPTIONS = `Options (lock, sem and stats; serve takes dflockd's flags, see 
   -h, --help                this help
   -V, --version             version, runtime and the APIs it uses`;
 
-const STATUSES = `Exit status:
-  the command's own, or 128+N if signal N ended it
-  ${EXIT.USAGE}  bad arguments              ${EXIT.NO_INPUT}  a file named by an option cannot be read
-  ${EXIT.UNAVAILABLE}  a server cannot be reached or refused ${EXIT.BUSY}  busy: not acquired within --timeout
-  ${EXIT.INTERNAL}  a fault of dflockd-client itself (please report the stack trace)
-  ${EXIT.LOST}  the lock was lost (the command was stopped, never started, or the
-      release after its end found the lock gone)
-  ${EXIT.AUTH}  the server refused the auth token
-  ${EXIT.NOT_RUNNABLE} the command cannot be run  ${EXIT.NOT_FOUND} the command was not found
-  130/143/129/131  SIGINT/SIGTERM/SIGHUP/SIGQUIT while waiting (the command never ran)`;
+/** The exit statuses, one to a row: status, then meaning. */
+const STATUS_ROWS: ReadonlyArray<readonly [string, string]> = [
+  ["CMD's", "the command's own status, or 128+N if signal N ended it"],
+  [`${EXIT.OK}`, "no command: released after SIGINT or SIGTERM"],
+  [`${EXIT.USAGE}`, "bad arguments"],
+  [`${EXIT.NO_INPUT}`, "a file named by an option cannot be read"],
+  [`${EXIT.UNAVAILABLE}`, "a server cannot be reached, or refused the request"],
+  [`${EXIT.INTERNAL}`, "a fault of dflockd-client itself (please report the stack trace)"],
+  [`${EXIT.BUSY}`, "busy: not acquired within --timeout (--conflict-exit-code N to change)"],
+  [`${EXIT.LOST}`, "the lock was lost (the command was stopped, never started, or the"],
+  ["", "release after its end found the lock gone)"],
+  [`${EXIT.AUTH}`, "the server refused the auth token"],
+  [`${EXIT.NOT_RUNNABLE}`, "the command cannot be run"],
+  [`${EXIT.NOT_FOUND}`, "the command was not found"],
+  ["130 143 129 131", "SIGINT SIGTERM SIGHUP SIGQUIT while waiting (nothing ran)"],
+];
+
+/**
+ * The exit-status table of `lock` and `sem`: two aligned columns.
+ *
+ * @param extra Rows to add at the end.
+ * @returns The table under its heading, without a final newline.
+ */
+export function statusTable(extra: ReadonlyArray<readonly [string, string]> = []): string {
+  const rows = [...STATUS_ROWS, ...extra];
+  const width = Math.max(...rows.map(([code]) => code.length)) + 2;
+  return ["Exit status:", ...rows.map(([code, text]) => `  ${code.padEnd(width)}${text}`)].join("\n");
+}
+
+const STATUSES = statusTable();
 
 const RUN = `  While the command runs the lock is renewed. SIGTERM and SIGHUP are passed on
   to the command, and the lock is released only after it has ended; so are
   SIGINT and SIGQUIT unless stdin is a terminal (which sends them itself).
   If the lock is lost, the command gets SIGTERM, then SIGKILL after --grace
   seconds (default ${DEFAULT_GRACE_S}; 0 sends SIGKILL at once), and the exit status is ${EXIT.LOST}.
-  On a terminal, a status line on stderr shows the wait.`;
+  On a terminal, a status line on stderr shows the wait.
+  The command's environment has DFLOCKD_KEY, DFLOCKD_SERVER (host:port),
+  DFLOCKD_FENCE (when the server sends a fencing token) and DFLOCKD_LEASE
+  (seconds); never the token.
+  Without a command, it holds until SIGINT or SIGTERM, renewing, and prints
+  one line once held: key=KEY server=HOST:PORT fence=FENCE lease=SECONDS
+  (fence= is empty without one); then it releases and exits ${EXIT.OK}.`;
+
+const WAITING = `  --wait                    wait without limit, keeping the place in line
+  --conflict-exit-code N    exit status when busy, 0 to 255 (default ${EXIT.BUSY}), as flock -E`;
 
 const TEXTS = {
-  lock: `Usage: dflockd-client lock KEY [options] -- CMD [ARGS...]
+  lock: `Usage: dflockd-client lock KEY [options] [-- CMD [ARGS...]]
 
-Run CMD while holding the lock KEY.
+Run CMD while holding the lock KEY (without CMD, hold it until a signal).
 ${RUN}
 
+${WAITING}
   --grace SECONDS           time between SIGTERM and SIGKILL when the lock is lost
   --key KEY                 the key, in place of KEY (for a key that begins with "-")
 
 ${OPTIONS}
 
 ${STATUSES}`,
-  sem: `Usage: dflockd-client sem KEY --limit N [options] -- CMD [ARGS...]
+  sem: `Usage: dflockd-client sem KEY --limit N [options] [-- CMD [ARGS...]]
 
 Run CMD while holding one of N slots of the semaphore KEY (every holder must
-give the same N).
+give the same N; without CMD, hold the slot until a signal).
 ${RUN}
 
   --limit N                 how many may hold a slot at once (required)
+${WAITING}
   --grace SECONDS           time between SIGTERM and SIGKILL when the slot is lost
   --key KEY                 the key, in place of KEY (for a key that begins with "-")
 
@@ -69,7 +101,7 @@ ${STATUSES}`,
 
 Print every server's statistics: connections, held locks with their waiters,
 semaphores in use, idle keys. --timeout bounds connecting to each server and,
-again, its answer (1 to 3600 seconds, default 10). Exit status 0 if every server answered, ${EXIT.AUTH} if
+again, its answer (1s to 1h, default 10s). Exit status 0 if every server answered, ${EXIT.AUTH} if
 one refused the auth token, else ${EXIT.UNAVAILABLE}.
 
   --json                    one JSON array, an entry per server:
@@ -207,21 +239,21 @@ export function helpText(topic: HelpTopic | undefined): string {
 or run a development server.
 
 Usage:
-  dflockd-client lock KEY [options] -- CMD [ARGS...]
-  dflockd-client sem KEY --limit N [options] -- CMD [ARGS...]
+  dflockd-client lock KEY [options] [-- CMD [ARGS...]]
+  dflockd-client sem KEY --limit N [options] [-- CMD [ARGS...]]
   dflockd-client stats [--json] [options]
   dflockd-client serve [dflockd's flags]     a dflockd-compatible server for tests (not for production)
   dflockd-client help lock|sem|stats|serve
 
 Examples:
   dflockd-client lock nightly-backup --timeout 0 -- ./backup.sh
-  dflockd-client sem encoders --limit 4 --timeout 600 -- ffmpeg -i in.mov out.mp4
+  dflockd-client lock deploy --wait -- ./deploy.sh
+  dflockd-client sem encoders --limit 4 --timeout 10m -- ffmpeg -i in.mov out.mp4
   DFLOCKD_SERVERS=10.0.0.5:6388,10.0.0.6:6388 dflockd-client stats --json
   dflockd-client serve --port 0
 
 ${OPTIONS}
 
-${STATUSES}
-  serve: ${EXIT.OK} once drained after SIGINT/SIGTERM; ${EXIT.CONFIG} a bad flag or setting, or it cannot start
+${statusTable([["serve", `${EXIT.OK} once drained after SIGINT/SIGTERM; ${EXIT.CONFIG} a bad flag or setting, or it cannot start`]])}
 `;
 }

@@ -46,6 +46,13 @@ export class SpawnError extends Error {
   }
 }
 
+/**
+ * Variables for a child's environment, on top of this process's: a string
+ * sets one, `undefined` removes an inherited one (under Deno, only where it
+ * may read the whole environment; else it is set empty).
+ */
+export type ChildEnv = Readonly<Record<string, string | undefined>>;
+
 /** A text sink: standard output or standard error. */
 export interface OutputLike {
   /** `true` when it is a terminal. */
@@ -73,10 +80,11 @@ export interface CliHost {
   readonly stdout: OutputLike;
   readonly stderr: OutputLike;
   /**
-   * Start `command` with `args`, sharing this process's standard streams.
+   * Start `command` with `args`, sharing this process's standard streams,
+   * with this process's environment changed by `env`.
    * @throws SpawnError when it cannot be started.
    */
-  spawn(command: string, args: readonly string[]): ChildProcessLike;
+  spawn(command: string, args: readonly string[], env: ChildEnv): ChildProcessLike;
   /** Call `handler` on `signal` instead of the default; returns what undoes it. */
   onSignal(signal: ForwardedSignal, handler: () => void): () => void;
   /** The number of a signal, by name, for the 128+n exit status; `undefined` if unknown. */

@@ -71,9 +71,10 @@ export async function run(host: CliHost): Promise<number> {
       await host.stderr.write(`dflockd-client: note: ${note}; pass --servers to choose them\n`);
     }
     if (parsed.kind === "stats") {
-      const t = parsed.common.timeoutS ?? DEFAULT_ACQUIRE_TIMEOUT_S;
-      if (t === 0) return fail(EXIT.USAGE, "stats: --timeout must be at least 1 second");
-      options.connectTimeoutMs = options.requestTimeoutMs = t * 1000;
+      const t = parsed.common.timeoutMs ?? DEFAULT_ACQUIRE_TIMEOUT_S * 1000;
+      if (t < 1000) return fail(EXIT.USAGE, "stats: --timeout must be at least 1 second");
+      if (t > 3_600_000) return fail(EXIT.USAGE, "stats: --timeout must be at most 3600 seconds (1h)");
+      options.connectTimeoutMs = options.requestTimeoutMs = t;
       client = new DflockdClient(options);
       const all = await client.stats();
       await host.stdout.write(parsed.json ? statsJson(all) : statsTable(all));
@@ -81,8 +82,18 @@ export async function run(host: CliHost): Promise<number> {
       return all.some((s) => !s.ok && s.error instanceof AuthError) ? EXIT.AUTH : EXIT.UNAVAILABLE;
     }
     client = new DflockdClient(options);
-    const { kind, key, limit, command, graceS, common } = parsed;
-    const req = { kind, key, limit, command, graceS, timeoutS: common.timeoutS, quiet: common.quiet };
+    const { kind, keys, limit, command, graceS, wait, busyCode, common } = parsed;
+    const req = {
+      kind,
+      keys,
+      limit,
+      command,
+      graceS,
+      wait,
+      busyCode,
+      timeoutMs: common.timeoutMs,
+      quiet: common.quiet,
+    };
     return await runUnderLock(req, options, client, host);
   } catch (err) {
     if (err instanceof UsageError || err instanceof InvalidArgumentError) return fail(EXIT.USAGE, err.message);

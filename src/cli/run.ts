@@ -1,8 +1,9 @@
 /**
  * `dflockd-client lock` and `sem`: hold a lock (or a semaphore slot) while a
  * command runs. Acquire; run the command with this process's standard
- * streams; release when it has ended. Signals to this process go to the
- * command; a lost lock stops it.
+ * streams and what it holds in its environment; release when it has ended.
+ * Signals to this process go to the command; a lost lock stops it. Without
+ * a command, hold until a signal (`hold.ts`).
  *
  * @module
  */
@@ -12,19 +13,55 @@ import type { HeldLock } from "../held.ts";
 import { DEFAULT_ACQUIRE_TIMEOUT_S } from "../options.ts";
 import type { DistributedPrimitive } from "../primitive.ts";
 import { hostPort } from "../transport.ts";
+import { MAX_OPTION_SECONDS } from "../validate.ts";
+import { UsageError } from "./args.ts";
 import { EXIT } from "./exit.ts";
-import { type ChildExit, type ChildProcessLike, type CliHost, type ForwardedSignal, SpawnError } from "./host.ts";
+import { holdUntilSignal } from "./hold.ts";
+import {
+  type ChildEnv,
+  type ChildExit,
+  type ChildProcessLike,
+  type CliHost,
+  type ForwardedSignal,
+  SpawnError,
+} from "./host.ts";
 import { StatusLine } from "./status.ts";
 
 /** What `lock` and `sem` were asked to do. */
 export interface RunRequest {
   readonly kind: "lock" | "sem";
-  readonly key: string;
+  /** The keys; one, until several are wired (see {@link runUnderLock}). */
+  readonly keys: readonly string[];
   readonly limit: number;
+  /** The command; empty: hold until a signal. */
   readonly command: readonly string[];
-  readonly timeoutS: number | undefined;
+  /** `--timeout` in milliseconds; `undefined`: the default (10 s). */
+  readonly timeoutMs: number | undefined;
+  /** `--wait`: without limit. */
+  readonly wait: boolean;
   readonly graceS: number;
   readonly quiet: boolean;
+  /** The status when busy (`--conflict-exit-code`). */
+  readonly busyCode: number;
+}
+
+/**
+ * The child's view of what is held: key, server, fence and lease. The fence
+ * is removed when the server sends none, so that one inherited from an
+ * outer `dflockd-client` is not taken for this lock's. Never the token, never
+ * the auth secret.
+ *
+ * @param held The holding.
+ * @param server Its server, `host:port` (IPv6 in brackets).
+ * @returns The variables to set (a string) or remove (`undefined`).
+ */
+export function childEnv(held: Pick<HeldLock, "key" | "fence" | "leaseTtl">, server: string): ChildEnv {
+  return {
+    DFLOCKD_KEY: held.key,
+    DFLOCKD_SERVER: server,
+    DFLOCKD_FENCE: held.fence,
+    DFLOCKD_LEASE: String(held.leaseTtl),
+  };
 }
 
 /** The signals passed on to the command (and that stop a wait). */
@@ -39,7 +76,7 @@ const FROM_KEYBOARD: ReadonlySet<ForwardedSignal> = new Set(["SIGINT", "SIGQUIT"
 const STATUS_DELAY_MS = 250;
 
 /**
- * Run `req.command` under the lock or slot, and say how to exit.
+ * Run `req.command` under the lock or slot (without one, hold until a signal), and say how to exit.
  *
  * @param req What to hold and what to run.
  * @param options The client's options (for a status line's stats of the key's server).
@@ -54,8 +91,13 @@ export async function runUnderLock(
   client: DflockdClient,
   host: CliHost,
 ): Promise<number> {
-  const what = `${req.kind === "lock" ? "lock" : "semaphore"} ${quote(req.key, 1024)}`;
-  const prim: DistributedPrimitive = req.kind === "lock" ? client.lock(req.key) : client.semaphore(req.key, req.limit);
+  // The one place several keys will be taken, all or none (client.holdAll()).
+  if (req.keys.length > 1) {
+    throw new UsageError(`${req.kind}: several keys (--key given more than once) are not supported yet; give one`);
+  }
+  const key = req.keys[0] as string;
+  const what = `${req.kind === "lock" ? "lock" : "semaphore"} ${quote(key, 1024)}`;
+  const prim: DistributedPrimitive = req.kind === "lock" ? client.lock(key) : client.semaphore(key, req.limit);
   const say = (text: string): Promise<void> => host.stderr.write(`dflockd-client: ${text}\n`);
 
   const stopWaiting = new AbortController();
@@ -71,32 +113,41 @@ export async function runUnderLock(
       }
     }),
   );
+  const busy = (): number | Promise<number> => {
+    if (req.quiet) return req.busyCode;
+    const t = req.timeoutMs ?? DEFAULT_ACQUIRE_TIMEOUT_S * 1000;
+    return say(
+      `busy: ${what} on ${prim.server} was not free within ${t % 1000 === 0 ? `${t / 1000}s` : `${t}ms`}`,
+    ).then(() => req.busyCode);
+  };
   try {
     let held: HeldLock | undefined;
     try {
       held = await acquire(options, client, prim, req, host, what, stopWaiting.signal);
     } catch (err) {
       if (!(err instanceof LockLostError)) throw err;
-      await say(`${what} was lost as it was granted (${err.message}); the command did not run`);
+      await say(
+        `${what} was lost as it was granted (${err.message})${req.command.length > 0 ? "; the command did not run" : ""}`,
+      );
       return EXIT.LOST;
     }
     if (held === undefined || interrupted !== undefined) {
       if (held !== undefined) await held.release().catch(() => {});
       if (interrupted !== undefined) return 128 + (host.signalNumber(interrupted) ?? 1);
-      if (!req.quiet) {
-        const t = req.timeoutS ?? DEFAULT_ACQUIRE_TIMEOUT_S;
-        await say(`busy: ${what} on ${prim.server} was not free within ${t}s`);
-      }
-      return EXIT.BUSY;
+      return await busy();
     }
     if (held.signal.aborted) {
       // Lost between the grant and now: the command must not start.
-      await say(`${what} was lost before the command started (${describe(held.signal.reason)}); it did not run`);
+      const when = req.command.length > 0 ? "before the command started" : "as it was granted";
+      await say(
+        `${what} was lost ${when} (${describe(held.signal.reason)})${req.command.length > 0 ? "; it did not run" : ""}`,
+      );
       return EXIT.LOST;
     }
+    if (req.command.length === 0) return await holdUntilSignal(held, prim.server, what, stopWaiting.signal, host);
     const [name, ...args] = req.command as [string, ...string[]];
     try {
-      child = host.spawn(name, args);
+      child = host.spawn(name, args, childEnv(held, prim.server));
       return await supervise(child, held, req, what, say, host);
     } catch (err) {
       // A command that cannot start fails here, at once or (Node) from `exited`.
@@ -123,7 +174,7 @@ async function acquire(
   let status: StatusLine | undefined;
   let delay: ReturnType<typeof setTimeout> | undefined;
   let statsClient: DflockdClient | undefined;
-  if (!req.quiet && host.stderr.isTerminal && req.timeoutS !== 0) {
+  if (!req.quiet && host.stderr.isTerminal && req.timeoutMs !== 0) {
     // Stats of the key's server only, on a connection of its own.
     const server = client.servers.find(([h, p]) => hostPort(h, p) === prim.server);
     if (server !== undefined) statsClient = new DflockdClient({ ...options, servers: [server], maxIdlePerServer: 1 });
@@ -133,16 +184,40 @@ async function acquire(
     const s = status;
     delay = setTimeout(() => s.start(), STATUS_DELAY_MS);
   }
+  const plan = waitPlan(req);
+  // Our own deadline where the server's whole seconds cannot say it: it stops the wait as a signal does.
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  signal.addEventListener("abort", onSignal, { once: true });
+  const deadline = plan.deadlineMs === undefined ? undefined : setTimeout(onSignal, plan.deadlineMs);
   try {
-    return await prim.hold(req.timeoutS === undefined ? { signal } : { signal, timeoutS: req.timeoutS });
+    return await prim.hold({ signal: stop.signal, timeoutS: plan.timeoutS });
   } catch (err) {
-    if (signal.aborted || err instanceof AcquireTimeoutError) return undefined;
+    if (stop.signal.aborted || err instanceof AcquireTimeoutError) return undefined;
     throw err;
   } finally {
+    clearTimeout(deadline);
+    signal.removeEventListener("abort", onSignal);
     clearTimeout(delay);
     statsClient?.close();
     await status?.stop();
   }
+}
+
+/**
+ * How to wait: the seconds the server is asked for, and a deadline of our own
+ * where those cannot say it (less than a second's precision, or longer than
+ * the library's hour: then the server waits without limit until it).
+ *
+ * @param req `--timeout` (milliseconds) or `--wait`.
+ * @returns `timeoutS` for `hold()`, and `deadlineMs` when the wait must end sooner.
+ */
+export function waitPlan(req: Pick<RunRequest, "timeoutMs" | "wait">): { timeoutS: number; deadlineMs?: number } {
+  if (req.wait) return { timeoutS: Number.POSITIVE_INFINITY };
+  const ms = req.timeoutMs ?? DEFAULT_ACQUIRE_TIMEOUT_S * 1000;
+  if (ms > MAX_OPTION_SECONDS * 1000) return { timeoutS: Number.POSITIVE_INFINITY, deadlineMs: ms };
+  if (ms % 1000 === 0) return { timeoutS: ms / 1000 };
+  return { timeoutS: Math.ceil(ms / 1000), deadlineMs: ms };
 }
 
 /** How many wait ahead of this process for the key, from its server's stats (this one among them). */
@@ -150,7 +225,7 @@ async function waitersAhead(statsClient: DflockdClient, req: RunRequest): Promis
   const [s] = await statsClient.stats();
   if (s === undefined || !s.ok) return undefined;
   const list = req.kind === "lock" ? s.stats.locks : s.stats.semaphores;
-  const entry = list.find((e) => e.key === req.key);
+  const entry = list.find((e) => e.key === req.keys[0]);
   return entry === undefined ? undefined : Math.max(0, entry.waiters - 1);
 }
 

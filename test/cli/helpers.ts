@@ -18,8 +18,8 @@ export interface DenoPermissions {
   run?: string[];
   /** Files the options name (`--allow-read=`). */
   read?: string[];
-  /** `false`: no `--allow-env`; a list: those variables (default: the two DFLOCKD_ variables). */
-  env?: boolean | string[];
+  /** `false`: no `--allow-env`; a list: those variables (default: the two DFLOCKD_ variables); `"all"`: a plain `--allow-env`. */
+  env?: boolean | string[] | "all";
 }
 
 /** How one run of the command line ended, and what it printed. */
@@ -59,7 +59,8 @@ export async function cliCommand(args: string[], deno?: DenoPermissions): Promis
   if (RUNTIME === "bun") return [process.execPath, [CLI, ...args]];
   const perms = ["--no-prompt"];
   const env = deno?.env === undefined || deno.env === true ? ["DFLOCKD_SERVERS", "DFLOCKD_AUTH_TOKEN"] : deno.env || [];
-  if (env.length > 0) perms.push(`--allow-env=${env.join(",")}`);
+  if (env === "all") perms.push("--allow-env");
+  else if (env.length > 0) perms.push(`--allow-env=${env.join(",")}`);
   if (deno?.net?.length) perms.push(`--allow-net=${deno.net.join(",")}`);
   if (deno?.run?.length) perms.push(`--allow-run=${deno.run.join(",")}`);
   if (deno?.read?.length) perms.push(`--allow-read=${deno.read.join(",")}`);

@@ -149,7 +149,11 @@ describe(`dflockd-client usage (${RUNTIME})`, () => {
       [["lock", "--", "true"], "which key?"],
       [["sem", "k", "--", "true"], "--limit N is required"],
       [["lock", "k", "--lease", "0", "--", "true"], "--lease must be from 1 to 3600"],
-      [["lock", "k", "--timeout", "5s", "--", "true"], "seconds, as a plain number"],
+      [["lock", "k", "--lease", "5s", "--", "true"], "seconds, as a plain number"],
+      [["lock", "k", "--timeout", "5 s", "--", "true"], "or one with a unit (500ms, 90s, 5m, 2h)"],
+      [["lock", "k", "--wait", "--timeout", "5m", "--", "true"], "--wait and --timeout together"],
+      [["lock", "k", "--conflict-exit-code", "300", "--", "true"], "--conflict-exit-code must be from 0 to 255"],
+      [["lock", "k", "--key", "j", "--", "true"], "several keys"],
       [["lock", "k", "--timout", "5", "--", "true"], "did you mean --timeout?"],
       [["lokc", "k"], "did you mean lock?"],
       [["lock", "bad key", "--", "true"], "key"],
@@ -204,6 +208,27 @@ describe(`dflockd-client usage (${RUNTIME})`, () => {
     expect(lock.out).toMatch(/--key KEY/);
     expect(lock.out).toMatch(/75\s+busy/);
     expect(lock.out).toMatch(/76\s+the lock was lost/);
+    for (const o of [
+      "--wait",
+      "--conflict-exit-code N",
+      "DFLOCKD_FENCE",
+      "key=KEY server=HOST:PORT fence=FENCE lease=SECONDS",
+    ]) {
+      expect(lock.out).toContain(o);
+    }
+    // The exit statuses read as a table: every meaning starts in the same column.
+    const table = lock.out
+      .slice(lock.out.indexOf("Exit status:\n") + "Exit status:\n".length)
+      .trimEnd()
+      .split("\n");
+    expect(table.length).toBeGreaterThanOrEqual(12);
+    // Where a row's meaning starts: after the status and the first run of two or more spaces.
+    const starts = new Set(table.map((line) => /^ {2}.*? {2,}(?=\S)/u.exec(line)?.[0].length));
+    expect([...starts]).toHaveLength(1);
+    expect(starts.has(undefined)).toBe(false);
+    for (const code of ["64", "66", "69", "70", "75", "76", "77", "126", "127"]) {
+      expect(table.some((line) => line.trimStart().startsWith(`${code} `))).toBe(true);
+    }
   });
 
   it("an unreachable server exits 69 naming it", async () => {

@@ -4,18 +4,37 @@
  * and the release that a real server cannot be made to produce on cue.
  */
 import { describe, expect, it, vi } from "vitest";
+import { UsageError } from "../../src/cli/args.ts";
+import { heldLine } from "../../src/cli/hold.ts";
 import type { ChildExit, ChildProcessLike, CliHost, ForwardedSignal } from "../../src/cli/host.ts";
-import { type RunRequest, runUnderLock } from "../../src/cli/run.ts";
+import { childEnv, type RunRequest, runUnderLock, waitPlan } from "../../src/cli/run.ts";
 import type { DflockdClient } from "../../src/client.ts";
 import { ConnectionError, LockLostError } from "../../src/errors.ts";
 import type { HeldLock } from "../../src/held.ts";
 
-const REQ: RunRequest = { kind: "lock", key: "k", limit: 1, command: ["cmd"], timeoutS: 5, graceS: 1, quiet: false };
+const REQ: RunRequest = {
+  kind: "lock",
+  keys: ["k"],
+  limit: 1,
+  command: ["cmd"],
+  timeoutMs: 5000,
+  wait: false,
+  graceS: 1,
+  quiet: false,
+  busyCode: 75,
+};
 
 /** A held lock whose signal and release the test controls. */
-function stubHeld(release: () => Promise<void> = async () => {}) {
+function stubHeld(release: () => Promise<void> = async () => {}, fence: string | undefined = "42") {
   const ctl = new AbortController();
-  const held = { signal: ctl.signal, release: vi.fn(release) } as unknown as HeldLock;
+  const held = {
+    key: "k",
+    token: "the-token",
+    fence,
+    leaseTtl: 33,
+    signal: ctl.signal,
+    release: vi.fn(release),
+  } as unknown as HeldLock;
   return { held, ctl };
 }
 
@@ -165,5 +184,107 @@ describe("runUnderLock", () => {
     f.handlers.get("SIGINT")?.();
     expect(await result).toBe(130);
     expect(f.spawn).not.toHaveBeenCalled();
+  });
+});
+
+describe("what the command learns, and how long to wait", () => {
+  it("the child gets key, server, fence and lease, and never the token", async () => {
+    const { held } = stubHeld();
+    const f = fakeHost();
+    const result = runUnderLock(
+      REQ,
+      {},
+      stubClient(async () => held),
+      f.host,
+    );
+    await vi.waitFor(() => expect(f.spawn).toHaveBeenCalledOnce());
+    const env = f.spawn.mock.calls[0]?.[2 as never] as unknown as Record<string, string | undefined>;
+    expect(env).toEqual({ DFLOCKD_KEY: "k", DFLOCKD_SERVER: "h:1", DFLOCKD_FENCE: "42", DFLOCKD_LEASE: "33" });
+    expect(JSON.stringify(env)).not.toContain("the-token");
+    f.end({ code: 0, signal: null });
+    expect(await result).toBe(0);
+  });
+
+  it("without a fence, DFLOCKD_FENCE is removed, so that an inherited one is not taken for ours", () => {
+    const env = childEnv({ key: "k", fence: undefined, leaseTtl: 5 }, "[::1]:6388");
+    expect(Object.hasOwn(env, "DFLOCKD_FENCE")).toBe(true);
+    expect(env.DFLOCKD_FENCE).toBeUndefined();
+    expect(env.DFLOCKD_SERVER).toBe("[::1]:6388");
+  });
+
+  it("asks the server for whole seconds up to an hour; a deadline of its own for the rest", () => {
+    expect(waitPlan({ timeoutMs: undefined, wait: false })).toEqual({ timeoutS: 10 });
+    expect(waitPlan({ timeoutMs: 0, wait: false })).toEqual({ timeoutS: 0 });
+    expect(waitPlan({ timeoutMs: 90_000, wait: false })).toEqual({ timeoutS: 90 });
+    expect(waitPlan({ timeoutMs: 3_600_000, wait: false })).toEqual({ timeoutS: 3600 });
+    expect(waitPlan({ timeoutMs: 500, wait: false })).toEqual({ timeoutS: 1, deadlineMs: 500 });
+    expect(waitPlan({ timeoutMs: 7_200_000, wait: false })).toEqual({ timeoutS: Infinity, deadlineMs: 7_200_000 });
+    expect(waitPlan({ timeoutMs: undefined, wait: true })).toEqual({ timeoutS: Infinity });
+  });
+
+  it("busy: the --conflict-exit-code status, after the deadline of a sub-second --timeout", async () => {
+    const f = fakeHost();
+    const asked: unknown[] = [];
+    const client = stubClient((options) => {
+      asked.push((options as { timeoutS?: number }).timeoutS);
+      return new Promise<HeldLock>((_, reject) =>
+        options.signal.addEventListener("abort", () => reject(options.signal.reason)),
+      );
+    });
+    const t0 = performance.now();
+    expect(await runUnderLock({ ...REQ, timeoutMs: 200, busyCode: 9 }, {}, client, f.host)).toBe(9);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(150);
+    expect(asked).toEqual([1]);
+    expect(f.said.join("")).toContain('busy: lock "k" on h:1 was not free within 200ms');
+  });
+
+  it("several keys are refused for now, before anything is asked", async () => {
+    const hold = vi.fn();
+    const err = await runUnderLock({ ...REQ, keys: ["a", "b"] }, {}, stubClient(hold), fakeHost().host).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).toContain("several keys");
+    expect(hold).not.toHaveBeenCalled();
+  });
+});
+
+describe("lock KEY without a command", () => {
+  it("prints one line once held, holds until SIGTERM, releases and exits 0", async () => {
+    const { held } = stubHeld();
+    const f = fakeHost();
+    const result = runUnderLock(
+      { ...REQ, command: [] },
+      {},
+      stubClient(async () => held),
+      f.host,
+    );
+    await vi.waitFor(() => expect(f.said).toContain("key=k server=h:1 fence=42 lease=33\n"));
+    expect(held.release).not.toHaveBeenCalled();
+    f.handlers.get("SIGTERM")?.();
+    expect(await result).toBe(0);
+    expect(held.release).toHaveBeenCalledOnce();
+    expect(f.spawn).not.toHaveBeenCalled();
+  });
+
+  it("a loss meanwhile exits 76 with a message", async () => {
+    const { held, ctl } = stubHeld();
+    const f = fakeHost();
+    const result = runUnderLock(
+      { ...REQ, command: [] },
+      {},
+      stubClient(async () => held),
+      f.host,
+    );
+    await vi.waitFor(() => expect(f.said.length).toBe(1));
+    ctl.abort(new LockLostError("k", "the server went away"));
+    expect(await result).toBe(76);
+    expect(f.said.join("")).toMatch(/lock "k" was lost .*the server went away/);
+  });
+
+  it("the line has an empty fence= when the server sends none", () => {
+    expect(heldLine({ key: "a=b", fence: undefined, leaseTtl: 7 }, "[::1]:1")).toBe(
+      "key=a=b server=[::1]:1 fence= lease=7\n",
+    );
   });
 });

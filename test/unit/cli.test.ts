@@ -24,22 +24,24 @@ describe("parseArgs", () => {
     const p = parseArgs(["lock", "--timeout=0", "deploy", "--lease", "30", "-q", "--", "make", "--timeout", "1"]);
     expect(p).toMatchObject({
       kind: "lock",
-      key: "deploy",
+      keys: ["deploy"],
       command: ["make", "--timeout", "1"],
       graceS: DEFAULT_GRACE_S,
+      wait: false,
+      busyCode: 75,
     });
-    expect(p.kind === "lock" && p.common).toMatchObject({ timeoutS: 0, leaseS: 30, quiet: true, tls: false });
+    expect(p.kind === "lock" && p.common).toMatchObject({ timeoutMs: 0, leaseS: 30, quiet: true, tls: false });
     const s = parseArgs(["sem", "enc", "--limit", "4", "--grace=0", "--tls-ca", "ca.pem", "--", "x"]);
     expect(s).toMatchObject({ kind: "sem", limit: 4, graceS: 0 });
     expect(s.kind === "sem" && s.common).toMatchObject({ tls: true, tlsCa: "ca.pem" });
   });
 
   it("takes a key that begins with a dash through --key, in both spellings", () => {
-    expect(parseArgs(["lock", "--key", "-nightly", "--", "x"])).toMatchObject({ key: "-nightly" });
-    expect(parseArgs(["sem", "--key=--", "--limit", "2", "--", "x"])).toMatchObject({ key: "--", limit: 2 });
-    expect(parseArgs(["lock", "--key=a=b", "--", "x"])).toMatchObject({ key: "a=b" });
+    expect(parseArgs(["lock", "--key", "-nightly", "--", "x"])).toMatchObject({ keys: ["-nightly"] });
+    expect(parseArgs(["sem", "--key=--", "--limit", "2", "--", "x"])).toMatchObject({ keys: ["--"], limit: 2 });
+    expect(parseArgs(["lock", "--key=a=b", "--", "x"])).toMatchObject({ keys: ["a=b"] });
     expect(usage(["lock", "-nightly", "--", "x"])).toContain("write --key=-nightly");
-    expect(usage(["lock", "k", "--key", "j", "--", "x"])).toContain("the key is given twice");
+    expect(usage(["lock", "k", "--key", "k", "--", "x"])).toContain('the key "k" is given twice');
     expect(usage(["stats", "--key", "k"])).toContain("unknown option --key");
   });
 
@@ -58,13 +60,62 @@ describe("parseArgs", () => {
     expect(usage(["lock", "k", "--timeout", "--", "x"])).toContain("--timeout needs a value");
     expect(usage(["lock", "k", "--timeout", "-1", "--", "x"])).toContain("--timeout takes a whole number");
     expect(usage(["lock", "k", "--timeout", "1", "--timeout", "2", "--", "x"])).toContain("given twice");
-    expect(usage(["lock", "k", "--timeout", "3601", "--", "x"])).toContain("from 0 to 3600");
+    expect(usage(["lock", "k", "--timeout", "25h", "--", "x"])).toContain("from 0 to 86400 seconds (24h)");
     expect(usage(["lock", "k", "--tls=yes", "--", "x"])).toContain("takes no value");
     expect(usage(["lock", "k", "--tls-ca="])).toContain("needs a file name");
     expect(usage(["sem", "k", "--limit", "0", "--", "x"])).toContain("--limit must be from 1");
     expect(usage(["stats", "k"])).toContain("stats takes no key");
     expect(usage(["lock", "k", "--", ""])).toContain("empty");
     expect(usage(["stat"])).toContain("did you mean stats?");
+  });
+
+  it("reads --timeout with units, a bare number as seconds; refuses other spellings", () => {
+    const ms = (t: string) => {
+      const p = parseArgs(["lock", "k", "--timeout", t, "--", "x"]);
+      return p.kind === "lock" ? p.common.timeoutMs : undefined;
+    };
+    expect([ms("0"), ms("5"), ms("500ms"), ms("90s"), ms("5m"), ms("2h"), ms("24h")]).toEqual([
+      0, 5000, 500, 90_000, 300_000, 7_200_000, 86_400_000,
+    ]);
+    for (const bad of ["5 s", "1.5", "1.5s", "-1", "5d", "5sec", "ms", ""]) {
+      expect(usage(["lock", "k", `--timeout=${bad}`, "--", "x"])).toContain(
+        "--timeout takes a whole number of seconds, or one with a unit (500ms, 90s, 5m, 2h)",
+      );
+    }
+    // The lease and the grace stay plain seconds.
+    expect(usage(["lock", "k", "--lease", "5s", "--", "x"])).toContain("seconds, as a plain number");
+  });
+
+  it("reads --wait, and refuses it with --timeout", () => {
+    expect(parseArgs(["lock", "k", "--wait", "--", "x"])).toMatchObject({ wait: true });
+    expect(parseArgs(["sem", "k", "--limit", "2", "--wait"])).toMatchObject({ wait: true, command: [] });
+    expect(usage(["lock", "k", "--wait", "--timeout", "5", "--", "x"])).toContain("--wait and --timeout together");
+    expect(usage(["lock", "k", "--wait=yes", "--", "x"])).toContain("--wait takes no value");
+    expect(usage(["stats", "--wait"])).toContain("unknown option --wait");
+  });
+
+  it("reads --conflict-exit-code from 0 to 255", () => {
+    expect(parseArgs(["lock", "k", "--conflict-exit-code", "0", "--", "x"])).toMatchObject({ busyCode: 0 });
+    expect(parseArgs(["sem", "k", "--limit=1", "--conflict-exit-code=255", "--", "x"])).toMatchObject({
+      busyCode: 255,
+    });
+    expect(usage(["lock", "k", "--conflict-exit-code", "256", "--", "x"])).toContain(
+      "--conflict-exit-code must be from 0 to 255",
+    );
+    expect(usage(["lock", "k", "--conflict-exit-code", "-1", "--", "x"])).toContain("takes a whole number");
+  });
+
+  it("without a command, holds: no command is no mistake, but an empty one after -- is", () => {
+    expect(parseArgs(["lock", "k"])).toMatchObject({ kind: "lock", keys: ["k"], command: [] });
+    expect(parseArgs(["sem", "k", "--limit", "3"])).toMatchObject({ kind: "sem", command: [], limit: 3 });
+    expect(usage(["lock", "k", "--"])).toContain('no command after "--" (to hold the lock until SIGINT or SIGTERM');
+    expect(usage(["lock", "k", "make"])).toContain("dflockd-client lock k -- make");
+  });
+
+  it("collects --key given more than once, the KEY word first", () => {
+    expect(parseArgs(["lock", "a", "--key", "b", "--key=c", "--", "x"])).toMatchObject({ keys: ["a", "b", "c"] });
+    expect(parseArgs(["lock", "--key", "b", "--key", "a"])).toMatchObject({ keys: ["b", "a"] });
+    expect(usage(["lock", "--key", "a", "--key", "a"])).toContain('the key "a" is given twice');
   });
 
   it("refuses every way of putting a secret on the command line", () => {
@@ -104,7 +155,7 @@ describe("parseServers", () => {
 describe("clientOptions", () => {
   const common = {
     servers: undefined,
-    timeoutS: undefined,
+    timeoutMs: undefined,
     leaseS: undefined,
     tls: false,
     tlsCa: undefined,

@@ -96,10 +96,10 @@ describe("units and types", () => {
       /acquireTimeoutS is in whole seconds, from 0 to 3600 \(one hour\); got the number 5000\. If you meant 5000 ms, pass 5\./,
     ],
     ["leaseTtlS", 60_000, /If you meant 60000 ms, pass 60\./],
-    ["acquireTimeoutS", 7200, /For a longer wait, acquire again/],
+    ["acquireTimeoutS", 7200, /To wait without limit, pass Infinity/],
     ["leaseTtlS", 7200, /A lease is renewed in the background/],
     ["serverReadTimeoutS", 7200, /3600 is safe: renewals only come sooner/],
-    ["acquireTimeoutS", 7_200_000, /one hour\); got the number 7200000\. For a longer wait/],
+    ["acquireTimeoutS", 7_200_000, /one hour\); got the number 7200000\. To wait without limit/],
     ["leaseTtlS", "60", /got the string "60"\. Pass the number 60, not a string\./],
     ["serverReadTimeoutS", 23_000, /If you meant 23000 ms, pass 23\./],
     [

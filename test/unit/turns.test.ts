@@ -5,7 +5,7 @@
  */
 import { describe, expect, it, vi } from "vitest";
 import { AcquireTimeoutError, InvalidArgumentError, LockError } from "../../src/errors.ts";
-import { DistributedLock } from "../../src/primitive.ts";
+import { DistributedLock, DistributedSemaphore } from "../../src/primitive.ts";
 import { useLockTest } from "../support/lock-test.ts";
 import { type PeerEnd, token } from "../support/scripted-peer.ts";
 
@@ -195,6 +195,91 @@ describe("per-call options", () => {
       expect(err).toBeInstanceOf(InvalidArgumentError);
       expect((err as Error).message).toMatch(message);
     }
+    expect(runtime().peers.length).toBe(0);
+  });
+});
+
+describe("a wait without limit (timeoutS: Infinity)", () => {
+  /** Longer than a runtime timer can measure (2^31 - 1 ms, 24.8 days): a clamped timer would have fired. */
+  const PAST_ANY_TIMER = 30 * 86_400_000;
+  /** Run the fake timers, one due time after the other, until 30 days have passed (or none is left). */
+  async function pastAnyTimer(): Promise<void> {
+    const end = performance.now() + PAST_ANY_TIMER;
+    while (performance.now() < end && vi.getTimerCount() > 0) await vi.advanceTimersToNextTimerAsync();
+  }
+
+  it("acquire() sends one request that the server may answer weeks later, and nothing times out meanwhile", async () => {
+    const lock = new DistributedLock({ key: "k", acquireTimeoutS: Infinity });
+    const p = lock.acquire();
+    const peer = await runtime().peer();
+    expect(await peer.nextRequest(1)).toEqual(["l", "k", "2147483647"]);
+    await pastAnyTimer();
+    expect(peer.closedByClient).toBe(false);
+    expect(lock.state).toBe("connecting");
+    // A grant this long after the request is confirmed by a renewal before it counts (see needsConfirmation).
+    peer.onRequest = ([cmd]) => peer.send(cmd === "n" ? "ok 10\n" : "");
+    peer.send(`ok ${token(1)} 10\n`);
+    expect(await p).toBe(true);
+    // The same request, the same connection: the place in line was kept.
+    expect(runtime().peers.length).toBe(1);
+    expect(peer.requests.map((r) => r[0])).toEqual(["l", "n"]);
+    lock.close();
+  });
+
+  it("a withLock() caller behind another one waits for its turn past any timer, then for the lock", async () => {
+    // Renewals every half hour (an hour's lease and read timeout), not every 22 s: fewer steps to run through.
+    const lock = new DistributedLock({ key: "k", serverReadTimeoutS: 3600 });
+    let release!: () => void;
+    const holding = new Promise<void>((inside) => {
+      void lock.withLock(() => {
+        inside();
+        return new Promise<void>((r) => (release = r));
+      });
+    });
+    const second = lock.withLock(() => "second", { timeoutS: Infinity });
+    const peer = await runtime().peer();
+    const replies: Record<string, string> = { l: "ok TOKEN 3600\n", n: "ok 3600\n", r: "ok\n" };
+    peer.onRequest = ([cmd]) => peer.send((replies[cmd as string] ?? "").replace("TOKEN", token(peer.requests.length)));
+    await holding;
+    await pastAnyTimer();
+    release();
+    expect(await second).toBe("second");
+    expect(peer.requests.filter((r) => r[0] === "l")).toEqual([
+      ["l", "k", "10"],
+      ["l", "k", "2147483647"],
+    ]);
+  });
+
+  it("wait() and a semaphore send the same; enqueue({ timeoutS: Infinity }) is not bounded", async () => {
+    const lock = new DistributedLock({ key: "k" });
+    const e = lock.enqueue({ timeoutS: Infinity });
+    const peer = await runtime().peer();
+    await peer.nextRequest(1);
+    peer.send("queued\n");
+    expect(await e).toBe("queued");
+    const w = lock.wait(Infinity);
+    expect(await peer.nextRequest(2)).toEqual(["w", "k", "2147483647"]);
+    await pastAnyTimer();
+    peer.onRequest = ([cmd]) => peer.send(cmd === "n" ? "ok 10\n" : "");
+    peer.send(`ok ${token(1)} 10\n`);
+    expect(await w).toBe(true);
+    lock.close();
+    const sem = new DistributedSemaphore({ key: "s", limit: 2 });
+    const s = sem.acquire({ timeoutS: Infinity });
+    const semPeer = await runtime().peer();
+    expect(await semPeer.nextRequest(1)).toEqual(["sl", "s", "2147483647 2"]);
+    semPeer.send(`ok ${token(2)} 10\n`);
+    expect(await s).toBe(true);
+    sem.close();
+  });
+
+  it("refuses -Infinity and NaN, and names Infinity for a wait longer than an hour", async () => {
+    expect(() => new DistributedLock({ key: "k", acquireTimeoutS: -Infinity })).toThrow(InvalidArgumentError);
+    const lock = new DistributedLock({ key: "k" });
+    for (const timeoutS of [Number.NaN, -Infinity]) {
+      await expect(lock.acquire({ timeoutS })).rejects.toBeInstanceOf(InvalidArgumentError);
+    }
+    await expect(lock.acquire({ timeoutS: 7200 })).rejects.toThrow(/To wait without limit, pass Infinity/);
     expect(runtime().peers.length).toBe(0);
   });
 });
