@@ -52,7 +52,7 @@ export interface MultiLockOptions extends Omit<ClientLockOptions, "acquireTimeou
   /**
    * Whole seconds to get every key, all keys together (default: the client's
    * `acquireTimeoutS`). Each key waits for what is left of it. `0` tries each
-   * key once.
+   * key once; `Infinity` waits without limit.
    */
   timeoutS?: number | undefined;
   /** Stop waiting: the keys already taken are released and the call rejects with code `"ABORTED"`. */
@@ -205,9 +205,9 @@ async function takeAll({ steps, timeoutS, signal }: Plan): Promise<HeldLocks> {
   let current = steps[0] as Step;
   const budgetMs = timeoutS * 1000;
   const startedAt = now();
-  // With a budget of 0 each key is tried once: the server's answer ends it, not a timer.
+  // With a budget of 0 each key is tried once: the server's answer ends it, not a timer; Infinity sets none.
   const timer =
-    timeoutS > 0
+    timeoutS > 0 && timeoutS !== Number.POSITIVE_INFINITY
       ? backgroundTimer(() => taking.abort(new AcquireTimeoutError(current.key, timeoutS)), budgetMs)
       : undefined;
   try {
@@ -216,8 +216,10 @@ async function takeAll({ steps, timeoutS, signal }: Plan): Promise<HeldLocks> {
       const leftS = Math.max(0, Math.ceil((budgetMs - (now() - startedAt)) / 1000));
       const h = await step.primitive.hold({ timeoutS: leftS, signal: taking.signal });
       held.push(h);
-      if (h.signal.aborted) holding.abort(h.signal.reason);
-      else h.signal.addEventListener("abort", () => holding.abort(h.signal.reason), { once: true });
+      // The listener must not reach `h`: the registry that warns of a dropped holding watches it (I5).
+      const hs = h.signal;
+      if (hs.aborted) holding.abort(hs.reason);
+      else hs.addEventListener("abort", () => holding.abort(hs.reason), { once: true });
     }
     // A key lost before the last one was granted: not every key is held.
     if (holding.signal.aborted) throw holding.signal.reason;

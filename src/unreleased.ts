@@ -68,7 +68,7 @@ function abandoned(d: LockDriver): void {
   const until = maxHoldS === undefined ? "until the process exits" : `until its maxHoldS of ${maxHoldS} s`;
   console.warn(
     `dflockd-client: the ${object} holding ${quote(d.key)} was garbage-collected without being released; ` +
-      `the lock stays held and renewed ${until}. Release it (release(), withLock(), or await using with hold()), ` +
+      `the lock stays held and renewed ${until}. Release it (release(), withLock(), or await using with hold() or holdAll()), ` +
       "or set maxHoldS to bound how long a lock can be held.",
   );
   const hook = s.hooks?.abandoned;

@@ -46,13 +46,15 @@ it(`warns once per holding whose object is collected unreleased, on ${RUNTIME}`,
   // One event per dropped holding, for no other.
   const byKey = [...report.events].sort((a, b) => a.key.localeCompare(b.key));
   expect(byKey, `after ${report.rounds} rounds`).toEqual([
+    { key: k("drop-all-a"), server: server0, object: "HeldLock", maxHoldS: undefined },
+    { key: k("drop-all-b"), server: server0, object: "HeldLock", maxHoldS: undefined },
     { key: k("drop-held"), server: server0, object: "HeldLock", maxHoldS: undefined },
     { key: k("drop-lock"), server: server0, object: "DistributedLock", maxHoldS: undefined },
     { key: k("drop-sem"), server: server0, object: "DistributedSemaphore", maxHoldS: 600 },
   ]);
   // One console.warn for each, naming the key and the fix.
-  expect(report.warnings).toHaveLength(3);
-  for (const name of ["drop-lock", "drop-sem", "drop-held"]) {
+  expect(report.warnings).toHaveLength(5);
+  for (const name of ["drop-lock", "drop-sem", "drop-held", "drop-all-a", "drop-all-b"]) {
     const lines = report.warnings.filter((w) => w.includes(`"${k(name)}"`));
     expect(lines, name).toHaveLength(1);
     expect(lines[0]).toMatch(/garbage-collected without being released/);
@@ -60,6 +62,7 @@ it(`warns once per holding whose object is collected unreleased, on ${RUNTIME}`,
   }
   expect(report.warnings.find((w) => w.includes(k("drop-sem")))).toContain("until its maxHoldS of 600 s");
   // The holdings go on (nothing released them quietly); the released one is gone.
-  for (const name of ["drop-lock", "drop-sem", "drop-held", "keep", "self"]) expect(report.held).toContain(k(name));
+  for (const name of ["drop-lock", "drop-sem", "drop-held", "drop-all-a", "drop-all-b", "keep", "self"])
+    expect(report.held).toContain(k(name));
   expect(report.held).not.toContain(k("released"));
 });

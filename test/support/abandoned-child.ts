@@ -7,6 +7,7 @@
  *
  * - `drop-lock`, `drop-sem`: the instance of an `acquire()`, dropped;
  * - `drop-held`: the `HeldLock` of a `hold()`, dropped (its instance kept);
+ * - `drop-all-a`, `drop-all-b`: the `HeldLocks` of a client's `holdAll()`, dropped;
  * - `keep`: the instance kept;
  * - `released`: released, then dropped;
  * - `with-lock`: the instance of a `withLock()` still running, dropped;
@@ -14,13 +15,13 @@
  *   callback while it holds, so the instance cannot be collected: no warning
  *   can come, as none could if the client kept any instance alive).
  *
- * Then it forces garbage collection until the three dropped holdings have
+ * Then it forces garbage collection until the five dropped holdings have
  * been reported (at most 300 rounds), a few rounds more, asks the server what
  * is still held, and prints one JSON line: the `abandoned` events, the
  * `console.warn` lines, and the keys the server still holds.
  */
 import process from "node:process";
-import { type AbandonedEvent, DistributedLock, DistributedSemaphore, stats } from "../../mod.ts";
+import { type AbandonedEvent, DflockdClient, DistributedLock, DistributedSemaphore, stats } from "../../mod.ts";
 
 const [host = "127.0.0.1", portText = "0", prefix = "k"] = process.argv.slice(2);
 const port = Number(portText);
@@ -63,6 +64,11 @@ async function dropHeldLock(): Promise<void> {
   kept.push(lock);
   await lock.hold();
 }
+async function dropHoldAll(): Promise<void> {
+  const client = new DflockdClient(opts);
+  kept.push(client);
+  await client.holdAll([k("drop-all-a"), k("drop-all-b")]);
+}
 async function keep(): Promise<void> {
   const lock = new DistributedLock({ key: k("keep"), ...opts });
   if (!(await lock.acquire())) throw new Error("keep not acquired");
@@ -94,12 +100,13 @@ function duringWithLock(): Promise<void> {
 await dropLock();
 await dropSemaphore();
 await dropHeldLock();
+await dropHoldAll();
 await keep();
 await released();
 await selfReferencing();
 await duringWithLock();
 
-const DROPPED = 3;
+const DROPPED = 5;
 let rounds = 0;
 for (let extra = 0; rounds < 300 && extra < 5; rounds++) {
   forceGc();
