@@ -154,6 +154,21 @@ describe("a hold() scope whose HeldLock is collected unreleased", () => {
     expect(await next).toBe("ran");
   });
 
+  it("gives the turn up after a connection loss too", async () => {
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 30 });
+    const [held, first] = await hold(lock);
+    const next = behind(lock, 30);
+    collect(held);
+    first.hangUp();
+    await tick(0);
+    expect(held.signal.reason).toBeInstanceOf(LockLostError);
+    const peer = await rt.peer();
+    await peer.nextRequest(1);
+    peer.onRequest = () => peer.send("ok\n");
+    peer.send(`ok ${token(2)} 30\n`);
+    expect(await next).toBe("ran");
+  });
+
   it("is watched only while its scope is open", async () => {
     const lock = new DistributedLock({ key: "k", leaseTtlS: 30 });
     const [held, peer] = await hold(lock);
