@@ -190,8 +190,7 @@ export class LockEngine {
       if (this.#scope === s) this.endScope(s.epoch).catch(() => {});
     };
     if (s.signal.aborted) end();
-    // After the abort's turn: the signal aborts first thing in a loss, before the machine has moved on.
-    else s.signal.addEventListener("abort", () => queueMicrotask(end), { once: true });
+    else s.signal.addEventListener("abort", end, { once: true });
   }
 
   /** The signal of the holding just acquired; throws if it already ended (lost, or closed meanwhile). */
