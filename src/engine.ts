@@ -20,7 +20,7 @@ import { type AcquireOptions, checkCallOptions, type EnqueueStatus, type Setting
 import type { ConnectionPool } from "./pool.ts";
 import type { Grant } from "./protocol.ts";
 import { Turns } from "./turns.ts";
-import { watchHolding } from "./unreleased.ts";
+import { unwatchScope, watchHolding, watchScope } from "./unreleased.ts";
 
 const _now: () => number = () => performance.now();
 
@@ -39,6 +39,8 @@ export class LockEngine {
   readonly #ops: Operations;
   /** Turns among concurrent withLock() and hold() callers: made by the first of them (acquire() takes no turn). */
   #turns: Turns | undefined;
+  /** The open hold() scope, which has the turn until endScope(): named to a caller that times out behind it. */
+  #scope: Scope | undefined;
 
   constructor(settings: Settings, pool: ConnectionPool) {
     this.#d = new LockDriver(settings, pool, this);
@@ -145,7 +147,9 @@ export class LockEngine {
       if (!(await this.#ops.acquireWithin(options?.signal, leftS))) throw this.#timedOut(options);
       const signal = this.#heldSignal("hold()");
       const grant = this.#d.grant as Grant;
-      return { epoch: this.#d.epoch, signal, token: grant.token, leaseTtl: grant.lease, fence: grant.fence };
+      const scope = { epoch: this.#d.epoch, signal, token: grant.token, leaseTtl: grant.lease, fence: grant.fence };
+      this.#scope = scope;
+      return scope;
     } catch (err) {
       this.#turns?.pass();
       throw err;
@@ -154,7 +158,9 @@ export class LockEngine {
 
   /**
    * Acquire for a scope and make its {@link HeldLock}, which is watched
-   * while it holds: if it is collected unreleased, the client warns.
+   * while it holds: if it is collected unreleased, the client warns. It is
+   * also watched while its scope is open: if it is collected unreleased, the
+   * scope ends once its holding has ended ({@link #dropped}).
    */
   async hold(options?: AcquireOptions): Promise<HeldLock> {
     const s = await this.beginScope(options);
@@ -169,7 +175,22 @@ export class LockEngine {
     );
     const d = this.#d;
     if (d.epoch === s.epoch && d.handedOver) watchHolding(d, held, "HeldLock");
+    watchScope(held, () => this.#dropped(s), s);
     return held;
+  }
+
+  /**
+   * The HeldLock of scope `s` was collected unreleased: nobody can end the
+   * scope, so end it, and pass its turn on, once its holding has ended (by
+   * maxHoldS, a loss or close(); until then the lock is still held). Its
+   * loss was told when it happened (signal, onLost, hooks.lost).
+   */
+  #dropped(s: Scope): void {
+    const end = (): void => {
+      if (this.#scope === s) this.endScope(s.epoch).catch(() => {});
+    };
+    if (s.signal.aborted) end();
+    else s.signal.addEventListener("abort", end, { once: true });
   }
 
   /** The signal of the holding just acquired; throws if it already ended (lost, or closed meanwhile). */
@@ -190,6 +211,11 @@ export class LockEngine {
 
   /** End the scoped holding `epoch`: release it if it is still this instance's, then pass the turn. */
   async endScope(epoch: number): Promise<void> {
+    const scope = this.#scope;
+    if (scope?.epoch === epoch) {
+      this.#scope = undefined;
+      unwatchScope(scope);
+    }
     try {
       // Still held (or releasing): release it. Lost, and nothing started since (a loss ends the
       // epoch once): release() reports the loss. Anything else is a later holding, not this one.
@@ -222,10 +248,22 @@ export class LockEngine {
   async #waitTurn(turns: Turns, signal: AbortSignal | undefined, waitS: number): Promise<number> {
     const key = this.#d.key;
     const startedAt = _now();
-    const turn = turns.wait(signal, waitS * 1000, () => new AcquireTimeoutError(key, waitS));
+    const turn = turns.wait(signal, waitS * 1000, () => new AcquireTimeoutError(key, waitS, this.#unreleased()));
     this.#ops.waitingHook("turn");
     await turn;
     return Math.max(0, Math.floor(waitS - (_now() - startedAt) / 1000));
+  }
+
+  /** What a caller that timed out waiting for its turn is told of the open hold() scope it waited behind. */
+  #unreleased(): string | undefined {
+    const signal = this.#scope?.signal;
+    if (signal === undefined) return undefined;
+    const fix = "call release() on its HeldLock (or use await using) to pass the turn on";
+    const held = "this instance's previous hold() scope still holds it, not released in that time";
+    if (!signal.aborted) return `${held}: ${fix}`;
+    const reason = signal.reason;
+    const lost = reason instanceof LockLostError ? ` after it lost the lock (${reason.message})` : "";
+    return `this instance's previous hold() scope was never released${lost}: ${fix}`;
   }
 
   #timedOut(options: AcquireOptions | undefined): AcquireTimeoutError {

@@ -114,9 +114,11 @@ export class AcquireTimeoutError extends LockError {
    *
    * @param key The key that could not be acquired.
    * @param timeoutS The timeout that ran out, in seconds.
+   * @param why Why it waited, when the client knows (appended to the message).
    */
-  constructor(key: string, timeoutS: number) {
-    super(`timed out after ${timeoutS}s waiting for ${quote(key)}`, "ACQUIRE_TIMEOUT");
+  constructor(key: string, timeoutS: number, why?: string) {
+    const waited = `timed out after ${timeoutS}s waiting for ${quote(key)}`;
+    super(why === undefined ? waited : `${waited}: ${why}`, "ACQUIRE_TIMEOUT");
     this.name = "AcquireTimeoutError";
     this.key = key;
   }

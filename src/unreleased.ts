@@ -1,5 +1,5 @@
 /**
- * A lock nobody will release. Two guards, for long-running processes:
+ * A lock nobody will release. Three guards, for long-running processes:
  *
  * - **`maxHoldS`**: the loss a holding's time limit causes, as the `maxHold`
  *   event of its machine (machine.ts) carries it. `Renewals` (renewals.ts)
@@ -18,6 +18,13 @@
  *   possible, nothing the client keeps while holding refers to that object:
  *   the registry's held value is the driver, which refers to the engine,
  *   never to the public object.
+ * - **A dropped hold() scope's turn**: a `hold()` scope keeps its instance's
+ *   turn (turns.ts) until its `HeldLock` is released, even after its holding
+ *   ended by a loss, so that its `release()` reports the loss and the next
+ *   caller does not start while its code may still run. A `HeldLock`
+ *   collected unreleased can never be released: a second registry, watching
+ *   it for as long as its scope is open, has engine.ts end the scope once its
+ *   holding has ended, and the next caller gets the turn.
  *
  * @module
  */
@@ -39,6 +46,14 @@ export type Watched = "instance" | "HeldLock";
 
 /** Made at the first holding to watch; its held value is the driver, also the unregister token. */
 let registry: FinalizationRegistry<LockDriver> | undefined;
+/** The open hold() scopes' HeldLocks; the held value ends the scope, the token is the engine's scope record. */
+let scopes: FinalizationRegistry<() => void> | undefined;
+
+/** Make both registries, the same way every time (the scopes' first). */
+function registries(): void {
+  scopes ??= new FinalizationRegistry((end) => end());
+  registry ??= new FinalizationRegistry(abandoned);
+}
 
 /**
  * Watch the holding `d` just handed over: if `target` (the object the user
@@ -46,8 +61,8 @@ let registry: FinalizationRegistry<LockDriver> | undefined;
  */
 export function watchHolding(d: LockDriver, target: object, what: Watched): void {
   if (d.watched !== undefined || typeof FinalizationRegistry !== "function") return;
-  registry ??= new FinalizationRegistry(abandoned);
-  registry.register(target, d, d);
+  registries();
+  registry?.register(target, d, d);
   d.watched = what;
 }
 
@@ -55,6 +70,22 @@ export function watchHolding(d: LockDriver, target: object, what: Watched): void
 export function unwatchHolding(d: LockDriver): void {
   d.watched = undefined;
   registry?.unregister(d);
+}
+
+/**
+ * Watch the `HeldLock` of an open hold() scope, which keeps its instance's
+ * turn until released: if it is collected first, its scope can never end,
+ * so `end` (which must not refer to it) ends it. `token` forgets it.
+ */
+export function watchScope(held: object, end: () => void, token: object): void {
+  if (typeof FinalizationRegistry !== "function") return;
+  registries();
+  scopes?.register(held, end, token);
+}
+
+/** The scope `token` watched has ended: the registry forgets it. */
+export function unwatchScope(token: object): void {
+  scopes?.unregister(token);
 }
 
 /** The object kept for `d`'s holding was collected: warn, once, if it still holds. */

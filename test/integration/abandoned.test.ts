@@ -9,6 +9,9 @@
  * running. The control `self` (an instance its own `onLost` refers to, which
  * the client keeps while it holds) shows what a client that kept its
  * instances alive would look like: no warning at all, which fails this test.
+ * A `hold()` scope that `maxHoldS` ended, whose `HeldLock` is then dropped
+ * unreleased, gives its instance's turn up once that `HeldLock` is collected:
+ * the instance's next `withLock()` runs.
  */
 import { join } from "node:path";
 import { expect, it } from "vitest";
@@ -32,6 +35,7 @@ interface Report {
   warnings: string[];
   held: string[];
   rounds: number;
+  afterLoss: string | undefined;
 }
 
 it(`warns once per holding whose object is collected unreleased, on ${RUNTIME}`, async () => {
@@ -65,4 +69,7 @@ it(`warns once per holding whose object is collected unreleased, on ${RUNTIME}`,
   for (const name of ["drop-lock", "drop-sem", "drop-held", "drop-all-a", "drop-all-b", "keep", "self"])
     expect(report.held).toContain(k(name));
   expect(report.held).not.toContain(k("released"));
+  // The dropped scope that maxHoldS ended gave the turn up: the next withLock() ran; the lock is not held.
+  expect(report.afterLoss).toBe("ran");
+  expect(report.held).not.toContain(k("lost-held"));
 });

@@ -5,7 +5,14 @@
  * have run out). Every wait is for an event.
  */
 import { describe, expect, it } from "vitest";
-import { DflockdClient, DistributedLock, DistributedSemaphore, LockError, LockLostError } from "../support/client.ts";
+import {
+  AcquireTimeoutError,
+  DflockdClient,
+  DistributedLock,
+  DistributedSemaphore,
+  LockError,
+  LockLostError,
+} from "../support/client.ts";
 import { key, useDflockd } from "./helpers.ts";
 
 const server = useDflockd();
@@ -85,5 +92,26 @@ describe("maxHoldS", () => {
     expect(await other.acquire()).toBe(true);
     await other.release();
     await expect(held.release()).rejects.toBe(reason);
+  });
+
+  it("a hold() scope it ended keeps the instance's turn until released: a caller behind it is told why", async () => {
+    const k = key("maxhold-turn");
+    const lock = new DistributedLock({ key: k, leaseTtlS: 30, maxHoldS: 0.3, ...at() });
+    const held = await lock.hold();
+    const reason = await new Promise<unknown>((resolve) => {
+      held.signal.addEventListener("abort", () => resolve(held.signal.reason), { once: true });
+    });
+    expectMaxHold(reason, k, 0.3);
+    const err = await lock.withLock(() => "ran", { timeoutS: 1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AcquireTimeoutError);
+    const message = (err as Error).message;
+    expect(message).toContain(`timed out after 1s waiting for "${k}": this instance's previous hold() scope`);
+    expect(message).toContain("was never released after it lost the lock");
+    expect(message).toContain("maxHoldS of 0.3 s");
+    expect(message).toContain("call release() on its HeldLock (or use await using)");
+    // Released, it reports the loss and passes the turn on.
+    await expect(held.release()).rejects.toBe(reason);
+    expect(await lock.withLock(() => "ran", { timeoutS: 1 })).toBe("ran");
+    lock.close();
   });
 });

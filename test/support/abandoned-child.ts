@@ -13,12 +13,16 @@
  * - `with-lock`: the instance of a `withLock()` still running, dropped;
  * - `self`: an instance its own `onLost` refers to (the client keeps that
  *   callback while it holds, so the instance cannot be collected: no warning
- *   can come, as none could if the client kept any instance alive).
+ *   can come, as none could if the client kept any instance alive);
+ * - `lost-held`: the `HeldLock` of a `hold()` whose `maxHoldS` ended it,
+ *   dropped unreleased after the loss (no warning: it no longer held); its
+ *   instance's next `withLock()` must get the turn once it is collected.
  *
  * Then it forces garbage collection until the five dropped holdings have
- * been reported (at most 300 rounds), a few rounds more, asks the server what
- * is still held, and prints one JSON line: the `abandoned` events, the
- * `console.warn` lines, and the keys the server still holds.
+ * been reported and that `withLock()` has settled (at most 300 rounds), a few
+ * rounds more, asks the server what is still held, and prints one JSON line:
+ * the `abandoned` events, the `console.warn` lines, the keys the server still
+ * holds, and what that `withLock()` gave.
  */
 import process from "node:process";
 import { type AbandonedEvent, DflockdClient, DistributedLock, DistributedSemaphore, stats } from "../../mod.ts";
@@ -83,6 +87,21 @@ async function selfReferencing(): Promise<void> {
   const lock: DistributedLock = new DistributedLock({ key: k("self"), ...opts, onLost: () => lock.close() });
   if (!(await lock.acquire())) throw new Error("self not acquired");
 }
+/** Hold `lost-held` until its maxHoldS ends it, and drop its HeldLock; returns the instance, kept. */
+async function lostHeldLock(): Promise<DistributedLock> {
+  let lost: () => void = () => {};
+  const ended = new Promise<void>((resolve) => {
+    lost = resolve;
+  });
+  const lock = new DistributedLock({ key: k("lost-held"), ...opts, maxHoldS: 0.2, onLost: () => lost() });
+  kept.push(lock);
+  await lock.hold();
+  // The client's timers keep no process alive: this one does, until the loss.
+  const alive = setInterval(() => {}, 1000);
+  await ended;
+  clearInterval(alive);
+  return lock;
+}
 let endWithLock: () => void = () => {};
 function duringWithLock(): Promise<void> {
   return new Promise<void>((started) => {
@@ -105,6 +124,18 @@ await keep();
 await released();
 await selfReferencing();
 await duringWithLock();
+const lostHeld = await lostHeldLock();
+let afterLoss: string | undefined;
+void lostHeld
+  .withLock(() => "ran", { timeoutS: 20 })
+  .then(
+    (r) => {
+      afterLoss = r;
+    },
+    (e: unknown) => {
+      afterLoss = String(e);
+    },
+  );
 
 const DROPPED = 5;
 let rounds = 0;
@@ -112,11 +143,11 @@ for (let extra = 0; rounds < 300 && extra < 5; rounds++) {
   forceGc();
   // A fresh task: the registry's callbacks run, and no stack slot of the code above is left to scan.
   await new Promise((r) => setTimeout(r, 10));
-  if (events.length >= DROPPED) extra++;
+  if (events.length >= DROPPED && afterLoss !== undefined) extra++;
 }
 endWithLock();
 await Promise.all(kept.filter((x): x is Promise<unknown> => x instanceof Promise));
 const now = await stats({ host, port });
 const held = [...now.locks.map((l) => l.key), ...now.semaphores.filter((s) => s.holders > 0).map((s) => s.key)];
-process.stdout.write(`${JSON.stringify({ events, warnings, held, rounds })}\n`);
+process.stdout.write(`${JSON.stringify({ events, warnings, held, rounds, afterLoss })}\n`);
 process.exit(0);
