@@ -52,7 +52,7 @@ export interface MultiLockOptions extends Omit<ClientLockOptions, "acquireTimeou
   /**
    * Whole seconds to get every key, all keys together (default: the client's
    * `acquireTimeoutS`). Each key waits for what is left of it. `0` tries each
-   * key once.
+   * key once; `Infinity` waits without limit.
    */
   timeoutS?: number | undefined;
   /** Stop waiting: the keys already taken are released and the call rejects with code `"ABORTED"`. */
@@ -205,9 +205,10 @@ async function takeAll({ steps, timeoutS, signal }: Plan): Promise<HeldLocks> {
   let current = steps[0] as Step;
   const budgetMs = timeoutS * 1000;
   const startedAt = now();
-  // With a budget of 0 each key is tried once: the server's answer ends it, not a timer.
+  // With a budget of 0 each key is tried once: the server's answer ends it, not a timer. Without limit
+  // (Infinity) there is no timer either (one would fire after a runtime timer's 2^31 - 1 ms).
   const timer =
-    timeoutS > 0
+    timeoutS > 0 && Number.isFinite(timeoutS)
       ? backgroundTimer(() => taking.abort(new AcquireTimeoutError(current.key, timeoutS)), budgetMs)
       : undefined;
   try {
