@@ -70,6 +70,7 @@ const SIGNALS: readonly ForwardedSignal[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIG
  * Ctrl-C reaches the command once.
  */
 const FROM_KEYBOARD: ReadonlySet<ForwardedSignal> = new Set(["SIGINT", "SIGQUIT"]);
+
 /**
  * Run `req.command` under the lock or slot, or under every one of several
  * keys (without a command, hold until a signal), and say how to exit.
