@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { type DflockdServer, startDflockd } from "../harness/dflockd.ts";
 import { key, useDflockd } from "../integration/helpers.ts";
-import { DistributedLock, DistributedSemaphore, stats } from "../support/client.ts";
+import { DistributedLock, DistributedSemaphore, stableHashShard, stats } from "../support/client.ts";
 import { RUNTIME } from "../support/runtime.ts";
 import { type DenoPermissions, runCli, startCli } from "./helpers.ts";
 
@@ -139,6 +139,42 @@ describe(`dflockd-client lock with several keys (${RUNTIME})`, () => {
       closeSync(fd);
     }
     expect(readFileSync(file, "utf8")).toBe("start\nend\nstart\nend\n");
+  });
+});
+
+describe(`dflockd-client lock with several keys on two servers (${RUNTIME})`, () => {
+  it("a loss of one key stops the command (76), naming that key; the other key is free afterwards", async () => {
+    const kept = await startDflockd();
+    const lost = await startDflockd();
+    try {
+      const at = [kept, lost].map((s) => `127.0.0.1:${s.port}`);
+      // One key on each server, as the client shards them.
+      let n = 0;
+      const on = (i: number): string => {
+        for (;;) {
+          const k = `${key()}-${n++}`;
+          if (stableHashShard(k, 2) === i) return k;
+        }
+      };
+      const [a, b] = [on(0), on(1)];
+      const run = await startCli(["lock", "--key", b, "--key", a, "--", "sh", "-c", `${TELL}; exec sleep 600`], {
+        env: { DFLOCKD_SERVERS: at.join(",") },
+        deno: { net: at, run: ["sh"] },
+      });
+      await run.printed("ready");
+      // Taken by server (in --servers order), then by key.
+      expect((run.out().split("\n")[0] as string).split("|").slice(0, 2)).toEqual([`${a} ${b}`, at.join(" ")]);
+      await lost.kill();
+      const end = await run.exited;
+      expect(end.code).toBe(76);
+      expect(run.err()).toContain(`lock "${b}" was lost`);
+      const other = new DistributedLock({ key: a, servers: [kept.address] });
+      expect(await other.acquire({ timeoutS: 10 })).toBe(true);
+      await other.release();
+    } finally {
+      await kept.stop();
+      await lost.stop();
+    }
   });
 });
 
