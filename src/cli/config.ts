@@ -6,6 +6,7 @@
  */
 import type { ClientOptions } from "../client.ts";
 import { DEFAULT_PORT } from "../connection.ts";
+import { AuthError } from "../errors.ts";
 import type { CommonArgs } from "./args.ts";
 import { UsageError } from "./args.ts";
 import type { CliHost } from "./host.ts";
@@ -102,4 +103,27 @@ async function read(host: CliHost, option: string, path: string): Promise<string
   } catch (err) {
     throw new InputError(`${option}: cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
   }
+}
+
+/**
+ * A server's error as the command line prints it: the library's message,
+ * but for a refused or missing auth token the command line's own fix
+ * (`--auth-token-file FILE` or `DFLOCKD_AUTH_TOKEN`) in place of the
+ * library's `auth` option. Never the secret.
+ *
+ * @param err What the library threw or reported.
+ * @returns The message.
+ */
+export function cliMessage(err: Error): string {
+  if (!(err instanceof AuthError)) return err.message;
+  const where = err.server === undefined ? "" : `${err.server}: `;
+  const replied = '(server replied "error_auth")';
+  const give = `--auth-token-file FILE or ${ENV.authToken}`;
+  if (err.tokenSent === true) {
+    return `${where}authentication failed: the server refused the auth token; check the token given by ${give} against the server's --auth-token ${replied}`;
+  }
+  if (err.tokenSent === false) {
+    return `${where}authentication failed: the server requires an auth token and none was given; give the server's --auth-token with ${give} ${replied}`;
+  }
+  return `${err.message}; the token is given by ${give}`;
 }

@@ -65,7 +65,11 @@ const RUN = `  While the command runs the lock is renewed. SIGTERM and SIGHUP ar
   (seconds); never the token.
   Without a command, it holds until SIGINT or SIGTERM, renewing, and prints
   one line once held: key=KEY server=HOST:PORT fence=FENCE lease=SECONDS
-  (fence= is empty without one); then it releases and exits ${EXIT.OK}.`;
+  (fence= is empty without one); then it releases and exits ${EXIT.OK}.
+  Several keys (--key more than once) are all held or none: busy if any is
+  not had in time. Each variable is then a list, one field per key in the
+  order taken, one space apart (DFLOCKD_FENCE: - for a key without a fence);
+  without a command, one line per key, in that order.`;
 
 const WAITING = `  --wait                    wait without limit, keeping the place in line
   --conflict-exit-code N    exit status when busy, 0 to 255 (default ${EXIT.BUSY}), as flock -E`;
@@ -78,7 +82,8 @@ ${RUN}
 
 ${WAITING}
   --grace SECONDS           time between SIGTERM and SIGKILL when the lock is lost
-  --key KEY                 the key, in place of KEY (for a key that begins with "-")
+  --key KEY                 the key, in place of KEY (for a key that begins with "-");
+                            more than once: hold every key given
 
 ${OPTIONS}
 
@@ -92,7 +97,8 @@ ${RUN}
   --limit N                 how many may hold a slot at once (required)
 ${WAITING}
   --grace SECONDS           time between SIGTERM and SIGKILL when the slot is lost
-  --key KEY                 the key, in place of KEY (for a key that begins with "-")
+  --key KEY                 the key, in place of KEY (for a key that begins with "-");
+                            more than once: a slot of each, every one with --limit N
 
 ${OPTIONS}
 

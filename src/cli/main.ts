@@ -11,7 +11,7 @@ import { DEFAULT_ACQUIRE_TIMEOUT_S } from "../options.ts";
 import { hostPort } from "../transport.ts";
 import { VERSION } from "../version.ts";
 import { parseArgs, UsageError } from "./args.ts";
-import { clientOptions, ENV, InputError } from "./config.ts";
+import { clientOptions, cliMessage, ENV, InputError } from "./config.ts";
 import { EXIT } from "./exit.ts";
 import { helpText } from "./help.ts";
 import type { CliHost } from "./host.ts";
@@ -98,8 +98,7 @@ export async function run(host: CliHost): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError || err instanceof InvalidArgumentError) return fail(EXIT.USAGE, err.message);
     if (err instanceof InputError) return fail(EXIT.NO_INPUT, err.message);
-    if (err instanceof AuthError)
-      return fail(EXIT.AUTH, `${err.message}: check --auth-token-file or DFLOCKD_AUTH_TOKEN`);
+    if (err instanceof AuthError) return fail(EXIT.AUTH, cliMessage(err));
     if (err instanceof LockError) return fail(EXIT.UNAVAILABLE, err.message);
     throw err;
   } finally {

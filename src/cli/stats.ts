@@ -8,6 +8,7 @@ import type { ServerStats } from "../client.ts";
 import { quote } from "../errors.ts";
 import type { Stats } from "../replies.ts";
 import { hostPort } from "../transport.ts";
+import { cliMessage } from "./config.ts";
 
 /** One server's entry in `stats --json`. */
 export type StatsJsonEntry =
@@ -25,7 +26,7 @@ export function statsJson(all: readonly ServerStats[]): string {
   const out: StatsJsonEntry[] = all.map((s) =>
     s.ok
       ? { server: hostPort(s.host, s.port), ok: true, stats: s.stats }
-      : { server: hostPort(s.host, s.port), ok: false, error: { code: s.error.code, message: s.error.message } },
+      : { server: hostPort(s.host, s.port), ok: false, error: { code: s.error.code, message: cliMessage(s.error) } },
   );
   return `${JSON.stringify(out, null, 2)}\n`;
 }
@@ -42,7 +43,7 @@ export function statsTable(all: readonly ServerStats[]): string {
   for (const s of all) {
     const where = hostPort(s.host, s.port);
     if (!s.ok) {
-      lines.push(`${where}  no answer: ${s.error.message}`);
+      lines.push(`${where}  no answer: ${cliMessage(s.error)}`);
       continue;
     }
     const st = s.stats;

@@ -111,14 +111,33 @@ describe(`dflockd-client with auth and TLS (${RUNTIME})`, () => {
     const r = await lockWithToken(badTokenFile, "echo ran");
     expect(r.code).toBe(77);
     expect(r.out).toBe("");
-    expect(r.err).toMatch(/authentication failed/);
+    expect(r.err).toMatch(/authentication failed: the server refused the auth token/);
+    // The command line's own fix, not the library's `auth` option.
+    expect(r.err).toContain("check the token given by --auth-token-file FILE or DFLOCKD_AUTH_TOKEN");
+    expect(r.err).not.toContain("auth option");
     expect(r.err).not.toContain("wrong");
     const st = await runCli(["stats", "--json", "--servers", where(), "--tls-ca", caFile], {
       env: { DFLOCKD_AUTH_TOKEN: "wrong" },
       deno: deno([caFile]),
     });
     expect(st.code).toBe(77);
-    expect(JSON.parse(st.out)[0].error.code).toBe("AUTH");
+    const entry = JSON.parse(st.out)[0].error;
+    expect(entry.code).toBe("AUTH");
+    expect(entry.message).toContain("--auth-token-file FILE or DFLOCKD_AUTH_TOKEN");
+  });
+
+  it("no token for a server that wants one exits 77 and says how to give it", async () => {
+    const r = await runCli(["lock", key(), "--servers", where(), "--tls-ca", caFile, "--", "sh", "-c", "echo ran"], {
+      deno: deno([caFile]),
+    });
+    expect({ code: r.code, out: r.out }).toEqual({ code: 77, out: "" });
+    expect(r.err).toContain(
+      "the server requires an auth token and none was given; give the server's --auth-token with --auth-token-file FILE or DFLOCKD_AUTH_TOKEN",
+    );
+    expect(r.err).not.toContain("auth option");
+    const st = await runCli(["stats", "--servers", where(), "--tls-ca", caFile], { deno: deno([caFile]) });
+    expect(st.code).toBe(77);
+    expect(st.out).toContain("none was given; give the server's --auth-token with --auth-token-file FILE");
   });
 
   it("refuses a secret on the command line (64) before connecting", async () => {
@@ -153,7 +172,8 @@ describe(`dflockd-client usage (${RUNTIME})`, () => {
       [["lock", "k", "--timeout", "5 s", "--", "true"], "or one with a unit (500ms, 90s, 5m, 2h)"],
       [["lock", "k", "--wait", "--timeout", "5m", "--", "true"], "--wait and --timeout together"],
       [["lock", "k", "--conflict-exit-code", "300", "--", "true"], "--conflict-exit-code must be from 0 to 255"],
-      [["lock", "k", "--key", "j", "--", "true"], "several keys"],
+      [["lock", "k", "--key", "k", "--", "true"], 'the key "k" is given twice'],
+      [["sem", "--key", "a", "--key", "bad key", "--limit", "2", "--", "true"], "key"],
       [["lock", "k", "--timout", "5", "--", "true"], "did you mean --timeout?"],
       [["lokc", "k"], "did you mean lock?"],
       [["lock", "bad key", "--", "true"], "key"],

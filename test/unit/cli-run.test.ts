@@ -4,12 +4,12 @@
  * and the release that a real server cannot be made to produce on cue.
  */
 import { describe, expect, it, vi } from "vitest";
-import { UsageError } from "../../src/cli/args.ts";
 import { heldLine } from "../../src/cli/hold.ts";
 import type { ChildExit, ChildProcessLike, CliHost, ForwardedSignal } from "../../src/cli/host.ts";
-import { childEnv, type RunRequest, runUnderLock, waitPlan } from "../../src/cli/run.ts";
+import { childEnv, type RunRequest, runUnderLock } from "../../src/cli/run.ts";
+import { waitPlan } from "../../src/cli/take.ts";
 import type { DflockdClient } from "../../src/client.ts";
-import { ConnectionError, LockLostError } from "../../src/errors.ts";
+import { AcquireTimeoutError, ConnectionError, LockLostError } from "../../src/errors.ts";
 import type { HeldLock } from "../../src/held.ts";
 
 const REQ: RunRequest = {
@@ -206,7 +206,7 @@ describe("what the command learns, and how long to wait", () => {
   });
 
   it("without a fence, DFLOCKD_FENCE is removed, so that an inherited one is not taken for ours", () => {
-    const env = childEnv({ key: "k", fence: undefined, leaseTtl: 5 }, "[::1]:6388");
+    const env = childEnv([{ key: "k", server: "[::1]:6388", fence: undefined, leaseTtl: 5 }]);
     expect(Object.hasOwn(env, "DFLOCKD_FENCE")).toBe(true);
     expect(env.DFLOCKD_FENCE).toBeUndefined();
     expect(env.DFLOCKD_SERVER).toBe("[::1]:6388");
@@ -238,14 +238,75 @@ describe("what the command learns, and how long to wait", () => {
     expect(f.said.join("")).toContain('busy: lock "k" on h:1 was not free within 200ms');
   });
 
-  it("several keys are refused for now, before anything is asked", async () => {
-    const hold = vi.fn();
-    const err = await runUnderLock({ ...REQ, keys: ["a", "b"] }, {}, stubClient(hold), fakeHost().host).catch(
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(UsageError);
-    expect((err as Error).message).toContain("several keys");
-    expect(hold).not.toHaveBeenCalled();
+  it("several keys: each variable a list in the order taken; a missing fence is - (unset when none has one)", () => {
+    const env = childEnv([
+      { key: "a", server: "h:1", fence: "7", leaseTtl: 30 },
+      { key: "b", server: "[::1]:2", fence: undefined, leaseTtl: 20 },
+    ]);
+    expect(env).toEqual({
+      DFLOCKD_KEY: "a b",
+      DFLOCKD_SERVER: "h:1 [::1]:2",
+      DFLOCKD_FENCE: "7 -",
+      DFLOCKD_LEASE: "30 20",
+    });
+    const none = childEnv([
+      { key: "a", server: "h:1", fence: undefined, leaseTtl: 30 },
+      { key: "b", server: "h:1", fence: undefined, leaseTtl: 30 },
+    ]);
+    expect(Object.hasOwn(none, "DFLOCKD_FENCE")).toBe(true);
+    expect(none.DFLOCKD_FENCE).toBeUndefined();
+  });
+
+  it("several keys: one holdAll() of them all (same --limit for sem); a loss while the command runs releases the rest after it ended", async () => {
+    const ctl = new AbortController();
+    const release = vi.fn(async () => {
+      throw new LockLostError("b", "no renewal confirmed");
+    });
+    const locks = [
+      { key: "b", fence: "1", leaseTtl: 33 },
+      { key: "a", fence: "2", leaseTtl: 33 },
+    ];
+    const holdAll = vi.fn(async () => ({ locks, signal: ctl.signal, release }));
+    const prim = { server: "h:1" };
+    const client = {
+      lock: () => prim,
+      semaphore: () => prim,
+      servers: [["h", 1]],
+      holdAll,
+    } as unknown as DflockdClient;
+    const f = fakeHost();
+    const result = runUnderLock({ ...REQ, kind: "sem", limit: 3, keys: ["a", "b"] }, {}, client, f.host);
+    await vi.waitFor(() => expect(f.spawn).toHaveBeenCalledOnce());
+    expect(holdAll.mock.calls[0]?.[0 as never]).toEqual([
+      { key: "a", limit: 3 },
+      { key: "b", limit: 3 },
+    ]);
+    const env = f.spawn.mock.calls[0]?.[2 as never] as unknown as Record<string, string | undefined>;
+    expect(env).toMatchObject({ DFLOCKD_KEY: "b a", DFLOCKD_FENCE: "1 2", DFLOCKD_SERVER: "h:1 h:1" });
+    ctl.abort(new LockLostError("b", "no renewal confirmed"));
+    expect(f.kills).toEqual(["SIGTERM"]);
+    expect(release).not.toHaveBeenCalled(); // "a" stays held while the command stops
+    f.end({ code: null, signal: "SIGTERM" });
+    expect(await result).toBe(76);
+    expect(release).toHaveBeenCalledOnce();
+    expect(f.said.join("")).toContain('semaphore "b" was lost');
+  });
+
+  it("several keys, busy: names the key not had, and says none is held", async () => {
+    const f = fakeHost();
+    const holdAll = vi.fn(async () => {
+      throw new AcquireTimeoutError("b", 0);
+    });
+    const prim = { server: "h:1" };
+    const client = {
+      lock: () => prim,
+      semaphore: () => prim,
+      servers: [["h", 1]],
+      holdAll,
+    } as unknown as DflockdClient;
+    expect(await runUnderLock({ ...REQ, keys: ["a", "b"], timeoutMs: 0 }, {}, client, f.host)).toBe(75);
+    expect(f.said.join("")).toContain('busy: lock "b" on h:1 was not free within 0s (one of 2 keys; none is held)');
+    expect(f.spawn).not.toHaveBeenCalled();
   });
 });
 
@@ -283,7 +344,7 @@ describe("lock KEY without a command", () => {
   });
 
   it("the line has an empty fence= when the server sends none", () => {
-    expect(heldLine({ key: "a=b", fence: undefined, leaseTtl: 7 }, "[::1]:1")).toBe(
+    expect(heldLine({ key: "a=b", server: "[::1]:1", fence: undefined, leaseTtl: 7 })).toBe(
       "key=a=b server=[::1]:1 fence= lease=7\n",
     );
   });
