@@ -215,6 +215,93 @@ describe("the packed command line (package.json bin)", () => {
     return false;
   }
 
+  /**
+   * Issue 20's command line through the installed bin, as `cmd args` runs it: `lock KEY` without a command
+   * holds (its line on stdout) until SIGTERM; meanwhile a `--timeout 500ms` run is busy with the
+   * `--conflict-exit-code` given; then several keys are held around a command that reads what it holds
+   * from its environment.
+   */
+  async function newFeatures(
+    cmd: string,
+    args: string[],
+    prefix: string,
+    holderExit: (number | null)[],
+  ): Promise<void> {
+    const servers = ["--servers", where()];
+    const holder = spawn(cmd, [...args, "lock", `${prefix}-held`, ...servers], {
+      cwd: join(dir, "app"),
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
+    const group = (signal: NodeJS.Signals): void => {
+      try {
+        process.kill(-(holder.pid as number), signal);
+      } catch {
+        // The whole group has ended.
+      }
+    };
+    const exited = new Promise<number | null>((resolve) => holder.once("exit", (code) => resolve(code)));
+    try {
+      let out = "";
+      let err = "";
+      holder.stderr.on("data", (d: Buffer) => {
+        err += d.toString();
+      });
+      const line = await new Promise<string>((resolve, reject) => {
+        holder.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          if (out.includes("\n")) resolve(out);
+        });
+        void exited.then((code) => reject(new Error(`lock without a command exited (${code}):\n${out}\n${err}`)));
+      });
+      expect(line).toBe(`key=${prefix}-held server=${where()} fence= lease=33\n`);
+      const busy = await runChild(
+        cmd,
+        [
+          ...args,
+          "lock",
+          `${prefix}-held`,
+          ...servers,
+          "--timeout",
+          "500ms",
+          "--conflict-exit-code",
+          "9",
+          "--",
+          "true",
+        ],
+        { cwd: join(dir, "app"), timeout: 60_000 },
+      );
+      expect(busy.code, busy.err).toBe(9);
+      group("SIGTERM");
+      expect(holderExit).toContain(await exited);
+    } finally {
+      group("SIGKILL");
+    }
+    const env = 'echo "$DFLOCKD_KEY|$DFLOCKD_SERVER|$DFLOCKD_LEASE|${DFLOCKD_AUTH_TOKEN:-no token}"';
+    const out = await bin(cmd, [
+      ...args,
+      "lock",
+      "--key",
+      `${prefix}-b`,
+      "--key",
+      `${prefix}-a`,
+      ...servers,
+      "--",
+      "sh",
+      "-c",
+      env,
+    ]);
+    expect(out).toBe(`${prefix}-a ${prefix}-b|${where()} ${where()}|33 33|no token\n`);
+  }
+
+  it("npx dflockd-client: holding without a command, units, a busy status of one's own, several keys, env", async () => {
+    await newFeatures("npx", ["--no-install", "dflockd-client"], "smoke-npx", [0, null]);
+  });
+
+  it("bunx --bun dflockd-client: the same on Bun", async () => {
+    await newFeatures(join(BIN, "bun"), ["x", "--bun", "dflockd-client"], "smoke-bunx", [0]);
+  });
+
   it("npx dflockd-client serve gives a server to lock against, and ends on SIGTERM", async () => {
     await serveAndLock("npx", ["--no-install", "dflockd-client"], [0, null]);
   });
