@@ -196,7 +196,15 @@ export class Attempts implements AttemptSide {
       // Told in full: the key, the server, and both limits where the server's stats tell them. The attempt
       // is over, and its connection may be lent again meanwhile: the caller's signal no longer closes it.
       if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
-      throw await explainMismatch(d.s);
+      // Asked of the server this attempt talked to; the caller's signal and a close() cut it short.
+      throw await explainMismatch({
+        s: d.s,
+        poolKey: link.poolKey,
+        server: conn.server,
+        signal,
+        pool: d.pool,
+        owner: d,
+      });
     } finally {
       if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
     }
