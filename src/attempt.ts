@@ -190,6 +190,8 @@ export class Attempts implements AttemptSide {
       // This call reports the failure; do not report it again from a later wait().
       d.takeFailure();
       const retry = reused && d.epoch === epoch && signal?.aborted !== true && staleConnection(err);
+      // Ended meanwhile (a close() between the reply and this continuation): no stats are asked.
+      const ended = d.epoch !== epoch;
       d.endAttempt(epoch, err instanceof ServerError ? "refused" : "failed");
       if (retry) return RETRY;
       if (!isBareMismatch(err)) throw err;
@@ -201,6 +203,7 @@ export class Attempts implements AttemptSide {
         s: d.s,
         poolKey: link.poolKey,
         server: conn.server,
+        ended,
         signal,
         pool: d.pool,
         owner: d,

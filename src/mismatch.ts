@@ -177,6 +177,8 @@ export interface MismatchSource {
   readonly poolKey: string;
   /** That server's `host:port`. */
   readonly server: string | undefined;
+  /** The attempt was ended (the instance closed) before its reply was read: no stats are asked. */
+  readonly ended: boolean;
   /** The caller's signal: aborting rejects with `ABORTED` at once. */
   readonly signal: AbortSignal | undefined;
   /** The instance's pool: closing it (the client's `close()`) settles at once. */
@@ -202,7 +204,7 @@ export function explainMismatch(m: MismatchSource): Promise<LimitMismatchError> 
   const { signal, pool, owner } = m;
   if (signal?.aborted) return Promise.reject(abortError(signal));
   const target = m.s.targets.find((t) => t.poolKey === m.poolKey);
-  if (target === undefined || pool.closed) return Promise.resolve(told(undefined));
+  if (target === undefined || m.ended || pool.closed) return Promise.resolve(told(undefined));
   const fetch = joinFetch(target);
   fetch.waiters++;
   const mine = stoppers.get(owner) ?? new Set<() => void>();
