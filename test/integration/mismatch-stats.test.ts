@@ -7,7 +7,7 @@
  * server's stats once; and the server named (and asked) is the one the
  * attempt talked to, not a custom strategy's second pick.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { type ChunkEvent, type FaultProxy, startProxy } from "../faults/proxy.ts";
 import type { DflockdServer } from "../harness/dflockd.ts";
 import {
@@ -35,6 +35,7 @@ beforeAll(async () => {
 });
 afterAll(() => proxy.close());
 afterEach(() => {
+  vi.restoreAllMocks();
   events = [];
 });
 
@@ -44,6 +45,25 @@ const statsConns = (): number[] =>
 /** Whether the client closed proxied connection `conn`. */
 const ended = (conn: number): boolean =>
   events.some((e) => e.conn === conn && e.direction === "up" && e.chunk === undefined);
+
+/** Watch the 2 s timers made (the stats wait's): `pending()` lists those not cleared yet. */
+function watchStatsTimers(): { pending(): unknown[]; restore(): void } {
+  const made = vi.spyOn(globalThis, "setTimeout");
+  const cleared = vi.spyOn(globalThis, "clearTimeout");
+  return {
+    pending: () => {
+      const gone = new Set(cleared.mock.calls.map((c) => c[0] as unknown));
+      return made.mock.calls
+        .map((c, i) => [c[1], made.mock.results[i]?.value] as const)
+        .filter(([ms, t]) => ms === 2_000 && !gone.has(t))
+        .map(([, t]) => t);
+    },
+    restore: () => {
+      made.mockRestore();
+      cleared.mockRestore();
+    },
+  };
+}
 
 /** Hold `k` with limit 2 on the first server, on a connection of the test's own. */
 async function holdLimit2(k: string): Promise<{ close(): void }> {
@@ -87,16 +107,21 @@ describe("LIMIT_MISMATCH's stats fetch, cut short", () => {
     }
   });
 
-  it("the instance's close() settles it at once with the mismatch, without the server's limit", async () => {
+  it("the instance's close() settles it at once with the mismatch, without the server's limit, leaving no timer", async () => {
     const k = key("close");
     const holder = await holdLimit2(k);
     const client = new DflockdClient({ servers: [proxy.address] });
     try {
       const sem = client.semaphore(k, 3);
+      const timers = watchStatsTimers();
       const { settled, statsConn } = await mismatchPending(sem);
+      expect(timers.pending()).toHaveLength(1);
       const t0 = performance.now();
       sem.close();
+      // close() leaves no timer: the stats wait's is cleared before it returns.
+      expect(timers.pending()).toEqual([]);
       const err = await settled;
+      timers.restore();
       expect(performance.now() - t0).toBeLessThan(1_000);
       expect(err).toBeInstanceOf(LimitMismatchError);
       expect(err).toMatchObject({ key: k, limit: 3, serverLimit: undefined });
@@ -107,15 +132,19 @@ describe("LIMIT_MISMATCH's stats fetch, cut short", () => {
     }
   });
 
-  it("the client's close() settles it at once, and leaves no stats connection open", async () => {
+  it("the client's close() settles it at once, and leaves no stats connection or timer", async () => {
     const k = key("client");
     const holder = await holdLimit2(k);
     const client = new DflockdClient({ servers: [proxy.address] });
     try {
+      const timers = watchStatsTimers();
       const { settled, statsConn } = await mismatchPending(client.semaphore(k, 3));
+      expect(timers.pending()).toHaveLength(1);
       const t0 = performance.now();
       client.close();
+      expect(timers.pending()).toEqual([]);
       const err = await settled;
+      timers.restore();
       expect(performance.now() - t0).toBeLessThan(1_000);
       expect(err).toMatchObject({ code: "LIMIT_MISMATCH", key: k, limit: 3, serverLimit: undefined });
       await until(() => ended(statsConn), 1_000, "the stats connection to close");
