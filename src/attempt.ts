@@ -190,13 +190,24 @@ export class Attempts implements AttemptSide {
       // This call reports the failure; do not report it again from a later wait().
       d.takeFailure();
       const retry = reused && d.epoch === epoch && signal?.aborted !== true && staleConnection(err);
+      // Ended meanwhile (a close() between the reply and this continuation): no stats are asked.
+      const ended = d.epoch !== epoch;
       d.endAttempt(epoch, err instanceof ServerError ? "refused" : "failed");
       if (retry) return RETRY;
       if (!isBareMismatch(err)) throw err;
       // Told in full: the key, the server, and both limits where the server's stats tell them. The attempt
       // is over, and its connection may be lent again meanwhile: the caller's signal no longer closes it.
       if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
-      throw await explainMismatch(d.s);
+      // Asked of the server this attempt talked to; the caller's signal and a close() cut it short.
+      throw await explainMismatch({
+        s: d.s,
+        poolKey: link.poolKey,
+        server: conn.server,
+        ended,
+        signal,
+        pool: d.pool,
+        owner: d,
+      });
     } finally {
       if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
     }

@@ -15,6 +15,7 @@ import { AcquireTimeoutError, InvalidArgumentError, LockError, LockLostError, qu
 import { HeldLock } from "./held.ts";
 import { fire } from "./hooks.ts";
 import { isHolding, type LeaseState } from "./machine.ts";
+import { stopExplaining } from "./mismatch.ts";
 import { Operations } from "./operations.ts";
 import { type AcquireOptions, checkCallOptions, type EnqueueStatus, type Settings, serverOf } from "./options.ts";
 import type { ConnectionPool } from "./pool.ts";
@@ -304,6 +305,8 @@ export class LockEngine {
 
   #close(): void {
     const d = this.#d;
+    // A LIMIT_MISMATCH being explained (its stats fetched) settles now, without the server's limit.
+    stopExplaining(d);
     // Nothing to end and nobody waiting for a turn (a close() after release()): no error is built.
     if (d.phase === "released" && this.#turns?.waiting !== true) {
       d.close();

@@ -154,9 +154,23 @@ export function backgroundTimer(fn: () => void, ms: number): ReturnType<typeof s
  * for more until its read timeout, and the client's handshake with it. This
  * name is 254 bytes without a `\n`, then one: a ClientHello that carries it
  * always makes a line too long, ended. A TLS server that has no ALPN
- * protocols of its own (dflockd's Go server has none) ignores it.
+ * protocols of its own (dflockd's Go server has none) ignores it; one that
+ * has (a TLS proxy in front of dflockd) refuses it: see {@link refusedAlpn}.
  */
 export const PLAINTEXT_PROBE_ALPN = `dflockd-client ${"-".repeat(239)}\n`;
+
+/** The TLS alert of a server that enforces ALPN and has none of the protocols offered (Deno: rustls's name). */
+const NO_APPLICATION_PROTOCOL = /NoApplicationProtocol|no.application.protocol/i;
+
+/**
+ * Whether a failed TLS handshake is a server's refusal of the ALPN
+ * protocols offered (alert `no_application_protocol`): an adapter that
+ * offers {@link PLAINTEXT_PROBE_ALPN} then shakes hands again without it.
+ */
+export function refusedAlpn(err: unknown): boolean {
+  const text = err instanceof Error ? `${err.name} ${err.message}` : String(err);
+  return NO_APPLICATION_PROTOCOL.test(text);
+}
 
 /** Words the runtimes use for certificate problems (checked first: Deno's say "invalid peer certificate"). */
 const CERTIFICATE_TROUBLE =

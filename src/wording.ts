@@ -105,7 +105,9 @@ const SHORTER_BY_MS = 500;
  * connection had been idle at least about a second and at least half a
  * second less than `assumedMs`),
  * it names the option that prevents it and the value to set: the idle time
- * seen, rounded down, or the server's own `--read-timeout`.
+ * seen, rounded down, or the server's own `--read-timeout`. The idle time
+ * is shown rounded down too (to a tenth of a second), so that the value to
+ * set never exceeds the idle time shown.
  *
  * @param idleMs How long the connection had been idle when the server sent its parting `error`, if it did.
  * @param assumedMs The client's `serverReadTimeoutS`, in ms.
@@ -115,5 +117,5 @@ export function lostConnectionReason(idleMs: number | undefined, assumedMs: numb
     return "the connection to the server was lost";
   }
   const fix = Math.max(1, Math.floor(idleMs / 1000));
-  return `the server closed the connection after it had been idle ${(idleMs / 1000).toFixed(1)} s: its read timeout looks shorter than the ${assumedMs / 1000} s the client assumed (serverReadTimeoutS). Set serverReadTimeoutS to ${fix}, or to the server's --read-timeout, so that renewals come in time`;
+  return `the server closed the connection after it had been idle ${(Math.floor(idleMs / 100) / 10).toFixed(1)} s: its read timeout looks shorter than the ${assumedMs / 1000} s the client assumed (serverReadTimeoutS). Set serverReadTimeoutS to ${fix}, or to the server's --read-timeout, so that renewals come in time`;
 }

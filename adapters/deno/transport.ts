@@ -17,6 +17,7 @@ import {
   hostPort,
   PLAINTEXT_PROBE_ALPN,
   type Runtime,
+  refusedAlpn,
   type StreamHandlers,
   tlsHandshakeError,
 } from "../../src/transport.ts";
@@ -159,7 +160,9 @@ class DenoStream implements ByteStream {
  * longest line, so a plaintext dflockd would wait for more of it instead of
  * answering, and the handshake would wait out the connect timeout. With it
  * the server answers `error` at once, and the handshake fails at once, with
- * the core's hint that the server does not speak TLS.
+ * the core's hint that the server does not speak TLS. A TLS server that
+ * enforces ALPN (one with protocols of its own) refuses it: the handshake is
+ * then tried once more, offering no protocol.
  */
 const ALPN = [PLAINTEXT_PROBE_ALPN];
 
@@ -213,7 +216,9 @@ async function connectDeno(target: ConnectTarget): Promise<ByteStream> {
     );
     return Promise.race([p, expired]);
   };
-  try {
+  /** Connect (and shake hands) offering `alpn`; `conn` is the connection as far as it got. */
+  const open = async (alpn: string[] | undefined): Promise<Deno.Conn> => {
+    const offer = alpn === undefined ? {} : { alpnProtocols: alpn };
     if (t !== undefined && t.cert !== undefined && t.key !== undefined) {
       // A client certificate needs connectTls (startTls cannot send one); it takes no signal.
       const tls = await step(
@@ -222,7 +227,7 @@ async function connectDeno(target: ConnectTarget): Promise<ByteStream> {
           port: target.port,
           cert: t.cert,
           key: t.key,
-          alpnProtocols: ALPN,
+          ...offer,
           ...(t.ca !== undefined && { caCerts: t.ca }),
         }),
         closeQuietly,
@@ -230,30 +235,46 @@ async function connectDeno(target: ConnectTarget): Promise<ByteStream> {
       conn = tls;
       connected = true;
       await step(tls.handshake(), () => {});
-    } else {
-      const tcp = await step(
-        Deno.connect({ hostname: target.host, port: target.port, signal: controller.signal }),
+      return tls;
+    }
+    const tcp = await step(
+      Deno.connect({ hostname: target.host, port: target.port, signal: controller.signal }),
+      closeQuietly,
+    );
+    // Owned from here: whatever fails next, the catch below closes it.
+    conn = tcp;
+    connected = true;
+    tcp.setNoDelay(true);
+    if (t !== undefined) {
+      const tls = await step(
+        Deno.startTls(tcp, {
+          hostname: target.host,
+          ...offer,
+          ...(t.ca !== undefined && { caCerts: t.ca }),
+        }),
         closeQuietly,
       );
-      // Owned from here: whatever fails next, the catch below closes it.
-      conn = tcp;
-      connected = true;
-      tcp.setNoDelay(true);
-      if (t !== undefined) {
-        const tls = await step(
-          Deno.startTls(tcp, {
-            hostname: target.host,
-            alpnProtocols: ALPN,
-            ...(t.ca !== undefined && { caCerts: t.ca }),
-          }),
-          closeQuietly,
-        );
-        conn = tls;
-        await step(tls.handshake(), () => {});
-      }
+      conn = tls;
+      await step(tls.handshake(), () => {});
+      return tls;
+    }
+    return tcp;
+  };
+  try {
+    let opened: Deno.Conn;
+    try {
+      opened = await open(t === undefined ? undefined : ALPN);
+    } catch (err) {
+      // A TLS server that enforces ALPN refuses a ClientHello whose protocols it has none of: shake hands
+      // again, offering none, within the same deadline and abort.
+      if (t === undefined || timedOut || aborted || !refusedAlpn(err)) throw err;
+      closeQuietly(conn);
+      conn = undefined;
+      connected = false;
+      opened = await open(undefined);
     }
     if (timedOut) throw new Error("timed out");
-    return new DenoStream(conn);
+    return new DenoStream(opened);
   } catch (err) {
     closeQuietly(conn);
     if (aborted) throw abortError(target.signal);

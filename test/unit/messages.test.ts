@@ -6,6 +6,7 @@
 import { inspect } from "node:util";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ConnectionError, LockLostError, ProtocolError } from "../../src/errors.ts";
+import { LimitMismatchError } from "../../src/mismatch.ts";
 import { sharedPool } from "../../src/pool.ts";
 import { stableHashShard } from "../../src/sharding.ts";
 import { lostConnectionReason } from "../../src/wording.ts";
@@ -163,6 +164,18 @@ describe("a loss to the server's read timeout names serverReadTimeoutS", () => {
     expect(lostConnectionReason(22_600, 23_000)).toBe("the connection to the server was lost");
     expect(lostConnectionReason(22_400, 23_000)).toMatch(/Set serverReadTimeoutS to 22,/);
     expect(lostConnectionReason(950, 23_000)).toMatch(/idle 0\.9 s: .* Set serverReadTimeoutS to 1,/);
-    expect(lostConnectionReason(9_999, 23_000)).toMatch(/Set serverReadTimeoutS to 9,/);
+    // The idle time shown is rounded down as the value to set is: never "idle 10.0 s ... to 9".
+    expect(lostConnectionReason(9_999, 23_000)).toMatch(/idle 9\.9 s: .* Set serverReadTimeoutS to 9,/);
+    expect(lostConnectionReason(1_999.96, 23_000)).toMatch(/idle 1\.9 s: .* Set serverReadTimeoutS to 1,/);
+  });
+});
+
+describe("LimitMismatchError", () => {
+  it("a server limit equal to the one asked for (the key re-created meanwhile) counts as unknown", () => {
+    const err = new LimitMismatchError("k", 3, "h:1", 3);
+    expect(err.serverLimit).toBeUndefined();
+    expect(err.message).not.toMatch(/server has it as a semaphore with limit 3/);
+    expect(err.message).toMatch(/asked for with limit 3, but the server has it with another limit/);
+    expect(new LimitMismatchError("k", 3, "h:1", 2).serverLimit).toBe(2);
   });
 });
