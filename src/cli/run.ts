@@ -96,6 +96,8 @@ export async function runUnderLock(
 
   const stopWaiting = new AbortController();
   let interrupted: ForwardedSignal | undefined;
+  /** A second signal without a command (the first is releasing): stop at once. */
+  let hurried: ForwardedSignal | undefined;
   let child: ChildProcessLike | undefined;
   const undo = SIGNALS.map((sig) =>
     host.onSignal(sig, () => {
@@ -104,6 +106,11 @@ export async function runUnderLock(
       } else if (interrupted === undefined) {
         interrupted = sig;
         stopWaiting.abort();
+      } else if (hurried === undefined) {
+        // The release (or a wait's end) is not waited for: closing the connection frees the lock on the server
+        // (its default auto-release), and whatever is pending ends now.
+        hurried = sig;
+        client.close();
       }
     }),
   );
@@ -144,7 +151,12 @@ export async function runUnderLock(
       );
       return EXIT.LOST;
     }
-    if (req.command.length === 0) return await holdUntilSignal(held, lostOne, stopWaiting.signal, host);
+    if (req.command.length === 0) {
+      const code = await holdUntilSignal(held, lostOne, stopWaiting.signal, host, () => hurried !== undefined);
+      if (hurried === undefined) return code;
+      await say(`${hurried} again: the release was not waited for; the server frees the lock as the connection closes`);
+      return 128 + (host.signalNumber(hurried) ?? 1);
+    }
     const [name, ...args] = req.command as [string, ...string[]];
     try {
       child = host.spawn(name, args, childEnv(held.entries));
