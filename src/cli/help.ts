@@ -11,9 +11,10 @@ import { EXIT } from "./exit.ts";
 
 const OPTIONS = `Options (lock, sem and stats; serve takes dflockd's flags, see help serve):
   --servers HOST:PORT,...   servers, in sharding order (default ${DEFAULT_HOST}:${DEFAULT_PORT}; env ${ENV.servers})
-  --timeout DURATION        how long to wait: seconds, or 500ms, 90s, 5m, 2h; up to 24h
-                            (default 10s); 0 tries once (stats: time to connect, and
-                            again to answer; 1s to 1h)
+  --timeout DURATION        how long to wait, from the request (connecting not counted):
+                            seconds, or 500ms, 90s, 5m, 2h; up to 24h (default 10s);
+                            0 tries once (stats: time to connect, and again to answer;
+                            1s to 1h)
   --lease SECONDS           lease to ask for, 1 to 3600 (default: the server's)
   --tls                     connect with TLS, verified against the default CAs
   --tls-ca FILE             connect with TLS, verified against the CA(s) in FILE (PEM)
