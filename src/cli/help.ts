@@ -70,7 +70,8 @@ const RUN = `  While the command runs the lock is renewed. SIGTERM and SIGHUP ar
   one line once held: key=KEY server=HOST:PORT fence=FENCE lease=SECONDS
   (fence= is empty without one); then it releases and exits ${EXIT.OK}. A second
   signal does not wait for the release: the connection closes (which frees
-  the lock on the server) and it exits at once.
+  the lock on the server) and it exits at once; with CMD, so does a signal
+  after CMD has ended.
   Several keys (--key more than once) are all held or none: busy if any is
   not had in time. Each variable is then a list, one field per key in the
   order taken, one space apart (DFLOCKD_FENCE: - for a key without a fence);

@@ -99,16 +99,18 @@ export async function runUnderLock(
   /** A second signal without a command (the first is releasing): stop at once. */
   let hurried: ForwardedSignal | undefined;
   let child: ChildProcessLike | undefined;
+  /** The command has ended: what is left is the release. */
+  let commandEnded = false;
   const undo = SIGNALS.map((sig) =>
     host.onSignal(sig, () => {
-      if (child !== undefined) {
+      if (child !== undefined && !commandEnded) {
         if (!(host.stdinIsTerminal && FROM_KEYBOARD.has(sig))) child.kill(sig);
-      } else if (interrupted === undefined) {
+      } else if (interrupted === undefined && child === undefined) {
         interrupted = sig;
         stopWaiting.abort();
       } else if (hurried === undefined) {
-        // The release (or a wait's end) is not waited for: closing the connection frees the lock on the server
-        // (its default auto-release), and whatever is pending ends now.
+        // A second signal without a command, or one after the command ended: the release is not waited for.
+        // Closing the connection frees the lock on the server (its default auto-release); what is pending ends now.
         hurried = sig;
         client.close();
       }
@@ -160,6 +162,12 @@ export async function runUnderLock(
     const [name, ...args] = req.command as [string, ...string[]];
     try {
       child = host.spawn(name, args, childEnv(held.entries));
+      child.exited.then(
+        () => {
+          commandEnded = true;
+        },
+        () => {},
+      );
       return await supervise(child, held, req, lostOne, say, host);
     } catch (err) {
       // A command that cannot start fails here, at once or (Node) from `exited`.

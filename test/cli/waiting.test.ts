@@ -120,4 +120,29 @@ describe(`dflockd-client lock: waits over an hour, and a second signal (${RUNTIM
     expect(await next.acquire({ timeoutS: 5 })).toBe(true);
     await next.release();
   });
+
+  it("a signal after the command ended, while its release waits for a silent server, exits at once with its status", async () => {
+    const k = key();
+    const go = join(dir, `go-${k}`);
+    proxy = await startProxy({ port: server().port });
+    const where = `127.0.0.1:${proxy.port}`;
+    const script = `echo started; while [ ! -e '${go}' ]; do sleep 0.05; done; exit 3`;
+    const cli = await startCli(["lock", k, "--servers", where, "--", "sh", "-c", script], {
+      deno: { net: [where], run: ["sh"] },
+    });
+    await cli.printed("started\n");
+    let after = 0;
+    proxy.observe((e) => {
+      if (e.direction === "up" && e.chunk !== undefined) after++;
+    });
+    proxy.cut();
+    writeFileSync(go, "");
+    // The command ended and the release went out (into the cut link).
+    await until(() => after > 0, 10_000, "the release sent");
+    const t0 = performance.now();
+    cli.signal("SIGTERM");
+    const ended = await cli.exited;
+    expect(ended.code).toBe(3);
+    expect(performance.now() - t0).toBeLessThan(5_000);
+  });
 });
