@@ -14,6 +14,7 @@ import { ConnectionPool, DEFAULT_MAX_CLOSES_PER_SECOND, DEFAULT_MAX_IDLE, POOL }
 import { DistributedLock, DistributedSemaphore } from "./primitive.ts";
 import { encodeStats, parseStatsReply, type Stats } from "./protocol.ts";
 import { checkKnownKeys, describeValue } from "./validate.ts";
+import { WIRE_WAIT } from "./wire-wait.ts";
 
 /**
  * Options of a {@link DflockdClient}: where the servers are, how to reach
@@ -348,6 +349,9 @@ export class DflockdClient {
     for (const [k, v] of Object.entries(options)) if (v !== undefined) merged[k] = v;
     merged.key = key;
     merged[POOL] = this.#pool;
+    // The command line's internal option (a symbol, so Object.entries() above does not carry it).
+    const wire = (options as { [WIRE_WAIT]?: unknown })[WIRE_WAIT];
+    if (wire !== undefined) merged[WIRE_WAIT] = wire;
     return merged;
   }
 

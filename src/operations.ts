@@ -25,6 +25,7 @@ import {
 } from "./protocol.ts";
 import { watchHolding } from "./unreleased.ts";
 import { checkWaitSeconds } from "./validate.ts";
+import { secondsOnWire } from "./wire-wait.ts";
 
 /** Extra time allowed beyond a blocking request's own timeout before the client gives up on the server. */
 const BLOCKING_GRACE_MS = 5_000;
@@ -76,8 +77,9 @@ export class Operations {
       const link = d.link as Link;
       const shared = !link.exclusive;
       const t = shared ? 0 : waitS;
-      const bytes = acquireRequest(s.kind, d.key, t, s.leaseTtlS, s.limit);
+      const bytes = acquireRequest(s.kind, d.key, secondsOnWire(t, s.wire), s.leaseTtlS, s.limit);
       const timeoutMs = shared ? s.requestTimeoutMs : t * 1000 + BLOCKING_GRACE_MS;
+      s.wire?.onSent?.();
       const grant = await a.ask(epoch, bytes, "acquire", parseGrantReply, timeoutMs, signal);
       if (grant === RETRY) {
         how = "fresh";

@@ -26,6 +26,7 @@ import {
   checkWaitSeconds,
   describeValue,
 } from "./validate.ts";
+import { type WireWait, wireWaitOf } from "./wire-wait.ts";
 
 /** Seconds an acquire waits unless told otherwise (`acquireTimeoutS`). */
 export const DEFAULT_ACQUIRE_TIMEOUT_S = 10;
@@ -228,6 +229,8 @@ export interface Settings {
   readonly maxHoldS: number | undefined;
   readonly onLost: ((error: LockLostError) => void) | undefined;
   readonly hooks: LockHooks | undefined;
+  /** The command line's internal `WIRE_WAIT` option, if set. */
+  readonly wire: WireWait | undefined;
 }
 
 /** The server's default read timeout, in seconds. */
@@ -282,6 +285,7 @@ export function readSettings(kind: Kind, options: LockOptions, limit?: number): 
     maxHoldS: options.maxHoldS === undefined ? undefined : checkMaxHoldS(options.maxHoldS),
     onLost: options.onLost,
     hooks: checkHooks(options.hooks),
+    wire: wireWaitOf(options),
   };
 }
 

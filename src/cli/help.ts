@@ -11,9 +11,10 @@ import { EXIT } from "./exit.ts";
 
 const OPTIONS = `Options (lock, sem and stats; serve takes dflockd's flags, see help serve):
   --servers HOST:PORT,...   servers, in sharding order (default ${DEFAULT_HOST}:${DEFAULT_PORT}; env ${ENV.servers})
-  --timeout DURATION        how long to wait: seconds, or 500ms, 90s, 5m, 2h; up to 24h
-                            (default 10s); 0 tries once (stats: time to connect, and
-                            again to answer; 1s to 1h)
+  --timeout DURATION        how long to wait, from the request (connecting not counted):
+                            seconds, or 500ms, 90s, 5m, 2h; up to 24h (default 10s);
+                            0 tries once (stats: time to connect, and again to answer;
+                            1s to 1h)
   --lease SECONDS           lease to ask for, 1 to 3600 (default: the server's)
   --tls                     connect with TLS, verified against the default CAs
   --tls-ca FILE             connect with TLS, verified against the CA(s) in FILE (PEM)
@@ -33,11 +34,13 @@ const STATUS_ROWS: ReadonlyArray<readonly [string, string]> = [
   [`${EXIT.INTERNAL}`, "a fault of dflockd-client itself (please report the stack trace)"],
   [`${EXIT.BUSY}`, "busy: not acquired within --timeout (--conflict-exit-code N to change)"],
   [`${EXIT.LOST}`, "the lock was lost (the command was stopped, never started, or the"],
-  ["", "release after its end found the lock gone)"],
+  ["", "release after its end found the lock gone; without a command, while it"],
+  ["", "was held)"],
   [`${EXIT.AUTH}`, "the server refused the auth token"],
   [`${EXIT.NOT_RUNNABLE}`, "the command cannot be run"],
   [`${EXIT.NOT_FOUND}`, "the command was not found"],
-  ["130 143 129 131", "SIGINT SIGTERM SIGHUP SIGQUIT while waiting (nothing ran)"],
+  ["130 143 129 131", "SIGINT SIGTERM SIGHUP SIGQUIT while waiting (nothing ran); without a"],
+  ["", "command, also a second signal while releasing (not waited for)"],
 ];
 
 /**
@@ -65,7 +68,10 @@ const RUN = `  While the command runs the lock is renewed. SIGTERM and SIGHUP ar
   (seconds); never the token.
   Without a command, it holds until SIGINT or SIGTERM, renewing, and prints
   one line once held: key=KEY server=HOST:PORT fence=FENCE lease=SECONDS
-  (fence= is empty without one); then it releases and exits ${EXIT.OK}.
+  (fence= is empty without one); then it releases and exits ${EXIT.OK}. A second
+  signal does not wait for the release: the connection closes (which frees
+  the lock on the server) and it exits at once; with CMD, so does a signal
+  after CMD has ended.
   Several keys (--key more than once) are all held or none: busy if any is
   not had in time. Each variable is then a list, one field per key in the
   order taken, one space apart (DFLOCKD_FENCE: - for a key without a fence);

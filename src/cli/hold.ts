@@ -30,6 +30,7 @@ export function heldLine(held: HeldEntry): string {
  * @param lostOne What a loss names: `lock "KEY"`; the key lost alone when several are held.
  * @param stop Aborts on SIGINT, SIGTERM, SIGHUP or SIGQUIT.
  * @param host Where to print.
+ * @param hurried Whether a second signal closed the client during the release (then the release is not waited for).
  * @returns {@link EXIT.OK} once released after a signal; {@link EXIT.LOST} if the lock was lost meanwhile.
  */
 export async function holdUntilSignal(
@@ -37,6 +38,7 @@ export async function holdUntilSignal(
   lostOne: (err: unknown) => string,
   stop: AbortSignal,
   host: Pick<CliHost, "stdout" | "stderr">,
+  hurried: () => boolean = () => false,
 ): Promise<number> {
   const say = (text: string): Promise<void> => host.stderr.write(`dflockd-client: ${text}\n`);
   await host.stdout.write(held.entries.map(heldLine).join(""));
@@ -64,6 +66,8 @@ export async function holdUntilSignal(
       await say(`${lostOne(err)} was lost before it could be released (${err.message})`);
       return EXIT.LOST;
     }
+    // A second signal closed the client: the caller says so.
+    if (hurried()) return EXIT.OK;
     // Only the release failed; the server frees the lock when the connection closes, at exit.
     await say(
       `the release failed (${err instanceof Error ? err.message : String(err)}); the lock is freed as this exits`,

@@ -96,14 +96,23 @@ export async function runUnderLock(
 
   const stopWaiting = new AbortController();
   let interrupted: ForwardedSignal | undefined;
+  /** A second signal without a command (the first is releasing): stop at once. */
+  let hurried: ForwardedSignal | undefined;
   let child: ChildProcessLike | undefined;
+  /** The command has ended: what is left is the release. */
+  let commandEnded = false;
   const undo = SIGNALS.map((sig) =>
     host.onSignal(sig, () => {
-      if (child !== undefined) {
+      if (child !== undefined && !commandEnded) {
         if (!(host.stdinIsTerminal && FROM_KEYBOARD.has(sig))) child.kill(sig);
-      } else if (interrupted === undefined) {
+      } else if (interrupted === undefined && child === undefined) {
         interrupted = sig;
         stopWaiting.abort();
+      } else if (hurried === undefined) {
+        // A second signal without a command, or one after the command ended: the release is not waited for.
+        // Closing the connection frees the lock on the server (its default auto-release); what is pending ends now.
+        hurried = sig;
+        client.close();
       }
     }),
   );
@@ -144,10 +153,21 @@ export async function runUnderLock(
       );
       return EXIT.LOST;
     }
-    if (req.command.length === 0) return await holdUntilSignal(held, lostOne, stopWaiting.signal, host);
+    if (req.command.length === 0) {
+      const code = await holdUntilSignal(held, lostOne, stopWaiting.signal, host, () => hurried !== undefined);
+      if (hurried === undefined) return code;
+      await say(`${hurried} again: the release was not waited for; the server frees the lock as the connection closes`);
+      return 128 + (host.signalNumber(hurried) ?? 1);
+    }
     const [name, ...args] = req.command as [string, ...string[]];
     try {
       child = host.spawn(name, args, childEnv(held.entries));
+      child.exited.then(
+        () => {
+          commandEnded = true;
+        },
+        () => {},
+      );
       return await supervise(child, held, req, lostOne, say, host);
     } catch (err) {
       // A command that cannot start fails here, at once or (Node) from `exited`.

@@ -8,12 +8,13 @@
  *
  * @module
  */
-import { type ClientOptions, DflockdClient } from "../client.ts";
+import { type ClientLockOptions, type ClientOptions, DflockdClient } from "../client.ts";
 import { AcquireTimeoutError, quote } from "../errors.ts";
 import type { LockSpec } from "../multi.ts";
 import { DEFAULT_ACQUIRE_TIMEOUT_S } from "../options.ts";
 import { hostPort } from "../transport.ts";
 import { MAX_OPTION_SECONDS } from "../validate.ts";
+import { WIRE_WAIT, type WireWait } from "../wire-wait.ts";
 import type { CliHost } from "./host.ts";
 import type { RunRequest } from "./run.ts";
 import { StatusLine } from "./status.ts";
@@ -83,16 +84,21 @@ export async function take(
   }
   const plan = waitPlan(req);
   // Our own deadline where the server's whole seconds cannot say it: it stops the wait as a signal does, with
-  // an AcquireTimeoutError as the reason (holdAll() then names the key it was waiting for).
+  // an AcquireTimeoutError as the reason (holdAll() then names the key it was waiting for). It starts when the
+  // first acquire request has gone out: `--timeout` is the server's time to grant, not the time to connect.
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
   signal.addEventListener("abort", onSignal, { once: true });
-  const deadline =
-    plan.deadlineMs === undefined
-      ? undefined
-      : setTimeout(() => stop.abort(new AcquireTimeoutError(req.keys[0] as string, 0)), plan.deadlineMs);
+  let deadline: ReturnType<typeof setTimeout> | undefined;
+  const wire: WireWait = {
+    infinityS: plan.infinityS,
+    onSent: () => {
+      if (deadline !== undefined || plan.deadlineMs === undefined || stop.signal.aborted) return;
+      deadline = setTimeout(() => stop.abort(new AcquireTimeoutError(req.keys[0] as string, 0)), plan.deadlineMs);
+    },
+  };
   try {
-    return { holding: await hold(client, req, servers, { signal: stop.signal, timeoutS: plan.timeoutS }) };
+    return { holding: await hold(client, req, servers, { signal: stop.signal, timeoutS: plan.timeoutS }, wire) };
   } catch (err) {
     if (err instanceof AcquireTimeoutError) return { holding: undefined, key: err.key };
     if (stop.signal.aborted) {
@@ -114,7 +120,10 @@ async function hold(
   req: RunRequest,
   servers: readonly string[],
   wait: { signal: AbortSignal; timeoutS: number },
+  wire: WireWait,
 ): Promise<Holding> {
+  // The library's internal option: the seconds sent for an unlimited wait, and when a request has gone out.
+  const internal = { [WIRE_WAIT]: wire } as ClientLockOptions;
   const serverOf = new Map(req.keys.map((k, i) => [k, servers[i] as string]));
   const entry = (h: Omit<HeldEntry, "server">): HeldEntry => ({
     key: h.key,
@@ -124,7 +133,7 @@ async function hold(
   });
   if (req.keys.length === 1) {
     const key = req.keys[0] as string;
-    const prim = req.kind === "lock" ? client.lock(key) : client.semaphore(key, req.limit);
+    const prim = req.kind === "lock" ? client.lock(key, internal) : client.semaphore(key, req.limit, internal);
     const held = await prim.hold(wait);
     return {
       entries: [entry(held)],
@@ -134,7 +143,7 @@ async function hold(
     };
   }
   const specs: LockSpec[] = req.keys.map((key) => (req.kind === "lock" ? key : { key, limit: req.limit }));
-  const all = await client.holdAll(specs, wait);
+  const all = await client.holdAll(specs, { ...wait, ...internal });
   return {
     entries: all.locks.map(entry),
     signal: all.signal,
@@ -145,16 +154,30 @@ async function hold(
 
 /**
  * How to wait: the seconds the server is asked for, and a deadline of our own
- * where those cannot say it (less than a second's precision, or longer than
- * the library's hour: then the server waits without limit until it).
+ * where those cannot say it (less than a second's precision). Longer than the
+ * library's hour, the library is given `Infinity` and sends the whole seconds
+ * (`infinityS`, rounded up) instead of 2^31 - 1, so that the server's own
+ * timer ends the wait: dflockd before v1.15 does not notice a waiter that
+ * went away while it is blocked, and would keep it queued. Several keys keep
+ * the deadline too, as each key is sent the whole seconds, not what is left.
  *
- * @param req `--timeout` (milliseconds) or `--wait`.
- * @returns `timeoutS` for `hold()`, and `deadlineMs` when the wait must end sooner.
+ * @param req `--timeout` (milliseconds) or `--wait`; `keys` to tell one key from several.
+ * @returns `timeoutS` for `hold()`, `infinityS` to send for it when it is `Infinity` and the wait is bounded, and `deadlineMs` when the wait must end sooner.
  */
-export function waitPlan(req: Pick<RunRequest, "timeoutMs" | "wait">): { timeoutS: number; deadlineMs?: number } {
+export function waitPlan(req: Pick<RunRequest, "timeoutMs" | "wait"> & { keys?: readonly string[] }): {
+  timeoutS: number;
+  infinityS?: number;
+  deadlineMs?: number;
+} {
   if (req.wait) return { timeoutS: Number.POSITIVE_INFINITY };
   const ms = req.timeoutMs ?? DEFAULT_ACQUIRE_TIMEOUT_S * 1000;
-  if (ms > MAX_OPTION_SECONDS * 1000) return { timeoutS: Number.POSITIVE_INFINITY, deadlineMs: ms };
+  if (ms > MAX_OPTION_SECONDS * 1000) {
+    const exact = ms % 1000 === 0 && (req.keys?.length ?? 1) === 1;
+    const infinityS = Math.ceil(ms / 1000);
+    return exact
+      ? { timeoutS: Number.POSITIVE_INFINITY, infinityS }
+      : { timeoutS: Number.POSITIVE_INFINITY, infinityS, deadlineMs: ms };
+  }
   if (ms % 1000 === 0) return { timeoutS: ms / 1000 };
   return { timeoutS: Math.ceil(ms / 1000), deadlineMs: ms };
 }

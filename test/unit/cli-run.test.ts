@@ -11,6 +11,7 @@ import { waitPlan } from "../../src/cli/take.ts";
 import type { DflockdClient } from "../../src/client.ts";
 import { AcquireTimeoutError, ConnectionError, LockLostError } from "../../src/errors.ts";
 import type { HeldLock } from "../../src/held.ts";
+import { WIRE_WAIT, type WireWait } from "../../src/wire-wait.ts";
 
 const REQ: RunRequest = {
   kind: "lock",
@@ -39,8 +40,19 @@ function stubHeld(release: () => Promise<void> = async () => {}, fence: string |
 }
 
 function stubClient(hold: (options: { signal: AbortSignal }) => Promise<HeldLock>): DflockdClient {
-  const prim = { server: "h:1", hold };
-  return { lock: () => prim, semaphore: () => prim, servers: [["h", 1]] } as unknown as DflockdClient;
+  // As the library does, tell the CLI's internal option that the acquire request went out.
+  const make = (opts?: object) => ({
+    server: "h:1",
+    hold: (options: { signal: AbortSignal }) => {
+      (opts as { [WIRE_WAIT]?: WireWait } | undefined)?.[WIRE_WAIT]?.onSent?.();
+      return hold(options);
+    },
+  });
+  return {
+    lock: (_k: string, opts?: object) => make(opts),
+    semaphore: (_k: string, _l: number, opts?: object) => make(opts),
+    servers: [["h", 1]],
+  } as unknown as DflockdClient;
 }
 
 function fakeHost(stdinIsTerminal = false) {
@@ -218,7 +230,19 @@ describe("what the command learns, and how long to wait", () => {
     expect(waitPlan({ timeoutMs: 90_000, wait: false })).toEqual({ timeoutS: 90 });
     expect(waitPlan({ timeoutMs: 3_600_000, wait: false })).toEqual({ timeoutS: 3600 });
     expect(waitPlan({ timeoutMs: 500, wait: false })).toEqual({ timeoutS: 1, deadlineMs: 500 });
-    expect(waitPlan({ timeoutMs: 7_200_000, wait: false })).toEqual({ timeoutS: Infinity, deadlineMs: 7_200_000 });
+    // Over the library's hour: Infinity to the library, but the server is asked for the whole seconds (rounded
+    // up), so that its own timer ends a wait whose waiter went away; a deadline of our own only where needed.
+    expect(waitPlan({ timeoutMs: 7_200_000, wait: false })).toEqual({ timeoutS: Infinity, infinityS: 7200 });
+    expect(waitPlan({ timeoutMs: 3_600_500, wait: false })).toEqual({
+      timeoutS: Infinity,
+      infinityS: 3601,
+      deadlineMs: 3_600_500,
+    });
+    expect(waitPlan({ timeoutMs: 7_200_000, wait: false, keys: ["a", "b"] })).toEqual({
+      timeoutS: Infinity,
+      infinityS: 7200,
+      deadlineMs: 7_200_000,
+    });
     expect(waitPlan({ timeoutMs: undefined, wait: true })).toEqual({ timeoutS: Infinity });
   });
 
