@@ -106,8 +106,10 @@ const SHORTER_BY_MS = 500;
  * second less than `assumedMs`),
  * it names the option that prevents it and the value to set: the idle time
  * seen, rounded down, or the server's own `--read-timeout`. The idle time
- * is shown rounded down too (to a tenth of a second), so that the value to
- * set never exceeds the idle time shown.
+ * is shown rounded down too (to a tenth of a second), and never below the
+ * value to set: dflockd's read timeout is whole seconds, at least 1, and an
+ * idle time measured just under a second (the client counts from its own
+ * send) is that 1 s timeout.
  *
  * @param idleMs How long the connection had been idle when the server sent its parting `error`, if it did.
  * @param assumedMs The client's `serverReadTimeoutS`, in ms.
@@ -117,5 +119,6 @@ export function lostConnectionReason(idleMs: number | undefined, assumedMs: numb
     return "the connection to the server was lost";
   }
   const fix = Math.max(1, Math.floor(idleMs / 1000));
-  return `the server closed the connection after it had been idle ${(Math.floor(idleMs / 100) / 10).toFixed(1)} s: its read timeout looks shorter than the ${assumedMs / 1000} s the client assumed (serverReadTimeoutS). Set serverReadTimeoutS to ${fix}, or to the server's --read-timeout, so that renewals come in time`;
+  const shown = Math.max(fix, Math.floor(idleMs / 100) / 10);
+  return `the server closed the connection after it had been idle ${shown.toFixed(1)} s: its read timeout looks shorter than the ${assumedMs / 1000} s the client assumed (serverReadTimeoutS). Set serverReadTimeoutS to ${fix}, or to the server's --read-timeout, so that renewals come in time`;
 }
