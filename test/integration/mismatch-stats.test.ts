@@ -5,7 +5,10 @@
  * at once with the mismatch (without the server's limit); either way the
  * stats connection is closed at once. A burst of mismatches asks the
  * server's stats once; and the server named (and asked) is the one the
- * attempt talked to, not a custom strategy's second pick.
+ * attempt talked to, not a custom strategy's second pick. Through a second
+ * proxy that holds each `stats` request 1.5 s (so that both mismatches land
+ * while it runs), one caller giving up (its signal, its client's close())
+ * leaves the shared fetch to the others.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { type ChunkEvent, type FaultProxy, startProxy } from "../faults/proxy.ts";
@@ -24,6 +27,7 @@ const servers = useDflockds(2);
 const text = (c: Uint8Array | undefined): string => (c === undefined ? "" : new TextDecoder().decode(c));
 
 let proxy: FaultProxy;
+let slowStats: FaultProxy;
 let events: ChunkEvent[] = [];
 beforeAll(async () => {
   proxy = await startProxy({ port: servers()[0]?.port as number });
@@ -32,8 +36,16 @@ beforeAll(async () => {
   });
   // A `stats` request never reaches the server: its reply never comes.
   proxy.setDelay("up", (chunk) => (text(chunk).startsWith("stats") ? 600_000 : 0));
+  slowStats = await startProxy({ port: servers()[0]?.port as number });
+  slowStats.observe((e) => {
+    events.push(e);
+  });
+  slowStats.setDelay("up", (chunk) => (text(chunk).startsWith("stats") ? 1500 : 0));
 });
-afterAll(() => proxy.close());
+afterAll(() => {
+  proxy.close();
+  slowStats.close();
+});
 afterEach(() => {
   vi.restoreAllMocks();
   events = [];
@@ -199,6 +211,61 @@ describe("LIMIT_MISMATCH names the server the attempt talked to", () => {
     } finally {
       sem.close();
       conn.close();
+    }
+  });
+});
+
+describe("shared fetch", () => {
+  it("one caller aborting leaves the other's fetch (same client)", async () => {
+    const k = key("share");
+    const holder = await connect({ port: servers()[0]?.port as number });
+    await semAcquire(holder, k, 0, 2);
+    const client = new DflockdClient({ servers: [slowStats.address] });
+    try {
+      const ac = new AbortController();
+      const a = client
+        .semaphore(k, 3)
+        .acquire({ signal: ac.signal })
+        .catch((e: unknown) => e);
+      const b = client
+        .semaphore(k, 3)
+        .acquire()
+        .catch((e: unknown) => e);
+      await until(() => statsConns().length > 0, 5000, "stats");
+      ac.abort();
+      expect(((await a) as { code: string }).code).toBe("ABORTED");
+      const eb = await b;
+      expect(eb).toBeInstanceOf(LimitMismatchError);
+      expect(eb).toMatchObject({ serverLimit: 2 });
+      expect(statsConns()).toHaveLength(1);
+    } finally {
+      client.close();
+      holder.close();
+    }
+  });
+  it("another client's close leaves the other's fetch", async () => {
+    const k = key("share2");
+    const holder = await connect({ port: servers()[0]?.port as number });
+    await semAcquire(holder, k, 0, 2);
+    const c1 = new DflockdClient({ servers: [slowStats.address] });
+    const c2 = new DflockdClient({ servers: [slowStats.address] });
+    try {
+      const a = c1
+        .semaphore(k, 3)
+        .acquire()
+        .catch((e: unknown) => e);
+      const b = c2
+        .semaphore(k, 3)
+        .acquire()
+        .catch((e: unknown) => e);
+      await until(() => statsConns().length > 0, 5000, "stats");
+      c1.close();
+      expect(await a).toMatchObject({ serverLimit: undefined, code: "LIMIT_MISMATCH" });
+      expect(await b).toMatchObject({ serverLimit: 2 });
+    } finally {
+      c1.close();
+      c2.close();
+      holder.close();
     }
   });
 });
