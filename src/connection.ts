@@ -103,8 +103,6 @@ export class Connection {
   readonly #openedAt = performance.now();
   /** `host:port`, when known. */
   readonly #server: string | undefined;
-  /** When the last reply left nothing pending (or the connection opened): the server's read deadline runs from about then. */
-  #idleSince = this.#openedAt;
   /** How long the connection had been idle when the server sent its parting `error` unprompted (its read timeout). */
   #idleAtTimeoutMs: number | undefined;
 
@@ -349,7 +347,9 @@ export class Connection {
     const p = this.#queue[this.#head];
     if (p === undefined) {
       // Nobody asked. Never hand it to a later request: report it and close.
-      if (line === "error") this.#idleAtTimeoutMs = performance.now() - this.#idleSince;
+      // The server's read deadline runs from its last reply, which came a round trip after our last request:
+      // timed from that request (no clock read per reply), the idle time is over by at most that round trip.
+      if (line === "error") this.#idleAtTimeoutMs = performance.now() - (this.#lastSendAt || this.#openedAt);
       const err = unsolicitedError(this.#server, line);
       this.#shutdown(false, err);
       return;
@@ -361,7 +361,6 @@ export class Connection {
       else queue.length = 0;
       this.#head = 0;
       this.#keepAlive(false);
-      this.#idleSince = performance.now();
     } else {
       queue[this.#head - 1] = undefined as unknown as Pending;
       const since = performance.now();
