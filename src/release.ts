@@ -49,33 +49,37 @@ export function sendRelease(h: ReleaseHost, inflight: Promise<void> | undefined)
       if (err === undefined) resolve();
       else reject(err);
     };
-    ask(h, epoch, inflight).catch(reject);
+    // Chained, not an async function: no generator and no extra promise per release (it is on every op's path).
+    const token = (h.grant as Grant).token;
+    if (inflight === undefined) send(h, epoch, token, reject);
+    else inflight.then(() => send(h, epoch, token, reject), reject);
   });
 }
 
-/** Wait for `inflight`, send the release, and turn its reply into an event. */
-async function ask(h: ReleaseHost, epoch: number, inflight: Promise<void> | undefined): Promise<void> {
-  const conn = h.conn as Connection;
-  const { token } = h.grant as Grant;
-  if (inflight !== undefined) await inflight;
-  try {
-    if (h.epoch === epoch && h.phase === "releasing") {
-      await conn.request(
-        releaseRequest(h.s.kind, h.key, token),
-        commandName(h.s.kind, "release"),
-        parseOkReply,
-        // Queued behind a slow server, it waits while the lease is provable: the deadline (alarm) decides.
-        patience(h.lease.lossAt, h.s),
-      );
-      // `ok` means the server released it, even if the connection closed since.
-      if (h.epoch === epoch) h.fire("releaseDone");
-    }
-  } catch (err) {
-    if (h.epoch === epoch) {
-      if (provesGone(err)) {
-        const why = "the server no longer recognised the token at release (lease expired?)";
-        h.fire("gone", new LockLostError(h.key, why, err));
-      } else h.fire((err as { code?: unknown } | null)?.code === "TIMEOUT" ? "replyLate" : "closed", err as LockError);
-    }
-  }
+/** Send the release (if the holding is still releasing) and turn its reply into an event. */
+function send(h: ReleaseHost, epoch: number, token: string, reject: (err: unknown) => void): void {
+  if (h.epoch !== epoch || h.phase !== "releasing") return;
+  (h.conn as Connection)
+    .request(
+      releaseRequest(h.s.kind, h.key, token),
+      commandName(h.s.kind, "release"),
+      parseOkReply,
+      // Queued behind a slow server, it waits while the lease is provable: the deadline (alarm) decides.
+      patience(h.lease.lossAt, h.s),
+    )
+    .then(
+      () => {
+        // `ok` means the server released it, even if the connection closed since.
+        if (h.epoch === epoch) h.fire("releaseDone");
+      },
+      (err: unknown) => {
+        if (h.epoch !== epoch) return;
+        if (provesGone(err)) {
+          const why = "the server no longer recognised the token at release (lease expired?)";
+          h.fire("gone", new LockLostError(h.key, why, err));
+        } else
+          h.fire((err as { code?: unknown } | null)?.code === "TIMEOUT" ? "replyLate" : "closed", err as LockError);
+      },
+    )
+    .catch(reject);
 }
