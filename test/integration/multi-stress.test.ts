@@ -10,6 +10,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { AcquireTimeoutError, DflockdClient, type HeldLocks, type LockSpec } from "../support/client.ts";
+import { seededRng } from "../support/runtime.ts";
 import { key, useDflockds } from "./helpers.ts";
 
 const servers = useDflockds(2);
@@ -17,18 +18,6 @@ const servers = useDflockds(2);
 const CALLERS = 8;
 const ROUNDS = 40;
 const SEM_LIMIT = 2;
-
-/** A small seeded generator (mulberry32), so that a failing run can be repeated. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("overlapping sets, many callers", () => {
   it(`${CALLERS} callers x ${ROUNDS} rounds of 3-5 keys: no deadlock, no overlap on any key`, async () => {
@@ -78,7 +67,7 @@ describe("overlapping sets, many callers", () => {
     };
 
     const caller = async (who: number): Promise<void> => {
-      const rnd = random(seed + who);
+      const rnd = seededRng(seed + who);
       const client = who < CALLERS / 2 ? shared : (own[who - CALLERS / 2] as DflockdClient);
       for (let round = 0; round < ROUNDS; round++) {
         // 3 to 5 of the 7 keys, in a random order (the call puts them in its own).

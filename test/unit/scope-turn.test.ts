@@ -6,50 +6,18 @@
  * `FinalizationRegistry` replaced by a fake the test collects by hand. The
  * real registry under a real GC is test/integration/abandoned.test.ts.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { AcquireTimeoutError, LockLostError } from "../../src/errors.ts";
 import type { HeldLock } from "../../src/held.ts";
 import { DistributedLock } from "../../src/primitive.ts";
+import { FakeRegistry, useFakeRegistry } from "../support/fake-registry.ts";
 import { tick, useLockTest } from "../support/lock-test.ts";
 import { type PeerEnd, type ScriptedRuntime, token } from "../support/scripted-peer.ts";
 
-/** A stand-in for FinalizationRegistry: every registry's registrations, collected by hand. */
-class FakeRegistry {
-  static readonly all: FakeRegistry[] = [];
-  readonly cells: Array<{ target: object; held: unknown; token: object | undefined }> = [];
-  constructor(readonly cleanup: (held: unknown) => void) {
-    FakeRegistry.all.push(this);
-  }
-  register(target: object, held: unknown, unregisterToken?: object): void {
-    this.cells.push({ target, held, token: unregisterToken });
-  }
-  unregister(unregisterToken: object): boolean {
-    const before = this.cells.length;
-    for (let i = this.cells.length - 1; i >= 0; i--) {
-      if (this.cells[i]?.token === unregisterToken) this.cells.splice(i, 1);
-    }
-    return this.cells.length < before;
-  }
-}
+const collect = (target: object): void => FakeRegistry.collect(target);
+const watching = (target: object): number => FakeRegistry.watching(target);
 
-/** `target` became unreachable: in every registry, its cells go and the cleanup runs for each. */
-function collect(target: object): void {
-  for (const r of FakeRegistry.all) {
-    for (const cell of r.cells.filter((c) => c.target === target)) {
-      r.cells.splice(r.cells.indexOf(cell), 1);
-      r.cleanup(cell.held);
-    }
-  }
-}
-const watching = (target: object): number =>
-  FakeRegistry.all.reduce((n, r) => n + r.cells.filter((c) => c.target === target).length, 0);
-
-beforeAll(() => {
-  vi.stubGlobal("FinalizationRegistry", FakeRegistry);
-});
-afterAll(() => {
-  vi.unstubAllGlobals();
-});
+useFakeRegistry();
 
 const runtime = useLockTest();
 let rt: ScriptedRuntime;

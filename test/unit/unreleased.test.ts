@@ -8,51 +8,20 @@
  * when it is forgotten; and the warning. The real registry under a real GC
  * is test/integration/abandoned.test.ts.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { DflockdClient } from "../../src/client.ts";
 import { InvalidArgumentError, LockError, LockLostError } from "../../src/errors.ts";
 import type { AbandonedEvent } from "../../src/hooks.ts";
 import { sharedPool } from "../../src/pool.ts";
 import { DistributedLock, DistributedSemaphore, type LockOptions } from "../../src/primitive.ts";
+import { FakeRegistry, useFakeRegistry } from "../support/fake-registry.ts";
 import { pause, tick, useLockTest } from "../support/lock-test.ts";
 import { type PeerEnd, type ScriptedRuntime, token } from "../support/scripted-peer.ts";
-
-/** A stand-in for FinalizationRegistry: registrations are kept, and the test collects a target by hand. */
-class FakeRegistry {
-  static last: FakeRegistry | undefined;
-  readonly cells: Array<{ target: object; held: unknown; token: object | undefined }> = [];
-  constructor(readonly cleanup: (held: unknown) => void) {
-    FakeRegistry.last = this;
-  }
-  register(target: object, held: unknown, unregisterToken?: object): void {
-    if (target === held) throw new TypeError("target and held value are the same");
-    this.cells.push({ target, held, token: unregisterToken });
-  }
-  unregister(unregisterToken: object): boolean {
-    const before = this.cells.length;
-    for (let i = this.cells.length - 1; i >= 0; i--) {
-      if (this.cells[i]?.token === unregisterToken) this.cells.splice(i, 1);
-    }
-    return this.cells.length < before;
-  }
-  /** `target` became unreachable: its cells go, and the cleanup runs for each. */
-  collect(target: object): void {
-    for (const cell of this.cells.filter((c) => c.target === target)) {
-      this.cells.splice(this.cells.indexOf(cell), 1);
-      this.cleanup(cell.held);
-    }
-  }
-}
 
 /** The registrations now in force (none before the first one makes the registry). */
 const cells = (): FakeRegistry["cells"] => FakeRegistry.last?.cells ?? [];
 
-beforeAll(() => {
-  vi.stubGlobal("FinalizationRegistry", FakeRegistry);
-});
-afterAll(() => {
-  vi.unstubAllGlobals();
-});
+useFakeRegistry();
 
 const runtime = useLockTest();
 let rt: ScriptedRuntime;
