@@ -59,4 +59,5 @@ export {
   type SemaphoreOptions,
 } from "./primitive.ts";
 export type { EnqueueResult, Grant, Stats, StatsIdle, StatsLock, StatsSemaphore } from "./protocol.ts";
+export type { ServerAddress } from "./servers.ts";
 export { type ShardingStrategy, stableHashShard } from "./sharding.ts";

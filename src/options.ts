@@ -10,6 +10,7 @@ import { InvalidArgumentError, type LockLostError, quote } from "./errors.ts";
 import { checkHooks, type LockHooks } from "./hooks.ts";
 import { type OpenSettings, poolKey, resolveTls, Secret, securityKey, type TlsOptions } from "./open.ts";
 import type { Kind } from "./protocol.ts";
+import { eachServer, readServers, type ServerAddress } from "./servers.ts";
 import { type ShardingStrategy, stableHashShard } from "./sharding.ts";
 import { hostPort } from "./transport.ts";
 import {
@@ -49,8 +50,12 @@ export interface LockOptions {
   acquireTimeoutS?: number | undefined;
   /** Lease TTL in whole seconds (>= 1), kept on every renewal. Default: the server's (33 s unless configured). */
   leaseTtlS?: number | undefined;
-  /** `[host, port]` pairs; the key is routed to one of them. Default `[["127.0.0.1", 6388]]`. Copied. */
-  servers?: ReadonlyArray<readonly [host: string, port: number]> | undefined;
+  /**
+   * The servers; the key is routed to one of them. Each is `"host:port"`
+   * (`"[::1]:6388"` for IPv6) or a `[host, port]` pair; see
+   * {@link ServerAddress}. Default `["127.0.0.1:6388"]`. Copied.
+   */
+  servers?: ReadonlyArray<ServerAddress> | undefined;
   /** Picks the server for the key. Default {@link stableHashShard}. */
   shardingStrategy?: ShardingStrategy | undefined;
   /** @deprecated Use `servers`. Server host (default `"127.0.0.1"`). */
@@ -313,27 +318,21 @@ function connectionTargets(options: LockOptions, connectTimeoutMs: number): Read
     if (host !== undefined || port !== undefined) {
       throw new InvalidArgumentError("give either servers or the deprecated host/port, not both");
     }
-    if (!Array.isArray(servers) || servers.length === 0) {
-      throw new InvalidArgumentError("servers must be a non-empty array of [host, port] pairs");
-    }
-    for (let i = 0; i < servers.length; i++) {
-      const s: unknown = servers[i];
-      if (!Array.isArray(s) || s.length !== 2)
-        throw new InvalidArgumentError(`servers[${i}] must be a [host, port] pair`);
-      where += `\u0001${checkHost(s[0])}\u0000${checkPort(s[1])}`;
-    }
+    eachServer(servers, (h, p) => {
+      where += `\u0001${h}\u0000${p}`;
+    });
   }
   const tls = resolveTls(options.tls);
   const auth = options.auth === undefined ? undefined : new Secret(options.auth);
   const how = `${connectTimeoutMs}\u0000${securityKey(tls, auth)}`;
   const known = sharedSettings.get(how + where);
   if (known !== undefined) return known;
-  // The first of its kind: the targets, from what was just checked (host and port are read again).
+  // The first of its kind: the targets, from what was just checked (read again).
   const pairs: ReadonlyArray<readonly [string, number]> =
-    servers === undefined ? [[checkHost(host ?? DEFAULT_HOST), checkPort(port ?? DEFAULT_PORT)]] : servers;
+    servers === undefined ? [[checkHost(host ?? DEFAULT_HOST), checkPort(port ?? DEFAULT_PORT)]] : readServers(servers);
   const made = Object.freeze(
     pairs.map(([h, p]): Target => {
-      const open: OpenSettings = { host: checkHost(h), port: checkPort(p), connectTimeoutMs, tls, auth };
+      const open: OpenSettings = { host: h, port: p, connectTimeoutMs, tls, auth };
       return { open, poolKey: poolKey(open) };
     }),
   );

@@ -7,6 +7,7 @@
 import type { ClientOptions } from "../client.ts";
 import { DEFAULT_PORT } from "../connection.ts";
 import { AuthError } from "../errors.ts";
+import { splitHostPort } from "../servers.ts";
 import type { CommonArgs } from "./args.ts";
 import { UsageError } from "./args.ts";
 import type { CliHost } from "./host.ts";
@@ -37,31 +38,15 @@ export function parseServers(text: string, from: string): Array<[string, number]
   for (const raw of text.split(",")) {
     const entry = raw.trim();
     if (entry === "") throw new UsageError(`${from}: empty entry in ${JSON.stringify(text)}`);
-    let host = entry;
-    let port = String(DEFAULT_PORT);
-    if (entry.startsWith("[")) {
-      const close = entry.indexOf("]");
-      const after = entry.slice(close + 1);
-      if (close < 0 || (after !== "" && !after.startsWith(":"))) {
-        throw new UsageError(`${from}: ${JSON.stringify(entry)} is not [ipv6]:port`);
+    const s = splitHostPort(entry, DEFAULT_PORT);
+    if (!s.ok) {
+      if (s.problem === "brackets") throw new UsageError(`${from}: ${JSON.stringify(entry)} is not [ipv6]:port`);
+      if (s.problem === "ipv6") {
+        throw new UsageError(`${from}: put an IPv6 address in brackets: [${entry}]:${DEFAULT_PORT}`);
       }
-      host = entry.slice(1, close);
-      if (after !== "") port = after.slice(1);
-    } else {
-      const colon = entry.indexOf(":");
-      if (colon >= 0) {
-        if (entry.indexOf(":", colon + 1) >= 0) {
-          throw new UsageError(`${from}: put an IPv6 address in brackets: [${entry}]:${DEFAULT_PORT}`);
-        }
-        host = entry.slice(0, colon);
-        port = entry.slice(colon + 1);
-      }
-    }
-    const n = Number(port);
-    if (host === "" || !/^\d+$/.test(port) || n < 1 || n > 65535) {
       throw new UsageError(`${from}: ${JSON.stringify(entry)} is not host:port (port 1 to 65535)`);
     }
-    out.push([host, n]);
+    out.push([s.host, s.port]);
   }
   return out;
 }
