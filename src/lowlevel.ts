@@ -3,7 +3,7 @@
  * owns. Nothing is renewed for you; closing the connection releases what it
  * holds. Every argument is checked before a byte is written.
  *
- * The first argument is a `Connection` from {@link connect}, or a `net.Socket`
+ * The first argument is a `Connection` from `connect()`, or a `net.Socket`
  * you created.
  *
  * @module
@@ -12,7 +12,6 @@ import { asConnection, type SocketLike } from "./adopt.ts";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "./connection.ts";
 import { AcquireTimeoutError } from "./errors.ts";
 import { namingMismatch } from "./mismatch.ts";
-import { CONNECT_KEYS, type ConnectOptions, connect } from "./open.ts";
 import {
   commandName,
   type EnqueueResult,
@@ -20,7 +19,6 @@ import {
   encodeEnqueue,
   encodeRelease,
   encodeRenew,
-  encodeStats,
   encodeWait,
   type Grant,
   type Kind,
@@ -28,10 +26,7 @@ import {
   parseGrantReply,
   parseOkReply,
   parseRenewReply,
-  parseStatsReply,
-  type Stats,
 } from "./protocol.ts";
-import { checkKnownKeys, checkOptionMillis } from "./validate.ts";
 
 const GRACE_MS = 5_000;
 
@@ -344,56 +339,4 @@ export function semRelease(sock: SocketLike, key: string, token: string): Promis
   );
 }
 
-/**
- * Options of {@link stats}: where to connect and how long to wait.
- *
- * @example
- * ```ts
- * import { stats, type StatsOptions } from "dflockd-client";
- *
- * const opts: StatsOptions = { host: "127.0.0.1", port: 6388, requestTimeoutMs: 1000 };
- * const s = await stats(opts);
- * ```
- */
-export interface StatsOptions extends ConnectOptions {
-  /** Milliseconds allowed for the reply. Default `5000`. */
-  requestTimeoutMs?: number | undefined;
-}
-
-/**
- * Fetch a server's runtime statistics. Opens its own connection unless you
- * pass one with `stats(conn)` (a {@link Connection}, or on Node a `net.Socket`).
- *
- * @param target Where to ask (default `127.0.0.1:6388`), or an open connection.
- * @returns Connection count, held locks, active semaphores and idle keys.
- * @example
- * ```ts
- * import { stats } from "dflockd-client";
- *
- * const s = await stats({ host: "127.0.0.1", port: 6388 });
- * console.log(s.connections, s.locks.length, s.semaphores.length);
- * ```
- */
-export async function stats(target: StatsOptions | SocketLike = {}): Promise<Stats> {
-  if (!isOptions(target)) {
-    return asConnection(target).request(encodeStats(), "stats", parseStatsReply, DEFAULT_REQUEST_TIMEOUT_MS);
-  }
-  checkKnownKeys("stats() options", target, STATS_KEYS);
-  const { requestTimeoutMs, ...where } = target;
-  const timeoutMs = checkOptionMillis("requestTimeoutMs", requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
-  const conn = await connect(where);
-  try {
-    return await conn.request(encodeStats(), "stats", parseStatsReply, timeoutMs);
-  } finally {
-    conn.close();
-  }
-}
-
-const STATS_KEYS: ReadonlySet<string> = new Set([...CONNECT_KEYS, "requestTimeoutMs"]);
-
-/** A plain object (options), as opposed to a connection or socket. */
-function isOptions(value: unknown): value is StatsOptions {
-  if (typeof value !== "object" || value === null) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
+export { type StatsOptions, stats } from "./stats.ts";
