@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { describeClient } from "./describe.ts";
 import { InvalidArgumentError, LockError } from "./errors.ts";
 import type { HeldLocks } from "./held-locks.ts";
 import type { Link, LinkUser } from "./link.ts";
@@ -13,6 +14,7 @@ import { LOCK_KEYS, type LockOptions, pickServer, readSettings, type Target } fr
 import { ConnectionPool, DEFAULT_MAX_CLOSES_PER_SECOND, DEFAULT_MAX_IDLE, POOL } from "./pool.ts";
 import { DistributedLock, DistributedSemaphore } from "./primitive.ts";
 import { encodeStats, parseStatsReply, type Stats } from "./protocol.ts";
+import { hostPort } from "./transport.ts";
 import { checkKnownKeys, describeValue } from "./validate.ts";
 import { WIRE_WAIT } from "./wire-wait.ts";
 
@@ -196,6 +198,25 @@ export class DflockdClient {
   /** The servers, as `[host, port]` pairs, in sharding order. */
   get servers(): ReadonlyArray<readonly [string, number]> {
     return this.#targets.map((t) => [t.open.host, t.open.port] as const);
+  }
+
+  /**
+   * One line for logs: the servers, in sharding order, and whether the
+   * client is open or closed; never the secret.
+   *
+   * @returns E.g. `DflockdClient(servers 10.0.0.5:6388 10.0.0.6:6388, open)`.
+   * @example
+   * ```ts
+   * import { DflockdClient } from "dflockd-client";
+   *
+   * console.log(`${new DflockdClient({ servers: ["10.0.0.5:6388", "10.0.0.6:6388"] })}`);
+   * ```
+   */
+  toString(): string {
+    return describeClient(
+      this.#targets.map((t) => hostPort(t.open.host, t.open.port)),
+      this.closed,
+    );
   }
 
   /**

@@ -173,6 +173,8 @@ export class LockEngine {
       s.signal,
       () => this.endScope(s.epoch),
       () => this.assertScope(s.epoch, s.signal),
+      this.server,
+      this.#d.s.limit,
     );
     const d = this.#d;
     if (d.epoch === s.epoch && d.handedOver) watchHolding(d, held, "HeldLock");

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { describeHeldLocks } from "./describe.ts";
 import { LockLostError } from "./errors.ts";
 import type { HeldLock } from "./held.ts";
 
@@ -112,6 +113,24 @@ export class HeldLocks {
     if (this.#released) return Promise.resolve();
     this.#released = true;
     return releaseInReverse(this.locks);
+  }
+
+  /**
+   * One line for logs: how many keys, whether they are still held (`held`,
+   * `released`, `lost` once any key is lost, `ended` by `close()`), and the
+   * keys in the order taken with their servers; never a token.
+   *
+   * @returns E.g. `HeldLocks(2 keys, held: "account:1", "account:2" on 127.0.0.1:6388)`.
+   * @example
+   * ```ts
+   * import { DflockdClient } from "dflockd-client";
+   *
+   * await using held = await new DflockdClient().holdAll(["account:1", "account:2"]);
+   * console.log(`moving money under ${held}`);
+   * ```
+   */
+  toString(): string {
+    return describeHeldLocks(this.locks, this.#released, this.signal);
   }
 
   /**

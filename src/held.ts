@@ -1,3 +1,4 @@
+import { describeHeld } from "./describe.ts";
 import { fenceValueOf } from "./fence.ts";
 
 /**
@@ -36,6 +37,10 @@ export class HeldLock {
   readonly leaseTtl: number;
   /** Aborts when this holding is lost, released or closed. */
   readonly signal: AbortSignal;
+  /** The server (`host:port`) that granted it. */
+  readonly server: string;
+  /** The semaphore's limit, for a slot; `undefined` for a lock. */
+  readonly #limit: number | undefined;
   #end: (() => Promise<void>) | undefined;
   readonly #check: () => void;
 
@@ -48,6 +53,8 @@ export class HeldLock {
    * @param signal Aborts when the holding ends.
    * @param end Releases the holding and passes the turn on; called once.
    * @param check Throws unless the holding is still held (reads the clock).
+   * @param server The server (`host:port`) that granted it.
+   * @param limit The semaphore's limit, for a slot.
    */
   constructor(
     key: string,
@@ -57,6 +64,8 @@ export class HeldLock {
     signal: AbortSignal,
     end: () => Promise<void>,
     check: () => void,
+    server: string,
+    limit: number | undefined,
   ) {
     this.key = key;
     this.token = token;
@@ -65,6 +74,8 @@ export class HeldLock {
     this.signal = signal;
     this.#end = end;
     this.#check = check;
+    this.server = server;
+    this.#limit = limit;
   }
 
   /**
@@ -126,6 +137,24 @@ export class HeldLock {
     if (end === undefined) return Promise.resolve();
     this.#end = undefined;
     return end();
+  }
+
+  /**
+   * One line for logs: key, server, whether it is still held (`held`,
+   * `released`, `lost`, or `ended` by `close()`), and the fence; never the
+   * token. It does not read the clock: {@link HeldLock.assertHeld} does.
+   *
+   * @returns E.g. `HeldLock(key "invoices" on 127.0.0.1:6388, held, fence 42)`.
+   * @example
+   * ```ts
+   * import { DistributedLock } from "dflockd-client";
+   *
+   * await using held = await new DistributedLock({ key: "invoices" }).hold();
+   * console.log(`working under ${held}`);
+   * ```
+   */
+  toString(): string {
+    return describeHeld(this.key, this.#limit, this.server, this.fence, this.released, this.signal);
   }
 
   /**

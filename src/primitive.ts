@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { describeLock } from "./describe.ts";
 import { LockEngine } from "./engine.ts";
 import { fenceValueOf } from "./fence.ts";
 import type { HeldLock } from "./held.ts";
@@ -56,11 +57,15 @@ export abstract class DistributedPrimitive {
   /** The key this instance locks. */
   readonly key: string;
   readonly #e: LockEngine;
+  /** The semaphore's limit (`undefined` for a lock), for {@link toString}. */
+  readonly #limit: number | undefined;
 
   /** @internal */
   protected constructor(kind: "lock" | "semaphore", options: LockOptions, limit?: number) {
-    this.#e = new LockEngine(readSettings(kind, options, limit), poolOf(options));
+    const settings = readSettings(kind, options, limit);
+    this.#e = new LockEngine(settings, poolOf(options));
     this.key = this.#e.key;
+    this.#limit = settings.limit;
   }
 
   /** Where this instance is in its life; see {@link LeaseState}. */
@@ -341,6 +346,23 @@ export abstract class DistributedPrimitive {
       server,
       ...(held ? { leaseTtl: e.leaseTtl, fence: e.fence } : {}),
     };
+  }
+
+  /**
+   * One line for logs: the class, key, server, state and, while held, the
+   * fence (the fields of {@link toJSON}); never the token or secret.
+   *
+   * @returns E.g. `DistributedLock(key "report" on 127.0.0.1:6388, released)`.
+   * @example
+   * ```ts
+   * import { DistributedSemaphore } from "dflockd-client";
+   *
+   * console.log(`${new DistributedSemaphore({ key: "encoders", limit: 4 })}`);
+   * // DistributedSemaphore(key "encoders" limit 4 on 127.0.0.1:6388, released)
+   * ```
+   */
+  toString(): string {
+    return describeLock(this.#limit, this.toJSON());
   }
 
   /**
