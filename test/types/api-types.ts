@@ -18,6 +18,7 @@ import {
   type LockSpec,
   type MultiLockOptions,
   parseFence,
+  type ServerAddress,
   stats,
 } from "../../src/index.ts";
 
@@ -81,6 +82,62 @@ export async function accepted(): Promise<void> {
   new DistributedLock({ key: "k", maxHoldS: undefined, hooks: { abandoned: (e) => e.maxHoldS ?? e.key } });
   const code: LockErrorCode = "MAX_HOLD";
   void code;
+}
+
+export async function serverForms(): Promise<void> {
+  // A plain array literal, inferred as (string | number)[][]: no tuple type needed.
+  const pairs = [
+    ["10.0.0.1", 6388],
+    ["10.0.0.2", 6388],
+  ];
+  new DistributedLock({ key: "k", servers: pairs });
+  // "host:port" strings, inferred as string[]; bracketed IPv6.
+  const list = ["a:1", "b:2", "[::1]:6388"];
+  new DistributedLock({ key: "k", servers: list });
+  new DistributedSemaphore({ key: "s", limit: 2, servers: list });
+  // Readonly arrays and `as const`, of strings, of pairs, and mixed.
+  const fixed: readonly string[] = ["a:1"];
+  new DflockdClient({ servers: fixed });
+  new DflockdClient({ servers: ["a:1", "b:2"] as const });
+  new DflockdClient({ servers: ["a:1", ["b", 2]] as const });
+  const mixed = ["a:1", ["b", 2]];
+  const client = new DflockdClient({ servers: mixed });
+  await client.withLocks(["x", "y"], () => {});
+  // The exported type, as a list element.
+  const typed: ServerAddress[] = ["a:1", ["b", 2]];
+  new DistributedLock({ key: "k", servers: typed });
+  // stats(): one server in any form; the old options; a one-server list.
+  await stats("10.0.0.1:6388");
+  await stats(["10.0.0.1", 6388]);
+  await stats(["10.0.0.1", 6388] as const);
+  await stats({ server: "10.0.0.1:6388", requestTimeoutMs: 1000, tls: true });
+  await stats({ server: ["10.0.0.1", 6388], auth: env.DFLOCKD_AUTH_TOKEN });
+  await stats({ servers: ["10.0.0.1:6388"] });
+  await stats({ host: "10.0.0.1", port: 6388, connectTimeoutMs: 500 });
+  // One line for logs.
+  const lock = new DistributedLock({ key: "k" });
+  const line: string = lock.toString();
+  const h = await lock.hold();
+  const where: string = h.server;
+  const held: string = `${h}`;
+  const all: string = `${await client.holdAll(["a"])}`;
+  const c: string = client.toString();
+  void [line, where, held, all, c];
+}
+
+export async function serverFormsRefused(): Promise<void> {
+  // @ts-expect-error a server is a string or a [host, port] pair, not a bare port
+  new DistributedLock({ key: "k", servers: [6388] });
+  // @ts-expect-error servers is a list, even of one
+  new DistributedLock({ key: "k", servers: "10.0.0.1:6388" });
+  // @ts-expect-error a pair holds strings and numbers only
+  new DflockdClient({ servers: [["h", true]] });
+  // @ts-expect-error an object is not a server
+  new DflockdClient({ servers: [{ host: "h", port: 1 }] });
+  // @ts-expect-error stats() takes one server, not a bare port
+  await stats(6388);
+  // @ts-expect-error the one server of stats() options is `server`, and it is not a number
+  await stats({ server: 6388 });
 }
 
 export async function refused(): Promise<void> {
