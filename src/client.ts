@@ -14,7 +14,6 @@ import { LOCK_KEYS, type LockOptions, pickServer, readSettings, type Target } fr
 import { ConnectionPool, DEFAULT_MAX_CLOSES_PER_SECOND, DEFAULT_MAX_IDLE, POOL } from "./pool.ts";
 import { DistributedLock, DistributedSemaphore } from "./primitive.ts";
 import { encodeStats, parseStatsReply, type Stats } from "./protocol.ts";
-import { hostPort } from "./transport.ts";
 import { checkKnownKeys, describeValue } from "./validate.ts";
 import { WIRE_WAIT } from "./wire-wait.ts";
 
@@ -177,8 +176,9 @@ export class DflockdClient {
     }
     // Check everything now, with a placeholder key.
     const settings = readSettings("lock", { ...rest, key: "-" });
-    this.#options = rest;
+    // Servers as checked pairs, read by each lock on the fast path ("host:port" is parsed once, here).
     this.#targets = settings.targets;
+    this.#options = rest.servers === undefined ? rest : { ...rest, servers: this.servers };
     this.#readTimeoutMs = settings.readTimeoutMs;
     this.#requestTimeoutMs = settings.requestTimeoutMs;
     this.#pool = new ConnectionPool(maxIdle, true, closeRate);
@@ -213,10 +213,7 @@ export class DflockdClient {
    * ```
    */
   toString(): string {
-    return describeClient(
-      this.#targets.map((t) => hostPort(t.open.host, t.open.port)),
-      this.closed,
-    );
+    return describeClient(this.#targets, this.closed);
   }
 
   /**

@@ -9,6 +9,7 @@
 import { LockLostError } from "./errors.ts";
 import type { LeaseState } from "./machine.ts";
 import { quote } from "./quote.ts";
+import { hostPort } from "./transport.ts";
 
 /** Longest key shown, in code points: a description stays one short line. */
 const KEY_CHARS = 60;
@@ -88,6 +89,10 @@ export function describeHeldLocks(
 }
 
 /** `DflockdClient(servers 10.0.0.1:6388 10.0.0.2:6388, open)`. */
-export function describeClient(servers: ReadonlyArray<string>, closed: boolean): string {
-  return `DflockdClient(servers ${servers.join(" ")}, ${closed ? "closed" : "open"})`;
+export function describeClient(
+  targets: ReadonlyArray<{ readonly open: { readonly host: string; readonly port: number } }>,
+  closed: boolean,
+): string {
+  const servers = targets.map((t) => hostPort(t.open.host, t.open.port)).join(" ");
+  return `DflockdClient(servers ${servers}, ${closed ? "closed" : "open"})`;
 }
