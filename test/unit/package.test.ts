@@ -130,13 +130,13 @@ describe("the build", () => {
   });
 
   const text = (dir: string, f: string) => readFileSync(join(dir, f), "utf8");
-  /** Specifiers a bundle imports or requires. */
+  /** Specifiers a bundle imports (statically, for its side effects only, or dynamically) or requires. */
   const imports = (code: string) =>
     [
       ...code.matchAll(
-        /^(?:import|export)\b[^;]*?\bfrom\s*"([^"]+)"|\bimport\s*\(\s*"([^"]+)"\s*\)|\brequire\s*\(\s*['"]([^'"]+)['"]\s*\)/gm,
+        /^(?:import|export)\b[^;]*?\bfrom\s*"([^"]+)"|^import\s*"([^"]+)"|\bimport\s*\(\s*"([^"]+)"\s*\)|\brequire\s*\(\s*['"]([^'"]+)['"]\s*\)/gm,
       ),
-    ].map((m) => (m[1] ?? m[2] ?? m[3]) as string);
+    ].map((m) => (m[1] ?? m[2] ?? m[3] ?? m[4]) as string);
   /** `file` and the chunks it imports, transitively. */
   const closure = (dir: string, file: string, seen = new Set<string>()): Set<string> => {
     if (seen.has(file)) return seen;
