@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * The `dflockd-client` command line: run a command while holding a dflockd
  * lock or semaphore slot, or print every server's stats. Uses the runtime it

@@ -1,49 +1,46 @@
-import { defineConfig } from "tsup";
+import { defineConfig, type Options } from "tsup";
+
+/** The library's entry points: npm subpaths `.`/`./node`, `./bun`, `./deno`, `./testing`. */
+const LIBRARY = {
+  node: "adapters/node/index.ts",
+  bun: "adapters/bun/index.ts",
+  deno: "adapters/deno/index.ts",
+  testing: "testing.ts",
+};
+
+/**
+ * Every build: `node:` specifiers kept as written (external), so that Bun and
+ * Deno resolve them as builtins; `bun` external (only Bun's adapter loads it).
+ */
+const common: Options = {
+  target: "es2022",
+  platform: "neutral",
+  external: ["bun", /^node:/],
+  removeNodeProtocol: false,
+  splitting: true,
+  sourcemap: true,
+};
 
 export default defineConfig([
   {
-    // Node: ESM and CommonJS.
-    entry: { node: "adapters/node/index.ts" },
-    format: ["esm", "cjs"],
-    dts: true,
-    sourcemap: true,
-    clean: true,
-    target: "es2022",
-    platform: "node",
-  },
-  {
-    // Bun and Deno: ESM and CommonJS, like Node.
-    entry: { bun: "adapters/bun/index.ts", deno: "adapters/deno/index.ts" },
-    format: ["esm", "cjs"],
-    dts: true,
-    sourcemap: true,
-    target: "es2022",
-    platform: "neutral",
-    external: ["bun"],
-  },
-  {
-    // dflockd-client/testing: one build for every runtime, which picks its
-    // listener when it loads. Its own build, so that none of the server's code
-    // lands in a chunk the main entries share. `node:` specifiers are kept as
-    // written, so that Deno and Bun resolve them as builtins wherever the file is.
-    entry: { testing: "testing.ts" },
-    format: ["esm", "cjs"],
-    dts: true,
-    sourcemap: true,
-    target: "es2022",
-    platform: "neutral",
-    external: ["bun", /^node:/],
-    removeNodeProtocol: false,
-    splitting: false,
-  },
-  {
-    // The command line (package.json "bin"): one file set for every runtime,
-    // which picks its adapter when it starts. ESM only; no types to publish.
-    entry: { cli: "cli.ts" },
+    // ESM: one module graph for every entry point, the command line's
+    // (package.json "bin", dist/cli.js, its `#!` line from cli.ts) included.
+    ...common,
+    entry: { ...LIBRARY, cli: "cli.ts" },
     format: ["esm"],
-    target: "es2022",
-    platform: "node",
-    splitting: false,
-    banner: { js: "#!/usr/bin/env node" },
+  },
+  {
+    // CommonJS: one module graph for every library entry point. esbuild
+    // splits it as ESM, and `treeshake` has rollup turn each chunk into
+    // CommonJS (with "safest", it removes nothing esbuild kept). Without it,
+    // tsup converts chunks with sucrase, which also rewrites every `?.` and
+    // `??` into calls of a helper.
+    ...common,
+    entry: LIBRARY,
+    format: ["cjs"],
+    treeshake: "safest",
+    // The one copy of the declarations: scripts/finish-dist.mjs makes each
+    // `<entry>.d.ts` re-export its `<entry>.d.cts`.
+    dts: { entry: LIBRARY },
   },
 ]);

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { brand, hasInstance } from "./brand.ts";
 import { quote } from "./quote.ts";
 
 /**
@@ -72,6 +73,29 @@ export type LockErrorCode =
 export class LockError extends Error {
   /** Machine-readable reason; see {@link LockErrorCode}. */
   readonly code: LockErrorCode;
+
+  /**
+   * `instanceof` that also recognises an error made by another copy of this
+   * library in the same process (its CommonJS build beside its ESM build, or
+   * two subpaths bundled apart): besides the prototype chain, it looks for the
+   * brand each class of the family puts on its prototype under a
+   * `Symbol.for()` key. A class of your own that extends one of these is
+   * checked by its prototype chain only.
+   *
+   * @param value What is being tested.
+   * @returns Whether `value` is an instance of this class, from any copy.
+   * @example
+   * ```ts
+   * import { AcquireTimeoutError, LockError } from "dflockd-client";
+   *
+   * const err: unknown = new AcquireTimeoutError("jobs", 5);
+   * console.log(err instanceof LockError, err instanceof AcquireTimeoutError); // true true
+   * ```
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class on the right of `instanceof`, maybe a subclass.
+    return hasInstance(this, value);
+  }
 
   /**
    * Creates the error.
@@ -331,6 +355,15 @@ export class LockLostError extends LockError {
     this.key = key;
   }
 }
+
+brand(LockError, "LockError");
+brand(AcquireTimeoutError, "AcquireTimeoutError");
+brand(InvalidArgumentError, "InvalidArgumentError");
+brand(ConnectionError, "ConnectionError");
+brand(ProtocolError, "ProtocolError");
+brand(ServerError, "ServerError");
+brand(AuthError, "AuthError");
+brand(LockLostError, "LockLostError");
 
 const STATUS_CODES: Readonly<Record<string, readonly [LockErrorCode, string]>> = {
   error_max_locks: ["MAX_LOCKS", "the server holds its maximum number of keys"],

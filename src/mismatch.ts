@@ -8,6 +8,8 @@
  *
  * @module
  */
+
+import { brand } from "./brand.ts";
 import { abortError } from "./cancel.ts";
 import { quote, ServerError } from "./errors.ts";
 import { openConnection } from "./open.ts";
@@ -76,6 +78,8 @@ export class LimitMismatchError extends ServerError {
     this.serverLimit = serverLimit;
   }
 }
+
+brand(LimitMismatchError, "LimitMismatchError");
 
 /** The limit `stats` shows for `key`: 1 for a lock, a semaphore's limit, or `undefined`. */
 export function limitInStats(s: Stats, key: string): number | undefined {

@@ -6,9 +6,11 @@
  * one when found, else the double; see test/harness). The testing entry
  * (`dflockd-client/testing`) is used as a user's tests would: from
  * `node --test`, `bun test` and `deno test`, each starting its own server.
+ * The package carries one core per format: every subpath of a format loads
+ * the same one, and the ESM and CommonJS copies recognise each other's errors.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -114,6 +116,66 @@ describe("the packed npm tarball", () => {
         ),
       ),
     ).toContain("ok released");
+  });
+});
+
+describe("one core per format, one error family across formats", () => {
+  it("unpacks to under 1 MB", () => {
+    const installed = join(dir, "app", "node_modules", "dflockd-client");
+    const size = (p: string): number =>
+      statSync(p).isDirectory() ? readdirSync(p).reduce((n, f) => n + size(join(p, f)), 0) : statSync(p).size;
+    expect(size(installed)).toBeLessThan(1_000_000);
+  });
+
+  it("gives every subpath of a format the same core: one LockError, one DflockdClient", async () => {
+    // Class identity only: nothing connects, so loading the Bun and Deno entries on Node is harmless.
+    const body = [
+      `const { createRequire } = require("node:module");`,
+      `(async () => {`,
+      `  const subpaths = ["dflockd-client", "dflockd-client/node", "dflockd-client/bun", "dflockd-client/deno"];`,
+      `  const cjs = subpaths.map((s) => require(s));`,
+      `  const esm = await Promise.all(subpaths.map((s) => import(s)));`,
+      `  const same = (mods, name) => mods.every((m) => typeof m[name] === "function" && m[name] === mods[0][name]);`,
+      `  console.log(JSON.stringify({`,
+      `    cjs: same(cjs, "LockError") && same(cjs, "DflockdClient"),`,
+      `    esm: same(esm, "LockError") && same(esm, "DflockdClient"),`,
+      `    twoFormats: cjs[0].LockError !== esm[0].LockError,`,
+      `  }));`,
+      `})().catch((e) => { console.error(e); process.exit(1); });`,
+    ].join("\n");
+    expect(JSON.parse(await run("node", [], "one-core.cjs", body))).toEqual({ cjs: true, esm: true, twoFormats: true });
+  });
+
+  it("in one Node process, require('dflockd-client') and import('dflockd-client/node') recognise each other's errors", async () => {
+    const body = [
+      `const cjs = require("dflockd-client");`,
+      `(async () => {`,
+      `  const esm = await import("dflockd-client/node");`,
+      `  if (cjs.LockError === esm.LockError) throw new Error("one copy: nothing to test");`,
+      `  const servers = [["127.0.0.1", ${server.port}]];`,
+      `  const seen = {};`,
+      `  for (const [name, holder, trier] of [["cjsHolds", cjs, esm], ["esmHolds", esm, cjs]]) {`,
+      `    const key = "smoke-brand-" + name;`,
+      `    const held = new holder.DistributedLock({ key, servers });`,
+      `    if (!(await held.acquire())) throw new Error("not acquired");`,
+      `    const busy = await new trier.DistributedLock({ key, servers }).withLock(() => "ran", { timeoutS: 0 }).catch((e) => e);`,
+      `    await held.release();`,
+      `    let bad; try { new trier.DistributedLock({ key: "has space", servers }); } catch (e) { bad = e; }`,
+      `    // Made by the trier's copy; told apart by the holder's classes, and the trier's own.`,
+      `    seen[name] = [`,
+      `      busy instanceof holder.LockError, busy instanceof holder.AcquireTimeoutError,`,
+      `      busy instanceof trier.LockError, busy instanceof trier.AcquireTimeoutError,`,
+      `      !(busy instanceof holder.LockLostError), !(busy instanceof holder.InvalidArgumentError),`,
+      `      bad instanceof holder.LockError, bad instanceof holder.InvalidArgumentError,`,
+      `      !(bad instanceof holder.AcquireTimeoutError), !(bad instanceof holder.ServerError),`,
+      `      !(new Error("x") instanceof holder.LockError), !({ code: "BUSY" } instanceof holder.LockError),`,
+      `    ];`,
+      `  }`,
+      `  console.log(JSON.stringify(seen));`,
+      `})().catch((e) => { console.error(e); process.exit(1); });`,
+    ].join("\n");
+    const all = Array(12).fill(true);
+    expect(JSON.parse(await run("node", [], "brand.cjs", body))).toEqual({ cjsHolds: all, esmHolds: all });
   });
 });
 

@@ -45,13 +45,25 @@ describe("package metadata", () => {
   it("ships the command line: npm bin dflockd-client, JSR export ./cli, both from cli.ts", () => {
     expect(pkg.bin).toEqual({ "dflockd-client": "./dist/cli.js" });
     expect((jsr.exports as Record<string, string>)["./cli"]).toBe("./cli.ts");
-    expect(readFileSync(join(ROOT, "tsup.config.ts"), "utf8")).toMatch(/entry: \{ cli: "cli\.ts" \}/);
+    expect(readFileSync(join(ROOT, "tsup.config.ts"), "utf8")).toMatch(/\bcli: "cli\.ts"/);
   });
 
   it("lists bun and deno before node/import/require in the npm export conditions", () => {
     const root = (pkg.exports as Record<string, Record<string, unknown>>)["."] as Record<string, unknown>;
     expect(Object.keys(root)).toEqual(["bun", "deno", "import", "require"]);
     for (const sub of ["./node", "./bun", "./deno"]) expect(pkg.exports).toHaveProperty([sub]);
+  });
+
+  it("names the repository, its home page and where to report bugs", () => {
+    expect(pkg.repository).toEqual({ type: "git", url: "git+https://github.com/mtingers/dflockd-client-ts.git" });
+    expect(pkg.homepage).toBe("https://github.com/mtingers/dflockd-client-ts#readme");
+    expect(pkg.bugs).toEqual({ url: "https://github.com/mtingers/dflockd-client-ts/issues" });
+  });
+
+  it("checks the packed size, and finishes every build with scripts/finish-dist.mjs", () => {
+    const scripts = pkg.scripts as Record<string, string>;
+    expect(scripts["check:package"]).toMatch(/^npm run build && [^|;]*&& node scripts\/check-pack\.mjs && attw /);
+    expect(scripts.build).toMatch(/&& tsup && node scripts\/finish-dist\.mjs$/);
   });
 
   it("has no runtime dependencies", () => {
@@ -64,13 +76,17 @@ describe("package metadata", () => {
 });
 
 /**
- * The bundles `tsup.config.ts` makes, built twice into .test-tmp (JavaScript
- * and source maps only): as configured, and with the `testing` entry taken
- * out. The main entries must come out byte for byte the same, and hold none
- * of the server.
+ * The bundles `tsup.config.ts` makes, finished by scripts/finish-dist.mjs,
+ * built twice into .test-tmp (JavaScript and source maps only): as
+ * configured, and with the `testing` entry taken out. One module graph per
+ * format: every source file is in one ESM file and one CommonJS file, which
+ * every entry of that format shares. The main entries come out byte for byte
+ * the same without the testing entry, and hold none of the server.
  */
 describe("the build", () => {
-  const MAIN = ["node.js", "node.cjs", "bun.js", "bun.cjs", "deno.js", "deno.cjs"];
+  const MAIN_ESM = ["node.js", "bun.js", "deno.js"];
+  const MAIN_CJS = ["node.cjs", "bun.cjs", "deno.cjs"];
+  const MAIN = [...MAIN_ESM, ...MAIN_CJS];
   let tmp = "";
   let withTesting = "";
   let withoutTesting = "";
@@ -91,6 +107,8 @@ describe("the build", () => {
     const tsup = join(ROOT, "node_modules", "tsup", "dist", "cli-default.js");
     const r = await runChild("node", [tsup, "--config", config], { cwd: ROOT, timeout: 120_000 });
     if (r.code !== 0) throw new Error(`tsup failed (${r.code}):\n${r.out}\n${r.err}`);
+    const f = await runChild("node", [join(ROOT, "scripts", "finish-dist.mjs"), out], { cwd: ROOT, timeout: 60_000 });
+    if (f.code !== 0) throw new Error(`finish-dist failed (${f.code}):\n${f.out}\n${f.err}`);
   }
 
   beforeAll(async () => {
@@ -112,9 +130,13 @@ describe("the build", () => {
   });
 
   const text = (dir: string, f: string) => readFileSync(join(dir, f), "utf8");
-  /** Specifiers a bundle imports or requires. */
+  /** Specifiers a bundle imports (statically, for its side effects only, or dynamically) or requires. */
   const imports = (code: string) =>
-    [...code.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)"([^"]+)"/g)].map((m) => m[1] as string);
+    [
+      ...code.matchAll(
+        /^(?:import|export)\b[^;]*?\bfrom\s*"([^"]+)"|^import\s*"([^"]+)"|\bimport\s*\(\s*"([^"]+)"\s*\)|\brequire\s*\(\s*['"]([^'"]+)['"]\s*\)/gm,
+      ),
+    ].map((m) => (m[1] ?? m[2] ?? m[3] ?? m[4]) as string);
   /** `file` and the chunks it imports, transitively. */
   const closure = (dir: string, file: string, seen = new Set<string>()): Set<string> => {
     if (seen.has(file)) return seen;
@@ -127,6 +149,16 @@ describe("the build", () => {
   /** The source files a bundle was made from, by its source map, relative to the repository. */
   const sources = (dir: string, file: string) =>
     (JSON.parse(text(dir, `${file}.map`)).sources as string[]).map((s) => join(dir, s).slice(ROOT.length + 1));
+  /** Every output file of a format: `.js` (ESM) or `.cjs`. */
+  const outputs = (dir: string, ext: ".js" | ".cjs") => readdirSync(dir).filter((f) => f.endsWith(ext));
+  /** For each source file, the output files of `ext` it is bundled in. */
+  const owners = (dir: string, ext: ".js" | ".cjs") => {
+    const by = new Map<string, string[]>();
+    for (const file of outputs(dir, ext)) {
+      for (const s of sources(dir, file)) by.set(s, [...(by.get(s) ?? []), file]);
+    }
+    return by;
+  };
 
   it("keeps every file of the server out of the main entries' bundles", () => {
     for (const entry of MAIN) {
@@ -147,42 +179,107 @@ describe("the build", () => {
   });
 
   it("leaves the main entries' bundles byte for byte as they are without the testing entry", () => {
-    const built = readdirSync(withTesting).sort();
-    const testing = built.filter((f) => f.startsWith("testing."));
-    expect(testing.sort()).toEqual(["testing.cjs", "testing.cjs.map", "testing.js", "testing.js.map"]);
-    // Every other file, main entries, their chunks and the CLI, is the same file.
-    expect(built.filter((f) => !testing.includes(f))).toEqual(readdirSync(withoutTesting).sort());
+    expect(
+      readdirSync(withTesting)
+        .filter((f) => f.startsWith("testing."))
+        .sort(),
+    ).toEqual(["testing.cjs", "testing.cjs.map", "testing.js", "testing.js.map"]);
+    // (The command line is not among them: it shares the server's chunks with the testing entry.)
     for (const entry of MAIN) {
-      for (const file of closure(withTesting, entry)) {
+      const files = closure(withTesting, entry);
+      expect([...closure(withoutTesting, entry)].sort(), entry).toEqual([...files].sort());
+      for (const file of files) {
         expect(readFileSync(join(withTesting, file)).equals(readFileSync(join(withoutTesting, file))), file).toBe(true);
       }
     }
   });
 
-  it("bundles the testing entry on its own: the server and listeners, no client, only node: builtins external", () => {
-    for (const file of ["testing.js", "testing.cjs"]) {
-      const code = text(withTesting, file);
-      expect(code).toContain("LockTable");
-      expect(code).toContain("startTestServer");
-      const specs = imports(code);
+  it("bundles the testing entry apart from the main entries: the server and listeners, no client", () => {
+    const main = new Set(MAIN.flatMap((entry) => [...closure(withTesting, entry)]));
+    for (const entry of ["testing.js", "testing.cjs"]) {
+      const files = [...closure(withTesting, entry)];
       expect(
-        specs.filter((s) => s.startsWith(".")),
-        file,
-      ).toEqual([]); // no chunk shared with the main entries
-      // It loads all three listeners on every runtime: an import of "bun" would break it on Node and Deno.
-      expect(
-        specs.filter((s) => !/^node:/.test(s)),
-        file,
-      ).toEqual([]);
-      expect(specs).toContain("node:net");
-      const from = sources(withTesting, file);
+        files.filter((f) => main.has(f)),
+        entry,
+      ).toEqual([]); // no file shared with the main entries
+      const from = files.flatMap((f) => sources(withTesting, f));
       expect(from).toContain("testing.ts");
       expect(from).toContain("src/server/table.ts");
       // The client's core is the main entry's; the test server does not carry a copy.
       expect(
         from.filter((s) => s.startsWith("src/") && !s.startsWith("src/server/")),
+        entry,
+      ).toEqual([]);
+      const code = files.map((f) => text(withTesting, f)).join("\n");
+      expect(code).toContain("LockTable");
+      expect(code).toContain("startTestServer");
+      // It loads all three listeners on every runtime: an import of "bun" would break it on Node and Deno.
+      const specs = files.flatMap((f) => imports(text(withTesting, f)));
+      expect(specs.filter((s) => !s.startsWith("./") && !/^node:/.test(s))).toEqual([]);
+      expect(specs).toContain("node:net");
+    }
+    // No other CommonJS entry loads the server: testing.cjs is one file.
+    expect(imports(text(withTesting, "testing.cjs")).filter((s) => s.startsWith("./"))).toEqual([]);
+  });
+
+  for (const [format, ext, entries] of [
+    ["ESM", ".js", [...MAIN_ESM, "testing.js", "cli.js"]],
+    ["CommonJS", ".cjs", [...MAIN_CJS, "testing.cjs"]],
+  ] as const) {
+    it(`makes one ${format} module graph: each source file in one ${ext} file, the core shared by every entry`, () => {
+      const by = owners(withTesting, ext);
+      const twice = [...by].filter(([, files]) => files.length > 1);
+      expect(twice, "source files bundled more than once").toEqual([]);
+      for (const core of ["src/errors.ts", "src/pool.ts", "src/driver.ts"]) {
+        const [file] = by.get(core) ?? [];
+        expect(file, core).toBeDefined();
+        for (const entry of entries.filter((e) => !e.startsWith("testing."))) {
+          expect(closure(withTesting, entry).has(file as string), `${entry} loads ${core} from ${file}`).toBe(true);
+        }
+      }
+      expect(new Set(entries.flatMap((e) => [...closure(withTesting, e)]))).toEqual(new Set(outputs(withTesting, ext)));
+    });
+  }
+
+  it("keeps node: specifiers as written, so that Bun and Deno resolve them as builtins", () => {
+    for (const file of [...outputs(withTesting, ".js"), ...outputs(withTesting, ".cjs")]) {
+      const specs = imports(text(withTesting, file));
+      expect(
+        specs.filter((s) => !s.startsWith("./") && !/^node:[a-z_/]+$/.test(s) && s !== "bun"),
         file,
       ).toEqual([]);
+    }
+    expect(imports(text(withTesting, "node.js"))).toContain("node:net");
+    expect(imports(text(withTesting, "node.cjs"))).toContain("node:net");
+  });
+
+  it("starts the command line with its #! line, and it alone", () => {
+    expect(text(withTesting, "cli.js").startsWith("#!/usr/bin/env node\n")).toBe(true);
+    const others = outputs(withTesting, ".js").filter((f) => f !== "cli.js" && text(withTesting, f).startsWith("#!"));
+    expect(others).toEqual([]);
+  });
+
+  it("ships line-level source maps: no sources' text, and a stack trace names src/ files and lines", async () => {
+    for (const file of readdirSync(withTesting).filter((f) => f.endsWith(".map"))) {
+      const map = JSON.parse(text(withTesting, file)) as { sourcesContent?: unknown; mappings: string };
+      expect(map.sourcesContent, file).toBeUndefined();
+      // One segment a line at most: no comma in the mappings.
+      expect(map.mappings.includes(","), file).toBe(false);
+    }
+    for (const file of readdirSync(withTesting).filter((f) => /\.c?js$/.test(f))) {
+      expect(text(withTesting, file).match(/\/\/# sourceMappingURL=/g), file).toHaveLength(1);
+    }
+    // The line of src/validate.ts that throws for a key with a space.
+    const validate = readFileSync(join(ROOT, "src", "validate.ts"), "utf8").split("\n");
+    const at = validate.findIndex(
+      (l, i) => /throw new/.test(l) && /the server would refuse it/.test(validate[i + 1] ?? ""),
+    );
+    expect(at).toBeGreaterThan(0);
+    for (const entry of ["node.js", "node.cjs"]) {
+      const url = JSON.stringify(`file://${join(withTesting, entry)}`);
+      const body = `const m = await import(${url}); try { new m.DistributedLock({ key: "a b" }); } catch (e) { console.log(e.stack); }`;
+      const r = await runChild("node", ["--enable-source-maps", "--input-type=module", "-e", body], { cwd: ROOT });
+      expect(r.out, entry).toMatch(new RegExp(`\\bsrc/validate\\.ts:${at + 1}:\\d+\\)`));
     }
   });
 });

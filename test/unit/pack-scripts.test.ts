@@ -1,0 +1,83 @@
+/**
+ * The package's build and check scripts on small fixtures:
+ * scripts/finish-dist.mjs (declarations written once, maps to lines, one
+ * sourceMappingURL) and scripts/check-pack.mjs (the 1 MB limit on the
+ * unpacked tarball).
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ROOT, runChild } from "../support/runtime.ts";
+
+let tmp = "";
+beforeAll(() => {
+  mkdirSync(join(ROOT, ".test-tmp"), { recursive: true });
+  tmp = mkdtempSync(join(ROOT, ".test-tmp", "scripts-"));
+});
+afterAll(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("scripts/finish-dist.mjs", () => {
+  it("makes each entry's ESM declarations re-export its CommonJS ones, and drops declarations nothing uses", async () => {
+    const dist = join(tmp, "dist");
+    mkdirSync(dist);
+    const files: Record<string, string> = {
+      "node.js": "export {};\n",
+      "node.cjs": "'use strict';\n",
+      "node.d.ts": "export declare class LockError extends Error {}\n",
+      "node.d.cts": "export declare class LockError extends Error {}\n",
+      "types-ABC.d.cts": "export type X = 1;\n",
+      "types-ABC.d.ts": "export type X = 1;\n",
+      "cli.js": "#!/usr/bin/env node\nexport {};\n//# sourceMappingURL=cli.js.map",
+      "cli.js.map": JSON.stringify({
+        version: 3,
+        sources: ["../cli.ts", "../src/a.ts"],
+        sourcesContent: ["x", "y"],
+        names: ["n"],
+        // Line 1: nothing. Line 2: ../src/a.ts line 4 from column 2, its line 5 from column 6. Line 3: ../cli.ts line 0.
+        mappings: ";ECII,IACJ;ADLA",
+      }),
+      "chunk-X.cjs": "'use strict';\n//# sourceMappingURL=chunk-X.cjs.map\n//# sourceMappingURL=chunk-X.cjs.map",
+    };
+    for (const [f, body] of Object.entries(files)) writeFileSync(join(dist, f), body);
+    const r = await runChild("node", [join(ROOT, "scripts", "finish-dist.mjs"), dist], { cwd: ROOT });
+    expect(r.code, r.err).toBe(0);
+    const read = (f: string) => readFileSync(join(dist, f), "utf8");
+    expect(read("node.d.ts")).toBe('export * from "./node.cjs";\n');
+    expect(read("node.d.cts")).toBe(files["node.d.cts"]);
+    expect(read("types-ABC.d.cts")).toBe(files["types-ABC.d.cts"]);
+    expect(existsSync(join(dist, "types-ABC.d.ts"))).toBe(false);
+    expect(read("chunk-X.cjs")).toBe("'use strict';\n//# sourceMappingURL=chunk-X.cjs.map\n");
+    expect(read("cli.js")).toBe("#!/usr/bin/env node\nexport {};\n//# sourceMappingURL=cli.js.map\n");
+    const map = JSON.parse(read("cli.js.map"));
+    expect(map.sourcesContent).toBeUndefined();
+    expect(map.names).toEqual([]);
+    expect(map.sources).toEqual(["../cli.ts", "../src/a.ts"]);
+    // Line 2: column 0 to source 1 line 4 (the first segment's); line 3: column 0 to source 0 line 0.
+    expect(map.mappings).toBe(";ACIA;ADJA");
+  });
+});
+
+describe("scripts/check-pack.mjs", () => {
+  /** Pack a one-file package whose file has `bytes` bytes; the script's status and output. */
+  async function check(name: string, bytes: number) {
+    const dir = join(tmp, name);
+    mkdirSync(dir);
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ name, version: "1.0.0", files: ["data.txt"] }));
+    writeFileSync(join(dir, "data.txt"), "x".repeat(bytes));
+    return runChild("node", [join(ROOT, "scripts", "check-pack.mjs")], { cwd: dir, timeout: 60_000 });
+  }
+
+  it("passes a tarball that unpacks to under 1 MB, and says its size", async () => {
+    const r = await check("small-pkg", 900_000);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/small-pkg-1\.0\.0\.tgz: \d+ files, [\d.]+ kB packed, 90\d\.\d kB unpacked \(90\d+ bytes\)/);
+  });
+
+  it("fails a tarball that unpacks to 1 MB or more, naming its size", async () => {
+    const r = await check("big-pkg", 1_000_000);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/big-pkg-1\.0\.0\.tgz: .*100\d\.\d kB unpacked \(100\d+ bytes\): .*must stay under 1 MB/);
+  });
+});
