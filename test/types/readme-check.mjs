@@ -1,6 +1,7 @@
 // `npm run typecheck` runs this: every ```ts block of README.md must compile
 // under strict TypeScript with exactOptionalPropertyTypes, as a user's code
-// would. Each block becomes a module of its own in .test-tmp/readme/;
+// would, and every ```js block (CommonJS, `require`) must type-check as a
+// .cjs file with checkJs. Each block becomes a module of its own in .test-tmp/readme/;
 // imports of the package point at the source; names a block uses without
 // defining (the `lock` of an earlier block, helpers such as `buildReport`)
 // are declared in readme-globals.d.ts. Then tsc checks them all at once.
@@ -39,12 +40,21 @@ const ENTRY = {
 };
 
 const blocks = [];
-const fence = /^```ts\n([\s\S]*?)^```$/gm;
+// ```ts blocks are ES modules; ```js blocks are CommonJS (`require`), checked as .cjs with checkJs.
+const fence = /^```(ts|js)\n([\s\S]*?)^```$/gm;
 for (let m = fence.exec(readme); m !== null; m = fence.exec(readme)) {
   const line = readme.slice(0, m.index).split("\n").length;
-  blocks.push({ line, code: m[1] });
+  blocks.push({ line, lang: m[1], code: m[2] });
 }
-const files = blocks.map(({ line, code }) => {
+const files = blocks.map(({ line, lang, code }) => {
+  if (lang === "js") {
+    const body = code.replace(/require\("([^"]+)"\)/g, (all, spec) =>
+      ENTRY[spec] ? `require("${ENTRY[spec]}")` : all,
+    );
+    const name = `line-${String(line).padStart(4, "0")}.cjs`;
+    writeFileSync(join(OUT, name), `// @ts-check\n// README.md line ${line}\n${body}`);
+    return name;
+  }
   let body = code.replace(/from "([^"]+)"/g, (all, spec) => (ENTRY[spec] ? `from "${ENTRY[spec]}"` : all));
   // A block that imports nothing from the package sees the whole API, as after `import * from`.
   if (!/from "[^"]*src\/index\.ts"|from "[^"]*mod\.ts"|from "[^"]*testing\.ts"|from "[^"]*adapters\//.test(body)) {
@@ -69,6 +79,8 @@ writeFileSync(
         exactOptionalPropertyTypes: true,
         noUncheckedIndexedAccess: true,
         allowImportingTsExtensions: true,
+        allowJs: true,
+        checkJs: true,
         noUnusedLocals: false,
         noEmit: true,
         skipLibCheck: true,
@@ -87,4 +99,6 @@ if (r.status !== 0) {
   console.error(`README examples: ${blocks.length} blocks, some do not compile (see .test-tmp/readme/line-NNNN.ts)`);
   process.exit(1);
 }
-console.log(`README examples: ${blocks.length} TypeScript blocks compile under strict + exactOptionalPropertyTypes`);
+console.log(
+  `README examples: ${blocks.length} blocks (TypeScript and CommonJS) compile under strict + exactOptionalPropertyTypes`,
+);
