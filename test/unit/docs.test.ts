@@ -1,4 +1,9 @@
-/** Every public export carries JSDoc with a summary and an @example. */
+/**
+ * Every public export carries JSDoc with a summary and an @example; every
+ * `](#anchor)` link of the docs (also `](README.md#anchor)` across files)
+ * names a heading that exists.
+ */
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
@@ -64,4 +69,66 @@ describe("public API documentation", () => {
       expect(e.example, `${e.name} has no @example`).toBe(true);
     });
   }
+});
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const DOCS = ["README.md", "CONTRIBUTING.md", "ARCHITECTURE.md"];
+
+/**
+ * The anchors GitHub makes of a Markdown file's headings (outside code
+ * fences): the text without its inline markup, lower-cased, with punctuation
+ * dropped and spaces turned into hyphens; a repeated anchor gets `-1`, `-2`...
+ */
+function anchorsOf(markdown: string): Set<string> {
+  const seen = new Map<string, number>();
+  const anchors = new Set<string>();
+  let fenced = false;
+  for (const line of markdown.split("\n")) {
+    if (line.startsWith("```")) fenced = !fenced;
+    const m = fenced ? null : /^#{1,6} +(.*?) *#*$/.exec(line);
+    if (m === null) continue;
+    const text = (m[1] ?? "").replace(/\[([^\]]*)\]\([^)]*\)/g, "$1").replace(/<[^>]+>/g, "");
+    const base = text
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\p{M} _-]/gu, "")
+      .replace(/ /g, "-");
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    anchors.add(n === 0 ? base : `${base}-${n}`);
+  }
+  return anchors;
+}
+
+/** Every link to an anchor in `markdown` (outside code fences and code spans), as [file or "", anchor]. */
+function anchorLinks(markdown: string): Array<[string, string]> {
+  const prose = markdown.replace(/^```[\s\S]*?^```$/gm, "").replace(/`[^`\n]*`/g, "");
+  return [...prose.matchAll(/\]\(([A-Za-z0-9_.-]*\.md)?#([^)\s]+)\)/g)].map((m) => [m[1] ?? "", m[2] ?? ""]);
+}
+
+describe("links between the docs", () => {
+  const text = new Map(DOCS.map((f) => [f, readFileSync(join(ROOT, f), "utf8")]));
+  const anchors = new Map(DOCS.map((f) => [f, anchorsOf(text.get(f) ?? "")]));
+
+  it("makes GitHub's anchors", () => {
+    const a = anchorsOf(
+      "# A b\n## Held for a scope: `await using`\n```\n# not a heading\n```\n### A b\n## `stats()`\n",
+    );
+    expect([...a]).toEqual(["a-b", "held-for-a-scope-await-using", "a-b-1", "stats"]);
+  });
+
+  for (const file of DOCS) {
+    it(`${file}: every anchor link names a heading`, () => {
+      const broken = anchorLinks(text.get(file) ?? "").filter(
+        ([target, anchor]) => !anchors.get(target === "" ? file : target)?.has(anchor),
+      );
+      expect(broken.map(([t, a]) => `${t}#${a}`)).toEqual([]);
+    });
+  }
+
+  it("README.md has a table of contents that lists every top-level section", () => {
+    const readme = text.get("README.md") ?? "";
+    const sections = [...readme.matchAll(/^## (.+)$/gm)].map((m) => m[1] ?? "").filter((h) => h !== "Contents");
+    const toc = readme.slice(readme.indexOf("## Contents"), readme.indexOf("\n## ", readme.indexOf("## Contents") + 1));
+    for (const s of sections) expect(toc, `the contents list ${s}`).toContain(`[${s}](#`);
+  });
 });
