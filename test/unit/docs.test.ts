@@ -175,6 +175,15 @@ describe("links between the docs", () => {
     for (const page of PAGES) expect([...linked], `README.md links to ${page}`).toContain(page);
   });
 
+  it("the JSR package publishes the pages the README links to (jsr.json and deno.json)", () => {
+    // Without a linked repository, jsr.io resolves the README's relative links to the package's own files.
+    for (const f of ["jsr.json", "deno.json"]) {
+      const include = (JSON.parse(readFileSync(join(ROOT, f), "utf8")) as { publish: { include: string[] } }).publish
+        .include;
+      expect(include, `${f} publishes docs/`).toContain("docs/**/*.md");
+    }
+  });
+
   it("every page under docs/ links back to README.md", () => {
     for (const page of PAGES) {
       const back = mdLinks(text.get(page) ?? "").some(([target]) => resolveLink(page, target) === "README.md");
