@@ -16,7 +16,7 @@
  *   request sent on it, plus the read timeout, less a guard).
  *
  * Never a burst of closes (dflockd scans every key on each disconnect): the
- * reaper closes one idle connection at a time per server (README, "Closing").
+ * reaper closes one idle connection at a time per server (docs/connections.md).
  * Pooled per server: host, port, TLS settings and secret. Nothing here keeps
  * the process alive.
  *

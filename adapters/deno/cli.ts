@@ -2,7 +2,7 @@
  * The command line's host on Deno: `Deno.Command` for the command,
  * `Deno.addSignalListener` for signals, `Deno.stdout`/`Deno.stderr`,
  * `Deno.env` and `Deno.readTextFile`, `denoListen` for `serve`. Needs only
- * the permissions the README lists (net, run, and env/read for what the
+ * the permissions docs/cli.md lists (net, run, and env/read for what the
  * options name).
  *
  * @module

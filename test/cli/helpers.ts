@@ -2,15 +2,16 @@
  * Running the `dflockd-client` command line as a child process, with the
  * runtime that runs the tests: Node runs a bundle of cli.ts (what `npx` runs
  * is the same bundle, built by tsup), Bun runs cli.ts itself, and Deno runs
- * cli.ts with the least permissions the README documents, so a permission the
- * command line needs and the README does not list fails the test.
+ * cli.ts with the least permissions docs/cli.md documents (its "Deno
+ * permissions"), so a permission the command line needs and the docs do not
+ * list fails the test.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { nodeBundle, ROOT, RUNTIME } from "../support/runtime.ts";
 
 const CLI = join(ROOT, "cli.ts");
-/** Deno permissions for one run: the least that the README documents. */
+/** Deno permissions for one run: the least that docs/cli.md documents. */
 export interface DenoPermissions {
   /** `host:port` of each server (`--allow-net=`). */
   net: string[];
