@@ -120,6 +120,7 @@ const CONNECTION_KEYS = [
   "serverReadTimeoutS",
   "maxIdlePerServer",
   "maxIdleClosesPerSecond",
+  "runtime",
 ] as const;
 
 /**
