@@ -9,25 +9,8 @@
 import type { Latin1Decoder } from "../../src/protocol.ts";
 import type { ByteStream, DialRequest, DialStep, Runtime, StreamHandlers } from "../../src/transport.ts";
 import { utf8Length } from "../../src/validate.ts";
+import { type Deferred, deferred } from "../shared/deferred.ts";
 import { bufferLatin1, isNodeStyleSocket, NodeStream } from "../shared/node-stream.ts";
-
-/** A promise with its settling functions; a rejection nobody awaits is not reported. */
-interface Deferred<T> {
-  readonly promise: Promise<T>;
-  resolve(value: T): void;
-  reject(reason: unknown): void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve: (value: T) => void = () => {};
-  let reject: (reason: unknown) => void = () => {};
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => {});
-  return { promise, resolve, reject };
-}
 
 /** A socket's own record: its stream once open, and its TCP and TLS steps while being opened. */
 interface Slot {

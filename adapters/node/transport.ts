@@ -8,6 +8,7 @@ import { Buffer } from "node:buffer";
 import { createConnection, isIP, Socket } from "node:net";
 import { checkServerIdentity, type PeerCertificate, connect as tlsConnect } from "node:tls";
 import type { ByteStream, DialRequest, DialStep, Runtime, StreamHandlers } from "../../src/transport.ts";
+import { type Deferred, deferred } from "../shared/deferred.ts";
 import { NodeStream } from "../shared/node-stream.ts";
 
 /**
@@ -47,24 +48,6 @@ let readBuffer: Buffer | undefined;
 function sharedReadBuffer(): Buffer {
   readBuffer ??= Buffer.allocUnsafe(64 * 1024);
   return readBuffer;
-}
-
-/** A promise with its settling functions; a rejection nobody awaits is not reported. */
-interface Deferred<T> {
-  readonly promise: Promise<T>;
-  resolve(value: T): void;
-  reject(reason: unknown): void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve: (value: T) => void = () => {};
-  let reject: (reason: unknown) => void = () => {};
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => {});
-  return { promise, resolve, reject };
 }
 
 /** A socket being opened: its TCP and TLS steps, what it read before it became a stream, and its listeners. */
