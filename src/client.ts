@@ -121,6 +121,7 @@ const CONNECTION_KEYS = [
   "serverReadTimeoutS",
   "maxIdlePerServer",
   "maxIdleClosesPerSecond",
+  "runtime",
 ] as const;
 
 /**

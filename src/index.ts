@@ -1,7 +1,7 @@
 /**
  * The runtime-independent public API of dflockd-client. Runtime entry points
- * (`adapters/node`, and later Bun and Deno) install their adapter and
- * re-export everything here.
+ * (`mod.ts`, `adapters/node|bun|deno`) offer their runtime as the default
+ * (the first one loaded stays) and re-export everything here.
  *
  * @module
  */
@@ -58,6 +58,22 @@ export {
   type LockSummary,
   type SemaphoreOptions,
 } from "./primitive.ts";
-export type { EnqueueResult, Grant, Stats, StatsIdle, StatsLock, StatsSemaphore } from "./protocol.ts";
+export type {
+  EnqueueResult,
+  Grant,
+  Latin1Decoder,
+  Stats,
+  StatsIdle,
+  StatsLock,
+  StatsSemaphore,
+} from "./protocol.ts";
 export type { ServerAddress } from "./servers.ts";
 export { type ShardingStrategy, stableHashShard } from "./sharding.ts";
+export type {
+  ByteStream,
+  DialRequest,
+  DialStep,
+  Runtime,
+  StreamHandlers,
+  TlsSettings,
+} from "./transport.ts";

@@ -9,9 +9,10 @@
  */
 import { abortError } from "./cancel.ts";
 import { Connection, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT } from "./connection.ts";
+import { dial } from "./dial.ts";
 import { ConnectionError, InvalidArgumentError, LockError, ServerError } from "./errors.ts";
 import { parseOkReply } from "./protocol.ts";
-import { hostPort, runtime, type TlsSettings } from "./transport.ts";
+import { hostPort, type Runtime, runtime, type TlsSettings } from "./transport.ts";
 import { checkHost, checkKnownKeys, checkOptionMillis, checkPort, checkSecret, describeValue } from "./validate.ts";
 
 /**
@@ -86,7 +87,36 @@ export class Secret {
 const TLS_KEYS: ReadonlySet<string> = new Set(["ca", "cert", "key", "serverName", "insecureSkipVerify"]);
 
 /** The keys of {@link ConnectOptions}. */
-export const CONNECT_KEYS: ReadonlySet<string> = new Set(["host", "port", "connectTimeoutMs", "tls", "auth"]);
+export const CONNECT_KEYS: ReadonlySet<string> = new Set([
+  "host",
+  "port",
+  "connectTimeoutMs",
+  "tls",
+  "auth",
+  "runtime",
+]);
+
+/**
+ * Check the `runtime` option: `undefined` (the default runtime, chosen when a
+ * connection opens), or a {@link Runtime} such as `nodeRuntime`.
+ */
+export function checkRuntime(value: unknown): Runtime | undefined {
+  if (value === undefined) return undefined;
+  const r = value as Partial<Runtime> | null;
+  if (
+    typeof r !== "object" ||
+    r === null ||
+    typeof r.name !== "string" ||
+    typeof r.connect !== "function" ||
+    typeof r.stream !== "function" ||
+    typeof r.close !== "function"
+  ) {
+    throw new InvalidArgumentError(
+      `runtime must be a Runtime (nodeRuntime, bunRuntime or denoRuntime), got ${describeValue(value)}`,
+    );
+  }
+  return r as Runtime;
+}
 
 /** Check and normalise the `tls` option. */
 export function resolveTls(tls: unknown): TlsSettings | undefined {
@@ -121,13 +151,15 @@ export interface OpenSettings {
   connectTimeoutMs: number;
   tls: TlsSettings | undefined;
   auth: Secret | undefined;
+  /** The runtime to connect through; the default runtime when `undefined`. */
+  runtime?: Runtime | undefined;
 }
 
 /** Validate the connection-related options shared by every entry point. */
 export function openSettings(
   host: unknown,
   port: unknown,
-  options: { connectTimeoutMs?: unknown; tls?: unknown; auth?: unknown },
+  options: { connectTimeoutMs?: unknown; tls?: unknown; auth?: unknown; runtime?: unknown },
   defaultTimeoutMs: number,
 ): OpenSettings {
   return {
@@ -137,6 +169,7 @@ export function openSettings(
     tls: resolveTls(options.tls),
     auth:
       options.auth === undefined ? undefined : options.auth instanceof Secret ? options.auth : new Secret(options.auth),
+    runtime: checkRuntime(options.runtime),
   };
 }
 
@@ -150,9 +183,8 @@ export function openSettings(
 export async function openConnection(s: OpenSettings, signal?: AbortSignal): Promise<Connection> {
   const started = performance.now();
   if (signal?.aborted) throw abortError(signal);
-  // The runtime's adapter rejects at once when `signal` aborts; one that
-  // cannot still hands back a stream, closed here.
-  const stream = await runtime().connect({
+  // dial() rejects at once when `signal` aborts, and closes what opens later.
+  const stream = await dial(s.runtime ?? runtime(), {
     host: s.host,
     port: s.port,
     timeoutMs: s.connectTimeoutMs,
@@ -220,6 +252,12 @@ export interface ConnectOptions {
   tls?: boolean | TlsOptions | undefined;
   /** The server's `--auth-token`, sent first on the connection. Never printed or logged. */
   auth?: string | undefined;
+  /**
+   * The runtime to connect through (`nodeRuntime`, `bunRuntime`,
+   * `denoRuntime`). Default: the process's default, the runtime of the first
+   * entry point loaded.
+   */
+  runtime?: Runtime | undefined;
 }
 
 /**
@@ -268,13 +306,27 @@ function identity(value: string): number {
  * a pool keeps them together. Secrets and TLS keys appear as opaque numbers.
  */
 export function poolKey(s: OpenSettings): string {
-  return `${s.host}\u0000${s.port}\u0000${securityKey(s.tls, s.auth)}`;
+  return `${s.host}\u0000${s.port}\u0000${securityKey(s.tls, s.auth, s.runtime)}`;
 }
 
 /** The part of {@link poolKey} after host and port: the TLS settings and the secret, as opaque numbers. */
-export function securityKey(tls: TlsSettings | undefined, auth: Secret | undefined): string {
-  if (tls === undefined && auth === undefined) return "0\u00000";
+export function securityKey(tls: TlsSettings | undefined, auth: Secret | undefined, rt?: Runtime | undefined): string {
+  const r = rt === undefined ? "" : `\u0000${runtimeId(rt)}`;
+  if (tls === undefined && auth === undefined) return `0\u00000${r}`;
   const t = tls === undefined ? 0 : identity(JSON.stringify(tls));
   const a = auth === undefined ? 0 : identity(`auth:${decoder.decode(Secret.request(auth))}`);
-  return `${t}\u0000${a}`;
+  return `${t}\u0000${a}${r}`;
+}
+
+/** A number for each runtime given explicitly, so that connections of two runtimes never share a pool key. */
+const runtimeIds = new WeakMap<Runtime, number>();
+let runtimeCount = 0;
+
+function runtimeId(rt: Runtime): number {
+  let id = runtimeIds.get(rt);
+  if (id === undefined) {
+    id = ++runtimeCount;
+    runtimeIds.set(rt, id);
+  }
+  return id;
 }

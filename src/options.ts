@@ -8,11 +8,11 @@
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REQUEST_TIMEOUT_MS } from "./connection.ts";
 import { InvalidArgumentError, type LockLostError, quote } from "./errors.ts";
 import { checkHooks, type LockHooks } from "./hooks.ts";
-import { type OpenSettings, poolKey, resolveTls, Secret, securityKey, type TlsOptions } from "./open.ts";
+import { checkRuntime, type OpenSettings, poolKey, resolveTls, Secret, securityKey, type TlsOptions } from "./open.ts";
 import type { Kind } from "./protocol.ts";
 import { eachServer, readServers, type ServerAddress } from "./servers.ts";
 import { type ShardingStrategy, stableHashShard } from "./sharding.ts";
-import { hostPort } from "./transport.ts";
+import { hostPort, type Runtime } from "./transport.ts";
 import {
   checkHost,
   checkKey,
@@ -107,6 +107,12 @@ export interface LockOptions {
   onLost?: ((error: LockLostError) => void) | undefined;
   /** Callbacks told what happens to the lock (waiting, acquired, renewed, released, lost, abandoned): {@link LockHooks}. */
   hooks?: LockHooks | undefined;
+  /**
+   * The runtime to connect through (`nodeRuntime`, `bunRuntime`,
+   * `denoRuntime`). Default: the process's default, the runtime of the first
+   * entry point loaded.
+   */
+  runtime?: Runtime | undefined;
 }
 
 /**
@@ -173,6 +179,7 @@ export const LOCK_KEYS: ReadonlySet<string> = new Set([
   "maxHoldS",
   "onLost",
   "hooks",
+  "runtime",
 ]);
 const SEMAPHORE_KEYS: ReadonlySet<string> = new Set([...LOCK_KEYS, "limit"]);
 
@@ -324,7 +331,8 @@ function connectionTargets(options: LockOptions, connectTimeoutMs: number): Read
   }
   const tls = resolveTls(options.tls);
   const auth = options.auth === undefined ? undefined : new Secret(options.auth);
-  const how = `${connectTimeoutMs}\u0000${securityKey(tls, auth)}`;
+  const runtime = checkRuntime(options.runtime);
+  const how = `${connectTimeoutMs}\u0000${securityKey(tls, auth, runtime)}`;
   const known = sharedSettings.get(how + where);
   if (known !== undefined) return known;
   // The first of its kind: the targets, from what was just checked (read again).
@@ -332,7 +340,7 @@ function connectionTargets(options: LockOptions, connectTimeoutMs: number): Read
     servers === undefined ? [[checkHost(host ?? DEFAULT_HOST), checkPort(port ?? DEFAULT_PORT)]] : readServers(servers);
   const made = Object.freeze(
     pairs.map(([h, p]): Target => {
-      const open: OpenSettings = { host: h, port: p, connectTimeoutMs, tls, auth };
+      const open: OpenSettings = { host: h, port: p, connectTimeoutMs, tls, auth, runtime };
       return { open, poolKey: poolKey(open) };
     }),
   );

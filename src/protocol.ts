@@ -203,6 +203,13 @@ const CR = 0x0d;
  * ASCII is exactly UTF-8, or returns `undefined` if it cannot. An adapter
  * whose chunks can do this natively (a Node `Buffer`) offers it to skip a
  * strict UTF-8 decode of every reply.
+ *
+ * @example
+ * ```ts
+ * import type { Latin1Decoder } from "dflockd-client";
+ *
+ * const none: Latin1Decoder = () => undefined; // always leave it to the core's UTF-8 decoder
+ * ```
  */
 export type Latin1Decoder = (bytes: Uint8Array, start: number, end: number) => string | undefined;
 

@@ -9,7 +9,16 @@
 import { ConnectionError, LockError } from "./errors.ts";
 import type { Latin1Decoder } from "./protocol.ts";
 
-/** Callbacks the core installs on a {@link ByteStream}. */
+/**
+ * Callbacks the core installs on a {@link ByteStream}.
+ *
+ * @example
+ * ```ts
+ * import type { StreamHandlers } from "dflockd-client";
+ *
+ * const handlers: StreamHandlers = { data: (chunk) => console.log(chunk.length), end: () => {} };
+ * ```
+ */
 export interface StreamHandlers {
   /** Bytes arrived. The chunk may be reused by the runtime after the call returns. */
   data(chunk: Uint8Array): void;
@@ -22,6 +31,14 @@ export interface StreamHandlers {
  *
  * Adapters must deliver every written byte in order, coping with their
  * runtime's backpressure and partial writes, and call `end` exactly once.
+ * A {@link Runtime}'s `stream()` makes one of a ready socket.
+ *
+ * @example
+ * ```ts
+ * import type { ByteStream } from "dflockd-client";
+ *
+ * const discard: ByteStream = { start() {}, write() {}, close() {} };
+ * ```
  */
 export interface ByteStream {
   /**
@@ -67,7 +84,17 @@ export interface ByteStream {
   unref?(): void;
 }
 
-/** TLS settings after validation, in runtime-neutral terms. */
+/**
+ * TLS settings after validation, in runtime-neutral terms, as a
+ * {@link Runtime}'s primitives receive them (in {@link DialRequest}).
+ *
+ * @example
+ * ```ts
+ * import type { TlsSettings } from "dflockd-client";
+ *
+ * const verifyOnly: TlsSettings = { ca: undefined, cert: undefined, key: undefined, serverName: undefined, verify: true };
+ * ```
+ */
 export interface TlsSettings {
   /** PEM CA certificates to trust, or `undefined` for the runtime's default roots. */
   ca: string[] | undefined;
@@ -81,7 +108,10 @@ export interface TlsSettings {
   verify: boolean;
 }
 
-/** Where and how to connect. */
+/**
+ * Where and how {@link dial} (src/dial.ts) connects: what the core asks for,
+ * with its own deadline and abort. Adapters never see it.
+ */
 export interface ConnectTarget {
   /** Host name or address. */
   host: string;
@@ -95,18 +125,100 @@ export interface ConnectTarget {
   signal?: AbortSignal | undefined;
 }
 
-/** What the core needs from a runtime. */
-export interface Runtime {
+/**
+ * What a runtime's primitive calls are asked to open: one attempt of the
+ * core's `dial()`, which owns its deadline, its abort and its errors.
+ *
+ * @example
+ * ```ts
+ * import type { DialRequest } from "dflockd-client";
+ *
+ * const describe = (r: DialRequest): string => `${r.host}:${r.port}${r.tls ? " (TLS)" : ""}`;
+ * ```
+ */
+export interface DialRequest {
+  /** Host name or address. */
+  readonly host: string;
+  /** TCP port. */
+  readonly port: number;
+  /** Speak TLS with these settings; plain TCP when `undefined`. */
+  readonly tls: TlsSettings | undefined;
+  /** The ALPN protocols to offer in the TLS handshake, if any. */
+  readonly alpn: readonly string[] | undefined;
+  /**
+   * Aborts when the attempt is given up (deadline, the caller's abort, a
+   * failure). Only to be handed to a runtime call that takes a signal
+   * (`Deno.connect`); the core does the rest.
+   */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * One step of a connection attempt under way, as a runtime's primitive
+ * starts it: the socket it gives once done, and a way to stop it early if
+ * the runtime has one. A step that ends after the attempt was given up has
+ * its socket closed by the core.
+ *
+ * @example
+ * ```ts
+ * import type { DialStep } from "dflockd-client";
+ *
+ * const done: DialStep<string> = { result: Promise.resolve("socket") };
+ * ```
+ */
+export interface DialStep<S> {
+  /** The runtime's socket once the step is done; rejects with the runtime's own error. */
+  readonly result: Promise<S>;
+  /** Stop the step now and close what it opened so far (Node destroys a connecting socket). Optional. */
+  cancel?(): void;
+}
+
+/**
+ * A runtime for the client: its primitive socket calls, which the core's
+ * one connect routine (`dial()`, src/dial.ts) composes within its deadline
+ * and abort, and its timers. `dflockd-client` picks one for the process it
+ * runs in; `nodeRuntime`, `bunRuntime` and `denoRuntime` (from
+ * `dflockd-client/node`, `/bun`, `/deno`) can be given to a client
+ * explicitly through the `runtime` option. The primitives hold no timeout,
+ * abort or wording of their own: they start a step and report the runtime's
+ * own error.
+ *
+ * @example
+ * ```ts
+ * import { DflockdClient, type Runtime } from "dflockd-client";
+ * import { nodeRuntime } from "dflockd-client/node";
+ *
+ * const runtime: Runtime = nodeRuntime;
+ * const client = new DflockdClient({ runtime });
+ * ```
+ */
+export interface Runtime<S = unknown> {
   /** Short name, for messages and tests: `"node"`, `"bun"`, `"deno"`. */
   readonly name: string;
   /**
-   * Open a stream. Rejects with a {@link ConnectionError} (cause attached) on
-   * refusal, reset or timeout. The attempt keeps the process alive, and so
-   * does the stream until the core starts it. On failure or timeout nothing
-   * of the attempt may stay open.
+   * Start a TCP connection to `request.host:request.port`: done once TCP is
+   * connected. With `request.tls` a runtime may start TLS on it at once
+   * (Node, Bun), or connect with TLS in one call (Deno with a client
+   * certificate); its handshake is then {@link handshake}'s. A synchronous
+   * throw is a rejection of the TLS material (or a {@link LockError} of the
+   * adapter's, passed on as it is). The attempt keeps the process alive.
    */
-  connect(target: ConnectTarget): Promise<ByteStream>;
-  /** Stop a timer from keeping the process alive. */
+  connect(request: DialRequest): DialStep<S>;
+  /** TLS only, optional: start TLS on a connected socket; done with the TLS socket (handshake not yet done). */
+  startTls?(socket: S, request: DialRequest): DialStep<S>;
+  /** TLS only: done once the TLS handshake on `socket` has completed. */
+  handshake?(socket: S, request: DialRequest): DialStep<S>;
+  /** The ready socket as a {@link ByteStream}; from here the core owns it. */
+  stream(socket: S, request: DialRequest): ByteStream;
+  /** Close a socket of any step at once. Idempotent; never throws. */
+  close(socket: S): void;
+  /**
+   * Whether the TLS handshake must offer {@link PLAINTEXT_PROBE_ALPN} so
+   * that a plaintext dflockd answers it at once (Deno: its ClientHello is
+   * too short otherwise).
+   */
+  readonly probeAlpn?: boolean;
+  /** Stop a timer of this runtime from keeping the process alive. */
   unrefTimer(handle: ReturnType<typeof setTimeout>): void;
   /**
    * Wrap a socket the user created themselves (e.g. a Node `net.Socket`) so
@@ -117,16 +229,27 @@ export interface Runtime {
 
 let installed: Runtime | undefined;
 
-/** Called by an entry point (`dflockd-client/node`, …) to choose its adapter. */
-export function installRuntime(runtime: Runtime): void {
+/**
+ * Called by an entry point (`dflockd-client`, `/node`, `/bun`, `/deno`) to
+ * offer its runtime as the process's default. The first one stays: an entry
+ * loaded later does not replace it (a client given no `runtime` option keeps
+ * using the first). Returns the default in effect.
+ */
+export function installRuntime(runtime: Runtime): Runtime {
+  installed ??= runtime;
+  return installed;
+}
+
+/** @internal Tests only: make `runtime` the default, replacing the one installed. */
+export function replaceRuntime(runtime: Runtime | undefined): void {
   installed = runtime;
 }
 
-/** The active runtime adapter. */
+/** The default runtime: the first installed. */
 export function runtime(): Runtime {
   if (installed === undefined) {
     throw new LockError(
-      "no runtime adapter is installed: import from 'dflockd-client' (or '/node', '/bun', '/deno'), not from its internals",
+      "no runtime adapter is installed: import from 'dflockd-client' (or '/node', '/bun', '/deno'), not from its internals, or give a runtime option",
       "INVALID_ARGUMENT",
     );
   }
@@ -138,10 +261,19 @@ export function hostPort(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-/** `setTimeout` whose timer never keeps the process alive. */
+/**
+ * `setTimeout` whose timer never keeps the process alive. Timers belong to
+ * the host process's event loop, not to the sockets a client was given: so
+ * this asks the default runtime (the one the process loaded first), never a
+ * client's `runtime` option, which may be foreign to the host (`nodeRuntime`
+ * under Deno, whose timer handles are numbers that only `Deno.unrefTimer`
+ * can unref). With no default installed, a handle with an `unref()` method
+ * (Node's, Bun's) is unref'd directly.
+ */
 export function backgroundTimer(fn: () => void, ms: number): ReturnType<typeof setTimeout> {
   const t = setTimeout(fn, Math.max(0, Math.min(ms, 2_147_483_647)));
-  runtime().unrefTimer(t);
+  if (installed !== undefined) installed.unrefTimer(t);
+  else (t as { unref?: () => void }).unref?.();
   return t;
 }
 

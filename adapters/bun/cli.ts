@@ -7,7 +7,7 @@
  */
 import type { ChildExit, ChildProcessLike, CliHost } from "../../src/cli/host.ts";
 import { SpawnError } from "../../src/cli/host.ts";
-import { processHost, withEnv } from "../node/cli.ts";
+import { processHost, withEnv } from "../shared/process-host.ts";
 import { bunListen } from "./listen.ts";
 
 /** The part of `Bun.spawn`'s result this host uses. */

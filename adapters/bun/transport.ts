@@ -6,24 +6,17 @@
  * @module
  */
 
-import { abortError } from "../../src/cancel.ts";
-import { type ConnectionError, InvalidArgumentError, type LockError } from "../../src/errors.ts";
 import type { Latin1Decoder } from "../../src/protocol.ts";
-import {
-  type ByteStream,
-  type ConnectTarget,
-  connectFailedError,
-  connectTimeoutError,
-  hostPort,
-  type Runtime,
-  type StreamHandlers,
-  tlsHandshakeError,
-} from "../../src/transport.ts";
+import type { ByteStream, DialRequest, DialStep, Runtime, StreamHandlers } from "../../src/transport.ts";
 import { utf8Length } from "../../src/validate.ts";
-import { bufferLatin1, isNodeStyleSocket, NodeStream } from "../node/stream.ts";
+import { type Deferred, deferred } from "../shared/deferred.ts";
+import { bufferLatin1, isNodeStyleSocket, NodeStream } from "../shared/node-stream.ts";
 
+/** A socket's own record: its stream once open, and its TCP and TLS steps while being opened. */
 interface Slot {
   stream: BunStream | undefined;
+  readonly tcp: Deferred<Socket<Slot>>;
+  readonly secure: Deferred<Socket<Slot>>;
 }
 
 /**
@@ -171,114 +164,93 @@ class BunStream implements ByteStream {
   }
 }
 
-function connectBun(target: ConnectTarget): Promise<ByteStream> {
-  const where = hostPort(target.host, target.port);
-  const t = target.tls;
-  return new Promise((resolve, reject) => {
-    const slot: Slot = { stream: undefined };
-    let settled = false;
-    let opened: Socket<Slot> | undefined;
-    const settle = (err: LockError | undefined, sock?: Socket<Slot>): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      target.signal?.removeEventListener("abort", onAbort);
-      if (err !== undefined || sock === undefined) {
-        (sock ?? opened)?.terminate();
-        reject(err);
-        return;
-      }
-      const stream = new BunStream(sock);
-      slot.stream = stream;
-      resolve(stream);
-    };
-    const failure = (error: unknown, fallback: string): ConnectionError =>
-      t !== undefined && opened !== undefined
-        ? tlsHandshakeError(where, error ?? new Error(fallback))
-        : connectFailedError(where, error, fallback);
-    const timer = setTimeout(() => {
-      const phase = opened !== undefined && t !== undefined ? "tls" : "connect";
-      settle(connectTimeoutError(where, target.timeoutMs, phase));
-    }, target.timeoutMs);
-    // Bun cannot abort a pending Bun.connect; an aborted attempt rejects at
-    // once and closes the socket as soon as it opens.
-    const onAbort = (): void => settle(abortError(target.signal));
-    if (target.signal?.aborted) onAbort();
-    else target.signal?.addEventListener("abort", onAbort, { once: true });
-    (timer as { unref?: () => void }).unref?.();
-    let connecting: Promise<Socket<Slot>>;
-    try {
-      connecting = bun().connect<Slot>({
-        hostname: target.host,
-        port: target.port,
-        data: slot,
-        ...(t && {
-          tls: {
-            ca: t.ca,
-            cert: t.cert,
-            key: t.key,
-            serverName: t.serverName,
-            rejectUnauthorized: t.verify,
-          },
-        }),
-        socket: {
-          binaryType: "buffer",
-          open(sock) {
-            opened = sock;
-            sock.setNoDelay(true);
-            if (settled) sock.terminate();
-            else if (t === undefined) settle(undefined, sock);
-          },
-          handshake(sock, success, authorizationError) {
-            // Bun reports a name mismatch as !success even without rejectUnauthorized: with
-            // verification explicitly off, any completed handshake is accepted.
-            if (t?.verify === false || (success && authorizationError === null)) settle(undefined, sock);
-            else settle(tlsHandshakeError(where, authorizationError ?? new Error("handshake failed")), sock);
-          },
-          data(sock, chunk) {
-            sock.data.stream?.onData(chunk);
-          },
-          drain(sock) {
-            sock.data.stream?.onDrain();
-          },
-          end(sock) {
-            if (!settled) settle(failure(undefined, "the server closed the connection"), sock);
-            sock.data.stream?.onEnd();
-            sock.terminate();
-          },
-          close(sock, error) {
-            if (!settled) settle(failure(error, "the server closed the connection"), sock);
-            sock.data.stream?.onEnd(error);
-          },
-          error(sock, error) {
-            if (!settled) settle(failure(error, "connection error"), sock);
-            sock.data.stream?.onEnd(error);
-          },
-          connectError(_sock, error) {
-            settle(connectFailedError(where, error));
-          },
-        },
-      });
-    } catch (err) {
-      // Bun checks the TLS material synchronously.
-      settle(
-        new InvalidArgumentError(`Bun rejected the tls options: ${err instanceof Error ? err.message : String(err)}`),
-      );
-      return;
-    }
-    connecting.then(
-      (sock) => {
-        if (settled && slot.stream === undefined) sock.terminate();
+/**
+ * Start `Bun.connect` (with its `tls` option for TLS): done at `open`; the
+ * TLS handshake is {@link handshake}'s. Bun checks the TLS material
+ * synchronously and throws. A pending `Bun.connect` cannot be cancelled: the
+ * core closes the socket when it opens.
+ */
+function connect(request: DialRequest): DialStep<Socket<Slot>> {
+  const t = request.tls;
+  const slot: Slot = { stream: undefined, tcp: deferred(), secure: deferred() };
+  /** The step under way fails: the TCP connect until `open`, then the handshake. */
+  const failed = (error: unknown, fallback: string): void =>
+    (slot.stream === undefined ? slot.tcp : slot.secure).reject(error instanceof Error ? error : new Error(fallback));
+  const connecting = bun().connect<Slot>({
+    hostname: request.host,
+    port: request.port,
+    data: slot,
+    ...(t && {
+      tls: {
+        ca: t.ca,
+        cert: t.cert,
+        key: t.key,
+        serverName: t.serverName,
+        rejectUnauthorized: t.verify,
       },
-      (err: unknown) => settle(failure(err, "connection failed")),
-    );
+    }),
+    socket: {
+      binaryType: "buffer",
+      open(sock) {
+        sock.setNoDelay(true);
+        sock.data.stream = new BunStream(sock);
+        sock.data.tcp.resolve(sock);
+      },
+      handshake(sock, success, authorizationError) {
+        // Bun reports a name mismatch as !success even without rejectUnauthorized: with
+        // verification explicitly off, any completed handshake is accepted.
+        if (t?.verify === false || (success && authorizationError === null)) sock.data.secure.resolve(sock);
+        else sock.data.secure.reject(authorizationError ?? new Error("handshake failed"));
+      },
+      data(sock, chunk) {
+        sock.data.stream?.onData(chunk);
+      },
+      drain(sock) {
+        sock.data.stream?.onDrain();
+      },
+      end(sock) {
+        failed(undefined, "the server closed the connection");
+        sock.data.stream?.onEnd();
+        sock.terminate();
+      },
+      close(sock, error) {
+        failed(error, "the server closed the connection");
+        sock.data.stream?.onEnd(error);
+      },
+      error(sock, error) {
+        failed(error, "connection error");
+        sock.data.stream?.onEnd(error);
+      },
+      connectError(_sock, error) {
+        slot.tcp.reject(error);
+      },
+    },
   });
+  connecting.then(undefined, (err: unknown) => failed(err, "connection failed"));
+  return { result: slot.tcp.promise };
+}
+
+/** Done once the TLS handshake of an open socket has completed. */
+function handshake(sock: Socket<Slot>): DialStep<Socket<Slot>> {
+  return { result: sock.data.secure.promise };
+}
+
+function stream(sock: Socket<Slot>): ByteStream {
+  sock.data.stream ??= new BunStream(sock);
+  return sock.data.stream;
+}
+
+function close(sock: Socket<Slot>): void {
+  sock.terminate();
 }
 
 /** The Bun {@link Runtime}: `Bun.connect` sockets and unref'd timers. */
-export const bunRuntime: Runtime = {
+export const bunRuntime: Runtime<Socket<Slot>> = {
   name: "bun",
-  connect: connectBun,
+  connect,
+  handshake,
+  stream,
+  close,
   unrefTimer(handle) {
     (handle as { unref?: () => void }).unref?.();
   },

@@ -5,7 +5,7 @@
  * @module
  */
 import { DistributedPrimitive } from "../../src/primitive.ts";
-import { installNodeInspect, showLock } from "../node/inspect.ts";
+import { installNodeInspect, showLock } from "../shared/inspect.ts";
 
 /** Install Deno's inspect hook and Node's. Idempotent. */
 export function installDenoInspect(): void {

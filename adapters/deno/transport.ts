@@ -6,22 +6,10 @@
  * @module
  */
 
-import { abortError } from "../../src/cancel.ts";
 import { InvalidArgumentError } from "../../src/errors.ts";
 import type { Latin1Decoder } from "../../src/protocol.ts";
-import {
-  type ByteStream,
-  type ConnectTarget,
-  connectFailedError,
-  connectTimeoutError,
-  hostPort,
-  PLAINTEXT_PROBE_ALPN,
-  type Runtime,
-  refusedAlpn,
-  type StreamHandlers,
-  tlsHandshakeError,
-} from "../../src/transport.ts";
-import { isNodeStyleSocket, NodeStream } from "../node/stream.ts";
+import type { ByteStream, DialRequest, DialStep, Runtime, StreamHandlers } from "../../src/transport.ts";
+import { isNodeStyleSocket, NodeStream } from "../shared/node-stream.ts";
 
 /**
  * Each connection has a read pending at all times, with its own buffer, so
@@ -155,136 +143,74 @@ class DenoStream implements ByteStream {
   }
 }
 
-/**
- * Offered in every handshake: Deno's ClientHello is shorter than dflockd's
- * longest line, so a plaintext dflockd would wait for more of it instead of
- * answering, and the handshake would wait out the connect timeout. With it
- * the server answers `error` at once, and the handshake fails at once, with
- * the core's hint that the server does not speak TLS. A TLS server that
- * enforces ALPN (one with protocols of its own) refuses it: the handshake is
- * then tried once more, offering no protocol.
- */
-const ALPN = [PLAINTEXT_PROBE_ALPN];
+/** Connections made by `Deno.connectTls`: TLS from the start, their handshake still to come. */
+const connectedTls = new WeakSet<Deno.Conn>();
 
-async function connectDeno(target: ConnectTarget): Promise<ByteStream> {
-  const where = hostPort(target.host, target.port);
-  const t = target.tls;
+/**
+ * Start a connection: `Deno.connect` (cancelled through the core's signal),
+ * or `Deno.connectTls` when a client certificate is to be sent (startTls
+ * cannot send one; it takes no signal). Deno's limits on the TLS settings are
+ * checked first, synchronously.
+ */
+function connect(request: DialRequest): DialStep<Deno.Conn> {
+  const t = request.tls;
   if (t !== undefined && !t.verify) {
     throw new InvalidArgumentError("tls.insecureSkipVerify is not supported on Deno");
   }
-  if (t?.serverName !== undefined && t.serverName !== target.host) {
+  if (t?.serverName !== undefined && t.serverName !== request.host) {
     throw new InvalidArgumentError(
       `Deno verifies the server's certificate against the host it connects to; connect to "${t.serverName}" instead of setting tls.serverName`,
     );
   }
-  const controller = new AbortController();
-  let timedOut = false;
-  let connected = false;
-  let conn: Deno.Conn | undefined;
-  let expire: (reason: unknown) => void = () => {};
-  const expired = new Promise<never>((_, reject) => {
-    expire = reject;
-  });
-  expired.catch(() => {});
-  let aborted = false;
-  const onAbort = (): void => {
-    aborted = true;
-    timedOut = true;
-    controller.abort();
-    closeQuietly(conn);
-    expire(abortError(target.signal));
-  };
-  if (target.signal?.aborted) throw abortError(target.signal);
-  target.signal?.addEventListener("abort", onAbort, { once: true });
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort();
-    // A TLS handshake takes no signal: closing the connection ends it as far
-    // as JavaScript can see. Deno itself (its rustls-tokio-stream) still keeps
-    // the socket until the handshake ends, when the server answers or hangs
-    // up (a dflockd should, once its --read-timeout passes); no Deno API can
-    // cut it short. It does not keep the process alive.
-    closeQuietly(conn);
-    expire(new Error("timed out"));
-  }, target.timeoutMs);
-  Deno.unrefTimer(timer as unknown as number);
-  /** Await `step` unless the timer fires first; a connection that arrives late is closed. */
-  const step = <T>(p: Promise<T>, late: (value: T) => void): Promise<T> => {
-    p.then(
-      (v) => timedOut && late(v),
-      () => {},
-    );
-    return Promise.race([p, expired]);
-  };
-  /** Connect (and shake hands) offering `alpn`; `conn` is the connection as far as it got. */
-  const open = async (alpn: string[] | undefined): Promise<Deno.Conn> => {
-    const offer = alpn === undefined ? {} : { alpnProtocols: alpn };
-    if (t !== undefined && t.cert !== undefined && t.key !== undefined) {
-      // A client certificate needs connectTls (startTls cannot send one); it takes no signal.
-      const tls = await step(
-        Deno.connectTls({
-          hostname: target.host,
-          port: target.port,
-          cert: t.cert,
-          key: t.key,
-          ...offer,
-          ...(t.ca !== undefined && { caCerts: t.ca }),
-        }),
-        closeQuietly,
-      );
-      conn = tls;
-      connected = true;
-      await step(tls.handshake(), () => {});
-      return tls;
-    }
-    const tcp = await step(
-      Deno.connect({ hostname: target.host, port: target.port, signal: controller.signal }),
-      closeQuietly,
-    );
-    // Owned from here: whatever fails next, the catch below closes it.
-    conn = tcp;
-    connected = true;
-    tcp.setNoDelay(true);
-    if (t !== undefined) {
-      const tls = await step(
-        Deno.startTls(tcp, {
-          hostname: target.host,
-          ...offer,
-          ...(t.ca !== undefined && { caCerts: t.ca }),
-        }),
-        closeQuietly,
-      );
-      conn = tls;
-      await step(tls.handshake(), () => {});
-      return tls;
-    }
-    return tcp;
-  };
-  try {
-    let opened: Deno.Conn;
-    try {
-      opened = await open(t === undefined ? undefined : ALPN);
-    } catch (err) {
-      // A TLS server that enforces ALPN refuses a ClientHello whose protocols it has none of: shake hands
-      // again, offering none, within the same deadline and abort.
-      if (t === undefined || timedOut || aborted || !refusedAlpn(err)) throw err;
-      closeQuietly(conn);
-      conn = undefined;
-      connected = false;
-      opened = await open(undefined);
-    }
-    if (timedOut) throw new Error("timed out");
-    return new DenoStream(opened);
-  } catch (err) {
-    closeQuietly(conn);
-    if (aborted) throw abortError(target.signal);
-    if (timedOut) throw connectTimeoutError(where, target.timeoutMs, connected && t !== undefined ? "tls" : "connect");
-    if (t !== undefined && connected) throw tlsHandshakeError(where, err);
-    throw connectFailedError(where, err, String(err));
-  } finally {
-    clearTimeout(timer);
-    target.signal?.removeEventListener("abort", onAbort);
+  if (t !== undefined && t.cert !== undefined && t.key !== undefined) {
+    const result = Deno.connectTls({
+      hostname: request.host,
+      port: request.port,
+      cert: t.cert,
+      key: t.key,
+      ...alpnOffer(request),
+      ...(t.ca !== undefined && { caCerts: t.ca }),
+    }).then((conn) => {
+      connectedTls.add(conn);
+      return conn;
+    });
+    return { result };
   }
+  const result = Deno.connect({ hostname: request.host, port: request.port, signal: request.signal }).then((tcp) => {
+    tcp.setNoDelay(true);
+    return tcp;
+  });
+  return { result };
+}
+
+/** `alpnProtocols` for Deno's TLS calls: what the core offers (its plaintext probe, see `probeAlpn`), if anything. */
+function alpnOffer(request: DialRequest): { alpnProtocols?: string[] } {
+  return request.alpn === undefined ? {} : { alpnProtocols: [...request.alpn] };
+}
+
+/** Start TLS on a TCP connection (a `connectTls` one already is). */
+function startTls(conn: Deno.Conn, request: DialRequest): DialStep<Deno.Conn> {
+  if (connectedTls.has(conn)) return { result: Promise.resolve(conn) };
+  const t = request.tls;
+  return {
+    result: Deno.startTls(conn as Deno.TcpConn, {
+      hostname: request.host,
+      ...alpnOffer(request),
+      ...(t?.ca !== undefined && { caCerts: t.ca }),
+    }),
+  };
+}
+
+/**
+ * Done once the handshake has completed. It takes no signal: closing the
+ * connection (the core's `close`) ends it as far as JavaScript can see.
+ * Deno itself (its rustls-tokio-stream) still keeps the socket until the
+ * handshake ends, when the server answers or hangs up (a dflockd should,
+ * once its --read-timeout passes); no Deno API can cut it short. It does not
+ * keep the process alive.
+ */
+function handshake(conn: Deno.Conn): DialStep<Deno.Conn> {
+  return { result: (conn as Deno.TlsConn).handshake().then(() => conn) };
 }
 
 function closeQuietly(conn: Deno.Conn | undefined): void {
@@ -296,9 +222,17 @@ function closeQuietly(conn: Deno.Conn | undefined): void {
 }
 
 /** The Deno {@link Runtime}: `Deno.connect` connections and `Deno.unrefTimer`. */
-export const denoRuntime: Runtime = {
+export const denoRuntime: Runtime<Deno.Conn> = {
   name: "deno",
-  connect: connectDeno,
+  connect,
+  startTls,
+  handshake,
+  stream: (conn) => new DenoStream(conn),
+  close: closeQuietly,
+  // Deno's ClientHello is shorter than dflockd's longest line, so a plaintext dflockd would wait for more of
+  // it instead of answering, and the handshake would wait out the connect timeout: the core offers its
+  // plaintext probe (and shakes hands once more without it if a TLS server refuses it).
+  probeAlpn: true,
   unrefTimer(handle) {
     Deno.unrefTimer(handle as unknown as number);
   },

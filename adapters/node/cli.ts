@@ -1,67 +1,16 @@
 /**
  * The command line's host on Node.js: `node:child_process` for the command,
  * `process` for arguments, environment, signals and exit, `nodeListen` for
- * `serve`. Bun's host shares
- * the parts that are the same there (output, environment, signals).
+ * `serve`. The parts Bun's host shares (output, environment, signals) are in
+ * `adapters/shared/process-host.ts`.
  *
  * @module
  */
 import { spawn } from "node:child_process";
-import { readFile } from "node:fs/promises";
-import { constants } from "node:os";
-import { isatty } from "node:tty";
-import type { ChildEnv, ChildExit, ChildProcessLike, CliHost, OutputLike } from "../../src/cli/host.ts";
+import type { ChildExit, ChildProcessLike, CliHost } from "../../src/cli/host.ts";
 import { SpawnError } from "../../src/cli/host.ts";
+import { processHost, withEnv } from "../shared/process-host.ts";
 import { nodeListen } from "./listen.ts";
-
-/** An output stream of this process as the command line uses it. */
-export function nodeOutput(stream: NodeJS.WriteStream): OutputLike {
-  // A reader that went away (`stats | head -1`: EPIPE) must not crash the process; the text just goes nowhere.
-  stream.on("error", () => {});
-  return {
-    isTerminal: stream.isTTY === true,
-    columns: () => (stream.isTTY === true ? stream.columns : undefined),
-    write: (text) =>
-      new Promise((resolve) => {
-        stream.write(text, () => resolve());
-      }),
-  };
-}
-
-/** This process's environment changed by `changes`: a string sets, `undefined` removes. */
-export function withEnv(changes: ChildEnv): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  for (const [k, v] of Object.entries(changes)) {
-    if (v === undefined) delete env[k];
-    else env[k] = v;
-  }
-  return env;
-}
-
-/** The parts of a host that Node and Bun share: all but how the command is started and how `serve` listens. */
-export function processHost(describe: string): Omit<CliHost, "spawn" | "listen"> {
-  return {
-    describe,
-    args: process.argv.slice(2),
-    env: (name) => process.env[name],
-    envDenied: () => false,
-    stdinIsTerminal: isatty(0),
-    readTextFile: (path) => readFile(path, "utf8"),
-    stdout: nodeOutput(process.stdout),
-    stderr: nodeOutput(process.stderr),
-    onSignal(signal, handler) {
-      try {
-        process.on(signal, handler);
-      } catch {
-        return () => {}; // A signal this platform does not have.
-      }
-      return () => process.off(signal, handler);
-    },
-    signalNumber: (signal) => (constants.signals as Record<string, number | undefined>)[signal],
-    exit: (code) => process.exit(code),
-  };
-}
 
 /** The command line's host on Node.js. */
 export function nodeCliHost(): CliHost {

@@ -7,19 +7,9 @@
 import { Buffer } from "node:buffer";
 import { createConnection, isIP, Socket } from "node:net";
 import { checkServerIdentity, type PeerCertificate, connect as tlsConnect } from "node:tls";
-import { abortError } from "../../src/cancel.ts";
-import { InvalidArgumentError, type LockError } from "../../src/errors.ts";
-import {
-  type ByteStream,
-  type ConnectTarget,
-  connectFailedError,
-  connectTimeoutError,
-  hostPort,
-  type Runtime,
-  type StreamHandlers,
-  tlsHandshakeError,
-} from "../../src/transport.ts";
-import { NodeStream } from "./stream.ts";
+import type { ByteStream, DialRequest, DialStep, Runtime, StreamHandlers } from "../../src/transport.ts";
+import { type Deferred, deferred } from "../shared/deferred.ts";
+import { NodeStream } from "../shared/node-stream.ts";
 
 /**
  * A socket this adapter opened. Once the core has it (`start`), it no longer
@@ -60,105 +50,127 @@ function sharedReadBuffer(): Buffer {
   return readBuffer;
 }
 
-function connectNode(target: ConnectTarget): Promise<ByteStream> {
-  return new Promise((resolve, reject) => {
-    const where = hostPort(target.host, target.port);
-    const t = target.tls;
-    const sni = t?.serverName ?? target.host;
-    let sock: Socket;
-    // Plain TCP: what the onread callback reads before the stream exists (a server that speaks first).
-    let stream: OwnSocketStream | undefined;
-    const early: Uint8Array[] = [];
-    try {
-      sock = t
-        ? tlsConnect({
-            host: target.host,
-            port: target.port,
-            // SNI must be a name, not an address; verification still covers addresses.
-            servername: isIP(sni) ? undefined : sni,
-            checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(sni, cert),
-            ca: t.ca,
-            cert: t.cert,
-            key: t.key,
-            rejectUnauthorized: t.verify,
-          })
-        : createConnection({
-            host: target.host,
-            port: target.port,
-            // Reads straight into one buffer shared by every connection, past
-            // the stream machinery of "data" events: about 2.5 µs less CPU per
-            // request/reply on Node 20. Sharing is safe because each read is
-            // handed over and used (or copied) before the next one is made.
-            onread: {
-              buffer: sharedReadBuffer(),
-              callback: (n: number, buf: Uint8Array): boolean => {
-                const chunk = buf.subarray(0, n);
-                if (stream !== undefined) stream.receive(chunk);
-                else early.push(Uint8Array.prototype.slice.call(chunk));
-                return true; // keep reading
-              },
-            },
-          });
-    } catch (err) {
-      // node:tls checks the TLS material synchronously.
-      const message = err instanceof Error ? err.message : String(err);
-      reject(new InvalidArgumentError(`Node rejected the tls options: ${message}`));
-      return;
-    }
-    sock.setNoDelay(true);
-    let connected = false;
-    const onConnect = (): void => {
-      connected = true;
-    };
-    const onError = (err: Error): void =>
-      fail(t && connected ? tlsHandshakeError(where, err) : connectFailedError(where, err));
-    // A peer that closes during the handshake.
-    const onClose = (): void => fail(tlsHandshakeError(where, new Error("the server closed the connection")));
-    const onReady = (): void => {
-      clearTimeout(timer);
-      detach();
-      // NodeStream attaches its own listeners at once, so no event is missed.
-      stream = new OwnSocketStream(sock, t === undefined);
-      for (const chunk of early.splice(0)) stream.receive(chunk);
-      resolve(stream);
-    };
-    const ready = t ? "secureConnect" : "connect";
-    const onAbort = (): void => fail(abortError(target.signal));
-    const detach = (): void => {
-      target.signal?.removeEventListener("abort", onAbort);
-      sock.off("connect", onConnect);
-      sock.off("error", onError);
-      sock.off("close", onClose);
-      sock.off(ready, onReady);
-    };
-    const fail = (err: LockError): void => {
-      clearTimeout(timer);
-      detach();
-      sock.on("error", () => {});
-      sock.destroy();
-      reject(err);
-    };
-    const timer = setTimeout(
-      () => fail(connectTimeoutError(where, target.timeoutMs, connected && t !== undefined ? "tls" : "connect")),
-      target.timeoutMs,
-    );
-    timer.unref();
-    if (target.signal?.aborted) return fail(abortError(target.signal));
-    target.signal?.addEventListener("abort", onAbort, { once: true });
-    sock.once("connect", onConnect);
-    sock.once("error", onError);
-    if (t) sock.once("close", onClose);
-    sock.once(ready, onReady);
-  });
+/** A socket being opened: its TCP and TLS steps, what it read before it became a stream, and its listeners. */
+interface Opening {
+  readonly tcp: Deferred<Socket>;
+  readonly secure: Deferred<Socket>;
+  readonly plain: boolean;
+  /** Plain TCP: what the onread callback reads before the stream exists (a server that speaks first). */
+  readonly early: Uint8Array[];
+  stream: OwnSocketStream | undefined;
+  detach(): void;
+}
+
+const openings = new WeakMap<Socket, Opening>();
+
+/**
+ * Start a TCP (or, with `request.tls`, a TLS) connection: done at TCP
+ * connect; its handshake is {@link handshake}'s. `node:tls` checks the TLS
+ * material synchronously and throws.
+ */
+function connect(request: DialRequest): DialStep<Socket> {
+  const t = request.tls;
+  const sni = t?.serverName ?? request.host;
+  const opening: Opening = {
+    tcp: deferred(),
+    secure: deferred(),
+    plain: t === undefined,
+    early: [],
+    stream: undefined,
+    detach: () => {},
+  };
+  const sock = t
+    ? tlsConnect({
+        host: request.host,
+        port: request.port,
+        // SNI must be a name, not an address; verification still covers addresses.
+        servername: isIP(sni) ? undefined : sni,
+        checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(sni, cert),
+        ca: t.ca,
+        cert: t.cert,
+        key: t.key,
+        rejectUnauthorized: t.verify,
+      })
+    : createConnection({
+        host: request.host,
+        port: request.port,
+        // Reads straight into one buffer shared by every connection, past
+        // the stream machinery of "data" events: about 2.5 µs less CPU per
+        // request/reply on Node 20. Sharing is safe because each read is
+        // handed over and used (or copied) before the next one is made.
+        onread: {
+          buffer: sharedReadBuffer(),
+          callback: (n: number, buf: Uint8Array): boolean => {
+            const chunk = buf.subarray(0, n);
+            if (opening.stream !== undefined) opening.stream.receive(chunk);
+            else opening.early.push(Uint8Array.prototype.slice.call(chunk));
+            return true; // keep reading
+          },
+        },
+      });
+  sock.setNoDelay(true);
+  let connected = false;
+  const onConnect = (): void => {
+    connected = true;
+    opening.tcp.resolve(sock);
+  };
+  const onError = (err: Error): void => (connected ? opening.secure : opening.tcp).reject(err);
+  // A peer that closes during the handshake.
+  const onClose = (): void =>
+    (connected ? opening.secure : opening.tcp).reject(new Error("the server closed the connection"));
+  const onSecure = (): void => opening.secure.resolve(sock);
+  sock.once("connect", onConnect);
+  sock.on("error", onError);
+  if (t) {
+    sock.once("close", onClose);
+    sock.once("secureConnect", onSecure);
+  }
+  opening.detach = () => {
+    sock.off("connect", onConnect);
+    sock.off("error", onError);
+    sock.off("close", onClose);
+    sock.off("secureConnect", onSecure);
+  };
+  openings.set(sock, opening);
+  return { result: opening.tcp.promise, cancel: () => close(sock) };
+}
+
+/** Done once the TLS handshake `connect` started has completed. */
+function handshake(sock: Socket): DialStep<Socket> {
+  const opening = openings.get(sock);
+  return { result: opening ? opening.secure.promise : Promise.reject(new Error("not a socket being opened")) };
+}
+
+function stream(sock: Socket): ByteStream {
+  const opening = openings.get(sock);
+  openings.delete(sock);
+  opening?.detach();
+  // NodeStream attaches its own listeners at once, so no event is missed.
+  const s = new OwnSocketStream(sock, opening?.plain ?? false);
+  if (opening !== undefined) {
+    opening.stream = s;
+    for (const chunk of opening.early.splice(0)) s.receive(chunk);
+  }
+  return s;
+}
+
+function close(sock: Socket): void {
+  openings.get(sock)?.detach();
+  openings.delete(sock);
+  sock.on("error", () => {});
+  sock.destroy();
 }
 
 /**
  * The Node.js {@link Runtime}: `node:net` sockets, unref'd timers, and
  * adoption of a caller's own `net.Socket` for the low-level functions.
  */
-export const nodeRuntime: Runtime = {
+export const nodeRuntime: Runtime<Socket> = {
   name: "node",
-  connect: connectNode,
+  connect,
+  handshake,
+  stream,
+  close,
   unrefTimer(handle) {
     (handle as { unref?: () => void }).unref?.();
   },

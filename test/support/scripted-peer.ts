@@ -6,9 +6,10 @@
 import { ConnectionError } from "../../src/errors.ts";
 import {
   type ByteStream,
-  type ConnectTarget,
-  installRuntime,
+  type DialRequest,
+  type DialStep,
   type Runtime,
+  replaceRuntime,
   type StreamHandlers,
 } from "../../src/transport.ts";
 
@@ -16,7 +17,7 @@ const decoder = new TextDecoder();
 
 /** The server end of one in-memory connection. */
 export class PeerEnd {
-  readonly target: ConnectTarget;
+  readonly target: DialRequest;
   /** Everything the client wrote, decoded. */
   received = "";
   closedByClient = false;
@@ -27,7 +28,7 @@ export class PeerEnd {
   #handlers: StreamHandlers | undefined;
   #waiters: Array<() => void> = [];
 
-  constructor(target: ConnectTarget) {
+  constructor(target: DialRequest) {
     this.target = target;
   }
 
@@ -113,7 +114,7 @@ class MemoryStream implements ByteStream {
 }
 
 /** An in-memory runtime: every connect() yields a new {@link PeerEnd}. */
-export class ScriptedRuntime implements Runtime {
+export class ScriptedRuntime implements Runtime<PeerEnd> {
   readonly name = "scripted";
   readonly peers: PeerEnd[] = [];
   refuse = false;
@@ -122,17 +123,27 @@ export class ScriptedRuntime implements Runtime {
   /** Called with each new peer as it connects. */
   onPeer: ((peer: PeerEnd) => void) | undefined;
 
-  async connect(target: ConnectTarget): Promise<ByteStream> {
+  connect(target: DialRequest): DialStep<PeerEnd> {
     if (this.refuse) {
-      throw new ConnectionError(`cannot connect to ${target.host}:${target.port}: refused`, {
+      const refused = new ConnectionError(`cannot connect to ${target.host}:${target.port}: refused`, {
         cause: new Error("ECONNREFUSED"),
       });
+      return { result: Promise.reject(refused) };
     }
     const peer = new PeerEnd(target);
     this.peers.push(peer);
     this.onPeer?.(peer);
     for (const w of this.#waiters.splice(0)) w();
+    return { result: Promise.resolve(peer) };
+  }
+
+  stream(peer: PeerEnd): ByteStream {
     return new MemoryStream(peer);
+  }
+
+  /** A peer given up before it became a stream (the core's dial() closes it). */
+  close(peer: PeerEnd): void {
+    peer.closedByClient = true;
   }
 
   unrefTimer(): void {}
@@ -150,7 +161,7 @@ export class ScriptedRuntime implements Runtime {
 /** Install a fresh scripted runtime and return it. */
 export function useScriptedRuntime(): ScriptedRuntime {
   const rt = new ScriptedRuntime();
-  installRuntime(rt);
+  replaceRuntime(rt);
   return rt;
 }
 

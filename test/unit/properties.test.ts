@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Connection } from "../../src/connection.ts";
+import { dial } from "../../src/dial.ts";
 import { InvalidArgumentError, LockError, ServerError } from "../../src/errors.ts";
 import {
   encodeAcquire,
@@ -266,7 +267,7 @@ describe("property: replies", () => {
     await fc.assert(
       fc.asyncProperty(withGarbage, fc.integer({ min: 1, max: 5 }), async ([[bytes, cuts], tail], n) => {
         const rt = useScriptedRuntime();
-        const stream = await rt.connect({ host: "h", port: 1, timeoutMs: 1000 });
+        const stream = await dial(rt, { host: "h", port: 1, timeoutMs: 1000 });
         const conn = new Connection(stream);
         const peer = rt.peers[0];
         if (peer === undefined) throw new Error("no peer");
