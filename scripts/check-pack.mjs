@@ -1,14 +1,17 @@
 /**
  * Part of `npm run check:package`, after the build: pack the npm tarball into
  * .test-tmp (where attw reads it next), print its size and files, and fail
- * when it unpacks to 1 MB (1,000,000 bytes) or more.
+ * when it unpacks to 1 MB (1,000,000 bytes) or more, or when the size the
+ * README states (`<!-- size -->938 kB<!-- /size -->`) is more than 5 % off.
  *
  * @module
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 
 const LIMIT = 1_000_000;
+/** How far the README's stated size may drift from the tarball's before it must be updated. */
+const STATED_SLACK = 0.05;
 const kB = (n) => `${(n / 1000).toFixed(1)} kB`;
 
 mkdirSync(".test-tmp", { recursive: true });
@@ -24,3 +27,18 @@ if (pack.unpackedSize >= LIMIT) {
   process.exit(1);
 }
 console.log(`${line}, under the 1 MB limit`);
+
+const stated = existsSync("README.md")
+  ? /<!-- size -->([\d.]+) kB<!-- \/size -->/.exec(readFileSync("README.md", "utf8"))
+  : null;
+if (stated !== null) {
+  const kb = Number(stated[1]);
+  const actual = pack.unpackedSize / 1000;
+  if (Math.abs(kb - actual) > actual * STATED_SLACK) {
+    console.error(
+      `README.md says the package unpacks to ${kb} kB, but it unpacks to ${kB(pack.unpackedSize)}: update the figure between <!-- size --> and <!-- /size -->`,
+    );
+    process.exit(1);
+  }
+  console.log(`README.md states ${kb} kB, within ${STATED_SLACK * 100} % of the tarball`);
+}

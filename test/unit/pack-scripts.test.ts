@@ -61,10 +61,11 @@ describe("scripts/finish-dist.mjs", () => {
 
 describe("scripts/check-pack.mjs", () => {
   /** Pack a one-file package whose file has `bytes` bytes; the script's status and output. */
-  async function check(name: string, bytes: number) {
+  async function check(name: string, bytes: number, readme?: string) {
     const dir = join(tmp, name);
     mkdirSync(dir);
     writeFileSync(join(dir, "package.json"), JSON.stringify({ name, version: "1.0.0", files: ["data.txt"] }));
+    if (readme !== undefined) writeFileSync(join(dir, "README.md"), readme);
     writeFileSync(join(dir, "data.txt"), "x".repeat(bytes));
     return runChild("node", [join(ROOT, "scripts", "check-pack.mjs")], { cwd: dir, timeout: 60_000 });
   }
@@ -79,5 +80,17 @@ describe("scripts/check-pack.mjs", () => {
     const r = await check("big-pkg", 1_000_000);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/big-pkg-1\.0\.0\.tgz: .*100\d\.\d kB unpacked \(100\d+ bytes\): .*must stay under 1 MB/);
+  });
+
+  it("holds the README to the size it states, within 5 %", async () => {
+    // The README is packed too (about 60 bytes): the tarball unpacks to just over 800 kB.
+    const right = await check("stated-pkg", 800_000, "Unpacks to about <!-- size -->805 kB<!-- /size -->.\n");
+    expect(right.code, right.err).toBe(0);
+    expect(right.out).toMatch(/README\.md states 805 kB/);
+    const stale = await check("stale-pkg", 800_000, "Unpacks to about <!-- size -->900 kB<!-- /size -->.\n");
+    expect(stale.code).toBe(1);
+    expect(stale.err).toMatch(
+      /README\.md says the package unpacks to 900 kB, but it unpacks to 80\d\.\d kB: update the figure/,
+    );
   });
 });
