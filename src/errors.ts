@@ -278,11 +278,20 @@ export class ServerError extends LockError {
    * ```
    */
   static fromStatus(status: string, command: string): ServerError {
-    const known = STATUS_CODES[status];
-    if (known?.[0] === "AUTH") return new AuthError({ tokenSent: command === "auth" });
-    const [code, meaning] = known ?? ["SERVER_ERROR", "the server rejected the request"];
-    return new ServerError(`${meaning} (server replied ${quote(status)} to ${quote(command)})`, status, code);
+    return serverErrorOf(status, command);
   }
+}
+
+/**
+ * {@link ServerError.fromStatus}, outside the class: a class body that names
+ * its own class makes the bundler rename it (`_ServerError` in
+ * `err.constructor.name`).
+ */
+function serverErrorOf(status: string, command: string): ServerError {
+  const known = STATUS_CODES[status];
+  if (known?.[0] === "AUTH") return new AuthError({ tokenSent: command === "auth" });
+  const [code, meaning] = known ?? ["SERVER_ERROR", "the server rejected the request"];
+  return new ServerError(`${meaning} (server replied ${quote(status)} to ${quote(command)})`, status, code);
 }
 
 /**
