@@ -28,10 +28,14 @@ if (pack.unpackedSize >= LIMIT) {
 }
 console.log(`${line}, under the 1 MB limit`);
 
-const stated = existsSync("README.md")
-  ? /<!-- size -->([\d.]+) kB<!-- \/size -->/.exec(readFileSync("README.md", "utf8"))
-  : null;
-if (stated !== null) {
+if (existsSync("README.md")) {
+  const stated = /<!-- size -->([\d.]+) kB<!-- \/size -->/.exec(readFileSync("README.md", "utf8"));
+  if (stated === null) {
+    console.error(
+      "README.md must state the unpacked size as <!-- size -->NNN kB<!-- /size --> (in kB): the marker was not found",
+    );
+    process.exit(1);
+  }
   const kb = Number(stated[1]);
   const actual = pack.unpackedSize / 1000;
   if (Math.abs(kb - actual) > actual * STATED_SLACK) {

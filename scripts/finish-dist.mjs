@@ -6,10 +6,11 @@
  * - Source maps are reduced to lines: no `sourcesContent`, no `names`, and one
  *   mapping per generated line, to the source line it starts (column 0 on
  *   both sides, so that any column of a line maps to it). A stack trace under
- *   `node --enable-source-maps` (or Bun's, Deno's) names `src/<file>.ts:<line>`,
- *   the same file and line as in the repository and the JSR package of the
- *   same version; the bundled JavaScript beside it is not minified and reads
- *   on its own. Full maps would be about four times the size of the code.
+ *   `node --enable-source-maps` names `src/<file>.ts:<line>`, the same file
+ *   and line as in the repository and the JSR package of the same version.
+ *   (Bun ignores the maps and names the bundled file's own line; Deno shows
+ *   the source line against the bundled file's name, with full maps too.)
+ *   The bundled JavaScript is not minified and reads on its own. Full maps would be about four times the size of the code.
  * - A repeated `//# sourceMappingURL=` line (rollup's and tsup's, in the
  *   CommonJS files) is written once.
  * - Declarations are written once: each entry's ESM types (`<entry>.d.ts`)

@@ -263,17 +263,18 @@ export function hostPort(host: string, port: number): string {
 
 /**
  * `setTimeout` whose timer never keeps the process alive. Timers belong to
- * the host process's event loop, not to the sockets a client was given: so
- * this asks the default runtime (the one the process loaded first), never a
- * client's `runtime` option, which may be foreign to the host (`nodeRuntime`
- * under Deno, whose timer handles are numbers that only `Deno.unrefTimer`
- * can unref). With no default installed, a handle with an `unref()` method
- * (Node's, Bun's) is unref'd directly.
+ * the host process's event loop, not to the sockets a client was given, so
+ * no client's `runtime` option is asked: a handle with an `unref()` method
+ * (Node's, Bun's, Deno 2's) is unref'd by that method, and only a bare
+ * numeric handle (older Deno) goes to the default runtime's `unrefTimer`.
+ * A runtime loaded first that does not belong to the host (`/deno` on Node)
+ * therefore cannot break every timer of every client.
  */
 export function backgroundTimer(fn: () => void, ms: number): ReturnType<typeof setTimeout> {
   const t = setTimeout(fn, Math.max(0, Math.min(ms, 2_147_483_647)));
-  if (installed !== undefined) installed.unrefTimer(t);
-  else (t as { unref?: () => void }).unref?.();
+  const unref = (t as { unref?: () => void }).unref;
+  if (typeof unref === "function") unref.call(t);
+  else installed?.unrefTimer(t);
   return t;
 }
 

@@ -51,4 +51,23 @@ describe("the default runtime: the first installed stays", () => {
     expect(transport.installRuntime(b)).toBe(a);
     expect(transport.runtime()).toBe(a);
   });
+
+  it("a foreign runtime loaded first does not break timers: a handle with unref() is unref'd by it", async () => {
+    vi.resetModules();
+    const transport: TransportModule = await import("../../src/transport.ts");
+    // As `/deno` loaded first on Node: its unrefTimer names a global the host lacks.
+    const foreign = {
+      name: "foreign",
+      unrefTimer(): void {
+        throw new ReferenceError("Deno is not defined");
+      },
+    } as unknown as Runtime;
+    transport.installRuntime(foreign);
+    const fired = await new Promise<boolean>((resolve) => {
+      const t = transport.backgroundTimer(() => resolve(true), 1);
+      const hasRef = (t as { hasRef?: () => boolean }).hasRef;
+      if (typeof hasRef === "function") expect(hasRef.call(t)).toBe(false);
+    });
+    expect(fired).toBe(true);
+  });
 });

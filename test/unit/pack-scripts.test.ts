@@ -92,5 +92,8 @@ describe("scripts/check-pack.mjs", () => {
     expect(stale.err).toMatch(
       /README\.md says the package unpacks to 900 kB, but it unpacks to 80\d\.\d kB: update the figure/,
     );
+    const lost = await check("unmarked-pkg", 800_000, "Unpacks to about 1.1 MB.\n");
+    expect(lost.code).toBe(1);
+    expect(lost.err).toMatch(/README\.md must state the unpacked size .* the marker was not found/);
   });
 });
