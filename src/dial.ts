@@ -9,7 +9,7 @@
  * @module
  */
 import { abortError } from "./cancel.ts";
-import { InvalidArgumentError, LockError } from "./errors.ts";
+import { ConnectionError, InvalidArgumentError, LockError } from "./errors.ts";
 import {
   type ByteStream,
   backgroundTimer,
@@ -41,7 +41,9 @@ function label(name: string): string {
  * {@link ConnectionError} worded the same on every runtime (refused, reset,
  * TLS handshake failed, timed out in the TCP or the TLS phase), with
  * `abortError(signal)` when `target.signal` aborts, or with an
- * {@link InvalidArgumentError} when the runtime rejects the TLS material. On
+ * {@link InvalidArgumentError} when the runtime rejects the TLS material (a
+ * runtime's synchronous throw when TLS is asked for; without TLS, such a
+ * throw is a {@link ConnectionError}: "Node refused to connect to …"). On
  * any failure, nothing of the attempt stays open: the step under way is
  * cancelled (if the runtime can), the socket so far is closed, and one that
  * a step gives later is closed when it comes.
@@ -116,7 +118,10 @@ export function dial<S>(rt: Runtime<S>, target: ConnectTarget): Promise<ByteStre
       } catch (err) {
         if (err instanceof LockError) throw err;
         const message = err instanceof Error ? err.message : String(err);
-        throw new InvalidArgumentError(`${label(rt.name)} rejected the tls options: ${message}`);
+        // With TLS, what a runtime refuses at once is the TLS material (node:tls and Bun parse it there); without,
+        // it is the connect itself, and no option of the caller's is to blame.
+        if (tls !== undefined) throw new InvalidArgumentError(`${label(rt.name)} rejected the tls options: ${message}`);
+        throw new ConnectionError(`${label(rt.name)} refused to connect to ${where}: ${message}`, { cause: err });
       }
       let sock = await step(() => tcp);
       connected = true;

@@ -92,6 +92,24 @@ describe(`two runtimes in one process (${RUNTIME}: ${native.name} and node)`, ()
     lock.close();
   });
 
+  it("standalone locks of two runtimes never share a pooled connection", async () => {
+    const [a, b] = pair();
+    const k = key("pool-rt");
+    const one = new DistributedLock({ key: k, servers: [server().address], runtime: a });
+    const two = new DistributedLock({ key: k, servers: [server().address], runtime: b });
+    try {
+      expect(await one.acquire()).toBe(true);
+      await one.release();
+      // `one`'s connection is idle in the shared pool now, for the same server and settings: not for `b`.
+      expect(await two.acquire()).toBe(true);
+      await two.release();
+    } finally {
+      one.close();
+      two.close();
+    }
+    expect([a.connects, b.connects]).toEqual([1, 1]);
+  });
+
   it("a runtime option that is not a runtime is refused before anything is sent", () => {
     expect(() => new DflockdClient({ runtime: {} as Runtime })).toThrow(
       /runtime must be a Runtime \(nodeRuntime, bunRuntime or denoRuntime\), got/,

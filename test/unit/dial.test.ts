@@ -35,6 +35,8 @@ class ScriptedStep implements DialStep<FakeSocket> {
   constructor(
     readonly kind: "connect" | "handshake",
     readonly request: DialRequest,
+    /** The socket a handshake step runs on. */
+    readonly on?: FakeSocket,
   ) {
     this.result = new Promise<FakeSocket>((res, rej) => {
       this.resolve = res;
@@ -56,6 +58,8 @@ class ScriptedDialRuntime implements Runtime<FakeSocket> {
   probeAlpn = false;
   /** Thrown synchronously by connect(), as node:tls and Bun do for bad TLS material. */
   throwOnConnect: unknown;
+  /** Set by a test for a runtime whose TLS starts on the TCP socket in a step of its own (Deno's `startTls`). */
+  startTls?: (sock: FakeSocket, request: DialRequest) => DialStep<FakeSocket>;
 
   connect(request: DialRequest): DialStep<FakeSocket> {
     if (this.throwOnConnect !== undefined) throw this.throwOnConnect;
@@ -64,8 +68,8 @@ class ScriptedDialRuntime implements Runtime<FakeSocket> {
     return step;
   }
 
-  handshake(_sock: FakeSocket, request: DialRequest): DialStep<FakeSocket> {
-    const step = new ScriptedStep("handshake", request);
+  handshake(sock: FakeSocket, request: DialRequest): DialStep<FakeSocket> {
+    const step = new ScriptedStep("handshake", request, sock);
     this.steps.push(step);
     return step;
   }
@@ -297,6 +301,17 @@ describe("dial(): errors are worded once, for every runtime", () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it("a synchronous throw without TLS is the connect refused, not the tls options", async () => {
+    const cause = new Error("invalid hostname");
+    rt.throwOnConnect = cause;
+    const err = await failure(dial(rt, PLAIN));
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect((err as LockError).code).toBe("CONNECTION");
+    expect((err as Error).message).toBe("Fake refused to connect to h:1: invalid hostname");
+    expect((err as Error).cause).toBe(cause);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it("a LockError of the adapter's own is passed on as it is", async () => {
     const own = new InvalidArgumentError("tls.insecureSkipVerify is not supported on Fake");
     rt.throwOnConnect = own;
@@ -367,6 +382,18 @@ describe("dial(): the plaintext probe (a runtime that needs it says so)", () => 
     expect(((await again) as LockError).code).toBe("TIMEOUT");
   });
 
+  it("the retry's TCP phase is the connect phase again: a timeout there is worded as a connect timeout", async () => {
+    rt.probeAlpn = true;
+    const p = failure(dial(rt, SECURE));
+    rt.last.resolve(rt.socket());
+    await flush();
+    rt.last.reject(new Error("received fatal alert: NoApplicationProtocol"));
+    await flush();
+    expect(rt.last.kind).toBe("connect");
+    await vi.advanceTimersByTimeAsync(100);
+    expect(((await p) as Error).message).toBe("connecting to h:1 timed out after 100 ms");
+  });
+
   it("a runtime that does not ask for the probe does not retry", async () => {
     const p = failure(dial(rt, SECURE));
     rt.last.resolve(rt.socket());
@@ -374,5 +401,41 @@ describe("dial(): the plaintext probe (a runtime that needs it says so)", () => 
     rt.last.reject(new Error("NoApplicationProtocol"));
     expect(((await p) as Error).message).toMatch(/^TLS handshake with h:1 failed/);
     expect(rt.steps.filter((s) => s.kind === "connect")).toHaveLength(1);
+  });
+});
+
+describe("dial(): a runtime with startTls (TLS started on the TCP socket, then the handshake)", () => {
+  it("starts TLS on the connected socket, and the handshake runs on the socket startTls gave", async () => {
+    const started: FakeSocket[] = [];
+    const tlsSock: FakeSocket = { id: 99, closed: false, secure: false };
+    rt.startTls = (sock) => {
+      started.push(sock);
+      return { result: Promise.resolve(tlsSock) };
+    };
+    const p = dial(rt, SECURE);
+    const tcp = rt.socket();
+    rt.last.resolve(tcp);
+    await flush();
+    expect(started).toEqual([tcp]);
+    expect(rt.last.kind).toBe("handshake");
+    expect(rt.last.on).toBe(tlsSock);
+    rt.last.resolve(tlsSock);
+    await p;
+    expect(rt.streams).toEqual([tlsSock]);
+    expect(tcp.closed).toBe(false);
+  });
+
+  it("is not used without TLS", async () => {
+    let calls = 0;
+    rt.startTls = (sock) => {
+      calls++;
+      return { result: Promise.resolve(sock) };
+    };
+    const p = dial(rt, PLAIN);
+    const tcp = rt.socket();
+    rt.last.resolve(tcp);
+    await p;
+    expect(calls).toBe(0);
+    expect(rt.streams).toEqual([tcp]);
   });
 });
