@@ -80,7 +80,10 @@ export class LockError extends Error {
    * two subpaths bundled apart): besides the prototype chain, it looks for the
    * brand each class of the family puts on its prototype under a
    * `Symbol.for()` key. A class of your own that extends one of these is
-   * checked by its prototype chain only.
+   * checked by its prototype chain only. The brand is shared by every copy
+   * and every version of this package loaded in one process, and an object
+   * that carries the brand's symbol by hand passes too: where it matters
+   * which error this is, check its `code` as well.
    *
    * @param value What is being tested.
    * @returns Whether `value` is an instance of this class, from any copy.

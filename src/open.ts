@@ -137,7 +137,7 @@ export function resolveTls(tls: unknown): TlsSettings | undefined {
   const cert = pem("cert", t.cert);
   const key = pem("key", t.key);
   if ((cert === undefined) !== (key === undefined)) throw new InvalidArgumentError("tls.cert and tls.key go together");
-  if (t.serverName !== undefined) checkHost(t.serverName);
+  if (t.serverName !== undefined) checkHost(t.serverName, "tls.serverName");
   if (t.insecureSkipVerify !== undefined && typeof t.insecureSkipVerify !== "boolean") {
     throw new InvalidArgumentError("tls.insecureSkipVerify must be a boolean");
   }

@@ -7,6 +7,7 @@
  * @module
  */
 import { InvalidArgumentError } from "./errors.ts";
+import { hostProblem, meantHostPort } from "./host.ts";
 import { quote } from "./quote.ts";
 import { describeValue } from "./validate.ts";
 
@@ -14,8 +15,9 @@ import { describeValue } from "./validate.ts";
  * One server: `"host:port"` (an IPv6 address in brackets: `"[::1]:6388"`) or
  * a `[host, port]` pair. A plain array such as `["10.0.0.1", 6388]` whose type
  * is inferred as `(string | number)[]` is accepted too, and checked when the
- * option is read: the host a non-empty string without whitespace, the port a
- * whole number from 1 to 65535.
+ * option is read: the host a non-empty string without whitespace or brackets
+ * (an IPv6 address, with at least two `:`, goes in a pair without them), the
+ * port a whole number from 1 to 65535.
  *
  * @example
  * ```ts
@@ -29,10 +31,19 @@ export type ServerAddress = string | readonly [host: string, port: number] | Rea
 
 /** What {@link splitHostPort} found wrong with a `host:port` text. */
 export type HostPortProblem =
-  /** `[` without its `]`, or something other than `:port` after the `]`. */
+  /** `://` in it: a URL, whose scheme does not belong in a server. */
+  | "scheme"
+  /**
+   * `[` without its `]`, something other than `:port` after the `]`, or a `[`
+   * or `]` left in the host (`"[[::1]:6388"`, `"a]:6388"`).
+   */
   | "brackets"
   /** More than one `:` outside brackets: an IPv6 address, which needs them. */
   | "ipv6"
+  /** In brackets, a host with one `:`, which no IPv6 address is (`"[a:b]:6388"`). */
+  | "colon"
+  /** A control character or whitespace in the host. */
+  | "space"
   /** No `:port`, and no default port. */
   | "noPort"
   /** An empty host, or a port that is not a whole number from 1 to 65535. */
@@ -59,6 +70,7 @@ export function splitHostPort(
 ):
   | { readonly ok: true; readonly host: string; readonly port: number }
   | { readonly ok: false; readonly problem: HostPortProblem } {
+  if (text.includes("://")) return { ok: false, problem: "scheme" };
   let host = text;
   let port: string | undefined;
   if (text.startsWith("[")) {
@@ -75,21 +87,40 @@ export function splitHostPort(
       port = text.slice(colon + 1);
     }
   }
+  const bad = hostProblem(host);
+  if (bad === "brackets" || bad === "colon" || bad === "space") return { ok: false, problem: bad };
   if (port === undefined) {
     if (defaultPort === undefined) return { ok: false, problem: host === "" ? "form" : "noPort" };
     port = String(defaultPort);
   }
   const n = Number(port);
-  if (host === "" || !/^\d+$/.test(port) || n < 1 || n > 65535) return { ok: false, problem: "form" };
+  if (bad === "empty" || !/^\d+$/.test(port) || n < 1 || n > 65535) return { ok: false, problem: "form" };
   return { ok: true, host, port: n };
+}
+
+/**
+ * Why a `host:port` text is refused, in words, for the problems the API and
+ * the command line word alike (the others they word each for itself).
+ *
+ * @param problem What {@link splitHostPort} found.
+ * @param text The text it was given.
+ * @returns The reason, without the text itself.
+ */
+export function hostPortReason(problem: Exclude<HostPortProblem, "ipv6" | "noPort" | "form">, text: string): string {
+  if (problem === "scheme") {
+    // The part after the scheme, up to a path, if that is a good host:port.
+    const rest = text.slice(text.indexOf("://") + 3).split("/")[0] as string;
+    const s = splitHostPort(rest);
+    return `a URL is not a server: write host:port without a scheme${s.ok ? ` (${quote(rest, 80)})` : ""}`;
+  }
+  if (problem === "brackets") return "brackets go only around an IPv6 address, written [address]:port";
+  if (problem === "colon") return 'a host in brackets is an IPv6 address, which has at least two ":"';
+  return "the host must not contain whitespace or control characters";
 }
 
 /** The accepted forms, as every message about a bad server ends. */
 export const SERVER_FORMS =
   'a server is "host:port" (e.g. "10.0.0.1:6388", "[::1]:6388") or a [host, port] pair (e.g. ["10.0.0.1", 6388])';
-
-/** A host name never holds a control character or any Unicode whitespace (as `validate.ts` `checkHost`). */
-const NOT_IN_HOST = /[\u0000-\u0020\u007f\s]/u;
 
 /** A value as a message shows a bad server: strings quoted, arrays with their items. */
 function show(value: unknown): string {
@@ -114,28 +145,41 @@ export function readServer(value: unknown, where: string): readonly [host: strin
     new InvalidArgumentError(`${where} is ${show(value)}: ${why}; ${SERVER_FORMS}`);
   if (typeof value === "string") {
     const s = splitHostPort(value);
-    if (!s.ok) {
-      if (s.problem === "noPort") throw bad("it has no port (write host:port)");
-      if (s.problem === "ipv6") throw bad("an IPv6 address goes in brackets, as [::1]:6388");
-      if (s.problem === "brackets") throw bad("a bracketed IPv6 address is written [address]:port");
+    if (s.ok) return [s.host, s.port];
+    if (s.problem === "noPort") throw bad("it has no port (write host:port)");
+    if (s.problem === "ipv6") throw bad("an IPv6 address goes in brackets, as [::1]:6388");
+    if (s.problem === "form") {
       throw bad("the host must not be empty and the port must be a whole number from 1 to 65535");
     }
-    if (NOT_IN_HOST.test(s.host)) throw bad("the host must not contain whitespace or control characters");
-    return [s.host, s.port];
+    throw bad(hostPortReason(s.problem, value));
   }
   if (Array.isArray(value)) {
     if (value.length !== 2) throw bad(`a [host, port] pair has 2 items, this has ${value.length}`);
     const [host, port]: unknown[] = value;
-    if (typeof host !== "string" || host === "" || NOT_IN_HOST.test(host)) {
+    const problem = typeof host === "string" ? hostProblem(host) : "empty";
+    if (problem === "brackets") {
+      throw bad('the host must not contain "[" or "]": in a [host, port] pair an IPv6 address goes without brackets');
+    }
+    if (problem === "colon") {
+      const meant = meantHostPort(host as string, port);
+      throw bad(
+        meant === undefined
+          ? 'the host has one ":", and an IPv6 address has at least two'
+          : `the host looks like host:port: write ${show(`${meant[0]}:${meant[1]}`)} or ${show(meant)}`,
+      );
+    }
+    if (problem !== undefined) {
       throw bad(`the host must be a non-empty string without whitespace, got ${describeValue(host)}`);
     }
-    if (host.startsWith("[")) throw bad("in a [host, port] pair an IPv6 address goes without brackets");
-    if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
-      throw bad(`the port must be a whole number from 1 to 65535, got ${describeValue(port)}`);
-    }
-    return [host, port];
+    if (!isPort(port)) throw bad(`the port must be a whole number from 1 to 65535, got ${describeValue(port)}`);
+    return [host as string, port];
   }
   throw bad("not a server");
+}
+
+/** A TCP port: a whole number from 1 to 65535. */
+function isPort(port: unknown): port is number {
+  return typeof port === "number" && Number.isInteger(port) && port >= 1 && port <= 65535;
 }
 
 /**
@@ -160,17 +204,13 @@ export function eachServer(servers: unknown, each: (host: string, port: number) 
   }
   for (let i = 0; i < servers.length; i++) {
     const s: unknown = servers[i];
-    // The common case, a good [host, port] pair, without allocating.
+    // The common case, a good [host, port] pair, without allocating: the same checks as readServer's.
     if (
       Array.isArray(s) &&
       s.length === 2 &&
       typeof s[0] === "string" &&
-      s[0] !== "" &&
-      s[0].charCodeAt(0) !== 0x5b &&
-      !NOT_IN_HOST.test(s[0]) &&
-      Number.isInteger(s[1]) &&
-      s[1] >= 1 &&
-      s[1] <= 65535
+      hostProblem(s[0]) === undefined &&
+      isPort(s[1])
     ) {
       each(s[0], s[1]);
       continue;

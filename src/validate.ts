@@ -5,6 +5,7 @@
  * @module
  */
 import { InvalidArgumentError, quote } from "./errors.ts";
+import { hostProblem, meantHostPort } from "./host.ts";
 
 /** Longest line the server accepts, in UTF-8 bytes (the `\n` not counted). */
 export const MAX_LINE_BYTES = 256;
@@ -15,8 +16,6 @@ export const MAX_LINE_BYTES = 256;
  */
 export const MAX_SECONDS = 2_147_483;
 
-/** A host name never holds a control character or any Unicode whitespace. */
-const NOT_IN_HOST = /[\u0000-\u0020\u007f\s]/u;
 /** A UTF-16 surrogate half without its partner cannot be encoded as UTF-8. */
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 /** The only characters the server refuses in a key (an LF would also split the request into other lines). */
@@ -347,12 +346,25 @@ export function checkMaxHoldS(value: unknown): number {
   );
 }
 
-/** A host name or address: a non-empty string without whitespace. */
-export function checkHost(value: unknown): string {
-  if (typeof value !== "string" || value.length === 0 || NOT_IN_HOST.test(value)) {
-    throw new InvalidArgumentError(`host must be a non-empty string without whitespace, got ${quote(value, 80)}`);
+/**
+ * A host name or address, without its port (the deprecated `host` option,
+ * `tls.serverName`): a non-empty string without whitespace or brackets, and
+ * not with exactly one `:` (the check of `servers`' pairs, `host.ts`).
+ */
+export function checkHost(value: unknown, name = "host"): string {
+  const problem = typeof value === "string" ? hostProblem(value) : "empty";
+  if (problem === undefined) return value as string;
+  const bad = (why: string): InvalidArgumentError => new InvalidArgumentError(`${name} is ${quote(value, 80)}: ${why}`);
+  if (problem === "brackets") throw bad('it must not contain "[" or "]" (an IPv6 address goes without them: "::1")');
+  if (problem === "colon") {
+    const meant = name === "host" ? meantHostPort(value as string, undefined) : undefined;
+    throw bad(
+      meant === undefined
+        ? 'it has one ":", and an IPv6 address has at least two'
+        : `it looks like host:port: give host ${quote(meant[0])} and port ${meant[1]}, or servers: [${quote(`${meant[0]}:${meant[1]}`)}]`,
+    );
   }
-  return value;
+  throw new InvalidArgumentError(`${name} must be a non-empty string without whitespace, got ${quote(value, 80)}`);
 }
 
 /** A TCP port: a whole number from 1 to 65535. */

@@ -7,7 +7,7 @@
 import type { ClientOptions } from "../client.ts";
 import { DEFAULT_PORT } from "../connection.ts";
 import { AuthError } from "../errors.ts";
-import { splitHostPort } from "../servers.ts";
+import { hostPortReason, splitHostPort } from "../servers.ts";
 import type { CommonArgs } from "./args.ts";
 import { UsageError } from "./args.ts";
 import type { CliHost } from "./host.ts";
@@ -31,7 +31,8 @@ export class InputError extends Error {
  * @param text The list, as written.
  * @param from Where it came from, for messages (`--servers`, `DFLOCKD_SERVERS`).
  * @returns The servers, in order.
- * @throws UsageError for an empty entry, a bad port or an unbracketed IPv6 address.
+ * @throws UsageError for an empty entry, a URL, a bad port, an unbracketed IPv6
+ *   address, or brackets or whitespace where they cannot be.
  */
 export function parseServers(text: string, from: string): Array<[string, number]> {
   const out: Array<[string, number]> = [];
@@ -40,11 +41,13 @@ export function parseServers(text: string, from: string): Array<[string, number]
     if (entry === "") throw new UsageError(`${from}: empty entry in ${JSON.stringify(text)}`);
     const s = splitHostPort(entry, DEFAULT_PORT);
     if (!s.ok) {
-      if (s.problem === "brackets") throw new UsageError(`${from}: ${JSON.stringify(entry)} is not [ipv6]:port`);
       if (s.problem === "ipv6") {
         throw new UsageError(`${from}: put an IPv6 address in brackets: [${entry}]:${DEFAULT_PORT}`);
       }
-      throw new UsageError(`${from}: ${JSON.stringify(entry)} is not host:port (port 1 to 65535)`);
+      if (s.problem === "form" || s.problem === "noPort") {
+        throw new UsageError(`${from}: ${JSON.stringify(entry)} is not host:port (port 1 to 65535)`);
+      }
+      throw new UsageError(`${from}: ${JSON.stringify(entry)}: ${hostPortReason(s.problem, entry)}`);
     }
     out.push([s.host, s.port]);
   }

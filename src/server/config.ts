@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { brand, hasInstance } from "./brand.ts";
 import { durationString, parseAtoi, parseFlagBool, parseFlagInt, secondsToNanos } from "./goflag.ts";
 import { trimSpace } from "./wire.ts";
 
@@ -103,6 +104,27 @@ export function defaultConfig(): ServerConfig {
  */
 export class ConfigError extends Error {
   /**
+   * `instanceof` that also recognises a `ConfigError` made by another copy of
+   * `dflockd-client/testing` in the same process (its CommonJS build beside
+   * its ESM build), by a brand registered with `Symbol.for()`, as for the
+   * `LockError` family. A class of your own that extends it is checked by its
+   * prototype chain only.
+   *
+   * @param value What is being tested.
+   * @returns Whether `value` is a `ConfigError`, from any copy.
+   * @example
+   * ```ts
+   * import { ConfigError } from "dflockd-client/testing";
+   *
+   * console.log(new ConfigError("readTimeoutS must be > 0") instanceof ConfigError); // true
+   * ```
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class on the right of `instanceof`, maybe a subclass.
+    return hasInstance(this, value);
+  }
+
+  /**
    * A refused setting.
    * @param message What is wrong, naming the flag or option.
    */
@@ -111,6 +133,7 @@ export class ConfigError extends Error {
     this.name = "ConfigError";
   }
 }
+brand(ConfigError, "ConfigError");
 
 /** The settings that are integers. */
 export type IntKey = {

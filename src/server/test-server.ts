@@ -6,6 +6,7 @@
  * @module
  */
 import type { Stats } from "../replies.ts";
+import { brand, hasInstance } from "./brand.ts";
 import { ConfigError, checkConfig, defaultConfig, type IntKey, type ServerConfig, type ServerForms } from "./config.ts";
 import type { Listen } from "./listen.ts";
 import { type RunningServer, startServer } from "./server.ts";
@@ -112,12 +113,34 @@ export interface TestServer extends AsyncDisposable {
  * ```
  */
 export class TestServerStoppedError extends Error {
+  /**
+   * `instanceof` that also recognises a `TestServerStoppedError` made by another copy of
+   * `dflockd-client/testing` in the same process (its CommonJS build beside
+   * its ESM build), by a brand registered with `Symbol.for()`, as for the
+   * `LockError` family. A class of your own that extends it is checked by its
+   * prototype chain only.
+   *
+   * @param value What is being tested.
+   * @returns Whether `value` is a `TestServerStoppedError`, from any copy.
+   * @example
+   * ```ts
+   * import { TestServerStoppedError } from "dflockd-client/testing";
+   *
+   * console.log(new TestServerStoppedError() instanceof TestServerStoppedError); // true
+   * ```
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class on the right of `instanceof`, maybe a subclass.
+    return hasInstance(this, value);
+  }
+
   /** The error, with a message that names the fix. */
   constructor() {
     super("the test server is stopped: call restart() to start it again");
     this.name = "TestServerStoppedError";
   }
 }
+brand(TestServerStoppedError, "TestServerStoppedError");
 
 /** The integer options: the settings' own names. */
 const INT_OPTIONS: readonly IntKey[] = [

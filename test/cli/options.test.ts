@@ -188,6 +188,24 @@ describe(`dflockd-client usage (${RUNTIME})`, () => {
     expect(bad.err).toContain("DFLOCKD_SERVERS");
   });
 
+  it("refuses a server the API refuses, with 64 and the same reason, before connecting", async () => {
+    const deno = { net: [], run: ["true"] };
+    for (const [entry, message] of [
+      ["[[::1]:6388", '"[[::1]:6388": brackets go only around an IPv6 address'],
+      ["a]:6388", '"a]:6388": brackets go only around an IPv6 address'],
+      ["http://127.0.0.1:6388", "a URL is not a server: write host:port without a scheme"],
+    ] as const) {
+      for (const env of [{}, { DFLOCKD_SERVERS: entry }]) {
+        const args =
+          "DFLOCKD_SERVERS" in env ? ["lock", "k", "--", "true"] : ["lock", "k", "--servers", entry, "--", "true"];
+        const r = await runCli(args, { env, deno });
+        expect({ entry, env, code: r.code }).toEqual({ entry, env, code: 64 });
+        expect(r.err).toContain(message);
+        expect(r.err).not.toContain("IPv6 address in brackets");
+      }
+    }
+  });
+
   it("refuses an empty --servers instead of falling back to the default server", async () => {
     const r = await runCli(["lock", "k", "--servers", "", "--", "true"], { deno: { net: [], run: ["true"] } });
     expect(r.code).toBe(64);

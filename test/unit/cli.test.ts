@@ -6,7 +6,7 @@ import type { CliHost, OutputLike } from "../../src/cli/host.ts";
 import { exitStatus } from "../../src/cli/run.ts";
 import { printable, statsJson, statsTable } from "../../src/cli/stats.ts";
 import { StatusLine, statusLine } from "../../src/cli/status.ts";
-import type { ServerStats } from "../../src/client.ts";
+import { DflockdClient, type ServerStats } from "../../src/client.ts";
 import { ConnectionError } from "../../src/errors.ts";
 
 const usage = (argv: string[]): string => {
@@ -145,9 +145,51 @@ describe("parseServers", () => {
       ["a:x", "is not host:port"],
       [":1", "is not host:port"],
       ["::1", "put an IPv6 address in brackets"],
-      ["[::1", "is not [ipv6]:port"],
+      ["[::1", '--servers: "[::1": brackets go only around an IPv6 address, written [address]:port'],
+      ["[[::1]:6388", '--servers: "[[::1]:6388": brackets go only around an IPv6 address'],
+      ["a]:6388", '--servers: "a]:6388": brackets go only around an IPv6 address'],
+      ["a]", '--servers: "a]": brackets go only around an IPv6 address'],
+      ["[a:b]", 'a host in brackets is an IPv6 address, which has at least two ":"'],
+      ["a\u00a0b", "the host must not contain whitespace or control characters"],
+      [
+        "http://127.0.0.1:6388",
+        '--servers: "http://127.0.0.1:6388": a URL is not a server: write host:port without a scheme ("127.0.0.1:6388")',
+      ],
     ]) {
       expect(() => parseServers(text as string, "--servers")).toThrow(message as string);
+    }
+    expect(() => parseServers("http://127.0.0.1:6388", "--servers")).not.toThrow(/IPv6/);
+  });
+
+  it("accepts a server exactly when the API does (the same parser and host check)", () => {
+    for (const text of [
+      "db1:6388",
+      "[::1]:6388",
+      "[fe80::1%eth0]:1",
+      "[[::1]:6388",
+      "a]:6388",
+      "[a:b]:6388",
+      "[::1]]:6388",
+      "http://127.0.0.1:6388",
+      "a\u00a0b:1",
+      "::1:6388",
+      "h:0",
+    ]) {
+      let api = true;
+      try {
+        new DflockdClient({ servers: [text] });
+      } catch {
+        api = false;
+      }
+      let cli: Array<[string, number]> | undefined;
+      try {
+        cli = parseServers(text, "--servers");
+      } catch (e) {
+        expect(e).toBeInstanceOf(UsageError);
+      }
+      expect(cli !== undefined, text).toBe(api);
+      // What the command line reads, the API takes as a pair (the command line hands it pairs).
+      if (cli !== undefined) expect(new DflockdClient({ servers: cli }).servers, text).toEqual(cli);
     }
   });
 });

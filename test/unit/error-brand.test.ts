@@ -3,6 +3,8 @@
  * CommonJS build and an ESM build of the package, loaded side by side, are):
  * src/errors.ts and src/mismatch.ts are loaded twice as separate module
  * instances, and each copy must recognise the other's errors, class by class.
+ * So are the test server's errors (`dflockd-client/testing`'s `ConfigError`
+ * and `TestServerStoppedError`, src/server/).
  */
 import { beforeAll, describe, expect, it, vi } from "vitest";
 
@@ -112,5 +114,70 @@ describe("LockError's brand across two copies of the module", () => {
     expect(Object.getOwnPropertySymbols(a.AuthError.prototype).map(String)).toEqual([
       "Symbol(dflockd-client:AuthError)",
     ]);
+  });
+});
+
+type ServerErrors = typeof import("../../src/server/config.ts") & typeof import("../../src/server/test-server.ts");
+
+/** A fresh copy of the test server's error modules. */
+async function loadServer(): Promise<ServerErrors> {
+  vi.resetModules();
+  const config = await import("../../src/server/config.ts");
+  const testServer = await import("../../src/server/test-server.ts");
+  return { ...config, ...testServer };
+}
+
+describe("dflockd-client/testing's errors across two copies of the module", () => {
+  let a: ServerErrors;
+  let b: ServerErrors;
+  let errors: Errors;
+  beforeAll(async () => {
+    a = await loadServer();
+    b = await loadServer();
+    errors = await load();
+  });
+  const NAMES = ["ConfigError", "TestServerStoppedError"] as const;
+  const make = (m: ServerErrors) => ({
+    ConfigError: new m.ConfigError("readTimeoutS must be > 0"),
+    TestServerStoppedError: new m.TestServerStoppedError(),
+  });
+
+  it("loads two distinct copies", () => {
+    expect(a.ConfigError).not.toBe(b.ConfigError);
+    expect(a.TestServerStoppedError).not.toBe(b.TestServerStoppedError);
+  });
+
+  it("recognises each class, and no other, both ways", () => {
+    for (const [from, to] of [
+      [a, b],
+      [b, a],
+      [a, a],
+    ] as const) {
+      const made = make(from);
+      for (const name of NAMES) {
+        for (const cls of NAMES) expect(made[name] instanceof to[cls], `${name} instanceof ${cls}`).toBe(name === cls);
+        expect(made[name] instanceof Error).toBe(true);
+        expect(made[name] instanceof errors.LockError).toBe(false);
+      }
+    }
+  });
+
+  it("recognises nothing else, and a user's subclass by its prototype chain only", () => {
+    for (const v of [undefined, null, {}, new Error("x"), new errors.LockError("x"), { name: "ConfigError" }]) {
+      for (const cls of NAMES) expect(v instanceof a[cls]).toBe(false);
+    }
+    class Mine extends a.ConfigError {}
+    expect(new Mine("x") instanceof b.ConfigError).toBe(true);
+    expect(new b.ConfigError("x") instanceof Mine).toBe(false);
+  });
+
+  it("brands the prototypes under the same Symbol.for() scheme as the LockError family", () => {
+    expect(Object.getOwnPropertySymbols(a.ConfigError.prototype).map(String)).toEqual([
+      "Symbol(dflockd-client:ConfigError)",
+    ]);
+    expect(Object.getOwnPropertySymbols(a.TestServerStoppedError.prototype).map(String)).toEqual([
+      "Symbol(dflockd-client:TestServerStoppedError)",
+    ]);
+    for (const err of Object.values(make(a))) expect(Object.getOwnPropertySymbols(err)).toEqual([]);
   });
 });

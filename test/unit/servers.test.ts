@@ -52,7 +52,14 @@ describe("splitHostPort", () => {
 
   it.each([
     ["::1", "ipv6"],
+    ["http://127.0.0.1:6388", "scheme"],
     ["[::1", "brackets"],
+    ["[[::1]:6388", "brackets"],
+    ["a]:6388", "brackets"],
+    ["a[b:6388", "brackets"],
+    ["[::1]]:6388", "brackets"],
+    ["[a:b]:6388", "colon"],
+    ["a b:6388", "space"],
     ["[::1]6388", "brackets"],
     [":6388", "form"],
     ["h:", "form"],
@@ -142,7 +149,17 @@ describe("bad servers are refused before anything connects", () => {
     ["an empty host", [":6388"], /servers\[0\] is ":6388": the host must not be empty/],
     ["a port out of range", ["h:70000"], /servers\[0\] is "h:70000":.*port must be a whole number from 1 to 65535/],
     ["a bare IPv6 address", ["::1:6388"], /an IPv6 address goes in brackets, as \[::1\]:6388/],
-    ["an unclosed bracket", ["[::1:6388"], /a bracketed IPv6 address is written \[address\]:port/],
+    ["an unclosed bracket", ["[::1:6388"], /brackets go only around an IPv6 address, written \[address\]:port/],
+    ["a bracket left in the host", ["[[::1]:6388"], /"\[\[::1\]:6388": brackets go only around an IPv6 address/],
+    ["a closing bracket alone", ["a]:6388"], /"a\]:6388": brackets go only around an IPv6 address/],
+    ["one colon in brackets", ["[a:b]:6388"], /an IPv6 address, which has at least two ":"/],
+    [
+      "a URL",
+      ["http://127.0.0.1:6388"],
+      /a URL is not a server: write host:port without a scheme \("127\.0\.0\.1:6388"\)/,
+    ],
+    ["a URL with a path", ["tcp://db1:6388/x"], /without a scheme \("db1:6388"\)/],
+    ["a URL without a port", ["http://db1"], /: a URL is not a server: write host:port without a scheme;/],
     ["whitespace in the host", ["a b:1"], /the host must not contain whitespace/],
     ["a pair of three", [["h", 1, 2]], /servers\[0\] is \["h", 1, 2\]: a \[host, port\] pair has 2 items, this has 3/],
     ["a pair of one", [["h"]], /has 2 items, this has 1/],
@@ -151,6 +168,14 @@ describe("bad servers are refused before anything connects", () => {
     ["the pair reversed", [[6388, "h"]], /the host must be a non-empty string/],
     ["an empty host in a pair", [["", 1]], /the host must be a non-empty string/],
     ["a bracketed host in a pair", [["[::1]", 1]], /an IPv6 address goes without brackets/],
+    ["a closing bracket in a pair", [["db1]", 6388]], /the host must not contain "\[" or "\]"/],
+    [
+      "host:port as a pair's host",
+      [["10.0.0.1:6388", 6388]],
+      /\["10\.0\.0\.1:6388", 6388\]: the host looks like host:port: write "10\.0\.0\.1:6388" or \["10\.0\.0\.1", 6388\]/,
+    ],
+    ["host: as a pair's host", [["db1:", 7000]], /looks like host:port: write "db1:7000" or \["db1", 7000\]/],
+    ["one colon, no host before it", [[":6388", 6388]], /the host has one ":", and an IPv6 address has at least two/],
     ["a number", [6388], /servers\[0\] is 6388: not a server/],
     ["an object", [{ host: "h", port: 1 }], /servers\[0\] is an object: not a server/],
     ["null", [null], /servers\[0\] is null: not a server/],
@@ -182,8 +207,99 @@ describe("bad servers are refused before anything connects", () => {
     }
   });
 
+  it("a URL is told to drop its scheme, not to bracket an IPv6 address", () => {
+    const err = refusal(() => new DflockdClient({ servers: ["http://127.0.0.1:6388"] }));
+    expect(err.message).not.toMatch(/IPv6 address goes in brackets/);
+  });
+
+  it("the deprecated host option is checked as a pair's host is", () => {
+    const host = (h: unknown) => refusal(() => new DistributedLock({ key: "k", host: o(h), port: 6388 })).message;
+    expect(host("10.0.0.1:6388")).toBe(
+      'host is "10.0.0.1:6388": it looks like host:port: give host "10.0.0.1" and port 6388, or servers: ["10.0.0.1:6388"]',
+    );
+    expect(host("[::1]")).toBe(
+      'host is "[::1]": it must not contain "[" or "]" (an IPv6 address goes without them: "::1")',
+    );
+    expect(host("db1]")).toMatch(/must not contain "\[" or "\]"/);
+    expect(host(":1")).toBe('host is ":1": it has one ":", and an IPv6 address has at least two');
+    expect(host("a b")).toBe('host must be a non-empty string without whitespace, got "a b"');
+    for (const ok of ["::1", "fe80::1%eth0", "db1"]) {
+      expect(new DistributedLock({ key: "k", host: ok, port: 6388 }).server).toContain(ok);
+    }
+    expect(refusal(() => new DistributedLock({ key: "k", tls: { serverName: "a:1" } })).message).toBe(
+      'tls.serverName is "a:1": it has one ":", and an IPv6 address has at least two',
+    );
+    expect(rt.peers.length).toBe(0);
+  });
+
   it("readServer names where the server was given", () => {
     expect(() => readServer("x", "stats() server")).toThrow(/^stats\(\) server is "x": it has no port/);
+  });
+});
+
+describe("one host check for every form", () => {
+  /** Hosts good and bad; a bad one must be refused by every form, a good one by none. */
+  const HOSTS = [
+    "db1",
+    "10.0.0.1",
+    "::1",
+    "fe80::1%eth0",
+    "::ffff:10.0.0.1",
+    "",
+    "a b",
+    "a\u00a0b",
+    "[::1",
+    "::1]",
+    "[::1]",
+    "db1]",
+    "d[b1",
+    "10.0.0.1:6388",
+    "db1:",
+    ":6388",
+    "a:b",
+    "a::b",
+    "http://x",
+  ];
+  const accepts = (f: () => unknown): boolean => {
+    try {
+      f();
+      return true;
+    } catch (e) {
+      expect(e).toBeInstanceOf(InvalidArgumentError);
+      return false;
+    }
+  };
+  const good = new Set(["db1", "10.0.0.1", "::1", "fe80::1%eth0", "::ffff:10.0.0.1", "a::b"]);
+
+  it.each(HOSTS)("%j: the pair (fast path and not), the string and the host option agree", (host) => {
+    const want = good.has(host);
+    // eachServer's fast path, then readServer's checks (a pair of three items skips the fast path).
+    expect(
+      accepts(() => new DflockdClient({ servers: [[host, 6388]] })),
+      "fast path",
+    ).toBe(want);
+    expect(
+      accepts(() => readServer([host, 6388], "x")),
+      "pair",
+    ).toBe(want);
+    const text = host.includes(":") ? `[${host}]:6388` : `${host}:6388`;
+    expect(
+      accepts(() => readServer(text, "x")),
+      `string ${text}`,
+    ).toBe(want);
+    expect(
+      accepts(() => new DistributedLock({ key: "k", host, port: 6388 })),
+      "host option",
+    ).toBe(want);
+    expect(splitHostPort(text).ok, `split ${text}`).toBe(want);
+  });
+
+  it("gives the host the string names to the pair check unchanged", () => {
+    for (const host of good) {
+      const text = host.includes(":") ? `[${host}]:6388` : `${host}:6388`;
+      expect(readServer(text, "x")).toEqual([host, 6388]);
+      expect(new DflockdClient({ servers: [text] }).servers).toEqual([[host, 6388]]);
+    }
   });
 });
 
