@@ -8,6 +8,9 @@
  * @module
  */
 
+/** What a message says of a host with a `/` in it. */
+export const URL_NOT_SERVER = "a URL is not a server: write host:port without a scheme";
+
 /** A host name never holds a control character or any Unicode whitespace. */
 export const NOT_IN_HOST = /[\u0000-\u0020\u007f\s]/u;
 
@@ -22,6 +25,8 @@ export type HostProblem =
    * inside a host (Go's `net.SplitHostPort` refuses them too).
    */
   | "brackets"
+  /** A `/`: no host has one; a URL (`"tcp://db1:6388"`) or a path was written where the host goes. */
+  | "slash"
   /**
    * Exactly one `:`: `host:port` written where the host goes. A host with a
    * colon is an IPv6 address, and an IPv6 address has at least two (`::1`).
@@ -42,12 +47,14 @@ export type HostProblem =
  * hostProblem("::1"); // undefined
  * hostProblem("10.0.0.1:6388"); // "colon"
  * hostProblem("[::1"); // "brackets"
+ * hostProblem("tcp://db1:6388"); // "slash"
  * ```
  */
 export function hostProblem(host: string): HostProblem | undefined {
   if (host === "") return "empty";
   if (NOT_IN_HOST.test(host)) return "space";
   if (host.includes("[") || host.includes("]")) return "brackets";
+  if (host.includes("/")) return "slash";
   const colon = host.indexOf(":");
   if (colon >= 0 && host.indexOf(":", colon + 1) < 0) return "colon";
   return undefined;

@@ -320,7 +320,7 @@ function connectionTargets(options: LockOptions, connectTimeoutMs: number): Read
   const { servers, host, port } = options;
   let where = "";
   if (servers === undefined) {
-    where = `\u0001${checkHost(host ?? DEFAULT_HOST)}\u0000${checkPort(port ?? DEFAULT_PORT)}`;
+    where = `\u0001${checkHost(host ?? DEFAULT_HOST, "host", true)}\u0000${checkPort(port ?? DEFAULT_PORT)}`;
   } else {
     if (host !== undefined || port !== undefined) {
       throw new InvalidArgumentError("give either servers or the deprecated host/port, not both");
@@ -337,7 +337,9 @@ function connectionTargets(options: LockOptions, connectTimeoutMs: number): Read
   if (known !== undefined) return known;
   // The first of its kind: the targets, from what was just checked (read again).
   const pairs: ReadonlyArray<readonly [string, number]> =
-    servers === undefined ? [[checkHost(host ?? DEFAULT_HOST), checkPort(port ?? DEFAULT_PORT)]] : readServers(servers);
+    servers === undefined
+      ? [[checkHost(host ?? DEFAULT_HOST, "host", true), checkPort(port ?? DEFAULT_PORT)]]
+      : readServers(servers);
   const made = Object.freeze(
     pairs.map(([h, p]): Target => {
       const open: OpenSettings = { host: h, port: p, connectTimeoutMs, tls, auth, runtime };

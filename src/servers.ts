@@ -7,7 +7,7 @@
  * @module
  */
 import { InvalidArgumentError } from "./errors.ts";
-import { hostProblem, meantHostPort } from "./host.ts";
+import { hostProblem, meantHostPort, URL_NOT_SERVER } from "./host.ts";
 import { quote } from "./quote.ts";
 import { describeValue } from "./validate.ts";
 
@@ -31,7 +31,7 @@ export type ServerAddress = string | readonly [host: string, port: number] | Rea
 
 /** What {@link splitHostPort} found wrong with a `host:port` text. */
 export type HostPortProblem =
-  /** `://` in it: a URL, whose scheme does not belong in a server. */
+  /** `://` or another `/` in it: a URL, whose scheme or path does not belong in a server. */
   | "scheme"
   /**
    * `[` without its `]`, something other than `:port` after the `]`, or a `[`
@@ -88,6 +88,7 @@ export function splitHostPort(
     }
   }
   const bad = hostProblem(host);
+  if (bad === "slash") return { ok: false, problem: "scheme" };
   if (bad === "brackets" || bad === "colon" || bad === "space") return { ok: false, problem: bad };
   if (port === undefined) {
     if (defaultPort === undefined) return { ok: false, problem: host === "" ? "form" : "noPort" };
@@ -109,9 +110,10 @@ export function splitHostPort(
 export function hostPortReason(problem: Exclude<HostPortProblem, "ipv6" | "noPort" | "form">, text: string): string {
   if (problem === "scheme") {
     // The part after the scheme, up to a path, if that is a good host:port.
-    const rest = text.slice(text.indexOf("://") + 3).split("/")[0] as string;
+    const scheme = text.indexOf("://");
+    const rest = scheme < 0 ? "" : (text.slice(scheme + 3).split("/")[0] as string);
     const s = splitHostPort(rest);
-    return `a URL is not a server: write host:port without a scheme${s.ok ? ` (${quote(rest, 80)})` : ""}`;
+    return `${URL_NOT_SERVER}${s.ok ? ` (${quote(rest, 80)})` : ""}`;
   }
   if (problem === "brackets") return "brackets go only around an IPv6 address, written [address]:port";
   if (problem === "colon") return 'a host in brackets is an IPv6 address, which has at least two ":"';
@@ -160,6 +162,7 @@ export function readServer(value: unknown, where: string): readonly [host: strin
     if (problem === "brackets") {
       throw bad('the host must not contain "[" or "]": in a [host, port] pair an IPv6 address goes without brackets');
     }
+    if (problem === "slash") throw bad(`the host must not contain "/": ${URL_NOT_SERVER}`);
     if (problem === "colon") {
       const meant = meantHostPort(host as string, port);
       throw bad(

@@ -5,7 +5,7 @@
  * @module
  */
 import { InvalidArgumentError, quote } from "./errors.ts";
-import { hostProblem, meantHostPort } from "./host.ts";
+import { hostProblem, meantHostPort, URL_NOT_SERVER } from "./host.ts";
 
 /** Longest line the server accepts, in UTF-8 bytes (the `\n` not counted). */
 export const MAX_LINE_BYTES = 256;
@@ -348,20 +348,23 @@ export function checkMaxHoldS(value: unknown): number {
 
 /**
  * A host name or address, without its port (the deprecated `host` option,
- * `tls.serverName`): a non-empty string without whitespace or brackets, and
- * not with exactly one `:` (the check of `servers`' pairs, `host.ts`).
+ * `tls.serverName`): a non-empty string without whitespace, brackets or `/`,
+ * and not with exactly one `:` (the check of `servers`' pairs, `host.ts`).
+ * `takesServers`: the caller also takes `servers`, which a host written as
+ * `host:port` is then pointed to.
  */
-export function checkHost(value: unknown, name = "host"): string {
+export function checkHost(value: unknown, name = "host", takesServers = false): string {
   const problem = typeof value === "string" ? hostProblem(value) : "empty";
   if (problem === undefined) return value as string;
   const bad = (why: string): InvalidArgumentError => new InvalidArgumentError(`${name} is ${quote(value, 80)}: ${why}`);
   if (problem === "brackets") throw bad('it must not contain "[" or "]" (an IPv6 address goes without them: "::1")');
+  if (problem === "slash") throw bad(`it must not contain "/": ${URL_NOT_SERVER}`);
   if (problem === "colon") {
     const meant = name === "host" ? meantHostPort(value as string, undefined) : undefined;
     throw bad(
       meant === undefined
         ? 'it has one ":", and an IPv6 address has at least two'
-        : `it looks like host:port: give host ${quote(meant[0])} and port ${meant[1]}, or servers: [${quote(`${meant[0]}:${meant[1]}`)}]`,
+        : `it looks like host:port: give host ${quote(meant[0])} and port ${meant[1]}${takesServers ? `, or servers: [${quote(`${meant[0]}:${meant[1]}`)}]` : ""}`,
     );
   }
   throw new InvalidArgumentError(`${name} must be a non-empty string without whitespace, got ${quote(value, 80)}`);

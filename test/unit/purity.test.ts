@@ -15,9 +15,48 @@ function code(text: string): string {
   return text.replace(/\/\*[\s\S]*?\*\//g, "").replace(/(^|[^:])\/\/.*$/gm, "$1");
 }
 
-/** Blank out string literals, so that names inside strings do not count as uses. */
+/**
+ * Blank out string literals, so that names inside strings do not count as uses. A template literal's `${…}`
+ * expressions are code, and stay (with their own strings blanked): `${Deno.version.deno}` is a use of Deno.
+ */
 function withoutStrings(text: string): string {
-  return text.replace(/"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`(?:[^`\\]|\\.)*`/g, '""');
+  let out = "";
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i] as string;
+    if (c === '"' || c === "'") {
+      // A quote with no closing one on its line (as in a regular expression's character class) is no string.
+      const end = new RegExp(`${c}(?:[^${c}\\\\\\n]|\\\\.)*${c}`, "y");
+      end.lastIndex = i;
+      if (end.test(text)) {
+        out += '""';
+        i = end.lastIndex;
+        continue;
+      }
+    } else if (c === "`") {
+      out += '""';
+      i++;
+      while (i < text.length && text[i] !== "`") {
+        if (text[i] === "\\") i += 2;
+        else if (text.startsWith("${", i)) {
+          let depth = 1;
+          const start = i + 2;
+          i = start;
+          while (i < text.length && depth > 0) {
+            if (text[i] === "{") depth++;
+            else if (text[i] === "}") depth--;
+            i++;
+          }
+          out += ` ${withoutStrings(text.slice(start, i - 1))} `;
+        } else i++;
+      }
+      i++;
+      continue;
+    }
+    out += c;
+    i++;
+  }
+  return out;
 }
 
 /** [what, pattern, checked with string literals blanked out] */
@@ -63,6 +102,10 @@ describe("the core under src/ is runtime-agnostic", () => {
     ]);
     expect(violations("const d = Deno.connect;\nconst p = process.env;")).toEqual(["the Deno global", "process"]);
     expect(violations('const s = Symbol.for("Deno.customInspect"); // Bun and Deno\n')).toEqual([]);
+    // A template literal's text is a string; its ${…} expressions are code.
+    expect(violations("const v = `\u0024{Deno.version.deno}`;")).toEqual(["the Deno global"]);
+    expect(violations("const v = `Deno \u0024{1 + Number('2')} Bun`;")).toEqual([]);
+    expect(violations("const re = /[\"']x/; const b = Bun.file;")).toEqual(["the Bun global"]);
   });
 });
 
@@ -133,8 +176,8 @@ function importsOf(path: string, source: string): Array<string | null> {
   const found = [
     ...[
       // At a statement's start only, so that "import from 'x'" inside a message is not taken for one.
-      ...body.matchAll(/^\s*(?:import|export)\b[^'";]*?\bfrom\s*["']([^"']+)["']/gm),
-      ...body.matchAll(/^\s*import\s*["']([^"']+)["']/gm),
+      ...body.matchAll(/(?:^|;)\s*(?:import|export)\b[^'";]*?\bfrom\s*["']([^"']+)["']/gm),
+      ...body.matchAll(/(?:^|;)\s*import\s*["']([^"']+)["']/gm),
     ].map((m) => m[1] as string),
     ...dynamicImportsOf(body),
   ];
@@ -245,6 +288,9 @@ describe("the layer table: which folder may import which", () => {
     expect(layerViolations("src/open.ts", 'import { nodeRuntime } from "../adapters/node/transport.ts";')).toEqual([
       "src/open.ts imports adapters/node/transport.ts",
     ]);
+    expect(
+      layerViolations("src/pool.ts", 'import { a } from "./a.ts"; import { n } from "../adapters/node/transport.ts";'),
+    ).toEqual(["src/pool.ts imports adapters/node/transport.ts"]);
     expect(layerViolations("src/pool.ts", 'export { main } from "./cli/main.ts";')).toEqual([
       "src/pool.ts imports src/cli/main.ts",
     ]);

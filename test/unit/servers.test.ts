@@ -10,6 +10,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { DflockdClient } from "../../src/client.ts";
 import { InvalidArgumentError } from "../../src/errors.ts";
 import { stats } from "../../src/lowlevel.ts";
+import { openSettings } from "../../src/open.ts";
 import { sharedPool } from "../../src/pool.ts";
 import { DistributedLock, DistributedSemaphore } from "../../src/primitive.ts";
 import { readServer, SERVER_FORMS, splitHostPort } from "../../src/servers.ts";
@@ -259,6 +260,9 @@ describe("one host check for every form", () => {
     "a:b",
     "a::b",
     "http://x",
+    "tcp://db1:6388",
+    "http://db1:1",
+    "db1/x",
   ];
   const accepts = (f: () => unknown): boolean => {
     try {
@@ -292,6 +296,23 @@ describe("one host check for every form", () => {
       "host option",
     ).toBe(want);
     expect(splitHostPort(text).ok, `split ${text}`).toBe(want);
+  });
+
+  it("a URL as a pair's host or as the host option is told it is a URL, never to write http:6388", () => {
+    for (const host of ["http://db1", "tcp://db1:6388"]) {
+      expect(() => readServer([host, 6388], "x")).toThrow(/must not contain "\/": a URL is not a server/);
+      expect(() => new DistributedLock({ key: "k", host, port: 6388 })).toThrow(/a URL is not a server/);
+      expect(() => readServer([host, 6388], "x")).not.toThrow(/http:6388/);
+    }
+  });
+
+  it("host:port as connect()'s host names host and port, not the servers option connect() lacks", () => {
+    expect(() => openSettings("10.0.0.1:6388", 6388, {}, 1000)).toThrow(
+      /^host is "10\.0\.0\.1:6388": it looks like host:port: give host "10\.0\.0\.1" and port 6388$/,
+    );
+    expect(() => new DistributedLock({ key: "k", host: "10.0.0.1:6388" })).toThrow(
+      /or servers: \["10\.0\.0\.1:6388"\]/,
+    );
   });
 
   it("gives the host the string names to the pair check unchanged", () => {
