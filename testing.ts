@@ -33,6 +33,7 @@ import {
 export type { Stats, StatsIdle, StatsLock, StatsSemaphore } from "./src/replies.ts";
 export { ConfigError } from "./src/server/config.ts";
 export { type TestServer, type TestServerOptions, TestServerStoppedError } from "./src/server/test-server.ts";
+export type { ServerVersion } from "./src/server/versions.ts";
 
 const g = globalThis as { Deno?: unknown; Bun?: unknown };
 /** The listener of the runtime this runs on. */

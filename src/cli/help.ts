@@ -194,6 +194,11 @@ export function serveFlags(): string {
     ["--auth-token-file FILE", "the token, from FILE (trimmed)", "DFLOCKD_AUTH_TOKEN_FILE"],
     ["--debug", "accepted, as dflockd's; this server logs nothing more with it", undefined],
     ["--version", "print the version and exit", undefined],
+    [
+      "--server-version 1.10|1.16|2.1",
+      `this server's own: the dflockd generation to answer as (default ${d.version})`,
+      undefined,
+    ],
   ];
   return rows
     .map(
@@ -205,7 +210,8 @@ export function serveFlags(): string {
 const SERVE = `Usage: dflockd-client serve [flags]
 
 Run a dflockd-compatible server in this process, for tests and first steps. It
-answers as dflockd v1.10.0 does, but it is not dflockd. In production run dflockd:
+answers as dflockd v1.10.0 does (or, with --server-version, as v1.16 or v2.1 do),
+but it is not dflockd. In production run dflockd:
   ${DFLOCKD_INSTALL}
 
 It logs to stderr as dflockd does, with a line "... msg=listening addr=HOST:PORT"
@@ -215,8 +221,8 @@ lock requests get "error", open connections are served until they close or
 --shutdown-timeout passes, and then it exits ${EXIT.OK}. Further signals during that
 drain change nothing.
 
-The flags are dflockd's: -name or --name, "--name VALUE" or "--name=VALUE".
-A flag not given is read from its variable, as dflockd reads it.
+The flags are dflockd's, but --server-version: -name or --name, "--name VALUE"
+or "--name=VALUE". A flag not given is read from its variable, as dflockd reads it.
 
 ${serveFlags()}
 

@@ -8,6 +8,7 @@
  */
 import { brand, hasInstance } from "./brand.ts";
 import { durationString, parseAtoi, parseFlagBool, parseFlagInt, secondsToNanos } from "./goflag.ts";
+import { DEFAULT_VERSION, isServerVersion, type ServerVersion, versionForms, versionProblem } from "./versions.ts";
 import { trimSpace } from "./wire.ts";
 
 /** Everything that changes how the server behaves. Durations are whole seconds, as dflockd's flags give them. */
@@ -35,7 +36,7 @@ export interface ServerConfig {
   fence: boolean;
   /** Answer `ping` with `ok` (v1.14+); else it is an unknown command. */
   ping: boolean;
-  /** While shutting down, answer requests with `error_draining` (v1.16+). */
+  /** While shutting down, answer the next request with `error_draining`, then close (v1.16+). */
   draining: boolean;
   /**
    * Once the sweep has removed an `e` grant whose lease ran out, `w` says
@@ -53,12 +54,39 @@ export interface ServerConfig {
    * (later builds); v1.10.0 answers `error` and keeps serving it.
    */
   shutdownCloses: boolean;
+  /** The dflockd generation answered as; {@link applyVersion} sets the switches below (and `ping`, …) from it. */
+  version: ServerVersion;
+  /** Lock and semaphore keys live apart (v1.14+): `l k` and `sl k 2` do not collide, `r` frees no slot. */
+  namespaces: boolean;
+  /** The argument line of `auth` may be up to 64 KiB (v1.15+); else 256 bytes, as every line. */
+  longAuth: boolean;
+  /** A peer that closes while blocked in `l`/`w` leaves the queue at once, with no reply (v1.15+). */
+  dropOnPeerClose: boolean;
+  /** Queued waiters and `e` state go on disconnect even without auto-release (v1.15+). */
+  dropWaiters: boolean;
+  /** An `e` grant swept before `w` collected it is forgotten: `w` says `error_not_enqueued` (v1.10.1+). */
+  forgetSwept: boolean;
+  /** `stats` ends with `"signal_channels":[]` (pub/sub's, v1.11 to v1.16). */
+  signalChannels: boolean;
+  /** A token's first 16 hex characters are a big-endian fence that rises on every grant (v2.1+). */
+  tokenFence: boolean;
 }
 
 /** The reply forms of later builds; each matches some real server build. */
 export type ServerForms = Partial<
-  Pick<ServerConfig, "fence" | "ping" | "draining" | "leaseExpired" | "crAnywhere" | "secondsCap" | "shutdownCloses">
+  Omit<ServerConfig, IntKey | "host" | "authToken" | "tlsCert" | "tlsKey" | "autoReleaseOnDisconnect" | "version">
 >;
+
+/**
+ * `cfg` answering as `version`: the version and every switch it decides.
+ *
+ * @param cfg The settings, changed in place.
+ * @param version The generation.
+ * @returns `cfg`.
+ */
+export function applyVersion(cfg: ServerConfig, version: ServerVersion): ServerConfig {
+  return Object.assign(cfg, versionForms(version), { version });
+}
 
 /** dflockd v1.10.0's defaults. */
 export function defaultConfig(): ServerConfig {
@@ -86,6 +114,14 @@ export function defaultConfig(): ServerConfig {
     crAnywhere: false,
     secondsCap: false,
     shutdownCloses: false,
+    version: DEFAULT_VERSION,
+    namespaces: false,
+    longAuth: false,
+    dropOnPeerClose: false,
+    dropWaiters: false,
+    forgetSwept: false,
+    signalChannels: false,
+    tokenFence: false,
   };
 }
 
@@ -154,7 +190,7 @@ const INT_FLAGS: Readonly<Record<string, readonly [IntKey, string]>> = {
   "write-timeout": ["writeTimeoutS", "DFLOCKD_WRITE_TIMEOUT_S"],
   "shutdown-timeout": ["shutdownTimeoutS", "DFLOCKD_SHUTDOWN_TIMEOUT_S"],
 };
-const STRING_FLAGS = ["host", "auth-token", "auth-token-file", "tls-cert", "tls-key"] as const;
+const STRING_FLAGS = ["host", "auth-token", "auth-token-file", "tls-cert", "tls-key", "server-version"] as const;
 const BOOL_FLAGS = ["auto-release-on-disconnect", "debug", "version"] as const;
 
 /** Every flag `parseFlags` takes, for help texts. */
@@ -191,7 +227,8 @@ const DURATIONS: ReadonlySet<IntKey> = new Set<IntKey>([
  * `--name=<bool>`; integers in any base Go writes; `--` or the first
  * non-flag argument ends them), then fill what no flag set from `env` as
  * dflockd does (`DFLOCKD_PORT`, `DFLOCKD_AUTH_TOKEN`, …; a value that does not
- * parse is ignored), and check the result as dflockd does.
+ * parse is ignored), and check the result as dflockd does. One flag is this
+ * server's own: `--server-version 1.10|1.16|2.1`, the generation to answer as.
  *
  * @param args The flags.
  * @param env An environment variable, or undefined.
@@ -209,6 +246,7 @@ export function parseFlags(
   let certFile = "";
   let keyFile = "";
   let version = false;
+  let serverVersion: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
     if (arg === "--" || arg === "-" || !arg.startsWith("-")) break;
@@ -243,6 +281,7 @@ export function parseFlags(
     else if (name === "auth-token") tokenFlag = value;
     else if (name === "auth-token-file") tokenFile = value;
     else if (name === "tls-cert") certFile = value;
+    else if (name === "server-version") serverVersion = value;
     else keyFile = value;
   }
   const fromEnv = (flag: string, variable: string): string | undefined => {
@@ -284,6 +323,10 @@ export function parseFlags(
   );
   if ((certFile === "") !== (keyFile === "")) {
     throw new ConfigError("both --tls-cert and --tls-key must be provided together");
+  }
+  if (serverVersion !== undefined) {
+    if (!isServerVersion(serverVersion)) throw new ConfigError(versionProblem("--server-version", serverVersion));
+    applyVersion(cfg, serverVersion);
   }
   return {
     config: cfg,

@@ -6,10 +6,12 @@
  *
  * @module
  */
+
+import { MAX_AUTH_LINE_BYTES, MAX_LINE_BYTES } from "./args.ts";
 import type { ServerConfig } from "./config.ts";
 import { delayOf, LineReader } from "./lines.ts";
 import type { ConnEvents, Listen, Listening, ServerConn } from "./listen.ts";
-import { MAX_LINE_BYTES, Session, type SessionHost, type SessionSocket } from "./session.ts";
+import { Session, type SessionHost, type SessionSocket } from "./session.ts";
 import { LockTable } from "./table.ts";
 
 /** A running server. */
@@ -88,7 +90,8 @@ export async function startServer(cfg: ServerConfig, listen: Listen): Promise<Ru
     }
     live++;
     const lines = new LineReader({
-      maxLine: MAX_LINE_BYTES,
+      // v1.15+ takes an `auth` line of up to 64 KiB: the session judges each line's own limit.
+      maxLine: cfg.longAuth ? MAX_AUTH_LINE_BYTES : MAX_LINE_BYTES,
       dropCr: cfg.crAnywhere,
       highWater: READ_HIGH_WATER,
       full: () => conn.pause(),
@@ -114,9 +117,13 @@ export async function startServer(cfg: ServerConfig, listen: Listen): Promise<Ru
     });
     return {
       data: (b) => lines.push(b),
-      end: () => lines.close(),
+      end: () => {
+        lines.close();
+        session.peerClosed();
+      },
       closed: () => {
         lines.close();
+        session.peerClosed();
         forget(conn);
       },
     };

@@ -8,10 +8,29 @@
  *
  * @module
  */
+import {
+  CMDS,
+  MAX_AUTH_LINE_BYTES,
+  MAX_LINE_BYTES,
+  MAX_SECONDS,
+  nanos,
+  parseInts,
+  validKey,
+  wholeSeconds,
+} from "./args.ts";
 import type { ServerConfig } from "./config.ts";
 import { parseAtoi as atoi } from "./goflag.ts";
 import { delayOf, type LineReader, type LineResult, MAX_TIMER_MS } from "./lines.ts";
-import { type Holder, type Lease, type Limit, LOCK_LIMIT, type LockTable, type Owner, type Waiter } from "./table.ts";
+import {
+  type Holder,
+  type Lease,
+  type Limit,
+  LOCK_LIMIT,
+  type LockTable,
+  type Owner,
+  slotOf,
+  type Waiter,
+} from "./table.ts";
 import { byteString, fields, trimSpace, utf8 } from "./wire.ts";
 
 /** What a session needs from its connection (the server closes it once the session ends). */
@@ -38,46 +57,11 @@ export interface SessionHost {
   onShutdown(cancel: () => void): () => void;
 }
 
-/** The `s*` commands differ from their twins only in taking a limit (a lock's is 1). */
-const CMDS: Record<string, { sem: boolean; op: "l" | "e" | "w" | "r" | "n" }> = {
-  l: { sem: false, op: "l" },
-  e: { sem: false, op: "e" },
-  w: { sem: false, op: "w" },
-  r: { sem: false, op: "r" },
-  n: { sem: false, op: "n" },
-  sl: { sem: true, op: "l" },
-  se: { sem: true, op: "e" },
-  sw: { sem: true, op: "w" },
-  sr: { sem: true, op: "r" },
-  sn: { sem: true, op: "n" },
-};
-
 /** The server's wait after refusing a client's `auth`, before it closes. */
 export const AUTH_FAIL_CLOSE_MS = 100;
 
-/** The longest request line the server takes, in bytes, without its `\n`. */
-export const MAX_LINE_BYTES = 256;
-
-/** The largest number of seconds later builds take (int64 nanoseconds). */
-const MAX_SECONDS = 9_223_372_036n;
-
-/** Seconds as Go's `time.Duration(n) * time.Second`: int64 nanoseconds, wrapping. */
-function nanos(seconds: bigint): bigint {
-  return BigInt.asIntN(64, seconds * 1_000_000_000n);
-}
-
-/**
- * Whole seconds of `ns` as dflockd writes them: `int(d.Seconds())`, through a
- * float64 that can round up (`l`, `sl`, `n`, `sn`), or `int(d / time.Second)`
- * (`e`, `se`, `w`).
- */
-function wholeSeconds(ns: bigint, viaFloat: boolean): number {
-  const sec = ns / 1_000_000_000n;
-  return viaFloat ? Math.trunc(Number(sec) + Number(ns % 1_000_000_000n) / 1e9) : Number(sec);
-}
-
 /** What waiting in a queue ended with. */
-type Parked = Holder | "timeout" | "shutdown";
+type Parked = Holder | "timeout" | "shutdown" | "gone";
 
 /** A connection's request loop. */
 export class Session implements Owner {
@@ -89,6 +73,9 @@ export class Session implements Owner {
   /** Ends the wait after a refused auth early, when the server stops. */
   #abortWait: (() => void) | undefined;
   #aborted = false;
+  /** The peer has closed (or shut its side); with `dropOnPeerClose`, what ends a blocked wait then. */
+  #peerGone = false;
+  #onPeerGone: (() => void) | undefined;
 
   constructor(id: number, host: SessionHost, sock: SessionSocket, lines: LineReader) {
     this.id = id;
@@ -104,8 +91,8 @@ export class Session implements Owner {
     for (;;) {
       const req = await this.#readRequest();
       if (typeof req !== "string" && cfg.draining && this.#host.shuttingDown()) {
-        if (!(await this.#send("error_draining\n"))) return;
-        continue;
+        this.#sock.write("error_draining\n");
+        return;
       }
       // Before auth, anything but the right token (silence, a close, a long line) is refused as auth.
       if (!authed && (typeof req === "string" || utf8(req[0]) !== "auth" || trimSpace(utf8(req[2])) !== cfg.authToken))
@@ -125,6 +112,15 @@ export class Session implements Owner {
       const reply = await this.#handle(cmd, keyBytes, utf8(argBytes));
       if (reply === undefined || !(await this.#send(`${reply}\n`))) return;
     }
+  }
+
+  /**
+   * The peer closed the connection or shut its side of it. v1.15+ (`dropOnPeerClose`) watches for that while a
+   * request blocks and gives up the wait at once; v1.10.0 reads nothing then, and the wait runs its course.
+   */
+  peerClosed(): void {
+    this.#peerGone = true;
+    if (this.#host.cfg.dropOnPeerClose) this.#onPeerGone?.();
   }
 
   /** The server is stopping (not draining): end any wait of the session's own now. */
@@ -149,13 +145,17 @@ export class Session implements Owner {
   /**
    * Three lines, each under the read deadline, judged for length once their
    * `\n` has come: v1.10.0 counts trailing `\r`s and then drops them; later
-   * builds delete every `\r` first.
+   * builds delete every `\r` first. Each line may have 256 bytes, but the
+   * argument of `auth`, which may have 64 KiB from v1.15 (`longAuth`: the
+   * reader then keeps lines that long, and the rest are judged here).
    */
   async #readRequest(): Promise<[Uint8Array, Uint8Array, Uint8Array] | Exclude<LineResult, { line: Uint8Array }>> {
     const out: Uint8Array[] = [];
     while (out.length < 3) {
       const r = await this.#lines.next(this.#host.cfg.readTimeoutS * 1000);
       if (typeof r === "string") return r;
+      const auth = out.length === 2 && utf8(out[0] as Uint8Array) === "auth";
+      if (r.line.length > (auth ? MAX_AUTH_LINE_BYTES : MAX_LINE_BYTES)) return "overlong";
       let line = r.line;
       while (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
       out.push(line);
@@ -193,9 +193,9 @@ export class Session implements Owner {
     const spec = CMDS[cmd];
     if (spec === undefined) return "error";
     if (!validKey(keyBytes)) return "error";
-    const key = byteString(keyBytes);
-    const args = fields(arg);
     const { sem } = spec;
+    const key = slotOf(byteString(keyBytes), sem, this.#host.cfg.namespaces);
+    const args = fields(arg);
     switch (spec.op) {
       case "l": {
         const p = sem ? parseInts(args, 2, 3) : parseInts(args, 1, 2);
@@ -289,12 +289,16 @@ export class Session implements Owner {
       return `ok ${table.grantFields(h)}`;
     }
     table.dequeue(r.waiter);
-    return h === "timeout" ? "timeout" : this.#cut();
+    return this.#cut(h);
   }
 
-  /** The answer to a blocked request cut by a shutdown: `error`, or (later builds) none, and a close. */
-  #cut(): string | undefined {
-    return this.#host.cfg.shutdownCloses ? undefined : "error";
+  /**
+   * The answer to a blocked request cut short: `timeout`; none, and a close, when the peer went away; when a
+   * shutdown cut it, `error`, or (the fence build) none, and a close.
+   */
+  #cut(how: Exclude<Parked, Holder>): string | undefined {
+    if (how === "timeout") return "timeout";
+    return how === "gone" || this.#host.cfg.shutdownCloses ? undefined : "error";
   }
 
   #enqueue(key: string, limit: Limit, lease: Lease): string {
@@ -343,16 +347,20 @@ export class Session implements Owner {
     if (typeof h === "string") {
       // A wait that times out (or is cut by a shutdown) gives up its place in the queue.
       table.dequeue(w);
-      return h === "timeout" ? "timeout" : this.#cut();
+      return this.#cut(h);
     }
     table.touch(key);
     return `ok ${table.grantFields(h)}`;
   }
 
-  /** Park until granted, `timeoutMs` passes, or a shutdown begins (at once if one has). */
+  /**
+   * Park until granted, `timeoutMs` passes, a shutdown begins (at once if one has), or (`dropOnPeerClose`) the
+   * peer goes away (at once if it has).
+   */
   #park(w: Waiter, timeoutMs: number): Promise<Parked> {
     if (this.#host.shuttingDown()) return Promise.resolve("shutdown");
     if (timeoutMs <= 0) return Promise.resolve("timeout");
+    if (this.#peerGone && this.#host.cfg.dropOnPeerClose) return Promise.resolve("gone");
     return new Promise((resolve) => {
       // Beyond what a timer can hold the wait is as good as forever.
       const timer = timeoutMs <= MAX_TIMER_MS ? setTimeout(() => done("timeout"), timeoutMs) : undefined;
@@ -361,27 +369,11 @@ export class Session implements Owner {
         if (timer !== undefined) clearTimeout(timer);
         unhook();
         w.wake = undefined;
+        this.#onPeerGone = undefined;
         resolve(how);
       };
       w.wake = done;
+      this.#onPeerGone = () => done("gone");
     });
   }
-}
-
-function validKey(key: Uint8Array): boolean {
-  if (key.length === 0 || key.length > MAX_LINE_BYTES) return false;
-  for (const b of key) if (b === 0x20 || b === 0x09 || b === 0x0d || b === 0x0a) return false;
-  return true;
-}
-
-/** Between `min` and `max` integers, each as Go's strconv.Atoi takes them. */
-function parseInts(args: string[], min: number, max: number): (bigint | undefined)[] | undefined {
-  if (args.length < min || args.length > max) return undefined;
-  const out: (bigint | undefined)[] = [];
-  for (const a of args) {
-    const n = atoi(a);
-    if (n === undefined) return undefined;
-    out.push(n);
-  }
-  return out;
 }

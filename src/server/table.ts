@@ -11,6 +11,7 @@
  * @module
  */
 import type { ServerConfig } from "./config.ts";
+import { FencedTokens, randomToken } from "./tokens.ts";
 import { goJsonString } from "./wire.ts";
 
 /** One connection as the table sees it. */
@@ -58,7 +59,8 @@ export interface Waiter {
 
 /**
  * A key. Locks and semaphores share one table: `l` is `sl` with limit 1, and
- * `stats` lists a key of limit 1 as a lock, any other as a semaphore.
+ * `stats` lists a key of limit 1 as a lock, any other as a semaphore. From
+ * v1.14 a lock's key and a semaphore's are kept apart (see {@link slotOf}).
  */
 export interface Entry {
   readonly key: string;
@@ -84,15 +86,18 @@ export const LOCK_LIMIT: Limit = { n: 1, text: "1" };
 /** What `acquire` decided: a reply now, or a waiter to park. */
 export type Acquired = { readonly reply: string } | { readonly waiter: Waiter } | { readonly holder: Holder };
 
-const HEX = "0123456789abcdef";
+/**
+ * The table's key for `key` of a lock or a semaphore: itself where both
+ * share one namespace (v1.10.0), else marked by a first character no byte
+ * string has (so the two never meet, and stats show the key unmarked).
+ */
+export function slotOf(key: string, sem: boolean, namespaces: boolean): string {
+  return namespaces ? (sem ? "\u0101" : "\u0100") + key : key;
+}
 
-/** 32 lowercase hex characters from a CSPRNG, like the server's tokens. */
-function newToken(): string {
-  const bytes = new Uint8Array(16);
-  crypto.getRandomValues(bytes);
-  let s = "";
-  for (const b of bytes) s += HEX.charAt(b >> 4) + HEX.charAt(b & 15);
-  return s;
+/** The key a table key stands for. */
+function shown(slot: string): string {
+  return slot.charCodeAt(0) > 0xff ? slot.slice(1) : slot;
 }
 
 /** The keys of one double, with every rule that decides a reply. */
@@ -101,10 +106,13 @@ export class LockTable {
   readonly #now: () => number;
   readonly #entries = new Map<string, Entry>();
   #fence = 0;
+  /** v2.1's tokens, which carry a fence; undefined for random ones. */
+  readonly #fenced: FencedTokens | undefined;
 
   constructor(cfg: ServerConfig, now: () => number = () => performance.now()) {
     this.#cfg = cfg;
     this.#now = now;
+    this.#fenced = cfg.tokenFence ? new FencedTokens() : undefined;
   }
 
   /** The table's clock, in milliseconds. */
@@ -207,11 +215,13 @@ export class LockTable {
 
   /**
    * A connection has closed. With auto-release (dflockd's default) everything
-   * it held or waited for goes. Without, dflockd cleans up nothing: its leases
-   * run out, and an `e` still queued is granted (to nobody) when its turn comes.
+   * it held or waited for goes. Without, v1.10.0 cleans up nothing: its leases
+   * run out, and an `e` still queued is granted (to nobody) when its turn
+   * comes; v1.15+ (`dropWaiters`) still takes it out of every queue.
    */
   dropOwner(owner: Owner, autoRelease: boolean): void {
-    if (!autoRelease) return;
+    // v1.15+: what it waited for goes whatever auto-release says; that only decides what it held.
+    if (!autoRelease && !this.#cfg.dropWaiters) return;
     for (const entry of this.#entries.values()) {
       let waited = false;
       for (let i = entry.waiters.length - 1; i >= 0; i--) {
@@ -223,7 +233,7 @@ export class LockTable {
         }
       }
       let held = false;
-      for (let i = entry.holders.length - 1; i >= 0; i--) {
+      for (let i = entry.holders.length - 1; autoRelease && i >= 0; i--) {
         if ((entry.holders[i] as Holder).owner === owner) {
           entry.holders.splice(i, 1);
           held = true;
@@ -258,7 +268,7 @@ export class LockTable {
     const idleSems: string[] = [];
     // No expiry here: a lapsed, unswept lease shows with 0 s left.
     for (const e of this.#entries.values()) {
-      const key = goJsonString(e.key);
+      const key = goJsonString(shown(e.key));
       const lock = e.limitText === "1";
       if (e.holders.length === 0 && e.waiters.length === 0) {
         (lock ? idleLocks : idleSems).push(`{"key":${key},"idle_s":${(now - e.lastActivity) / 1000}}`);
@@ -279,7 +289,9 @@ export class LockTable {
     const extra = this.#cfg.fence ? `,"rw_locks":[]` : "";
     const tail = this.#cfg.fence
       ? `,"counters":[],"kv_entries":[],"lists":[],"signal_channels":null,"watch_channels":null,"barriers":[]`
-      : "";
+      : this.#cfg.signalChannels
+        ? `,"signal_channels":[]`
+        : "";
     return (
       `{"connections":${connections},"locks":${list(locks)},"semaphores":${list(sems)}${extra},` +
       `"idle_locks":${list(idleLocks)},"idle_semaphores":${list(idleSems)}${tail}}`
@@ -288,21 +300,23 @@ export class LockTable {
 
   /**
    * A grant that an `e` has not yet collected with `w` is gone. Released, the
-   * `w` finds nothing. Swept after its lease ran out: later builds say
+   * `w` finds nothing. Swept after its lease ran out: the fence build says
    * `error_lease_expired`; v1.10.0 finds nothing if `e` took the key at once,
-   * and hands out the dead token if the grant came from the queue.
+   * and hands out the dead token if the grant came from the queue; v1.16+
+   * (`forgetSwept`) finds nothing either way.
    */
   #forget(entry: Entry, h: Holder, expired: boolean): void {
     const w = h.owner.enqueued.get(entry.key);
     if (w?.granted !== h) return;
     if (expired && this.#cfg.leaseExpired) w.lapsed = "expired";
-    else if (expired && w.entry !== undefined) w.lapsed = "stale";
+    else if (expired && w.entry !== undefined && !this.#cfg.forgetSwept) w.lapsed = "stale";
     else h.owner.enqueued.delete(entry.key);
   }
 
   #grant(entry: Entry, owner: Owner, lease: Lease): Holder {
     const now = this.#now();
-    const h: Holder = { owner, token: newToken(), ttlS: lease.replyS, expiresAt: now + lease.ms, fence: ++this.#fence };
+    const token = this.#fenced?.next() ?? randomToken();
+    const h: Holder = { owner, token, ttlS: lease.replyS, expiresAt: now + lease.ms, fence: ++this.#fence };
     entry.holders.push(h);
     entry.lastActivity = now;
     return h;

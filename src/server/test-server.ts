@@ -7,9 +7,18 @@
  */
 import type { Stats } from "../replies.ts";
 import { brand, hasInstance } from "./brand.ts";
-import { ConfigError, checkConfig, defaultConfig, type IntKey, type ServerConfig, type ServerForms } from "./config.ts";
+import {
+  applyVersion,
+  ConfigError,
+  checkConfig,
+  defaultConfig,
+  type IntKey,
+  type ServerConfig,
+  type ServerForms,
+} from "./config.ts";
 import type { Listen } from "./listen.ts";
 import { type RunningServer, startServer } from "./server.ts";
+import { isServerVersion, type ServerVersion, versionProblem } from "./versions.ts";
 
 /**
  * Settings of a test server: dflockd's flags, named as options. Every one is
@@ -57,6 +66,15 @@ export interface TestServerOptions {
   writeTimeoutS?: number | undefined;
   /** How long {@link TestServer.shutdown} waits for connections, in seconds, `0` for ever (`--shutdown-timeout`). Default `30`. */
   shutdownTimeoutS?: number | undefined;
+  /**
+   * The dflockd generation to answer as (`--server-version`). Default `"1.10"`, checked against a real v1.10.0.
+   * `"1.16"`: `ping`, lock and semaphore keys apart, seconds past 9223372036 refused, `auth` lines up to 64 KiB,
+   * a peer that closes while blocked leaves the queue at once, `error_draining` then a close during a shutdown.
+   * `"2.1"`: the same, without 1.16's `signal_channels` in stats, and every token carries a fence (its first 16
+   * hex characters, a big-endian number that rises on every grant). The later two are modelled from upstream's
+   * source.
+   */
+  version?: ServerVersion | undefined;
 }
 
 /**
@@ -156,7 +174,7 @@ const INT_OPTIONS: readonly IntKey[] = [
   "readTimeoutS",
   "shutdownTimeoutS",
 ];
-const OTHER_OPTIONS = ["host", "authToken", "tls", "autoReleaseOnDisconnect"] as const;
+const OTHER_OPTIONS = ["host", "authToken", "tls", "autoReleaseOnDisconnect", "version"] as const;
 
 /**
  * Check `options` and turn them into settings.
@@ -181,6 +199,9 @@ export function testServerConfig(options: TestServerOptions = {}, forms: ServerF
     } else if (name === "autoReleaseOnDisconnect") {
       if (typeof value !== "boolean") throw new ConfigError(`${name} must be true or false`);
       cfg.autoReleaseOnDisconnect = value;
+    } else if (name === "version") {
+      if (!isServerVersion(value)) throw new ConfigError(versionProblem(name, value));
+      applyVersion(cfg, value);
     } else if (name === "tls") {
       const t = (typeof value === "object" && value !== null ? value : {}) as { cert?: unknown; key?: unknown };
       if (typeof t.cert !== "string" || typeof t.key !== "string") {
