@@ -1,6 +1,7 @@
 /**
  * A dflockd for your tests, in the process: `startTestServer()` listens on a
- * free port and answers as dflockd v1.10.0 does, with controls a test needs
+ * free port and answers as dflockd v1.10.0 does (or as v1.16 or v2.1: the
+ * `version` option), with controls a test needs
  * (stop, crash, restart on the same port, stats). It uses the runtime's own
  * listener: `Deno.listen` under Deno, `Bun.listen` under Bun, `node:net`
  * elsewhere. It is for tests and first steps; production uses dflockd.
