@@ -168,10 +168,28 @@ describe(`dflockd-client serve (${RUNTIME})`, () => {
     expect(run.err()).toContain('level=WARN msg="shutdown timeout reached, force-closing connections"\n');
   });
 
+  it("--server-version 2.1 answers as v2.1 (ping; a token that carries the fence; error_draining, then a close, on SIGTERM)", async () => {
+    const { run, port } = await serve(["--port", "0", "--server-version", "2.1"]);
+    const c = await wire(port);
+    expect(await c.ask("ping", "_", "")).toBe("ok");
+    const fence = (reply: string | undefined): bigint => BigInt(`0x${(reply?.split(" ")[1] ?? "").slice(0, 16)}`);
+    const a = fence(await c.ask("l", key(), "0"));
+    expect(fence(await c.ask("sl", key(), "0 2")) - a).toBe(1n);
+    run.signal("SIGTERM");
+    await run.logged(/shutting down, draining connections/);
+    expect(await c.ask("stats", "_", "")).toBe("error_draining");
+    await c.ended;
+    expect(await run.exited).toMatchObject({ code: 0, signal: null });
+  });
+
   it("refuses a bad flag or setting as dflockd does: 'configuration error' on stderr, status 1", async () => {
     for (const [flags, message] of [
       [["--port", "99999"], "configuration error: --port must be 0-65535 (got 99999)\n"],
       [["--bogus=1"], "configuration error: flag provided but not defined: -bogus\n"],
+      [
+        ["--server-version", "3"],
+        'configuration error: --server-version must be one of "1.10", "1.16", "2.1" (got "3")\n',
+      ],
     ] as const) {
       const r = await runCli(["serve", ...flags], { deno: deno() });
       expect({ flags, code: r.code, end: r.err.slice(-message.length) }).toEqual({ flags, code: 1, end: message });
