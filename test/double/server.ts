@@ -12,6 +12,7 @@
  * ```
  */
 import { readFileSync } from "node:fs";
+import process from "node:process";
 import { bunListen } from "../../adapters/bun/listen.ts";
 import { denoListen } from "../../adapters/deno/listen.ts";
 import { nodeListen } from "../../adapters/node/listen.ts";
@@ -47,11 +48,19 @@ export interface DoubleServer {
 
 /**
  * Start a double with real-server `flags` (`--port 0` or no `--port`: a free
- * port is picked) and the reply forms in `options`.
+ * port is picked) and the reply forms in `options`. The generation is the
+ * flags' `--server-version`, else `DFLOCKD_DOUBLE_VERSION`, else 1.10.
  */
 export async function startDouble(flags: readonly string[] = [], options: DoubleOptions = {}): Promise<DoubleServer> {
   const hasPort = flags.some((f) => /^--?port(=|$)/.test(f));
-  const parsed = parseFlags(hasPort ? flags : [...flags, "--port", "0"]);
+  // DFLOCKD_DOUBLE_VERSION (1.10, 1.16, 2.1) runs a suite against another generation, unless the flags name one.
+  const version = process.env.DFLOCKD_DOUBLE_VERSION;
+  const pick = version !== undefined && !flags.some((f) => /^--?server-version(=|$)/.test(f));
+  const parsed = parseFlags([
+    ...flags,
+    ...(hasPort ? [] : ["--port", "0"]),
+    ...(pick ? ["--server-version", version] : []),
+  ]);
   const cfg: ServerConfig = { ...parsed.config, ...options };
   if (parsed.authTokenFile !== undefined) cfg.authToken = tokenFromFile(readFileSync(parsed.authTokenFile, "utf8"));
   if (parsed.tlsCertFile !== undefined && parsed.tlsKeyFile !== undefined) {
