@@ -89,7 +89,8 @@ process.once("exit", () => {
 /**
  * Start a dflockd with `flags` (real-server flags; the double takes the same):
  * the run's server (see {@link currentServer}) unless `server` says which.
- * `double` options set the reply forms of newer servers on the double only.
+ * `double` options set the reply forms of newer servers on the double only
+ * (on top of v1.10.0's, whatever DFLOCKD_DOUBLE_VERSION says).
  */
 export async function startDflockd(
   flags: string[] = [],
@@ -97,7 +98,9 @@ export async function startDflockd(
   double: DoubleOptions = {},
 ): Promise<DflockdServer> {
   if (server === "double") {
-    const d = await startDouble(["--host", "127.0.0.1", ...flags], double);
+    // Forms given here describe one build (a recording's, or a test's own): DFLOCKD_DOUBLE_VERSION must not add to them.
+    const pinned = Object.keys(double).length > 0 ? ["--server-version", "1.10"] : [];
+    const d = await startDouble(["--host", "127.0.0.1", ...pinned, ...flags], double);
     return { kind: "double", ...d, shutdown: () => d.drain(), output: () => "" };
   }
   for (let attempt = 1; ; attempt++) {
