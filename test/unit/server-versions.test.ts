@@ -7,6 +7,7 @@
 import * as net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { ConfigError, defaultConfig, parseFlags } from "../../src/server/config.ts";
+import { FencedTokens } from "../../src/server/tokens.ts";
 import { type ServerVersion, startTestServer, type TestServer, type TestServerOptions } from "../../testing.ts";
 
 /** A raw connection: one request out, one reply line back, in order. */
@@ -327,5 +328,16 @@ describe("the fence in the token (v2.1)", () => {
     expect(reply.split(" ")).toHaveLength(3);
     const distance = prefix(reply) - nowNs();
     expect(distance > HOUR_NS || distance < -HOUR_NS).toBe(true);
+  });
+});
+
+describe("FencedTokens", () => {
+  it("writes the count as 16 hex digits, big-endian, then 16 random ones, and wraps as a uint64", () => {
+    const t = new FencedTokens(0xfffffffffffffffdn);
+    const [a, b, c] = [t.next(), t.next(), t.next()];
+    expect(a).toMatch(/^fffffffffffffffe[0-9a-f]{16}$/);
+    expect(b).toMatch(/^ffffffffffffffff[0-9a-f]{16}$/);
+    expect(c).toMatch(/^0000000000000000[0-9a-f]{16}$/);
+    expect(new FencedTokens(41n).next().slice(0, 16)).toBe("000000000000002a");
   });
 });
