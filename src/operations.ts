@@ -12,6 +12,7 @@ import { Attempts, type How, RETRY } from "./attempt.ts";
 import { abortError, checkSignal, deadlineSignal } from "./cancel.ts";
 import type { LockDriver } from "./driver.ts";
 import { InvalidArgumentError, LockError, quote } from "./errors.ts";
+import { withTokenFence } from "./fence.ts";
 import { fire, heldEvent, type LockEvent } from "./hooks.ts";
 import type { Link } from "./link.ts";
 import { type AcquireOptions, checkCallOptions, type EnqueueStatus, serverOf } from "./options.ts";
@@ -114,7 +115,7 @@ export class Operations {
     signal: AbortSignal | undefined,
     owner: object | undefined,
   ): Promise<void> | undefined {
-    const confirming = this.#d.hold(epoch, grant, startBound, lastSend);
+    const confirming = this.#d.hold(epoch, withTokenFence(grant, this.#d.s.fenceFromToken), startBound, lastSend);
     if (confirming === undefined) {
       if (owner !== undefined) watchHolding(this.#d, owner, "instance");
       this.acquiredHook();
