@@ -14,10 +14,12 @@ import type { LockDriver } from "./driver.ts";
 import { InvalidArgumentError, LockError, quote } from "./errors.ts";
 import { withTokenFence } from "./fence.ts";
 import { fire, heldEvent, type LockEvent } from "./hooks.ts";
+import { leaderTarget } from "./leader.ts";
 import type { Link } from "./link.ts";
-import { type AcquireOptions, checkCallOptions, type EnqueueStatus, serverOf } from "./options.ts";
+import { type AcquireOptions, checkCallOptions, type EnqueueStatus, serverOf, type Target } from "./options.ts";
 import {
   acquireRequest,
+  type EnqueueResult,
   encodeEnqueue,
   type Grant,
   parseEnqueueReply,
@@ -70,8 +72,10 @@ export class Operations {
     const a = this.#a;
     const s = d.s;
     let how: How = "any";
+    let to: Target | undefined;
+    let redirects = 0;
     for (;;) {
-      const started = a.start(signal, how);
+      const started = a.start(signal, how, to);
       const epoch = typeof started === "number" ? started : await started;
       // A close() while it connected wins; checked in the same continuation that reads the link.
       d.current(epoch, "connecting");
@@ -81,7 +85,16 @@ export class Operations {
       const bytes = acquireRequest(s.kind, d.key, secondsOnWire(t, s.wire), s.leaseTtlS, s.limit);
       const timeoutMs = shared ? s.requestTimeoutMs : t * 1000 + BLOCKING_GRACE_MS;
       s.wire?.onSent?.();
-      const grant = await a.ask(epoch, bytes, "acquire", parseGrantReply, timeoutMs, signal);
+      let grant: Grant | null | typeof RETRY;
+      try {
+        grant = await a.ask(epoch, bytes, "acquire", parseGrantReply, timeoutMs, signal);
+      } catch (err) {
+        // A cluster follower: ask the leader it names, if it is one of the servers (leader.ts).
+        to = leaderTarget(err, s.targets, redirects++);
+        if (to === undefined) throw err;
+        how = "any";
+        continue;
+      }
       if (grant === RETRY) {
         how = "fresh";
         continue;
@@ -165,13 +178,24 @@ export class Operations {
     const a = this.#a;
     const bytes = encodeEnqueue(d.s.kind, d.key, d.s.leaseTtlS, d.s.limit);
     let how: How = "own";
+    let to: Target | undefined;
+    let redirects = 0;
     for (;;) {
-      const started = a.start(signal, how);
+      const started = a.start(signal, how, to);
       const epoch = typeof started === "number" ? started : await started;
       // A close() while it connected wins; checked in the same continuation that reads the link.
       d.current(epoch, "connecting");
       const link = d.link as Link;
-      const result = await a.ask(epoch, bytes, "enqueue", parseEnqueueReply, d.s.requestTimeoutMs, signal);
+      let result: EnqueueResult | typeof RETRY;
+      try {
+        result = await a.ask(epoch, bytes, "enqueue", parseEnqueueReply, d.s.requestTimeoutMs, signal);
+      } catch (err) {
+        // A cluster follower: ask the leader it names, if it is one of the servers (leader.ts).
+        to = leaderTarget(err, d.s.targets, redirects++);
+        if (to === undefined) throw err;
+        how = "own";
+        continue;
+      }
       if (result === RETRY) {
         how = "fresh";
         continue;
