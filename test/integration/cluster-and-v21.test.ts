@@ -15,7 +15,7 @@ import {
   ServerError,
 } from "../support/client.ts";
 import { fencedToken, type ScriptedServer, startScripted } from "../support/scripted-cluster.ts";
-import { key, until } from "./helpers.ts";
+import { key, until, useDflockd } from "./helpers.ts";
 
 const TOKEN = "0123456789abcdef0123456789abcdef";
 const running: ScriptedServer[] = [];
@@ -208,5 +208,30 @@ describe("v2.1 fences from the token (scripted fake)", () => {
     await lock.acquire();
     expect(lock.fence).toBe("7");
     await lock.release();
+  });
+});
+
+describe("the run's own server (the double, or a real dflockd by DFLOCKD_SERVER=real)", () => {
+  const server = useDflockd();
+
+  it("a fence field in its grants is the fence, with or without fenceFromToken; without one, only the option gives one", async () => {
+    const at = { servers: [server().address] };
+    const plain = new DistributedLock({ key: key(), ...at });
+    const fromToken = new DistributedLock({ key: key(), ...at, fenceFromToken: true });
+    await plain.acquire();
+    await fromToken.acquire();
+    const token = fromToken.token as string;
+    if (plain.fence !== undefined) {
+      // The later fence build: its decimal field, rising, never the token's (random there).
+      expect(plain.fence).toMatch(/^\d+$/);
+      expect(fromToken.fenceValue).toBeGreaterThan(plain.fenceValue as bigint);
+      expect(fromToken.fence).not.toBe(String(fenceOfToken(token)));
+    } else {
+      // No field (v1.10, the double's default form): nothing unless asked, then the token's 16 hex digits.
+      expect(plain.fenceValue).toBeUndefined();
+      expect(fromToken.fenceValue).toBe(fenceOfToken(token));
+    }
+    await plain.release();
+    await fromToken.release();
   });
 });
