@@ -273,7 +273,8 @@ export class Operations {
     const hook = d.s.hooks?.acquired;
     const grant = d.grant;
     // A close() in the same tick as the hand-over leaves nothing to tell.
-    if (hook !== undefined && grant !== undefined) fire("acquired", hook, () => heldEvent(d.key, serverOf(d.s), grant));
+    if (hook !== undefined && grant !== undefined)
+      fire("acquired", hook, () => heldEvent(d.key, serverOf(d.s, d.conn), grant));
   }
 
   waitingHook(reason: "queued" | "turn"): void {

@@ -373,8 +373,9 @@ export function pickServer(settings: Settings): Target {
   return settings.targets[i] as Target;
 }
 
-/** `host:port` of the server `settings.key` goes to, as the sharding strategy picks it. */
-export function serverOf(settings: Settings): string {
+/** `host:port` of `conn` (a cluster leader an acquisition was sent on to), else of the sharding's pick for the key. */
+export function serverOf(settings: Settings, conn?: { readonly server: string | undefined }): string {
+  if (conn?.server !== undefined) return conn.server;
   const t = pickServer(settings).open;
   return hostPort(t.host, t.port);
 }

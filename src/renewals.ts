@@ -203,7 +203,7 @@ export class Renewals {
       const hook = h.s.hooks?.renewed;
       // Told last, when the state says what happened: the hook may release or close.
       if (hook !== undefined) {
-        fireHook("renewed", hook, () => heldEvent(h.key, serverOf(h.s), h.lease.grant as Grant));
+        fireHook("renewed", hook, () => heldEvent(h.key, serverOf(h.s, h.conn), h.lease.grant as Grant));
       }
     } else if (!h.lease.needsConfirmation(t)) h.confirmedByRenewal();
     else if (this.#confirmations < MAX_CONFIRMATIONS) h.fire("renewed");

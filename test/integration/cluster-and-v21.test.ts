@@ -117,14 +117,25 @@ describe("error_not_leader on an acquire (scripted fake followers)", () => {
   it("is followed to the leader it names when that is a configured server", async () => {
     const leader = await fake(holder(() => "ok 2"));
     const follower = await fake(() => `error_not_leader ${leader.address}`);
-    const c = client({ servers: [follower.address, leader.address], shardingStrategy: first });
+    const told: string[] = [];
+    const c = client({
+      servers: [follower.address, leader.address],
+      shardingStrategy: first,
+      hooks: { acquired: (e) => told.push(e.server) },
+    });
     const lock = c.lock(key());
     expect(await lock.acquire()).toBe(true);
     expect(follower.count("l")).toBe(1);
     expect(leader.count("l")).toBe(1);
+    // Named as the server that granted it, not the one the sharding picked.
+    expect(lock.server).toBe(leader.address);
+    expect(told).toEqual([leader.address]);
     await lock.release();
     expect(leader.count("r")).toBe(1);
     expect(follower.count("r")).toBe(0);
+    const held = await c.lock(key()).hold();
+    expect(held.server).toBe(leader.address);
+    await held.release();
     // enqueue() too.
     const two = c.lock(key());
     leader.requests.length = 0;
