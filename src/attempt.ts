@@ -11,6 +11,7 @@ import { abortError, checkSignal } from "./cancel.ts";
 import type { Connection } from "./connection.ts";
 import type { LockDriver } from "./driver.ts";
 import { ConnectionError, LockError, quote, ServerError } from "./errors.ts";
+import { NotLeaderError } from "./leader.ts";
 import type { Link } from "./link.ts";
 import { explainMismatch, isBareMismatch } from "./mismatch.ts";
 import { openConnection } from "./open.ts";
@@ -91,18 +92,19 @@ export class Attempts implements AttemptSide {
   }
 
   /**
-   * Check state, pick a server, and get a connection as `how` says. Leaves
+   * Check state, pick a server (`to`, a leader an earlier try was sent to,
+   * else the sharding's), and get a connection as `how` says. Leaves
    * the state `connecting` and `this.link` set; returns the attempt's epoch
    * (at once when the pool lends a connection, else once one is open).
    */
-  start(signal: AbortSignal | undefined, how: How): number | Promise<number> {
+  start(signal: AbortSignal | undefined, how: How, to?: Target): number | Promise<number> {
     const d = this.#d;
     const state = d.state;
     if (state !== "released" && state !== "lost") throw busy(d.key, state);
     checkSignal(signal);
     const pool = d.pool;
     if (pool.closed) throw new LockError("the client was closed", "ABORTED");
-    const target = pickServer(d.s);
+    const target = to ?? pickServer(d.s);
     const lent = how === "fresh" ? undefined : pool.lend(target.poolKey, d.id, d, how === "any");
     const epoch = d.start();
     this.#reused = lent !== undefined;
@@ -192,7 +194,10 @@ export class Attempts implements AttemptSide {
       const retry = reused && d.epoch === epoch && signal?.aborted !== true && staleConnection(err);
       // Ended meanwhile (a close() between the reply and this continuation): no stats are asked.
       const ended = d.epoch !== epoch;
-      d.endAttempt(epoch, err instanceof ServerError ? "refused" : "failed");
+      d.endAttempt(
+        epoch,
+        err instanceof NotLeaderError ? "notLeader" : err instanceof ServerError ? "refused" : "failed",
+      );
       if (retry) return RETRY;
       if (!isBareMismatch(err)) throw err;
       // Told in full: the key, the server, and both limits where the server's stats tell them. The attempt

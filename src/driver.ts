@@ -254,7 +254,7 @@ export class LockDriver implements LinkUser {
         this.#handedOver = true;
         return;
       case "tell":
-        this.#tell(reason);
+        this.#tell(reason, serverOf(this.s, link?.conn));
         return;
       case "end":
         this.#end(reason);
@@ -272,7 +272,7 @@ export class LockDriver implements LinkUser {
   }
 
   /** Tell the holder, before anything lets the lock go: the signal aborts, then `onLost` and `hooks.lost`. */
-  #tell(reason: LockError | undefined): void {
+  #tell(reason: LockError | undefined, server: string): void {
     const err =
       reason instanceof LockLostError ? reason : new LockLostError(this.key, reason?.message ?? "lost", reason);
     this.#lost = err;
@@ -282,7 +282,7 @@ export class LockDriver implements LinkUser {
     abort?.abort(err);
     callOnLost(this.s.onLost, err);
     const hook = this.s.hooks?.lost;
-    if (hook !== undefined) fireHook("lost", hook, () => ({ key: this.key, server: serverOf(this.s), error: err }));
+    if (hook !== undefined) fireHook("lost", hook, () => ({ key: this.key, server, error: err }));
   }
 
   /** End the generation's signal and any connect in progress; nobody is told of a loss. */

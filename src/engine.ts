@@ -88,7 +88,7 @@ export class LockEngine {
   }
 
   get server(): string {
-    return serverOf(this.#d.s);
+    return serverOf(this.#d.s, this.#d.conn);
   }
 
   get signal(): AbortSignal | undefined {

@@ -18,7 +18,8 @@ import { quote } from "./quote.ts";
  * `"LIMIT_MISMATCH"`, `error_already_enqueued` → `"ALREADY_ENQUEUED"`,
  * `error_not_enqueued` → `"NOT_ENQUEUED"`, `error_lease_expired` →
  * `"LEASE_EXPIRED"`, `error_draining` → `"DRAINING"`, `error_auth` →
- * `"AUTH"`, a plain `error` or any other `error*` status → `"SERVER_ERROR"`.
+ * `"AUTH"`, `error_not_leader` → `"NOT_LEADER"` (a `NotLeaderError`), a plain
+ * `error` or any other `error*` status → `"SERVER_ERROR"`.
  * `"MAX_HOLD"` is the `cause` of a `LockLostError` for a holding ended by its `maxHoldS`.
  *
  * @example
@@ -54,6 +55,7 @@ export type LockErrorCode =
   | "NOT_HELD"
   | "LEASE_EXPIRED"
   | "DRAINING"
+  | "NOT_LEADER"
   | "AUTH";
 
 /**

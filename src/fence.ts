@@ -37,3 +37,42 @@ export function parseFence(fence: string): bigint {
 export function fenceValueOf(fence: string | undefined): bigint | undefined {
   return fence !== undefined && DECIMAL.test(fence) ? BigInt(fence) : undefined;
 }
+
+/** A dflockd v2.1+ token: 32 lower-case hex digits, the first 16 the fence. */
+const FENCED_TOKEN = /^[0-9a-f]{32}$/;
+
+/**
+ * The fence dflockd v2.1 and later put in every token: the first 16 of its
+ * 32 hex digits, a big-endian 64-bit number that rises with every grant from
+ * that server. Compare fences of one key only. v1.x and v2.0 tokens have the
+ * same shape but are random: a fence read from one of them means nothing,
+ * which is why a lock gives it only with the `fenceFromToken` option.
+ *
+ * @param token A token as the server sent it (`lock.token`).
+ * @returns The fence, or `undefined` when `token` is not exactly 32
+ *   lower-case hex digits (the form v2.1 sends).
+ * @example
+ * ```ts
+ * import { fenceOfToken } from "dflockd-client";
+ *
+ * fenceOfToken("17d3f0a1b2c3d4e50123456789abcdef"); // 1716980460237870309n
+ * fenceOfToken("not-a-v2.1-token"); // undefined
+ * ```
+ */
+export function fenceOfToken(token: string): bigint | undefined {
+  return typeof token === "string" && FENCED_TOKEN.test(token) ? BigInt(`0x${token.slice(0, 16)}`) : undefined;
+}
+
+/**
+ * `grant`, with the fence of its token as decimal text when `fromToken` is
+ * set and the grant has no fence field of its own (the field, a later build's,
+ * wins); else `grant` itself.
+ */
+export function withTokenFence<G extends { readonly token: string; readonly fence?: string }>(
+  grant: G,
+  fromToken: boolean,
+): G {
+  if (!fromToken || grant.fence !== undefined) return grant;
+  const fence = fenceOfToken(grant.token);
+  return fence === undefined ? grant : { ...grant, fence: fence.toString() };
+}

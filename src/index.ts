@@ -25,10 +25,11 @@ export {
   ProtocolError,
   ServerError,
 } from "./errors.ts";
-export { parseFence } from "./fence.ts";
+export { fenceOfToken, parseFence } from "./fence.ts";
 export { HeldLock } from "./held.ts";
 export { HeldLocks } from "./held-locks.ts";
 export type { AbandonedEvent, HeldEvent, LockEvent, LockHooks, LostEvent, WaitingEvent } from "./hooks.ts";
+export { NotLeaderError } from "./leader.ts";
 export {
   acquire,
   enqueue,

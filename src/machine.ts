@@ -81,6 +81,11 @@ export type Event =
   | "releaseDone"
   /** The server says it no longer knows the token (a renewal or release refused). */
   | "gone"
+  /**
+   * A cluster follower answered `error_not_leader`: it proves nothing about the lock. A renewal is tried
+   * again later (the loss deadline decides); an attempt or a release ends without a loss.
+   */
+  | "notLeader"
   /** A request on the holding's connection got no reply in time: the client gives the connection up. */
   | "replyLate"
   /** The holding's connection closed: the server, the network, or another holding on it gave it up. */
@@ -177,6 +182,8 @@ export const TABLE: readonly Transition[] = Object.freeze([
   ...rows(["releasing"], "releaseDone", "released", END_CLEAN),
   ...rows(HOLDING, "gone", "lost", LOSE_CLEAN),
   ...rows(["confirming", "releasing"], "gone", "released", END_CLEAN),
+  ...rows(["renewing"], "notLeader", "held", ["arm"]),
+  ...rows([...ATTEMPT, "releasing"], "notLeader", "released", END_CLEAN),
   ...rows(HOLDING, "replyLate", "lost", LOSE_BROKEN),
   ...rows(HOLDING, "deadline", "lost", LOSE_DROP),
   ...rows(HOLDING, "maxHold", "lost", LOSE_DROP),

@@ -12,11 +12,14 @@ import { Attempts, type How, RETRY } from "./attempt.ts";
 import { abortError, checkSignal, deadlineSignal } from "./cancel.ts";
 import type { LockDriver } from "./driver.ts";
 import { InvalidArgumentError, LockError, quote } from "./errors.ts";
+import { withTokenFence } from "./fence.ts";
 import { fire, heldEvent, type LockEvent } from "./hooks.ts";
+import { leaderTarget } from "./leader.ts";
 import type { Link } from "./link.ts";
-import { type AcquireOptions, checkCallOptions, type EnqueueStatus, serverOf } from "./options.ts";
+import { type AcquireOptions, checkCallOptions, type EnqueueStatus, serverOf, type Target } from "./options.ts";
 import {
   acquireRequest,
+  type EnqueueResult,
   encodeEnqueue,
   type Grant,
   parseEnqueueReply,
@@ -69,8 +72,10 @@ export class Operations {
     const a = this.#a;
     const s = d.s;
     let how: How = "any";
+    let to: Target | undefined;
+    let redirects = 0;
     for (;;) {
-      const started = a.start(signal, how);
+      const started = a.start(signal, how, to);
       const epoch = typeof started === "number" ? started : await started;
       // A close() while it connected wins; checked in the same continuation that reads the link.
       d.current(epoch, "connecting");
@@ -80,7 +85,16 @@ export class Operations {
       const bytes = acquireRequest(s.kind, d.key, secondsOnWire(t, s.wire), s.leaseTtlS, s.limit);
       const timeoutMs = shared ? s.requestTimeoutMs : t * 1000 + BLOCKING_GRACE_MS;
       s.wire?.onSent?.();
-      const grant = await a.ask(epoch, bytes, "acquire", parseGrantReply, timeoutMs, signal);
+      let grant: Grant | null | typeof RETRY;
+      try {
+        grant = await a.ask(epoch, bytes, "acquire", parseGrantReply, timeoutMs, signal);
+      } catch (err) {
+        // A cluster follower: ask the leader it names, if it is one of the servers (leader.ts).
+        to = leaderTarget(err, s.targets, redirects++);
+        if (to === undefined) throw err;
+        how = "any";
+        continue;
+      }
       if (grant === RETRY) {
         how = "fresh";
         continue;
@@ -114,7 +128,7 @@ export class Operations {
     signal: AbortSignal | undefined,
     owner: object | undefined,
   ): Promise<void> | undefined {
-    const confirming = this.#d.hold(epoch, grant, startBound, lastSend);
+    const confirming = this.#d.hold(epoch, withTokenFence(grant, this.#d.s.fenceFromToken), startBound, lastSend);
     if (confirming === undefined) {
       if (owner !== undefined) watchHolding(this.#d, owner, "instance");
       this.acquiredHook();
@@ -164,13 +178,24 @@ export class Operations {
     const a = this.#a;
     const bytes = encodeEnqueue(d.s.kind, d.key, d.s.leaseTtlS, d.s.limit);
     let how: How = "own";
+    let to: Target | undefined;
+    let redirects = 0;
     for (;;) {
-      const started = a.start(signal, how);
+      const started = a.start(signal, how, to);
       const epoch = typeof started === "number" ? started : await started;
       // A close() while it connected wins; checked in the same continuation that reads the link.
       d.current(epoch, "connecting");
       const link = d.link as Link;
-      const result = await a.ask(epoch, bytes, "enqueue", parseEnqueueReply, d.s.requestTimeoutMs, signal);
+      let result: EnqueueResult | typeof RETRY;
+      try {
+        result = await a.ask(epoch, bytes, "enqueue", parseEnqueueReply, d.s.requestTimeoutMs, signal);
+      } catch (err) {
+        // A cluster follower: ask the leader it names, if it is one of the servers (leader.ts).
+        to = leaderTarget(err, d.s.targets, redirects++);
+        if (to === undefined) throw err;
+        how = "own";
+        continue;
+      }
       if (result === RETRY) {
         how = "fresh";
         continue;
@@ -248,7 +273,8 @@ export class Operations {
     const hook = d.s.hooks?.acquired;
     const grant = d.grant;
     // A close() in the same tick as the hand-over leaves nothing to tell.
-    if (hook !== undefined && grant !== undefined) fire("acquired", hook, () => heldEvent(d.key, serverOf(d.s), grant));
+    if (hook !== undefined && grant !== undefined)
+      fire("acquired", hook, () => heldEvent(d.key, serverOf(d.s, d.conn), grant));
   }
 
   waitingHook(reason: "queued" | "turn"): void {

@@ -14,6 +14,7 @@ import { eachServer, readServers, type ServerAddress } from "./servers.ts";
 import { type ShardingStrategy, stableHashShard } from "./sharding.ts";
 import { hostPort, type Runtime } from "./transport.ts";
 import {
+  checkFlag,
   checkHost,
   checkKey,
   checkKnownKeys,
@@ -107,6 +108,8 @@ export interface LockOptions {
   onLost?: ((error: LockLostError) => void) | undefined;
   /** Callbacks told what happens to the lock (waiting, acquired, renewed, released, lost, abandoned): {@link LockHooks}. */
   hooks?: LockHooks | undefined;
+  /** `true` for dflockd v2.1+: the fence is read from the token when a grant has none (never for v1.x or v2.0). */
+  fenceFromToken?: boolean | undefined;
   /**
    * The runtime to connect through (`nodeRuntime`, `bunRuntime`,
    * `denoRuntime`). Default: the process's default, the runtime of the first
@@ -180,6 +183,7 @@ export const LOCK_KEYS: ReadonlySet<string> = new Set([
   "onLost",
   "hooks",
   "runtime",
+  "fenceFromToken",
 ]);
 const SEMAPHORE_KEYS: ReadonlySet<string> = new Set([...LOCK_KEYS, "limit"]);
 
@@ -243,6 +247,7 @@ export interface Settings {
   readonly hooks: LockHooks | undefined;
   /** The command line's internal `WIRE_WAIT` option, if set. */
   readonly wire: WireWait | undefined;
+  readonly fenceFromToken: boolean;
 }
 
 /** The server's default read timeout, in seconds. */
@@ -298,6 +303,7 @@ export function readSettings(kind: Kind, options: LockOptions, limit?: number): 
     onLost: options.onLost,
     hooks: checkHooks(options.hooks),
     wire: wireWaitOf(options),
+    fenceFromToken: checkFlag("fenceFromToken", options.fenceFromToken),
   };
 }
 
@@ -367,8 +373,9 @@ export function pickServer(settings: Settings): Target {
   return settings.targets[i] as Target;
 }
 
-/** `host:port` of the server `settings.key` goes to, as the sharding strategy picks it. */
-export function serverOf(settings: Settings): string {
+/** `host:port` of `conn` (a cluster leader an acquisition was sent on to), else of the sharding's pick for the key. */
+export function serverOf(settings: Settings, conn?: { readonly server: string | undefined }): string {
+  if (conn?.server !== undefined) return conn.server;
   const t = pickServer(settings).open;
   return hostPort(t.host, t.port);
 }

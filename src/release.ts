@@ -2,13 +2,15 @@
  * The release of a held lock, as events of its machine: after any renewal in
  * flight, the release is sent on the holding's connection, and its reply
  * becomes `releaseDone`, `gone` (the server no longer knew the token: the
- * lease had run out), `replyLate` or `closed`. Whatever ended the holding
+ * lease had run out), `notLeader` (a cluster follower: the release did not
+ * happen, the lease runs out on the leader), `replyLate` or `closed`. Whatever ended the holding
  * meanwhile (the loss deadline, say) is what the caller hears.
  *
  * @module
  */
 import type { Connection } from "./connection.ts";
 import { type LockError, LockLostError } from "./errors.ts";
+import { NotLeaderError } from "./leader.ts";
 import type { Event, Phase } from "./machine.ts";
 import type { Settings } from "./options.ts";
 import { commandName, type Grant, parseOkReply, releaseRequest } from "./protocol.ts";
@@ -77,8 +79,8 @@ function send(h: ReleaseHost, epoch: number, token: string, reject: (err: unknow
         if (provesGone(err)) {
           const why = "the server no longer recognised the token at release (lease expired?)";
           h.fire("gone", new LockLostError(h.key, why, err));
-        } else
-          h.fire((err as { code?: unknown } | null)?.code === "TIMEOUT" ? "replyLate" : "closed", err as LockError);
+        } else if (err instanceof NotLeaderError) h.fire("notLeader", err);
+        else h.fire((err as { code?: unknown } | null)?.code === "TIMEOUT" ? "replyLate" : "closed", err as LockError);
       },
     )
     .catch(reject);

@@ -16,6 +16,7 @@ import { Alarm, alarmClock } from "./alarms.ts";
 import type { Connection } from "./connection.ts";
 import { type LockError, LockLostError, ServerError } from "./errors.ts";
 import { fire as fireHook, heldEvent } from "./hooks.ts";
+import { NotLeaderError } from "./leader.ts";
 import type { LeaseTracker } from "./lease.ts";
 import type { Event, Phase } from "./machine.ts";
 import { type Settings, serverOf } from "./options.ts";
@@ -24,6 +25,16 @@ import { maxHoldLoss } from "./unreleased.ts";
 
 /** Renewals tried to confirm a late grant before giving it up. */
 const MAX_CONFIRMATIONS = 3;
+
+/**
+ * The pause before a renewal answered `error_not_leader` is sent again: a
+ * second (a cluster elects a leader in about that), or a quarter of what is
+ * left of the provable lease if that is less, so that several tries fit
+ * before the loss deadline, which alone ends the holding.
+ */
+export function notLeaderPause(lossAt: number, t: number): number {
+  return Math.max(0, Math.min(1000, (lossAt - t) / 4));
+}
 
 const now: () => number = () => performance.now();
 
@@ -52,6 +63,8 @@ export class Renewals {
   #confirmations = 0;
   /** When the holding reaches its `maxHoldS` (monotonic ms; `Infinity` without one). */
   #holdEnd = Infinity;
+  /** No renewal before this (monotonic ms): set when a cluster follower answered the last one. */
+  #notBefore = 0;
 
   constructor(host: RenewalHost) {
     this.#h = host;
@@ -70,6 +83,7 @@ export class Renewals {
   begin(ttl: number): void {
     this.#ttl = ttl;
     this.#confirmations = 0;
+    this.#notBefore = 0;
     const maxHoldS = this.#h.s.maxHoldS;
     this.#holdEnd = maxHoldS === undefined ? Infinity : now() + maxHoldS * 1000;
   }
@@ -88,10 +102,16 @@ export class Renewals {
 
   /** The table's `arm`: the alarm for the next renewal and `maxHoldS` (while held) and the loss deadline. */
   arm(): void {
-    const { lease, s } = this.#h;
+    const lease = this.#h.lease;
     if (this.#h.phase === "held") {
-      this.#schedule(Math.min(lease.nextRenewalAt(s.ratio, s.readTimeoutMs), lease.lossAt, this.#holdEnd));
+      this.#schedule(Math.min(this.#renewAt(), lease.lossAt, this.#holdEnd));
     } else this.#schedule(lease.lossAt);
+  }
+
+  /** When the next renewal is due: the lease's time, or later after an `error_not_leader`. */
+  #renewAt(): number {
+    const { lease, s } = this.#h;
+    return Math.max(lease.nextRenewalAt(s.ratio, s.readTimeoutMs), this.#notBefore);
   }
 
   /**
@@ -148,7 +168,7 @@ export class Renewals {
 
   /** The alarm went off: the loss deadline, `maxHoldS`, a renewal due, or early. */
   #onAlarm(): void {
-    const { phase, lease, s } = this.#h;
+    const { phase, lease } = this.#h;
     const holding = phase === "held" || phase === "renewing";
     if (!holding && phase !== "releasing") return;
     const t = now();
@@ -162,7 +182,7 @@ export class Renewals {
       this.#holdEnded();
       return;
     }
-    const renewAt = lease.nextRenewalAt(s.ratio, s.readTimeoutMs);
+    const renewAt = this.#renewAt();
     if (phase === "held" && t >= renewAt) {
       this.#h.fire("renewDue");
       return;
@@ -177,12 +197,13 @@ export class Renewals {
     if (epoch !== h.epoch || (phase !== "renewing" && phase !== "releasing" && phase !== "confirming")) return;
     const t = now();
     h.lease.renewed(renewal, sentAt, t, this.#ttl);
+    this.#notBefore = 0;
     if (phase !== "confirming") {
       h.fire("renewed");
       const hook = h.s.hooks?.renewed;
       // Told last, when the state says what happened: the hook may release or close.
       if (hook !== undefined) {
-        fireHook("renewed", hook, () => heldEvent(h.key, serverOf(h.s), h.lease.grant as Grant));
+        fireHook("renewed", hook, () => heldEvent(h.key, serverOf(h.s, h.conn), h.lease.grant as Grant));
       }
     } else if (!h.lease.needsConfirmation(t)) h.confirmedByRenewal();
     else if (this.#confirmations < MAX_CONFIRMATIONS) h.fire("renewed");
@@ -196,6 +217,12 @@ export class Renewals {
   #renewFailed(err: unknown, budgetMs: number, epoch: number): void {
     const h = this.#h;
     if (epoch !== h.epoch) return;
+    if (err instanceof NotLeaderError) {
+      // Proves nothing: a holding tries again later (its deadline decides); a release in flight decides itself.
+      if (h.phase === "renewing") this.#notBefore = now() + notLeaderPause(h.lease.lossAt, now());
+      if (h.phase !== "releasing") h.fire("notLeader", err);
+      return;
+    }
     const lost = new LockLostError(h.key, renewalFailure(err, budgetMs), err);
     if (provesGone(err)) h.fire("gone", lost);
     else if ((err as { code?: unknown } | null)?.code === "TIMEOUT") h.fire("replyLate", lost);
@@ -225,9 +252,12 @@ export function sharedPatience(s: Settings): number {
   return s.requestTimeoutMs + s.readTimeoutMs;
 }
 
-/** A reply that proves the server holds nothing for the token any more (a draining server still does). */
+/**
+ * A reply that proves the server holds nothing for the token any more (a
+ * draining server still does; a cluster follower does not know).
+ */
 export function provesGone(cause: unknown): boolean {
-  return cause instanceof ServerError && cause.code !== "DRAINING";
+  return cause instanceof ServerError && cause.code !== "DRAINING" && cause.code !== "NOT_LEADER";
 }
 
 function renewalFailure(err: unknown, budgetMs: number): string {

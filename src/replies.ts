@@ -6,6 +6,7 @@
  * @module
  */
 import { ProtocolError, ServerError } from "./errors.ts";
+import { notLeaderOf } from "./leader.ts";
 import type { EnqueueResult, Grant, Renewal } from "./protocol.ts";
 import { isPrintableAscii, MAX_TOKEN_CHARS } from "./validate.ts";
 
@@ -13,9 +14,15 @@ function fail(command: string, line: string): never {
   throw new ProtocolError(`malformed reply to "${command}": ${JSON.stringify(line.slice(0, 120))}`, line);
 }
 
-/** Throws the typed error for an `error*` status; returns if `status` is not one. */
-function throwIfError(status: string, command: string): void {
-  if (status.startsWith("error")) throw ServerError.fromStatus(status, command);
+/**
+ * Throws the typed error for an `error*` status (`status`, the first word of
+ * `line`); returns if it is not one. `error_not_leader` carries an address.
+ */
+function throwIfError(status: string, command: string, line: string): void {
+  if (!status.startsWith("error")) return;
+  throw (
+    (status === "error_not_leader" ? notLeaderOf(line, command) : undefined) ?? ServerError.fromStatus(status, command)
+  );
 }
 
 /** The first word of a reply line. */
@@ -70,7 +77,7 @@ function grantAt(line: string, from: number, command: string): Grant {
 export function parseGrantReply(line: string, command: string): Grant | null {
   if (line.startsWith("ok ")) return grantAt(line, 3, command);
   if (line === "timeout") return null;
-  throwIfError(statusOf(line), command);
+  throwIfError(statusOf(line), command, line);
   return fail(command, line);
 }
 
@@ -81,7 +88,7 @@ export function parseGrantReply(line: string, command: string): Grant | null {
 export function parseEnqueueReply(line: string, command: string): EnqueueResult {
   if (line.startsWith("acquired ")) return { status: "acquired", ...grantAt(line, 9, command) };
   if (line === "queued") return QUEUED;
-  throwIfError(statusOf(line), command);
+  throwIfError(statusOf(line), command, line);
   return fail(command, line);
 }
 
@@ -107,7 +114,7 @@ export function parseRenewReply(line: string, command: string): Renewal {
     }
     return { lease };
   }
-  throwIfError(status, command);
+  throwIfError(status, command, line);
   return fail(command, line);
 }
 
@@ -117,7 +124,7 @@ export function parseRenewReply(line: string, command: string): Renewal {
  */
 export function parseOkReply(line: string, command: string): void {
   if (line === "ok") return;
-  throwIfError(statusOf(line), command);
+  throwIfError(statusOf(line), command, line);
   fail(command, line);
 }
 
@@ -226,7 +233,7 @@ const LIST_FIELDS = ["locks", "semaphores", "idle_locks", "idle_semaphores"] as 
  */
 export function parseStatsReply(line: string): Stats {
   if (!line.startsWith("ok ")) {
-    throwIfError(line.split(" ")[0] as string, "stats");
+    throwIfError(line.split(" ")[0] as string, "stats", line);
     fail("stats", line);
   }
   let data: unknown;

@@ -377,3 +377,9 @@ export function checkPort(value: unknown): number {
   }
   return value;
 }
+
+/** An optional boolean option: `true`, `false` or absent (`false`). */
+export function checkFlag(name: string, value: unknown): boolean {
+  if (value === undefined || typeof value === "boolean") return value === true;
+  throw new InvalidArgumentError(`${name} must be true or false, got ${describeValue(value)}`);
+}

@@ -32,6 +32,8 @@ export interface CommonArgs {
   authTokenFile: string | undefined;
   /** `--quiet`. */
   quiet: boolean;
+  /** `--fence-from-token` (lock and sem): the server is dflockd v2.1+, whose tokens carry the fence. */
+  fenceFromToken: boolean;
 }
 
 /** A parsed command line. */
@@ -80,8 +82,8 @@ const VALUED: Record<string, ReadonlySet<string>> = {
 };
 const FLAGS: Record<string, ReadonlySet<string>> = {
   "*": new Set(["--tls", "--quiet", "--help", "--version"]),
-  lock: new Set(["--wait"]),
-  sem: new Set(["--wait"]),
+  lock: new Set(["--wait", "--fence-from-token"]),
+  sem: new Set(["--wait", "--fence-from-token"]),
   stats: new Set(["--json"]),
 };
 const SHORT: Record<string, string> = { "-q": "--quiet", "-h": "--help", "-V": "--version" };
@@ -167,6 +169,7 @@ export function parseArgs(argv: readonly string[]): Parsed {
     tlsCa: file(values, "--tls-ca"),
     authTokenFile: file(values, "--auth-token-file"),
     quiet: flags.has("--quiet"),
+    fenceFromToken: flags.has("--fence-from-token"),
   };
   if (sub === "stats") {
     if (positional.length > 0 || dash >= 0) {

@@ -82,6 +82,7 @@ export async function clientOptions(common: CommonArgs, host: CliHost): Promise<
     if (token !== undefined && token !== "") options.auth = token;
   }
   if (common.leaseS !== undefined) options.leaseTtlS = common.leaseS;
+  if (common.fenceFromToken) options.fenceFromToken = true;
   return options;
 }
 

@@ -64,8 +64,8 @@ const RUN = `  While the command runs the lock is renewed. SIGTERM and SIGHUP ar
   seconds (default ${DEFAULT_GRACE_S}; 0 sends SIGKILL at once), and the exit status is ${EXIT.LOST}.
   On a terminal, a status line on stderr shows the wait.
   The command's environment has DFLOCKD_KEY, DFLOCKD_SERVER (host:port),
-  DFLOCKD_FENCE (when the server sends a fencing token) and DFLOCKD_LEASE
-  (seconds); never the token.
+  DFLOCKD_FENCE (when the server sends a fencing token, or with
+  --fence-from-token) and DFLOCKD_LEASE (seconds); never the token.
   Without a command, it holds until SIGINT or SIGTERM, renewing, and prints
   one line once held: key=KEY server=HOST:PORT fence=FENCE lease=SECONDS
   (fence= is empty without one); then it releases and exits ${EXIT.OK}. A second
@@ -78,6 +78,8 @@ const RUN = `  While the command runs the lock is renewed. SIGTERM and SIGHUP ar
   without a command, one line per key, in that order.`;
 
 const WAITING = `  --wait                    wait without limit, keeping the place in line
+  --fence-from-token        the server is dflockd v2.1+: DFLOCKD_FENCE is read from
+                            the token (never for v1.x or v2.0, whose tokens are random)
   --conflict-exit-code N    exit status when busy, 0 to 255 (default ${EXIT.BUSY}), as flock -E`;
 
 const TEXTS = {

@@ -98,7 +98,7 @@ export async function take(
     },
   };
   try {
-    return { holding: await hold(client, req, servers, { signal: stop.signal, timeoutS: plan.timeoutS }, wire) };
+    return { holding: await hold(client, req, { signal: stop.signal, timeoutS: plan.timeoutS }, wire) };
   } catch (err) {
     if (err instanceof AcquireTimeoutError) return { holding: undefined, key: err.key };
     if (stop.signal.aborted) {
@@ -118,16 +118,15 @@ export async function take(
 async function hold(
   client: DflockdClient,
   req: RunRequest,
-  servers: readonly string[],
   wait: { signal: AbortSignal; timeoutS: number },
   wire: WireWait,
 ): Promise<Holding> {
   // The library's internal option: the seconds sent for an unlimited wait, and when a request has gone out.
   const internal = { [WIRE_WAIT]: wire } as ClientLockOptions;
-  const serverOf = new Map(req.keys.map((k, i) => [k, servers[i] as string]));
-  const entry = (h: Omit<HeldEntry, "server">): HeldEntry => ({
+  // The server that granted it: the sharding's pick, or the cluster leader it was sent on to (leader.ts).
+  const entry = (h: HeldEntry): HeldEntry => ({
     key: h.key,
-    server: serverOf.get(h.key) as string,
+    server: h.server,
     fence: h.fence,
     leaseTtl: h.leaseTtl,
   });

@@ -11,12 +11,14 @@ import {
   DflockdClient,
   DistributedLock,
   DistributedSemaphore,
+  fenceOfToken,
   type HeldLock,
   type HeldLocks,
   type LockErrorCode,
   type LockOptions,
   type LockSpec,
   type MultiLockOptions,
+  NotLeaderError,
   parseFence,
   type ServerAddress,
   stats,
@@ -52,6 +54,16 @@ export async function accepted(): Promise<void> {
   }
   // Fences that order correctly.
   const newer: boolean = (lock.fenceValue ?? 0n) > parseFence("99");
+  // v2.1 fences from the token, on request; the extraction alone; a cluster follower's error.
+  new DflockdClient({ servers, fenceFromToken: true });
+  const fromToken: bigint | undefined = fenceOfToken(lock.token ?? "");
+  const err: unknown = undefined;
+  if (err instanceof NotLeaderError) {
+    const leader: string | undefined = err.leader;
+    const code: LockErrorCode = err.code;
+    void [leader, code === "NOT_LEADER"];
+  }
+  void fromToken;
   const asserted: () => void = () => lock.assertHeld();
   asserted();
   void newer;
@@ -123,6 +135,11 @@ export async function serverForms(): Promise<void> {
   const all: string = `${await client.holdAll(["a"])}`;
   const c: string = client.toString();
   void [line, where, held, all, c];
+}
+
+export function fenceFromTokenRefused(): void {
+  // @ts-expect-error fenceFromToken is a boolean, not a version
+  new DistributedLock({ key: "k", fenceFromToken: "2.1" });
 }
 
 export async function serverFormsRefused(): Promise<void> {

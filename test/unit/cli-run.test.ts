@@ -30,6 +30,7 @@ function stubHeld(release: () => Promise<void> = async () => {}, fence: string |
   const ctl = new AbortController();
   const held = {
     key: "k",
+    server: "h:1",
     token: "the-token",
     fence,
     leaseTtl: 33,
@@ -217,6 +218,23 @@ describe("what the command learns, and how long to wait", () => {
     expect(await result).toBe(0);
   });
 
+  it("DFLOCKD_SERVER is the server that granted it (a cluster leader it was sent on to), not the sharding's pick", async () => {
+    const { held } = stubHeld();
+    Object.assign(held, { server: "leader:2" });
+    const f = fakeHost();
+    const result = runUnderLock(
+      REQ,
+      {},
+      stubClient(async () => held),
+      f.host,
+    );
+    await vi.waitFor(() => expect(f.spawn).toHaveBeenCalledOnce());
+    const env = f.spawn.mock.calls[0]?.[2 as never] as unknown as Record<string, string | undefined>;
+    expect(env.DFLOCKD_SERVER).toBe("leader:2");
+    f.end({ code: 0, signal: null });
+    expect(await result).toBe(0);
+  });
+
   it("without a fence, DFLOCKD_FENCE is removed, so that an inherited one is not taken for ours", () => {
     const env = childEnv([{ key: "k", server: "[::1]:6388", fence: undefined, leaseTtl: 5 }]);
     expect(Object.hasOwn(env, "DFLOCKD_FENCE")).toBe(true);
@@ -287,8 +305,8 @@ describe("what the command learns, and how long to wait", () => {
       throw new LockLostError("b", "no renewal confirmed");
     });
     const locks = [
-      { key: "b", fence: "1", leaseTtl: 33 },
-      { key: "a", fence: "2", leaseTtl: 33 },
+      { key: "b", server: "h:1", fence: "1", leaseTtl: 33 },
+      { key: "a", server: "h:1", fence: "2", leaseTtl: 33 },
     ];
     const holdAll = vi.fn(async () => ({ locks, signal: ctl.signal, release }));
     const prim = { server: "h:1" };

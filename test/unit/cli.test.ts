@@ -203,6 +203,7 @@ describe("clientOptions", () => {
     tlsCa: undefined,
     authTokenFile: undefined,
     quiet: false,
+    fenceFromToken: false,
   };
   const host = (env: Record<string, string>, files: Record<string, string>): CliHost =>
     ({
@@ -224,6 +225,17 @@ describe("clientOptions", () => {
       tls: { ca: "PEM" },
       leaseTtlS: 9,
     });
+  });
+
+  it("--fence-from-token is for lock and sem, and sets the client's fenceFromToken", async () => {
+    const p = parseArgs(["lock", "k", "--fence-from-token", "--", "x"]);
+    expect(p.kind === "lock" && p.common.fenceFromToken).toBe(true);
+    expect(parseArgs(["sem", "k", "--limit", "2"])).toMatchObject({ common: { fenceFromToken: false } });
+    expect(usage(["stats", "--fence-from-token"])).toContain("unknown option --fence-from-token");
+    expect(await clientOptions({ ...common, fenceFromToken: true }, host({}, {}))).toMatchObject({
+      fenceFromToken: true,
+    });
+    expect(await clientOptions(common, host({}, {}))).not.toHaveProperty("fenceFromToken");
   });
 
   it("refuses an empty token file and names a file it cannot read", async () => {

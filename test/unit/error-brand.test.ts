@@ -8,14 +8,17 @@
  */
 import { beforeAll, describe, expect, it, vi } from "vitest";
 
-type Errors = typeof import("../../src/errors.ts") & typeof import("../../src/mismatch.ts");
+type Errors = typeof import("../../src/errors.ts") &
+  typeof import("../../src/mismatch.ts") &
+  typeof import("../../src/leader.ts");
 
 /** A fresh copy of the error modules: new module instances, new classes. */
 async function load(): Promise<Errors> {
   vi.resetModules();
   const errors = await import("../../src/errors.ts");
   const mismatch = await import("../../src/mismatch.ts");
-  return { ...errors, ...mismatch };
+  const leader = await import("../../src/leader.ts");
+  return { ...errors, ...mismatch, ...leader };
 }
 
 /** One instance of each class of the family, made by copy `m`. */
@@ -30,6 +33,7 @@ function samples(m: Errors) {
     AuthError: new m.AuthError({ tokenSent: true }),
     LockLostError: new m.LockLostError("k", "gone"),
     LimitMismatchError: new m.LimitMismatchError("k", 2),
+    NotLeaderError: new m.NotLeaderError("n", "10.0.0.2:6388"),
   };
 }
 type Name = keyof ReturnType<typeof samples>;
@@ -45,6 +49,7 @@ const ANCESTRY: Record<Name, Name[]> = {
   AuthError: ["AuthError", "ServerError", "LockError"],
   LockLostError: ["LockLostError", "LockError"],
   LimitMismatchError: ["LimitMismatchError", "ServerError", "LockError"],
+  NotLeaderError: ["NotLeaderError", "ServerError", "LockError"],
 };
 const NAMES = Object.keys(ANCESTRY) as Name[];
 

@@ -42,10 +42,27 @@ const ANSWERS: Record<string, string[]> = {
     "error_max_locks\n",
     "error_limit_mismatch\n",
     "ok x\n",
+    "error_not_leader 127.0.0.1:6388\n",
   ],
-  enqueue: [`acquired ${token(3)} 2\n`, "queued\n", "queued\n", "error_already_enqueued\n", "error_max_waiters\n"],
-  renew: ["ok 2\n", "ok 2\n", "ok 1\n", "ok 2 9\n", "error\n", "error_lease_expired\n", "garbage\n"],
-  release: ["ok\n", "ok\n", "error\n", "error_draining\n"],
+  enqueue: [
+    `acquired ${token(3)} 2\n`,
+    "queued\n",
+    "queued\n",
+    "error_already_enqueued\n",
+    "error_max_waiters\n",
+    "error_not_leader\n",
+  ],
+  renew: [
+    "ok 2\n",
+    "ok 2\n",
+    "ok 1\n",
+    "ok 2 9\n",
+    "error\n",
+    "error_lease_expired\n",
+    "garbage\n",
+    "error_not_leader\n",
+  ],
+  release: ["ok\n", "ok\n", "error\n", "error_draining\n", "error_not_leader 10.0.0.9:6388\n"],
 };
 const answer = fc.record({ pick: fc.nat(50), delay: fc.nat(DELAYS.length - 1) });
 

@@ -48,6 +48,7 @@ const EVENTS = Object.keys({
   release: 0,
   releaseDone: 0,
   gone: 0,
+  notLeader: 0,
   replyLate: 0,
   closed: 0,
   deadline: 0,
@@ -105,6 +106,11 @@ function destination(p: Phase, e: Event): Phase | undefined {
       // Replies and the clock concern a holding, a grant being confirmed, or a release.
       if (holds(p)) return "lost";
       return p === "confirming" || p === "releasing" ? "released" : undefined;
+    case "notLeader":
+      // A follower's refusal proves nothing: a holding keeps renewing (the deadline decides); the
+      // request of an attempt or a release ends it, without a loss.
+      if (p === "renewing") return "held";
+      return attempting(p) || p === "releasing" ? "released" : undefined;
     case "maxHold":
       // The holding's own time limit: only a holding has one (a release in flight has taken over).
       return holds(p) ? "lost" : undefined;
@@ -121,7 +127,7 @@ function leaving(p: Phase, e: Event): Action {
   if (e === "replyLate" || e === "closed") return "leaveBroken";
   // The clock proves nothing about the connection: what was held there is given up, the others stay.
   if (e === "deadline" || e === "maxHold") return "leaveDrop";
-  if (e === "releaseDone" || e === "gone" || e === "refused") return "leaveClean";
+  if (e === "releaseDone" || e === "gone" || e === "refused" || e === "notLeader") return "leaveClean";
   // A `timeout` answer to a blocking acquire leaves nothing behind; a queue place must be abandoned.
   if (e === "timedOut") return p === "connecting" ? "leaveClean" : "leaveDrop";
   return "leaveDrop";
@@ -365,6 +371,16 @@ describe("step, publicState, isHolding", () => {
       });
     }
     expect(PHASES.filter((p) => step(p, "maxHold") !== undefined).sort()).toEqual(["held", "renewing"]);
+    // error_not_leader: a renewal's is no loss (back to held, the alarm re-armed); nothing tells on it.
+    expect(step("renewing", "notLeader")).toEqual({ from: "renewing", on: "notLeader", to: "held", actions: ["arm"] });
+    for (const from of ["connecting", "queued", "confirming", "releasing"] as const) {
+      expect(step(from, "notLeader")).toMatchObject({
+        to: "released",
+        actions: ["epoch", "disarm", "end", "leaveClean"],
+      });
+    }
+    expect(PHASES.filter((p) => step(p, "notLeader")?.actions.includes("tell"))).toEqual([]);
+    expect(step("held", "notLeader")).toBeUndefined();
     expect(step("held", "release")?.actions).toEqual(["arm", "sendRelease"]);
     expect(step("lost", "start")).toMatchObject({ to: "connecting", actions: ["epoch"] });
   });

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { InvalidArgumentError, ProtocolError, ServerError } from "../../src/errors.ts";
+import { leaderTarget, MAX_LEADER_REDIRECTS, NotLeaderError } from "../../src/leader.ts";
+import type { Target } from "../../src/options.ts";
 import {
   encodeAcquire,
   encodeEnqueue,
@@ -249,6 +251,7 @@ describe("parsing replies", () => {
     ["error_lease_expired", "LEASE_EXPIRED"],
     ["error_draining", "DRAINING"],
     ["error_auth", "AUTH"],
+    ["error_not_leader", "NOT_LEADER"],
     ["error", "SERVER_ERROR"],
     ["error_from_the_future", "SERVER_ERROR"],
   ])("maps %s to a ServerError with code %s", (status, code) => {
@@ -268,6 +271,58 @@ describe("parsing replies", () => {
         expect((err as ServerError).status).toBe(status);
       }
     }
+  });
+
+  it("reads the leader's address of error_not_leader from every reply, and no address from a bare one", () => {
+    for (const [line, leader] of [
+      ["error_not_leader 10.0.0.2:6388", "10.0.0.2:6388"],
+      ["error_not_leader [fd00::2]:6388", "[fd00::2]:6388"],
+      ["error_not_leader  db2:6388 ", "db2:6388"],
+      ["error_not_leader", undefined],
+      ["error_not_leader ", undefined],
+    ] as const) {
+      for (const parse of [
+        () => parseGrantReply(line, "l"),
+        () => parseEnqueueReply(line, "e"),
+        () => parseRenewReply(line, "n"),
+        () => parseOkReply(line, "r"),
+      ]) {
+        const err = (() => {
+          try {
+            parse();
+          } catch (e) {
+            return e;
+          }
+        })();
+        expect(err, line).toBeInstanceOf(NotLeaderError);
+        expect(err, line).toMatchObject({ code: "NOT_LEADER", status: "error_not_leader", leader });
+      }
+    }
+    // Only that status: a longer word is another (unknown) status.
+    expect(() => parseOkReply("error_not_leaders x", "r")).toThrow(expect.objectContaining({ code: "SERVER_ERROR" }));
+  });
+
+  it("follows a leader only to a configured server, written the same way, at most twice", () => {
+    const t = (host: string, port: number) =>
+      ({ open: { host, port }, poolKey: `${host}:${port}` }) as unknown as Target;
+    const targets = [t("10.0.0.1", 6388), t("DB2", 6388), t("fd00::3", 6388)];
+    const err = (leader?: string) => new NotLeaderError("l", leader);
+    expect(leaderTarget(err("10.0.0.1:6388"), targets, 0)).toBe(targets[0]);
+    expect(leaderTarget(err("db2:6388"), targets, 1)).toBe(targets[1]);
+    expect(leaderTarget(err("[fd00::3]:6388"), targets, 0)).toBe(targets[2]);
+    expect(leaderTarget(err("10.0.0.1:6388"), targets, MAX_LEADER_REDIRECTS)).toBeUndefined();
+    expect(MAX_LEADER_REDIRECTS).toBe(2);
+    for (const leader of [
+      undefined,
+      "10.0.0.1:6389",
+      "10.0.0.9:6388",
+      "10.0.0.1",
+      "http://10.0.0.1:6388",
+      "fd00::3:6388",
+    ]) {
+      expect(leaderTarget(err(leader), targets, 0), String(leader)).toBeUndefined();
+    }
+    expect(leaderTarget(new ServerError("x", "error", "SERVER_ERROR"), targets, 0)).toBeUndefined();
   });
 
   it.each([
