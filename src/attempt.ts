@@ -199,6 +199,10 @@ export class Attempts implements AttemptSide {
         err instanceof NotLeaderError ? "notLeader" : err instanceof ServerError ? "refused" : "failed",
       );
       if (retry) return RETRY;
+      // A close() in the tick the follower's answer came: the call ends, and is not redirected to the leader.
+      if (ended && err instanceof NotLeaderError) {
+        throw new LockError(`${quote(d.key)} was closed during ${op}`, "ABORTED", { cause: err });
+      }
       if (!isBareMismatch(err)) throw err;
       // Told in full: the key, the server, and both limits where the server's stats tell them. The attempt
       // is over, and its connection may be lent again meanwhile: the caller's signal no longer closes it.

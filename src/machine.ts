@@ -183,7 +183,10 @@ export const TABLE: readonly Transition[] = Object.freeze([
   ...rows(HOLDING, "gone", "lost", LOSE_CLEAN),
   ...rows(["confirming", "releasing"], "gone", "released", END_CLEAN),
   ...rows(["renewing"], "notLeader", "held", ["arm"]),
-  ...rows([...ATTEMPT, "releasing"], "notLeader", "released", END_CLEAN),
+  // A follower's answer proves nothing of a queue place, a late grant or the holding being released: what may
+  // still be on the connection is given up. Before anything was asked, nothing is there.
+  ...rows(["connecting"], "notLeader", "released", END_CLEAN),
+  ...rows(["queued", "confirming", "releasing"], "notLeader", "released", END_DROP),
   ...rows(HOLDING, "replyLate", "lost", LOSE_BROKEN),
   ...rows(HOLDING, "deadline", "lost", LOSE_DROP),
   ...rows(HOLDING, "maxHold", "lost", LOSE_DROP),

@@ -127,7 +127,9 @@ function leaving(p: Phase, e: Event): Action {
   if (e === "replyLate" || e === "closed") return "leaveBroken";
   // The clock proves nothing about the connection: what was held there is given up, the others stay.
   if (e === "deadline" || e === "maxHold") return "leaveDrop";
-  if (e === "releaseDone" || e === "gone" || e === "refused" || e === "notLeader") return "leaveClean";
+  if (e === "releaseDone" || e === "gone" || e === "refused") return "leaveClean";
+  // A follower's answer: only before anything was asked is nothing left on the connection.
+  if (e === "notLeader") return p === "connecting" ? "leaveClean" : "leaveDrop";
   // A `timeout` answer to a blocking acquire leaves nothing behind; a queue place must be abandoned.
   if (e === "timedOut") return p === "connecting" ? "leaveClean" : "leaveDrop";
   return "leaveDrop";
@@ -373,10 +375,16 @@ describe("step, publicState, isHolding", () => {
     expect(PHASES.filter((p) => step(p, "maxHold") !== undefined).sort()).toEqual(["held", "renewing"]);
     // error_not_leader: a renewal's is no loss (back to held, the alarm re-armed); nothing tells on it.
     expect(step("renewing", "notLeader")).toEqual({ from: "renewing", on: "notLeader", to: "held", actions: ["arm"] });
-    for (const from of ["connecting", "queued", "confirming", "releasing"] as const) {
+    // Before anything was asked nothing is on the connection; a queue place, a late grant or a holding being
+    // released may still be, and is given up with the connection (not lent again).
+    expect(step("connecting", "notLeader")).toMatchObject({
+      to: "released",
+      actions: ["epoch", "disarm", "end", "leaveClean"],
+    });
+    for (const from of ["queued", "confirming", "releasing"] as const) {
       expect(step(from, "notLeader")).toMatchObject({
         to: "released",
-        actions: ["epoch", "disarm", "end", "leaveClean"],
+        actions: ["epoch", "disarm", "end", "leaveDrop"],
       });
     }
     expect(PHASES.filter((p) => step(p, "notLeader")?.actions.includes("tell"))).toEqual([]);
