@@ -14,6 +14,7 @@ import { LockDriver } from "./driver.ts";
 import { AcquireTimeoutError, InvalidArgumentError, LockError, LockLostError, quote } from "./errors.ts";
 import { HeldLock } from "./held.ts";
 import { fire } from "./hooks.ts";
+import { NotLeaderError } from "./leader.ts";
 import { isHolding, type LeaseState } from "./machine.ts";
 import { stopExplaining } from "./mismatch.ts";
 import { Operations } from "./operations.ts";
@@ -279,14 +280,17 @@ export class LockEngine {
     const hooks = d.s.hooks;
     // The phase, not `held`: reading the clock here would make the hooks change what release() does.
     if (hooks === undefined || !isHolding(d.phase)) return d.release();
+    // Read now: the holding's connection (its server, a leader after a redirect) is gone once it ends.
     const event = this.#ops.lockEvent();
     return d.release().then(
       () => fire("released", hooks.released, () => event),
       (err: unknown) => {
-        // Found lost at release (or lost while releasing): told as a loss. Any other failure
-        // closed the connection, which ends the holding on the server: told as a release.
+        // Found lost at release (or lost while releasing): told as a loss. A cluster follower's
+        // `error_not_leader` left the connection clean and the holding to run out on the leader:
+        // nothing was released, nor lost yet, so nothing is told (the call rejects with it). Any
+        // other failure closed the connection, which ends the holding on the server: a release.
         if (err instanceof LockLostError) fire("lost", hooks.lost, () => ({ ...event, error: err }));
-        else fire("released", hooks.released, () => event);
+        else if (!(err instanceof NotLeaderError)) fire("released", hooks.released, () => event);
         throw err;
       },
     );
@@ -298,8 +302,10 @@ export class LockEngine {
     const hook = d.s.hooks?.released;
     // The phase, not `held`: close() ends the holding, and reading the clock could report it lost (I3).
     if (hook !== undefined && isHolding(d.phase)) {
+      // Read before: the holding's connection (its server) is gone once closed.
+      const event = this.#ops.lockEvent();
       this.#close();
-      fire("released", hook, () => this.#ops.lockEvent());
+      fire("released", hook, () => event);
       return;
     }
     this.#close();

@@ -44,7 +44,10 @@ const FENCED_TOKEN = /^[0-9a-f]{32}$/;
 /**
  * The fence dflockd v2.1 and later put in every token: the first 16 of its
  * 32 hex digits, a big-endian 64-bit number that rises with every grant from
- * that server. Compare fences of one key only. v1.x and v2.0 tokens have the
+ * that server. Compare fences of one key from the same server only: each
+ * server seeds its own counter from its clock, so fences from two servers
+ * (after a cluster failover, a redirect to another leader, or a changed
+ * server list) do not compare. v1.x and v2.0 tokens have the
  * same shape but are random: a fence read from one of them means nothing,
  * which is why a lock gives it only with the `fenceFromToken` option.
  *

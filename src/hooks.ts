@@ -23,7 +23,11 @@ import { checkKnownKeys, describeValue } from "./validate.ts";
 export interface LockEvent {
   /** The lock's key. */
   readonly key: string;
-  /** `host:port` of the server the key goes to. */
+  /**
+   * `host:port` of the server the key goes to: the one that granted the
+   * holding (or holds the queue place), which after a cluster redirect is
+   * the leader, not the server the sharding picked.
+   */
   readonly server: string;
 }
 
@@ -123,7 +127,12 @@ export interface LockHooks {
   acquired?: ((event: HeldEvent) => unknown) | undefined;
   /** A renewal was confirmed. */
   renewed?: ((event: HeldEvent) => unknown) | undefined;
-  /** A holding ended by `release()` (also at the end of `withLock()` and `hold()` scopes) or `close()`. */
+  /**
+   * A holding ended by `release()` (also at the end of `withLock()` and
+   * `hold()` scopes) or `close()`. Not told for a release a cluster follower
+   * answered `error_not_leader`: nothing was released (the lease runs out on
+   * the leader) and `release()` rejects with the `NotLeaderError`.
+   */
   released?: ((event: LockEvent) => unknown) | undefined;
   /** A holding was lost, or found lost by `release()`. */
   lost?: ((event: LostEvent) => unknown) | undefined;

@@ -63,7 +63,9 @@ export class Operations {
   }
 
   /**
-   * Acquire, waiting at most `waitS` seconds on the server. `owner`: the
+   * Acquire, waiting at most `waitS` seconds on the server, counted from
+   * this call: a redirect to a cluster leader asks it for the whole seconds
+   * left, and gives up (`false`) when none are. `owner`: the
    * object the user keeps for the holding, watched once it is handed over
    * (none for withLock() and hold(): see unreleased.ts).
    */
@@ -74,6 +76,9 @@ export class Operations {
     let how: How = "any";
     let to: Target | undefined;
     let redirects = 0;
+    // One deadline per call: a redirect asks the leader only for the whole seconds left of it.
+    const deadline = performance.now() + waitS * 1000;
+    let leftS = waitS;
     for (;;) {
       const started = a.start(signal, how, to);
       const epoch = typeof started === "number" ? started : await started;
@@ -81,7 +86,7 @@ export class Operations {
       d.current(epoch, "connecting");
       const link = d.link as Link;
       const shared = !link.exclusive;
-      const t = shared ? 0 : waitS;
+      const t = shared ? 0 : leftS;
       const bytes = acquireRequest(s.kind, d.key, secondsOnWire(t, s.wire), s.leaseTtlS, s.limit);
       const timeoutMs = shared ? s.requestTimeoutMs : t * 1000 + BLOCKING_GRACE_MS;
       s.wire?.onSent?.();
@@ -92,6 +97,12 @@ export class Operations {
         // A cluster follower: ask the leader it names, if it is one of the servers (leader.ts).
         to = leaderTarget(err, s.targets, redirects++);
         if (to === undefined) throw err;
+        if (waitS > 0) {
+          // A follower may answer only after blocking: nothing is held, and the call times out as a
+          // `timeout` reply would once no whole second is left.
+          leftS = Math.floor((deadline - performance.now()) / 1000);
+          if (leftS <= 0) return false;
+        }
         how = "any";
         continue;
       }
@@ -102,7 +113,7 @@ export class Operations {
       if (grant === null) {
         // Answered `timeout`: nothing is held, and the connection is clean.
         d.endAttempt(epoch, "timedOut");
-        if (shared && waitS > 0) {
+        if (shared && leftS > 0) {
           how = "own";
           continue;
         }
@@ -282,7 +293,13 @@ export class Operations {
     if (hook !== undefined) fire("waiting", hook, () => ({ ...this.lockEvent(), reason }));
   }
 
+  /**
+   * The key and the server of the current attempt or holding: its
+   * connection's (a cluster leader an acquisition was sent on to), else the
+   * sharding's pick. Read it before a release or close(): the connection is
+   * gone afterwards.
+   */
   lockEvent(): LockEvent {
-    return { key: this.#d.key, server: serverOf(this.#d.s) };
+    return { key: this.#d.key, server: serverOf(this.#d.s, this.#d.conn) };
   }
 }

@@ -108,7 +108,7 @@ export interface LockOptions {
   onLost?: ((error: LockLostError) => void) | undefined;
   /** Callbacks told what happens to the lock (waiting, acquired, renewed, released, lost, abandoned): {@link LockHooks}. */
   hooks?: LockHooks | undefined;
-  /** `true` for dflockd v2.1+: the fence is read from the token when a grant has none (never for v1.x or v2.0). */
+  /** `true` for dflockd v2.1+: the token's fence when a grant has none (never v1.x/v2.0); per key and server only, not across a failover. */
   fenceFromToken?: boolean | undefined;
   /**
    * The runtime to connect through (`nodeRuntime`, `bunRuntime`,

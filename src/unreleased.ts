@@ -104,6 +104,6 @@ function abandoned(d: LockDriver): void {
   );
   const hook = s.hooks?.abandoned;
   if (hook !== undefined) {
-    fire("abandoned", hook, (): AbandonedEvent => ({ key: d.key, server: serverOf(s), object, maxHoldS }));
+    fire("abandoned", hook, (): AbandonedEvent => ({ key: d.key, server: serverOf(s, d.conn), object, maxHoldS }));
   }
 }

@@ -5,7 +5,7 @@
  * real sockets: test/integration/cluster-and-v21.test.ts.
  */
 import { beforeEach, describe, expect, it } from "vitest";
-import { LockLostError } from "../../src/errors.ts";
+import { AcquireTimeoutError, LockLostError } from "../../src/errors.ts";
 import { NotLeaderError } from "../../src/leader.ts";
 import { DistributedLock } from "../../src/primitive.ts";
 import { notLeaderPause } from "../../src/renewals.ts";
@@ -123,6 +123,71 @@ describe("a release answered error_not_leader", () => {
     expect(lost).toEqual([]);
     expect(signal.aborted).toBe(true);
     expect(signal.reason).not.toBeInstanceOf(LockLostError);
+  });
+});
+
+describe("an acquisition redirected after the follower blocked", () => {
+  const follower = 7690;
+  const leader = 7691;
+  const twoServers = (): [string, number][] => [
+    ["127.0.0.1", follower],
+    ["127.0.0.1", leader],
+  ];
+
+  /** The follower answers `error_not_leader` `afterMs` into a blocking `l`; the leader answers `timeout` when its wait ends. */
+  function stepDownAfter(afterMs: number): void {
+    rt.onPeer = (peer) => {
+      if (peer.target.port === follower) {
+        peer.onRequest = () => setTimeout(() => peer.send(`error_not_leader 127.0.0.1:${leader}\n`), afterMs);
+      } else {
+        peer.onRequest = ([cmd, , seconds]) => {
+          if (cmd === "l") setTimeout(() => peer.send("timeout\n"), Number(seconds) * 1000);
+          else peer.send("ok\n");
+        };
+      }
+    };
+  }
+
+  const leaderWaits = (): string[] =>
+    rt.peers
+      .filter((p) => p.target.port === leader)
+      .flatMap((p) => p.requests)
+      .filter(([cmd]) => cmd === "l")
+      .map((r) => r[2] as string);
+
+  it("asks the leader only for the whole seconds left of timeoutS, and times out at the call's deadline", async () => {
+    stepDownAfter(3_500);
+    const lock = new DistributedLock({ key: "k", servers: twoServers(), shardingStrategy: () => 0 });
+    const start = performance.now();
+    let done: number | undefined;
+    const acquiring = lock.acquire({ timeoutS: 5 }).then((v) => {
+      done = performance.now();
+      return v;
+    });
+    await tick(3_600);
+    expect(rt.peers[0]?.requests[0]).toEqual(["l", "k", "5"]);
+    expect(leaderWaits().at(-1)).toBe("1");
+    await tick(1_500);
+    expect(await acquiring).toBe(false);
+    expect((done as number) - start).toBeLessThanOrEqual(5_000);
+    expect(lock.state).toBe("released");
+  });
+
+  it("with no whole second left, sends nothing to the leader and times out as a timeout reply would", async () => {
+    stepDownAfter(4_500);
+    const lock = new DistributedLock({ key: "k", servers: twoServers(), shardingStrategy: () => 0 });
+    const outcome: unknown[] = [];
+    void lock.acquire({ timeoutS: 5 }).then((v) => outcome.push(v));
+    await tick(4_500);
+    expect(outcome).toEqual([false]);
+    expect(leaderWaits()).toEqual([]);
+    expect(lock.state).toBe("released");
+    // withLock() and hold() report it as their timeouts: AcquireTimeoutError.
+    void lock.withLock(() => undefined, { timeoutS: 5 }).catch((e: unknown) => outcome.push(e));
+    await tick(4_500);
+    expect(outcome[1]).toBeInstanceOf(AcquireTimeoutError);
+    expect(leaderWaits()).toEqual([]);
+    lock.close();
   });
 });
 
