@@ -63,7 +63,7 @@ export class Attempts implements AttemptSide {
   #connecting: AbortController | undefined;
   /** The connection came from the pool and has not yet answered this attempt: a failure before any reply may be retried. */
   #reused = false;
-  /** The send time of the request the last {@link ask} answered. */
+  /** The send time of the request the last {@link ask} sent (answered or not). */
   sentAt = 0;
 
   constructor(driver: LockDriver) {
@@ -178,7 +178,7 @@ export class Attempts implements AttemptSide {
     if (onAbort !== undefined) signal?.addEventListener("abort", onAbort, { once: true });
     try {
       checkSignal(signal);
-      const sentAt = now();
+      this.sentAt = now();
       const value = await (shared
         ? this.#sharedRequest(link, epoch, bytes, command, parse, timeoutMs, signal)
         : conn.request(bytes, command, parse, timeoutMs));
@@ -186,7 +186,6 @@ export class Attempts implements AttemptSide {
       if (d.epoch !== epoch || conn.closed) {
         throw conn.closeError ?? new LockError(`${quote(d.key)} was closed during ${op}`, "ABORTED");
       }
-      this.sentAt = sentAt;
       return value;
     } catch (err) {
       // This call reports the failure; do not report it again from a later wait().

@@ -61,6 +61,17 @@ export function hostProblem(host: string): HostProblem | undefined {
 }
 
 /**
+ * Whether `port` is a TCP port a server can listen on: a whole number from 1
+ * to 65535. The one check of a port, for every form a server is written in.
+ *
+ * @param port The port given.
+ * @returns Whether it is one.
+ */
+export function isPort(port: unknown): port is number {
+  return typeof port === "number" && Number.isInteger(port) && port >= 1 && port <= 65535;
+}
+
+/**
  * A host with one `:` read as the `host:port` it looks like: the part before
  * the colon, and the part after it if that is a port, else `port`. For the
  * hint of a message.
@@ -73,7 +84,6 @@ export function meantHostPort(host: string, port: unknown): readonly [host: stri
   const colon = host.indexOf(":");
   const name = host.slice(0, colon);
   const after = host.slice(colon + 1);
-  const isPort = (p: unknown): p is number => Number.isInteger(p) && (p as number) >= 1 && (p as number) <= 65535;
   const p = /^\d+$/.test(after) && isPort(Number(after)) ? Number(after) : port;
   return hostProblem(name) === undefined && isPort(p) ? [name, p] : undefined;
 }

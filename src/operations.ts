@@ -76,8 +76,9 @@ export class Operations {
     let how: How = "any";
     let to: Target | undefined;
     let redirects = 0;
-    // One deadline per call: a redirect asks the leader only for the whole seconds left of it.
-    const deadline = performance.now() + waitS * 1000;
+    // One deadline per call, from its first request's send (read only on a redirect, no clock read otherwise):
+    // a redirect asks the leader only for the whole seconds left of it.
+    let deadline: number | undefined;
     let leftS = waitS;
     for (;;) {
       const started = a.start(signal, how, to);
@@ -100,6 +101,7 @@ export class Operations {
         if (waitS > 0) {
           // A follower may answer only after blocking: nothing is held, and the call times out as a
           // `timeout` reply would once no whole second is left.
+          deadline ??= a.sentAt + waitS * 1000;
           leftS = Math.floor((deadline - performance.now()) / 1000);
           if (leftS <= 0) return false;
         }

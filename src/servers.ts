@@ -7,7 +7,7 @@
  * @module
  */
 import { InvalidArgumentError } from "./errors.ts";
-import { hostProblem, meantHostPort, URL_NOT_SERVER } from "./host.ts";
+import { hostProblem, isPort, meantHostPort, URL_NOT_SERVER } from "./host.ts";
 import { quote } from "./quote.ts";
 import { describeValue } from "./validate.ts";
 
@@ -178,11 +178,6 @@ export function readServer(value: unknown, where: string): readonly [host: strin
     return [host as string, port];
   }
   throw bad("not a server");
-}
-
-/** A TCP port: a whole number from 1 to 65535. */
-function isPort(port: unknown): port is number {
-  return typeof port === "number" && Number.isInteger(port) && port >= 1 && port <= 65535;
 }
 
 /**

@@ -5,7 +5,7 @@
  * @module
  */
 import { InvalidArgumentError, quote } from "./errors.ts";
-import { hostProblem, meantHostPort, URL_NOT_SERVER } from "./host.ts";
+import { hostProblem, isPort, meantHostPort, URL_NOT_SERVER } from "./host.ts";
 
 /** Longest line the server accepts, in UTF-8 bytes (the `\n` not counted). */
 export const MAX_LINE_BYTES = 256;
@@ -372,7 +372,7 @@ export function checkHost(value: unknown, name = "host", takesServers = false): 
 
 /** A TCP port: a whole number from 1 to 65535. */
 export function checkPort(value: unknown): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 65535) {
+  if (!isPort(value)) {
     throw new InvalidArgumentError(`port must be a whole number from 1 to 65535, got ${describeValue(value)}`);
   }
   return value;
