@@ -96,8 +96,12 @@ export async function serve(args: readonly string[], host: CliHost): Promise<num
   await log("INFO", "listening", { addr: hostPort(server.host, server.port) });
 
   await stopping;
-  await log("INFO", "shutting down, draining connections");
-  await drain(server, log);
+  // The line is queued first, then the server stops serving in the same tick: a request that arrives once the
+  // line is out is answered as during a shutdown, never as before it.
+  const said = log("INFO", "shutting down, draining connections");
+  const drained = drain(server, log);
+  await said;
+  await drained;
   return EXIT.OK;
 }
 
