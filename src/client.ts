@@ -11,10 +11,10 @@ import type { Link, LinkUser } from "./link.ts";
 import { holdAll, type LockSpec, type MultiHost, type MultiLockOptions, withLocks } from "./multi.ts";
 import { openConnection } from "./open.ts";
 import { LOCK_KEYS, type LockOptions, pickServer, readSettings, type Target } from "./options.ts";
-import { ConnectionPool, DEFAULT_MAX_CLOSES_PER_SECOND, DEFAULT_MAX_IDLE, POOL } from "./pool.ts";
+import { type ConnectionPool, clientPool, POOL } from "./pool.ts";
 import { DistributedLock, DistributedSemaphore } from "./primitive.ts";
 import { encodeStats, parseStatsReply, type Stats } from "./protocol.ts";
-import { checkKnownKeys, describeValue } from "./validate.ts";
+import { checkKnownKeys } from "./validate.ts";
 import { WIRE_WAIT } from "./wire-wait.ts";
 
 /**
@@ -47,6 +47,14 @@ export interface ClientOptions extends Omit<LockOptions, "key"> {
    * never faster than this.
    */
   maxIdleClosesPerSecond?: number | undefined;
+  /**
+   * How long a pooled connection may stay idle, in whole seconds (default 60,
+   * at most 3600, or `Infinity`). Past the server's read timeout
+   * (`serverReadTimeoutS`) it is kept open with `ping`, where the server
+   * answers it (dflockd v1.14 and later); on older servers it closes as the
+   * read timeout nears, as does one idle this long. `0`: never pinged.
+   */
+  idleTimeoutS?: number | undefined;
 }
 
 /**
@@ -98,6 +106,7 @@ const CLIENT_KEYS: ReadonlySet<string> = new Set([
   ...[...LOCK_KEYS].filter((k) => k !== "key"),
   "maxIdlePerServer",
   "maxIdleClosesPerSecond",
+  "idleTimeoutS",
 ]);
 const CLIENT_LOCK_KEYS: ReadonlySet<string> = new Set([
   "acquireTimeoutS",
@@ -121,6 +130,7 @@ const CONNECTION_KEYS = [
   "serverReadTimeoutS",
   "maxIdlePerServer",
   "maxIdleClosesPerSecond",
+  "idleTimeoutS",
   "runtime",
 ] as const;
 
@@ -147,7 +157,7 @@ const CONNECTION_KEYS = [
  * ```
  */
 export class DflockdClient {
-  readonly #options: Omit<ClientOptions, "maxIdlePerServer" | "maxIdleClosesPerSecond">;
+  readonly #options: Omit<ClientOptions, "maxIdlePerServer" | "maxIdleClosesPerSecond" | "idleTimeoutS">;
   readonly #pool: ConnectionPool;
   readonly #targets: ReadonlyArray<Target>;
   readonly #readTimeoutMs: number;
@@ -164,17 +174,7 @@ export class DflockdClient {
       throw new InvalidArgumentError("DflockdClient options must be an object");
     }
     checkKnownKeys("DflockdClient options", options, CLIENT_KEYS);
-    const { maxIdlePerServer, maxIdleClosesPerSecond, ...rest } = options;
-    const maxIdle = maxIdlePerServer ?? DEFAULT_MAX_IDLE;
-    if (typeof maxIdle !== "number" || !Number.isInteger(maxIdle) || maxIdle < 0) {
-      throw new InvalidArgumentError(`maxIdlePerServer must be a whole number >= 0, got ${describeValue(maxIdle)}`);
-    }
-    const closeRate = maxIdleClosesPerSecond ?? DEFAULT_MAX_CLOSES_PER_SECOND;
-    if (typeof closeRate !== "number" || Number.isNaN(closeRate) || closeRate <= 0) {
-      throw new InvalidArgumentError(
-        `maxIdleClosesPerSecond must be a number > 0 (Infinity: no limit), got ${describeValue(closeRate)}`,
-      );
-    }
+    const { maxIdlePerServer, maxIdleClosesPerSecond, idleTimeoutS, ...rest } = options;
     // Check everything now, with a placeholder key.
     const settings = readSettings("lock", { ...rest, key: "-" });
     // Servers as checked pairs, read by each lock on the fast path ("host:port" is parsed once, here).
@@ -182,7 +182,7 @@ export class DflockdClient {
     this.#options = rest.servers === undefined ? rest : { ...rest, servers: this.servers };
     this.#readTimeoutMs = settings.readTimeoutMs;
     this.#requestTimeoutMs = settings.requestTimeoutMs;
-    this.#pool = new ConnectionPool(maxIdle, true, closeRate);
+    this.#pool = clientPool(maxIdlePerServer, maxIdleClosesPerSecond, idleTimeoutS);
     this.#multi = {
       acquireTimeoutS: settings.acquireTimeoutS,
       lockOptionKeys: CLIENT_LOCK_KEYS,

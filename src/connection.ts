@@ -188,6 +188,9 @@ export class Connection {
    * @param parse Turns the reply line (and the command word) into the result,
    * or throws a typed error.
    * @param timeoutMs Longest wait for the reply.
+   * @param background `true`: the wait for this reply does not keep the
+   * process alive (the pool's keepalive `ping`; only for a request sent with
+   * nothing else pending).
    * @returns The parsed reply.
    */
   request<T>(
@@ -195,6 +198,7 @@ export class Connection {
     command: string,
     parse: (line: string, command: string) => T,
     timeoutMs: number,
+    background = false,
   ): Promise<T> {
     if (this.#closed !== undefined) return Promise.reject(this.#closed.error);
     return new Promise<T>((resolve, reject) => {
@@ -202,7 +206,7 @@ export class Connection {
       const sentAt = performance.now();
       this.#lastSendAt = sentAt;
       if (this.pending === 1) {
-        this.#keepAlive(true);
+        if (!background) this.#keepAlive(true);
         this.#headSince = sentAt;
         this.#armTimer(sentAt + timeoutMs);
       }

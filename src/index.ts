@@ -33,6 +33,7 @@ export { NotLeaderError } from "./leader.ts";
 export {
   acquire,
   enqueue,
+  ping,
   release,
   renew,
   type StatsOptions,

@@ -22,6 +22,8 @@ export class Link {
   exclusive = true;
   /** Index in the server's list of shared connections, or -1 when not listed. */
   slot = -1;
+  /** When it last became idle (monotonic ms): how long `ping` may keep it open counts from here. */
+  idleSince = 0;
   readonly users: Map<string, LinkUser> = new Map();
 
   readonly #gone: () => void;

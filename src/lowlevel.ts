@@ -10,7 +10,7 @@
  */
 import { asConnection, type SocketLike } from "./adopt.ts";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "./connection.ts";
-import { AcquireTimeoutError } from "./errors.ts";
+import { AcquireTimeoutError, ServerError } from "./errors.ts";
 import { namingMismatch } from "./mismatch.ts";
 import {
   commandName,
@@ -22,6 +22,7 @@ import {
   encodeWait,
   type Grant,
   type Kind,
+  PING_REQUEST,
   parseEnqueueReply,
   parseGrantReply,
   parseOkReply,
@@ -207,6 +208,35 @@ export function release(sock: SocketLike, key: string, token: string): Promise<v
     return send(sock, encodeRelease("lock", key, token), "r", parseOkReply, DEFAULT_REQUEST_TIMEOUT_MS);
   } catch (err) {
     return Promise.reject(err);
+  }
+}
+
+/**
+ * Send `ping` and tell whether the server answers it: dflockd v1.14 and
+ * later do (`ok`); older servers answer `error`, for an unknown command, and
+ * the connection stays usable. Either way the request restarts the server's
+ * read timeout for this connection. The pool pings its idle connections
+ * itself (`idleTimeoutS`); this is for a connection of your own.
+ *
+ * @param sock Connection (or, on Node, a `net.Socket`).
+ * @returns `true` for a server that answers `ping`, `false` for one that does not.
+ * @throws ServerError for any other refusal (such as `error_draining` from a server shutting down).
+ * @example
+ * ```ts
+ * import { connect, ping } from "dflockd-client";
+ *
+ * const conn = await connect();
+ * console.log((await ping(conn)) ? "dflockd v1.14 or later" : "dflockd before v1.14");
+ * conn.close();
+ * ```
+ */
+export async function ping(sock: SocketLike): Promise<boolean> {
+  try {
+    await send(sock, PING_REQUEST, "ping", parseOkReply, DEFAULT_REQUEST_TIMEOUT_MS);
+    return true;
+  } catch (err) {
+    if (err instanceof ServerError && err.status === "error") return false;
+    throw err;
   }
 }
 

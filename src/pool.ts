@@ -11,29 +11,24 @@
  *   may place holdings on it with requests that cannot block (`l key 0`),
  *   and their renewals and releases go there too. Never two holdings of the
  *   same key, and never a blocking request while anything is held on it.
- * - When the last holding leaves cleanly, the connection is *idle*: lent
- *   again while the server's read timeout cannot have cut it (the last
- *   request sent on it, plus the read timeout, less a guard).
+ * - When the last holding leaves cleanly, the connection is *idle* (idle.ts):
+ *   lent again while the server's read timeout cannot have cut it (the last
+ *   request sent on it, plus the read timeout, less a guard), kept open past
+ *   it with `ping` where the server answers it, closed never in a burst.
  *
- * Never a burst of closes (dflockd scans every key on each disconnect): the
- * reaper closes one idle connection at a time per server (docs/connections.md).
  * Pooled per server: host, port, TLS settings and secret. Nothing here keeps
  * the process alive.
  *
  * @module
  */
 import type { Connection } from "./connection.ts";
-import { LockError } from "./errors.ts";
+import { InvalidArgumentError, LockError } from "./errors.ts";
+import { DEFAULT_MAX_CLOSES_PER_SECOND, DEFAULT_MAX_IDLE, IdleConnections } from "./idle.ts";
+import { DEFAULT_IDLE_TIMEOUT_MS } from "./keepalive.ts";
 import { Link, type LinkUser } from "./link.ts";
-import { backgroundTimer } from "./transport.ts";
+import { checkWaitSeconds, describeValue } from "./validate.ts";
 
-/** Idle connections kept per server, by default. */
-export const DEFAULT_MAX_IDLE = 64;
-/** Idle connections closed per second per server, at most, by default; and one a second at least (the gap in ms). */
-export const DEFAULT_MAX_CLOSES_PER_SECOND = 100;
-const MAX_CLOSE_GAP_MS = 1000;
-/** How long one beyond maxIdle stays idle before it may close (ms): in a busy pool, idle is only between uses. */
-const SURPLUS_IDLE_MS = 1000;
+export { DEFAULT_MAX_CLOSES_PER_SECOND, DEFAULT_MAX_IDLE } from "./idle.ts";
 /** Holdings placed on one shared connection, at most: bounds what one lost connection takes with it. */
 export const MAX_SHARED = 64;
 /**
@@ -48,17 +43,12 @@ export interface PoolUser {
   close(): void;
 }
 
-/** Idle and shared connections of one server. */
+/** The shared connections of one server. */
 interface Server {
-  /** Idle links, and until when each may be lent, in that order (the longest-lived last). */
-  readonly idle: Link[];
-  readonly until: number[];
   /** Links with holdings that others may join. */
   readonly shared: Link[];
   /** Connections open to this server, in any state. */
   open: number;
-  /** The reaper closes none of this server's idle connections before this time (monotonic ms). */
-  closeAt: number;
 }
 
 /**
@@ -72,14 +62,12 @@ export function idleGuardMs(readTimeoutMs: number): number {
 /** The connections of every server an instance has used, and the instances using them. */
 export class ConnectionPool {
   readonly #servers = new Map<string, Server>();
+  readonly #idle: IdleConnections;
   readonly #maxIdle: number;
-  readonly #minGapMs: number;
   /** Instances with an attempt or holding, when the pool's owner may close them all. */
   readonly #users: Set<PoolUser> | undefined;
   /** Links waiting for replies to tries their callers gave up, and how many. */
   readonly #orphans = new Map<Link, number>();
-  #sweep: ReturnType<typeof setTimeout> | undefined;
-  #sweepAt = Number.POSITIVE_INFINITY;
   #closed = false;
   /** While close() ends its users: connections they leave broken, closed only once every user has ended (I3). */
   #deferred: Array<readonly [Connection, LockError | undefined]> | undefined;
@@ -94,14 +82,16 @@ export class ConnectionPool {
    * gradually. `0` closes each connection as it empties.
    * @param trackUsers Remember the instances using it, so {@link close} can close them.
    * @param maxClosesPerSecond Idle connections the reaper closes per second per server, at most.
+   * @param idleTimeoutMs How long a connection may stay idle, kept open with `ping` past the server's read timeout.
    */
   constructor(
     maxIdle: number = DEFAULT_MAX_IDLE,
     trackUsers = false,
     maxClosesPerSecond: number = DEFAULT_MAX_CLOSES_PER_SECOND,
+    idleTimeoutMs: number = DEFAULT_IDLE_TIMEOUT_MS,
   ) {
     this.#maxIdle = maxIdle;
-    this.#minGapMs = 1000 / maxClosesPerSecond;
+    this.#idle = new IdleConnections(maxIdle, maxClosesPerSecond, idleTimeoutMs);
     this.#users = trackUsers ? new Set() : undefined;
   }
 
@@ -112,9 +102,7 @@ export class ConnectionPool {
 
   /** Idle connections held, over all servers. */
   get idle(): number {
-    let n = 0;
-    for (const s of this.#servers.values()) n += s.idle.length;
-    return n;
+    return this.#idle.count;
   }
 
   /** Shared connections (with holdings others may join), over all servers. */
@@ -135,18 +123,11 @@ export class ConnectionPool {
     if (this.#closed) throw new LockError("the client was closed", "ABORTED");
     const server = this.#servers.get(poolKey);
     if (server === undefined) return undefined;
-    const t = performance.now();
-    const { idle, until } = server;
-    // The most recently used first; one past its time, and all older, are left to the reaper (never a burst).
-    while (idle.length > 0 && t < (until[until.length - 1] as number)) {
-      const link = idle.pop() as Link;
-      until.pop();
-      if (!link.conn.closed && link.conn.pending === 0) {
-        link.exclusive = true;
-        link.users.set(id, user);
-        return link;
-      }
-      link.conn.close();
+    const idle = this.#idle.take(poolKey, performance.now());
+    if (idle !== undefined) {
+      idle.exclusive = true;
+      idle.users.set(id, user);
+      return idle;
     }
     if (!share || server.open < this.shareAfter) return undefined;
     const shared = server.shared;
@@ -164,7 +145,7 @@ export class ConnectionPool {
     const server = this.#server(poolKey);
     server.open++;
     const link = new Link(conn, poolKey, () => {
-      server.open--;
+      if (--server.open === 0 && this.#servers.get(poolKey) === server) this.#servers.delete(poolKey);
     });
     link.users.set(id, user);
     return link;
@@ -199,26 +180,13 @@ export class ConnectionPool {
     this.#unlist(link);
     const conn = link.conn;
     const until = conn.lastSendAt + readTimeoutMs - idleGuardMs(readTimeoutMs);
-    if (this.#closed || conn.closed || conn.pending !== 0 || this.#maxIdle === 0 || until <= performance.now()) {
+    const t = performance.now();
+    if (this.#closed || conn.closed || conn.pending !== 0 || this.#maxIdle === 0 || until <= t) {
       conn.close();
       return;
     }
-    const server = this.#server(link.poolKey);
-    // Kept in order of `until` (nearly always the order they empty in): lent from the end, closed from the front.
-    const { idle, until: untils } = server;
-    let i = untils.length;
-    while (i > 0 && (untils[i - 1] as number) > until) i--;
-    if (i === untils.length) {
-      idle.push(link);
-      untils.push(until);
-    } else {
-      idle.splice(i, 0, link);
-      untils.splice(i, 0, until);
-    }
-    const due = this.#due(server);
-    if (due < this.#sweepAt) this.#armSweep(due);
+    this.#idle.put(link, until, t);
   }
-
   /** `link` waits for the reply to a try its caller gave up: {@link close} closes it, as no user reaches it. */
   orphan(link: Link): void {
     if (this.#deferred !== undefined) this.#deferred.push([link.conn, undefined]);
@@ -247,17 +215,9 @@ export class ConnectionPool {
     this.#users?.delete(user);
   }
 
-  /** Close the idle connections now (and the sweep timer); the pool stays usable. */
+  /** Close the idle connections now (and the reaper's timer); the pool stays usable. */
   closeIdle(): void {
-    clearTimeout(this.#sweep);
-    this.#sweep = undefined;
-    this.#sweepAt = Number.POSITIVE_INFINITY;
-    for (const [key, server] of this.#servers) {
-      for (const link of server.idle) link.conn.close();
-      server.idle.length = 0;
-      server.until.length = 0;
-      if (server.shared.length === 0 && server.open === 0) this.#servers.delete(key);
-    }
+    this.#idle.closeAll();
   }
 
   /**
@@ -281,13 +241,13 @@ export class ConnectionPool {
       for (const link of this.#orphans.keys()) link.conn.close();
       this.#orphans.clear();
     }
-    this.closeIdle();
+    this.#idle.closeAll(true);
   }
 
   #server(poolKey: string): Server {
     let server = this.#servers.get(poolKey);
     if (server === undefined) {
-      server = { idle: [], until: [], shared: [], open: 0, closeAt: 0 };
+      server = { shared: [], open: 0 };
       this.#servers.set(poolKey, server);
     }
     return server;
@@ -305,63 +265,29 @@ export class ConnectionPool {
       last.slot = i;
     }
   }
+}
 
-  #armSweep(at: number): void {
-    if (this.#sweep !== undefined) clearTimeout(this.#sweep);
-    this.#sweepAt = at;
-    this.#sweep = backgroundTimer(() => {
-      this.#sweep = undefined;
-      this.#sweepAt = Number.POSITIVE_INFINITY;
-      const next = this.#reap(performance.now());
-      if (next !== Number.POSITIVE_INFINITY) this.#armSweep(next);
-    }, at - performance.now());
+/**
+ * A client's own pool, from its options (`undefined`: the default).
+ * @throws InvalidArgumentError for a bad value.
+ */
+export function clientPool(
+  maxIdlePerServer: unknown,
+  maxIdleClosesPerSecond: unknown,
+  idleTimeoutS: unknown,
+): ConnectionPool {
+  const maxIdle = maxIdlePerServer ?? DEFAULT_MAX_IDLE;
+  if (typeof maxIdle !== "number" || !Number.isInteger(maxIdle) || maxIdle < 0) {
+    throw new InvalidArgumentError(`maxIdlePerServer must be a whole number >= 0, got ${describeValue(maxIdle)}`);
   }
-
-  /** The reaper at `t`: forget closed idle links; close each server's oldest past its time or beyond maxIdle, if due. */
-  #reap(t: number): number {
-    let next = Number.POSITIVE_INFINITY;
-    for (const [key, server] of this.#servers) {
-      const { idle, until } = server;
-      let kept = 0;
-      for (let i = 0; i < idle.length; i++) {
-        const link = idle[i] as Link;
-        if (link.conn.closed) continue;
-        idle[kept] = link;
-        until[kept++] = until[i] as number;
-      }
-      idle.length = kept;
-      until.length = kept;
-      if (kept > 0 && this.#due(server) <= t) {
-        (idle.shift() as Link).conn.close();
-        until.shift();
-        server.closeAt = t + this.#gap(server, t);
-      }
-      if (idle.length === 0) {
-        if (server.shared.length === 0 && server.open === 0) this.#servers.delete(key);
-        continue;
-      }
-      const due = this.#due(server);
-      if (due < next) next = due;
-    }
-    return next;
+  const closeRate = maxIdleClosesPerSecond ?? DEFAULT_MAX_CLOSES_PER_SECOND;
+  if (typeof closeRate !== "number" || Number.isNaN(closeRate) || closeRate <= 0) {
+    throw new InvalidArgumentError(
+      `maxIdleClosesPerSecond must be a number > 0 (Infinity: no limit), got ${describeValue(closeRate)}`,
+    );
   }
-
-  /** When `server`'s oldest idle link closes: its time up, or beyond maxIdle idle a while; not before `closeAt`. */
-  #due(server: Server): number {
-    const first = server.idle[0];
-    if (first === undefined) return Number.POSITIVE_INFINITY;
-    const expires = server.until[0] as number;
-    const surplus = server.idle.length > this.#maxIdle ? first.conn.lastSendAt + SURPLUS_IDLE_MS : expires;
-    return Math.max(server.closeAt, Math.min(expires, surplus));
-  }
-
-  /** The wait before `server`'s next close: the oldest one's time left shared among the surplus, within limits. */
-  #gap(server: Server, t: number): number {
-    const surplus = server.idle.length - this.#maxIdle;
-    if (surplus <= 0) return this.#minGapMs;
-    const left = (server.until[0] as number) - t;
-    return Math.max(this.#minGapMs, Math.min(MAX_CLOSE_GAP_MS, left / surplus));
-  }
+  const idleS = checkWaitSeconds("idleTimeoutS", idleTimeoutS ?? DEFAULT_IDLE_TIMEOUT_MS / 1000);
+  return new ConnectionPool(maxIdle, true, closeRate, idleS * 1000);
 }
 
 /**

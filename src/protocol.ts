@@ -185,6 +185,8 @@ export function releaseRequest(kind: Kind, key: string, token: string): string {
 }
 
 const STATS = frame("stats", "_", "");
+/** `ping _ _`: answered `ok` by dflockd v1.14 and later, `error` (and nothing else) by older servers. */
+export const PING_REQUEST: string = frame("ping", "_", "_");
 /** `stats _ ` (empty argument). */
 export function encodeStats(): string {
   return STATS;

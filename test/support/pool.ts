@@ -30,12 +30,18 @@ export function usePoolTest(): () => ScriptedRuntime {
 /** Let fake time pass (0: just run what is due). */
 export const tick = (ms = 0): Promise<unknown> => vi.advanceTimersByTimeAsync(ms);
 
-/** Answer every request on `peer` the way a free server would. */
+/** Answer every request on `peer` the way a free dflockd v1.10 would (`ping` is an unknown command there). */
 export function serve(peer: PeerEnd): void {
+  servePings(peer, false);
+}
+
+/** As {@link serve}, on a server that answers `ping` (`pings`, as v1.14 and later) or not. */
+export function servePings(peer: PeerEnd, pings: boolean): void {
   let n = 0;
   peer.onRequest = ([cmd]) => {
     if (cmd === "l" || cmd === "sl") peer.send(`ok ${token(++n)} 10\n`);
     else if (cmd === "e") peer.send(`acquired ${token(++n)} 10\n`);
+    else if (cmd === "ping" && !pings) peer.send("error\n");
     else peer.send("ok\n");
   };
 }

@@ -21,6 +21,8 @@ export class PeerEnd {
   /** Everything the client wrote, decoded. */
   received = "";
   closedByClient = false;
+  /** Whether the client's stream keeps the process alive (its last ref()/unref()). */
+  refd = false;
   hungUp = false;
   /** Called once for each complete request, in order. */
   onRequest: ((request: string[]) => void) | undefined;
@@ -104,6 +106,14 @@ class MemoryStream implements ByteStream {
 
   write(bytes: Uint8Array): void {
     if (!this.#closed) this.#peer.onWrite(bytes);
+  }
+
+  ref(): void {
+    this.#peer.refd = true;
+  }
+
+  unref(): void {
+    this.#peer.refd = false;
   }
 
   close(): void {

@@ -179,6 +179,7 @@ describe("idle links that expire in another order than they emptied in", () => {
     const slow = rt.peers[1] as PeerEnd;
     slow.onRequest = ([cmd]) => {
       if (cmd === "r") setTimeout(() => slow.send("ok\n"), 4000);
+      else if (cmd === "ping") slow.send("error\n"); // v1.10: an unknown command
     };
     const released = b.release();
     await tick(3000);

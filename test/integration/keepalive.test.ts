@@ -1,0 +1,122 @@
+/**
+ * Idle pooled connections and the server's read timeout (issue 22), in real
+ * time: on a server that answers `ping` (dflockd v1.14+, the double's 1.16
+ * and 2.1 forms) an idle connection outlives a 3 s read timeout and is lent
+ * again; on one that does not (v1.10, the fence build) one ping asks, and
+ * the connection closes before the server would cut it, as it always did.
+ * Run against the run's server, whichever it is (its own `ping()` says which
+ * case applies), and against the double's 1.16 form, on every runtime.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { ConnectionPool, POOL } from "../../src/pool.ts";
+import { type FaultProxy, startProxy } from "../faults/proxy.ts";
+import { currentServer, type DflockdServer, startDflockd } from "../harness/dflockd.ts";
+import { connect, DistributedLock, type LockOptions, ping } from "../support/client.ts";
+import { key, until } from "./helpers.ts";
+
+const READ_TIMEOUT_S = 3;
+const opened: Array<{ stop(): Promise<void> } | FaultProxy> = [];
+afterEach(async () => {
+  for (const o of opened.splice(0)) await ("stop" in o ? o.stop() : o.close());
+});
+
+/** What one proxied connection carried: the requests up and the replies down, as lines, and whether it ended. */
+interface Traffic {
+  up: string[];
+  down: string[];
+  ended: boolean;
+  /** A line not yet complete, per direction. */
+  rest: { up: string; down: string };
+}
+
+/** Start `server` behind a proxy that records each connection's traffic, calling `changed` on every chunk. */
+async function watched(server: DflockdServer, changed: () => void): Promise<[FaultProxy, Map<number, Traffic>]> {
+  const proxy = await startProxy({ host: server.host, port: server.port });
+  opened.push(proxy);
+  const conns = new Map<number, Traffic>();
+  const decoder = new TextDecoder();
+  proxy.observe((e) => {
+    let t = conns.get(e.conn);
+    if (t === undefined) {
+      t = { up: [], down: [], ended: false, rest: { up: "", down: "" } };
+      conns.set(e.conn, t);
+    }
+    if (e.chunk === undefined) t.ended = true;
+    else {
+      const lines = (t.rest[e.direction] + decoder.decode(e.chunk)).split("\n");
+      t.rest[e.direction] = lines.pop() as string;
+      t[e.direction].push(...lines);
+    }
+    changed();
+  });
+  return [proxy, conns];
+}
+
+/** The scenario on `server`; `pings`: whether it must answer ping (`undefined`: whatever it says). */
+async function survives(server: DflockdServer, pings?: boolean): Promise<void> {
+  const probe = await connect({ host: server.host, port: server.port });
+  const answers = await ping(probe);
+  probe.close();
+  if (pings !== undefined) expect(answers).toBe(pings);
+
+  let wake: () => void = () => {};
+  const [proxy, conns] = await watched(server, () => wake());
+  const next = (cond: () => boolean): Promise<void> =>
+    new Promise<void>((resolve) => {
+      wake = () => {
+        if (cond()) resolve();
+      };
+      wake();
+    });
+  // A pool of its own, to see when a pinged connection is back among the idle ones.
+  const pool = new ConnectionPool();
+  const lock = new DistributedLock({
+    key: key("keepalive"),
+    servers: [proxy.address],
+    serverReadTimeoutS: READ_TIMEOUT_S,
+    [POOL]: pool,
+  } as LockOptions);
+  try {
+    expect(await lock.acquire()).toBe(true);
+    await lock.release();
+    const releasedAt = performance.now();
+    const first = (): Traffic => conns.get(1) as Traffic;
+    const pings = (): number => first().up.filter((l) => l === "ping").length;
+    if (answers) {
+      // Two pings answered: by then the connection has been idle past the read timeout.
+      await next(() => pings() >= 2 && first().down.length >= 4);
+      expect(performance.now() - releasedAt).toBeGreaterThan(READ_TIMEOUT_S * 1000);
+      // The answer has reached the proxy; the client takes the connection back as it reaches the client.
+      await until(() => pool.idle === 1, 5_000, "the pinged connection to be idle again");
+      expect(first().ended).toBe(false);
+      expect(await lock.acquire()).toBe(true);
+      await lock.release();
+      expect(conns.size).toBe(1);
+    } else {
+      // One ping asks, its `error` answers, and the client closes the connection before the server would.
+      await next(() => first().ended);
+      expect(pings()).toBe(1);
+      expect(first().down.at(-1)).toBe("error");
+      expect(performance.now() - releasedAt).toBeLessThan(READ_TIMEOUT_S * 1000);
+      expect(await lock.acquire()).toBe(true);
+      await lock.release();
+      expect(conns.size).toBe(2);
+    }
+  } finally {
+    pool.close();
+  }
+}
+
+describe("idle pooled connections past the server's read timeout", () => {
+  it(`on the run's server (${currentServer() === "double" ? "the double" : "a real dflockd"})`, async () => {
+    const server = await startDflockd(["--read-timeout", String(READ_TIMEOUT_S)]);
+    opened.push(server);
+    await survives(server);
+  });
+
+  it("on the double's 1.16 form: kept open with ping, and lent again", async () => {
+    const server = await startDflockd(["--read-timeout", String(READ_TIMEOUT_S), "--server-version", "1.16"], "double");
+    opened.push(server);
+    await survives(server, true);
+  });
+});
