@@ -40,7 +40,7 @@ export function chooseServer(located: Located = locateDflockd({ install: true })
 export function describeChoice(c: ServerChoice): string {
   return c.kind === "real"
     ? `REAL dflockd ${c.bin} (found via ${c.how})`
-    : `the in-process dflockd DOUBLE (src/server, the server startTestServer() ships; ${c.why})`;
+    : `the in-process dflockd DOUBLE answering as dflockd ${process.env.DFLOCKD_DOUBLE_VERSION ?? "1.10"} (src/server, the server startTestServer() ships; ${c.why})`;
 }
 
 /** The choice the global setup made for this run ("double" unless told otherwise). */
