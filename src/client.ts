@@ -48,11 +48,13 @@ export interface ClientOptions extends Omit<LockOptions, "key"> {
    */
   maxIdleClosesPerSecond?: number | undefined;
   /**
-   * How long a pooled connection may stay idle, in whole seconds (default 60,
-   * at most 3600, or `Infinity`). Past the server's read timeout
-   * (`serverReadTimeoutS`) it is kept open with `ping`, where the server
-   * answers it (dflockd v1.14 and later); on older servers it closes as the
-   * read timeout nears, as does one idle this long. `0`: never pinged.
+   * How long a pooled connection is kept open with `ping` once idle, in
+   * whole seconds (default 60, at most 3600, or `Infinity`). An idle
+   * connection is lent while the server's read timeout (`serverReadTimeoutS`)
+   * cannot have cut it; then, where the server answers `ping` (dflockd v1.14
+   * and later), a ping keeps it for another such span, until it has been idle
+   * this long. Then, or on older servers, it closes before the read timeout
+   * would cut it. `0`: never pinged.
    */
   idleTimeoutS?: number | undefined;
 }

@@ -188,9 +188,9 @@ export class Connection {
    * @param parse Turns the reply line (and the command word) into the result,
    * or throws a typed error.
    * @param timeoutMs Longest wait for the reply.
-   * @param background `true`: the wait for this reply does not keep the
-   * process alive (the pool's keepalive `ping`; only for a request sent with
-   * nothing else pending).
+   * @param background @internal `true`: the wait for this reply does not
+   * keep the process alive (the pool's keepalive `ping`); a request sent
+   * without it does, until every reply has come.
    * @returns The parsed reply.
    */
   request<T>(
@@ -205,8 +205,8 @@ export class Connection {
       this.#queue.push({ command, parse, resolve: resolve as (v: unknown) => void, reject, timeoutMs });
       const sentAt = performance.now();
       this.#lastSendAt = sentAt;
+      if (!background) this.#keepAlive(true);
       if (this.pending === 1) {
-        if (!background) this.#keepAlive(true);
         this.#headSince = sentAt;
         this.#armTimer(sentAt + timeoutMs);
       }

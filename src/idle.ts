@@ -1,11 +1,11 @@
 /**
  * The idle connections of a pool: lent again while the server's read timeout
  * cannot have cut them; up to `maxIdle` per server kept open past it with
- * `ping` (keepalive.ts) for as long as `idleTimeoutMs` allows, where the
- * server answers it; the rest closed by a reaper, never in a burst (dflockd
- * scans every key on each disconnect): one at a time per server, at most
- * `maxClosesPerSecond`, those beyond `maxIdle` spaced to be gone before the
- * server would cut them (docs/connections.md).
+ * `ping` (keepalive.ts) until idle for `idleTimeoutMs`, where the server
+ * answers it; the rest closed by a reaper, never in a burst (dflockd scans
+ * every key on each disconnect): the oldest first, one at a time per server,
+ * at most `maxClosesPerSecond`, those beyond `maxIdle` spaced to be gone
+ * before the server would cut them (docs/connections.md).
  *
  * @module
  */
@@ -28,6 +28,8 @@ interface IdleList {
   readonly until: number[];
   /** The reaper closes none of these before this time (monotonic ms). */
   closeAt: number;
+  /** The server is known not to answer `ping`. */
+  noPing: boolean;
 }
 
 /** The idle connections of one pool, per server (pool key). */
@@ -39,8 +41,6 @@ export class IdleConnections {
   readonly #keepalive = new Keepalive((link, until) => this.#pinged(link, until));
   #sweep: ReturnType<typeof setTimeout> | undefined;
   #sweepAt = Number.POSITIVE_INFINITY;
-  /** Set by {@link shutDown}: a ping's link coming back is closed. */
-  #shut = false;
 
   /**
    * @param maxIdle Idle connections kept per server past a burst, and kept open with `ping`.
@@ -78,15 +78,19 @@ export class IdleConnections {
     return undefined;
   }
 
-  /** Keep `link`, idle since `t`, lendable until `until`. */
-  put(link: Link, until: number, t: number): void {
+  /**
+   * Keep `link`, idle since `t`, lendable until `until`; a `ping` may still
+   * go `graceMs` after that (the server cannot have cut it before).
+   */
+  put(link: Link, until: number, t: number, graceMs: number): void {
     link.idleSince = t;
-    this.#keep(link, until);
+    link.graceMs = graceMs;
+    link.pingRefused = false;
+    this.#keep(link, until, t);
   }
 
-  /** Close every idle connection now, and the reaper's timer. With `shutDown`, for good. */
-  closeAll(shutDown = false): void {
-    if (shutDown) this.#shut = true;
+  /** Close every idle connection now, and the reaper's timer. */
+  closeAll(): void {
     this.#keepalive.closeAll();
     clearTimeout(this.#sweep);
     this.#sweep = undefined;
@@ -95,11 +99,12 @@ export class IdleConnections {
     this.#lists.clear();
   }
 
-  #keep(link: Link, until: number): void {
+  #keep(link: Link, until: number, t: number): void {
     let list = this.#lists.get(link.poolKey);
     if (list === undefined) {
-      list = { key: link.poolKey, links: [], until: [], closeAt: 0 };
-      this.#lists.set(link.poolKey, list);
+      const key = link.poolKey;
+      list = { key, links: [], until: [], closeAt: 0, noPing: this.#keepalive.knownNoPing(key) };
+      this.#lists.set(key, list);
     }
     // In order of `until` (nearly always the order they empty in): lent from the end, closed from the front.
     const { links, until: untils } = list;
@@ -112,22 +117,24 @@ export class IdleConnections {
       links.splice(i, 0, link);
       untils.splice(i, 0, until);
     }
-    const due = this.#due(list);
+    const due = this.#due(list, t);
     if (due < this.#sweepAt) this.#armSweep(due);
   }
 
-  /** A pinged `link` is back, lendable until `until`; or it closed (`undefined`), and its server's others may go on. */
+  /** A pinged `link` is back, lendable until `until`; or it closed (`undefined`), and the next close waits its turn. */
   #pinged(link: Link, until: number | undefined): void {
+    const t = performance.now();
     if (until !== undefined) {
-      if (this.#shut) link.conn.close();
-      else this.#keep(link, until);
+      if (link.pingRefused) this.#keepalive.learnNoPing(link.poolKey);
+      const list = this.#lists.get(link.poolKey);
+      if (list !== undefined && link.pingRefused) list.noPing = true;
+      this.#keep(link, until, t);
       return;
     }
     const list = this.#lists.get(link.poolKey);
     if (list === undefined) return;
-    // That was a close: the next one waits its turn.
-    list.closeAt = Math.max(list.closeAt, performance.now() + this.#minGapMs);
-    const due = this.#due(list);
+    list.closeAt = Math.max(list.closeAt, t + this.#minGapMs);
+    const due = this.#due(list, t);
     if (due < this.#sweepAt) this.#armSweep(due);
   }
 
@@ -143,29 +150,32 @@ export class IdleConnections {
   }
 
   /**
-   * The reaper at `t`: forget closed links; ping each server's links whose
-   * time is up, where they are to be kept; close its oldest past its time or
-   * beyond maxIdle, if due. Returns when it is next due.
+   * The reaper at `t`: forget closed links; ping every link whose time is up
+   * and that is to be kept, wherever it is among them (pings cost the server
+   * nothing, unlike closes); close the oldest, if its close is due. Returns
+   * when it is next due.
    */
   #reap(t: number): number {
     let next = Number.POSITIVE_INFINITY;
     for (const [key, list] of this.#lists) {
       const { links, until } = list;
+      const n = links.length;
+      const firstKept = n - this.#maxIdle;
       let kept = 0;
-      for (let i = 0; i < links.length; i++) {
+      for (let i = 0; i < n; i++) {
         const link = links[i] as Link;
+        const u = until[i] as number;
         if (link.conn.closed) continue;
+        if (u <= t && i >= firstKept && this.#pingable(list, link, u, t)) {
+          this.#keepalive.send(link, u);
+          continue;
+        }
         links[kept] = link;
-        until[kept++] = until[i] as number;
+        until[kept++] = u;
       }
       links.length = kept;
       until.length = kept;
-      // Pinged all at once, as a ping costs the server nothing (unlike a close).
-      while (links.length > 0 && (until[0] as number) <= t && this.#fate(list) === "ping") {
-        const link = links.shift() as Link;
-        this.#keepalive.send(link, until.shift() as number);
-      }
-      if (links.length > 0 && this.#due(list) <= t) {
+      if (kept > 0 && this.#closeTime(list) <= t) {
         (links.shift() as Link).conn.close();
         until.shift();
         list.closeAt = t + this.#gap(list, t);
@@ -174,34 +184,54 @@ export class IdleConnections {
         this.#lists.delete(key);
         continue;
       }
-      const due = this.#due(list);
+      const due = this.#due(list, t);
       if (due < next) next = due;
     }
     return next;
   }
 
   /**
-   * What becomes of the oldest link of `list` when its time is up: pinged
-   * (within maxIdle, idle for less than idleTimeoutMs, on a server that may
-   * answer), nothing until a first ping's answer tells, or closed.
+   * Whether `link` (of `list`, lendable until `u`) is to be pinged at `t`
+   * when its time is up: within its idle time, on a server not known to lack
+   * `ping`, not answered `error` last time, and not so late that the server
+   * may have cut it (say after a stalled event loop).
    */
-  #fate(list: IdleList): "ping" | "wait" | "close" {
-    const first = list.links[0] as Link;
-    if (list.links.length > this.#maxIdle || (list.until[0] as number) - first.idleSince >= this.#idleMs)
-      return "close";
-    const ping = this.#keepalive.status(list.key);
-    return ping === "no" ? "close" : ping === "asking" ? "wait" : "ping";
+  #pingable(list: IdleList, link: Link, u: number, t: number): boolean {
+    return !list.noPing && !link.pingRefused && u - link.idleSince < this.#idleMs && t <= u + link.graceMs;
   }
 
-  /** When the oldest link of `list` is pinged or closed: its time up, or beyond maxIdle idle a while; not before `closeAt`. */
-  #due(list: IdleList): number {
+  /**
+   * When the next link within maxIdle is to be pinged, or the oldest closed,
+   * whichever comes first. The first within maxIdle is nearly always the one
+   * to ping: only links about to close (idle too long, answered `error`) are
+   * passed over, at most maxIdle of them.
+   */
+  #due(list: IdleList, t: number): number {
+    const { links, until } = list;
+    let ping = Number.POSITIVE_INFINITY;
+    if (!list.noPing) {
+      for (let i = Math.max(0, links.length - this.#maxIdle); i < links.length; i++) {
+        if (!this.#pingable(list, links[i] as Link, until[i] as number, t)) continue;
+        ping = until[i] as number;
+        break;
+      }
+    }
+    return Math.min(ping, this.#closeTime(list, t));
+  }
+
+  /**
+   * When the oldest link closes: beyond maxIdle, once idle a while or its time
+   * up; else when its time is up, unless a ping is to keep it (`t`: when that
+   * is judged; the reaper's own time by default, a kept one having been pinged
+   * by then); never before `closeAt`.
+   */
+  #closeTime(list: IdleList, t?: number): number {
     const first = list.links[0];
     if (first === undefined) return Number.POSITIVE_INFINITY;
     const expires = list.until[0] as number;
-    const fate = this.#fate(list);
-    if (fate !== "close") return fate === "ping" ? expires : Number.POSITIVE_INFINITY;
-    const surplus = list.links.length > this.#maxIdle ? first.conn.lastSendAt + SURPLUS_IDLE_MS : expires;
-    return Math.max(list.closeAt, Math.min(expires, surplus));
+    const surplus = list.links.length > this.#maxIdle;
+    if (!surplus && t !== undefined && this.#pingable(list, first, expires, t)) return Number.POSITIVE_INFINITY;
+    return Math.max(list.closeAt, surplus ? Math.min(expires, first.conn.lastSendAt + SURPLUS_IDLE_MS) : expires);
   }
 
   /** The wait before the next close: the oldest one's time left shared among the surplus, within limits. */

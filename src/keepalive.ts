@@ -1,12 +1,16 @@
 /**
  * Keeping idle pooled connections open past the server's read timeout with
  * `ping`, and learning which servers answer it: dflockd v1.14 and later
- * answer `ok`; older ones answer `error` and carry on, so there the pool
- * closes idle connections as their read timeout nears, as it always did.
+ * answer `ok`; older ones answer `error` and carry on (they read a line, so
+ * their read timeout restarts too).
  *
- * One ping per server goes first while its answer is not known: a v1.10
- * server then costs one `error`, not one per idle connection, and its idle
- * connections still close one at a time (never a burst of closes).
+ * A link answered `error` comes back as idle, marked {@link Link.pingRefused}:
+ * its server is then known to lack `ping`, and the idle list closes the link
+ * when its time next comes, spaced like every close (never all at once).
+ * A ping goes only while the server cannot have cut the connection (the idle
+ * list sends none late, after a stalled event loop), so the `error` that a
+ * server writes when its read timeout cuts a connection is not mistaken for
+ * this answer, unless `serverReadTimeoutS` is longer than the server's.
  *
  * @module
  */
@@ -19,21 +23,13 @@ import { PING_REQUEST, parseOkReply } from "./protocol.ts";
 export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 
 /**
- * What is known of a server's `ping`: it answers (`"yes"`), it does not
- * (`"no"`), not known yet (`"ask"`), or a first ping is on its way (`"asking"`).
- */
-export type PingStatus = "yes" | "no" | "ask" | "asking";
-
-/**
  * The pings of one pool. A pinged link leaves the idle list until its answer:
- * {@link Keepalive}'s callback hands it back with its new lending deadline,
- * or `undefined` once it is closed.
+ * the callback hands it back with its new lending deadline, or `undefined`
+ * once it is closed.
  */
 export class Keepalive {
-  /** Per pool key: whether the server answers `ping` (absent: not known yet). */
-  readonly #answers = new Map<string, boolean>();
-  /** Pool keys whose first ping is on its way. */
-  readonly #asking = new Set<string>();
+  /** Pool keys of servers known to answer `ping` with `error` (before v1.14). */
+  readonly #noPing = new Set<string>();
   /** Links waiting for a ping's answer: idle, so {@link closeAll} closes them. */
   readonly #inFlight = new Set<Link>();
   readonly #done: (link: Link, until: number | undefined) => void;
@@ -43,29 +39,29 @@ export class Keepalive {
     this.#done = done;
   }
 
-  /** What is known of the `ping` of server `poolKey`. */
-  status(poolKey: string): PingStatus {
-    if (this.#asking.has(poolKey)) return "asking";
-    const answers = this.#answers.get(poolKey);
-    return answers === undefined ? "ask" : answers ? "yes" : "no";
+  /** Whether server `poolKey` is known not to answer `ping`. */
+  knownNoPing(poolKey: string): boolean {
+    return this.#noPing.has(poolKey);
+  }
+
+  /** Server `poolKey` answered `ping` with `error`, and kept the connection open. */
+  learnNoPing(poolKey: string): void {
+    this.#noPing.add(poolKey);
   }
 
   /**
    * Ping the idle `link`, lendable until `until` (which its last request set):
-   * an `ok` moves that deadline on by as much as the ping came after that
+   * an answer moves that deadline on by as much as the ping came after that
    * request. The wait does not keep the process alive.
    */
   send(link: Link, until: number): void {
-    const key = link.poolKey;
-    const first = !this.#answers.has(key);
-    if (first) this.#asking.add(key);
     const span = until - link.conn.lastSendAt;
     this.#inFlight.add(link);
     link.conn.request(PING_REQUEST, "ping", parseOkReply, DEFAULT_REQUEST_TIMEOUT_MS, true).then(
-      () => this.#answered(link, first, true, span),
-      // Only a bare `error` says "no ping here" (v1.10 to v1.13); `error_draining` or a lost connection says nothing.
+      () => this.#answered(link, span, false),
+      // A bare `error`: no ping here (v1.10 to v1.13), or a cut; `error_draining` or a lost connection: closed.
       (err: unknown) =>
-        this.#answered(link, first, err instanceof ServerError && err.status === "error" ? false : undefined, span),
+        this.#answered(link, err instanceof ServerError && err.status === "error" ? span : undefined, true),
     );
   }
 
@@ -76,11 +72,10 @@ export class Keepalive {
     for (const link of links) link.conn.close();
   }
 
-  #answered(link: Link, first: boolean, answers: boolean | undefined, span: number): void {
-    if (first) this.#asking.delete(link.poolKey);
-    if (answers !== undefined) this.#answers.set(link.poolKey, answers);
+  #answered(link: Link, span: number | undefined, refused: boolean): void {
     if (!this.#inFlight.delete(link)) return;
-    if (answers === true && !link.conn.closed) {
+    if (span !== undefined && !link.conn.closed) {
+      link.pingRefused = refused;
       this.#done(link, link.conn.lastSendAt + span);
       return;
     }

@@ -24,6 +24,10 @@ export class Link {
   slot = -1;
   /** When it last became idle (monotonic ms): how long `ping` may keep it open counts from here. */
   idleSince = 0;
+  /** While idle: how long after its lending deadline a `ping` may still go (later, the server may have cut it). */
+  graceMs = 0;
+  /** While idle: its last `ping` was answered `error` (a server before v1.14, if it stays open). */
+  pingRefused = false;
   readonly users: Map<string, LinkUser> = new Map();
 
   readonly #gone: () => void;

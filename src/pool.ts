@@ -145,7 +145,7 @@ export class ConnectionPool {
     const server = this.#server(poolKey);
     server.open++;
     const link = new Link(conn, poolKey, () => {
-      if (--server.open === 0 && this.#servers.get(poolKey) === server) this.#servers.delete(poolKey);
+      if (--server.open === 0) this.#servers.delete(poolKey);
     });
     link.users.set(id, user);
     return link;
@@ -179,13 +179,14 @@ export class ConnectionPool {
     if (link.users.size > 0) return;
     this.#unlist(link);
     const conn = link.conn;
-    const until = conn.lastSendAt + readTimeoutMs - idleGuardMs(readTimeoutMs);
+    const guard = idleGuardMs(readTimeoutMs);
+    const until = conn.lastSendAt + readTimeoutMs - guard;
     const t = performance.now();
     if (this.#closed || conn.closed || conn.pending !== 0 || this.#maxIdle === 0 || until <= t) {
       conn.close();
       return;
     }
-    this.#idle.put(link, until, t);
+    this.#idle.put(link, until, t, guard / 2);
   }
   /** `link` waits for the reply to a try its caller gave up: {@link close} closes it, as no user reaches it. */
   orphan(link: Link): void {
@@ -241,7 +242,7 @@ export class ConnectionPool {
       for (const link of this.#orphans.keys()) link.conn.close();
       this.#orphans.clear();
     }
-    this.#idle.closeAll(true);
+    this.#idle.closeAll();
   }
 
   #server(poolKey: string): Server {

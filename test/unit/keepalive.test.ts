@@ -11,6 +11,7 @@ import { DflockdClient } from "../../src/client.ts";
 import { InvalidArgumentError } from "../../src/errors.ts";
 import { ping } from "../../src/lowlevel.ts";
 import { connect } from "../../src/open.ts";
+import { PING_REQUEST, parseOkReply } from "../../src/protocol.ts";
 import { serve, servePings, tick, usePoolTest } from "../support/pool.ts";
 import type { PeerEnd, ScriptedRuntime } from "../support/scripted-peer.ts";
 
@@ -174,31 +175,143 @@ describe("on a server that answers ping", () => {
 });
 
 describe("on a server without ping (dflockd before v1.14)", () => {
-  it("one ping asks; then its idle connections close as the read timeout nears, one at a time, and are never pinged again", async () => {
+  /** Step `ms` of fake time in 1 ms steps: the most connections closed within one step. */
+  async function burstOver(peers: () => PeerEnd[], ms: number): Promise<number> {
+    let most = 0;
+    for (let t = 0; t < ms; t++) {
+      const before = peers().filter((p) => p.closedByClient).length;
+      await tick(1);
+      most = Math.max(most, peers().filter((p) => p.closedByClient).length - before);
+    }
+    return most;
+  }
+
+  it("each idle connection is pinged once, answered error, and they close one at a time; never pinged again", async () => {
     rt.onPeer = serve;
     const client = new DflockdClient({ serverReadTimeoutS: 3, maxIdleClosesPerSecond: 10 });
     const locks = ["a", "b", "c"].map((k) => client.lock(k));
     await Promise.all(locks.map((l) => l.acquire()));
     await Promise.all(locks.map((l) => l.release()));
-    const closes: number[] = [];
-    const start = performance.now();
-    for (let t = 0; t < 3000; t += 10) {
-      await tick(10);
-      const closed = rt.peers.filter((p) => p.closedByClient).length;
-      while (closes.length < closed) closes.push(performance.now() - start);
-    }
-    expect(closes).toHaveLength(3);
-    for (let i = 1; i < closes.length; i++)
-      expect((closes[i] as number) - (closes[i - 1] as number)).toBeGreaterThanOrEqual(100);
+    expect(await burstOver(() => rt.peers, 5_000)).toBe(1);
+    expect(rt.peers.filter((p) => !p.closedByClient)).toHaveLength(0);
     const pings = (): number => rt.peers.flatMap((p) => p.requests).filter((r) => r[0] === "ping").length;
-    expect(pings()).toBe(1);
-    // The next idle round sends no ping at all.
+    expect(pings()).toBe(3);
+    // Learnt: the next idle round sends no ping at all, and closes as the read timeout nears.
     await Promise.all(locks.map((l) => l.acquire()));
     await Promise.all(locks.map((l) => l.release()));
-    await tick(3_000);
+    expect(await burstOver(() => rt.peers, 3_000)).toBe(1);
     expect(rt.peers.filter((p) => !p.closedByClient)).toHaveLength(0);
-    expect(pings()).toBe(1);
+    expect(pings()).toBe(3);
     client.close();
+  });
+
+  it("a server slow to answer error: nothing closes at once, and each closes one at a time after", async () => {
+    rt.onPeer = (peer) => {
+      timed(peer, (cmd) => {
+        if (cmd !== "ping") return answers(undefined)(cmd);
+        setTimeout(() => peer.send("error\n"), 1500);
+        return undefined;
+      });
+    };
+    const client = new DflockdClient({ serverReadTimeoutS: 3, maxIdleClosesPerSecond: 10 });
+    const locks = ["a", "b", "c", "d"].map((k) => client.lock(k));
+    await Promise.all(locks.map((l) => l.acquire()));
+    await Promise.all(locks.map((l) => l.release()));
+    expect(await burstOver(() => rt.peers, 8_000)).toBe(1);
+    expect(rt.peers.filter((p) => !p.closedByClient)).toHaveLength(0);
+    client.close();
+  });
+
+  it("a server that answered ping, replaced by one that does not: its idle connections do not all close at once", async () => {
+    let pings = true;
+    rt.onPeer = (peer) => servePings(peer, pings);
+    const client = new DflockdClient({ serverReadTimeoutS: 3 });
+    const one = client.lock("x");
+    await one.acquire();
+    await one.release();
+    await tick(2_100);
+    expect(rt.peers[0]?.requests.at(-1)?.[0]).toBe("ping");
+    pings = false;
+    (rt.peers[0] as PeerEnd).hangUp();
+    await tick(0);
+    const locks = Array.from({ length: 8 }, (_, i) => client.lock(`k${i}`));
+    await Promise.all(locks.map((l) => l.acquire()));
+    await Promise.all(locks.map((l) => l.release()));
+    const fresh = (): PeerEnd[] => rt.peers.slice(1);
+    expect(await burstOver(fresh, 6_000)).toBe(1);
+    expect(fresh().filter((p) => !p.closedByClient)).toHaveLength(0);
+    client.close();
+  });
+
+  it("an error that comes with a cut (the server's read timeout, not an unknown command) teaches nothing", async () => {
+    let cut = true;
+    rt.onPeer = (peer) => {
+      timed(peer, (cmd) => {
+        if (cmd !== "ping") return answers(undefined)(cmd);
+        if (!cut) return "ok\n";
+        peer.send("error\n");
+        peer.hangUp();
+        return undefined;
+      });
+    };
+    const client = new DflockdClient({ serverReadTimeoutS: 3 });
+    const a = client.lock("a");
+    await a.acquire();
+    await a.release();
+    await tick(2_100);
+    expect(rt.peers[0]?.closedByClient || rt.peers[0]?.requests.at(-1)?.[0] === "ping").toBe(true);
+    cut = false;
+    await a.acquire();
+    await a.release();
+    await tick(5_000);
+    const second = rt.peers.at(-1) as PeerEnd;
+    expect(second.closedByClient).toBe(false);
+    expect(second.requests.filter((r) => r[0] === "ping").length).toBeGreaterThanOrEqual(2);
+    client.close();
+  });
+});
+
+describe("pings and closes side by side", () => {
+  it("a connection to be pinged is not held back behind rate-limited closes", async () => {
+    let seen: Array<Array<[string, number]>> = [];
+    rt.onPeer = (peer) => {
+      seen.push(timed(peer, answers("ok\n")));
+    };
+    seen = [];
+    const client = new DflockdClient({ serverReadTimeoutS: 3, idleTimeoutS: 4, maxIdleClosesPerSecond: 1 });
+    const old = ["a", "b", "c", "d", "e"].map((k) => client.lock(k));
+    await Promise.all(old.map((l) => l.acquire()));
+    await Promise.all(old.map((l) => l.release()));
+    // At 4 s the five have been idle 4 s: they close, one a second, until 8 s.
+    await tick(3_500);
+    const fresh = client.lock("f");
+    await fresh.acquire();
+    const releasedAt = performance.now();
+    await fresh.release();
+    await tick(4_000);
+    const f = rt.peers.findIndex((p) => p.requests.some((r) => r[1] === "f"));
+    const pingsOfF = (seen[f] as Array<[string, number]>)
+      .filter(([c, t]) => c === "ping" && t > releasedAt)
+      .map(([, t]) => t - releasedAt);
+    // Its ping is due 2 s after its release, and goes then, not when the closes ahead of it are done.
+    expect(pingsOfF[0]).toBe(2000);
+    expect(rt.peers[f]?.closedByClient).toBe(false);
+    client.close();
+  });
+});
+
+describe("Connection.request in the background", () => {
+  it("a request sent behind a background one keeps the process alive; the background one alone does not", async () => {
+    rt.onPeer = (peer) => {
+      peer.onRequest = () => {};
+    };
+    const conn = await connect();
+    const peer = rt.peers[0] as PeerEnd;
+    void conn.request(PING_REQUEST, "ping", parseOkReply, 5000, true).catch(() => {});
+    expect(peer.refd).toBe(false);
+    void conn.request(PING_REQUEST, "ping", parseOkReply, 5000).catch(() => {});
+    expect(peer.refd).toBe(true);
+    conn.close();
   });
 });
 

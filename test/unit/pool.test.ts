@@ -100,10 +100,14 @@ describe("reuse through the shared pool", () => {
     rt.onPeer = serve;
     const lock = new DistributedLock({ key: "k", leaseTtlS: 10, serverReadTimeoutS: 5 });
     await cycle(lock);
-    // Lent until 5 s after the last request, less the guard; then closed by the sweep.
+    // Lent until 5 s after the last request, less the guard; then pinged (a v1.10 server answers error, and
+    // reads the line: lent for as long again), then closed by the sweep.
     await tick(5000 - idleGuardMs(5000) - 10);
     await cycle(lock);
     expect(rt.peers).toHaveLength(1);
+    await tick(5000 - idleGuardMs(5000) + 1);
+    expect(rt.peers[0]?.closedByClient).toBe(false);
+    expect(rt.peers[0]?.requests.at(-1)?.[0]).toBe("ping");
     await tick(5000 - idleGuardMs(5000) + 1);
     expect(rt.peers[0]?.closedByClient).toBe(true);
     expect(sharedPool.idle).toBe(0);
