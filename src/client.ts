@@ -53,8 +53,9 @@ export interface ClientOptions extends Omit<LockOptions, "key"> {
    * connection is lent while the server's read timeout (`serverReadTimeoutS`)
    * cannot have cut it; then, where the server answers `ping` (dflockd v1.14
    * and later), a ping keeps it for another such span, until it has been idle
-   * this long. Then, or on older servers, it closes before the read timeout
-   * would cut it. `0`: never pinged.
+   * this long; then it closes. An older server answers the first pings
+   * `error`: those connections close a span later, and later ones of that
+   * server close as the read timeout nears, unpinged. `0`: never pinged.
    */
   idleTimeoutS?: number | undefined;
 }

@@ -188,9 +188,9 @@ export class Connection {
    * @param parse Turns the reply line (and the command word) into the result,
    * or throws a typed error.
    * @param timeoutMs Longest wait for the reply.
-   * @param background @internal `true`: the wait for this reply does not
-   * keep the process alive (the pool's keepalive `ping`); a request sent
-   * without it does, until every reply has come.
+   * @param background For the pool's keepalive `ping`, not part of the
+   * public API: `true`, the wait for this reply does not keep the process
+   * alive; a request sent without it does, until every reply has come.
    * @returns The parsed reply.
    */
   request<T>(

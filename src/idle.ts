@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { Keepalive } from "./keepalive.ts";
+import { Keepalive, PING_TIMEOUT_MS, type PingAnswer } from "./keepalive.ts";
 import type { Link } from "./link.ts";
 import { backgroundTimer } from "./transport.ts";
 
@@ -21,11 +21,15 @@ const MAX_CLOSE_GAP_MS = 1000;
 /** How long one beyond maxIdle stays idle before it may close (ms): in a busy pool, idle is only between uses. */
 const SURPLUS_IDLE_MS = 1000;
 
-/** The idle links of one server, and until when each may be lent, in that order (the longest-lived last). */
+/** The idle connections of one server. */
 interface IdleList {
-  readonly key: string;
+  /** Lendable links, and until when each may be lent, in that order (the longest-lived last). */
   readonly links: Link[];
   readonly until: number[];
+  /** Links out for a ping, in the order sent (each sent at its connection's `lastSendAt`): lent to no one. */
+  readonly out: Link[];
+  /** Links to close, in the order found so (idle too long, answered `error`, a ping failed): lent to no one. */
+  readonly closing: Link[];
   /** The reaper closes none of these before this time (monotonic ms). */
   closeAt: number;
   /** The server is known not to answer `ping`. */
@@ -38,7 +42,7 @@ export class IdleConnections {
   readonly #maxIdle: number;
   readonly #minGapMs: number;
   readonly #idleMs: number;
-  readonly #keepalive = new Keepalive((link, until) => this.#pinged(link, until));
+  readonly #keepalive = new Keepalive((link, answer) => this.#pinged(link, answer));
   #sweep: ReturnType<typeof setTimeout> | undefined;
   #sweepAt = Number.POSITIVE_INFINITY;
 
@@ -53,7 +57,7 @@ export class IdleConnections {
     this.#idleMs = idleTimeoutMs;
   }
 
-  /** Idle connections held, over all servers (those waiting for a ping's answer not counted). */
+  /** Lendable idle connections, over all servers. */
   get count(): number {
     let n = 0;
     for (const list of this.#lists.values()) n += list.links.length;
@@ -84,28 +88,32 @@ export class IdleConnections {
    */
   put(link: Link, until: number, t: number, graceMs: number): void {
     link.idleSince = t;
+    link.spanMs = until - link.conn.lastSendAt;
     link.graceMs = graceMs;
     link.pingRefused = false;
-    this.#keep(link, until, t);
+    this.#keep(this.#list(link.poolKey), link, until, t);
   }
 
   /** Close every idle connection now, and the reaper's timer. */
   closeAll(): void {
-    this.#keepalive.closeAll();
     clearTimeout(this.#sweep);
     this.#sweep = undefined;
     this.#sweepAt = Number.POSITIVE_INFINITY;
-    for (const list of this.#lists.values()) for (const link of list.links) link.conn.close();
+    const lists = [...this.#lists.values()];
     this.#lists.clear();
+    for (const list of lists) for (const q of [list.links, list.out, list.closing]) for (const l of q) l.conn.close();
   }
 
-  #keep(link: Link, until: number, t: number): void {
-    let list = this.#lists.get(link.poolKey);
+  #list(key: string): IdleList {
+    let list = this.#lists.get(key);
     if (list === undefined) {
-      const key = link.poolKey;
-      list = { key, links: [], until: [], closeAt: 0, noPing: this.#keepalive.knownNoPing(key) };
+      list = { links: [], until: [], out: [], closing: [], closeAt: 0, noPing: this.#keepalive.knownNoPing(key) };
       this.#lists.set(key, list);
     }
+    return list;
+  }
+
+  #keep(list: IdleList, link: Link, until: number, t: number): void {
     // In order of `until` (nearly always the order they empty in): lent from the end, closed from the front.
     const { links, until: untils } = list;
     let i = untils.length;
@@ -117,57 +125,72 @@ export class IdleConnections {
       links.splice(i, 0, link);
       untils.splice(i, 0, until);
     }
-    const due = this.#due(list, t);
-    if (due < this.#sweepAt) this.#armSweep(due);
+    this.#arm(list, t);
   }
 
-  /** A pinged `link` is back, lendable until `until`; or it closed (`undefined`), and the next close waits its turn. */
-  #pinged(link: Link, until: number | undefined): void {
+  #arm(list: IdleList, t: number): void {
+    const due = this.#due(list);
+    if (due < this.#sweepAt) this.#armSweep(due, t);
+  }
+
+  /** A ping of `link` was answered: lendable again for its span (so is an `error`: the server read the line), or to close. */
+  #pinged(link: Link, answer: PingAnswer): void {
+    const list = this.#lists.get(link.poolKey);
+    const i = list === undefined ? -1 : list.out.indexOf(link);
+    // Not out any more: closed with the others, or its answer came too late and it waits to close.
+    if (list === undefined || i === -1) return;
+    list.out.splice(i, 1);
     const t = performance.now();
-    if (until !== undefined) {
-      if (link.pingRefused) this.#keepalive.learnNoPing(link.poolKey);
-      const list = this.#lists.get(link.poolKey);
-      if (list !== undefined && link.pingRefused) list.noPing = true;
-      this.#keep(link, until, t);
+    if (link.conn.closed || answer === "failed") {
+      if (!link.conn.closed) list.closing.push(link);
+      this.#arm(list, t);
       return;
     }
-    const list = this.#lists.get(link.poolKey);
-    if (list === undefined) return;
-    list.closeAt = Math.max(list.closeAt, t + this.#minGapMs);
-    const due = this.#due(list, t);
-    if (due < this.#sweepAt) this.#armSweep(due);
+    if (answer === "refused" && !list.noPing) {
+      list.noPing = true;
+      this.#keepalive.learnNoPing(link.poolKey);
+    }
+    link.pingRefused = answer === "refused";
+    this.#keep(list, link, link.conn.lastSendAt + link.spanMs, t);
   }
 
-  #armSweep(at: number): void {
+  #armSweep(at: number, t: number): void {
     if (this.#sweep !== undefined) clearTimeout(this.#sweep);
     this.#sweepAt = at;
     this.#sweep = backgroundTimer(() => {
       this.#sweep = undefined;
       this.#sweepAt = Number.POSITIVE_INFINITY;
-      const next = this.#reap(performance.now());
-      if (next !== Number.POSITIVE_INFINITY) this.#armSweep(next);
-    }, at - performance.now());
+      const now = performance.now();
+      const next = this.#reap(now);
+      if (next !== Number.POSITIVE_INFINITY) this.#armSweep(next, now);
+    }, at - t);
   }
 
   /**
-   * The reaper at `t`: forget closed links; ping every link whose time is up
-   * and that is to be kept, wherever it is among them (pings cost the server
-   * nothing, unlike closes); close the oldest, if its close is due. Returns
-   * when it is next due.
+   * The reaper at `t`: a ping unanswered too long, and every link whose time
+   * is up that is not to be kept, go to be closed; every other link within
+   * maxIdle whose time is up is pinged (pings cost the server nothing, unlike
+   * closes); then one link closes, if a close is due. Returns when it is next
+   * due.
    */
   #reap(t: number): number {
     let next = Number.POSITIVE_INFINITY;
     for (const [key, list] of this.#lists) {
-      const { links, until } = list;
+      const { links, until, out, closing } = list;
+      while (out.length > 0 && (out[0] as Link).conn.lastSendAt + PING_TIMEOUT_MS <= t)
+        closing.push(out.shift() as Link);
       const n = links.length;
-      const firstKept = n - this.#maxIdle;
+      const firstKept = n + out.length - this.#maxIdle;
       let kept = 0;
       for (let i = 0; i < n; i++) {
         const link = links[i] as Link;
         const u = until[i] as number;
         if (link.conn.closed) continue;
-        if (u <= t && i >= firstKept && this.#pingable(list, link, u, t)) {
-          this.#keepalive.send(link, u);
+        if (u <= t && i >= firstKept) {
+          if (this.#pingable(list, link, u, t)) {
+            out.push(link);
+            this.#keepalive.send(link);
+          } else closing.push(link);
           continue;
         }
         links[kept] = link;
@@ -175,69 +198,66 @@ export class IdleConnections {
       }
       links.length = kept;
       until.length = kept;
-      if (kept > 0 && this.#closeTime(list) <= t) {
-        (links.shift() as Link).conn.close();
-        until.shift();
-        list.closeAt = t + this.#gap(list, t);
-      }
-      if (links.length === 0) {
+      if (list.closeAt <= t) this.#closeOne(list, t);
+      if (links.length === 0 && out.length === 0 && closing.length === 0) {
         this.#lists.delete(key);
         continue;
       }
-      const due = this.#due(list, t);
+      const due = this.#due(list);
       if (due < next) next = due;
     }
     return next;
   }
 
+  /** Close the first link waiting to close, else the oldest beyond maxIdle if its close is due; then space the next. */
+  #closeOne(list: IdleList, t: number): void {
+    const { closing, links } = list;
+    while (closing.length > 0 && (closing[0] as Link).conn.closed) closing.shift();
+    let link = closing.shift();
+    if (link === undefined && this.#surplusAt(list) <= t) {
+      link = links.shift();
+      list.until.shift();
+    }
+    if (link === undefined) return;
+    link.conn.close();
+    list.closeAt = t + this.#gap(list, t);
+  }
+
   /**
-   * Whether `link` (of `list`, lendable until `u`) is to be pinged at `t`
-   * when its time is up: within its idle time, on a server not known to lack
-   * `ping`, not answered `error` last time, and not so late that the server
-   * may have cut it (say after a stalled event loop).
+   * Whether `link` (lendable until `u`) is to be pinged at `t`, its time being
+   * up: within its idle time, on a server not known to lack `ping`, not
+   * answered `error` last time, and not so late that the server may have cut
+   * it (say after a stalled event loop).
    */
   #pingable(list: IdleList, link: Link, u: number, t: number): boolean {
     return !list.noPing && !link.pingRefused && u - link.idleSince < this.#idleMs && t <= u + link.graceMs;
   }
 
-  /**
-   * When the next link within maxIdle is to be pinged, or the oldest closed,
-   * whichever comes first. The first within maxIdle is nearly always the one
-   * to ping: only links about to close (idle too long, answered `error`) are
-   * passed over, at most maxIdle of them.
-   */
-  #due(list: IdleList, t: number): number {
-    const { links, until } = list;
-    let ping = Number.POSITIVE_INFINITY;
-    if (!list.noPing) {
-      for (let i = Math.max(0, links.length - this.#maxIdle); i < links.length; i++) {
-        if (!this.#pingable(list, links[i] as Link, until[i] as number, t)) continue;
-        ping = until[i] as number;
-        break;
-      }
-    }
-    return Math.min(ping, this.#closeTime(list, t));
+  /** When the oldest link beyond maxIdle closes: once idle a while, or its time up; never if there is none. */
+  #surplusAt(list: IdleList): number {
+    const first = list.links[0];
+    if (first === undefined || list.links.length + list.out.length <= this.#maxIdle) return Number.POSITIVE_INFINITY;
+    return Math.min(list.until[0] as number, first.conn.lastSendAt + SURPLUS_IDLE_MS);
   }
 
   /**
-   * When the oldest link closes: beyond maxIdle, once idle a while or its time
-   * up; else when its time is up, unless a ping is to keep it (`t`: when that
-   * is judged; the reaper's own time by default, a kept one having been pinged
-   * by then); never before `closeAt`.
+   * When the reaper next has work for `list`: the time of the first link
+   * within maxIdle (pinged or set to close then), an unanswered ping's
+   * time-out, or the next close (not before `closeAt`).
    */
-  #closeTime(list: IdleList, t?: number): number {
-    const first = list.links[0];
-    if (first === undefined) return Number.POSITIVE_INFINITY;
-    const expires = list.until[0] as number;
-    const surplus = list.links.length > this.#maxIdle;
-    if (!surplus && t !== undefined && this.#pingable(list, first, expires, t)) return Number.POSITIVE_INFINITY;
-    return Math.max(list.closeAt, surplus ? Math.min(expires, first.conn.lastSendAt + SURPLUS_IDLE_MS) : expires);
+  #due(list: IdleList): number {
+    const { links, until, out, closing } = list;
+    const k = Math.max(0, links.length + out.length - this.#maxIdle);
+    let due = k < links.length ? (until[k] as number) : Number.POSITIVE_INFINITY;
+    if (out.length > 0) due = Math.min(due, (out[0] as Link).conn.lastSendAt + PING_TIMEOUT_MS);
+    const close = closing.length > 0 ? list.closeAt : Math.max(list.closeAt, this.#surplusAt(list));
+    return Math.min(due, close);
   }
 
   /** The wait before the next close: the oldest one's time left shared among the surplus, within limits. */
   #gap(list: IdleList, t: number): number {
-    const surplus = list.links.length - this.#maxIdle;
-    if (surplus <= 0) return this.#minGapMs;
+    const surplus = list.links.length + list.out.length - this.#maxIdle;
+    if (surplus <= 0 || list.links.length === 0) return this.#minGapMs;
     const left = (list.until[0] as number) - t;
     return Math.max(this.#minGapMs, Math.min(MAX_CLOSE_GAP_MS, left / surplus));
   }

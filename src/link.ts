@@ -22,11 +22,13 @@ export class Link {
   exclusive = true;
   /** Index in the server's list of shared connections, or -1 when not listed. */
   slot = -1;
-  /** When it last became idle (monotonic ms): how long `ping` may keep it open counts from here. */
+  /** While idle (idle.ts): when it became idle (monotonic ms); how long `ping` may keep it open counts from here. */
   idleSince = 0;
+  /** While idle: how long it is lent after its last request (the read timeout, less a guard). */
+  spanMs = 0;
   /** While idle: how long after its lending deadline a `ping` may still go (later, the server may have cut it). */
   graceMs = 0;
-  /** While idle: its last `ping` was answered `error` (a server before v1.14, if it stays open). */
+  /** While idle: its last `ping` was answered `error` (a server before v1.14). */
   pingRefused = false;
   readonly users: Map<string, LinkUser> = new Map();
 
