@@ -76,6 +76,8 @@ export class IdleConnections {
     while (links.length > 0 && t < (until[until.length - 1] as number)) {
       const link = links.pop() as Link;
       until.pop();
+      // One fewer kept: the oldest beyond maxIdle, if any, is now kept, and due at its own time.
+      if (links.length + list.out.length >= this.#maxIdle && links.length > 0) this.#arm(list, t);
       if (!link.conn.closed && link.conn.pending === 0) return link;
       link.conn.close();
     }
@@ -129,7 +131,7 @@ export class IdleConnections {
   }
 
   #arm(list: IdleList, t: number): void {
-    const due = this.#due(list);
+    const due = this.#due(list, t);
     if (due < this.#sweepAt) this.#armSweep(due, t);
   }
 
@@ -179,13 +181,20 @@ export class IdleConnections {
       const { links, until, out, closing } = list;
       while (out.length > 0 && (out[0] as Link).conn.lastSendAt + PING_TIMEOUT_MS <= t)
         closing.push(out.shift() as Link);
-      const n = links.length;
+      let live = 0;
+      for (let i = 0; i < links.length; i++) {
+        if ((links[i] as Link).conn.closed) continue;
+        links[live] = links[i] as Link;
+        until[live++] = until[i] as number;
+      }
+      links.length = live;
+      until.length = live;
+      const n = live;
       const firstKept = n + out.length - this.#maxIdle;
       let kept = 0;
       for (let i = 0; i < n; i++) {
         const link = links[i] as Link;
         const u = until[i] as number;
-        if (link.conn.closed) continue;
         if (u <= t && i >= firstKept) {
           if (this.#pingable(list, link, u, t)) {
             out.push(link);
@@ -203,7 +212,7 @@ export class IdleConnections {
         this.#lists.delete(key);
         continue;
       }
-      const due = this.#due(list);
+      const due = this.#due(list, t);
       if (due < next) next = due;
     }
     return next;
@@ -245,10 +254,12 @@ export class IdleConnections {
    * within maxIdle (pinged or set to close then), an unanswered ping's
    * time-out, or the next close (not before `closeAt`).
    */
-  #due(list: IdleList): number {
+  #due(list: IdleList, t: number): number {
     const { links, until, out, closing } = list;
     const k = Math.max(0, links.length + out.length - this.#maxIdle);
     let due = k < links.length ? (until[k] as number) : Number.POSITIVE_INFINITY;
+    // The next one beyond maxIdle is kept if one kept goes (lent, or cut): look again at its time.
+    if (k > 0 && k <= links.length && (until[k - 1] as number) > t) due = Math.min(due, until[k - 1] as number);
     if (out.length > 0) due = Math.min(due, (out[0] as Link).conn.lastSendAt + PING_TIMEOUT_MS);
     const close = closing.length > 0 ? list.closeAt : Math.max(list.closeAt, this.#surplusAt(list));
     return Math.min(due, close);

@@ -100,7 +100,7 @@ export class ConnectionPool {
     return this.#closed;
   }
 
-  /** Idle connections held, over all servers. */
+  /** Idle connections lendable now, over all servers (not those out for a ping, nor those waiting to close). */
   get idle(): number {
     return this.#idle.count;
   }

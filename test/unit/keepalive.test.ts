@@ -11,6 +11,7 @@ import { DflockdClient } from "../../src/client.ts";
 import { InvalidArgumentError } from "../../src/errors.ts";
 import { ping } from "../../src/lowlevel.ts";
 import { connect } from "../../src/open.ts";
+import type { DistributedLock } from "../../src/primitive.ts";
 import { PING_REQUEST, parseOkReply } from "../../src/protocol.ts";
 import { serve, servePings, tick, usePoolTest } from "../support/pool.ts";
 import type { PeerEnd, ScriptedRuntime } from "../support/scripted-peer.ts";
@@ -364,6 +365,49 @@ describe("pings and closes side by side", () => {
     expect(pingsOfF[0]).toBe(2000);
     expect(rt.peers[f]?.closedByClient).toBe(false);
     client.close();
+  });
+});
+
+describe("a connection beyond maxIdle that becomes one of those kept", () => {
+  const peerOf = (key: string): PeerEnd =>
+    rt.peers.find((p) => p.requests.some((r) => r[0] === "l" && r[1] === key)) as PeerEnd;
+
+  /**
+   * a and b released at 0 (lendable until 2 s), c at 0.7 s; with maxIdlePerServer 1, a and b are beyond it, and a
+   * closes at 1 s (the next close not before 3 s). At 1.5 s, `leave` takes c away; b is then kept, due at 2 s.
+   */
+  async function bKeptAt1500(leave: (c: PeerEnd, client: DflockdClient) => Promise<void>): Promise<PeerEnd> {
+    rt.onPeer = (peer) => servePings(peer, true);
+    const client = new DflockdClient({ serverReadTimeoutS: 3, maxIdlePerServer: 1, maxIdleClosesPerSecond: 0.5 });
+    const [a, b, c] = ["a", "b", "c"].map((k) => client.lock(k)) as [DistributedLock, DistributedLock, DistributedLock];
+    await Promise.all([a.acquire(), b.acquire(), c.acquire()]);
+    await Promise.all([a.release(), b.release()]);
+    await tick(700);
+    await c.release();
+    await tick(300);
+    expect(peerOf("a").closedByClient).toBe(true);
+    await tick(500);
+    await leave(peerOf("c"), client);
+    await tick(1_500);
+    const b2 = peerOf("b");
+    client.close();
+    return b2;
+  }
+
+  it("when an acquire takes a kept one, it is pinged at its time, not closed", async () => {
+    const b = await bKeptAt1500(async (_c, client) => {
+      expect(await client.lock("d").acquire()).toBe(true);
+      expect(rt.peers).toHaveLength(3);
+    });
+    expect(b.requests.map((r) => r[0])).toContain("ping");
+  });
+
+  it("when the server cuts a kept one, it is pinged at its time, not closed", async () => {
+    const b = await bKeptAt1500(async (c) => {
+      c.hangUp();
+      await tick(0);
+    });
+    expect(b.requests.map((r) => r[0])).toContain("ping");
   });
 });
 
