@@ -76,6 +76,7 @@ export class IdleConnections {
     while (links.length > 0 && t < (until[until.length - 1] as number)) {
       const link = links.pop() as Link;
       until.pop();
+      if (link.pingRefused) this.#refusalSettled(list, link);
       // One fewer kept: the oldest beyond maxIdle, if any, is now kept, and due at its own time.
       if (links.length + list.out.length >= this.#maxIdle && links.length > 0) this.#arm(list, t);
       if (!link.conn.closed && link.conn.pending === 0) return link;
@@ -148,10 +149,9 @@ export class IdleConnections {
       this.#arm(list, t);
       return;
     }
-    if (answer === "refused" && !list.noPing) {
-      list.noPing = true;
-      this.#keepalive.learnNoPing(link.poolKey);
-    }
+    // Refused: no more pings here for now, but learnt for good only once this link is still open a span later
+    // (a read timeout's cut also writes `error`, then closes).
+    if (answer === "refused") list.noPing = true;
     link.pingRefused = answer === "refused";
     this.#keep(list, link, link.conn.lastSendAt + link.spanMs, t);
   }
@@ -183,7 +183,9 @@ export class IdleConnections {
         closing.push(out.shift() as Link);
       let live = 0;
       for (let i = 0; i < links.length; i++) {
-        if ((links[i] as Link).conn.closed) continue;
+        const link = links[i] as Link;
+        if (link.pingRefused && (link.conn.closed || (until[i] as number) <= t)) this.#refusalSettled(list, link);
+        if (link.conn.closed) continue;
         links[live] = links[i] as Link;
         until[live++] = until[i] as number;
       }
@@ -209,7 +211,8 @@ export class IdleConnections {
       until.length = kept;
       if (list.closeAt <= t) this.#closeOne(list, t);
       if (links.length === 0 && out.length === 0 && closing.length === 0) {
-        this.#lists.delete(key);
+        // Forgotten once its last close is far enough behind (a later reap, if any): a list made afresh closes at once.
+        if (list.closeAt <= t) this.#lists.delete(key);
         continue;
       }
       const due = this.#due(list, t);
@@ -230,6 +233,17 @@ export class IdleConnections {
     if (link === undefined) return;
     link.conn.close();
     list.closeAt = t + this.#gap(list, t);
+  }
+
+  /**
+   * A link that answered `ping` with `error` is reached again: still open, the
+   * server has no `ping` (learnt for good); closed meanwhile, it was a cut, and
+   * the server may ping after all, unless another link has shown otherwise.
+   */
+  #refusalSettled(list: IdleList, link: Link): void {
+    link.pingRefused = !link.conn.closed;
+    if (link.pingRefused) this.#keepalive.learnNoPing(link.poolKey);
+    else list.noPing = this.#keepalive.knownNoPing(link.poolKey);
   }
 
   /**

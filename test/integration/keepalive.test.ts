@@ -52,6 +52,13 @@ async function watched(server: DflockdServer, changed: () => void): Promise<[Fau
   return [proxy, conns];
 }
 
+/** A lock on `address` with a pool of its own, to see when a pinged connection is back among the idle ones. */
+function withOwnPool(address: [string, number], prefix: string): [ConnectionPool, DistributedLock] {
+  const pool = new ConnectionPool();
+  const options = { key: key(prefix), servers: [address], serverReadTimeoutS: READ_TIMEOUT_S, [POOL]: pool };
+  return [pool, new DistributedLock(options as LockOptions)];
+}
+
 /** The scenario on `server`; `pings`: whether it must answer ping (`undefined`: whatever it says). */
 async function survives(server: DflockdServer, pings?: boolean): Promise<void> {
   const probe = await connect({ host: server.host, port: server.port });
@@ -68,14 +75,7 @@ async function survives(server: DflockdServer, pings?: boolean): Promise<void> {
       };
       wake();
     });
-  // A pool of its own, to see when a pinged connection is back among the idle ones.
-  const pool = new ConnectionPool();
-  const lock = new DistributedLock({
-    key: key("keepalive"),
-    servers: [proxy.address],
-    serverReadTimeoutS: READ_TIMEOUT_S,
-    [POOL]: pool,
-  } as LockOptions);
+  const [pool, lock] = withOwnPool(proxy.address, "keepalive");
   try {
     expect(await lock.acquire()).toBe(true);
     await lock.release();
@@ -121,13 +121,7 @@ describe("idle pooled connections past the server's read timeout", () => {
     // double's read timeout cuts the connection with `error`. A ping sent then would get that `error` as its answer.
     const server = await startDflockd(["--read-timeout", String(READ_TIMEOUT_S), "--server-version", "1.16"], "double");
     opened.push(server);
-    const pool = new ConnectionPool();
-    const lock = new DistributedLock({
-      key: key("stall"),
-      servers: [server.address],
-      serverReadTimeoutS: READ_TIMEOUT_S,
-      [POOL]: pool,
-    } as LockOptions);
+    const [pool, lock] = withOwnPool(server.address, "stall");
     try {
       expect(await lock.acquire()).toBe(true);
       await lock.release();

@@ -263,8 +263,9 @@ describe("on a server without ping (dflockd before v1.14)", () => {
       timed(peer, (cmd) => {
         if (cmd !== "ping") return answers(undefined)(cmd);
         if (!cut) return "ok\n";
+        // dflockd's read-timeout cut: `error`, then the close, two events on a real socket.
         peer.send("error\n");
-        peer.hangUp();
+        setTimeout(() => peer.hangUp(), 0);
         return undefined;
       });
     };
@@ -286,6 +287,34 @@ describe("on a server without ping (dflockd before v1.14)", () => {
 });
 
 describe("pings and closes side by side", () => {
+  it("closes stay a min gap apart even when the idle list empties in between", async () => {
+    const closedAt = new Map<PeerEnd, number>();
+    rt.onPeer = (peer) => servePings(peer, true);
+    const client = new DflockdClient({
+      serverReadTimeoutS: 3,
+      idleTimeoutS: 0,
+      maxIdlePerServer: 1,
+      maxIdleClosesPerSecond: 0.5,
+    });
+    const [a, b, c] = ["a", "b", "c"].map((k) => client.lock(k)) as [DistributedLock, DistributedLock, DistributedLock];
+    await Promise.all([a.acquire(), b.acquire(), c.acquire()]);
+    await a.release();
+    const watch = async (ms: number): Promise<void> => {
+      for (let i = 0; i < ms; i += 10) {
+        await tick(10);
+        for (const p of rt.peers) if (p.closedByClient && !closedAt.has(p)) closedAt.set(p, performance.now());
+      }
+    };
+    await watch(2_100); // a's time is up at 2 s: it closes, the only idle one
+    expect(closedAt.size).toBe(1);
+    await Promise.all([b.release(), c.release()]); // two idle, one beyond maxIdle
+    await watch(3_000);
+    const times = [...closedAt.values()].sort((x, y) => x - y);
+    expect(times.length).toBeGreaterThanOrEqual(2);
+    expect((times[1] as number) - (times[0] as number)).toBeGreaterThanOrEqual(2000);
+    client.close();
+  });
+
   it("only maxIdlePerServer are pinged, however long the answers take: the surplus closes", async () => {
     rt.onPeer = (peer) => {
       timed(peer, (cmd) => {
