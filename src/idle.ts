@@ -32,8 +32,10 @@ interface IdleList {
   readonly closing: Link[];
   /** The reaper closes none of these before this time (monotonic ms). */
   closeAt: number;
-  /** The server is known not to answer `ping`. */
+  /** The server is known not to answer `ping`, or a refusal here is not settled yet. */
   noPing: boolean;
+  /** Links here that answered `ping` with `error`, not yet settled. */
+  refusals: number;
 }
 
 /** The idle connections of one pool, per server (pool key). */
@@ -76,7 +78,8 @@ export class IdleConnections {
     while (links.length > 0 && t < (until[until.length - 1] as number)) {
       const link = links.pop() as Link;
       until.pop();
-      if (link.pingRefused) this.#refusalSettled(list, link);
+      // Lent after a refusal: settled in put() if it comes back (used, so open), else forgotten.
+      if (link.pingRefused) this.#refusalSettled(list, link, link.conn.closed ? "closed" : "lent");
       // One fewer kept: the oldest beyond maxIdle, if any, is now kept, and due at its own time.
       if (links.length + list.out.length >= this.#maxIdle && links.length > 0) this.#arm(list, t);
       if (!link.conn.closed && link.conn.pending === 0) return link;
@@ -93,6 +96,7 @@ export class IdleConnections {
     link.idleSince = t;
     link.spanMs = until - link.conn.lastSendAt;
     link.graceMs = graceMs;
+    if (link.pingRefused) this.#keepalive.learnNoPing(link.poolKey);
     link.pingRefused = false;
     this.#keep(this.#list(link.poolKey), link, until, t);
   }
@@ -110,7 +114,15 @@ export class IdleConnections {
   #list(key: string): IdleList {
     let list = this.#lists.get(key);
     if (list === undefined) {
-      list = { links: [], until: [], out: [], closing: [], closeAt: 0, noPing: this.#keepalive.knownNoPing(key) };
+      list = {
+        links: [],
+        until: [],
+        out: [],
+        closing: [],
+        closeAt: 0,
+        noPing: this.#keepalive.knownNoPing(key),
+        refusals: 0,
+      };
       this.#lists.set(key, list);
     }
     return list;
@@ -151,7 +163,10 @@ export class IdleConnections {
     }
     // Refused: no more pings here for now, but learnt for good only once this link is still open a span later
     // (a read timeout's cut also writes `error`, then closes).
-    if (answer === "refused") list.noPing = true;
+    if (answer === "refused") {
+      list.noPing = true;
+      list.refusals++;
+    }
     link.pingRefused = answer === "refused";
     this.#keep(list, link, link.conn.lastSendAt + link.spanMs, t);
   }
@@ -184,7 +199,8 @@ export class IdleConnections {
       let live = 0;
       for (let i = 0; i < links.length; i++) {
         const link = links[i] as Link;
-        if (link.pingRefused && (link.conn.closed || (until[i] as number) <= t)) this.#refusalSettled(list, link);
+        if (link.pingRefused && (link.conn.closed || (until[i] as number) <= t))
+          this.#refusalSettled(list, link, link.conn.closed ? "closed" : "open");
         if (link.conn.closed) continue;
         links[live] = links[i] as Link;
         until[live++] = until[i] as number;
@@ -211,7 +227,8 @@ export class IdleConnections {
       until.length = kept;
       if (list.closeAt <= t) this.#closeOne(list, t);
       if (links.length === 0 && out.length === 0 && closing.length === 0) {
-        // Forgotten once its last close is far enough behind (a later reap, if any): a list made afresh closes at once.
+        // Kept while its last close is recent, so the next close still waits its turn; a reap after that forgets it
+        // (one small object per server at most, no timer armed for it).
         if (list.closeAt <= t) this.#lists.delete(key);
         continue;
       }
@@ -231,6 +248,7 @@ export class IdleConnections {
       list.until.shift();
     }
     if (link === undefined) return;
+    if (link.pingRefused) this.#refusalSettled(list, link, "open");
     link.conn.close();
     list.closeAt = t + this.#gap(list, t);
   }
@@ -240,10 +258,12 @@ export class IdleConnections {
    * server has no `ping` (learnt for good); closed meanwhile, it was a cut, and
    * the server may ping after all, unless another link has shown otherwise.
    */
-  #refusalSettled(list: IdleList, link: Link): void {
-    link.pingRefused = !link.conn.closed;
-    if (link.pingRefused) this.#keepalive.learnNoPing(link.poolKey);
-    else list.noPing = this.#keepalive.knownNoPing(link.poolKey);
+  #refusalSettled(list: IdleList, link: Link, how: "open" | "closed" | "lent"): void {
+    if (how === "open") this.#keepalive.learnNoPing(link.poolKey);
+    // Lent: learnt in put() if it comes back (it was used, so open); out of this list either way.
+    link.pingRefused = how === "lent";
+    list.refusals--;
+    list.noPing = this.#keepalive.knownNoPing(link.poolKey) || list.refusals > 0;
   }
 
   /**

@@ -286,6 +286,100 @@ describe("on a server without ping (dflockd before v1.14)", () => {
   });
 });
 
+describe("an error answer learnt only when settled", () => {
+  const pings = (peers: PeerEnd[] = rt.peers): number =>
+    peers.reduce((n, p) => n + p.requests.filter((r) => r[0] === "ping").length, 0);
+
+  it("a refused connection closed as surplus still teaches it: the server is not asked again", async () => {
+    // "o" goes to 127.0.0.1, which answers ping; "a", "b", "c" to 127.0.0.2, which answers error: the first
+    // server's pings keep the reaper running while the second's list empties and is forgotten.
+    rt.onPeer = (peer) => servePings(peer, peer.target.host !== "127.0.0.2");
+    const servers: Array<[string, number]> = [
+      ["127.0.0.1", 6388],
+      ["127.0.0.2", 6388],
+    ];
+    const client = new DflockdClient({ serverReadTimeoutS: 3, maxIdlePerServer: 1, servers });
+    const other = client.lock("o");
+    await other.acquire();
+    await other.release();
+    const [a, b] = ["a", "b"].map((k) => client.lock(k)) as [DistributedLock, DistributedLock];
+    await Promise.all([a.acquire(), b.acquire()]);
+    const old = (): number => pings(rt.peers.filter((p) => p.target.host === "127.0.0.2"));
+    expect(rt.peers.filter((p) => p.target.host === "127.0.0.2")).toHaveLength(2);
+    await a.release();
+    await tick(2_100); // a's connection answers error: kept one more span
+    expect(old()).toBe(1);
+    await b.release(); // a's is now beyond maxIdle, and closed as such
+    await tick(10_000);
+    const c = client.lock("c");
+    await c.acquire();
+    await c.release();
+    await tick(2_100);
+    expect(old()).toBe(1);
+    client.close();
+  });
+
+  it("one refused connection found closed does not resume pings while another refusal is unsettled", async () => {
+    let first = true;
+    rt.onPeer = (peer) => {
+      servePings(peer, false);
+      const answer = peer.onRequest;
+      peer.onRequest = (req) => {
+        answer?.(req);
+        if (req[0] === "ping" && first) {
+          first = false;
+          setTimeout(() => peer.hangUp(), 100);
+        }
+      };
+    };
+    const client = new DflockdClient({ serverReadTimeoutS: 3 });
+    const [a, b, c] = ["a", "b", "c"].map((k) => client.lock(k)) as [DistributedLock, DistributedLock, DistributedLock];
+    await Promise.all([a.acquire(), b.acquire(), c.acquire()]);
+    await Promise.all([a.release(), b.release()]);
+    await tick(1_000);
+    await c.release();
+    await tick(2_500); // a and b answer error at 2 s; one is closed at 2.1 s; c's time comes at 3 s
+    expect(pings()).toBe(2);
+    client.close();
+  });
+
+  it("a cut's error taken by an acquire before the close comes is not learnt", async () => {
+    let cut = true;
+    let lend: (() => void) | undefined;
+    rt.onPeer = (peer) => {
+      servePings(peer, true);
+      const answer = peer.onRequest;
+      peer.onRequest = (req) => {
+        if (req[0] !== "ping" || !cut) return answer?.(req);
+        peer.send("error\n");
+        setTimeout(() => lend?.(), 1); // an acquire between the error and the close
+        setTimeout(() => peer.hangUp(), 5);
+      };
+    };
+    const client = new DflockdClient({ serverReadTimeoutS: 3 });
+    const a = client.lock("a");
+    await a.acquire();
+    await a.release();
+    const b = client.lock("b");
+    let got: Promise<boolean> | undefined;
+    lend = () => {
+      got = b.acquire().catch(() => false);
+    };
+    await tick(2_100);
+    expect(got).toBeDefined();
+    await got;
+    cut = false;
+    lend = undefined;
+    const c = client.lock("c");
+    await c.acquire();
+    await c.release();
+    const before = pings();
+    await tick(5_000);
+    expect(pings() - before).toBeGreaterThanOrEqual(2);
+    client.close();
+  });
+});
+
 describe("pings and closes side by side", () => {
   it("closes stay a min gap apart even when the idle list empties in between", async () => {
     const closedAt = new Map<PeerEnd, number>();
