@@ -150,8 +150,18 @@ async function launch(bin: string, port: number, flags: string[], args: string[]
       reject(err);
     });
   });
+  // Deno's child.kill() ignores every call after the first (a SIGKILL after a SIGTERM would never come), so
+  // signals go through process.kill().
+  const signal = (sig: NodeJS.Signals): void => {
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+    try {
+      process.kill(child.pid, sig);
+    } catch {
+      // Already gone.
+    }
+  };
   const kill = async (sig: NodeJS.Signals): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+    signal(sig);
     await exited;
   };
   return {
@@ -160,12 +170,10 @@ async function launch(bin: string, port: number, flags: string[], args: string[]
     port,
     address: [host, port],
     output: () => out,
-    shutdown: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-    },
+    shutdown: () => signal("SIGTERM"),
     kill: () => kill("SIGKILL"),
     async stop() {
-      const t = setTimeout(() => child.kill("SIGKILL"), 3_000);
+      const t = setTimeout(() => signal("SIGKILL"), 3_000);
       await kill("SIGTERM");
       clearTimeout(t);
     },
