@@ -26,6 +26,15 @@ const NO_DEADLINE_MS = 2_147_483_647;
 /** How a ping was answered: `ok`, `error` (no `ping` on that server), or anything else (or the connection closed). */
 export type PingAnswer = "ok" | "refused" | "failed";
 
+/**
+ * Whether `err`, the rejection of a `ping`, says the server has no `ping`: a
+ * bare `error` (dflockd before v1.14). Anything else (`error_draining`, a lost
+ * connection) says nothing of that.
+ */
+export function isPingRefusal(err: unknown): boolean {
+  return err instanceof ServerError && err.status === "error";
+}
+
 /** The pings of one pool, and the servers known not to answer them. */
 export class Keepalive {
   /** Pool keys of servers that answered `ping` with `error` (before v1.14). */
@@ -51,7 +60,7 @@ export class Keepalive {
   send(link: Link): void {
     link.conn.request(PING_REQUEST, "ping", parseOkReply, NO_DEADLINE_MS, true).then(
       () => this.#done(link, "ok"),
-      (err: unknown) => this.#done(link, err instanceof ServerError && err.status === "error" ? "refused" : "failed"),
+      (err: unknown) => this.#done(link, isPingRefusal(err) ? "refused" : "failed"),
     );
   }
 }

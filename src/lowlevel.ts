@@ -10,7 +10,8 @@
  */
 import { asConnection, type SocketLike } from "./adopt.ts";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "./connection.ts";
-import { AcquireTimeoutError, ServerError } from "./errors.ts";
+import { AcquireTimeoutError } from "./errors.ts";
+import { isPingRefusal } from "./keepalive.ts";
 import { namingMismatch } from "./mismatch.ts";
 import {
   commandName,
@@ -235,7 +236,7 @@ export async function ping(sock: SocketLike): Promise<boolean> {
     await send(sock, PING_REQUEST, "ping", parseOkReply, DEFAULT_REQUEST_TIMEOUT_MS);
     return true;
   } catch (err) {
-    if (err instanceof ServerError && err.status === "error") return false;
+    if (isPingRefusal(err)) return false;
     throw err;
   }
 }
