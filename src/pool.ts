@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { alarmClock } from "./alarms.ts";
 import type { Connection } from "./connection.ts";
 import { InvalidArgumentError, LockError } from "./errors.ts";
 import { DEFAULT_MAX_CLOSES_PER_SECOND, DEFAULT_MAX_IDLE, IdleConnections } from "./idle.ts";
@@ -216,9 +217,10 @@ export class ConnectionPool {
     this.#users?.delete(user);
   }
 
-  /** Close the idle connections now (and the reaper's timer); the pool stays usable. */
+  /** Close the idle connections now (and the reaper's timer, and the alarm clock's if it only lapses); the pool stays usable. */
   closeIdle(): void {
     this.#idle.closeAll();
+    alarmClock.clearIfIdle();
   }
 
   /**
@@ -243,6 +245,7 @@ export class ConnectionPool {
       this.#orphans.clear();
     }
     this.#idle.closeAll();
+    alarmClock.clearIfIdle();
   }
 
   #server(poolKey: string): Server {
