@@ -12,7 +12,10 @@
  * operation on Deno. {@link AlarmClock.clearIfIdle} clears a lapsing timer
  * at once: closing the idle connections does (`closeIdleConnections()`, a
  * client's `close()`), so a test that closes them leaves no timer behind.
- * The timer never keeps the process alive.
+ * Under fake timers the timer is cleared as soon as no alarm is left, as
+ * before: they can drop a timer without the clock knowing (`clearAllTimers()`
+ * between tests), and a later alarm would wait on it for ever. The timer
+ * never keeps the process alive.
  *
  * @module
  */
@@ -34,13 +37,29 @@ export class Alarm {
   }
 }
 
+/**
+ * Whether `setTimeout` is a fake timers library's: `@sinonjs/fake-timers`,
+ * which vitest and jest install, marks each function it installs with its
+ * `clock`.
+ */
+export function fakeTimers(): boolean {
+  return (globalThis.setTimeout as unknown as { clock?: unknown }).clock !== undefined;
+}
+
 /** The deadlines of {@link Alarm}s, served by one runtime timer. */
 export class AlarmClock {
+  /** Whether a timer may be left to lapse when no alarm is left (not under fake timers; tests force it). */
+  readonly #mayLapse: () => boolean;
   readonly #heap: Alarm[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = 0;
   /** The `setTimeout` the timer was armed with: if the global is replaced (fake timers), it may never fire. */
   #armedWith: unknown;
+
+  /** @param mayLapse Whether the timer may lapse (by default, unless {@link fakeTimers}). */
+  constructor(mayLapse: () => boolean = () => !fakeTimers()) {
+    this.#mayLapse = mayLapse;
+  }
 
   /** Alarms set and not yet fired or cancelled. */
   get size(): number {
@@ -90,7 +109,10 @@ export class AlarmClock {
   /** Arm or move the timer for the earliest deadline; with none, leave an armed timer to lapse. */
   #sync(): void {
     const first = this.#heap[0];
-    if (first === undefined) return;
+    if (first === undefined) {
+      if (this.#timer !== undefined && !this.#mayLapse()) this.clearIfIdle();
+      return;
+    }
     if (this.#timer !== undefined) {
       // A timer that fires early finds nothing due and re-arms for what is left.
       if (this.#timerAt <= first.at && this.#armedWith === globalThis.setTimeout) return;

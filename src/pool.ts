@@ -315,7 +315,8 @@ export const sharedPool: ConnectionPool = new ConnectionPool();
  * reuse. They never keep a process alive, so this is rarely needed: use it
  * where open sockets are checked for, such as Deno's test sanitizers, or
  * before a fork. Holdings and attempts in progress are not touched, and
- * later acquires work as before (they connect afresh).
+ * later acquires work as before (they connect afresh). It also clears the
+ * renewal timer left to lapse once nothing is held (see alarms.ts).
  *
  * @example
  * ```ts

@@ -761,6 +761,30 @@ describe("races and timing found in review", () => {
   });
 });
 
+describe("fake timers cleared between tests (found in review)", () => {
+  it("a lock taken after vi.clearAllTimers() (a user's afterEach) is still renewed, or reported lost", async () => {
+    const onLost = vi.fn();
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 10, onLost });
+    const peer = await held(lock, 10);
+    const r = lock.release();
+    await peer.nextRequest(2);
+    peer.send("ok\n");
+    await r;
+    // The idle connection is kept (no closeIdleConnections()), and every fake timer is dropped.
+    vi.clearAllTimers();
+    await tick(1);
+    const p = lock.acquire();
+    expect(await peer.nextRequest(3)).toEqual(["l", "k", "10 10"]);
+    peer.send(`ok ${token(2)} 10\n`);
+    expect(await p).toBe(true);
+    // Renewed at half the lease; unanswered, the holding is reported lost at its deadline.
+    await tick(20_000);
+    expect(peer.requests[3]?.[0]).toBe("n");
+    expect(onLost).toHaveBeenCalledTimes(1);
+    lock.close();
+  });
+});
+
 describe("hand-over races (found in review)", () => {
   it("close() at any point between a grant's reply and its hand-over: never 'acquired' with nothing held", async () => {
     for (let depth = 0; depth < 12; depth++) {
