@@ -80,11 +80,12 @@ describe("AlarmClock", () => {
 
   it("on real timers, a loop of holdings that each end before the next starts arms one runtime timer", () => {
     vi.useRealTimers();
-    const clock = new AlarmClock();
-    const a = new Alarm(vi.fn());
     const armed = vi.spyOn(globalThis, "setTimeout");
     const cleared = vi.spyOn(globalThis, "clearTimeout");
     try {
+      // Made with the spies in place: a clock trusts a lapsing timer only of the setTimeout it was made with.
+      const clock = new AlarmClock();
+      const a = new Alarm(vi.fn());
       for (let i = 0; i < 100; i++) {
         clock.set(a, performance.now() + 5000);
         clock.cancel(a);
@@ -96,6 +97,54 @@ describe("AlarmClock", () => {
     } finally {
       armed.mockRestore();
       cleared.mockRestore();
+    }
+  });
+
+  it("a timer armed under fake timers is not trusted once they are gone (Bun's jest timers keep one setTimeout)", async () => {
+    vi.useRealTimers();
+    const realSet = globalThis.setTimeout;
+    const realClear = globalThis.clearTimeout;
+    let faking = true;
+    // Like Bun's jest.useFakeTimers(): one function, marked with `clock` only while faking; a fake timer
+    // dropped by useRealTimers() never fires.
+    const setT = ((fn: () => void, ms: number) => (faking ? -1 : realSet(fn, ms))) as unknown as typeof setTimeout;
+    Object.defineProperty(setT, "clock", { get: () => (faking ? {} : undefined) });
+    const clearT = ((t: ReturnType<typeof setTimeout>) => {
+      if ((t as unknown) !== -1) realClear(t);
+    }) as typeof clearTimeout;
+    globalThis.setTimeout = setT;
+    globalThis.clearTimeout = clearT;
+    try {
+      const clock = new AlarmClock();
+      const a = new Alarm(() => {});
+      clock.set(a, performance.now() + 1);
+      // useRealTimers() in an afterEach, before the lock is released.
+      faking = false;
+      clock.cancel(a);
+      await new Promise<void>((resolve) => clock.set(new Alarm(resolve), performance.now() + 20));
+    } finally {
+      globalThis.setTimeout = realSet;
+      globalThis.clearTimeout = realClear;
+    }
+  });
+
+  it("a real timer left to lapse is cleared with the real clearTimeout once fake timers are installed", async () => {
+    vi.useRealTimers();
+    const clock = new AlarmClock();
+    const a = new Alarm(vi.fn());
+    clock.set(a, performance.now() + 5000);
+    clock.cancel(a);
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    try {
+      vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"], shouldClearNativeTimers: false });
+      const fire = vi.fn();
+      clock.set(new Alarm(fire), performance.now() + 100);
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(fire).toHaveBeenCalledTimes(1);
+      // A fake clearTimeout given a native timer warns and leaves it armed.
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
     }
   });
 
