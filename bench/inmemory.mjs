@@ -2,8 +2,10 @@
 // socket and no server. A `runtime` option gives every instance an in-memory
 // stream that answers each request itself (`l`/`sl` with a grant, `r`/`sr`
 // with `ok`, `n`/`sn` with the lease), a macrotask later, all the replies due
-// in one batch, as a socket's reads would deliver them. What is left is the
-// library's work per acquire + release, on whichever runtime runs this file:
+// in one batch (a socket would deliver each connection's reply in a callback
+// of its own). What is left is the library's work per acquire + release,
+// plus the stream's own (about 1 µs per operation on Node), on whichever
+// runtime runs this file:
 //
 //   node bench/inmemory.mjs [cases] [workers] [seconds]
 //   bun bench/inmemory.mjs ...       deno run -A bench/inmemory.mjs ...
@@ -12,11 +14,12 @@
 // default); workers: 1,10,50,1000 by default; seconds: 2 per measurement.
 // Node and Bun load dist/ (npm run build first), Deno loads mod.ts.
 //
-// It prints ops/s, CPU µs per op, and runtime timers armed per op (setTimeout
-// calls by the library; the stream's own batches are not counted). The server
-// side here costs next to nothing, so a change to the library shows without
-// the noise a real server and a shared CPU add: compare two builds with this
-// first, then confirm with `npm run bench` against a real server.
+// Each measurement is the median of three windows after a warm-up of 1 s. It
+// prints ops/s, CPU µs per op, and runtime timers armed per op (setTimeout
+// calls by the library; the stream's own batches are not counted). No server
+// and no second process share the CPU, so a change to the library shows with
+// less noise than a real server adds: compare two builds with this first
+// (several runs each), then confirm with `npm run bench` against a real server.
 import process from "node:process";
 import { pathToFileURL } from "node:url";
 
@@ -45,6 +48,7 @@ const deliver = () => {
 };
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const [OK, RENEWED, ERROR] = ["ok\n", "ok 33\n", "error\n"].map((t) => encoder.encode(t));
 let grants = 0;
 
 /** A stream that answers each three-line request itself. */
@@ -69,13 +73,13 @@ class AnsweringStream {
       const [command] = this.#lines.splice(0, 3);
       const reply =
         command === "l" || command === "sl"
-          ? `ok ${(++grants).toString(16).padStart(32, "0")} 33\n`
+          ? encoder.encode(`ok ${(++grants).toString(16).padStart(32, "0")} 33\n`)
           : command === "n" || command === "sn"
-            ? "ok 33\n"
+            ? RENEWED
             : command === "r" || command === "sr"
-              ? "ok\n"
-              : "error\n";
-      if (due.push(() => this.#closed || this.#handlers.data(encoder.encode(reply))) === 1) later(deliver);
+              ? OK
+              : ERROR;
+      if (due.push(() => this.#closed || this.#handlers.data(reply)) === 1) later(deliver);
     }
   }
   ref() {}
@@ -147,7 +151,10 @@ const cpu = () => {
   return u.user + u.system;
 };
 
-console.log(`in-memory client cost on ${RUNTIME} (${MODULE}), ${SECONDS} s per measurement after 0.5 s of warm-up`);
+const median = (xs) => [...xs].sort((x, y) => x - y)[xs.length >> 1];
+console.log(
+  `in-memory client cost on ${RUNTIME} (${MODULE}): median of 3 windows of ${SECONDS} s after 1 s of warm-up`,
+);
 for (const which of CASES) {
   const loop = LOOPS[which];
   if (loop === undefined) throw new Error(`unknown case ${which}; expected ${Object.keys(LOOPS).join(", ")}`);
@@ -163,16 +170,21 @@ for (const which of CASES) {
         ),
       ),
     );
-    await sleep(500);
-    const [n0, c0, t0, k0] = [ops, cpu(), performance.now(), timers];
-    await sleep(SECONDS * 1000);
-    const [n, us, ms, k] = [ops - n0, cpu() - c0, performance.now() - t0, timers - k0];
+    await sleep(1000);
+    const windows = [];
+    for (let w = 0; w < 3; w++) {
+      const [n0, c0, t0, k0] = [ops, cpu(), performance.now(), timers];
+      await sleep(SECONDS * 1000);
+      const [n, us, ms, k] = [ops - n0, cpu() - c0, performance.now() - t0, timers - k0];
+      windows.push({ rate: (n / ms) * 1000, cpu: us / n, timers: k / n });
+    }
     go = false;
     await done;
+    const [rate, perOp, timersPerOp] = ["rate", "cpu", "timers"].map((f) => median(windows.map((w) => w[f])));
     console.log(
-      `${which.padEnd(12)} ${String(workers).padStart(5)} workers  ${Math.round((n / ms) * 1000)
+      `${which.padEnd(12)} ${String(workers).padStart(5)} workers  ${Math.round(rate)
         .toLocaleString("en-US")
-        .padStart(9)} ops/s  ${(us / n).toFixed(2).padStart(6)} µs CPU/op  ${(k / n).toFixed(3)} timers/op`,
+        .padStart(9)} ops/s  ${perOp.toFixed(2).padStart(6)} µs CPU/op  ${timersPerOp.toFixed(3)} timers/op`,
     );
   }
 }
