@@ -22,6 +22,7 @@
 // (several runs each), then confirm with `npm run bench` against a real server.
 import process from "node:process";
 import { pathToFileURL } from "node:url";
+import { cpuMicros, median } from "./common.mjs";
 
 const RUNTIME = globalThis.Deno !== undefined ? "deno" : globalThis.Bun !== undefined ? "bun" : "node";
 const MODULE = { node: "../dist/node.js", bun: "../dist/bun.js", deno: "../mod.ts" }[RUNTIME];
@@ -145,13 +146,9 @@ const LOOPS = {
   },
 };
 
+// Not common.mjs's sleep: its setTimeout would be counted as the library's.
 const sleep = (ms) => new Promise((resolve) => nativeSetTimeout(resolve, ms));
-const cpu = () => {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-};
 
-const median = (xs) => [...xs].sort((x, y) => x - y)[xs.length >> 1];
 console.log(
   `in-memory client cost on ${RUNTIME} (${MODULE}): median of 3 windows of ${SECONDS} s after 1 s of warm-up`,
 );
@@ -173,9 +170,9 @@ for (const which of CASES) {
     await sleep(1000);
     const windows = [];
     for (let w = 0; w < 3; w++) {
-      const [n0, c0, t0, k0] = [ops, cpu(), performance.now(), timers];
+      const [n0, c0, t0, k0] = [ops, cpuMicros(), performance.now(), timers];
       await sleep(SECONDS * 1000);
-      const [n, us, ms, k] = [ops - n0, cpu() - c0, performance.now() - t0, timers - k0];
+      const [n, us, ms, k] = [ops - n0, cpuMicros() - c0, performance.now() - t0, timers - k0];
       windows.push({ rate: (n / ms) * 1000, cpu: us / n, timers: k / n });
     }
     go = false;

@@ -9,9 +9,10 @@
  * A loop of acquire and release with few holdings at once empties the heap
  * on nearly every release; clearing the timer there and arming one at the
  * next grant cost about 1.3 µs per operation on Deno (a fifth of the
- * client's own work at one worker, `npm run bench:inmemory`). {@link AlarmClock.clearIfIdle} clears a lapsing timer
- * at once: closing the idle connections does (`closeIdleConnections()`, a
- * client's `close()`), so a test that closes them leaves no timer behind.
+ * client's own work at one worker, `npm run bench:inmemory`).
+ * {@link AlarmClock.clearIfIdle} clears a lapsing timer at once: closing the
+ * idle connections does (`closeIdleConnections()`, a client's `close()`), so
+ * a test that closes them leaves no timer behind.
  * A timer armed under fake timers is cleared as soon as no alarm is left, as
  * before, and never trusted once they are gone: they can drop a timer without
  * the clock knowing (`clearAllTimers()` between tests), and a later alarm

@@ -244,8 +244,7 @@ export class ConnectionPool {
       for (const link of this.#orphans.keys()) link.conn.close();
       this.#orphans.clear();
     }
-    this.#idle.closeAll();
-    alarmClock.clearIfIdle();
+    this.closeIdle();
   }
 
   #server(poolKey: string): Server {
