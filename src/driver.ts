@@ -21,7 +21,7 @@ import type { ConnectionPool, PoolUser } from "./pool.ts";
 import type { Grant } from "./protocol.ts";
 import { sendRelease } from "./release.ts";
 import { Renewals } from "./renewals.ts";
-import { unwatchHolding, type Watched } from "./unreleased.ts";
+import { unwatchHolding, type Watch } from "./unreleased.ts";
 
 /**
  * The reason a holding's signal gets when the holding ends by release or
@@ -71,7 +71,7 @@ export class LockDriver implements LinkUser {
   #abort: AbortController | undefined;
   #handedOver = false;
   /** What the abandoned-holding registry watches for the current holding (unreleased.ts). */
-  watched: Watched | undefined;
+  watched: Watch | undefined;
 
   /** What a closing client closes: the instance as a whole (its turns too), not just this driver. */
   readonly #user: PoolUser;

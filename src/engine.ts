@@ -22,7 +22,7 @@ import { type AcquireOptions, checkCallOptions, type EnqueueStatus, type Setting
 import type { ConnectionPool } from "./pool.ts";
 import type { Grant } from "./protocol.ts";
 import { Turns } from "./turns.ts";
-import { unwatchScope, watchHolding, watchScope } from "./unreleased.ts";
+import { type ScopeWatch, unwatchScope, watchHolding, watchScope } from "./unreleased.ts";
 
 const _now: () => number = () => performance.now();
 
@@ -33,6 +33,8 @@ export interface Scope {
   readonly token: string;
   readonly leaseTtl: number;
   readonly fence: string | undefined;
+  /** What the scopes registry holds while a hold()'s HeldLock is watched (unreleased.ts). */
+  watch: ScopeWatch | undefined;
 }
 
 /** One instance: its driver, its operations, and turns among its concurrent callers. */
@@ -149,7 +151,14 @@ export class LockEngine {
       if (!(await this.#ops.acquireWithin(options?.signal, leftS))) throw this.#timedOut(options);
       const signal = this.#heldSignal("hold()");
       const grant = this.#d.grant as Grant;
-      const scope = { epoch: this.#d.epoch, signal, token: grant.token, leaseTtl: grant.lease, fence: grant.fence };
+      const scope: Scope = {
+        epoch: this.#d.epoch,
+        signal,
+        token: grant.token,
+        leaseTtl: grant.lease,
+        fence: grant.fence,
+        watch: undefined,
+      };
       this.#scope = scope;
       return scope;
     } catch (err) {
@@ -179,7 +188,7 @@ export class LockEngine {
     );
     const d = this.#d;
     if (d.epoch === s.epoch && d.handedOver) watchHolding(d, held, "HeldLock");
-    watchScope(held, () => this.#dropped(s), s);
+    s.watch = watchScope(held, () => this.#dropped(s), s);
     return held;
   }
 
@@ -218,7 +227,7 @@ export class LockEngine {
     const scope = this.#scope;
     if (scope?.epoch === epoch) {
       this.#scope = undefined;
-      unwatchScope(scope);
+      unwatchScope(scope, scope.watch);
     }
     try {
       // Still held (or releasing): release it. Lost, and nothing started since (a loss ends the

@@ -251,6 +251,32 @@ describe("the abandoned-holding registry", () => {
     expect(cells()).toHaveLength(0);
   });
 
+  // V8 keeps a cell's held value through young-generation collections even once unregistered: a held value
+  // that still reached the instance after its holding (the driver did) kept every short holding's instance
+  // alive into the old generation. After the holding ends, a held value must reach nothing.
+  it("lets go of the holding once it ends: neither registry's held value reaches anything of it", async () => {
+    rt.onPeer = (peer) => {
+      peer.onRequest = ([cmd]) => peer.send(cmd === "l" ? `ok ${token(1)} 10\n` : "ok\n");
+    };
+    /** The objects and functions a held value still refers to. */
+    const reaches = (held: unknown): unknown[] =>
+      Object.values(held as object).filter((v) => (typeof v === "object" && v !== null) || typeof v === "function");
+    const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });
+    expect(await lock.acquire()).toBe(true);
+    const [holding] = FakeRegistry.all.flatMap((r) => r.cells.filter((c) => c.target === lock));
+    expect(reaches(holding?.held)).not.toEqual([]);
+    await lock.release();
+    expect(reaches(holding?.held)).toEqual([]);
+
+    const scope = await lock.hold();
+    const watches = FakeRegistry.all.flatMap((r) => r.cells.filter((c) => c.target === scope));
+    expect(watches).toHaveLength(2);
+    for (const w of watches) expect(reaches(w.held)).not.toEqual([]);
+    await scope.release();
+    for (const w of watches) expect(reaches(w.held)).toEqual([]);
+    lock.close();
+  });
+
   it("forgets a holding that is lost or closed", async () => {
     const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });
     const peer = await held(lock);
@@ -341,7 +367,7 @@ describe("the abandoned-holding registry", () => {
       const abandoned = vi.fn<(e: AbandonedEvent) => void>();
       const lock = new DistributedLock({ key: "jobs", leaseTtlS: 4, hooks: { abandoned } });
       const peer = await held(lock, 4);
-      const driver = cells()[0]?.held;
+      const watch = cells()[0]?.held;
       (FakeRegistry.last as FakeRegistry).collect(lock);
       expect(warn).toHaveBeenCalledTimes(1);
       const text = String(warn.mock.calls[0]?.[0]);
@@ -356,7 +382,7 @@ describe("the abandoned-holding registry", () => {
         maxHoldS: undefined,
       });
       // Once: a second report of the same holding says nothing.
-      (FakeRegistry.last as FakeRegistry).cleanup(driver);
+      (FakeRegistry.last as FakeRegistry).cleanup(watch);
       expect(warn).toHaveBeenCalledTimes(1);
       expect(abandoned).toHaveBeenCalledTimes(1);
       // Still held and renewed.
@@ -401,9 +427,9 @@ describe("the abandoned-holding registry", () => {
     try {
       const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });
       await held(lock);
-      const driver = cells()[0]?.held;
+      const watch = cells()[0]?.held;
       lock.close();
-      (FakeRegistry.last as FakeRegistry).cleanup(driver);
+      (FakeRegistry.last as FakeRegistry).cleanup(watch);
       expect(warn).not.toHaveBeenCalled();
     } finally {
       warn.mockRestore();
