@@ -52,8 +52,9 @@ export class Link {
  * pool uses, in a `Map`'s order. The first user is kept in two fields, the
  * others in a `Map` made for them: a connection lent to one acquire + release
  * at a time gains and loses its one user on every operation, and a `Map`
- * that empties makes a new table each time (about 150 bytes per operation on
- * Node, which live as long as the link and so reach the old generation).
+ * that empties makes a new table each time, which lives as long as the link
+ * and so reaches the old generation (on Node; what it cost is in the
+ * CHANGELOG, "Speed (issue 19)").
  */
 export class LinkUsers {
   /** The first user, while there is one; always older than any in {@link #more}. */

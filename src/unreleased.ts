@@ -21,10 +21,9 @@
  * - **Held values let go.** V8 keeps a registry cell's held value through
  *   young-generation collections even after `unregister()`, so a held value
  *   that reached the instance (the driver does) kept every short holding's
- *   whole instance alive into the old generation: on Node 20, a new
- *   `DistributedLock` per acquire + release spent 2.2 µs of its 5.8 µs per
- *   operation in memory on that garbage collection. So both registries hold a
- *   record, and the record drops what it names when its watch ends.
+ *   whole instance alive into the old generation (Node 20; what it cost is in
+ *   the CHANGELOG, "Speed (issue 19)"). So both registries hold a record, and
+ *   the record drops what it names when its watch ends.
  * - **A dropped hold() scope's turn**: a `hold()` scope keeps its instance's
  *   turn (turns.ts) until its `HeldLock` is released, even after its holding
  *   ended by a loss, so that its `release()` reports the loss and the next
@@ -118,6 +117,7 @@ export function unwatchScope(token: object, w: ScopeWatch | undefined): void {
 /** The object kept for a holding was collected: warn, once, if that holding still holds. */
 function abandoned(w: Watch): void {
   const d = w.driver;
+  // `w.driver` is set exactly while `d.watched === w`; the second test is a guard, not a case.
   if (d === undefined || d.watched !== w || !isHolding(d.phase)) return;
   const what = w.what;
   w.driver = undefined;

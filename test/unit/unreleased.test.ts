@@ -422,6 +422,30 @@ describe("the abandoned-holding registry", () => {
     }
   });
 
+  it("a late report of an ended holding says nothing while the instance's next holding holds; the next one warns", async () => {
+    rt.onPeer = (peer) => {
+      peer.onRequest = ([cmd]) => peer.send(cmd === "l" ? `ok ${token(1)} 30\n` : "ok\n");
+    };
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    try {
+      const lock = new DistributedLock({ key: "k", leaseTtlS: 30 });
+      expect(await lock.acquire()).toBe(true);
+      const first = cells()[0]?.held;
+      await lock.release();
+      expect(await lock.acquire()).toBe(true);
+      const second = cells()[0]?.held;
+      expect(second).not.toBe(first);
+      // The first holding's report, run late (a real registry's unregister() prevents it; this is the second guard).
+      (FakeRegistry.last as FakeRegistry).cleanup(first);
+      expect(warn).not.toHaveBeenCalled();
+      (FakeRegistry.last as FakeRegistry).collect(lock);
+      expect(warn).toHaveBeenCalledTimes(1);
+      lock.close();
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it("says nothing for a holding that ended before its report ran", async () => {
     const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
     try {
