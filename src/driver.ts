@@ -209,7 +209,7 @@ export class LockDriver implements LinkUser {
     this.lease.clear();
     this.#releasing = undefined;
     this.pool.exit(this.#user);
-    if (this.watched !== undefined) unwatchHolding(this);
+    unwatchHolding(this);
     // A release that ends in a loss reports it (release.ts), even if a new attempt starts meanwhile;
     // a confirmation reports it through its own rejection.
     if (from === "releasing") {

@@ -188,7 +188,7 @@ export class LockEngine {
     );
     const d = this.#d;
     if (d.epoch === s.epoch && d.handedOver) watchHolding(d, held, "HeldLock");
-    s.watch = watchScope(held, () => this.#dropped(s), s);
+    s.watch = watchScope(held, () => this.#dropped(s));
     return held;
   }
 
@@ -227,7 +227,7 @@ export class LockEngine {
     const scope = this.#scope;
     if (scope?.epoch === epoch) {
       this.#scope = undefined;
-      unwatchScope(scope, scope.watch);
+      unwatchScope(scope.watch);
     }
     try {
       // Still held (or releasing): release it. Lost, and nothing started since (a loss ends the

@@ -101,7 +101,7 @@ export class LinkUsers {
   /** The users now, oldest first: a copy, so that a user may leave while the list is read. */
   values(): LinkUser[] {
     const all: LinkUser[] = [];
-    if (this.#first !== undefined) all.push(this.#first);
+    if (this.#firstId !== undefined) all.push(this.#first as LinkUser);
     if (this.#more !== undefined) for (const u of this.#more.values()) all.push(u);
     return all;
   }

@@ -64,9 +64,9 @@ export interface ScopeWatch {
   end: (() => void) | undefined;
 }
 
-/** Made at the first holding to watch; its held value is a {@link Watch}, its unregister token the driver. */
+/** Made at the first holding to watch; its held value is a {@link Watch}, also its unregister token. */
 let registry: FinalizationRegistry<Watch> | undefined;
-/** The open hold() scopes' HeldLocks; the held value ends the scope, the token is the engine's scope record. */
+/** The open hold() scopes' HeldLocks; the held value (a {@link ScopeWatch}, also the token) ends the scope. */
 let scopes: FinalizationRegistry<ScopeWatch> | undefined;
 
 /** Make both registries, the same way every time (the scopes' first). */
@@ -83,42 +83,44 @@ export function watchHolding(d: LockDriver, target: object, what: Watched): void
   if (d.watched !== undefined || typeof FinalizationRegistry !== "function") return;
   registries();
   const w: Watch = { driver: d, what };
-  registry?.register(target, w, d);
+  registry?.register(target, w, w);
   d.watched = w;
 }
 
 /** The holding `d` watched has ended: the registry forgets it, and its record the driver. */
 export function unwatchHolding(d: LockDriver): void {
   const w = d.watched;
-  if (w !== undefined) w.driver = undefined;
+  if (w === undefined) return;
+  w.driver = undefined;
   d.watched = undefined;
-  registry?.unregister(d);
+  registry?.unregister(w);
 }
 
 /**
  * Watch the `HeldLock` of an open hold() scope, which keeps its instance's
  * turn until released: if it is collected first, its scope can never end,
- * so `end` (which must not refer to it) ends it. `token` forgets it.
+ * so `end` (which must not refer to it) ends it.
+ * @returns The record to give {@link unwatchScope} when the scope ends.
  */
-export function watchScope(held: object, end: () => void, token: object): ScopeWatch | undefined {
+export function watchScope(held: object, end: () => void): ScopeWatch | undefined {
   if (typeof FinalizationRegistry !== "function") return undefined;
   registries();
   const w: ScopeWatch = { end };
-  scopes?.register(held, w, token);
+  scopes?.register(held, w, w);
   return w;
 }
 
-/** The scope `token` watched (as `w`) has ended: the registry forgets it, and `w` what ends the scope. */
-export function unwatchScope(token: object, w: ScopeWatch | undefined): void {
-  if (w !== undefined) w.end = undefined;
-  scopes?.unregister(token);
+/** The scope watched as `w` has ended: the registry forgets it, and `w` what ends the scope. */
+export function unwatchScope(w: ScopeWatch | undefined): void {
+  if (w === undefined) return;
+  w.end = undefined;
+  scopes?.unregister(w);
 }
 
 /** The object kept for a holding was collected: warn, once, if that holding still holds. */
 function abandoned(w: Watch): void {
   const d = w.driver;
-  // `w.driver` is set exactly while `d.watched === w`; the second test is a guard, not a case.
-  if (d === undefined || d.watched !== w || !isHolding(d.phase)) return;
+  if (d === undefined || !isHolding(d.phase)) return;
   const what = w.what;
   w.driver = undefined;
   d.watched = undefined;
