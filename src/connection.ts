@@ -4,14 +4,15 @@
  *
  * @module
  */
-import { AuthError, ConnectionError, LockError, ProtocolError } from "./errors.ts";
+import { ConnectionError, LockError, ProtocolError } from "./errors.ts";
+import { fail, InFlight, type Pending, pending, type ReplyCallback } from "./inflight.ts";
 import { DEFAULT_MAX_REPLY_BYTES, LineDecoder } from "./protocol.ts";
 import { type ByteStream, backgroundTimer } from "./transport.ts";
 import {
   lostConnectionReason,
   named,
   noReplyError,
-  notDflockdHint,
+  replyError,
   serverClosedMessage,
   unsolicitedError,
 } from "./wording.ts";
@@ -24,14 +25,6 @@ export const DEFAULT_PORT = 6388;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** Default time allowed for a non-blocking request (release, renew, stats, enqueue). */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
-
-interface Pending {
-  readonly command: string;
-  readonly parse: (line: string, command: string) => unknown;
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (error: unknown) => void;
-  readonly timeoutMs: number;
-}
 
 /**
  * Why a {@link Connection} closed, given to {@link Connection.onClose} listeners.
@@ -74,8 +67,7 @@ export interface CloseInfo {
 export class Connection {
   readonly #stream: ByteStream;
   readonly #decoder: LineDecoder;
-  readonly #queue: Pending[] = [];
-  #head = 0;
+  readonly #inflight = new InFlight();
   /**
    * One reply timer, re-armed only when it would fire too late: it may fire
    * early, and then re-arms for what is left, so a request/reply loop does not
@@ -150,7 +142,7 @@ export class Connection {
 
   /** Requests sent and not yet answered. */
   get pending(): number {
-    return this.#queue.length - this.#head;
+    return this.#inflight.size;
   }
 
   /**
@@ -202,23 +194,46 @@ export class Connection {
   ): Promise<T> {
     if (this.#closed !== undefined) return Promise.reject(this.#closed.error);
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ command, parse, resolve: resolve as (v: unknown) => void, reject, timeoutMs });
-      const sentAt = performance.now();
-      this.#lastSendAt = sentAt;
-      if (!background) this.#keepAlive(true);
-      if (this.pending === 1) {
-        this.#headSince = sentAt;
-        this.#armTimer(sentAt + timeoutMs);
-      }
-      try {
-        const stream = this.#stream;
-        if (typeof bytes !== "string") stream.write(bytes);
-        else if (stream.writeText !== undefined) stream.writeText(bytes);
-        else stream.write(encoder.encode(bytes));
-      } catch (cause) {
-        this.#shutdown(false, new ConnectionError("writing to the connection failed", { cause }));
-      }
+      this.#enqueue(pending(command, parse, resolve, reject, timeoutMs, undefined, 0), bytes, background);
     });
+  }
+
+  /**
+   * @internal {@link request} with callbacks (inflight.ts), given `ctx` and
+   * `tag` back, so that they need not be closures.
+   */
+  send<C extends object>(
+    bytes: string,
+    command: string,
+    parse: (line: string, command: string) => unknown,
+    timeoutMs: number,
+    onReply: ReplyCallback<C>,
+    onFail: ReplyCallback<C>,
+    ctx: C,
+    tag: number,
+  ): void {
+    const p = pending(command, parse, onReply, onFail, timeoutMs, ctx, tag);
+    if (this.#closed !== undefined) fail(p, this.#closed.error);
+    else this.#enqueue(p, bytes, false);
+  }
+
+  #enqueue(p: Pending, bytes: Uint8Array | string, background: boolean): void {
+    this.#inflight.push(p);
+    const sentAt = performance.now();
+    this.#lastSendAt = sentAt;
+    if (!background) this.#keepAlive(true);
+    if (this.pending === 1) {
+      this.#headSince = sentAt;
+      this.#armTimer(sentAt + p.timeoutMs);
+    }
+    try {
+      const stream = this.#stream;
+      if (typeof bytes !== "string") stream.write(bytes);
+      else if (stream.writeText !== undefined) stream.writeText(bytes);
+      else stream.write(encoder.encode(bytes));
+    } catch (cause) {
+      this.#shutdown(false, new ConnectionError("writing to the connection failed", { cause }));
+    }
   }
 
   /**
@@ -259,10 +274,7 @@ export class Connection {
     this.#closed = info;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    const waiting = this.#queue.splice(this.#head);
-    this.#queue.length = 0;
-    this.#head = 0;
-    for (const p of waiting) p.reject(error);
+    for (const p of this.#inflight.drain()) fail(p, error);
     const listeners = this.#listeners;
     this.#listeners = [];
     const owner = this.#owner;
@@ -313,7 +325,7 @@ export class Connection {
   /** The reply timer: time out the head request if its time is up, else wait for what is left. */
   readonly #onTimer = (): void => {
     this.#timer = undefined;
-    const p = this.#queue[this.#head];
+    const p = this.#inflight.head;
     if (p === undefined || this.#closed !== undefined) return;
     const deadline = this.#headSince + p.timeoutMs;
     if (performance.now() < deadline) {
@@ -340,6 +352,8 @@ export class Connection {
       this.#decoder.push(chunk, this.#emitLine);
     } catch (err) {
       this.#shutdown(false, err instanceof LockError ? err : new ProtocolError(String(err)));
+    } finally {
+      this.#inflight.handOver();
     }
   }
 
@@ -348,7 +362,8 @@ export class Connection {
 
   #onLine(line: string): void {
     if (this.#closed !== undefined) return;
-    const p = this.#queue[this.#head];
+    const inflight = this.#inflight;
+    const p = inflight.head;
     if (p === undefined) {
       // Nobody asked. Never hand it to a later request: report it and close.
       // The server's read deadline runs from its last reply, which came a round trip after our last request:
@@ -358,39 +373,24 @@ export class Connection {
       this.#shutdown(false, err);
       return;
     }
-    const queue = this.#queue;
-    if (++this.#head === queue.length) {
-      // The usual case, one request at a time: pop() is cheaper than `length = 0`.
-      if (queue.length === 1) queue.pop();
-      else queue.length = 0;
-      this.#head = 0;
-      this.#keepAlive(false);
-    } else {
-      queue[this.#head - 1] = undefined as unknown as Pending;
+    if (inflight.shift()) this.#keepAlive(false);
+    else {
       const since = performance.now();
       this.#headSince = since;
-      this.#armTimer(since + (this.#queue[this.#head] as Pending).timeoutMs);
+      this.#armTimer(since + (inflight.head as Pending).timeoutMs);
     }
     let value: unknown;
     try {
       value = p.parse(line, p.command);
     } catch (caught) {
-      const err =
-        caught instanceof ProtocolError
-          ? new ProtocolError(
-              named(this.#server, `${caught.message}${notDflockdHint(line, this.#server)}`),
-              caught.reply,
-            )
-          : caught instanceof AuthError
-            ? new AuthError({ server: this.#server, tokenSent: caught.tokenSent })
-            : caught;
-      p.reject(err);
+      const err = replyError(this.#server, line, caught);
+      fail(p, err);
       // A malformed reply means the stream can no longer be trusted.
       if (err instanceof ProtocolError) this.#shutdown(false, err);
       else if (err instanceof LockError && err.code === "AUTH") this.#shutdown(false, err);
       return;
     }
-    p.resolve(value);
+    inflight.answer(p, value);
   }
 }
 

@@ -53,35 +53,47 @@ export function sendRelease(h: ReleaseHost, inflight: Promise<void> | undefined)
     };
     // Chained, not an async function: no generator and no extra promise per release (it is on every op's path).
     const token = (h.grant as Grant).token;
-    if (inflight === undefined) send(h, epoch, token, reject);
-    else inflight.then(() => send(h, epoch, token, reject), reject);
+    if (inflight === undefined) send(h, epoch, token);
+    else inflight.then(() => send(h, epoch, token), reject);
   });
 }
 
-/** Send the release (if the holding is still releasing) and turn its reply into an event. */
-function send(h: ReleaseHost, epoch: number, token: string, reject: (err: unknown) => void): void {
+/** Send the release (if still releasing); callbacks, not a promise, turn its reply into an event. */
+function send(h: ReleaseHost, epoch: number, token: string): void {
   if (h.epoch !== epoch || h.phase !== "releasing") return;
-  (h.conn as Connection)
-    .request(
-      releaseRequest(h.s.kind, h.key, token),
-      commandName(h.s.kind, "release"),
-      parseOkReply,
-      // Queued behind a slow server, it waits while the lease is provable: the deadline (alarm) decides.
-      patience(h.lease.lossAt, h.s),
-    )
-    .then(
-      () => {
-        // `ok` means the server released it, even if the connection closed since.
-        if (h.epoch === epoch) h.fire("releaseDone");
-      },
-      (err: unknown) => {
-        if (h.epoch !== epoch) return;
-        if (provesGone(err)) {
-          const why = "the server no longer recognised the token at release (lease expired?)";
-          h.fire("gone", new LockLostError(h.key, why, err));
-        } else if (err instanceof NotLeaderError) h.fire("notLeader", err);
-        else h.fire((err as { code?: unknown } | null)?.code === "TIMEOUT" ? "replyLate" : "closed", err as LockError);
-      },
-    )
-    .catch(reject);
+  const request = releaseRequest(h.s.kind, h.key, token);
+  const command = commandName(h.s.kind, "release");
+  // Queued behind a slow server, it waits while the lease is provable: the deadline (alarm) decides.
+  (h.conn as Connection).send(
+    request,
+    command,
+    parseOkReply,
+    patience(h.lease.lossAt, h.s),
+    released,
+    failed,
+    h,
+    epoch,
+  );
+}
+
+function released(_ok: unknown, h: ReleaseHost, epoch: number): void {
+  if (h.epoch === epoch) fire(h, "releaseDone");
+}
+
+function failed(err: unknown, h: ReleaseHost, epoch: number): void {
+  if (h.epoch !== epoch) return;
+  if (provesGone(err)) {
+    const why = "the server no longer recognised the token at release (lease expired?)";
+    fire(h, "gone", new LockLostError(h.key, why, err));
+  } else if (err instanceof NotLeaderError) fire(h, "notLeader", err);
+  else fire(h, (err as { code?: unknown } | null)?.code === "TIMEOUT" ? "replyLate" : "closed", err as LockError);
+}
+
+/** Fire `event`; should that throw, the caller of release() hears it (it would otherwise be lost). */
+function fire(h: ReleaseHost, event: Event, reason?: LockError): void {
+  try {
+    h.fire(event, reason);
+  } catch (err) {
+    h.releaseEnd?.(err as LockError);
+  }
 }

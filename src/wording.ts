@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ConnectionError, type LockError, ProtocolError } from "./errors.ts";
+import { AuthError, ConnectionError, type LockError, ProtocolError } from "./errors.ts";
 
 /** `message`, prefixed with the server's `host:port` when it is known. */
 export function named(server: string | undefined, message: string): string {
@@ -121,4 +121,12 @@ export function lostConnectionReason(idleMs: number | undefined, assumedMs: numb
   const fix = Math.max(1, Math.floor(idleMs / 1000));
   const shown = Math.max(fix, Math.floor(idleMs / 100) / 10);
   return `the server closed the connection after it had been idle ${shown.toFixed(1)} s: its read timeout looks shorter than the ${assumedMs / 1000} s the client assumed (serverReadTimeoutS). Set serverReadTimeoutS to ${fix}, or to the server's --read-timeout, so that renewals come in time`;
+}
+
+/** A reply's parse error, worded with the server (and a hint if the peer is not dflockd). */
+export function replyError(server: string | undefined, line: string, caught: unknown): unknown {
+  if (caught instanceof ProtocolError) {
+    return new ProtocolError(named(server, `${caught.message}${notDflockdHint(line, server)}`), caught.reply);
+  }
+  return caught instanceof AuthError ? new AuthError({ server, tokenSent: caught.tokenSent }) : caught;
 }

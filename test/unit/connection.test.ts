@@ -173,6 +173,93 @@ class RecordingStream implements ByteStream {
   }
 }
 
+describe("Connection.send(): callbacks instead of a promise, for the lock's own requests", () => {
+  const rel = "r\nk\nt\n";
+
+  it("hands the replies of a chunk over once the chunk is read, every reply in it matched first, with ctx and tag", async () => {
+    const [conn, peer] = await open();
+    const ctx = { name: "holding" };
+    const seen: Array<[unknown, unknown, number, number]> = [];
+    const onReply = (v: unknown, c: typeof ctx, tag: number): void => {
+      seen.push([v, c, tag, conn.pending]);
+    };
+    const onFail = vi.fn();
+    conn.send(rel, "r", ok, 5000, onReply, onFail, ctx, 7);
+    conn.send(rel, "r", ok, 5000, onReply, onFail, ctx, 8);
+    peer.send("ok\nok\n");
+    // Synchronously, as the chunk was read: no promise, no microtask.
+    expect(seen).toEqual([
+      [undefined, ctx, 7, 0],
+      [undefined, ctx, 8, 0],
+    ]);
+    expect(onFail).not.toHaveBeenCalled();
+    conn.close();
+  });
+
+  it("fails a microtask later on a closed connection, never inside the call", async () => {
+    const [conn] = await open();
+    conn.close();
+    const onFail = vi.fn();
+    conn.send(rel, "r", ok, 5000, vi.fn(), onFail, conn, 3);
+    expect(onFail).not.toHaveBeenCalled();
+    await Promise.resolve();
+    expect(onFail).toHaveBeenCalledWith(conn.closeError, conn, 3);
+  });
+
+  it("fails after a close has told its listeners and its owner", async () => {
+    const [conn] = await open();
+    const order: string[] = [];
+    conn.onClose(() => order.push("listener"));
+    conn.bindOwner(() => order.push("owner"));
+    conn.send(rel, "r", ok, 5000, vi.fn(), () => order.push("failed"), conn, 0);
+    conn.close();
+    expect(order).toEqual(["listener", "owner"]);
+    await Promise.resolve();
+    expect(order).toEqual(["listener", "owner", "failed"]);
+  });
+
+  it("fails a refused request a microtask later too, with the typed error", async () => {
+    const [conn, peer] = await open();
+    const onFail = vi.fn();
+    conn.send(rel, "r", ok, 5000, vi.fn(), onFail, conn, 1);
+    peer.send("error_not_found\n");
+    expect(onFail).not.toHaveBeenCalled();
+    await Promise.resolve();
+    expect(onFail.mock.calls[0]?.[0]).toBeInstanceOf(ServerError);
+    conn.close();
+  });
+
+  it("a callback that throws stops neither the other replies nor the connection; its error is thrown apart", async () => {
+    const [conn, peer] = await open();
+    const thrown: Array<() => void> = [];
+    const qm = vi.spyOn(globalThis, "queueMicrotask").mockImplementation((f) => thrown.push(f));
+    try {
+      const second = vi.fn();
+      conn.send(
+        rel,
+        "r",
+        ok,
+        5000,
+        () => {
+          throw new Error("bug in a callback");
+        },
+        vi.fn(),
+        conn,
+        0,
+      );
+      conn.send(rel, "r", ok, 5000, second, vi.fn(), conn, 0);
+      peer.send("ok\nok\n");
+      expect(second).toHaveBeenCalledTimes(1);
+      expect(conn.closed).toBe(false);
+      expect(thrown).toHaveLength(1);
+      expect(() => thrown[0]?.()).toThrow("bug in a callback");
+    } finally {
+      qm.mockRestore();
+      conn.close();
+    }
+  });
+});
+
 describe("Connection and the event loop", () => {
   it("refs the stream only while a request waits for its reply", async () => {
     const s = new RecordingStream();
