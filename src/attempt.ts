@@ -49,6 +49,20 @@ export interface AttemptSide {
 /** How {@link Attempts.start} gets a connection: `any` (an idle or a shared one), `own` (idle or new), `fresh` (new). */
 export type How = "any" | "own" | "fresh";
 
+/** The requests an attempt sends. */
+export type Op = "acquire" | "enqueue" | "wait";
+
+/** A request of an attempt, and what judging its reply needs. */
+export interface Asking<T> {
+  readonly reply: Promise<T>;
+  readonly epoch: number;
+  readonly op: Op;
+  readonly link: Link;
+  readonly reused: boolean;
+  readonly signal: AbortSignal | undefined;
+  readonly onAbort: (() => void) | undefined;
+}
+
 /** What {@link Attempts.ask} returns when the request should be sent again on a new connection. */
 export const RETRY: unique symbol = Symbol("retry");
 
@@ -161,11 +175,28 @@ export class Attempts implements AttemptSide {
   async ask<T>(
     epoch: number,
     bytes: string,
-    op: "acquire" | "enqueue" | "wait",
+    op: Op,
     parse: (line: string, command: string) => T,
     timeoutMs: number,
     signal: AbortSignal | undefined,
   ): Promise<T | typeof RETRY> {
+    const q = this.send(epoch, bytes, op, parse, timeoutMs, signal);
+    try {
+      return this.answered(q, await q.reply);
+    } catch (err) {
+      return this.failed(q, err);
+    }
+  }
+
+  /** {@link ask} in three steps, in the caller's frame: `answered(q, await q.reply)`, else `failed(q, err)`. */
+  send<T>(
+    epoch: number,
+    bytes: string,
+    op: Op,
+    parse: (line: string, command: string) => T,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Asking<T> {
     const d = this.#d;
     const command = commandName(d.s.kind, op);
     const link = d.link as Link;
@@ -176,21 +207,39 @@ export class Attempts implements AttemptSide {
     // On a connection of its own, aborting closes it; on a shared one, see sharedRequest().
     const onAbort = signal === undefined || shared ? undefined : (): void => conn.close(abortError(signal));
     if (onAbort !== undefined) signal?.addEventListener("abort", onAbort, { once: true });
+    let reply: Promise<T>;
     try {
       checkSignal(signal);
       this.sentAt = now();
-      const value = await (shared
+      reply = shared
         ? this.#sharedRequest(link, epoch, bytes, command, parse, timeoutMs, signal)
-        : conn.request(bytes, command, parse, timeoutMs));
-      // The connection may have closed (or close() been called) in the same tick the reply arrived.
-      if (d.epoch !== epoch || conn.closed) {
-        throw conn.closeError ?? new LockError(`${quote(d.key)} was closed during ${op}`, "ABORTED");
-      }
-      return value;
+        : conn.request(bytes, command, parse, timeoutMs);
     } catch (err) {
+      reply = Promise.reject(err);
+    }
+    return { reply, epoch, op, link, reused, signal, onAbort };
+  }
+
+  /** `q`'s reply, unless the attempt ended meanwhile. */
+  answered<T>(q: Asking<T>, value: T): T {
+    const d = this.#d;
+    const conn = q.link.conn;
+    // The connection may have closed (or close() been called) in the same tick the reply arrived.
+    if (d.epoch !== q.epoch || conn.closed) {
+      throw conn.closeError ?? new LockError(`${quote(d.key)} was closed during ${q.op}`, "ABORTED");
+    }
+    if (q.onAbort !== undefined) q.signal?.removeEventListener("abort", q.onAbort);
+    return value;
+  }
+
+  /** End the attempt; throw what to report, or return {@link RETRY}. */
+  async failed(q: Asking<unknown>, err: unknown): Promise<typeof RETRY> {
+    const { epoch, op, link, signal, onAbort } = q;
+    const d = this.#d;
+    try {
       // This call reports the failure; do not report it again from a later wait().
       d.takeFailure();
-      const retry = reused && d.epoch === epoch && signal?.aborted !== true && staleConnection(err);
+      const retry = q.reused && d.epoch === epoch && signal?.aborted !== true && staleConnection(err);
       // Ended meanwhile (a close() between the reply and this continuation): no stats are asked.
       const ended = d.epoch !== epoch;
       d.endAttempt(
@@ -210,7 +259,7 @@ export class Attempts implements AttemptSide {
       throw await explainMismatch({
         s: d.s,
         poolKey: link.poolKey,
-        server: conn.server,
+        server: link.conn.server,
         ended,
         signal,
         pool: d.pool,

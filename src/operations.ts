@@ -93,7 +93,13 @@ export class Operations {
       s.wire?.onSent?.();
       let grant: Grant | null | typeof RETRY;
       try {
-        grant = await a.ask(epoch, bytes, "acquire", parseGrantReply, timeoutMs, signal);
+        // ask() without a frame of its own: this one awaits the reply (attempt.ts).
+        const q = a.send(epoch, bytes, "acquire", parseGrantReply, timeoutMs, signal);
+        try {
+          grant = a.answered(q, await q.reply);
+        } catch (err) {
+          grant = await a.failed(q, err);
+        }
       } catch (err) {
         // A cluster follower: ask the leader it names, if it is one of the servers (leader.ts).
         to = leaderTarget(err, s.targets, redirects++);
