@@ -10,8 +10,8 @@
  *   `DistributedSemaphore` of an `acquire()` or `enqueue()`/`wait()`, which
  *   operations.ts is given, the `HeldLock` of a `hold()`, which engine.ts
  *   makes; nothing for `withLock()`, whose holding ends with its function)
- *   right after the hand-over, and no longer once the holding ends (the
- *   driver's `#settle`). If that object is garbage-collected while the
+ *   right after the hand-over (an instance once, until its `close()`), and
+ *   not once the holding ends (the driver's `#settle`). If that object is garbage-collected while the
  *   holding lasts, the client warns once (`console.warn` and
  *   `hooks.abandoned`); the holding is renewed on until its `maxHoldS`, or
  *   the process exits. For this to be
