@@ -324,7 +324,6 @@ export class LockEngine {
     const d = this.#d;
     // A LIMIT_MISMATCH being explained (its stats fetched) settles now, without the server's limit.
     stopExplaining(d);
-    this.#ops.forget();
     // Nothing to end and nobody waiting for a turn (a close() after release()): no error is built.
     if (d.phase === "released" && this.#turns?.waiting !== true) {
       d.close();

@@ -26,7 +26,7 @@ import {
   parseGrantReply,
   waitRequest,
 } from "./protocol.ts";
-import { unwatchInstance, type Watch, watchInstance } from "./unreleased.ts";
+import { watchHolding } from "./unreleased.ts";
 import { checkWaitSeconds } from "./validate.ts";
 import { secondsOnWire } from "./wire-wait.ts";
 
@@ -41,8 +41,6 @@ export class Operations {
   #enqueuedAt = 0;
   /** A `wait()` is in flight. */
   #waiting = false;
-  /** The instance's record in the abandoned-holding registry, from its first holding until {@link forget}. */
-  #watch: Watch | undefined;
 
   constructor(driver: LockDriver) {
     this.#d = driver;
@@ -151,7 +149,7 @@ export class Operations {
   ): Promise<void> | undefined {
     const confirming = this.#d.hold(epoch, withTokenFence(grant, this.#d.s.fenceFromToken), startBound, lastSend);
     if (confirming === undefined) {
-      if (owner !== undefined) this.#watch = watchInstance(this.#d, owner, this.#watch);
+      if (owner !== undefined) watchHolding(this.#d, owner, "instance");
       this.acquiredHook();
       return undefined;
     }
@@ -170,7 +168,7 @@ export class Operations {
       signal?.removeEventListener("abort", onAbort);
     }
     d.handOver(epoch);
-    if (owner !== undefined) this.#watch = watchInstance(d, owner, this.#watch);
+    if (owner !== undefined) watchHolding(d, owner, "instance");
     this.acquiredHook();
   }
 
@@ -287,12 +285,6 @@ export class Operations {
     const confirming = this.#hold(epoch, grant, this.#enqueuedAt, this.#a.sentAt, options?.signal, owner);
     if (confirming !== undefined) await confirming;
     return true;
-  }
-
-  /** The instance is closed: the abandoned-holding registry forgets it (its next holding registers anew). */
-  forget(): void {
-    unwatchInstance(this.#watch);
-    this.#watch = undefined;
   }
 
   acquiredHook(): void {

@@ -10,8 +10,8 @@
  *   `DistributedSemaphore` of an `acquire()` or `enqueue()`/`wait()`, which
  *   operations.ts is given, the `HeldLock` of a `hold()`, which engine.ts
  *   makes; nothing for `withLock()`, whose holding ends with its function)
- *   right after the hand-over (an instance once, until its `close()`), and
- *   not once the holding ends (the driver's `#settle`). If that object is garbage-collected while the
+ *   right after the hand-over, and no longer once the holding ends (the
+ *   driver's `#settle`). If that object is garbage-collected while the
  *   holding lasts, the client warns once (`console.warn` and
  *   `hooks.abandoned`); the holding is renewed on until its `maxHoldS`, or
  *   the process exits. For this to be
@@ -76,8 +76,8 @@ function registries(): void {
 }
 
 /**
- * Watch the holding `d` just handed over for a hold() scope: if `target`
- * (its `HeldLock`) is collected while it holds, warn. Once per holding.
+ * Watch the holding `d` just handed over: if `target` (the object the user
+ * keeps for it) is collected while it holds, warn. Once per holding.
  */
 export function watchHolding(d: LockDriver, target: object, what: Watched): void {
   if (d.watched !== undefined || typeof FinalizationRegistry !== "function") return;
@@ -87,36 +87,12 @@ export function watchHolding(d: LockDriver, target: object, what: Watched): void
   d.watched = w;
 }
 
-/**
- * Watch the holding `d` just handed over for the instance `target` through
- * `w`, its record: registered at its first holding, reused by the next ones.
- * @returns The record.
- */
-export function watchInstance(d: LockDriver, target: object, w: Watch | undefined): Watch | undefined {
-  if (d.watched !== undefined || typeof FinalizationRegistry !== "function") return w;
-  if (w === undefined) {
-    registries();
-    w = { driver: undefined, what: "instance" };
-    registry?.register(target, w, w);
-  }
-  w.driver = d;
-  d.watched = w;
-  return w;
-}
-
-/** The holding `d` watched has ended: its record lets the driver go; a scope's is unregistered. */
+/** The holding `d` watched has ended: the registry forgets it, and its record the driver. */
 export function unwatchHolding(d: LockDriver): void {
   const w = d.watched;
   if (w === undefined) return;
   w.driver = undefined;
   d.watched = undefined;
-  if (w.what === "HeldLock") registry?.unregister(w);
-}
-
-/** The instance is closed: unregister its record. */
-export function unwatchInstance(w: Watch | undefined): void {
-  if (w === undefined) return;
-  w.driver = undefined;
   registry?.unregister(w);
 }
 
