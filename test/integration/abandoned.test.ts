@@ -50,14 +50,17 @@ it(`warns once per holding whose object is collected unreleased, on ${RUNTIME}`,
   // One event per dropped holding, for no other.
   const byKey = [...report.events].sort((a, b) => a.key.localeCompare(b.key));
   expect(byKey, `after ${report.rounds} rounds`).toEqual([
+    { key: k("drop-again"), server: server0, object: "DistributedLock", maxHoldS: undefined },
     { key: k("drop-all-a"), server: server0, object: "HeldLock", maxHoldS: undefined },
     { key: k("drop-all-b"), server: server0, object: "HeldLock", maxHoldS: undefined },
     { key: k("drop-held"), server: server0, object: "HeldLock", maxHoldS: undefined },
     { key: k("drop-lock"), server: server0, object: "DistributedLock", maxHoldS: undefined },
+    { key: k("drop-reopened"), server: server0, object: "DistributedLock", maxHoldS: undefined },
     { key: k("drop-sem"), server: server0, object: "DistributedSemaphore", maxHoldS: 600 },
+    { key: k("drop-waited"), server: server0, object: "DistributedLock", maxHoldS: undefined },
   ]);
   // One console.warn for each, naming the key and the fix.
-  expect(report.warnings).toHaveLength(5);
+  expect(report.warnings).toHaveLength(8);
   for (const name of ["drop-lock", "drop-sem", "drop-held", "drop-all-a", "drop-all-b"]) {
     const lines = report.warnings.filter((w) => w.includes(`"${k(name)}"`));
     expect(lines, name).toHaveLength(1);
@@ -69,6 +72,7 @@ it(`warns once per holding whose object is collected unreleased, on ${RUNTIME}`,
   for (const name of ["drop-lock", "drop-sem", "drop-held", "drop-all-a", "drop-all-b", "keep", "self"])
     expect(report.held).toContain(k(name));
   expect(report.held).not.toContain(k("released"));
+  expect(report.held).not.toContain(k("released-twice"));
   // The dropped scope that maxHoldS ended gave the turn up: the next withLock() ran; the lock is not held.
   expect(report.afterLoss).toBe("ran");
   expect(report.held).not.toContain(k("lost-held"));

@@ -102,6 +102,31 @@ async function lostHeldLock(): Promise<DistributedLock> {
   clearInterval(alive);
   return lock;
 }
+async function dropAgain(): Promise<void> {
+  const lock = new DistributedLock({ key: k("drop-again"), ...opts });
+  if (!(await lock.acquire())) throw new Error("drop-again not acquired");
+  await lock.release();
+  if (!(await lock.acquire())) throw new Error("drop-again not acquired twice");
+}
+async function dropReopened(): Promise<void> {
+  const lock = new DistributedLock({ key: k("drop-reopened"), ...opts });
+  if (!(await lock.acquire())) throw new Error("drop-reopened not acquired");
+  lock.close();
+  if (!(await lock.acquire())) throw new Error("drop-reopened not acquired twice");
+}
+async function dropWaited(): Promise<void> {
+  const lock = new DistributedLock({ key: k("drop-waited"), ...opts });
+  if ((await lock.enqueue()) !== "acquired") throw new Error("drop-waited not acquired");
+  await lock.release();
+  if ((await lock.enqueue()) !== "acquired") throw new Error("drop-waited not acquired twice");
+}
+async function releasedTwice(): Promise<void> {
+  const lock = new DistributedLock({ key: k("released-twice"), ...opts });
+  for (let i = 0; i < 2; i++) {
+    if (!(await lock.acquire())) throw new Error("released-twice not acquired");
+    await lock.release();
+  }
+}
 let endWithLock: () => void = () => {};
 function duringWithLock(): Promise<void> {
   return new Promise<void>((started) => {
@@ -124,6 +149,10 @@ await keep();
 await released();
 await selfReferencing();
 await duringWithLock();
+await dropAgain();
+await dropReopened();
+await dropWaited();
+await releasedTwice();
 const lostHeld = await lostHeldLock();
 let afterLoss: string | undefined;
 void lostHeld
@@ -137,7 +166,7 @@ void lostHeld
     },
   );
 
-const DROPPED = 5;
+const DROPPED = 8;
 let rounds = 0;
 for (let extra = 0; rounds < 300 && extra < 5; rounds++) {
   forceGc();
