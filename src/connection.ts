@@ -68,11 +68,7 @@ export class Connection {
   readonly #stream: ByteStream;
   readonly #decoder: LineDecoder;
   readonly #inflight = new InFlight();
-  /**
-   * One reply timer, re-armed only when it would fire too late: it may fire
-   * early, and then re-arms for what is left, so a request/reply loop does not
-   * create a timer per request.
-   */
+  /** One reply timer, re-armed only if it would fire too late (early, it re-arms for what is left). */
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** When the armed timer fires. */
   #timerAt = 0;
@@ -82,10 +78,7 @@ export class Connection {
   #lastSendAt = 0;
   /** The one internal owner told of a close (see {@link Connection.bindOwner}). */
   #owner: ((info: CloseInfo) => void) | undefined;
-  /**
-   * Whether the stream may keep the process alive: only while a request
-   * waits for its reply. A stream is unref'd from `start()` on.
-   */
+  /** Whether the stream may keep the process alive: only while a request waits (unref'd from `start()`). */
   #refd = false;
   #closed: CloseInfo | undefined;
   #listeners: Array<(info: CloseInfo) => void> = [];
@@ -226,6 +219,8 @@ export class Connection {
       this.#headSince = sentAt;
       this.#armTimer(sentAt + p.timeoutMs);
     }
+    const inflight = this.#inflight;
+    inflight.writing = true;
     try {
       const stream = this.#stream;
       if (typeof bytes !== "string") stream.write(bytes);
@@ -233,6 +228,8 @@ export class Connection {
       else stream.write(encoder.encode(bytes));
     } catch (cause) {
       this.#shutdown(false, new ConnectionError("writing to the connection failed", { cause }));
+    } finally {
+      inflight.writing = false;
     }
   }
 

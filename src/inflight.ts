@@ -41,6 +41,17 @@ export class InFlight {
   /** Callbacks' replies from the chunk being read: request, value, ... */
   readonly #answers: unknown[] = [];
   #handing = false;
+  /**
+   * Set while a request is written: a stream that answers inside `write()`
+   * (in memory) has its replies handed over a microtask later, as a socket's
+   * would come, never inside the caller's own call (a driver's action).
+   */
+  writing = false;
+  #later = false;
+  readonly #handOverLater = (): void => {
+    this.#later = false;
+    this.handOver();
+  };
 
   get size(): number {
     return this.#queue.length - this.#head;
@@ -87,6 +98,11 @@ export class InFlight {
   handOver(): void {
     // A callback may lead to more replies read at once (an in-memory stream): this loop takes them.
     if (this.#handing || this.#answers.length === 0) return;
+    if (this.writing) {
+      if (!this.#later) queueMicrotask(this.#handOverLater);
+      this.#later = true;
+      return;
+    }
     this.#handing = true;
     const answers = this.#answers;
     try {

@@ -89,11 +89,16 @@ function failed(err: unknown, h: ReleaseHost, epoch: number): void {
   else fire(h, (err as { code?: unknown } | null)?.code === "TIMEOUT" ? "replyLate" : "closed", err as LockError);
 }
 
-/** Fire `event`; should that throw, the caller of release() hears it (it would otherwise be lost). */
+/** Fire `event`; should that throw, the caller of release() hears it, or failing that the runtime. */
 function fire(h: ReleaseHost, event: Event, reason?: LockError): void {
   try {
     h.fire(event, reason);
   } catch (err) {
-    h.releaseEnd?.(err as LockError);
+    const end = h.releaseEnd;
+    if (end !== undefined) end(err as LockError);
+    else
+      queueMicrotask(() => {
+        throw err;
+      });
   }
 }

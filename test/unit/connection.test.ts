@@ -196,6 +196,18 @@ describe("Connection.send(): callbacks instead of a promise, for the lock's own 
     conn.close();
   });
 
+  it("hands a reply over a microtask later when the stream answers inside write() (in memory), never inside send()", async () => {
+    const stream = new RecordingStream();
+    stream.write = () => stream.reply("ok");
+    const conn = new Connection(stream);
+    const onReply = vi.fn();
+    conn.send(rel, "r", ok, 5000, onReply, vi.fn(), conn, 4);
+    expect(onReply).not.toHaveBeenCalled();
+    await Promise.resolve();
+    expect(onReply).toHaveBeenCalledWith(undefined, conn, 4);
+    conn.close();
+  });
+
   it("fails a microtask later on a closed connection, never inside the call", async () => {
     const [conn] = await open();
     conn.close();
