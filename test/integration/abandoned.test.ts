@@ -61,7 +61,8 @@ it(`warns once per holding whose object is collected unreleased, on ${RUNTIME}`,
   ]);
   // One console.warn for each, naming the key and the fix.
   expect(report.warnings).toHaveLength(8);
-  for (const name of ["drop-lock", "drop-sem", "drop-held", "drop-all-a", "drop-all-b"]) {
+  const dropped = ["drop-lock", "drop-sem", "drop-held", "drop-all-a", "drop-all-b", "drop-again", "drop-reopened"];
+  for (const name of [...dropped, "drop-waited"]) {
     const lines = report.warnings.filter((w) => w.includes(`"${k(name)}"`));
     expect(lines, name).toHaveLength(1);
     expect(lines[0]).toMatch(/garbage-collected without being released/);
@@ -69,8 +70,7 @@ it(`warns once per holding whose object is collected unreleased, on ${RUNTIME}`,
   }
   expect(report.warnings.find((w) => w.includes(k("drop-sem")))).toContain("until its maxHoldS of 600 s");
   // The holdings go on (nothing released them quietly); the released one is gone.
-  for (const name of ["drop-lock", "drop-sem", "drop-held", "drop-all-a", "drop-all-b", "keep", "self"])
-    expect(report.held).toContain(k(name));
+  for (const name of [...dropped, "drop-waited", "keep", "self"]) expect(report.held).toContain(k(name));
   expect(report.held).not.toContain(k("released"));
   expect(report.held).not.toContain(k("released-twice"));
   // The dropped scope that maxHoldS ended gave the turn up: the next withLock() ran; the lock is not held.
