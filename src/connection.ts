@@ -211,7 +211,8 @@ export class Connection {
   }
 
   #enqueue(p: Pending, bytes: Uint8Array | string, background: boolean): void {
-    this.#inflight.push(p);
+    const inflight = this.#inflight;
+    inflight.push(p);
     const sentAt = performance.now();
     this.#lastSendAt = sentAt;
     if (!background) this.#keepAlive(true);
@@ -219,7 +220,6 @@ export class Connection {
       this.#headSince = sentAt;
       this.#armTimer(sentAt + p.timeoutMs);
     }
-    const inflight = this.#inflight;
     inflight.writing = true;
     try {
       const stream = this.#stream;

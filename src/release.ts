@@ -77,6 +77,7 @@ function send(h: ReleaseHost, epoch: number, token: string): void {
 }
 
 function released(_ok: unknown, h: ReleaseHost, epoch: number): void {
+  // `ok` means the server released it, even if the connection closed since.
   if (h.epoch === epoch) fire(h, "releaseDone");
 }
 
@@ -89,16 +90,13 @@ function failed(err: unknown, h: ReleaseHost, epoch: number): void {
   else fire(h, (err as { code?: unknown } | null)?.code === "TIMEOUT" ? "replyLate" : "closed", err as LockError);
 }
 
-/** Fire `event`; should that throw, the caller of release() hears it, or failing that the runtime. */
+/** Fire `event`; should that throw, the caller of release() hears it, or if none is left, the runtime (inflight.ts). */
 function fire(h: ReleaseHost, event: Event, reason?: LockError): void {
   try {
     h.fire(event, reason);
   } catch (err) {
     const end = h.releaseEnd;
-    if (end !== undefined) end(err as LockError);
-    else
-      queueMicrotask(() => {
-        throw err;
-      });
+    if (end === undefined) throw err;
+    end(err as LockError);
   }
 }
