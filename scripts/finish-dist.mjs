@@ -13,6 +13,12 @@
  *   The bundled JavaScript is not minified and reads on its own. Full maps would be about four times the size of the code.
  * - A repeated `//# sourceMappingURL=` line (rollup's and tsup's, in the
  *   CommonJS files) is written once.
+ * - The doc comments (`/** … *\/`) esbuild keeps in the bundled JavaScript
+ *   (those of class members) are taken out with their lines, and those lines
+ *   out of the file's map. The declarations (`.d.cts`) carry the same docs
+ *   to editors. They are found by TypeScript's parser, never by a pattern,
+ *   and a file whose code, printed without comments, is not the same
+ *   afterwards fails the build.
  * - Declarations are written once: each entry's ESM types (`<entry>.d.ts`)
  *   re-export its CommonJS types (`<entry>.d.cts`), the one copy.
  *
@@ -20,6 +26,7 @@
  */
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import ts from "typescript";
 
 const dir = process.argv[2] ?? "dist";
 const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -58,15 +65,19 @@ function encode(n) {
   return s;
 }
 
-/** `mappings` with one segment per generated line: column 0 to the first mapped segment's source and line. */
-function linesOnly(mappings) {
+/**
+ * `mappings` with one segment per generated line: column 0 to the first
+ * mapped segment's source and line. The generated lines in `dropped` are left
+ * out, as they were of the code.
+ */
+function linesOnly(mappings, dropped) {
   let source = 0;
   let line = 0;
   let lastSource = 0;
   let lastLine = 0;
   return mappings
     .split(";")
-    .map((generated) => {
+    .map((generated, i) => {
       let first;
       for (const segment of generated === "" ? [] : generated.split(",")) {
         const d = decode(segment);
@@ -75,27 +86,91 @@ function linesOnly(mappings) {
         line += d[2];
         first ??= [source, line];
       }
+      if (dropped?.has(i)) return undefined;
       if (first === undefined) return "";
       const out = encode(0) + encode(first[0] - lastSource) + encode(first[1] - lastLine) + encode(0);
       [lastSource, lastLine] = first;
       return out;
     })
+    .filter((group) => group !== undefined)
     .join(";");
 }
 
+/** Whether only spaces and tabs stand between `from` and the line's end, going forwards (`step` 1) or back (-1). */
+function blankTo(text, from, step) {
+  for (let i = from; i >= 0 && i < text.length; i += step) {
+    const c = text[i];
+    if (c === "\n") return true;
+    if (c !== " " && c !== "\t") return false;
+  }
+  return true;
+}
+
+/**
+ * `code` without the `/** … *\/` comments that stand on lines of their own,
+ * and the numbers (from 0) of the lines taken out with them.
+ */
+function withoutDocComments(code, file) {
+  const parse = (text) => ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.JS);
+  const source = parse(code);
+  const found = new Map();
+  const visit = (node) => {
+    for (const c of ts.getLeadingCommentRanges(code, node.pos) ?? []) {
+      if (code.startsWith("/**", c.pos) && blankTo(code, c.pos - 1, -1) && blankTo(code, c.end, 1)) found.set(c.pos, c);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  const dropped = new Set();
+  let out = "";
+  let at = 0;
+  let line = 0;
+  for (const c of [...found.values()].sort((x, y) => x.pos - y.pos)) {
+    const start = code.lastIndexOf("\n", c.pos - 1) + 1;
+    const next = code.indexOf("\n", c.end);
+    if (next === -1) continue;
+    line += count(code, at, start);
+    const lines = count(code, start, next + 1);
+    for (let i = 0; i < lines; i++) dropped.add(line + i);
+    line += lines;
+    out += code.slice(at, start);
+    at = next + 1;
+  }
+  out += code.slice(at);
+  const bare = ts.createPrinter({ removeComments: true });
+  if (bare.printFile(parse(out)) !== bare.printFile(source)) {
+    throw new Error(`${file}: taking out its doc comments changed its code`);
+  }
+  return { code: out, dropped };
+}
+
+/** How many line ends `text` has from `from` to `to`. */
+function count(text, from, to) {
+  let n = 0;
+  for (let i = text.indexOf("\n", from); i !== -1 && i < to; i = text.indexOf("\n", i + 1)) n++;
+  return n;
+}
+
 const files = readdirSync(dir);
+/** Per map file, the lines its code lost. */
+const droppedLines = new Map();
+for (const file of files) {
+  if (!/\.(c?js)$/.test(file)) continue;
+  const path = join(dir, file);
+  const code = readFileSync(path, "utf8");
+  const lean = withoutDocComments(code, file);
+  droppedLines.set(`${file}.map`, lean.dropped);
+  const once = lean.code.replace(/(\n\/\/# sourceMappingURL=[^\n]+)+\n?$/, (all) => `\n${all.trim().split("\n")[0]}\n`);
+  if (once !== code) writeFileSync(path, once);
+}
 for (const file of files) {
   const path = join(dir, file);
   if (file.endsWith(".map")) {
     const map = JSON.parse(readFileSync(path, "utf8"));
     delete map.sourcesContent;
     map.names = [];
-    map.mappings = linesOnly(map.mappings);
+    map.mappings = linesOnly(map.mappings, droppedLines.get(file));
     writeFileSync(path, JSON.stringify(map));
-  } else if (/\.(c?js)$/.test(file)) {
-    const code = readFileSync(path, "utf8");
-    const once = code.replace(/(\n\/\/# sourceMappingURL=[^\n]+)+\n?$/, (all) => `\n${all.trim().split("\n")[0]}\n`);
-    if (once !== code) writeFileSync(path, once);
   } else if (file.endsWith(".d.cts") && existsSync(join(dir, file.replace(/\.d\.cts$/, ".cjs")))) {
     const entry = file.replace(/\.d\.cts$/, "");
     writeFileSync(join(dir, `${entry}.d.ts`), `export * from "./${entry}.cjs";\n`);

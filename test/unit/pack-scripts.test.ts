@@ -1,7 +1,7 @@
 /**
  * The package's build and check scripts on small fixtures:
  * scripts/finish-dist.mjs (declarations written once, maps to lines, one
- * sourceMappingURL) and scripts/check-pack.mjs (the 1 MB limit on the
+ * sourceMappingURL, class members' doc comments taken out with their lines) and scripts/check-pack.mjs (the 1 MB limit on the
  * unpacked tarball).
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -56,6 +56,59 @@ describe("scripts/finish-dist.mjs", () => {
     expect(map.sources).toEqual(["../cli.ts", "../src/a.ts"]);
     // Line 2: column 0 to source 1 line 4 (the first segment's); line 3: column 0 to source 0 line 0.
     expect(map.mappings).toBe(";ACIA;ADJA");
+  });
+});
+
+describe("scripts/finish-dist.mjs on doc comments", () => {
+  it("takes out the doc comments on lines of their own, with their lines and those lines' maps, and nothing else", async () => {
+    const dist = join(tmp, "docs-dist");
+    mkdirSync(dist);
+    const code = [
+      "// src/a.ts", // 0
+      "var A = class {", // 1
+      "  /**", // 2
+      "   * A doc comment: taken out.", // 3
+      "   */", // 4
+      "  x = 1;", // 5
+      "  /** One line: taken out. */", // 6
+      '  y = "/** not a comment */";', // 7
+      "  /* a plain comment: kept */", // 8
+      "  z = /** beside code: kept */ 2;", // 9
+      "  w = `", // 10
+      "  /** inside a template: kept */", // 11
+      "  `;", // 12
+      "};", // 13
+      "var b = /* @__PURE__ */ new Map();", // 14
+      "//# sourceMappingURL=a.js.map",
+    ].join("\n");
+    writeFileSync(join(dist, "a.js"), code);
+    // Generated line i maps to source line 10 + i (column 0), for every line 0 to 14.
+    const mappings = ["AAUA", ...Array.from({ length: 14 }, () => "AACA")].join(";");
+    writeFileSync(
+      join(dist, "a.js.map"),
+      JSON.stringify({ version: 3, sources: ["../src/a.ts"], names: [], mappings }),
+    );
+    const r = await runChild("node", [join(ROOT, "scripts", "finish-dist.mjs"), dist], { cwd: ROOT });
+    expect(r.code, r.err).toBe(0);
+    const lines = readFileSync(join(dist, "a.js"), "utf8").split("\n");
+    expect(lines).toEqual([
+      "// src/a.ts",
+      "var A = class {",
+      "  x = 1;",
+      '  y = "/** not a comment */";',
+      "  /* a plain comment: kept */",
+      "  z = /** beside code: kept */ 2;",
+      "  w = `",
+      "  /** inside a template: kept */",
+      "  `;",
+      "};",
+      "var b = /* @__PURE__ */ new Map();",
+      "//# sourceMappingURL=a.js.map",
+      "",
+    ]);
+    // The lines left map to their own source lines: 10, 11, 15 (the old line 5), 17, and on to 24.
+    const map = JSON.parse(readFileSync(join(dist, "a.js.map"), "utf8"));
+    expect(map.mappings).toBe(["AAUA", "AACA", "AAIA", "AAEA", ...Array.from({ length: 7 }, () => "AACA")].join(";"));
   });
 });
 
