@@ -5,17 +5,17 @@
  *
  * @module
  */
-import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REQUEST_TIMEOUT_MS } from "./connection.ts";
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from "./connection.ts";
 import { InvalidArgumentError, type LockLostError, quote } from "./errors.ts";
 import { checkHooks, type LockHooks } from "./hooks.ts";
-import { checkRuntime, type OpenSettings, poolKey, resolveTls, Secret, securityKey, type TlsOptions } from "./open.ts";
+import type { OpenSettings, TlsOptions } from "./open.ts";
 import type { Kind } from "./protocol.ts";
-import { eachServer, readServers, type ServerAddress } from "./servers.ts";
+import type { ServerAddress } from "./servers.ts";
 import { type ShardingStrategy, stableHashShard } from "./sharding.ts";
+import { connectionTargets } from "./targets.ts";
 import { hostPort, type Runtime } from "./transport.ts";
 import {
   checkFlag,
-  checkHost,
   checkKey,
   checkKnownKeys,
   checkLimit,
@@ -23,7 +23,6 @@ import {
   checkMaxHoldS,
   checkOptionMillis,
   checkOptionSeconds,
-  checkPort,
   checkRatio,
   checkWaitSeconds,
   describeValue,
@@ -305,56 +304,6 @@ export function readSettings(kind: Kind, options: LockOptions, limit?: number): 
     wire: wireWaitOf(options),
     fenceFromToken: checkFlag("fenceFromToken", options.fenceFromToken),
   };
-}
-
-/**
- * Instances configured alike share one list of targets: held locks are many,
- * and most carry the same servers, TLS settings and secret. Keyed by the
- * connect timeout, TLS settings and secret, and the servers in order. Bounded: emptied
- * when it grows past {@link MAX_SHARED_SETTINGS} entries.
- */
-const sharedSettings = new Map<string, ReadonlyArray<Target>>();
-const MAX_SHARED_SETTINGS = 256;
-
-/**
- * Check the servers (`servers`, or the deprecated `host` and `port`), then
- * `tls` and `auth`, and return the targets. Checking builds only the key of
- * the shared list, so an instance configured like an earlier one allocates
- * nothing else here.
- */
-function connectionTargets(options: LockOptions, connectTimeoutMs: number): ReadonlyArray<Target> {
-  const { servers, host, port } = options;
-  let where = "";
-  if (servers === undefined) {
-    where = `\u0001${checkHost(host ?? DEFAULT_HOST, "host", true)}\u0000${checkPort(port ?? DEFAULT_PORT)}`;
-  } else {
-    if (host !== undefined || port !== undefined) {
-      throw new InvalidArgumentError("give either servers or the deprecated host/port, not both");
-    }
-    eachServer(servers, (h, p) => {
-      where += `\u0001${h}\u0000${p}`;
-    });
-  }
-  const tls = resolveTls(options.tls);
-  const auth = options.auth === undefined ? undefined : new Secret(options.auth);
-  const runtime = checkRuntime(options.runtime);
-  const how = `${connectTimeoutMs}\u0000${securityKey(tls, auth, runtime)}`;
-  const known = sharedSettings.get(how + where);
-  if (known !== undefined) return known;
-  // The first of its kind: the targets, from what was just checked (read again).
-  const pairs: ReadonlyArray<readonly [string, number]> =
-    servers === undefined
-      ? [[checkHost(host ?? DEFAULT_HOST, "host", true), checkPort(port ?? DEFAULT_PORT)]]
-      : readServers(servers);
-  const made = Object.freeze(
-    pairs.map(([h, p]): Target => {
-      const open: OpenSettings = { host: h, port: p, connectTimeoutMs, tls, auth, runtime };
-      return { open, poolKey: poolKey(open) };
-    }),
-  );
-  if (sharedSettings.size >= MAX_SHARED_SETTINGS) sharedSettings.clear();
-  sharedSettings.set(how + made.map((t) => `\u0001${t.open.host}\u0000${t.open.port}`).join(""), made);
-  return made;
 }
 
 /**

@@ -4,8 +4,9 @@
  * concurrent withLock()/hold() callers are made by the first of them (an
  * acquire() takes no turn), and a holding's AbortController only when its
  * signal is read; servers configured like an earlier instance's are checked
- * but their targets not built again. Constructions are counted by wrapping
- * the classes, against a scripted peer that always grants.
+ * but their targets not built again, and those of the instance made last not
+ * even checked again. Constructions are counted by wrapping the classes,
+ * against a scripted peer that always grants.
  */
 import { describe, expect, it, vi } from "vitest";
 import { DistributedLock } from "../../src/primitive.ts";
@@ -85,6 +86,18 @@ describe("the options check of a new instance", () => {
       expect(freeze).not.toHaveBeenCalled();
     } finally {
       freeze.mockRestore();
+    }
+  });
+
+  it("checks nothing again, nor looks up the shared list, for the servers of the instance made last", () => {
+    const servers = ["10.0.0.1:7001", ["10.0.0.2", 7002] as const];
+    new DistributedLock({ key: "k", servers }).close();
+    const lookup = vi.spyOn(Map.prototype, "get");
+    try {
+      for (let i = 0; i < 10; i++) new DistributedLock({ key: `k${i}`, servers }).close();
+      expect(lookup).not.toHaveBeenCalled();
+    } finally {
+      lookup.mockRestore();
     }
   });
 

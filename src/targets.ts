@@ -1,0 +1,130 @@
+/**
+ * The servers an instance connects to (`servers`, or the deprecated `host`
+ * and `port`), with `tls`, `auth` and `runtime`: checked, and turned into
+ * targets that every instance configured alike shares.
+ *
+ * @module
+ */
+import { DEFAULT_HOST, DEFAULT_PORT } from "./connection.ts";
+import { InvalidArgumentError } from "./errors.ts";
+import { checkRuntime, type OpenSettings, poolKey, resolveTls, Secret, securityKey } from "./open.ts";
+import type { LockOptions, Target } from "./options.ts";
+import { eachServer, readServers } from "./servers.ts";
+import { checkHost, checkPort } from "./validate.ts";
+
+/**
+ * Instances configured alike share one list of targets: held locks are many,
+ * and most carry the same servers, TLS settings and secret. Keyed by the
+ * connect timeout, TLS settings and secret, and the servers in order. Bounded: emptied
+ * when it grows past {@link MAX_SHARED_SETTINGS} entries.
+ */
+const sharedSettings = new Map<string, ReadonlyArray<Target>>();
+const MAX_SHARED_SETTINGS = 256;
+
+/**
+ * Check the servers (`servers`, or the deprecated `host` and `port`), then
+ * `tls` and `auth`, and return the targets. Checking builds only the key of
+ * the shared list, so an instance configured like an earlier one allocates
+ * nothing else here.
+ */
+function checkTargets(options: LockOptions, connectTimeoutMs: number): ReadonlyArray<Target> {
+  const { servers, host, port } = options;
+  let where = "";
+  if (servers === undefined) {
+    where = `\u0001${checkHost(host ?? DEFAULT_HOST, "host", true)}\u0000${checkPort(port ?? DEFAULT_PORT)}`;
+  } else {
+    if (host !== undefined || port !== undefined) {
+      throw new InvalidArgumentError("give either servers or the deprecated host/port, not both");
+    }
+    eachServer(servers, (h, p) => {
+      where += `\u0001${h}\u0000${p}`;
+    });
+  }
+  const tls = resolveTls(options.tls);
+  const auth = options.auth === undefined ? undefined : new Secret(options.auth);
+  const runtime = checkRuntime(options.runtime);
+  const how = `${connectTimeoutMs}\u0000${securityKey(tls, auth, runtime)}`;
+  const known = sharedSettings.get(how + where);
+  if (known !== undefined) return known;
+  // The first of its kind: the targets, from what was just checked (read again).
+  const pairs: ReadonlyArray<readonly [string, number]> =
+    servers === undefined
+      ? [[checkHost(host ?? DEFAULT_HOST, "host", true), checkPort(port ?? DEFAULT_PORT)]]
+      : readServers(servers);
+  const made = Object.freeze(
+    pairs.map(([h, p]): Target => {
+      const open: OpenSettings = { host: h, port: p, connectTimeoutMs, tls, auth, runtime };
+      return { open, poolKey: poolKey(open) };
+    }),
+  );
+  if (sharedSettings.size >= MAX_SHARED_SETTINGS) sharedSettings.clear();
+  sharedSettings.set(how + made.map((t) => `\u0001${t.open.host}\u0000${t.open.port}`).join(""), made);
+  return made;
+}
+
+/**
+ * The instance made last: its servers as given (per server, the
+ * `"host:port"` text, or `undefined` for a `[host, port]` pair; no list at
+ * all for `host` and `port`), its connect timeout, its runtime (`undefined`:
+ * the default), and its targets. Only for options without `tls` or `auth`.
+ */
+interface Recent {
+  readonly given: ReadonlyArray<string | undefined> | undefined;
+  readonly connectTimeoutMs: number;
+  readonly runtime: unknown;
+  readonly targets: ReadonlyArray<Target>;
+}
+let recent: Recent | undefined;
+
+/**
+ * The targets of `options`: checked, or, when they name the servers the
+ * instance made last did, in the same way, that instance's. A new instance per
+ * operation (the quick start's way) then skips the checks and the shared
+ * list's key: values equal to ones already checked pass the same checks. A
+ * runtime is told apart by identity, as the shared list's key does, and
+ * checked again.
+ * @throws InvalidArgumentError for invalid servers, `tls`, `auth` or `runtime`.
+ */
+export function connectionTargets(options: LockOptions, connectTimeoutMs: number): ReadonlyArray<Target> {
+  const r = recent;
+  if (r !== undefined && r.connectTimeoutMs === connectTimeoutMs && isRecent(options, r)) {
+    checkRuntime(r.runtime);
+    return r.targets;
+  }
+  const targets = checkTargets(options, connectTimeoutMs);
+  const { servers, tls } = options;
+  recent =
+    (tls === undefined || tls === false) && options.auth === undefined
+      ? {
+          given: servers?.map((s) => (typeof s === "string" ? s : undefined)),
+          connectTimeoutMs,
+          runtime: options.runtime,
+          targets,
+        }
+      : undefined;
+  return targets;
+}
+
+/** Whether `options` name the servers of `r`, as `r` was given them, with its runtime and no `tls` or `auth`. */
+function isRecent(options: LockOptions, r: Recent): boolean {
+  const { servers, host, port, tls } = options;
+  if ((tls !== undefined && tls !== false) || options.auth !== undefined || options.runtime !== r.runtime) return false;
+  const t = r.targets;
+  const given = r.given;
+  if (given === undefined) {
+    const open = (t[0] as Target).open;
+    return servers === undefined && (host ?? DEFAULT_HOST) === open.host && (port ?? DEFAULT_PORT) === open.port;
+  }
+  if (host !== undefined || port !== undefined || !Array.isArray(servers) || servers.length !== t.length) return false;
+  for (let i = 0; i < t.length; i++) {
+    const s: unknown = servers[i];
+    const text = given[i];
+    if (text !== undefined) {
+      if (s !== text) return false;
+      continue;
+    }
+    const open = (t[i] as Target).open;
+    if (!Array.isArray(s) || s.length !== 2 || s[0] !== open.host || s[1] !== open.port) return false;
+  }
+  return true;
+}
