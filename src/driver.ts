@@ -21,7 +21,7 @@ import type { ConnectionPool, PoolUser } from "./pool.ts";
 import type { Grant } from "./protocol.ts";
 import { sendRelease } from "./release.ts";
 import { Renewals } from "./renewals.ts";
-import { unwatchHolding, type Watch } from "./unreleased.ts";
+import { registerWatch, unwatchHolding, type Watch } from "./unreleased.ts";
 
 /**
  * The reason a holding's signal gets when the holding ends by release or
@@ -246,6 +246,7 @@ export class LockDriver implements LinkUser {
         return;
       case "renew":
         this.#renewals?.renew();
+        registerWatch(this);
         return;
       case "sendRelease":
         this.#releasing = sendRelease(this, this.#renewals?.inflight);

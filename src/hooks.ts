@@ -82,9 +82,9 @@ export interface LostEvent extends LockEvent {
 
 /**
  * An `abandoned` event: the object kept for a holding was garbage-collected
- * while it held (never released). Told once per holding, with a
- * `console.warn`; the holding is renewed on until `maxHoldS`, or the
- * process exits.
+ * while it held (never released), noticed from the holding's first renewal
+ * on. Told once per holding, with a `console.warn`; the holding is renewed
+ * on until `maxHoldS`, or the process exits.
  *
  * @example
  * ```ts

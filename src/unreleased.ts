@@ -10,14 +10,22 @@
  *   `DistributedSemaphore` of an `acquire()` or `enqueue()`/`wait()`, which
  *   operations.ts is given, the `HeldLock` of a `hold()`, which engine.ts
  *   makes; nothing for `withLock()`, whose holding ends with its function)
- *   right after the hand-over, and no longer once the holding ends (the
- *   driver's `#settle`). If that object is garbage-collected while the
+ *   when the holding is first renewed, and no longer once the holding ends
+ *   (the driver's `#settle`). If that object is garbage-collected while the
  *   holding lasts, the client warns once (`console.warn` and
  *   `hooks.abandoned`); the holding is renewed on until its `maxHoldS`, or
  *   the process exits. For this to be
  *   possible, nothing the client keeps while holding refers to that object:
  *   the registry's held value is a small {@link Watch} record naming the
  *   driver, which refers to the engine, never to the public object.
+ * - **Told late, on purpose.** From the hand-over to the first renewal, the
+ *   holding's {@link Watch} keeps the object itself (so it cannot be
+ *   collected unseen); the first renewal registers it and lets go. Most
+ *   holdings end sooner and never meet the registry: registering and
+ *   unregistering took about 10 % of the CPU of a short acquire + release on
+ *   Node and 5 % on Deno, and each registration left a cell for V8's young
+ *   collections to keep (CHANGELOG, "Speed (issue 19)"). An object dropped
+ *   at once is still reported, once collected after that renewal.
  * - **Held values let go.** V8 keeps a registry cell's held value through
  *   young-generation collections even after `unregister()`, so a held value
  *   that reached the instance (the driver does) kept every short holding's
@@ -57,6 +65,8 @@ export type Watched = "instance" | "HeldLock";
 export interface Watch {
   driver: LockDriver | undefined;
   readonly what: Watched;
+  /** The object, until the holding's first renewal registers it (never while registered: it would never be collected). */
+  target: object | undefined;
 }
 
 /** The scopes registry's held value: what ends the scope, until the scope ends by itself. */
@@ -77,23 +87,32 @@ function registries(): void {
 
 /**
  * Watch the holding `d` just handed over: if `target` (the object the user
- * keeps for it) is collected while it holds, warn. Once per holding.
+ * keeps for it) is collected while it holds, warn. Once per holding; told
+ * to the registry only by {@link registerWatch}, at its first renewal.
  */
 export function watchHolding(d: LockDriver, target: object, what: Watched): void {
   if (d.watched !== undefined || typeof FinalizationRegistry !== "function") return;
-  registries();
-  const w: Watch = { driver: d, what };
-  registry?.register(target, w, w);
-  d.watched = w;
+  d.watched = { driver: d, what, target };
 }
 
-/** The holding `d` watched has ended: the registry forgets it, and its record the driver. */
+/** The holding `d` watches is being renewed: tell the registry of its object now, if not yet. */
+export function registerWatch(d: LockDriver): void {
+  const w = d.watched;
+  const target = w?.target;
+  if (target === undefined) return;
+  (w as Watch).target = undefined;
+  registries();
+  registry?.register(target, w as Watch, w);
+}
+
+/** The holding `d` watched has ended: the registry forgets it (if told), and its record the driver and object. */
 export function unwatchHolding(d: LockDriver): void {
   const w = d.watched;
   if (w === undefined) return;
   w.driver = undefined;
   d.watched = undefined;
-  registry?.unregister(w);
+  if (w.target !== undefined) w.target = undefined;
+  else registry?.unregister(w);
 }
 
 /**

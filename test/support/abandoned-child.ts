@@ -18,8 +18,9 @@
  *   dropped unreleased after the loss (no warning: it no longer held); its
  *   instance's next `withLock()` must get the turn once it is collected.
  *
- * Then it forces garbage collection until the five dropped holdings have
- * been reported and that `withLock()` has settled (at most 300 rounds), a few
+ * Every holding's lease is 2 s, so its first renewal, which tells the
+ * registry of its object, comes within a second. Then it forces garbage
+ * collection until the dropped holdings have been reported and that `withLock()` has settled (at most 300 rounds), a few
  * rounds more, asks the server what is still held, and prints one JSON line:
  * the `abandoned` events, the `console.warn` lines, the keys the server still
  * holds, and what that `withLock()` gave.
@@ -41,7 +42,8 @@ const hooks = {
     events.push(e);
   },
 };
-const opts = { servers, hooks, leaseTtlS: 10 };
+// A short lease: a holding's first renewal (before 1 s) tells the registry of its object.
+const opts = { servers, hooks, leaseTtlS: 2 };
 const k = (name: string): string => `${prefix}-${name}`;
 
 /** What this script keeps alive on purpose. */

@@ -57,6 +57,7 @@ function cluster(release = "ok\n"): void {
       else if (cmd === "l") peer.send(`ok ${token(1)} 10\n`);
       else if (cmd === "e") peer.send("queued\n");
       else if (cmd === "r") peer.send(release);
+      else if (cmd === "n") peer.send("ok 10\n");
       else peer.send("ok\n");
     };
   };
@@ -140,6 +141,8 @@ describe("the hooks of a holding granted by the leader an acquisition was sent o
       const r = recorder();
       const lock = redirectedLock(r.hooks);
       expect(await lock.acquire()).toBe(true);
+      // Its first renewal tells the registry of it (unreleased.ts).
+      await tick(5000);
       FakeRegistry.collect(lock);
       expect(r.abandoned).toEqual([{ key: "k", server: leaderName(), object: "DistributedLock", maxHoldS: undefined }]);
       lock.close();

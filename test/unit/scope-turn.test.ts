@@ -140,8 +140,10 @@ describe("a hold() scope whose HeldLock is collected unreleased", () => {
   it("is watched only while its scope is open", async () => {
     const lock = new DistributedLock({ key: "k", leaseTtlS: 30 });
     const [held, peer] = await hold(lock);
-    peer.onRequest = () => peer.send("ok\n");
-    expect(watching(held)).toBe(2); // the warning's registry and the scope's
+    peer.onRequest = ([cmd]) => peer.send(cmd === "n" ? "ok 30\n" : "ok\n");
+    expect(watching(held)).toBe(1); // the scope's registry; the warning's is told at the first renewal
+    await tick(15_000);
+    expect(watching(held)).toBe(2);
     await held.release();
     expect(watching(held)).toBe(0);
     lock.close();

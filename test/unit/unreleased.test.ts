@@ -4,8 +4,9 @@
  * a holding, what the holder is told, what is left on the wire), its checks,
  * a client's default and a lock's own value; and the abandoned-holding
  * registry, with `FinalizationRegistry` replaced by a fake whose collections
- * the test makes by hand: which object is registered, once per holding, and
- * when it is forgotten; and the warning. The real registry under a real GC
+ * the test makes by hand: which object is registered, once per holding, at
+ * the holding's first renewal (a holding released sooner never meets the
+ * registry), and when it is forgotten; and the warning. The real registry under a real GC
  * is test/integration/abandoned.test.ts.
  */
 import { beforeEach, describe, expect, it, vi } from "vitest";
@@ -37,6 +38,18 @@ async function held(lock: DistributedLock | DistributedSemaphore, lease = 10): P
   peer.send(`ok ${token(1)} ${lease}\n`);
   expect(await p).toBe(true);
   return peer;
+}
+
+/**
+ * Run the clock to the holding's first renewal (sent before half its lease),
+ * the peer's request number `n`, and answer it: the registry is told then.
+ */
+async function renewed(peer: PeerEnd, n: number, lease: number): Promise<void> {
+  await tick(lease * 500);
+  await peer.nextRequest(n);
+  expect(peer.requests[n - 1]?.[0]).toMatch(/^s?n$/);
+  peer.send(`ok ${lease}\n`);
+  await tick();
 }
 
 /** What a maxHoldS loss looks like: a LockLostError naming the key and the limit, its cause coded MAX_HOLD. */
@@ -231,18 +244,16 @@ describe("maxHoldS", () => {
 });
 
 describe("the abandoned-holding registry", () => {
-  it("registers the instance of an acquire() once per holding, never as its own held value, and forgets it at the end", async () => {
+  it("registers the instance of an acquire() at its first renewal, once per holding, never as its own held value, and forgets it at the end", async () => {
     const lock = new DistributedLock({ key: "k", leaseTtlS: 4 });
     const peer = await held(lock, 4);
+    expect(cells()).toHaveLength(0);
+    await renewed(peer, 2, 4);
     expect(cells()).toHaveLength(1);
     expect(cells()[0]?.target).toBe(lock);
     expect(cells()[0]?.held).not.toBe(lock);
-    // Renewals register nothing more.
-    await tick(1850);
-    peer.send("ok 4\n");
-    await tick(1850);
-    peer.send("ok 4\n");
-    await tick();
+    // Later renewals register nothing more.
+    await renewed(peer, 3, 4);
     expect(cells()).toHaveLength(1);
     const r = lock.release();
     await peer.nextRequest(4);
@@ -253,24 +264,46 @@ describe("the abandoned-holding registry", () => {
     expect(cells()).toHaveLength(0);
   });
 
+  it("never tells the registry of a holding that ends before its first renewal", async () => {
+    rt.onPeer = (peer) => {
+      peer.onRequest = ([cmd]) => peer.send(cmd === "l" ? `ok ${token(1)} 10\n` : "ok\n");
+    };
+    const register = vi.spyOn(FakeRegistry.prototype, "register");
+    try {
+      for (let i = 0; i < 3; i++) {
+        const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });
+        expect(await lock.acquire()).toBe(true);
+        await tick(1000);
+        await lock.release();
+        lock.close();
+      }
+      await new DistributedLock({ key: "k", leaseTtlS: 10 }).withLock(() => tick(1000));
+      expect(register).not.toHaveBeenCalled();
+    } finally {
+      register.mockRestore();
+    }
+  });
+
   // V8 keeps a cell's held value through young-generation collections even once unregistered: a held value
   // that still reached the instance after its holding (the driver did) kept every short holding's instance
   // alive into the old generation. After the holding ends, a held value must reach nothing.
   it("lets go of the holding once it ends: neither registry's held value reaches anything of it", async () => {
     rt.onPeer = (peer) => {
-      peer.onRequest = ([cmd]) => peer.send(cmd === "l" ? `ok ${token(1)} 10\n` : "ok\n");
+      peer.onRequest = ([cmd]) => peer.send(cmd === "l" ? `ok ${token(1)} 10\n` : cmd === "n" ? "ok 10\n" : "ok\n");
     };
     /** The objects and functions a held value still refers to. */
     const reaches = (held: unknown): unknown[] =>
       Object.values(held as object).filter((v) => (typeof v === "object" && v !== null) || typeof v === "function");
     const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });
     expect(await lock.acquire()).toBe(true);
+    await tick(5000);
     const [holding] = FakeRegistry.all.flatMap((r) => r.cells.filter((c) => c.target === lock));
     expect(reaches(holding?.held)).not.toEqual([]);
     await lock.release();
     expect(reaches(holding?.held)).toEqual([]);
 
     const scope = await lock.hold();
+    await tick(5000);
     const watches = FakeRegistry.all.flatMap((r) => r.cells.filter((c) => c.target === scope));
     expect(watches).toHaveLength(2);
     for (const w of watches) expect(reaches(w.held)).not.toEqual([]);
@@ -282,18 +315,20 @@ describe("the abandoned-holding registry", () => {
   it("forgets a holding that is lost or closed", async () => {
     const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });
     const peer = await held(lock);
+    await renewed(peer, 2, 10);
+    expect(cells()).toHaveLength(1);
     peer.hangUp();
     await tick();
     expect(lock.state).toBe("lost");
     expect(cells()).toHaveLength(0);
     await lock.release().catch(() => undefined);
-    await held(lock);
+    await renewed(await held(lock), 2, 10);
     expect(cells()).toHaveLength(1);
     lock.close();
     expect(cells()).toHaveLength(0);
   });
 
-  it("registers the instance of enqueue() and wait() at the grant, not while queued", async () => {
+  it("registers the instance of enqueue() and wait() once granted and renewed, not while queued", async () => {
     const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });
     const e = lock.enqueue();
     const peer = await rt.peer();
@@ -305,29 +340,34 @@ describe("the abandoned-holding registry", () => {
     await peer.nextRequest(2);
     peer.send(`ok ${token(1)} 10\n`);
     await w;
+    expect(cells()).toHaveLength(0);
+    await renewed(peer, 3, 10);
     expect(cells().map((c) => c.target)).toEqual([lock]);
     lock.close();
   });
 
   it("registers the HeldLock of a hold(), not the instance; nothing for withLock()", async () => {
     rt.onPeer = (peer) => {
-      peer.onRequest = ([cmd]) => peer.send(cmd === "l" ? `ok ${token(1)} 10\n` : "ok\n");
+      peer.onRequest = ([cmd]) => peer.send(cmd === "l" ? `ok ${token(1)} 10\n` : cmd === "n" ? "ok 10\n" : "ok\n");
     };
     const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });
     const scope = await lock.hold();
+    await tick(5000);
     expect(cells().map((c) => c.target)).toEqual([scope]);
     await scope.release();
     expect(cells()).toHaveLength(0);
-    await lock.withLock(() => {
+    await lock.withLock(async () => {
+      await tick(5000);
       expect(cells()).toHaveLength(0);
     });
     // A manual acquire after them is watched again.
     expect(await lock.acquire()).toBe(true);
+    await tick(5000);
     expect(cells().map((c) => c.target)).toEqual([lock]);
     lock.close();
   });
 
-  it("registers a late grant once renewals have confirmed it, not before", async () => {
+  it("registers a late grant at the first renewal after the one that confirmed it, not before", async () => {
     const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });
     const p = lock.acquire();
     const peer = await rt.peer();
@@ -340,6 +380,8 @@ describe("the abandoned-holding registry", () => {
     expect(cells()).toHaveLength(0);
     peer.send("ok 10\n");
     expect(await p).toBe(true);
+    expect(cells()).toHaveLength(0);
+    await renewed(peer, 3, 10);
     expect(cells().map((c) => c.target)).toEqual([lock]);
     lock.close();
     expect(cells()).toHaveLength(0);
@@ -369,6 +411,7 @@ describe("the abandoned-holding registry", () => {
       const abandoned = vi.fn<(e: AbandonedEvent) => void>();
       const lock = new DistributedLock({ key: "jobs", leaseTtlS: 4, hooks: { abandoned } });
       const peer = await held(lock, 4);
+      await renewed(peer, 2, 4);
       const watch = cells()[0]?.held;
       (FakeRegistry.last as FakeRegistry).collect(lock);
       expect(warn).toHaveBeenCalledTimes(1);
@@ -389,7 +432,7 @@ describe("the abandoned-holding registry", () => {
       expect(abandoned).toHaveBeenCalledTimes(1);
       // Still held and renewed.
       await tick(1850);
-      expect(peer.requests[1]?.[0]).toBe("n");
+      expect(peer.requests[2]?.[0]).toBe("n");
       expect(lock.state).toBe("renewing");
       lock.close();
     } finally {
@@ -402,7 +445,7 @@ describe("the abandoned-holding registry", () => {
     try {
       const abandoned = vi.fn<(e: AbandonedEvent) => void>();
       const sem = new DistributedSemaphore({ key: "s", limit: 2, leaseTtlS: 30, maxHoldS: 60, hooks: { abandoned } });
-      await held(sem, 30);
+      await renewed(await held(sem, 30), 2, 30);
       (FakeRegistry.last as FakeRegistry).collect(sem);
       expect(String(warn.mock.calls[0]?.[0])).toContain('DistributedSemaphore holding "s"');
       expect(String(warn.mock.calls[0]?.[0])).toContain("until its maxHoldS of 60 s");
@@ -415,6 +458,7 @@ describe("the abandoned-holding registry", () => {
       await peer.nextRequest(1);
       peer.send(`ok ${token(1)} 30\n`);
       const scope = await p;
+      await renewed(peer, 2, 30);
       (FakeRegistry.last as FakeRegistry).collect(scope);
       expect(String(warn.mock.calls[1]?.[0])).toContain('HeldLock holding "h"');
       expect(abandoned.mock.calls[1]?.[0]).toMatchObject({ key: "h", object: "HeldLock" });
@@ -426,15 +470,18 @@ describe("the abandoned-holding registry", () => {
 
   it("a late report of an ended holding says nothing while the instance's next holding holds; the next one warns", async () => {
     rt.onPeer = (peer) => {
-      peer.onRequest = ([cmd]) => peer.send(cmd === "l" ? `ok ${token(1)} 30\n` : "ok\n");
+      peer.onRequest = ([cmd]) => peer.send(cmd === "l" ? `ok ${token(1)} 30\n` : cmd === "n" ? "ok 30\n" : "ok\n");
     };
     const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
     try {
       const lock = new DistributedLock({ key: "k", leaseTtlS: 30 });
       expect(await lock.acquire()).toBe(true);
+      await tick(15_000);
       const first = cells()[0]?.held;
+      expect(first).toBeDefined();
       await lock.release();
       expect(await lock.acquire()).toBe(true);
+      await tick(15_000);
       const second = cells()[0]?.held;
       expect(second).not.toBe(first);
       // The first holding's report, run late (a real registry's unregister() prevents it; this is the second guard).
@@ -452,8 +499,9 @@ describe("the abandoned-holding registry", () => {
     const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
     try {
       const lock = new DistributedLock({ key: "k", leaseTtlS: 10 });
-      await held(lock);
+      await renewed(await held(lock), 2, 10);
       const watch = cells()[0]?.held;
+      expect(watch).toBeDefined();
       lock.close();
       (FakeRegistry.last as FakeRegistry).cleanup(watch);
       expect(warn).not.toHaveBeenCalled();
