@@ -210,10 +210,11 @@ export class Attempts implements AttemptSide {
     let reply: Promise<T>;
     try {
       checkSignal(signal);
-      this.sentAt = now();
       reply = shared
         ? this.#sharedRequest(link, epoch, bytes, command, parse, timeoutMs, signal)
         : conn.request(bytes, command, parse, timeoutMs);
+      // Its send time, as the connection read it just before the write: one clock read, not two.
+      this.sentAt = conn.lastSendAt;
     } catch (err) {
       reply = Promise.reject(err);
     }
