@@ -10,6 +10,7 @@ import { InvalidArgumentError } from "./errors.ts";
 import { checkRuntime, type OpenSettings, poolKey, resolveTls, Secret, securityKey } from "./open.ts";
 import type { LockOptions, Target } from "./options.ts";
 import { eachServer, readServers } from "./servers.ts";
+import { hostPort } from "./transport.ts";
 import { checkHost, checkPort } from "./validate.ts";
 
 /**
@@ -63,68 +64,68 @@ function checkTargets(options: LockOptions, connectTimeoutMs: number): ReadonlyA
 }
 
 /**
- * The instance made last: its servers as given (per server, the
- * `"host:port"` text, or `undefined` for a `[host, port]` pair; no list at
- * all for `host` and `port`), its connect timeout, its runtime (`undefined`:
- * the default), and its targets. Only for options without `tls` or `auth`.
+ * The targets of the instance made last, when made without `tls` or `auth`,
+ * and each one's `host:port` text (`[host]:port` for IPv6), as a server
+ * written so names it.
  */
 interface Recent {
-  readonly given: ReadonlyArray<string | undefined> | undefined;
-  readonly connectTimeoutMs: number;
-  readonly runtime: unknown;
   readonly targets: ReadonlyArray<Target>;
+  readonly texts: ReadonlyArray<string>;
 }
 let recent: Recent | undefined;
 
 /**
- * The targets of `options`: checked, or, when they name the servers the
- * instance made last did, in the same way, that instance's. A new instance per
- * operation (the quick start's way) then skips the checks and the shared
- * list's key: values equal to ones already checked pass the same checks. A
- * runtime is told apart by identity, as the shared list's key does, and
- * checked again.
+ * The targets of `options`: checked, or, when they name the servers of the
+ * targets made last, those. A new instance per operation (the quick start's
+ * way) then skips the checks and the shared list's key: values equal to ones
+ * already checked pass the same checks. Only the targets themselves are
+ * compared (never what options said earlier, which a getter may have changed
+ * since); a runtime is told apart by identity, as the shared list's key
+ * does, and checked again.
  * @throws InvalidArgumentError for invalid servers, `tls`, `auth` or `runtime`.
  */
 export function connectionTargets(options: LockOptions, connectTimeoutMs: number): ReadonlyArray<Target> {
   const r = recent;
-  if (r !== undefined && r.connectTimeoutMs === connectTimeoutMs && isRecent(options, r)) {
-    checkRuntime(r.runtime);
-    return r.targets;
+  if (r !== undefined) {
+    const runtime = sameServers(options, connectTimeoutMs, r);
+    if (runtime !== false) {
+      checkRuntime(runtime);
+      return r.targets;
+    }
   }
   const targets = checkTargets(options, connectTimeoutMs);
-  const { servers, tls } = options;
+  const open = (targets[0] as Target).open;
   recent =
-    (tls === undefined || tls === false) && options.auth === undefined
-      ? {
-          given: servers?.map((s) => (typeof s === "string" ? s : undefined)),
-          connectTimeoutMs,
-          runtime: options.runtime,
-          targets,
-        }
+    open.tls === undefined && open.auth === undefined
+      ? { targets, texts: targets.map((t) => hostPort(t.open.host, t.open.port)) }
       : undefined;
   return targets;
 }
 
-/** Whether `options` name the servers of `r`, as `r` was given them, with its runtime and no `tls` or `auth`. */
-function isRecent(options: LockOptions, r: Recent): boolean {
-  const { servers, host, port, tls } = options;
-  if ((tls !== undefined && tls !== false) || options.auth !== undefined || options.runtime !== r.runtime) return false;
+/**
+ * Whether `options` name the servers of `r`, each option read once, with its
+ * connect timeout and runtime and no `tls` or `auth`: if so the runtime they
+ * give (`undefined`: the default), else `false`.
+ */
+function sameServers(options: LockOptions, connectTimeoutMs: number, r: Recent): unknown {
+  const { servers, host, port, tls, auth, runtime } = options;
   const t = r.targets;
-  const given = r.given;
-  if (given === undefined) {
-    const open = (t[0] as Target).open;
-    return servers === undefined && (host ?? DEFAULT_HOST) === open.host && (port ?? DEFAULT_PORT) === open.port;
+  const first = (t[0] as Target).open;
+  if ((tls !== undefined && tls !== false) || auth !== undefined) return false;
+  if (runtime !== first.runtime || connectTimeoutMs !== first.connectTimeoutMs) return false;
+  if (servers === undefined) {
+    const same = t.length === 1 && (host ?? DEFAULT_HOST) === first.host && (port ?? DEFAULT_PORT) === first.port;
+    return same ? runtime : false;
   }
   if (host !== undefined || port !== undefined || !Array.isArray(servers) || servers.length !== t.length) return false;
   for (let i = 0; i < t.length; i++) {
     const s: unknown = servers[i];
-    const text = given[i];
-    if (text !== undefined) {
-      if (s !== text) return false;
+    if (typeof s === "string") {
+      if (s !== r.texts[i]) return false;
       continue;
     }
     const open = (t[i] as Target).open;
     if (!Array.isArray(s) || s.length !== 2 || s[0] !== open.host || s[1] !== open.port) return false;
   }
-  return true;
+  return runtime;
 }

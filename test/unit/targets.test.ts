@@ -3,8 +3,9 @@
  * instance made last is remembered, so that a new instance per operation with
  * the same servers checks nothing again; these tests hold that memory to what
  * a full check would give whenever anything differs: the servers' form,
- * values or count, `tls`, `auth`, `runtime`, the connect timeout, and an
- * array or runtime changed in place since.
+ * values or count, `tls`, `auth`, `runtime`, the connect timeout, an array
+ * or runtime changed in place since, and options read through getters that
+ * answer differently each time (written in review).
  */
 import { describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../src/errors.ts";
@@ -80,5 +81,29 @@ describe("connectionTargets remembers the instance made last", () => {
     expect(targetsOf({ runtime: r })[0]?.open.runtime).toBe(r);
     delete (r as { connect?: unknown }).connect;
     expect(() => targetsOf({ runtime: r })).toThrow(/runtime must be a Runtime/);
+  });
+  it("compares only the targets it made: getters that answer differently each time never mislead it", () => {
+    where({ servers: ["10.2.0.1:7001"] });
+    where({ port: 7009 });
+    let reads = 0;
+    const servers: string[] = [];
+    Object.defineProperty(servers, 0, {
+      get: () => (reads++ === 0 ? "10.2.0.1:7001" : "10.2.0.2:7002"),
+      enumerable: true,
+    });
+    expect(["10.2.0.1:7001", "10.2.0.2:7002"]).toContain(where({ servers })[0]);
+    expect(where({ servers: ["10.2.0.2:7002"] })).toEqual(["10.2.0.2:7002"]);
+    expect(where({ servers: ["10.2.0.1:7001"] })).toEqual(["10.2.0.1:7001"]);
+
+    targetsOf({ servers: ["10.2.0.3:7003"], tls: true });
+    let tlsReads = 0;
+    const withTls = {
+      servers: ["10.2.0.3:7003"],
+      get tls() {
+        return tlsReads++ === 0 ? true : undefined;
+      },
+    };
+    expect(targetsOf(withTls)[0]?.open.tls).toBeDefined();
+    expect(targetsOf({ servers: ["10.2.0.3:7003"] })[0]?.open.tls).toBeUndefined();
   });
 });
