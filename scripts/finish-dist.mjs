@@ -4,8 +4,9 @@
  * a user debugs with.
  *
  * - Source maps are reduced to lines: no `sourcesContent`, no `names`, and one
- *   mapping per generated line, to the source line it starts (column 0 on
- *   both sides, so that any column of a line maps to it). A stack trace under
+ *   mapping per generated line, to the source line of its code, the first
+ *   segment at or after its indentation (column 0 on both sides, so that any
+ *   column of a line maps to it). A stack trace under
  *   `node --enable-source-maps` names `src/<file>.ts:<line>`, the same file
  *   and line as in the repository and the JSR package of the same version.
  *   (Bun ignores the maps and names the bundled file's own line; Deno shows
@@ -15,8 +16,9 @@
  *   CommonJS files) is written once.
  * - The doc comments (`/** … *\/`) esbuild keeps in the bundled JavaScript
  *   (those of class members) are taken out with their lines, and those lines
- *   out of the file's map. The declarations (`.d.cts`) carry the same docs
- *   to editors. They are found by TypeScript's parser, never by a pattern,
+ *   out of the file's map. The declarations (`.d.cts`) carry the public
+ *   API's docs to editors; internal members' docs are in the repository and
+ *   the JSR package. They are found by TypeScript's parser, never by a pattern,
  *   and a file whose code, printed without comments, is not the same
  *   afterwards fails the build.
  * - Declarations are written once: each entry's ESM types (`<entry>.d.ts`)
@@ -66,11 +68,14 @@ function encode(n) {
 }
 
 /**
- * `mappings` with one segment per generated line: column 0 to the first
- * mapped segment's source and line. The generated lines in `dropped` are left
- * out, as they were of the code.
+ * `mappings` with one segment per generated line: column 0 to the source and
+ * line of the first segment at or after the line's indentation (its code;
+ * esbuild often starts a line with a segment that carries on the line before,
+ * as inside an object literal), else of its first segment. `lines` tells the
+ * code's indentation per generated line, and which lines were taken out of
+ * the code (those are left out here too).
  */
-function linesOnly(mappings, dropped) {
+function linesOnly(mappings, lines) {
   let source = 0;
   let line = 0;
   let lastSource = 0;
@@ -78,18 +83,24 @@ function linesOnly(mappings, dropped) {
   return mappings
     .split(";")
     .map((generated, i) => {
+      const indent = lines?.indents[i] ?? 0;
+      let column = 0;
       let first;
+      let code;
       for (const segment of generated === "" ? [] : generated.split(",")) {
         const d = decode(segment);
+        column += d[0];
         if (d.length < 4) continue;
         source += d[1];
         line += d[2];
         first ??= [source, line];
+        if (code === undefined && column >= indent) code = [source, line];
       }
-      if (dropped?.has(i)) return undefined;
-      if (first === undefined) return "";
-      const out = encode(0) + encode(first[0] - lastSource) + encode(first[1] - lastLine) + encode(0);
-      [lastSource, lastLine] = first;
+      if (lines?.dropped.has(i)) return undefined;
+      const pick = code ?? first;
+      if (pick === undefined) return "";
+      const out = encode(0) + encode(pick[0] - lastSource) + encode(pick[1] - lastLine) + encode(0);
+      [lastSource, lastLine] = pick;
       return out;
     })
     .filter((group) => group !== undefined)
@@ -152,14 +163,15 @@ function count(text, from, to) {
 }
 
 const files = readdirSync(dir);
-/** Per map file, the lines its code lost. */
-const droppedLines = new Map();
+/** Per map file, its code's indentation per line and the lines taken out of it. */
+const codeLines = new Map();
 for (const file of files) {
   if (!/\.(c?js)$/.test(file)) continue;
   const path = join(dir, file);
   const code = readFileSync(path, "utf8");
   const lean = withoutDocComments(code, file);
-  droppedLines.set(`${file}.map`, lean.dropped);
+  const indents = code.split("\n").map((l) => Math.max(0, l.search(/\S/)));
+  codeLines.set(`${file}.map`, { dropped: lean.dropped, indents });
   const once = lean.code.replace(/(\n\/\/# sourceMappingURL=[^\n]+)+\n?$/, (all) => `\n${all.trim().split("\n")[0]}\n`);
   if (once !== code) writeFileSync(path, once);
 }
@@ -169,7 +181,7 @@ for (const file of files) {
     const map = JSON.parse(readFileSync(path, "utf8"));
     delete map.sourcesContent;
     map.names = [];
-    map.mappings = linesOnly(map.mappings, droppedLines.get(file));
+    map.mappings = linesOnly(map.mappings, codeLines.get(file));
     writeFileSync(path, JSON.stringify(map));
   } else if (file.endsWith(".d.cts") && existsSync(join(dir, file.replace(/\.d\.cts$/, ".cjs")))) {
     const entry = file.replace(/\.d\.cts$/, "");

@@ -1,7 +1,8 @@
 /**
  * The package's build and check scripts on small fixtures:
  * scripts/finish-dist.mjs (declarations written once, maps to lines, one
- * sourceMappingURL, class members' doc comments taken out with their lines) and scripts/check-pack.mjs (the 1 MB limit on the
+ * sourceMappingURL, class members' doc comments taken out with their lines, a
+ * line mapped to its code's source line) and scripts/check-pack.mjs (the 1 MB limit on the
  * unpacked tarball).
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -109,6 +110,21 @@ describe("scripts/finish-dist.mjs on doc comments", () => {
     // The lines left map to their own source lines: 10, 11, 15 (the old line 5), 17, and on to 24.
     const map = JSON.parse(readFileSync(join(dist, "a.js.map"), "utf8"));
     expect(map.mappings).toBe(["AAUA", "AACA", "AAIA", "AAEA", ...Array.from({ length: 7 }, () => "AACA")].join(";"));
+  });
+});
+
+describe("scripts/finish-dist.mjs on a line whose first segment carries on the line before", () => {
+  // Written in review: a stack frame named `return {`'s line for a call on the next line.
+  it("maps the line to the source line of its code, the first segment at or after its indentation", async () => {
+    const dist = join(tmp, "indent-dist");
+    mkdirSync(dist);
+    writeFileSync(join(dist, "a.js"), "var o = {\n    key: f(x)\n};\n//# sourceMappingURL=a.js.map\n");
+    // As esbuild writes it: line 1's column 0 carries on source line 0 (column 9); its code (column 4) is source line 1.
+    const map = { version: 3, sources: ["../src/a.ts"], names: [], mappings: "AAAA;AAAS,IACL;AACA" };
+    writeFileSync(join(dist, "a.js.map"), JSON.stringify(map));
+    const r = await runChild("node", [join(ROOT, "scripts", "finish-dist.mjs"), dist], { cwd: ROOT });
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(readFileSync(join(dist, "a.js.map"), "utf8")).mappings).toBe("AAAA;AACA;AACA");
   });
 });
 
