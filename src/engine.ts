@@ -98,7 +98,7 @@ export class LockEngine {
     return this.#d.signal;
   }
 
-  /** `owner`, the public instance, is watched while it holds (unreleased.ts); it is not kept once held. */
+  /** `owner`, the public instance, is watched while it holds (unreleased.ts): kept only until the first renewal. */
   acquire(options: AcquireOptions | undefined, owner: object): Promise<boolean> {
     return this.#ops.acquire(options, owner);
   }

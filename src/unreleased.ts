@@ -25,7 +25,8 @@
  *   unregistering took about 10 % of the CPU of a short acquire + release on
  *   Node and 5 % on Deno, and each registration left a cell for V8's young
  *   collections to keep (CHANGELOG, "Speed (issue 19)"). An object dropped
- *   at once is still reported, once collected after that renewal.
+ *   at once is still reported, once collected after that renewal; a holding
+ *   whose `maxHoldS` ends it before then is reported lost only.
  * - **Held values let go.** V8 keeps a registry cell's held value through
  *   young-generation collections even after `unregister()`, so a held value
  *   that reached the instance (the driver does) kept every short holding's
