@@ -69,15 +69,20 @@ function encode(n) {
 
 /**
  * `mappings` with one segment per generated line: column 0 to the source and
- * line of the first segment at or after the line's indentation (its code;
- * esbuild often starts a line with a segment that carries on the line before,
- * as inside an object literal), else of its first segment. `lines` tells the
+ * line of the first segment at or after the line's indentation that does not
+ * repeat the source position of the segment before it (its code: esbuild
+ * often starts a line with a segment that carries on the line before, as
+ * inside an object literal, and its CommonJS build repeats it at the `if` of
+ * an `else if`), else of its first segment. `lines` tells the
  * code's indentation per generated line, and which lines were taken out of
  * the code (those are left out here too).
  */
 function linesOnly(mappings, lines) {
   let source = 0;
   let line = 0;
+  let sourceColumn = 0;
+  /** The source position of the segment before, to tell a segment that repeats it (carries on earlier code). */
+  let previous = "";
   let lastSource = 0;
   let lastLine = 0;
   return mappings
@@ -93,8 +98,12 @@ function linesOnly(mappings, lines) {
         if (d.length < 4) continue;
         source += d[1];
         line += d[2];
+        sourceColumn += d[3];
+        const at = `${source}:${line}:${sourceColumn}`;
+        const carried = at === previous;
+        previous = at;
         first ??= [source, line];
-        if (code === undefined && column >= indent) code = [source, line];
+        if (code === undefined && column >= indent && !carried) code = [source, line];
       }
       if (lines?.dropped.has(i)) return undefined;
       const pick = code ?? first;

@@ -128,6 +128,22 @@ describe("scripts/finish-dist.mjs on a line whose first segment carries on the l
   });
 });
 
+describe("scripts/finish-dist.mjs on an else-if line", () => {
+  // Written in review: esbuild's CommonJS build maps the `if` of `else if` to where the line before ended
+  // (`else if (stream.writeText !== void 0) stream.writeText(bytes);` went to the `if` line above it).
+  it("maps the line to its condition's source line, not to the carried-on position at its `if`", async () => {
+    const dist = join(tmp, "else-if-dist");
+    mkdirSync(dist);
+    writeFileSync(join(dist, "a.js"), "if (a) g();\nelse if (b) h();\n//# sourceMappingURL=a.js.map\n");
+    // Line 0: column 0 -> 0:0, column 10 -> 0:10. Line 1: column 0 and column 5 (`if`) -> 0:10 again, column 9 -> 1:9.
+    const map = { version: 3, sources: ["../src/a.ts"], names: [], mappings: "AAAA,UAAU;AAAA,KAAA,IACD" };
+    writeFileSync(join(dist, "a.js.map"), JSON.stringify(map));
+    const r = await runChild("node", [join(ROOT, "scripts", "finish-dist.mjs"), dist], { cwd: ROOT });
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(readFileSync(join(dist, "a.js.map"), "utf8")).mappings).toBe("AAAA;AACA");
+  });
+});
+
 describe("scripts/check-pack.mjs", () => {
   /** Pack a one-file package whose file has `bytes` bytes; the script's status and output. */
   async function check(name: string, bytes: number, readme?: string) {
