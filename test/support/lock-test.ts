@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, expect, vi } from "vitest";
 import { sharedPool } from "../../src/pool.ts";
-import type { DistributedLock } from "../../src/primitive.ts";
+import type { DistributedLock, DistributedSemaphore } from "../../src/primitive.ts";
 import { type PeerEnd, type ScriptedRuntime, token, useScriptedRuntime } from "./scripted-peer.ts";
 
 /** Install the hooks; returns the current test's scripted runtime. */
@@ -40,7 +40,11 @@ export function later(depth: number, fn: () => void): Promise<void> {
 }
 
 /** Acquire `lock` on the next peer of `rt`, granted at once for `lease` seconds; returns the peer. */
-export async function grantedOn(rt: ScriptedRuntime, lock: DistributedLock, lease = 10): Promise<PeerEnd> {
+export async function grantedOn(
+  rt: ScriptedRuntime,
+  lock: DistributedLock | DistributedSemaphore,
+  lease = 10,
+): Promise<PeerEnd> {
   const p = lock.acquire();
   const peer = await rt.peer();
   await peer.nextRequest(1);

@@ -11,7 +11,7 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import type { AbandonedEvent } from "../../src/hooks.ts";
 import { DistributedLock, DistributedSemaphore } from "../../src/primitive.ts";
 import { FakeRegistry, useFakeRegistry } from "../support/fake-registry.ts";
-import { tick, useLockTest } from "../support/lock-test.ts";
+import { grantedOn, tick, useLockTest } from "../support/lock-test.ts";
 import { type PeerEnd, type ScriptedRuntime, token } from "../support/scripted-peer.ts";
 
 /** The registrations now in force (none before the first one makes the registry). */
@@ -26,14 +26,7 @@ beforeEach(() => {
 });
 
 /** Start acquire() and grant it at once; returns the peer. */
-async function held(lock: DistributedLock | DistributedSemaphore, lease = 10): Promise<PeerEnd> {
-  const p = lock.acquire();
-  const peer = await rt.peer();
-  await peer.nextRequest(1);
-  peer.send(`ok ${token(1)} ${lease}\n`);
-  expect(await p).toBe(true);
-  return peer;
-}
+const held = (lock: DistributedLock | DistributedSemaphore, lease = 10): Promise<PeerEnd> => grantedOn(rt, lock, lease);
 
 /**
  * Run the clock to the holding's first renewal (sent before half its lease),

@@ -12,7 +12,7 @@ import { InvalidArgumentError, LockError, LockLostError } from "../../src/errors
 import { sharedPool } from "../../src/pool.ts";
 import { DistributedLock, DistributedSemaphore, type LockOptions } from "../../src/primitive.ts";
 import { useFakeRegistry } from "../support/fake-registry.ts";
-import { pause, tick, useLockTest } from "../support/lock-test.ts";
+import { grantedOn, pause, tick, useLockTest } from "../support/lock-test.ts";
 import { type PeerEnd, type ScriptedRuntime, token } from "../support/scripted-peer.ts";
 
 useFakeRegistry();
@@ -24,14 +24,7 @@ beforeEach(() => {
 });
 
 /** Start acquire() and grant it at once; returns the peer. */
-async function held(lock: DistributedLock | DistributedSemaphore, lease = 10): Promise<PeerEnd> {
-  const p = lock.acquire();
-  const peer = await rt.peer();
-  await peer.nextRequest(1);
-  peer.send(`ok ${token(1)} ${lease}\n`);
-  expect(await p).toBe(true);
-  return peer;
-}
+const held = (lock: DistributedLock | DistributedSemaphore, lease = 10): Promise<PeerEnd> => grantedOn(rt, lock, lease);
 
 /** What a maxHoldS loss looks like: a LockLostError naming the key and the limit, its cause coded MAX_HOLD. */
 function expectMaxHoldLoss(err: unknown, key: string, maxHoldS: number): void {
