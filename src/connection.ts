@@ -216,7 +216,7 @@ export class Connection {
     const sentAt = performance.now();
     this.#lastSendAt = sentAt;
     if (!background) this.#keepAlive(true);
-    if (this.pending === 1) {
+    if (inflight.size === 1) {
       this.#headSince = sentAt;
       this.#armTimer(sentAt + p.timeoutMs);
     }

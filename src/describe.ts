@@ -9,7 +9,6 @@
 import { LockLostError } from "./errors.ts";
 import type { LeaseState } from "./machine.ts";
 import { quote } from "./quote.ts";
-import { hostPort } from "./transport.ts";
 
 /** Longest key shown, in code points: a description stays one short line. */
 const KEY_CHARS = 60;
@@ -89,10 +88,7 @@ export function describeHeldLocks(
 }
 
 /** `DflockdClient(servers 10.0.0.1:6388 10.0.0.2:6388, open)`. */
-export function describeClient(
-  targets: ReadonlyArray<{ readonly open: { readonly host: string; readonly port: number } }>,
-  closed: boolean,
-): string {
-  const servers = targets.map((t) => hostPort(t.open.host, t.open.port)).join(" ");
+export function describeClient(targets: ReadonlyArray<{ readonly server: string }>, closed: boolean): string {
+  const servers = targets.map((t) => t.server).join(" ");
   return `DflockdClient(servers ${servers}, ${closed ? "closed" : "open"})`;
 }

@@ -13,7 +13,7 @@ import type { Kind } from "./protocol.ts";
 import type { ServerAddress } from "./servers.ts";
 import { type ShardingStrategy, stableHashShard } from "./sharding.ts";
 import { connectionTargets } from "./targets.ts";
-import { hostPort, type Runtime } from "./transport.ts";
+import type { Runtime } from "./transport.ts";
 import {
   checkFlag,
   checkKey,
@@ -256,6 +256,8 @@ const DEFAULT_SERVER_READ_TIMEOUT_S = 23;
 export interface Target {
   readonly open: OpenSettings;
   readonly poolKey: string;
+  /** `host:port` (`[host]:port` for IPv6), as messages name the server and a `servers` entry may be written. */
+  readonly server: string;
 }
 
 /**
@@ -324,9 +326,7 @@ export function pickServer(settings: Settings): Target {
 
 /** `host:port` of `conn` (a cluster leader an acquisition was sent on to), else of the sharding's pick for the key. */
 export function serverOf(settings: Settings, conn?: { readonly server: string | undefined }): string {
-  if (conn?.server !== undefined) return conn.server;
-  const t = pickServer(settings).open;
-  return hostPort(t.host, t.port);
+  return conn?.server ?? pickServer(settings).server;
 }
 
 /**

@@ -55,7 +55,7 @@ function checkTargets(options: LockOptions, connectTimeoutMs: number): ReadonlyA
   const made = Object.freeze(
     pairs.map(([h, p]): Target => {
       const open: OpenSettings = { host: h, port: p, connectTimeoutMs, tls, auth, runtime };
-      return { open, poolKey: poolKey(open) };
+      return { open, poolKey: poolKey(open), server: hostPort(h, p) };
     }),
   );
   if (sharedSettings.size >= MAX_SHARED_SETTINGS) sharedSettings.clear();
@@ -63,16 +63,8 @@ function checkTargets(options: LockOptions, connectTimeoutMs: number): ReadonlyA
   return made;
 }
 
-/**
- * The targets of the instance made last, when made without `tls` or `auth`,
- * and each one's `host:port` text (`[host]:port` for IPv6), as a server
- * written so names it.
- */
-interface Recent {
-  readonly targets: ReadonlyArray<Target>;
-  readonly texts: ReadonlyArray<string>;
-}
-let recent: Recent | undefined;
+/** The targets made last, when made without `tls` or `auth`. */
+let recent: ReadonlyArray<Target> | undefined;
 
 /**
  * The targets of `options`: checked, or, when they name the servers of the
@@ -90,26 +82,23 @@ export function connectionTargets(options: LockOptions, connectTimeoutMs: number
     const runtime = sameServers(options, connectTimeoutMs, r);
     if (runtime !== false) {
       checkRuntime(runtime);
-      return r.targets;
+      return r;
     }
   }
   const targets = checkTargets(options, connectTimeoutMs);
   const open = (targets[0] as Target).open;
-  recent =
-    open.tls === undefined && open.auth === undefined
-      ? { targets, texts: targets.map((t) => hostPort(t.open.host, t.open.port)) }
-      : undefined;
+  recent = open.tls === undefined && open.auth === undefined ? targets : undefined;
   return targets;
 }
 
 /**
- * Whether `options` name the servers of `r`, each option read once, with its
- * connect timeout and runtime and no `tls` or `auth`: if so the runtime they
- * give (`undefined`: the default), else `false`.
+ * Whether `options` name the servers `t` were made for (a `"host:port"` entry
+ * as its target's `server` text, or a `[host, port]` pair), each option read
+ * once, with their connect timeout and runtime and no `tls` or `auth`: if so
+ * the runtime they give (`undefined`: the default), else `false`.
  */
-function sameServers(options: LockOptions, connectTimeoutMs: number, r: Recent): unknown {
+function sameServers(options: LockOptions, connectTimeoutMs: number, t: ReadonlyArray<Target>): unknown {
   const { servers, host, port, tls, auth, runtime } = options;
-  const t = r.targets;
   const first = (t[0] as Target).open;
   if ((tls !== undefined && tls !== false) || auth !== undefined) return false;
   if (runtime !== first.runtime || connectTimeoutMs !== first.connectTimeoutMs) return false;
@@ -120,11 +109,12 @@ function sameServers(options: LockOptions, connectTimeoutMs: number, r: Recent):
   if (host !== undefined || port !== undefined || !Array.isArray(servers) || servers.length !== t.length) return false;
   for (let i = 0; i < t.length; i++) {
     const s: unknown = servers[i];
+    const target = t[i] as Target;
     if (typeof s === "string") {
-      if (s !== r.texts[i]) return false;
+      if (s !== target.server) return false;
       continue;
     }
-    const open = (t[i] as Target).open;
+    const open = target.open;
     if (!Array.isArray(s) || s.length !== 2 || s[0] !== open.host || s[1] !== open.port) return false;
   }
   return runtime;

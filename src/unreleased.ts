@@ -15,7 +15,7 @@
  *   holding lasts, the client warns once (`console.warn` and
  *   `hooks.abandoned`); the holding is renewed on until its `maxHoldS`, or
  *   the process exits. For this to be
- *   possible, nothing the client keeps while holding refers to that object:
+ *   possible, from then on nothing the client keeps while holding refers to that object:
  *   the registry's held value is a small {@link Watch} record naming the
  *   driver, which refers to the engine, never to the public object.
  * - **Told late, on purpose.** From the hand-over to the first renewal, the
