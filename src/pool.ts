@@ -11,6 +11,8 @@
  *   may place holdings on it with requests that cannot block (`l key 0`),
  *   and their renewals and releases go there too. Never two holdings of the
  *   same key, and never a blocking request while anything is held on it.
+ *   Once a server has {@link ConnectionPool.shareAfter} connections, an
+ *   attempt that may share joins a shared one before it takes an idle one.
  * - When the last holding leaves cleanly, the connection is *idle* (idle.ts):
  *   lent again while the server's read timeout cannot have cut it (the last
  *   request sent on it, plus the read timeout, less a guard), kept open past
@@ -114,31 +116,36 @@ export class ConnectionPool {
   }
 
   /**
-   * Lend a connection to `user` for lock `id` on server `poolKey`: an idle
-   * one, to itself (`exclusive`); else, if `share`, a shared one without `id`
-   * (not exclusive: only requests that cannot block may go there); else
+   * Lend a connection to `user` for lock `id` on server `poolKey`. If `share`
+   * and the server has {@link shareAfter} connections open: a shared one
+   * without `id`, with room (not exclusive: only requests that cannot block
+   * may go there). Else an idle one, to itself (`exclusive`); else
    * `undefined`, and the caller opens one and {@link attach}es it.
+   *
+   * Shared before idle: after a burst (say 1,000 first acquisitions at once,
+   * each opening a connection), lending idle ones first would keep every one
+   * in use, and the server would go on serving one connection per holding;
+   * joining those that hold lets the surplus idle, for the reaper to close.
    * @throws LockError `ABORTED` once the pool is closed.
    */
   lend(poolKey: string, id: string, user: LinkUser, share: boolean): Link | undefined {
     if (this.#closed) throw new LockError("the client was closed", "ABORTED");
     const server = this.#servers.get(poolKey);
     if (server === undefined) return undefined;
+    if (share && server.open >= this.shareAfter) {
+      const shared = server.shared;
+      for (let i = shared.length - 1; i >= 0; i--) {
+        const link = shared[i] as Link;
+        if (link.exclusive || link.conn.closed || link.users.size >= MAX_SHARED || link.users.has(id)) continue;
+        link.users.set(id, user);
+        return link;
+      }
+    }
     const idle = this.#idle.take(poolKey, performance.now());
-    if (idle !== undefined) {
-      idle.exclusive = true;
-      idle.users.set(id, user);
-      return idle;
-    }
-    if (!share || server.open < this.shareAfter) return undefined;
-    const shared = server.shared;
-    for (let i = shared.length - 1; i >= 0; i--) {
-      const link = shared[i] as Link;
-      if (link.exclusive || link.conn.closed || link.users.size >= MAX_SHARED || link.users.has(id)) continue;
-      link.users.set(id, user);
-      return link;
-    }
-    return undefined;
+    if (idle === undefined) return undefined;
+    idle.exclusive = true;
+    idle.users.set(id, user);
+    return idle;
   }
 
   /** A link for a connection `user` just opened for lock `id`, to itself. */

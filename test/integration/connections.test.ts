@@ -98,6 +98,37 @@ describe("connections, against the run's dflockd", () => {
     await other.release();
   });
 
+  it("after a burst of connections, holdings join one that holds rather than each taking an idle one", async () => {
+    const c = fresh();
+    const n = 16;
+    const locks = Array.from({ length: n }, () => c.lock(key()));
+    const before = opened;
+    // Started together, before any holds: each opens a connection.
+    expect(await Promise.all(locks.map((l) => l.acquire()))).toEqual(locks.map(() => true));
+    expect(opened - before).toBe(n);
+    // The first keeps holding; the others release (15 idle connections), then each cycles on its own.
+    const [anchor, ...others] = locks as [DistributedLock, ...DistributedLock[]];
+    await Promise.all(others.map((l) => l.release()));
+    const carried = new Set<number>();
+    let counting = true;
+    proxy.observe((e) => {
+      if (counting && e.direction === "up" && e.chunk !== undefined) carried.add(e.conn);
+    });
+    await Promise.all(
+      others.map(async (l) => {
+        for (let i = 0; i < 5; i++) {
+          expect(await l.acquire()).toBe(true);
+          await l.release();
+        }
+      }),
+    );
+    counting = false;
+    // All on the anchor's connection: lending idle ones first used 15 of them, one per lock.
+    expect(carried.size).toBe(1);
+    expect(opened - before).toBe(n);
+    await anchor.release();
+  });
+
   it("an idle connection whose server went away is not lent: the next acquire reaches the new server", async () => {
     const second = await startDflockd();
     try {

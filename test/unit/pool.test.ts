@@ -265,6 +265,28 @@ describe("when sharing starts", () => {
     ]);
     for (const l of locks) l.close();
   });
+
+  it("past shareAfter, an acquire joins a connection that holds before it takes an idle one", async () => {
+    rt.onPeer = serve;
+    sharedPool.shareAfter = 2;
+    const [a, b, c] = ["a", "b", "c"].map((key) => new DistributedLock({ key, leaseTtlS: 10 })) as [
+      DistributedLock,
+      DistributedLock,
+      DistributedLock,
+    ];
+    try {
+      expect(await Promise.all([a.acquire(), b.acquire()])).toEqual([true, true]);
+      await b.release();
+      expect(sharedPool.idle).toBe(1);
+      // Lending the idle one first would keep every connection of a burst in use, one per holding.
+      expect(await c.acquire()).toBe(true);
+      expect(rt.peers).toHaveLength(2);
+      expect(rt.peers[0]?.requests.map((r) => r.join(" "))).toEqual(["l a 10 10", "l c 0 10"]);
+      expect(sharedPool.idle).toBe(1);
+    } finally {
+      for (const l of [a, b, c]) l.close();
+    }
+  });
 });
 
 describe("one retry on a fresh connection", () => {
