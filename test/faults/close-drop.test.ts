@@ -3,7 +3,7 @@
  * close, `client.close()`, an aborted acquire).
  *
  * Several locks of one DflockdClient hold on one shared connection (the pool
- * is told to share at once; by default a server first gets 64 connections of
+ * is told to share at once; by default a server first gets 8 connections of
  * its own), through the fault proxy, on the run's server. From the moment
  * `client.close()` is called, the proxy holds back every reply; once the
  * client's releases of every key have passed on to the server, the proxy

@@ -2,8 +2,8 @@
  * The holder of the shared-connection trial (shared-trial.ts): a child
  * process of the runtime under test, using the public API as an application
  * would. One `DflockdClient`, default pool settings, `<locks>` locks taken one
- * after another: the first 64 each get a connection of their own (the pool's
- * default), the rest share the 64th.
+ * after another: the first 8 each get a connection of their own (the pool's
+ * default), the next join the 8th, up to 64 holdings on it.
  *
  * For every holding it records when it was told of a loss, through each of
  * the three ways a holder is told (its `signal` aborting, `onLost`,

@@ -10,7 +10,7 @@ import { type DflockdServer, startDflockd } from "../harness/dflockd.ts";
 import { DflockdClient, DistributedLock, stats } from "../support/client.ts";
 import { key, until } from "./helpers.ts";
 
-// Share at once (by default a server first gets 64 connections of its own).
+// Share at once (by default a server first gets 8 connections of its own).
 beforeAll(() => {
   ConnectionPool.defaultShareAfter = 0;
 });

@@ -2,7 +2,7 @@
  * Shared set-up of the pool tests (test/unit/pool*.test.ts): a fresh
  * scripted runtime and fake timers per test, the process-wide pool emptied
  * before and after, and connections shared at once (by default a server first
- * gets 64 of its own).
+ * gets 8 of its own).
  */
 import { afterEach, beforeEach, vi } from "vitest";
 import { ConnectionPool, DEFAULT_SHARE_AFTER, sharedPool } from "../../src/pool.ts";
