@@ -26,6 +26,10 @@
  *      and 1,000 workers, in fewer and shorter rounds (--scale-repeats,
  *      --scale-seconds); within a round each worker count runs every case
  *      back to back, so DL ÷ floor at a count pairs windows of one round.
+ *      From 200 workers on, a window is twice as long after a 1 s warm-up
+ *      (0.3 s below): a process that has just opened hundreds of connections
+ *      settles slowly, and 1 s windows put one case's ratio anywhere from
+ *      0.5 to 0.9 between rounds.
  *    - latency (bench/latency.mjs): RTT and the contended hand-off.
  *    - open loop (bench/openloop.mjs): arrivals at half the floor's median
  *      saturated ops/s at 50 workers (from the throughput rounds just run),
@@ -85,6 +89,8 @@ import {
 } from "./runner.ts";
 
 const args = parseArgs(process.argv.slice(2));
+/** Scaling worker counts from which a window is twice as long, after a 1 s warm-up (see the header). */
+const LONG_SCALE_FROM = 200;
 const say = (line: string): void => {
   if (args.json) process.stderr.write(`${line}\n`);
   else console.log(line);
@@ -234,14 +240,11 @@ for (const runtime of args.runtimes) {
     for (const workers of scaleWorkers)
       for (const which of rotate(scaleCases, round)) {
         if (broken.has(runtime)) break;
-        const opts = { ...options, workers, warmupS: 0.3, seconds: options.scaleSeconds, repeats: 1 };
-        const o = await run(
-          runtime,
-          which,
-          `${which} ×${workers} #${round + 1}`,
-          opts,
-          0.3 + options.scaleSeconds + 70,
-        );
+        const long = workers >= LONG_SCALE_FROM;
+        const warmupS = long ? 1 : 0.3;
+        const seconds = long ? 2 * options.scaleSeconds : options.scaleSeconds;
+        const opts = { ...options, workers, warmupS, seconds, repeats: 1 };
+        const o = await run(runtime, which, `${which} ×${workers} #${round + 1}`, opts, warmupS + seconds + 70);
         const scaling = entry.scaling ?? {};
         entry.scaling = scaling;
         const at = scaling[String(workers)] ?? {};
@@ -294,7 +297,7 @@ if (args.json) {
 } else {
   say("");
   say(
-    `client benchmark, ${new Date().toISOString()}: ${options.repeats} rounds of one ${options.seconds} s window per throughput case, ${options.scaleRepeats} rounds of ${options.scaleSeconds} s per scaling case (ops/s: median window; ratios: median of the rounds' ratios), ${elapsedS.toFixed(0)} s in all`,
+    `client benchmark, ${new Date().toISOString()}: ${options.repeats} rounds of one ${options.seconds} s window per throughput case, ${options.scaleRepeats} rounds of ${options.scaleSeconds} s per scaling case (${2 * options.scaleSeconds} s from ${LONG_SCALE_FROM} workers) (ops/s: median window; ratios: median of the rounds' ratios), ${elapsedS.toFixed(0)} s in all`,
   );
   say(
     "one op = acquire + release; CPU/op = the client process's user + system CPU per op; ✓/✗ = target met (information only)",
