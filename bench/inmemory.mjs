@@ -10,8 +10,9 @@
 //   node bench/inmemory.mjs [cases] [workers] [seconds]
 //   bun bench/inmemory.mjs ...       deno run -A bench/inmemory.mjs ...
 //
-// cases: a comma-separated list of lowlevel, dl, dl-new, dl-withlock (all by
-// default); workers: 1,10,50,1000 by default; seconds: 2 per measurement.
+// cases: a comma-separated list of lowlevel, dl, dl-new, dl-withlock,
+// client-withlock (`client.lock(key).withLock()` per operation on one
+// DflockdClient, as the README writes it) (all by default); workers: 1,10,50,1000 by default; seconds: 2 per measurement.
 // Node and Bun load dist/ (npm run build first), Deno loads mod.ts.
 //
 // Each measurement is the median of three windows after a warm-up of 1 s. It
@@ -27,7 +28,7 @@ import { cpuMicros, median } from "./common.mjs";
 const RUNTIME = globalThis.Deno !== undefined ? "deno" : globalThis.Bun !== undefined ? "bun" : "node";
 const MODULE = { node: "../dist/node.js", bun: "../dist/bun.js", deno: "../mod.ts" }[RUNTIME];
 const [casesArg, workersArg, secondsArg] = process.argv.slice(2);
-const CASES = (casesArg ?? "lowlevel,dl,dl-new,dl-withlock").split(",");
+const CASES = (casesArg ?? "lowlevel,dl,dl-new,dl-withlock,client-withlock").split(",");
 const WORKERS = (workersArg ?? "1,10,50,1000").split(",").map(Number);
 const SECONDS = Number(secondsArg ?? 2);
 
@@ -102,6 +103,8 @@ const runtime = {
 
 const c = await import(pathToFileURL(new URL(MODULE, import.meta.url).pathname).href);
 const servers = [["127.0.0.1", 6388]];
+/** The process's one DflockdClient, for the client-withlock case (made by its first worker). */
+let client;
 const lockOf = (i) => new c.DistributedLock({ key: `k${i}`, servers, runtime });
 
 /** Each case: a worker's loop, `op` counting each acquire + release until `running()` is false. */
@@ -133,6 +136,13 @@ const LOOPS = {
       } finally {
         lock.close();
       }
+      op();
+    }
+  },
+  async "client-withlock"(i, running, op) {
+    client ??= new c.DflockdClient({ servers, runtime });
+    while (running()) {
+      await client.lock(`k${i}`).withLock(async () => {});
       op();
     }
   },

@@ -4,18 +4,18 @@
  *
  * @module
  */
+import { CLIENT_KEYS, CLIENT_LOCK_KEYS, type ClientBase, instanceOptions } from "./client-options.ts";
 import { describeClient } from "./describe.ts";
 import { InvalidArgumentError, LockError } from "./errors.ts";
 import type { HeldLocks } from "./held-locks.ts";
 import type { Link, LinkUser } from "./link.ts";
 import { holdAll, type LockSpec, type MultiHost, type MultiLockOptions, withLocks } from "./multi.ts";
 import { openConnection } from "./open.ts";
-import { LOCK_KEYS, type LockOptions, pickServer, readSettings, type Target } from "./options.ts";
-import { type ConnectionPool, clientPool, POOL } from "./pool.ts";
+import { type LockOptions, pickServer, readSettings, type Target } from "./options.ts";
+import { clientPool } from "./pool.ts";
 import { DistributedLock, DistributedSemaphore } from "./primitive.ts";
 import { encodeStats, parseStatsReply, type Stats } from "./protocol.ts";
 import { checkKnownKeys } from "./validate.ts";
-import { WIRE_WAIT } from "./wire-wait.ts";
 
 /**
  * Options of a {@link DflockdClient}: where the servers are, how to reach
@@ -105,38 +105,6 @@ export type ServerStats =
 const STATS = "\u0001stats";
 const NOBODY: LinkUser = { linkClosed: () => {} };
 
-const CLIENT_KEYS: ReadonlySet<string> = new Set([
-  ...[...LOCK_KEYS].filter((k) => k !== "key"),
-  "maxIdlePerServer",
-  "maxIdleClosesPerSecond",
-  "idleTimeoutS",
-]);
-const CLIENT_LOCK_KEYS: ReadonlySet<string> = new Set([
-  "acquireTimeoutS",
-  "leaseTtlS",
-  "renewRatio",
-  "requestTimeoutMs",
-  "safetyMarginMs",
-  "maxHoldS",
-  "onLost",
-  "hooks",
-]);
-
-const CONNECTION_KEYS = [
-  "servers",
-  "host",
-  "port",
-  "shardingStrategy",
-  "tls",
-  "auth",
-  "connectTimeoutMs",
-  "serverReadTimeoutS",
-  "maxIdlePerServer",
-  "maxIdleClosesPerSecond",
-  "idleTimeoutS",
-  "runtime",
-] as const;
-
 /**
  * A dflockd client: configured once with servers, TLS, auth and defaults; it
  * makes locks and semaphores that share its connections, asks every server
@@ -160,11 +128,9 @@ const CONNECTION_KEYS = [
  * ```
  */
 export class DflockdClient {
-  readonly #options: Omit<ClientOptions, "maxIdlePerServer" | "maxIdleClosesPerSecond" | "idleTimeoutS">;
-  readonly #pool: ConnectionPool;
+  /** Its options (checked, and as given), and its pool: what its instances are made from. */
+  readonly #base: ClientBase;
   readonly #targets: ReadonlyArray<Target>;
-  readonly #readTimeoutMs: number;
-  readonly #requestTimeoutMs: number;
   readonly #multi: MultiHost;
 
   /**
@@ -182,10 +148,11 @@ export class DflockdClient {
     const settings = readSettings("lock", { ...rest, key: "-" });
     // Servers as checked pairs, read by each lock on the fast path ("host:port" is parsed once, here).
     this.#targets = settings.targets;
-    this.#options = rest.servers === undefined ? rest : { ...rest, servers: this.servers };
-    this.#readTimeoutMs = settings.readTimeoutMs;
-    this.#requestTimeoutMs = settings.requestTimeoutMs;
-    this.#pool = clientPool(maxIdlePerServer, maxIdleClosesPerSecond, idleTimeoutS);
+    this.#base = {
+      options: rest.servers === undefined ? rest : { ...rest, servers: this.servers },
+      settings,
+      pool: clientPool(maxIdlePerServer, maxIdleClosesPerSecond, idleTimeoutS),
+    };
     this.#multi = {
       acquireTimeoutS: settings.acquireTimeoutS,
       lockOptionKeys: CLIENT_LOCK_KEYS,
@@ -196,7 +163,7 @@ export class DflockdClient {
 
   /** `true` once {@link close} was called. */
   get closed(): boolean {
-    return this.#pool.closed;
+    return this.#base.pool.closed;
   }
 
   /** The servers, as `[host, port]` pairs, in sharding order. */
@@ -237,8 +204,8 @@ export class DflockdClient {
    * if (await lock.acquire()) await lock.release();
    * ```
    */
-  lock(key: string, options: ClientLockOptions = {}): DistributedLock {
-    return new DistributedLock(this.#merge(key, options) as LockOptions);
+  lock(key: string, options?: ClientLockOptions): DistributedLock {
+    return new DistributedLock(instanceOptions(this.#base, key, options));
   }
 
   /**
@@ -259,8 +226,8 @@ export class DflockdClient {
    * await slot.withLock(async () => {});
    * ```
    */
-  semaphore(key: string, limit: number, options: ClientLockOptions = {}): DistributedSemaphore {
-    return new DistributedSemaphore({ ...(this.#merge(key, options) as LockOptions), limit });
+  semaphore(key: string, limit: number, options?: ClientLockOptions): DistributedSemaphore {
+    return new DistributedSemaphore(instanceOptions(this.#base, key, options, limit));
   }
 
   /**
@@ -353,42 +320,21 @@ export class DflockdClient {
    * ```
    */
   close(): void {
-    this.#pool.close();
-  }
-
-  #merge(key: string, options: ClientLockOptions): object {
-    if (typeof options !== "object" || options === null) {
-      throw new InvalidArgumentError("lock options must be an object");
-    }
-    for (const k of CONNECTION_KEYS) {
-      if (k in options) {
-        throw new InvalidArgumentError(`${k} is the client's setting; give it to new DflockdClient(), not per lock`);
-      }
-    }
-    checkKnownKeys("lock options", options, CLIENT_LOCK_KEYS);
-    const merged: Record<string | symbol, unknown> = { ...this.#options };
-    // An explicit undefined keeps the client's default, as leaving the key out does.
-    for (const [k, v] of Object.entries(options)) if (v !== undefined) merged[k] = v;
-    merged.key = key;
-    merged[POOL] = this.#pool;
-    // The command line's internal option (a symbol, so Object.entries() above does not carry it).
-    const wire = (options as { [WIRE_WAIT]?: unknown })[WIRE_WAIT];
-    if (wire !== undefined) merged[WIRE_WAIT] = wire;
-    return merged;
+    this.#base.pool.close();
   }
 
   async #statsOf(t: Target): Promise<ServerStats> {
     const { host, port } = t.open;
-    const pool = this.#pool;
+    const { pool, settings } = this.#base;
     let link: Link | undefined;
     try {
       link = pool.lend(t.poolKey, STATS, NOBODY, false);
       link ??= pool.attach(await openConnection(t.open), t.poolKey, STATS, NOBODY);
-      const stats = await link.conn.request(encodeStats(), "stats", parseStatsReply, this.#requestTimeoutMs);
-      pool.leave(link, STATS, true, this.#readTimeoutMs);
+      const stats = await link.conn.request(encodeStats(), "stats", parseStatsReply, settings.requestTimeoutMs);
+      pool.leave(link, STATS, true, settings.readTimeoutMs);
       return { host, port, ok: true, stats };
     } catch (err) {
-      if (link !== undefined) pool.leave(link, STATS, false, this.#readTimeoutMs);
+      if (link !== undefined) pool.leave(link, STATS, false, settings.readTimeoutMs);
       const error = err instanceof LockError ? err : new LockError(String(err), "CONNECTION", { cause: err });
       return { host, port, ok: false, error };
     }

@@ -261,12 +261,30 @@ export interface Target {
 }
 
 /**
- * Check every option; nothing is sent before this has passed.
+ * The option key (not part of the public options) by which a client object
+ * hands an instance its settings, checked once at the client's construction:
+ * only the instance's key (and limit) are checked then.
+ */
+export const SETTINGS: unique symbol = Symbol("dflockd-client settings");
+
+/**
+ * Check every option; nothing is sent before this has passed. Options that
+ * carry {@link SETTINGS} take those, and only their key (and `limit`) are
+ * checked.
  * @throws InvalidArgumentError for any invalid option.
  */
 export function readSettings(kind: Kind, options: LockOptions, limit?: number): Settings {
   if (typeof options !== "object" || options === null) {
     throw new InvalidArgumentError(`options must be an object with at least a key, got ${describeValue(options)}`);
+  }
+  const checked = (options as { [SETTINGS]?: Settings })[SETTINGS];
+  if (checked !== undefined) {
+    return {
+      ...checked,
+      key: checkKey(options.key),
+      kind,
+      limit: kind === "semaphore" ? checkLimit(limit) : undefined,
+    };
   }
   if (kind === "lock") checkKnownKeys("DistributedLock options", options, LOCK_KEYS);
   else checkKnownKeys("DistributedSemaphore options", options, SEMAPHORE_KEYS);

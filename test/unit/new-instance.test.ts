@@ -5,10 +5,14 @@
  * acquire() takes no turn), and a holding's AbortController only when its
  * signal is read; servers configured like an earlier instance's are checked
  * but their targets not built again, and those of the instance made last not
- * even checked again. Constructions are counted by wrapping the classes,
- * against a scripted peer that always grants.
+ * even checked again; and an instance a client object makes with no options
+ * of its own takes the client's settings as checked at its construction.
+ * Constructions are counted by wrapping the classes, against a scripted peer
+ * that always grants.
  */
 import { describe, expect, it, vi } from "vitest";
+import { DflockdClient } from "../../src/client.ts";
+import { InvalidArgumentError } from "../../src/errors.ts";
 import { DistributedLock } from "../../src/primitive.ts";
 import { useCountedControllers } from "../support/counted-controllers.ts";
 
@@ -110,3 +114,63 @@ describe("the options check of a new instance", () => {
     expect(() => new DistributedLock({ key: "k", servers })).toThrow(/port must be/);
   });
 });
+
+describe("an instance a client object makes with no options of its own", () => {
+  /** Hooks whose every read is counted: a check of the options reads each one. */
+  class CountedHooks {
+    reads = 0;
+    get acquired(): () => void {
+      this.reads++;
+      return () => {};
+    }
+  }
+
+  it("takes the client's options as checked once: a lock or semaphore reads none of them again", () => {
+    const hooks = new CountedHooks();
+    const client = new DflockdClient({ servers: ["10.0.0.1:7001"], leaseTtlS: 7, hooks });
+    try {
+      const read = hooks.reads;
+      expect(read).toBeGreaterThan(0);
+      for (let i = 0; i < 5; i++) client.lock(`k${i}`).close();
+      client.semaphore("s", 3).close();
+      expect(hooks.reads).toBe(read);
+      // Options of its own are merged with the client's and checked in full, as before.
+      client.lock("k", { acquireTimeoutS: 1 }).close();
+      expect(hooks.reads).toBeGreaterThan(read);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("gets the client's settings, its own key and limit, and their checks", () => {
+    const client = new DflockdClient({ servers: ["10.0.0.1:7001", "10.0.0.2:7002"], leaseTtlS: 7 });
+    try {
+      for (const key of ["a", "b", "c", "d"]) {
+        expect(client.lock(key).toJSON()).toEqual(client.lock(key, {}).toJSON());
+      }
+      const sem = client.semaphore("s", 3);
+      expect(sem.limit).toBe(3);
+      expect(sem.toJSON()).toEqual(client.semaphore("s", 3, {}).toJSON());
+      const thrown = (make: () => unknown): unknown => {
+        try {
+          make();
+        } catch (err) {
+          return err;
+        }
+        return undefined;
+      };
+      for (const [fast, merged] of [
+        [() => client.lock(""), () => client.lock("", {})],
+        [() => client.semaphore("s", 0), () => client.semaphore("s", 0, {})],
+        [() => client.semaphore("", 0), () => client.semaphore("", 0, {})],
+      ] as const) {
+        const err = thrown(fast);
+        expect(err).toBeInstanceOf(InvalidArgumentError);
+        expect((err as Error).message).toBe((thrown(merged) as Error).message);
+      }
+    } finally {
+      client.close();
+    }
+  });
+});
+

@@ -1,0 +1,96 @@
+/**
+ * Which options a client object takes, which of them each of its locks and
+ * semaphores may override, and the options such an instance is made with.
+ *
+ * @module
+ */
+import type { ClientLockOptions } from "./client.ts";
+import { InvalidArgumentError } from "./errors.ts";
+import { LOCK_KEYS, SETTINGS, type SemaphoreOptions, type Settings } from "./options.ts";
+import { type ConnectionPool, POOL } from "./pool.ts";
+import { checkKnownKeys } from "./validate.ts";
+import { WIRE_WAIT } from "./wire-wait.ts";
+
+/** The options `new DflockdClient()` takes. */
+export const CLIENT_KEYS: ReadonlySet<string> = new Set([
+  ...[...LOCK_KEYS].filter((k) => k !== "key"),
+  "maxIdlePerServer",
+  "maxIdleClosesPerSecond",
+  "idleTimeoutS",
+]);
+
+/** The options `client.lock()` and `client.semaphore()` take, each overriding the client's. */
+export const CLIENT_LOCK_KEYS: ReadonlySet<string> = new Set([
+  "acquireTimeoutS",
+  "leaseTtlS",
+  "renewRatio",
+  "requestTimeoutMs",
+  "safetyMarginMs",
+  "maxHoldS",
+  "onLost",
+  "hooks",
+]);
+
+/** The client's own settings, which an instance may not override (named in the error). */
+const CONNECTION_KEYS = [
+  "servers",
+  "host",
+  "port",
+  "shardingStrategy",
+  "tls",
+  "auth",
+  "connectTimeoutMs",
+  "serverReadTimeoutS",
+  "maxIdlePerServer",
+  "maxIdleClosesPerSecond",
+  "idleTimeoutS",
+  "runtime",
+] as const;
+
+/** What a client makes its instances from. */
+export interface ClientBase {
+  /** The client's options, less the pool's, with the servers as checked `[host, port]` pairs. */
+  readonly options: object;
+  /** The same options, checked once at the client's construction (for a placeholder key). */
+  readonly settings: Settings;
+  /** The client's pool. */
+  readonly pool: ConnectionPool;
+}
+
+/**
+ * The options for an instance on `key` (a semaphore's with `limit`) made by
+ * the client `base`. With no `options` of its own, it takes the client's
+ * checked settings: its constructor checks only `key` and `limit` (see
+ * `readSettings()`), where a merge would check the client's options again for
+ * every instance. Otherwise `options` override the client's, all checked by
+ * the constructor.
+ * @throws InvalidArgumentError for options that are not an object, or name a
+ * setting of the client's or an unknown one.
+ */
+export function instanceOptions(
+  base: ClientBase,
+  key: string,
+  options: ClientLockOptions | undefined,
+  limit?: number,
+): SemaphoreOptions {
+  if (options === undefined) return { key, limit, [SETTINGS]: base.settings, [POOL]: base.pool } as SemaphoreOptions;
+  if (typeof options !== "object" || options === null) {
+    throw new InvalidArgumentError("lock options must be an object");
+  }
+  for (const k of CONNECTION_KEYS) {
+    if (k in options) {
+      throw new InvalidArgumentError(`${k} is the client's setting; give it to new DflockdClient(), not per lock`);
+    }
+  }
+  checkKnownKeys("lock options", options, CLIENT_LOCK_KEYS);
+  const merged: Record<string | symbol, unknown> = { ...base.options };
+  // An explicit undefined keeps the client's default, as leaving the key out does.
+  for (const [k, v] of Object.entries(options)) if (v !== undefined) merged[k] = v;
+  merged.key = key;
+  if (limit !== undefined) merged.limit = limit;
+  merged[POOL] = base.pool;
+  // The command line's internal option (a symbol, so Object.entries() above does not carry it).
+  const wire = (options as { [WIRE_WAIT]?: unknown })[WIRE_WAIT];
+  if (wire !== undefined) merged[WIRE_WAIT] = wire;
+  return merged as unknown as SemaphoreOptions;
+}
