@@ -18,7 +18,7 @@ export const DEFAULT_MAX_IDLE = 64;
 /** Idle connections closed per second per server, at most, by default; and one a second at least (the gap in ms). */
 export const DEFAULT_MAX_CLOSES_PER_SECOND = 100;
 const MAX_CLOSE_GAP_MS = 1000;
-/** How long one beyond maxIdle stays idle before it may close (ms): in a busy pool, idle is only between uses. */
+/** How long one beyond maxIdle stays idle before it may close (ms): one lent again within it is kept. */
 const SURPLUS_IDLE_MS = 1000;
 
 /** The idle connections of one server. */

@@ -103,15 +103,20 @@ export class Operations {
       } catch (err) {
         // A cluster follower: ask the leader it names, if it is one of the servers (leader.ts).
         to = leaderTarget(err, s.targets, redirects++);
-        if (to === undefined) throw err;
+        // A try on a shared connection that a slow server left unanswered for requestTimeoutMs: a caller who
+        // may wait asks again, blocking, on a connection of its own, as an idle one would have had it wait.
+        // (The try's late grant, if any, is given back on the shared connection, ahead of the new request.)
+        const slow = to === undefined && shared && waitS > 0 && err instanceof LockError && err.code === "TIMEOUT";
+        if (to === undefined && !slow) throw err;
         if (waitS > 0) {
           // A follower may answer only after blocking: nothing is held, and the call times out as a
-          // `timeout` reply would once no whole second is left.
+          // `timeout` reply would once no whole second is left (a slow server's call, with its error).
           deadline ??= a.sentAt + waitS * 1000;
           leftS = Math.floor((deadline - performance.now()) / 1000);
+          if (leftS <= 0 && slow) throw err;
           if (leftS <= 0) return false;
         }
-        how = "any";
+        how = slow ? "own" : "any";
         continue;
       }
       if (grant === RETRY) {

@@ -63,6 +63,8 @@ describe("error_not_leader on a renewal (scripted fake follower)", () => {
     await until(() => server.count("n") >= 2, 5_000, "a second renewal");
     const [first, second] = server.requests.filter((r) => r.cmd === "n");
     expect(first?.conn).toBe(second?.conn);
+    // The server has seen the request; its reply may still be on the way.
+    await until(() => lock.state === "held", 2_000, "the renewal's reply");
     expect(lock.held).toBe(true);
     expect(lock.state).toBe("held");
     expect(lost).toEqual([]);

@@ -173,4 +173,3 @@ describe("an instance a client object makes with no options of its own", () => {
     }
   });
 });
-

@@ -108,7 +108,8 @@ describe("a try on a shared connection behind a slow server", () => {
     const onLost = vi.fn();
     const [a, peer0] = await holding("a", { onLost, leaseTtlS: 30 });
     peer0.onRequest = undefined; // the server is slow: nothing is answered for now
-    const b = new DistributedLock({ key: "b", leaseTtlS: 10, servers, requestTimeoutMs: 1000 });
+    // No time to wait on a connection of its own after the try (see pool.test.ts for a caller that has it).
+    const b = new DistributedLock({ key: "b", leaseTtlS: 10, servers, requestTimeoutMs: 1000, acquireTimeoutS: 0 });
     const p = b.acquire().catch((e: unknown) => e);
     expect(await peer0.nextRequest(2)).toEqual(["l", "b", "0 10"]);
     await tick(1000);
@@ -135,7 +136,7 @@ describe("a try on a shared connection behind a slow server", () => {
     expect(await a.acquire()).toBe(true);
     const peer0 = rt.peers[0] as PeerEnd;
     peer0.onRequest = undefined;
-    const b = client.lock("b");
+    const b = client.lock("b", { acquireTimeoutS: 0 });
     const p = b.acquire().catch((e: unknown) => e);
     await peer0.nextRequest(2);
     await tick(1000);
@@ -220,7 +221,7 @@ describe("a slow server and a shared connection", () => {
     expect(await a.acquire()).toBe(true);
     server.stall();
     const c = client
-      .lock("c")
+      .lock("c", { acquireTimeoutS: 0 })
       .acquire()
       .catch((e: unknown) => e);
     await tick(5000);
