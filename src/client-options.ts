@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ClientLockOptions } from "./client.ts";
+import type { ClientLockOptions, ClientOptions } from "./client.ts";
 import { InvalidArgumentError } from "./errors.ts";
 import { LOCK_KEYS, SETTINGS, type SemaphoreOptions, type Settings } from "./options.ts";
 import { type ConnectionPool, POOL } from "./pool.ts";
@@ -47,9 +47,26 @@ const CONNECTION_KEYS = [
   "runtime",
 ] as const;
 
+/**
+ * A client's options as its instances with options of their own merge them:
+ * as they are now, like the settings checked from them. The servers as the
+ * checked `[host, port]` pairs (when given as `servers`), the hooks as
+ * checked, a `tls` object copied.
+ */
+export function readOnce(
+  options: Omit<ClientOptions, "maxIdlePerServer" | "maxIdleClosesPerSecond" | "idleTimeoutS">,
+  settings: Settings,
+  servers: ReadonlyArray<readonly [string, number]>,
+): object {
+  const read: Record<string, unknown> = { ...options, hooks: settings.hooks };
+  if (options.servers !== undefined) read.servers = servers;
+  if (typeof options.tls === "object" && options.tls !== null) read.tls = { ...options.tls };
+  return read;
+}
+
 /** What a client makes its instances from. */
 export interface ClientBase {
-  /** The client's options, less the pool's, with the servers as checked `[host, port]` pairs. */
+  /** The client's options, less the pool's, as {@link readOnce} took them. */
   readonly options: object;
   /** The same options, checked once at the client's construction (for a placeholder key). */
   readonly settings: Settings;

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { CLIENT_KEYS, CLIENT_LOCK_KEYS, type ClientBase, instanceOptions } from "./client-options.ts";
+import { CLIENT_KEYS, CLIENT_LOCK_KEYS, type ClientBase, instanceOptions, readOnce } from "./client-options.ts";
 import { describeClient } from "./describe.ts";
 import { InvalidArgumentError, LockError } from "./errors.ts";
 import type { HeldLocks } from "./held-locks.ts";
@@ -134,7 +134,9 @@ export class DflockdClient {
   readonly #multi: MultiHost;
 
   /**
-   * Checks the options; nothing connects until a lock is used.
+   * Checks the options; nothing connects until a lock is used. They are
+   * read now, once: changing them afterwards (a `hooks` or `tls` object
+   * included) changes none of the client's locks.
    * @param options See {@link ClientOptions}; all optional.
    * @throws InvalidArgumentError for any invalid option.
    */
@@ -149,7 +151,7 @@ export class DflockdClient {
     // Servers as checked pairs, read by each lock on the fast path ("host:port" is parsed once, here).
     this.#targets = settings.targets;
     this.#base = {
-      options: rest.servers === undefined ? rest : { ...rest, servers: this.servers },
+      options: readOnce(rest, settings, this.servers),
       settings,
       pool: clientPool(maxIdlePerServer, maxIdleClosesPerSecond, idleTimeoutS),
     };

@@ -102,12 +102,17 @@ export class Operations {
         }
       } catch (err) {
         // A cluster follower: ask the leader it names, if it is one of the servers (leader.ts).
-        to = leaderTarget(err, s.targets, redirects++);
+        const leader = leaderTarget(err, s.targets, redirects);
         // A try on a shared connection that a slow server left unanswered for requestTimeoutMs: a caller who
-        // may wait asks again, blocking, on a connection of its own, as an idle one would have had it wait.
-        // (The try's late grant, if any, is given back on the shared connection, ahead of the new request.)
-        const slow = to === undefined && shared && waitS > 0 && err instanceof LockError && err.code === "TIMEOUT";
-        if (to === undefined && !slow) throw err;
+        // may wait asks the same server again, blocking, on a connection of its own, as an idle one would have
+        // had it wait. (The try's late grant, if any, is released, or its connection closed, once it arrives;
+        // a lock's blocking request is granted only after that.)
+        const slow = leader === undefined && shared && waitS > 0 && err instanceof LockError && err.code === "TIMEOUT";
+        if (leader === undefined && !slow) throw err;
+        if (leader !== undefined) {
+          redirects++;
+          to = leader;
+        }
         if (waitS > 0) {
           // A follower may answer only after blocking: nothing is held, and the call times out as a
           // `timeout` reply would once no whole second is left (a slow server's call, with its error).

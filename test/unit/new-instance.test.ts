@@ -13,6 +13,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { DflockdClient } from "../../src/client.ts";
 import { InvalidArgumentError } from "../../src/errors.ts";
+import type { LockHooks } from "../../src/hooks.ts";
 import { DistributedLock } from "../../src/primitive.ts";
 import { useCountedControllers } from "../support/counted-controllers.ts";
 
@@ -134,9 +135,23 @@ describe("an instance a client object makes with no options of its own", () => {
       for (let i = 0; i < 5; i++) client.lock(`k${i}`).close();
       client.semaphore("s", 3).close();
       expect(hooks.reads).toBe(read);
-      // Options of its own are merged with the client's and checked in full, as before.
+      // Options of its own are merged with the client's as read then.
       client.lock("k", { acquireTimeoutS: 1 }).close();
-      expect(hooks.reads).toBeGreaterThan(read);
+      expect(hooks.reads).toBe(read);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("a client reads its options once: a hooks object changed later reaches none of its locks", async () => {
+    const seen: string[] = [];
+    const hooks: LockHooks = { acquired: (e) => seen.push(`then ${e.key}`) };
+    const client = new DflockdClient({ servers: ["127.0.0.1:7901"], leaseTtlS: 10, hooks });
+    try {
+      hooks.acquired = (e) => seen.push(`later ${e.key}`);
+      await client.lock("with-options", {}).withLock(() => {});
+      await client.lock("without").withLock(() => {});
+      expect(seen).toEqual(["then with-options", "then without"]);
     } finally {
       client.close();
     }

@@ -289,65 +289,6 @@ describe("when sharing starts", () => {
   });
 });
 
-describe("a try on a shared connection that a slow server leaves unanswered", () => {
-  /** A server that answers every request 6 s after it came (past requestTimeoutMs, 5 s), granting tokens from `first`. */
-  function slow(peer: PeerEnd, first: number): void {
-    let n = first;
-    peer.onRequest = ([cmd]) => {
-      const reply = cmd === "l" ? `ok ${token(++n)} 60\n` : "ok\n";
-      setTimeout(() => peer.send(reply), 6_000);
-    };
-  }
-
-  async function sharedThenSlow(acquireTimeoutS: number): Promise<[DistributedLock[], PeerEnd, PeerEnd]> {
-    rt.onPeer = serve;
-    sharedPool.shareAfter = 2;
-    const locks = ["a", "b", "c"].map((key) => new DistributedLock({ key, leaseTtlS: 60, acquireTimeoutS }));
-    expect(await Promise.all([locks[0]?.acquire(), locks[1]?.acquire()])).toEqual([true, true]);
-    await locks[1]?.release();
-    const [shared, idle] = rt.peers as [PeerEnd, PeerEnd];
-    slow(shared, 100);
-    slow(idle, 200);
-    return [locks, shared, idle];
-  }
-
-  it("is asked again, blocking, on a connection of its own with the time left; its late grant is given back", async () => {
-    const [locks, shared, idle] = await sharedThenSlow(30);
-    try {
-      const got = locks[2]?.acquire().catch((e: unknown) => e);
-      await tick(5_000);
-      // Given up on the shared connection after requestTimeoutMs; 25 whole seconds left.
-      expect(idle.requests.at(-1)).toEqual(["l", "c", "25 60"]);
-      await tick(1_000);
-      // The try's late grant is released on the shared connection, ahead of the blocking request's grant.
-      expect(shared.requests.filter((r) => r[1] === "c")).toEqual([
-        ["l", "c", "0 60"],
-        ["r", "c", token(101)],
-      ]);
-      await tick(5_000);
-      expect(await got).toBe(true);
-      expect(locks[2]?.token).toBe(token(201));
-    } finally {
-      for (const l of locks) l.close();
-    }
-  });
-
-  it("rejects as before when the caller's time is spent by then", async () => {
-    const [locks] = await sharedThenSlow(3);
-    try {
-      const got = locks[2]?.acquire().catch((e: unknown) => e);
-      await tick(5_000);
-      expect(await got).toMatchObject({
-        code: "TIMEOUT",
-        message: expect.stringContaining("shared with other holdings"),
-      });
-      expect(rt.peers[1]?.requests.map((r) => r[0])).toEqual(["l", "r"]);
-    } finally {
-      for (const l of locks) l.close();
-    }
-  });
-});
-
 describe("one retry on a fresh connection", () => {
   async function pooledPeer(lock: DistributedLock): Promise<PeerEnd> {
     rt.onPeer = serve;
