@@ -302,7 +302,7 @@ export class Attempts implements AttemptSide {
       const timer = backgroundTimer(() => {
         // A connection this slow takes no new tries; the holdings on it stay.
         d.pool.retire(link);
-        giveUp(lateTry(d.s, command, timeoutMs), "failed");
+        giveUp(lateTry(d.s, link, command, timeoutMs), "failed");
       }, timeoutMs);
       const settle = (): boolean => {
         clearTimeout(timer);
@@ -337,9 +337,9 @@ export class Attempts implements AttemptSide {
 }
 
 /** A try on a shared connection unanswered in time: the caller gives up, the connection stays for the others. */
-function lateTry(s: Settings, command: string, timeoutMs: number): ConnectionError {
+function lateTry(s: Settings, link: Link, command: string, timeoutMs: number): ConnectionError {
   return new ConnectionError(
-    `${serverOf(s)}: no reply to "${command}" within ${timeoutMs} ms on a connection shared with other holdings (kept open for them: a slow server is not a lost lock)`,
+    `${serverOf(s, link.conn)}: no reply to "${command}" within ${timeoutMs} ms on a connection shared with other holdings (kept open for them: a slow server is not a lost lock)`,
     { code: "TIMEOUT" },
   );
 }

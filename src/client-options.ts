@@ -6,8 +6,10 @@
  */
 import type { ClientLockOptions, ClientOptions } from "./client.ts";
 import { InvalidArgumentError } from "./errors.ts";
+import type { TlsOptions } from "./open.ts";
 import { LOCK_KEYS, SETTINGS, type SemaphoreOptions, type Settings } from "./options.ts";
 import { type ConnectionPool, POOL } from "./pool.ts";
+import type { TlsSettings } from "./transport.ts";
 import { checkKnownKeys } from "./validate.ts";
 import { WIRE_WAIT } from "./wire-wait.ts";
 
@@ -49,9 +51,12 @@ const CONNECTION_KEYS = [
 
 /**
  * A client's options as its instances with options of their own merge them:
- * as they are now, like the settings checked from them. The servers as the
- * checked `[host, port]` pairs (when given as `servers`), the hooks as
- * checked, a `tls` object copied.
+ * as they were read when the client was made, like the settings checked from
+ * them (which instances without options take). The servers as the checked
+ * `[host, port]` pairs (when given as `servers`), the hooks as checked, and a
+ * `tls` object as the TLS options that give the checked TLS settings again
+ * (its fields may be inherited or later changed: a copy of the object would
+ * miss or follow them).
  */
 export function readOnce(
   options: Omit<ClientOptions, "maxIdlePerServer" | "maxIdleClosesPerSecond" | "idleTimeoutS">,
@@ -60,8 +65,19 @@ export function readOnce(
 ): object {
   const read: Record<string, unknown> = { ...options, hooks: settings.hooks };
   if (options.servers !== undefined) read.servers = servers;
-  if (typeof options.tls === "object" && options.tls !== null) read.tls = { ...options.tls };
+  const tls = settings.targets[0]?.open.tls;
+  if (typeof options.tls === "object" && options.tls !== null && tls !== undefined) read.tls = tlsOptionsOf(tls);
   return read;
+}
+
+/** TLS options that resolve (`resolveTls()`) to `tls` again. */
+function tlsOptionsOf(tls: TlsSettings): TlsOptions {
+  const out: TlsOptions = { insecureSkipVerify: !tls.verify };
+  if (tls.ca !== undefined) out.ca = [...tls.ca];
+  if (tls.cert !== undefined) out.cert = tls.cert;
+  if (tls.key !== undefined) out.key = tls.key;
+  if (tls.serverName !== undefined) out.serverName = tls.serverName;
+  return out;
 }
 
 /** What a client makes its instances from. */

@@ -61,17 +61,23 @@ describe("a try on a shared connection that a slow server leaves unanswered", ()
     }
   });
 
-  it("after a cluster redirect, is asked of the leader again, not of the follower", async () => {
+  /** Two servers, a follower that names the leader and the leader; "a" held on the leader, "c" sharded to the follower. */
+  function cluster(acquireTimeoutS: number): [DistributedLock, DistributedLock] {
     const servers: [string, number][] = [
-      ["127.0.0.1", 7801], // a follower, naming the leader
-      ["127.0.0.1", 7802], // the leader
+      ["127.0.0.1", 7801],
+      ["127.0.0.1", 7802],
     ];
     rt.onPeer = (peer) => {
       if (peer.target.port === 7801) peer.onRequest = () => peer.send("error_not_leader 127.0.0.1:7802\n");
       else serve(peer);
     };
     const a = new DistributedLock({ key: "a", leaseTtlS: 60, servers, shardingStrategy: () => 1 });
-    const c = new DistributedLock({ key: "c", leaseTtlS: 60, servers, shardingStrategy: () => 0, acquireTimeoutS: 30 });
+    const c = new DistributedLock({ key: "c", leaseTtlS: 60, servers, shardingStrategy: () => 0, acquireTimeoutS });
+    return [a, c];
+  }
+
+  it("after a cluster redirect, is asked of the leader again, not of the follower", async () => {
+    const [a, c] = cluster(30);
     try {
       expect(await a.acquire()).toBe(true);
       const leader = rt.peers[0] as PeerEnd;
@@ -90,6 +96,24 @@ describe("a try on a shared connection that a slow server leaves unanswered", ()
         [7801, ["l c 30 60"]],
         [7802, ["l c 25 60"]],
       ]);
+    } finally {
+      a.close();
+      c.close();
+    }
+  });
+
+  it("after a cluster redirect, names the leader when the caller's time is spent", async () => {
+    const [a, c] = cluster(3);
+    try {
+      expect(await a.acquire()).toBe(true);
+      (rt.peers[0] as PeerEnd).onRequest = undefined; // slow from now on
+      const got = c.acquire().catch((e: unknown) => e);
+      await tick(5_000);
+      // Found in review: the message named the server the key is sharded to, the follower.
+      expect(await got).toMatchObject({
+        code: "TIMEOUT",
+        message: expect.stringMatching(/^127\.0\.0\.1:7802: no reply/),
+      });
     } finally {
       a.close();
       c.close();
