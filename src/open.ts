@@ -127,21 +127,28 @@ export function resolveTls(tls: unknown): TlsSettings | undefined {
   }
   const t = tls as TlsOptions;
   checkKnownKeys("tls", t, TLS_KEYS);
+  // Each field read once: what is checked is what is kept.
+  const { ca: caGiven, serverName, insecureSkipVerify } = t;
   const pem = (what: string, v: unknown): string | undefined => {
     if (v === undefined) return undefined;
     if (typeof v !== "string" || !v.includes("-----BEGIN "))
       throw new InvalidArgumentError(`tls.${what} must be a PEM string`);
     return v;
   };
-  const ca = t.ca === undefined ? undefined : (Array.isArray(t.ca) ? t.ca : [t.ca]).map((c) => pem("ca", c) as string);
+  const caPem = (c: unknown): string => {
+    if (c === undefined) throw new InvalidArgumentError("tls.ca must be a PEM string or a list of them, with no gaps");
+    return pem("ca", c) as string;
+  };
+  // Array.from() visits a list's holes too (as undefined), where map() skips them.
+  const ca = caGiven === undefined ? undefined : Array.isArray(caGiven) ? Array.from(caGiven, caPem) : [caPem(caGiven)];
   const cert = pem("cert", t.cert);
   const key = pem("key", t.key);
   if ((cert === undefined) !== (key === undefined)) throw new InvalidArgumentError("tls.cert and tls.key go together");
-  if (t.serverName !== undefined) checkHost(t.serverName, "tls.serverName");
-  if (t.insecureSkipVerify !== undefined && typeof t.insecureSkipVerify !== "boolean") {
+  if (serverName !== undefined) checkHost(serverName, "tls.serverName");
+  if (insecureSkipVerify !== undefined && typeof insecureSkipVerify !== "boolean") {
     throw new InvalidArgumentError("tls.insecureSkipVerify must be a boolean");
   }
-  return { ca, cert, key, serverName: t.serverName, verify: t.insecureSkipVerify !== true };
+  return { ca, cert, key, serverName, verify: insecureSkipVerify !== true };
 }
 
 /** Everything needed to open a connection. */

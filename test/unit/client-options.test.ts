@@ -1,12 +1,14 @@
 /**
  * What a client object's instances are made with: its options as read when
  * it was made, whether an instance has options of its own (merged with the
- * client's) or not (the client's settings as checked then). Through the
- * scripted in-memory peer, whose targets show the TLS settings each
- * connection was opened with.
+ * client's) or not (the client's settings as checked then); and TLS options
+ * checked as read, each field once. Through the scripted in-memory peer,
+ * whose targets show the TLS settings each connection was opened with.
  */
 import { describe, expect, it } from "vitest";
 import { DflockdClient } from "../../src/client.ts";
+import { InvalidArgumentError } from "../../src/errors.ts";
+import { resolveTls } from "../../src/open.ts";
 import { serve, tick, usePoolTest } from "../support/pool.ts";
 
 const runtime = usePoolTest();
@@ -47,6 +49,35 @@ describe("a client's tls object", () => {
       ca.push(OTHER_CA);
       tls.insecureSkipVerify = true;
       for (const t of await tlsOfBoth(client)) expect(t).toMatchObject({ ca: [CA], verify: true });
+    } finally {
+      client.close();
+    }
+  });
+});
+
+// Found in review: resolveTls() read some fields twice, and took a CA list's gaps.
+describe("tls options are checked as read, each field once", () => {
+  it("a CA list with a missing entry (undefined, or a hole) is refused before anything connects", () => {
+    expect(() => resolveTls({ ca: [undefined as unknown as string] })).toThrow(InvalidArgumentError);
+    const holey: string[] = [];
+    holey[1] = CA;
+    expect(() => new DflockdClient({ servers: ["127.0.0.1:7953"], tls: { ca: holey } })).toThrow(
+      /tls\.ca must be a PEM string or a list of them/,
+    );
+  });
+
+  it("a serverName getter's later answer reaches no lock unchecked", () => {
+    let reads = 0;
+    const tls = {
+      get serverName(): string {
+        return reads++ === 0 ? "locks.internal" : "not a host";
+      },
+    };
+    const client = new DflockdClient({ servers: ["127.0.0.1:7954"], tls });
+    try {
+      expect(reads).toBe(1);
+      expect(() => client.lock("k", {}).close()).not.toThrow();
+      expect(client.lock("k").toJSON().server).toBe("127.0.0.1:7954");
     } finally {
       client.close();
     }
