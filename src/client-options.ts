@@ -61,10 +61,9 @@ const CONNECTION_KEYS = [
 export function readOnce(
   options: Omit<ClientOptions, "maxIdlePerServer" | "maxIdleClosesPerSecond" | "idleTimeoutS">,
   settings: Settings,
-  servers: ReadonlyArray<readonly [string, number]>,
 ): object {
   const read: Record<string, unknown> = { ...options, hooks: settings.hooks };
-  if (options.servers !== undefined) read.servers = servers;
+  if (options.servers !== undefined) read.servers = settings.targets.map((t) => [t.open.host, t.open.port]);
   const tls = settings.targets[0]?.open.tls;
   if (typeof options.tls === "object" && options.tls !== null && tls !== undefined) read.tls = tlsOptionsOf(tls);
   return read;

@@ -130,7 +130,6 @@ const NOBODY: LinkUser = { linkClosed: () => {} };
 export class DflockdClient {
   /** Its options (checked, and as given), and its pool: what its instances are made from. */
   readonly #base: ClientBase;
-  readonly #targets: ReadonlyArray<Target>;
   readonly #multi: MultiHost;
 
   /**
@@ -148,10 +147,8 @@ export class DflockdClient {
     const { maxIdlePerServer, maxIdleClosesPerSecond, idleTimeoutS, ...rest } = options;
     // Check everything now, with a placeholder key.
     const settings = readSettings("lock", { ...rest, key: "-" });
-    // Servers as checked pairs, read by each lock on the fast path ("host:port" is parsed once, here).
-    this.#targets = settings.targets;
     this.#base = {
-      options: readOnce(rest, settings, this.servers),
+      options: readOnce(rest, settings),
       settings,
       pool: clientPool(maxIdlePerServer, maxIdleClosesPerSecond, idleTimeoutS),
     };
@@ -170,7 +167,7 @@ export class DflockdClient {
 
   /** The servers, as `[host, port]` pairs, in sharding order. */
   get servers(): ReadonlyArray<readonly [string, number]> {
-    return this.#targets.map((t) => [t.open.host, t.open.port] as const);
+    return this.#base.settings.targets.map((t) => [t.open.host, t.open.port] as const);
   }
 
   /**
@@ -186,7 +183,7 @@ export class DflockdClient {
    * ```
    */
   toString(): string {
-    return describeClient(this.#targets, this.closed);
+    return describeClient(this.#base.settings.targets, this.closed);
   }
 
   /**
@@ -304,7 +301,7 @@ export class DflockdClient {
    * ```
    */
   stats(): Promise<ServerStats[]> {
-    return Promise.all(this.#targets.map((t) => this.#statsOf(t)));
+    return Promise.all(this.#base.settings.targets.map((t) => this.#statsOf(t)));
   }
 
   /**
