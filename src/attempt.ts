@@ -127,28 +127,45 @@ export class Attempts implements AttemptSide {
       d.use(lent, epoch);
       return epoch;
     }
-    return this.#dial(target, epoch, signal).then((conn) => {
-      const link = pool.attach(conn, target.poolKey, d.id, d);
+    return this.#connect(target, epoch, signal, how === "any").then((link) => {
       if (d.use(link, epoch)) return epoch;
-      // Closed (or released) between the connect and this continuation: nothing was sent on it.
+      // Closed (or released) between the connect and this continuation: nothing was sent on it. A connection
+      // opened for sharing stays, for the others who joined it.
       const closed = new LockError(`${quote(d.key)} was closed while connecting`, "ABORTED");
-      pool.leave(link, d.id, false, d.s.readTimeoutMs, closed);
+      pool.leave(link, d.id, !link.exclusive, d.s.readTimeoutMs, closed);
       throw closed;
     });
   }
 
-  /** Open a new connection to `target` for attempt `epoch`: cancelled by close() or `signal`. */
-  async #dial(target: Target, epoch: number, signal: AbortSignal | undefined): Promise<Connection> {
+  /**
+   * A new connection to `target` for attempt `epoch`: one being opened for
+   * sharing (`share`, once the server has enough: `pool.join()`), else one
+   * of its own. Cancelled by close() or `signal` (a shared one's connect
+   * only once everyone waiting for it has left).
+   */
+  async #connect(target: Target, epoch: number, signal: AbortSignal | undefined, share: boolean): Promise<Link> {
     const d = this.#d;
+    const pool = d.pool;
     const attempt = new AbortController();
     this.#connecting = attempt;
-    let conn: Connection;
     const connectStart = now();
     // close() aborts `attempt`; the caller's signal is raced (and closes the connection) the same way.
     const onAbort = (): void => attempt.abort(abortError(signal));
     signal?.addEventListener("abort", onAbort, { once: true });
+    let joining: Promise<Link> | undefined;
     try {
-      conn = await openConnection(target.open, attempt.signal);
+      joining = share ? pool.join(target.poolKey, target.open, d.id, d, attempt.signal) : undefined;
+      // Its connect time is no round trip of this attempt's: the first reply samples one.
+      if (joining !== undefined) return await joining;
+      pool.dialing(target.poolKey, 1);
+      let conn: Connection;
+      try {
+        conn = await openConnection(target.open, attempt.signal);
+      } finally {
+        pool.dialing(target.poolKey, -1);
+      }
+      d.lease.sampleRtt(now() - connectStart);
+      return pool.attach(conn, target.poolKey, d.id, d);
     } catch (err) {
       d.endAttempt(epoch, "failed", err instanceof LockError ? err : undefined);
       throw err;
@@ -156,8 +173,6 @@ export class Attempts implements AttemptSide {
       signal?.removeEventListener("abort", onAbort);
       if (this.#connecting === attempt) this.#connecting = undefined;
     }
-    d.lease.sampleRtt(now() - connectStart);
-    return conn;
   }
 
   /**

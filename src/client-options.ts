@@ -6,11 +6,13 @@
  */
 import type { ClientLockOptions, ClientOptions } from "./client.ts";
 import { InvalidArgumentError } from "./errors.ts";
+import { DEFAULT_MAX_CLOSES_PER_SECOND, DEFAULT_MAX_IDLE } from "./idle.ts";
+import { DEFAULT_IDLE_TIMEOUT_MS } from "./keepalive.ts";
 import type { TlsOptions } from "./open.ts";
 import { LOCK_KEYS, SETTINGS, type SemaphoreOptions, type Settings } from "./options.ts";
-import { type ConnectionPool, POOL } from "./pool.ts";
+import { ConnectionPool, POOL } from "./pool.ts";
 import type { TlsSettings } from "./transport.ts";
-import { checkKnownKeys } from "./validate.ts";
+import { checkKnownKeys, checkWaitSeconds, describeValue } from "./validate.ts";
 import { WIRE_WAIT } from "./wire-wait.ts";
 
 /** The options `new DflockdClient()` takes. */
@@ -125,4 +127,27 @@ export function instanceOptions(
   const wire = (options as { [WIRE_WAIT]?: unknown })[WIRE_WAIT];
   if (wire !== undefined) merged[WIRE_WAIT] = wire;
   return merged as unknown as SemaphoreOptions;
+}
+
+/**
+ * A client's own pool, from its options (`undefined`: the default).
+ * @throws InvalidArgumentError for a bad value.
+ */
+export function clientPool(
+  maxIdlePerServer: unknown,
+  maxIdleClosesPerSecond: unknown,
+  idleTimeoutS: unknown,
+): ConnectionPool {
+  const maxIdle = maxIdlePerServer ?? DEFAULT_MAX_IDLE;
+  if (typeof maxIdle !== "number" || !Number.isInteger(maxIdle) || maxIdle < 0) {
+    throw new InvalidArgumentError(`maxIdlePerServer must be a whole number >= 0, got ${describeValue(maxIdle)}`);
+  }
+  const closeRate = maxIdleClosesPerSecond ?? DEFAULT_MAX_CLOSES_PER_SECOND;
+  if (typeof closeRate !== "number" || Number.isNaN(closeRate) || closeRate <= 0) {
+    throw new InvalidArgumentError(
+      `maxIdleClosesPerSecond must be a number > 0 (Infinity: no limit), got ${describeValue(closeRate)}`,
+    );
+  }
+  const idleS = checkWaitSeconds("idleTimeoutS", idleTimeoutS ?? DEFAULT_IDLE_TIMEOUT_MS / 1000);
+  return new ConnectionPool(maxIdle, true, closeRate, idleS * 1000);
 }

@@ -4,7 +4,14 @@
  *
  * @module
  */
-import { CLIENT_KEYS, CLIENT_LOCK_KEYS, type ClientBase, instanceOptions, readOnce } from "./client-options.ts";
+import {
+  CLIENT_KEYS,
+  CLIENT_LOCK_KEYS,
+  type ClientBase,
+  clientPool,
+  instanceOptions,
+  readOnce,
+} from "./client-options.ts";
 import { describeClient } from "./describe.ts";
 import { InvalidArgumentError, LockError } from "./errors.ts";
 import type { HeldLocks } from "./held-locks.ts";
@@ -12,7 +19,6 @@ import type { Link, LinkUser } from "./link.ts";
 import { holdAll, type LockSpec, type MultiHost, type MultiLockOptions, withLocks } from "./multi.ts";
 import { openConnection } from "./open.ts";
 import { type LockOptions, pickServer, readSettings, type Target } from "./options.ts";
-import { clientPool } from "./pool.ts";
 import { DistributedLock, DistributedSemaphore } from "./primitive.ts";
 import { encodeStats, parseStatsReply, type Stats } from "./protocol.ts";
 import { checkKnownKeys } from "./validate.ts";

@@ -12,7 +12,9 @@
  *   and their renewals and releases go there too. Never two holdings of the
  *   same key, and never a blocking request while anything is held on it.
  *   Once a server has {@link ConnectionPool.shareAfter} connections, an
- *   attempt that may share joins a shared one before it takes an idle one.
+ *   attempt that may share joins a shared one before it takes an idle one;
+ *   with none to join or take, it waits for a connection being opened for
+ *   sharing (sharing-dial.ts), counting those being opened too.
  * - When the last holding leaves cleanly, the connection is *idle* (idle.ts):
  *   lent again while the server's read timeout cannot have cut it (the last
  *   request sent on it, plus the read timeout, less a guard), kept open past
@@ -25,11 +27,12 @@
  */
 import { alarmClock } from "./alarms.ts";
 import type { Connection } from "./connection.ts";
-import { InvalidArgumentError, LockError } from "./errors.ts";
+import { LockError } from "./errors.ts";
 import { DEFAULT_MAX_CLOSES_PER_SECOND, DEFAULT_MAX_IDLE, IdleConnections } from "./idle.ts";
 import { DEFAULT_IDLE_TIMEOUT_MS } from "./keepalive.ts";
 import { Link, type LinkUser } from "./link.ts";
-import { checkWaitSeconds, describeValue } from "./validate.ts";
+import { type OpenSettings, openConnection } from "./open.ts";
+import { SharingDial } from "./sharing-dial.ts";
 
 export { DEFAULT_MAX_CLOSES_PER_SECOND, DEFAULT_MAX_IDLE } from "./idle.ts";
 /** Holdings placed on one shared connection, at most: bounds what one lost connection takes with it. */
@@ -40,8 +43,7 @@ export const MAX_SHARED = 64;
  * keep apart what a broken connection takes with it. Beyond it, sharing is
  * also the faster: the server reads many requests per connection, and the
  * client many replies per read (against dflockd v1.10.0 at 10 and 50
- * workers, 1.2 to 1.8 times the operations a second of 64, on Node, Bun and
- * Deno).
+ * workers, 1.2 to 1.8 times the operations a second of 64, on every runtime).
  */
 export const DEFAULT_SHARE_AFTER = 8;
 
@@ -56,6 +58,10 @@ interface Server {
   readonly shared: Link[];
   /** Connections open to this server, in any state. */
   open: number;
+  /** Connections being opened to this server: an attempt's own, and those for sharing (`dials`). */
+  dialing: number;
+  /** Connections being opened for sharing, that attempts may join (sharing-dial.ts). */
+  readonly dials: SharingDial[];
 }
 
 /**
@@ -102,8 +108,7 @@ export class ConnectionPool {
     this.#users = trackUsers ? new Set() : undefined;
   }
 
-  /** `true` once {@link close} was called. */
-  get closed(): boolean {
+  /** `true` once {@link close} was called. */ get closed(): boolean {
     return this.#closed;
   }
 
@@ -126,10 +131,9 @@ export class ConnectionPool {
    * may go there). Else an idle one, to itself (`exclusive`); else
    * `undefined`, and the caller opens one and {@link attach}es it.
    *
-   * Shared before idle: after a burst (say 1,000 first acquisitions at once,
-   * each opening a connection), lending idle ones first would keep every one
-   * in use, and the server would go on serving one connection per holding;
-   * joining those that hold lets the surplus idle, for the reaper to close.
+   * Shared before idle: lending idle ones first would keep every connection
+   * ever opened in use, one per holding; joining those that hold lets the
+   * surplus idle, for the reaper to close.
    * @throws LockError `ABORTED` once the pool is closed.
    */
   lend(poolKey: string, id: string, user: LinkUser, share: boolean): Link | undefined {
@@ -152,14 +156,47 @@ export class ConnectionPool {
     return idle;
   }
 
-  /** A link for a connection `user` just opened for lock `id`, to itself. */
-  attach(conn: Connection, poolKey: string, id: string, user: LinkUser): Link {
+  /**
+   * For an attempt that may share, and was lent nothing: once the server
+   * has {@link shareAfter} connections open or opening, wait for one being
+   * opened for sharing, as lock `id` (sharing-dial.ts), starting one if no
+   * such connection has room; `undefined` below that, for the caller to
+   * open one of its own ({@link dialing}, then {@link attach}). The link
+   * the promise brings is shared (not exclusive) and lists `id` as a user.
+   * `signal` aborting leaves the wait (rejects it with its reason).
+   * @throws LockError `ABORTED` once the pool is closed.
+   */
+  join(
+    poolKey: string,
+    open: OpenSettings,
+    id: string,
+    user: LinkUser,
+    signal: AbortSignal,
+  ): Promise<Link> | undefined {
+    if (this.#closed) throw new LockError("the client was closed", "ABORTED");
+    const found = this.#servers.get(poolKey);
+    // The first connection to a server is always an attempt's own.
+    if (found === undefined || found.open + found.dialing < Math.max(1, this.shareAfter)) return undefined;
+    const dial =
+      found.dials.find((x) => x.admits(id, open.connectTimeoutMs, MAX_SHARED)) ?? this.#dial(poolKey, found, open);
+    return dial.join(id, user, signal);
+  }
+
+  /** An attempt of its own starts (`+1`) or ends (`-1`) opening a connection to server `poolKey`. */
+  dialing(poolKey: string, delta: 1 | -1): void {
+    this.#server(poolKey).dialing += delta;
+    this.#forget(poolKey);
+  }
+
+  /** A link for a connection `user` just opened for lock `id`, to itself (for no one yet: `id` undefined). */
+  attach(conn: Connection, poolKey: string, id: string | undefined, user: LinkUser | undefined): Link {
     const server = this.#server(poolKey);
     server.open++;
     const link = new Link(conn, poolKey, () => {
-      if (--server.open === 0) this.#servers.delete(poolKey);
+      server.open--;
+      this.#forget(poolKey);
     });
-    link.users.set(id, user);
+    if (id !== undefined) link.users.set(id, user as LinkUser);
     return link;
   }
 
@@ -168,9 +205,7 @@ export class ConnectionPool {
     if (!link.users.has(id)) return;
     link.exclusive = false;
     if (link.slot !== -1 || link.conn.closed || this.#closed) return;
-    const shared = this.#server(link.poolKey).shared;
-    link.slot = shared.length;
-    shared.push(link);
+    this.#list(link);
   }
 
   /**
@@ -261,10 +296,57 @@ export class ConnectionPool {
   #server(poolKey: string): Server {
     let server = this.#servers.get(poolKey);
     if (server === undefined) {
-      server = { shared: [], open: 0 };
+      server = { shared: [], open: 0, dialing: 0, dials: [] };
       this.#servers.set(poolKey, server);
     }
     return server;
+  }
+
+  /** `link` takes tries from other instances now. */
+  #list(link: Link): void {
+    const shared = this.#server(link.poolKey).shared;
+    link.slot = shared.length;
+    shared.push(link);
+  }
+
+  /** Sharing dial `dial` to `server` settled: no longer opening, nor joinable. */
+  #dialed(poolKey: string, server: Server, dial: SharingDial): void {
+    server.dialing--;
+    const i = server.dials.indexOf(dial);
+    if (i !== -1) server.dials.splice(i, 1);
+    this.#forget(poolKey);
+  }
+
+  /** Start opening a connection for sharing to `server`. */
+  #dial(poolKey: string, server: Server, open: OpenSettings): SharingDial {
+    const dial = new SharingDial(open.connectTimeoutMs);
+    server.dials.push(dial);
+    server.dialing++;
+    openConnection(open, dial.signal).then(
+      (conn) => {
+        this.#dialed(poolKey, server, dial);
+        if (this.#closed || dial.size === 0) {
+          conn.close();
+          dial.fail(new LockError("the client was closed", "ABORTED"));
+          return;
+        }
+        const link = this.attach(conn, poolKey, undefined, undefined);
+        link.exclusive = false;
+        this.#list(link);
+        dial.deliver(link);
+      },
+      (err: unknown) => {
+        this.#dialed(poolKey, server, dial);
+        dial.fail(err);
+      },
+    );
+    return dial;
+  }
+
+  /** Drop the server's entry once nothing is open or opening to it. */
+  #forget(poolKey: string): void {
+    const server = this.#servers.get(poolKey);
+    if (server !== undefined && server.open === 0 && server.dialing === 0) this.#servers.delete(poolKey);
   }
 
   #unlist(link: Link): void {
@@ -279,29 +361,6 @@ export class ConnectionPool {
       last.slot = i;
     }
   }
-}
-
-/**
- * A client's own pool, from its options (`undefined`: the default).
- * @throws InvalidArgumentError for a bad value.
- */
-export function clientPool(
-  maxIdlePerServer: unknown,
-  maxIdleClosesPerSecond: unknown,
-  idleTimeoutS: unknown,
-): ConnectionPool {
-  const maxIdle = maxIdlePerServer ?? DEFAULT_MAX_IDLE;
-  if (typeof maxIdle !== "number" || !Number.isInteger(maxIdle) || maxIdle < 0) {
-    throw new InvalidArgumentError(`maxIdlePerServer must be a whole number >= 0, got ${describeValue(maxIdle)}`);
-  }
-  const closeRate = maxIdleClosesPerSecond ?? DEFAULT_MAX_CLOSES_PER_SECOND;
-  if (typeof closeRate !== "number" || Number.isNaN(closeRate) || closeRate <= 0) {
-    throw new InvalidArgumentError(
-      `maxIdleClosesPerSecond must be a number > 0 (Infinity: no limit), got ${describeValue(closeRate)}`,
-    );
-  }
-  const idleS = checkWaitSeconds("idleTimeoutS", idleTimeoutS ?? DEFAULT_IDLE_TIMEOUT_MS / 1000);
-  return new ConnectionPool(maxIdle, true, closeRate, idleS * 1000);
 }
 
 /**

@@ -99,11 +99,13 @@ describe("connections, against the run's dflockd", () => {
   });
 
   it("after a burst of connections, holdings join one that holds rather than each taking an idle one", async () => {
-    const c = fresh();
     const n = 16;
+    // A server first gets n connections of their own: the burst opens one per acquire.
+    ConnectionPool.defaultShareAfter = n;
+    const c = fresh();
+    ConnectionPool.defaultShareAfter = 0;
     const locks = Array.from({ length: n }, () => c.lock(key()));
     const before = opened;
-    // Started together, before any holds: each opens a connection.
     expect(await Promise.all(locks.map((l) => l.acquire()))).toEqual(locks.map(() => true));
     expect(opened - before).toBe(n);
     // The first keeps holding; the others release (15 idle connections), then each cycles on its own.
@@ -127,6 +129,19 @@ describe("connections, against the run's dflockd", () => {
     expect(carried.size).toBe(1);
     expect(opened - before).toBe(n);
     await anchor.release();
+  });
+
+  it("a burst of first acquisitions opens shareAfter connections, then one per 64 that wait for it", async () => {
+    ConnectionPool.defaultShareAfter = 4;
+    const c = fresh();
+    ConnectionPool.defaultShareAfter = 0;
+    const locks = Array.from({ length: 4 + 100 }, () => c.lock(key()));
+    const before = opened;
+    expect(await Promise.all(locks.map((l) => l.acquire()))).toEqual(locks.map(() => true));
+    // One per acquire before: 104.
+    expect(opened - before).toBe(4 + 2);
+    expect((await heldKeys()).length).toBeGreaterThanOrEqual(104);
+    await Promise.all(locks.map((l) => l.release()));
   });
 
   it("an idle connection whose server went away is not lent: the next acquire reaches the new server", async () => {

@@ -128,23 +128,33 @@ export class ScriptedRuntime implements Runtime<PeerEnd> {
   readonly name = "scripted";
   readonly peers: PeerEnd[] = [];
   refuse = false;
+  /** While set, connects wait for it (and `refuse` is read when it settles): a connect in progress. */
+  gate: Promise<void> | undefined;
   #waiters: Array<() => void> = [];
 
   /** Called with each new peer as it connects. */
   onPeer: ((peer: PeerEnd) => void) | undefined;
 
   connect(target: DialRequest): DialStep<PeerEnd> {
+    const gate = this.gate;
+    if (gate !== undefined) {
+      return { result: gate.then(() => this.#connectNow(target)) };
+    }
+    return { result: this.#connectNow(target) };
+  }
+
+  #connectNow(target: DialRequest): Promise<PeerEnd> {
     if (this.refuse) {
       const refused = new ConnectionError(`cannot connect to ${target.host}:${target.port}: refused`, {
         cause: new Error("ECONNREFUSED"),
       });
-      return { result: Promise.reject(refused) };
+      return Promise.reject(refused);
     }
     const peer = new PeerEnd(target);
     this.peers.push(peer);
     this.onPeer?.(peer);
     for (const w of this.#waiters.splice(0)) w();
-    return { result: Promise.resolve(peer) };
+    return Promise.resolve(peer);
   }
 
   stream(peer: PeerEnd): ByteStream {

@@ -11,6 +11,7 @@ import { DflockdClient } from "../../src/client.ts";
 import { InvalidArgumentError } from "../../src/errors.ts";
 import { ping } from "../../src/lowlevel.ts";
 import { connect } from "../../src/open.ts";
+import { ConnectionPool, sharedPool } from "../../src/pool.ts";
 import type { DistributedLock } from "../../src/primitive.ts";
 import { PING_REQUEST, parseOkReply } from "../../src/protocol.ts";
 import { serve, servePings, tick, usePoolTest } from "../support/pool.ts";
@@ -20,6 +21,10 @@ const runtime = usePoolTest();
 let rt: ScriptedRuntime;
 beforeEach(() => {
   rt = runtime();
+  // Acquisitions started together here each open a connection of their own, to leave that many idle: none waits
+  // for a connection opened for sharing (which they would from the second on, with the pool tests' shareAfter 0).
+  ConnectionPool.defaultShareAfter = 1000;
+  sharedPool.shareAfter = 1000;
 });
 
 /** The commands `peer` received, with the (fake) time each came at. */

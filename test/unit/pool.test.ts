@@ -38,6 +38,8 @@ describe("reuse through the shared pool", () => {
 
   it("concurrent holdings each get their own connection", async () => {
     rt.onPeer = serve;
+    // Below shareAfter (with 0, a second concurrent acquire would join a connection opened for sharing).
+    sharedPool.shareAfter = 3;
     const locks = ["a", "b", "c"].map((key) => new DistributedLock({ key, leaseTtlS: 10 }));
     expect(await Promise.all(locks.map((l) => l.acquire()))).toEqual([true, true, true]);
     expect(rt.peers).toHaveLength(3);

@@ -1,0 +1,182 @@
+/**
+ * Connections opened for sharing (src/sharing-dial.ts, `ConnectionPool.join`),
+ * through the scripted in-memory peer with fake timers: a burst of first
+ * acquisitions opens `shareAfter` connections of their own and then one per
+ * 64 joiners; a joiner that gives up leaves only itself; the connect is
+ * cancelled once every joiner has left; a failed connect fails every joiner;
+ * one key never waits twice for one connection; a client's close() ends the
+ * wait and leaves no socket open.
+ *
+ * Every test talks to a server port of its own, so that a connection one test
+ * leaves behind is never lent to the next.
+ */
+import { beforeEach, describe, expect, it } from "vitest";
+import { DflockdClient } from "../../src/client.ts";
+import { ConnectionError, LockError } from "../../src/errors.ts";
+import { MAX_SHARED, sharedPool } from "../../src/pool.ts";
+import { DistributedLock } from "../../src/primitive.ts";
+import { serve, tick, usePoolTest } from "../support/pool.ts";
+import type { PeerEnd, ScriptedRuntime } from "../support/scripted-peer.ts";
+
+const runtime = usePoolTest();
+let rt: ScriptedRuntime;
+let port = 7600;
+/** This test's own server. */
+let servers: [string, number][];
+/** Opens every connect waiting at the gate. */
+let open: () => void;
+beforeEach(() => {
+  rt = runtime();
+  servers = [["127.0.0.1", ++port]];
+  rt.onPeer = serve;
+  rt.gate = new Promise<void>((resolve) => {
+    open = () => {
+      rt.gate = undefined;
+      resolve();
+    };
+  });
+});
+
+const lock = (key: string, options: object = {}): DistributedLock =>
+  new DistributedLock({ key, leaseTtlS: 10, servers, ...options });
+
+/** The commands and waits a peer was sent, as "cmd key wait". */
+const sent = (peer: PeerEnd | undefined): string[] => (peer?.requests ?? []).map((r) => r.join(" "));
+
+describe("a burst of first acquisitions", () => {
+  it("opens shareAfter connections of their own, then one per MAX_SHARED joiners, each joiner trying", async () => {
+    sharedPool.shareAfter = 2;
+    const n = 2 + 2 * MAX_SHARED;
+    const locks = Array.from({ length: n }, (_, i) => lock(`k${i}`));
+    const acquired = Promise.all(locks.map((l) => l.acquire()));
+    open();
+    expect(await acquired).toEqual(locks.map(() => true));
+    // Opening one per acquisition made n connections.
+    expect(rt.peers).toHaveLength(4);
+    expect(sent(rt.peers[0])).toEqual(["l k0 10 10"]);
+    const joined = sent(rt.peers[2]);
+    expect(joined).toHaveLength(MAX_SHARED);
+    expect(joined.every((r) => r.endsWith(" 0 10"))).toBe(true);
+    await Promise.all(locks.map((l) => l.release()));
+    expect(sharedPool.shared).toBe(0);
+  });
+
+  it("a joiner whose key is taken asks again, blocking, on a connection of its own", async () => {
+    sharedPool.shareAfter = 1;
+    const a = lock("a");
+    const b = lock("taken");
+    const first = a.acquire();
+    const second = b.acquire({ timeoutS: 5 });
+    rt.onPeer = (peer) => {
+      serve(peer);
+      if (rt.peers.length !== 2) return;
+      const granting = peer.onRequest;
+      peer.onRequest = (request) => {
+        // The try is refused; what comes after it is granted.
+        if (request[2] === "0 10") peer.send("timeout\n");
+        else granting?.(request);
+      };
+    };
+    open();
+    expect(await first).toBe(true);
+    expect(await second).toBe(true);
+    // The connection opened for sharing was left idle by the refused try, and taken, to itself, for the wait.
+    expect(rt.peers).toHaveLength(2);
+    expect(sent(rt.peers[1])).toEqual(["l taken 0 10", "l taken 5 10"]);
+    await Promise.all([a.release(), b.release()]);
+  });
+});
+
+describe("waiting for a connection opened for sharing", () => {
+  it("a joiner that gives up leaves only itself", async () => {
+    sharedPool.shareAfter = 1;
+    const a = lock("own");
+    const own = a.acquire();
+    const quitter = new AbortController();
+    const b = lock("b");
+    const c = lock("c");
+    const gaveUp = b.acquire({ signal: quitter.signal });
+    const stays = c.acquire();
+    quitter.abort();
+    await expect(gaveUp).rejects.toMatchObject({ code: "ABORTED" });
+    expect(b.state).toBe("released");
+    open();
+    expect(await own).toBe(true);
+    expect(await stays).toBe(true);
+    expect(rt.peers).toHaveLength(2);
+    expect(sent(rt.peers[1])).toEqual(["l c 0 10"]);
+    await Promise.all([a.release(), c.release()]);
+  });
+
+  it("the connect is cancelled once every joiner has left, and takes no new joiner meanwhile", async () => {
+    sharedPool.shareAfter = 1;
+    const a = lock("a");
+    const own = a.acquire();
+    const b = lock("b");
+    const c = lock("c");
+    const gaveUp = b.acquire();
+    const closed = c.acquire();
+    b.close();
+    c.close();
+    await expect(gaveUp).rejects.toBeInstanceOf(LockError);
+    await expect(closed).rejects.toBeInstanceOf(LockError);
+    // Joins after the cancel start a connect of their own kind, not the cancelled one.
+    const d = lock("d");
+    const later = d.acquire();
+    open();
+    expect(await own).toBe(true);
+    expect(await later).toBe(true);
+    await tick();
+    // a's, the cancelled one (closed as it opened, nothing sent), and d's.
+    expect(rt.peers).toHaveLength(3);
+    const cancelled = rt.peers.find((p) => p.closedByClient);
+    expect(cancelled).toBeDefined();
+    expect(sent(cancelled)).toEqual([]);
+    expect(rt.peers.filter((p) => sent(p).includes("l d 0 10"))).toHaveLength(1);
+    await Promise.all([a.release(), d.release()]);
+  });
+
+  it("a connect that fails fails every joiner with its error, and the next acquire connects afresh", async () => {
+    sharedPool.shareAfter = 1;
+    const attempts = ["a", "b", "c"].map((k) => lock(k).acquire());
+    rt.refuse = true;
+    open();
+    for (const p of attempts) await expect(p).rejects.toBeInstanceOf(ConnectionError);
+    rt.refuse = false;
+    const d = lock("d");
+    expect(await d.acquire()).toBe(true);
+    expect(rt.peers).toHaveLength(1);
+    expect(sent(rt.peers[0])).toEqual(["l d 10 10"]);
+    await d.release();
+  });
+
+  it("two instances of one key never wait for the same connection", async () => {
+    sharedPool.shareAfter = 1;
+    const a = lock("a");
+    const own = a.acquire();
+    const twins = [lock("k"), lock("k")];
+    const both = twins.map((t) => t.acquire({ timeoutS: 0 }));
+    open();
+    expect(await own).toBe(true);
+    // (This scripted server grants whatever is asked.)
+    expect(await Promise.all(both)).toEqual([true, true]);
+    // Each try went to a connection of its own kind: never two of "k" on one.
+    const carrying = rt.peers.filter((p) => sent(p).some((r) => r.startsWith("l k ")));
+    expect(carrying).toHaveLength(2);
+    await a.release();
+    await Promise.all(twins.map((t) => t.release()));
+  });
+
+  it("a client's close() ends every wait, and the connection, once open, is closed", async () => {
+    sharedPool.shareAfter = 1;
+    const client = new DflockdClient({ servers, leaseTtlS: 10 });
+    const own = client.lock("a").acquire();
+    const joiners = ["b", "c"].map((k) => client.lock(k).acquire());
+    client.close();
+    for (const p of [own, ...joiners]) await expect(p).rejects.toMatchObject({ code: "ABORTED" });
+    open();
+    await tick();
+    expect(rt.peers.every((p) => p.closedByClient)).toBe(true);
+    expect(rt.peers.every((p) => sent(p).length === 0)).toBe(true);
+  });
+});
