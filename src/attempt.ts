@@ -18,6 +18,7 @@ import { openConnection } from "./open.ts";
 import { pickServer, type Settings, serverOf, type Target } from "./options.ts";
 import { commandName } from "./protocol.ts";
 import { sharedPatience } from "./renewals.ts";
+import type { SharingDial } from "./sharing-dial.ts";
 import { backgroundTimer } from "./transport.ts";
 
 const now: () => number = () => performance.now();
@@ -75,6 +76,8 @@ export class Attempts implements AttemptSide {
   #unheld: string | undefined;
   /** Aborted when the generation ends: cancels a connect in progress. */
   #connecting: AbortController | undefined;
+  /** A connection being opened for sharing that this attempt waits for: left when the generation ends. */
+  #joined: SharingDial | undefined;
   /** The connection came from the pool and has not yet answered this attempt: a failure before any reply may be retried. */
   #reused = false;
   /** The send time of the request the last {@link ask} sent (answered or not). */
@@ -100,9 +103,13 @@ export class Attempts implements AttemptSide {
 
   cancelConnect(reason: LockError | undefined): void {
     const connecting = this.#connecting;
-    if (connecting === undefined) return;
+    const joined = this.#joined;
+    if (connecting === undefined && joined === undefined) return;
     this.#connecting = undefined;
-    connecting.abort(reason ?? new LockError(`${quote(this.#d.key)} was released while connecting`, "ABORTED"));
+    this.#joined = undefined;
+    const why = reason ?? new LockError(`${quote(this.#d.key)} was released while connecting`, "ABORTED");
+    connecting?.abort(why);
+    joined?.leave(this.#d.id, this.#d, why);
   }
 
   /**
@@ -127,51 +134,58 @@ export class Attempts implements AttemptSide {
       d.use(lent, epoch);
       return epoch;
     }
-    return this.#connect(target, epoch, signal, how === "any").then((link) => {
+    const dial = how === "any" ? pool.sharingDial(target.poolKey, target.open, d.id) : undefined;
+    const connecting = dial === undefined ? this.#dial(target, epoch, signal) : this.#join(dial, epoch, signal);
+    return connecting.then((link) => {
       if (d.use(link, epoch)) return epoch;
-      // Closed (or released) between the connect and this continuation: nothing was sent on it. A connection
-      // opened for sharing stays, for the others who joined it.
+      // Closed (or released) since: nothing was sent on it. One opened for sharing stays, for the others on it.
       const closed = new LockError(`${quote(d.key)} was closed while connecting`, "ABORTED");
       pool.leave(link, d.id, !link.exclusive, d.s.readTimeoutMs, closed);
       throw closed;
     });
   }
 
-  /**
-   * A new connection to `target` for attempt `epoch`: one being opened for
-   * sharing (`share`, once the server has enough: `pool.join()`), else one
-   * of its own. Cancelled by close() or `signal` (a shared one's connect
-   * only once everyone waiting for it has left).
-   */
-  async #connect(target: Target, epoch: number, signal: AbortSignal | undefined, share: boolean): Promise<Link> {
+  /** A new connection of its own to `target` for attempt `epoch`: cancelled by close() or `signal`. */
+  async #dial(target: Target, epoch: number, signal: AbortSignal | undefined): Promise<Link> {
     const d = this.#d;
     const pool = d.pool;
     const attempt = new AbortController();
     this.#connecting = attempt;
+    let conn: Connection;
     const connectStart = now();
     // close() aborts `attempt`; the caller's signal is raced (and closes the connection) the same way.
     const onAbort = (): void => attempt.abort(abortError(signal));
     signal?.addEventListener("abort", onAbort, { once: true });
-    let joining: Promise<Link> | undefined;
+    pool.dialing(target.poolKey, 1);
     try {
-      joining = share ? pool.join(target.poolKey, target.open, d.id, d, attempt.signal) : undefined;
-      // Its connect time is no round trip of this attempt's: the first reply samples one.
-      if (joining !== undefined) return await joining;
-      pool.dialing(target.poolKey, 1);
-      let conn: Connection;
-      try {
-        conn = await openConnection(target.open, attempt.signal);
-      } finally {
-        pool.dialing(target.poolKey, -1);
-      }
-      d.lease.sampleRtt(now() - connectStart);
-      return pool.attach(conn, target.poolKey, d.id, d);
+      conn = await openConnection(target.open, attempt.signal);
     } catch (err) {
       d.endAttempt(epoch, "failed", err instanceof LockError ? err : undefined);
       throw err;
     } finally {
+      pool.dialing(target.poolKey, -1);
       signal?.removeEventListener("abort", onAbort);
       if (this.#connecting === attempt) this.#connecting = undefined;
+    }
+    d.lease.sampleRtt(now() - connectStart);
+    return pool.attach(conn, target.poolKey, d.id, d);
+  }
+
+  /** Wait for a connection opened for sharing: close() or `signal` leave the wait, not the connect (unless last). */
+  async #join(dial: SharingDial, epoch: number, signal: AbortSignal | undefined): Promise<Link> {
+    const d = this.#d;
+    this.#joined = dial;
+    // No RTT sample: the connect's time is no round trip of this attempt's (renewals sample it, as on a lent one).
+    const onAbort = signal === undefined ? undefined : (): void => dial.leave(d.id, d, abortError(signal));
+    signal?.addEventListener("abort", onAbort as () => void, { once: true });
+    try {
+      return await dial.join(d.id, d);
+    } catch (err) {
+      d.endAttempt(epoch, "failed", err instanceof LockError ? err : undefined);
+      throw err;
+    } finally {
+      signal?.removeEventListener("abort", onAbort as () => void);
+      if (this.#joined === dial) this.#joined = undefined;
     }
   }
 
@@ -370,10 +384,7 @@ function tokenOf(value: unknown): string | undefined {
   return typeof token === "string" ? token : undefined;
 }
 
-/**
- * The error for a second acquisition on an instance that is not free: what
- * the instance is doing, and what to do instead.
- */
+/** The error for a second acquisition on an instance that is not free: what it is doing, and what to do instead. */
 function busy(key: string, state: string): LockError {
   const doing =
     state === "held" || state === "renewing"

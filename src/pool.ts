@@ -140,7 +140,8 @@ export class ConnectionPool {
     if (this.#closed) throw new LockError("the client was closed", "ABORTED");
     const server = this.#servers.get(poolKey);
     if (server === undefined) return undefined;
-    if (share && server.open >= this.shareAfter) {
+    // Connections being opened count, as in sharingDial(): one opened for sharing is joined while own ones open.
+    if (share && server.open + server.dialing >= this.shareAfter) {
       const shared = server.shared;
       for (let i = shared.length - 1; i >= 0; i--) {
         const link = shared[i] as Link;
@@ -158,28 +159,21 @@ export class ConnectionPool {
 
   /**
    * For an attempt that may share, and was lent nothing: once the server
-   * has {@link shareAfter} connections open or opening, wait for one being
-   * opened for sharing, as lock `id` (sharing-dial.ts), starting one if no
-   * such connection has room; `undefined` below that, for the caller to
-   * open one of its own ({@link dialing}, then {@link attach}). The link
-   * the promise brings is shared (not exclusive) and lists `id` as a user.
-   * `signal` aborting leaves the wait (rejects it with its reason).
+   * has {@link shareAfter} connections open or opening, a connection being
+   * opened for sharing that lock `id` may join at once (sharing-dial.ts),
+   * started now if none has room; `undefined` below that, for the caller
+   * to open one of its own ({@link dialing}, then {@link attach}). The link
+   * it brings is shared (not exclusive), with `id` as a user.
    * @throws LockError `ABORTED` once the pool is closed.
    */
-  join(
-    poolKey: string,
-    open: OpenSettings,
-    id: string,
-    user: LinkUser,
-    signal: AbortSignal,
-  ): Promise<Link> | undefined {
+  sharingDial(poolKey: string, open: OpenSettings, id: string): SharingDial | undefined {
     if (this.#closed) throw new LockError("the client was closed", "ABORTED");
     const found = this.#servers.get(poolKey);
-    // The first connection to a server is always an attempt's own.
+    // The first connection to a server is always an attempt's own; so is one for a key already here (shared, or
+    // waited for), where a try could not take a lock and saves nothing for a semaphore's blocking request.
     if (found === undefined || found.open + found.dialing < Math.max(1, this.shareAfter)) return undefined;
-    const dial =
-      found.dials.find((x) => x.admits(id, open.connectTimeoutMs, MAX_SHARED)) ?? this.#dial(poolKey, found, open);
-    return dial.join(id, user, signal);
+    if (found.shared.some((l) => l.users.has(id)) || found.dials.some((x) => x.has(id))) return undefined;
+    return found.dials.find((x) => x.admits(open.connectTimeoutMs, MAX_SHARED)) ?? this.#dial(poolKey, found, open);
   }
 
   /** An attempt of its own starts (`+1`) or ends (`-1`) opening a connection to server `poolKey`. */

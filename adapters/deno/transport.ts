@@ -25,7 +25,8 @@ type RefConn = Deno.Conn & { ref(): void; unref(): void };
 /**
  * A `Deno.Conn` seen through the core's {@link ByteStream} interface. Reads
  * run in a loop into one reused buffer; writes are chained, and each is
- * repeated until the kernel has taken every byte (Deno may write partially).
+ * repeated until the kernel has taken every byte (Deno may write partially);
+ * what is written meanwhile goes out next, joined into one write.
  * Once started it does not keep the process alive unless the core refs it:
  * `Deno.Conn.unref()` covers the read already pending and later ones, and
  * `ref()` takes the pending read back.
@@ -122,7 +123,7 @@ class DenoStream implements ByteStream {
   readonly #wrote = (n: number): void => {
     if (this.#closed) return;
     const current = this.#current as Uint8Array;
-    const next = n < current.length ? current.subarray(n) : this.#backlog.shift();
+    const next = n < current.length ? current.subarray(n) : joined(this.#backlog);
     this.#current = next;
     if (next !== undefined) this.#conn.write(next).then(this.#wrote, this.#writeFailed);
   };
@@ -141,6 +142,27 @@ class DenoStream implements ByteStream {
     // A pending read resolves or rejects after close(); report the end now.
     queueMicrotask(() => this.#end());
   }
+}
+
+/**
+ * Empty `queue` into one chunk (`undefined` if it is empty): what queued
+ * behind a write goes out in one `conn.write()`, each of which is an op of its
+ * own on Deno (a promise, a copy, a task). 64 tries queued on a shared
+ * connection in a burst were 64 ops; on Deno in the bench's mass case this
+ * was about 0.6 KiB of memory per held lock (7.8–8.1 KiB against 7.1–7.4).
+ */
+function joined(queue: Uint8Array[]): Uint8Array | undefined {
+  if (queue.length <= 1) return queue.pop();
+  let size = 0;
+  for (const chunk of queue) size += chunk.length;
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of queue) {
+    all.set(chunk, at);
+    at += chunk.length;
+  }
+  queue.length = 0;
+  return all;
 }
 
 /** Connections made by `Deno.connectTls`: TLS from the start, their handshake still to come. */

@@ -87,6 +87,68 @@ describe("a burst of first acquisitions", () => {
   });
 });
 
+describe("which acquires wait for a connection opened for sharing", () => {
+  it("one that is up, with room, is joined while own connects are still opening", async () => {
+    sharedPool.shareAfter = 2;
+    const slow = rt.gate;
+    const own = [lock("a"), lock("b")];
+    const owning = own.map((l) => l.acquire());
+    await tick();
+    let quick = (): void => {};
+    rt.gate = new Promise<void>((resolve) => {
+      quick = resolve;
+    });
+    const joiners = [lock("c"), lock("d")];
+    const joining = joiners.map((l) => l.acquire());
+    await tick();
+    rt.gate = undefined;
+    quick();
+    expect(await Promise.all(joining)).toEqual([true, true]);
+    expect(rt.peers).toHaveLength(1);
+    // It holds 2 of 64: the next acquire joins it rather than open another (found in review).
+    const e = lock("e");
+    expect(await e.acquire()).toBe(true);
+    expect(rt.peers).toHaveLength(1);
+    open();
+    await slow;
+    expect(await Promise.all(owning)).toEqual([true, true]);
+    await Promise.all([...own, ...joiners, e].map((l) => l.release()));
+  });
+
+  it("not one for a key held on a shared connection here: it goes straight to a connection of its own", async () => {
+    sharedPool.shareAfter = 1;
+    open();
+    const holder = lock("hot");
+    expect(await holder.acquire()).toBe(true);
+    // The holder's connection is shared now, with "hot" on it: a try elsewhere could not take the lock.
+    const twin = lock("hot");
+    const waiting = twin.acquire({ timeoutS: 5 });
+    await tick();
+    expect(rt.peers).toHaveLength(2);
+    expect(sent(rt.peers[1])).toEqual(["l hot 5 10"]);
+    expect(await waiting).toBe(true);
+    await Promise.all([holder.release(), twin.release()]);
+  });
+
+  it("not one for a key another instance waits for: each instance of a key in a burst asks on its own", async () => {
+    sharedPool.shareAfter = 1;
+    const twins = [lock("k"), lock("k"), lock("k")];
+    const first = lock("a").acquire();
+    const asking = twins.map((t) => t.acquire({ timeoutS: 5 }));
+    open();
+    await first;
+    expect(await Promise.all(asking)).toEqual([true, true, true]);
+    // a's, one opened for sharing (the first "k" tries there), and one of its own for each other "k".
+    expect(rt.peers).toHaveLength(4);
+    expect(
+      rt.peers
+        .flatMap(sent)
+        .filter((r) => r.startsWith("l k "))
+        .sort(),
+    ).toEqual(["l k 0 10", "l k 5 10", "l k 5 10"]);
+  });
+});
+
 describe("waiting for a connection opened for sharing", () => {
   it("a joiner that gives up leaves only itself", async () => {
     sharedPool.shareAfter = 1;
@@ -106,6 +168,31 @@ describe("waiting for a connection opened for sharing", () => {
     expect(rt.peers).toHaveLength(2);
     expect(sent(rt.peers[1])).toEqual(["l c 0 10"]);
     await Promise.all([a.release(), c.release()]);
+  });
+
+  it("an instance that left does not take another instance of its key out of the wait", async () => {
+    sharedPool.shareAfter = 1;
+    const a = lock("a");
+    const own = a.acquire();
+    const quitter = new AbortController();
+    const first = lock("k");
+    const gaveUp = first.acquire({ signal: quitter.signal });
+    // Keeps the connect going once the first has left.
+    const other = lock("x");
+    const kept = other.acquire();
+    quitter.abort();
+    // The key's place is free: another instance of it waits for the same connection, and then the first is closed.
+    const second = lock("k");
+    const stays = second.acquire();
+    first.close();
+    await expect(gaveUp).rejects.toMatchObject({ code: "ABORTED" });
+    open();
+    expect(await own).toBe(true);
+    expect(await stays).toBe(true);
+    expect(await kept).toBe(true);
+    expect(rt.peers).toHaveLength(2);
+    expect(sent(rt.peers[1])?.sort()).toEqual(["l k 0 10", "l x 0 10"]);
+    await Promise.all([a.release(), second.release(), other.release()]);
   });
 
   it("the connect is cancelled once every joiner has left, and takes no new joiner meanwhile", async () => {
