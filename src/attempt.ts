@@ -185,7 +185,8 @@ export class Attempts implements AttemptSide {
       throw err;
     } finally {
       signal?.removeEventListener("abort", onAbort as () => void);
-      if (this.#joined === dial) this.#joined = undefined;
+      // Only while still this attempt's: an ending clears it, and a new attempt may wait for the same dial.
+      if (this.#joined === dial && d.epoch === epoch) this.#joined = undefined;
     }
   }
 

@@ -150,6 +150,8 @@ class DenoStream implements ByteStream {
  * own on Deno (a promise, a copy, a task). 64 tries queued on a shared
  * connection in a burst were 64 ops; on Deno in the bench's mass case this
  * was about 0.6 KiB of memory per held lock (7.8–8.1 KiB against 7.1–7.4).
+ * No cap, unlike the listener's: a client's backlog is request lines, and a
+ * large one (a stalled server) is copied once and written as Deno can take it.
  */
 function joined(queue: Uint8Array[]): Uint8Array | undefined {
   if (queue.length <= 1) return queue.pop();
