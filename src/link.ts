@@ -98,6 +98,12 @@ export class LinkUsers {
     return true;
   }
 
+  /** Add `delta` to each user's count in `counts` (dropping those that reach 0): no list made. */
+  countInto(counts: Map<string, number>, delta: 1 | -1): void {
+    if (this.#firstId !== undefined) count(counts, this.#firstId, delta);
+    if (this.#more !== undefined) for (const id of this.#more.keys()) count(counts, id, delta);
+  }
+
   /** The users now, oldest first: a copy, so that a user may leave while the list is read. */
   values(): LinkUser[] {
     const all: LinkUser[] = [];
@@ -105,4 +111,11 @@ export class LinkUsers {
     if (this.#more !== undefined) for (const u of this.#more.values()) all.push(u);
     return all;
   }
+}
+
+/** Add `delta` to `id`'s count in `counts`, dropping it at 0. */
+export function count(counts: Map<string, number>, id: string, delta: 1 | -1): void {
+  const n = (counts.get(id) ?? 0) + delta;
+  if (n > 0) counts.set(id, n);
+  else counts.delete(id);
 }

@@ -32,11 +32,11 @@ import { DEFAULT_MAX_CLOSES_PER_SECOND, DEFAULT_MAX_IDLE, IdleConnections } from
 import { DEFAULT_IDLE_TIMEOUT_MS } from "./keepalive.ts";
 import { Link, type LinkUser } from "./link.ts";
 import { type OpenSettings, openConnection } from "./open.ts";
+import { MAX_SHARED, SharedLinks } from "./shared-links.ts";
 import { SharingDial } from "./sharing-dial.ts";
 
 export { DEFAULT_MAX_CLOSES_PER_SECOND, DEFAULT_MAX_IDLE } from "./idle.ts";
-/** Holdings placed on one shared connection, at most: bounds what one lost connection takes with it. */
-export const MAX_SHARED = 64;
+export { MAX_SHARED } from "./shared-links.ts";
 /**
  * Connections opened to a server before holdings start to share them: below
  * this, each attempt gets a connection of its own, so that a few holdings
@@ -55,7 +55,7 @@ export interface PoolUser {
 /** The shared connections of one server. */
 interface Server {
   /** Links with holdings that others may join. */
-  readonly shared: Link[];
+  readonly shared: SharedLinks;
   /** Connections open to this server, in any state. */
   open: number;
   /** Connections being opened to this server: an attempt's own, and those for sharing (`dials`). */
@@ -120,17 +120,16 @@ export class ConnectionPool {
   /** Shared connections (with holdings others may join), over all servers. */
   get shared(): number {
     let n = 0;
-    for (const s of this.#servers.values()) n += s.shared.length;
+    for (const s of this.#servers.values()) n += s.shared.size;
     return n;
   }
 
   /**
    * Lend a connection to `user` for lock `id` on server `poolKey`. If `share`
-   * and the server has {@link shareAfter} connections open: a shared one
-   * without `id`, with room (not exclusive: only requests that cannot block
-   * may go there). Else an idle one, to itself (`exclusive`); else
-   * `undefined`, and the caller opens one and {@link attach}es it.
-   *
+   * and the server has {@link shareAfter} connections open or opening: a
+   * shared one without `id`, with room (not exclusive: only requests that
+   * cannot block may go there). Else an idle one, to itself (`exclusive`);
+   * else `undefined`, for the caller's {@link sharingDial} or {@link attach}.
    * Shared before idle: lending idle ones first would keep every connection
    * ever opened in use, one per holding; joining those that hold lets the
    * surplus idle, for the reaper to close.
@@ -141,14 +140,11 @@ export class ConnectionPool {
     const server = this.#servers.get(poolKey);
     if (server === undefined) return undefined;
     // Connections being opened count, as in sharingDial(): one opened for sharing is joined while own ones open.
-    if (share && server.open + server.dialing >= this.shareAfter) {
-      const shared = server.shared;
-      for (let i = shared.length - 1; i >= 0; i--) {
-        const link = shared[i] as Link;
-        if (link.exclusive || link.conn.closed || link.users.size >= MAX_SHARED || link.users.has(id)) continue;
-        link.users.set(id, user);
-        return link;
-      }
+    const link = share && server.open + server.dialing >= this.shareAfter ? server.shared.find(id) : undefined;
+    if (link !== undefined) {
+      link.users.set(id, user);
+      server.shared.joined(link, id);
+      return link;
     }
     const idle = this.#idle.take(poolKey, performance.now());
     if (idle === undefined) return undefined;
@@ -172,7 +168,7 @@ export class ConnectionPool {
     // The first connection to a server is always an attempt's own; so is one for a key already here (shared, or
     // waited for), where a try could not take a lock and saves nothing for a semaphore's blocking request.
     if (found === undefined || found.open + found.dialing < Math.max(1, this.shareAfter)) return undefined;
-    if (found.shared.some((l) => l.users.has(id)) || found.dials.some((x) => x.has(id))) return undefined;
+    if (found.shared.has(id) || found.dials.some((x) => x.has(id))) return undefined;
     return found.dials.find((x) => x.admits(open.connectTimeoutMs, MAX_SHARED)) ?? this.#dial(poolKey, found, open);
   }
 
@@ -209,7 +205,8 @@ export class ConnectionPool {
    * nobody left on it becomes idle, kept while `readTimeoutMs` allows.
    */
   leave(link: Link, id: string, clean: boolean, readTimeoutMs: number, reason?: LockError): void {
-    link.users.delete(id);
+    const shared = link.slot === -1 ? undefined : this.#servers.get(link.poolKey)?.shared;
+    if (link.users.delete(id)) shared?.left(link, id);
     if (!clean) {
       this.#unlist(link);
       if (this.#deferred !== undefined) this.#deferred.push([link.conn, reason]);
@@ -290,7 +287,7 @@ export class ConnectionPool {
   #server(poolKey: string): Server {
     let server = this.#servers.get(poolKey);
     if (server === undefined) {
-      server = { shared: [], open: 0, dialing: 0, dials: [] };
+      server = { shared: new SharedLinks(), open: 0, dialing: 0, dials: [] };
       this.#servers.set(poolKey, server);
     }
     return server;
@@ -298,9 +295,7 @@ export class ConnectionPool {
 
   /** `link` takes tries from other instances now. */
   #list(link: Link): void {
-    const shared = this.#server(link.poolKey).shared;
-    link.slot = shared.length;
-    shared.push(link);
+    this.#server(link.poolKey).shared.list(link);
   }
 
   /** Sharing dial `dial` to `server` settled: no longer opening, nor joinable. */
@@ -326,8 +321,8 @@ export class ConnectionPool {
         }
         const link = this.attach(conn, poolKey, undefined, undefined);
         link.exclusive = false;
-        this.#list(link);
         dial.deliver(link);
+        this.#list(link);
       },
       (err: unknown) => {
         this.#dialed(poolKey, server, dial);
@@ -344,16 +339,9 @@ export class ConnectionPool {
   }
 
   #unlist(link: Link): void {
-    const i = link.slot;
-    if (i === -1) return;
-    link.slot = -1;
-    const shared = this.#servers.get(link.poolKey)?.shared;
-    if (shared === undefined) return;
-    const last = shared.pop() as Link;
-    if (last !== link) {
-      shared[i] = last;
-      last.slot = i;
-    }
+    const shared = link.slot === -1 ? undefined : this.#servers.get(link.poolKey)?.shared;
+    if (shared !== undefined) shared.unlist(link);
+    else link.slot = -1;
   }
 }
 

@@ -130,6 +130,25 @@ describe("which acquires wait for a connection opened for sharing", () => {
     await Promise.all([holder.release(), twin.release()]);
   });
 
+  it("a key that left every shared connection waits for one opened for sharing again", async () => {
+    sharedPool.shareAfter = 1;
+    open();
+    // One shared connection, full: 64 holdings, "hot" among them.
+    const locks = [lock("hot"), ...Array.from({ length: MAX_SHARED - 1 }, (_, i) => lock(`f${i}`))];
+    for (const l of locks) expect(await l.acquire()).toBe(true);
+    expect(rt.peers).toHaveLength(1);
+    const [hot] = locks as [DistributedLock];
+    await hot.release();
+    const filler = lock("x");
+    expect(await filler.acquire()).toBe(true);
+    // Full again, "hot" on none of it: another instance of "hot" tries on a connection opened for sharing.
+    const again = lock("hot");
+    expect(await again.acquire({ timeoutS: 5 })).toBe(true);
+    expect(rt.peers).toHaveLength(2);
+    expect(sent(rt.peers[1])).toEqual(["l hot 0 10"]);
+    await Promise.all([...locks.slice(1), filler, again].map((l) => l.release()));
+  });
+
   it("not one for a key another instance waits for: each instance of a key in a burst asks on its own", async () => {
     sharedPool.shareAfter = 1;
     const twins = [lock("k"), lock("k"), lock("k")];
