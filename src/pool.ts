@@ -206,7 +206,7 @@ export class ConnectionPool {
    */
   leave(link: Link, id: string, clean: boolean, readTimeoutMs: number, reason?: LockError): void {
     const shared = link.slot === -1 ? undefined : this.#servers.get(link.poolKey)?.shared;
-    if (link.users.delete(id)) shared?.left(link, id);
+    if (link.users.delete(id) && shared?.holds(link)) shared.left(link, id);
     if (!clean) {
       this.#unlist(link);
       if (this.#deferred !== undefined) this.#deferred.push([link.conn, reason]);

@@ -33,6 +33,11 @@ export class SharedLinks {
     return this.#links.length;
   }
 
+  /** Whether `link` is listed here (not in another server entry's list, nor unlisted). */
+  holds(link: Link): boolean {
+    return link.slot !== -1 && this.#links[link.slot] === link;
+  }
+
   /** Whether lock `id` is on a listed link. */
   has(id: string): boolean {
     return this.#keys.has(id);
@@ -57,11 +62,11 @@ export class SharedLinks {
     this.#tally(link, 1);
   }
 
-  /** Unlist `link` (a no-op unless listed), with the users it has now. */
+  /** Unlist `link` (only marked unlisted unless listed here), with the users it has now. */
   unlist(link: Link): void {
     const i = link.slot;
-    if (i === -1) return;
     link.slot = -1;
+    if (i === -1 || this.#links[i] !== link) return;
     this.#tally(link, -1);
     const last = this.#links.pop() as Link;
     if (last !== link) {

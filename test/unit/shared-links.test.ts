@@ -63,6 +63,21 @@ describe("SharedLinks", () => {
     expect(s.find("new")).toBe(old);
   });
 
+  it("unlists and uncounts only a link it lists (a stale slot from another server entry moves nothing)", () => {
+    const old = new SharedLinks();
+    const stale = link(1, "s");
+    old.list(stale);
+    const s = new SharedLinks();
+    const mine = link(1, "m");
+    s.list(mine);
+    expect(s.holds(stale)).toBe(false);
+    s.unlist(stale);
+    expect(stale.slot).toBe(-1);
+    expect(s.size).toBe(1);
+    expect(s.has("m0")).toBe(true);
+    expect(s.find("new")).toBe(mine);
+  });
+
   it("with every link full, find() looks at none of them", () => {
     const s = new SharedLinks();
     const links = Array.from({ length: 100 }, (_, i) => link(MAX_SHARED, `l${i}-`));

@@ -149,6 +149,30 @@ describe("which acquires wait for a connection opened for sharing", () => {
     await Promise.all([...locks.slice(1), filler, again].map((l) => l.release()));
   });
 
+  it("not one for a key on a connection opened for sharing: its joiners count as on it once it is up", async () => {
+    sharedPool.shareAfter = 1;
+    const a = lock("a");
+    const b = lock("b");
+    // "a" opens the first connection, its own; "b" waits for one opened for sharing.
+    const acquired = Promise.all([a.acquire(), b.acquire()]);
+    open();
+    expect(await acquired).toEqual([true, true]);
+    expect(rt.peers).toHaveLength(2);
+    // "a"'s connection goes idle and is closed: the one opened for sharing, with "b" on it, is all there is.
+    await a.release();
+    sharedPool.closeIdle();
+    expect(sharedPool.shared).toBe(1);
+    // "b" is on it: another instance of "b" goes straight to a connection of its own, no try first (found in review).
+    const twin = lock("b");
+    const waiting = twin.acquire({ timeoutS: 5 });
+    await tick();
+    expect(rt.peers).toHaveLength(3);
+    expect(sent(rt.peers[2])).toEqual(["l b 5 10"]);
+    await b.release();
+    expect(await waiting).toBe(true);
+    await twin.release();
+  });
+
   it("not one for a key another instance waits for: each instance of a key in a burst asks on its own", async () => {
     sharedPool.shareAfter = 1;
     const twins = [lock("k"), lock("k"), lock("k")];
