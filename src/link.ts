@@ -1,6 +1,7 @@
 /**
  * One pooled connection and who uses it ({@link ConnectionPool} in
- * pool.ts lends, shares and takes these back).
+ * pool.ts lends, shares and takes these back), and `count()`, the tally of
+ * lock identities that shared-links.ts keeps for a server's shared ones.
  *
  * @module
  */

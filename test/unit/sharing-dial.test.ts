@@ -1,5 +1,5 @@
 /**
- * Connections opened for sharing (src/sharing-dial.ts, `ConnectionPool.join`),
+ * Connections opened for sharing (src/sharing-dial.ts, `ConnectionPool.sharingDial`),
  * through the scripted in-memory peer with fake timers: a burst of first
  * acquisitions opens `shareAfter` connections of their own and then one per
  * 64 joiners; a joiner that gives up leaves only itself; the connect is
