@@ -6,6 +6,7 @@
  */
 import { afterEach, beforeEach, vi } from "vitest";
 import { ConnectionPool, DEFAULT_SHARE_AFTER, sharedPool } from "../../src/pool.ts";
+import { DistributedLock } from "../../src/primitive.ts";
 import { type PeerEnd, type ScriptedRuntime, token, useScriptedRuntime } from "./scripted-peer.ts";
 
 /** Install the hooks; returns the current test's scripted runtime. */
@@ -43,5 +44,49 @@ export function servePings(peer: PeerEnd, pings: boolean): void {
     else if (cmd === "e") peer.send(`acquired ${token(++n)} 10\n`);
     else if (cmd === "ping" && !pings) peer.send("error\n");
     else peer.send("ok\n");
+  };
+}
+
+/** What {@link useGatedPoolTest} gives a test. */
+export interface GatedPoolTest {
+  /** The current test's scripted runtime. */
+  rt(): ScriptedRuntime;
+  /** The current test's server, a port of its own. */
+  servers(): [string, number][];
+  /** Let every connect waiting at the gate go on (later ones no longer wait). */
+  open(): void;
+  /** A lock on the current test's server, with a 10 s lease. */
+  lock(key: string, options?: object): DistributedLock;
+}
+
+/**
+ * {@link usePoolTest}, and for each test a server port of its own (counting
+ * up from `firstPort`, so that no connection one test leaves is lent to the
+ * next), answered by {@link serve}, with every connect held at a gate until
+ * `open()`: for the tests of connections opened for sharing.
+ */
+export function useGatedPoolTest(firstPort: number): GatedPoolTest {
+  const runtime = usePoolTest();
+  let rt: ScriptedRuntime | undefined;
+  let port = firstPort;
+  let servers: [string, number][] = [];
+  let release = (): void => {};
+  beforeEach(() => {
+    const current = runtime();
+    rt = current;
+    servers = [["127.0.0.1", ++port]];
+    current.onPeer = serve;
+    current.gate = new Promise<void>((resolve) => {
+      release = () => {
+        current.gate = undefined;
+        resolve();
+      };
+    });
+  });
+  return {
+    rt: () => rt as ScriptedRuntime,
+    servers: () => servers,
+    open: () => release(),
+    lock: (key, options = {}) => new DistributedLock({ key, leaseTtlS: 10, servers, ...options }),
   };
 }

@@ -9,29 +9,36 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { DflockdClient } from "../../src/client.ts";
 import { sharedPool } from "../../src/pool.ts";
-import { DistributedLock } from "../../src/primitive.ts";
-import { serve, tick, usePoolTest } from "../support/pool.ts";
+import { tick, useGatedPoolTest } from "../support/pool.ts";
 import type { ScriptedRuntime } from "../support/scripted-peer.ts";
 
-const runtime = usePoolTest();
+const gated = useGatedPoolTest(7800);
 let rt: ScriptedRuntime;
-let port = 7800;
-let servers: [string, number][];
-let open: () => void;
 beforeEach(() => {
-  rt = runtime();
-  servers = [["127.0.0.1", ++port]];
-  rt.onPeer = serve;
-  rt.gate = new Promise<void>((resolve) => {
-    open = () => {
-      rt.gate = undefined;
-      resolve();
-    };
-  });
+  rt = gated.rt();
 });
+const { lock, open } = gated;
 
-const lock = (key: string, options: object = {}): DistributedLock =>
-  new DistributedLock({ key, leaseTtlS: 10, servers, ...options });
+/**
+ * "a" opening the server's first connection, its own, and "x" waiting for one
+ * opened for sharing, which it keeps going while "b" leaves it and comes back.
+ * `done()`: open the gate, and see both through.
+ */
+function beside(): { done: () => Promise<void> } {
+  sharedPool.shareAfter = 1;
+  const a = lock("a");
+  const own = a.acquire();
+  const x = lock("x");
+  const kept = x.acquire();
+  return {
+    async done() {
+      open();
+      expect(await own).toBe(true);
+      expect(await kept).toBe(true);
+      await Promise.all([a.release(), x.release()]);
+    },
+  };
+}
 
 /** Whether `p` has settled (after the microtasks now due). */
 async function settled(p: Promise<unknown>): Promise<boolean> {
@@ -46,12 +53,7 @@ async function settled(p: Promise<unknown>): Promise<boolean> {
 
 describe("an instance that joins the same connection again after leaving it", () => {
   it("close() still ends its second wait at once", async () => {
-    sharedPool.shareAfter = 1;
-    const a = lock("a");
-    const own = a.acquire();
-    // Keeps the connection being opened for sharing going.
-    const x = lock("x");
-    const kept = x.acquire();
+    const others = beside();
     const b = lock("b");
     const first = b.acquire();
     b.close();
@@ -61,15 +63,12 @@ describe("an instance that joins the same connection again after leaving it", ()
     // The first wait's end forgot the second's: this close() found nothing to leave.
     expect(await settled(second)).toBe(true);
     await expect(second).rejects.toMatchObject({ code: "ABORTED" });
-    open();
-    expect(await own).toBe(true);
-    expect(await kept).toBe(true);
-    await Promise.all([a.release(), x.release()]);
+    await others.done();
   });
 
   it("a client's close() cancels the connect, rather than leave it to open", async () => {
     sharedPool.shareAfter = 1;
-    const client = new DflockdClient({ servers, leaseTtlS: 10 });
+    const client = new DflockdClient({ servers: gated.servers(), leaseTtlS: 10 });
     const own = client.lock("a").acquire();
     const kept = client.lock("x").acquire();
     const b = client.lock("b");
@@ -91,11 +90,7 @@ describe("an instance that joins the same connection again after leaving it", ()
 
 describe("release() then acquire() while waiting for a connection opened for sharing", () => {
   it("(not awaited) the second wait can still be ended by close()", async () => {
-    sharedPool.shareAfter = 1;
-    const a = lock("a");
-    const own = a.acquire();
-    const x = lock("x");
-    const kept = x.acquire();
+    const others = beside();
     const b = lock("b");
     const first = b.acquire();
     first.catch(() => {});
@@ -107,9 +102,6 @@ describe("release() then acquire() while waiting for a connection opened for sha
     b.close();
     expect(await settled(second)).toBe(true);
     await expect(second).rejects.toMatchObject({ code: "ABORTED" });
-    open();
-    expect(await own).toBe(true);
-    expect(await kept).toBe(true);
-    await Promise.all([a.release(), x.release()]);
+    await others.done();
   });
 });

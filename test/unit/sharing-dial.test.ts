@@ -14,31 +14,16 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { DflockdClient } from "../../src/client.ts";
 import { ConnectionError, LockError } from "../../src/errors.ts";
 import { MAX_SHARED, sharedPool } from "../../src/pool.ts";
-import { DistributedLock } from "../../src/primitive.ts";
-import { serve, tick, usePoolTest } from "../support/pool.ts";
+import type { DistributedLock } from "../../src/primitive.ts";
+import { serve, tick, useGatedPoolTest } from "../support/pool.ts";
 import type { PeerEnd, ScriptedRuntime } from "../support/scripted-peer.ts";
 
-const runtime = usePoolTest();
+const gated = useGatedPoolTest(7600);
 let rt: ScriptedRuntime;
-let port = 7600;
-/** This test's own server. */
-let servers: [string, number][];
-/** Opens every connect waiting at the gate. */
-let open: () => void;
 beforeEach(() => {
-  rt = runtime();
-  servers = [["127.0.0.1", ++port]];
-  rt.onPeer = serve;
-  rt.gate = new Promise<void>((resolve) => {
-    open = () => {
-      rt.gate = undefined;
-      resolve();
-    };
-  });
+  rt = gated.rt();
 });
-
-const lock = (key: string, options: object = {}): DistributedLock =>
-  new DistributedLock({ key, leaseTtlS: 10, servers, ...options });
+const { lock, open } = gated;
 
 /** The commands and waits a peer was sent, as "cmd key wait". */
 const sent = (peer: PeerEnd | undefined): string[] => (peer?.requests ?? []).map((r) => r.join(" "));
@@ -299,7 +284,7 @@ describe("waiting for a connection opened for sharing", () => {
 
   it("a client's close() ends every wait, and the connection, once open, is closed", async () => {
     sharedPool.shareAfter = 1;
-    const client = new DflockdClient({ servers, leaseTtlS: 10 });
+    const client = new DflockdClient({ servers: gated.servers(), leaseTtlS: 10 });
     const own = client.lock("a").acquire();
     const joiners = ["b", "c"].map((k) => client.lock(k).acquire());
     client.close();
