@@ -32,7 +32,7 @@ import { DEFAULT_MAX_CLOSES_PER_SECOND, DEFAULT_MAX_IDLE, IdleConnections } from
 import { DEFAULT_IDLE_TIMEOUT_MS } from "./keepalive.ts";
 import { Link, type LinkUser } from "./link.ts";
 import { type OpenSettings, openConnection } from "./open.ts";
-import { MAX_SHARED, SharedLinks } from "./shared-links.ts";
+import { SharedLinks } from "./shared-links.ts";
 import { SharingDial } from "./sharing-dial.ts";
 
 export { DEFAULT_MAX_CLOSES_PER_SECOND, DEFAULT_MAX_IDLE } from "./idle.ts";
@@ -108,7 +108,8 @@ export class ConnectionPool {
     this.#users = trackUsers ? new Set() : undefined;
   }
 
-  /** `true` once {@link close} was called. */ get closed(): boolean {
+  /** `true` once {@link close} was called. */
+  get closed(): boolean {
     return this.#closed;
   }
 
@@ -136,7 +137,7 @@ export class ConnectionPool {
    * @throws LockError `ABORTED` once the pool is closed.
    */
   lend(poolKey: string, id: string, user: LinkUser, share: boolean): Link | undefined {
-    if (this.#closed) throw new LockError("the client was closed", "ABORTED");
+    if (this.#closed) throw closedError();
     const server = this.#servers.get(poolKey);
     if (server === undefined) return undefined;
     // Connections being opened count, as in sharingDial(): one opened for sharing is joined while own ones open.
@@ -163,13 +164,13 @@ export class ConnectionPool {
    * @throws LockError `ABORTED` once the pool is closed.
    */
   sharingDial(poolKey: string, open: OpenSettings, id: string): SharingDial | undefined {
-    if (this.#closed) throw new LockError("the client was closed", "ABORTED");
+    if (this.#closed) throw closedError();
     const found = this.#servers.get(poolKey);
     // The first connection to a server is always an attempt's own; so is one for a key already here (shared, or
     // waited for), where a try could not take a lock and saves nothing for a semaphore's blocking request.
     if (found === undefined || found.open + found.dialing < Math.max(1, this.shareAfter)) return undefined;
     if (found.shared.has(id) || found.dials.some((x) => x.has(id))) return undefined;
-    return found.dials.find((x) => x.admits(open.connectTimeoutMs, MAX_SHARED)) ?? this.#dial(poolKey, found, open);
+    return found.dials.find((x) => x.admits(open.connectTimeoutMs)) ?? this.#dial(poolKey, found, open);
   }
 
   /** An attempt of its own starts (`+1`) or ends (`-1`) opening a connection to server `poolKey`. */
@@ -205,7 +206,7 @@ export class ConnectionPool {
    * nobody left on it becomes idle, kept while `readTimeoutMs` allows.
    */
   leave(link: Link, id: string, clean: boolean, readTimeoutMs: number, reason?: LockError): void {
-    const shared = link.slot === -1 ? undefined : this.#servers.get(link.poolKey)?.shared;
+    const shared = this.#listing(link);
     if (link.users.delete(id) && shared?.holds(link)) shared.left(link, id);
     if (!clean) {
       this.#unlist(link);
@@ -316,7 +317,7 @@ export class ConnectionPool {
         this.#dialed(poolKey, server, dial);
         if (this.#closed || dial.size === 0) {
           conn.close();
-          dial.fail(new LockError("the client was closed", "ABORTED"));
+          dial.fail(closedError());
           return;
         }
         const link = this.attach(conn, poolKey, undefined, undefined);
@@ -339,9 +340,14 @@ export class ConnectionPool {
   }
 
   #unlist(link: Link): void {
-    const shared = link.slot === -1 ? undefined : this.#servers.get(link.poolKey)?.shared;
+    const shared = this.#listing(link);
     if (shared !== undefined) shared.unlist(link);
     else link.slot = -1;
+  }
+
+  /** The shared links of `link`'s server, if `link` is listed (the server's entry may be gone). */
+  #listing(link: Link): SharedLinks | undefined {
+    return link.slot === -1 ? undefined : this.#servers.get(link.poolKey)?.shared;
   }
 }
 
@@ -379,4 +385,9 @@ export const sharedPool: ConnectionPool = new ConnectionPool();
  */
 export function closeIdleConnections(): void {
   sharedPool.closeIdle();
+}
+
+/** What a closed pool's lend() and sharingDial() throw, and a connection opened for sharing gives its joiners. */
+function closedError(): LockError {
+  return new LockError("the client was closed", "ABORTED");
 }

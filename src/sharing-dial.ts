@@ -26,6 +26,7 @@
  * @module
  */
 import type { Link, LinkUser } from "./link.ts";
+import { MAX_SHARED } from "./shared-links.ts";
 
 /** An attempt waiting for the connection. */
 interface Joiner {
@@ -53,8 +54,8 @@ export class SharingDial {
   }
 
   /** Whether an acquire with `connectTimeoutMs` may join: open to joiners, with room (the pool keeps a key to one). */
-  admits(connectTimeoutMs: number, max: number): boolean {
-    return !this.closed && this.connectTimeoutMs === connectTimeoutMs && this.#joiners.size < max;
+  admits(connectTimeoutMs: number): boolean {
+    return !this.closed && this.connectTimeoutMs === connectTimeoutMs && this.#joiners.size < MAX_SHARED;
   }
 
   /**
