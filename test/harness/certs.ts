@@ -1,10 +1,11 @@
 /**
  * Throwaway certificates for TLS tests, made with the `openssl` command at
  * test time: a CA, a server certificate it signs (subjectAltName localhost and
- * 127.0.0.1), and an unrelated second CA for "wrong CA" cases.
+ * 127.0.0.1), and an unrelated second CA for "wrong CA" cases. Their
+ * directory is removed when the process that made it ends.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -33,12 +34,33 @@ function openssl(args: string[], cwd: string): void {
   }
 }
 
+/**
+ * Remove `dir` when this process ends, not sooner: servers started by tests
+ * may read the files until then. An "exit" handler alone never runs in a
+ * vitest worker: vitest ends its workers with SIGTERM, and a signal's default
+ * action ends the process without running "exit" handlers (on Node, Bun and
+ * Deno alike). So SIGTERM, and SIGINT (Ctrl-C reaches the workers too), are
+ * caught: the directory goes, and the signal is sent again, this time with no
+ * handler of ours, so the process still ends by that signal as it would have.
+ */
+function removeWhenProcessEnds(dir: string): void {
+  const remove = () => rmSync(dir, { recursive: true, force: true });
+  process.once("exit", remove);
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.once(signal, () => {
+      remove();
+      process.kill(process.pid, signal);
+    });
+  }
+}
+
 let cached: TestCerts | undefined;
 
 /** Create (once per process) the certificates for TLS tests. */
 export function testCerts(): TestCerts {
   if (cached) return cached;
   const dir = mkdtempSync(join(tmpdir(), "dflockd-certs-"));
+  removeWhenProcessEnds(dir);
   const subj = (cn: string) => ["-subj", `/CN=${cn}`];
   for (const ca of ["ca", "other-ca"]) {
     openssl(
