@@ -1,18 +1,24 @@
 /**
  * What `npm run bench` measured, as types, and the ratios taken from it
  * (bench/report.ts prints them; `--json` includes them). Every ratio to a
- * floor is taken within one run: per round, from windows measured in the
- * same round, then the median over rounds. Node has two floors (reading
- * through 'data' events, and through `onread`); its ratios are taken against
- * whichever was faster (the higher median ops/s), at each worker count.
+ * floor is taken within one run, from slices that took turns in one process
+ * (bench/throughput.mjs): the ops of the case's slices over those of the
+ * floor's slices of the same turns, summed over every process that ran both.
+ * Node has two floors (reading through 'data' events, and through
+ * `onread`); its ratios are taken against whichever was faster (the higher
+ * median ops/s), at each worker count.
  */
 
 /** Result of a closed-loop throughput case (see bench/throughput.mjs). */
 export interface Throughput {
   opsPerS: number;
   cpuUsPerOp: number;
-  /** `round`: the round of bench/run.ts the window was measured in (absent from a worker's own result). */
-  windows: { opsPerS: number; cpuUsPerOp: number; round?: number }[];
+  /**
+   * One window per slice: `slice`, the turn it was measured in, within the
+   * process `round` (bench/run.ts numbers every process it starts; absent from
+   * a worker's own result).
+   */
+  windows: { opsPerS: number; cpuUsPerOp: number; slice?: number; round?: number }[];
   workers: number;
   failedWorkers: number;
   errors?: { count: number; messages: string[] } | undefined;
@@ -111,7 +117,21 @@ export interface ScalePoint {
   floorOpsPerS?: number | undefined;
   dlOpsPerS?: number | undefined;
   ratio?: number | undefined;
+  /** The lowest and highest ratio of a single round (process). */
+  spread?: Paired | undefined;
 }
+
+/** The throughput ratios that carry a spread between rounds. */
+export type SpreadKey =
+  | "dlOverFloor"
+  | "dlWithLockOverFloor"
+  | "dlNewOverFloor"
+  | "clientOverFloor"
+  | "clientWithLockOverFloor"
+  | "lowOverFloor"
+  | "lowOverData"
+  | "lowCpuOverRaw"
+  | "onreadOverData";
 
 /** The ratios the targets are about; `undefined` where a case failed. */
 export interface Ratios {
@@ -123,6 +143,8 @@ export interface Ratios {
   clientOverFloor?: number | undefined;
   clientWithLockOverFloor?: number | undefined;
   lowOverFloor?: number | undefined;
+  /** Node: low-level ÷ the 'data' floor, the floor the low-level target was set against (Bun, Deno: the floor). */
+  lowOverData?: number | undefined;
   lowCpuOverRaw?: number | undefined;
   onreadOverData?: number | undefined;
   handoffRawOverRtt?: number | undefined;
@@ -136,6 +158,8 @@ export interface Ratios {
   lagP99Ms?: number | undefined;
   heapKiBPerLock: (number | undefined)[];
   rssKiBPerLock: (number | undefined)[];
+  /** The lowest and highest ratio of a single round, for the throughput ratios. */
+  spreads: Partial<Record<SpreadKey, Paired>>;
 }
 
 export function ok<T extends object>(x: Outcome<T> | undefined): T | undefined {
@@ -169,22 +193,63 @@ export function median(xs: number[]): number {
   return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
+/** A ratio of two throughput results, with the lowest and highest of its processes' own ratios. */
+export interface Paired {
+  ratio: number;
+  lo: number;
+  hi: number;
+}
+
 /**
- * `a ÷ b` for a field of two throughput results: the median of the ratios of
- * windows from the same round where there are any, else the ratio of medians.
+ * `a ÷ b` for a field of two throughput results, from the slices of the same
+ * process and turn: summed over all of them (CPU per op weighted by ops), so
+ * a slice disturbed by the machine weighs no more than its share of time.
+ * `lo`/`hi` are the ratios of single processes: the spread between rounds.
  */
-function paired(
+export function paired(
   a: Throughput | undefined,
   b: Throughput | undefined,
   field: "opsPerS" | "cpuUsPerOp",
-): number | undefined {
+): Paired | undefined {
   if (a === undefined || b === undefined) return undefined;
-  const ratiosByRound: number[] = [];
+  const other = new Map(b.windows.map((w) => [`${w.round}:${w.slice}`, w]));
+  const total = new Sums(field);
+  const byRound = new Map<number | undefined, Sums>();
   for (const wa of a.windows) {
-    const wb = b.windows.find((w) => w.round !== undefined && w.round === wa.round);
-    if (wb !== undefined && wb[field] > 0) ratiosByRound.push(wa[field] / wb[field]);
+    const wb = other.get(`${wa.round}:${wa.slice}`);
+    if (wb === undefined) continue;
+    total.add(wa, wb);
+    const r = byRound.get(wa.round) ?? new Sums(field);
+    byRound.set(wa.round, r);
+    r.add(wa, wb);
   }
-  return ratiosByRound.length > 0 ? median(ratiosByRound) : div(a[field], b[field]);
+  const ratio = total.ratio();
+  if (ratio === undefined) return undefined;
+  const rounds = [...byRound.values()].map((r) => r.ratio()).filter((x) => x !== undefined);
+  return { ratio, lo: Math.min(...rounds), hi: Math.max(...rounds) };
+}
+
+type Window = Throughput["windows"][number];
+
+/** Sums of paired slices: ops/s (slices are equally long), or CPU per op weighted by ops. */
+class Sums {
+  #a = 0;
+  #b = 0;
+  #wa = 0;
+  #wb = 0;
+  constructor(readonly field: "opsPerS" | "cpuUsPerOp") {}
+
+  add(a: Window, b: Window): void {
+    const cpu = this.field === "cpuUsPerOp";
+    this.#a += cpu ? a.cpuUsPerOp * a.opsPerS : a.opsPerS;
+    this.#b += cpu ? b.cpuUsPerOp * b.opsPerS : b.opsPerS;
+    this.#wa += cpu ? a.opsPerS : 1;
+    this.#wb += cpu ? b.opsPerS : 1;
+  }
+
+  ratio(): number | undefined {
+    return this.#wa > 0 && this.#b > 0 ? this.#a / this.#wa / (this.#b / this.#wb) : undefined;
+  }
 }
 
 /** The faster floor of a set of cases: "raw-onread" where it beat "raw", else "raw". */
@@ -212,27 +277,41 @@ export function ratios(r: RuntimeResult): Ratios {
       const f = strongerFloor(cases);
       const fl = tp(cases[f]);
       const dl = tp(cases.dl);
+      const spread = paired(dl, fl, "opsPerS");
       return {
         workers: Number(w),
         floor: f,
         floorOpsPerS: fl?.opsPerS,
         dlOpsPerS: dl?.opsPerS,
-        ratio: paired(dl, fl, "opsPerS"),
+        ratio: spread?.ratio,
+        spread,
       };
     })
     .sort((a, b) => a.workers - b.workers);
   const perLock = (k: "heapKiBPerLock" | "rssKiBPerLock") =>
     (mass?.checkpoints ?? []).map((p) => (p.held > 0 ? p[k] : undefined));
+  const spreads: Ratios["spreads"] = {};
+  const pair = (
+    k: SpreadKey,
+    a: Throughput | undefined,
+    b: Throughput | undefined,
+    field: "opsPerS" | "cpuUsPerOp" = "opsPerS",
+  ): number | undefined => {
+    const p = paired(a, b, field);
+    if (p !== undefined) spreads[k] = p;
+    return p?.ratio;
+  };
   return {
     floor: floorCase,
-    dlOverFloor: paired(tp(c.dl), floor, "opsPerS"),
-    dlWithLockOverFloor: paired(tp(c["dl-withlock"]), floor, "opsPerS"),
-    dlNewOverFloor: paired(tp(c["dl-new"]), floor, "opsPerS"),
-    clientOverFloor: paired(tp(c.client), floor, "opsPerS"),
-    clientWithLockOverFloor: paired(tp(c["client-withlock"]), floor, "opsPerS"),
-    lowOverFloor: paired(low, floor, "opsPerS"),
-    lowCpuOverRaw: paired(low, floor, "cpuUsPerOp"),
-    onreadOverData: paired(tp(c["raw-onread"]), tp(c.raw), "opsPerS"),
+    dlOverFloor: pair("dlOverFloor", tp(c.dl), floor),
+    dlWithLockOverFloor: pair("dlWithLockOverFloor", tp(c["dl-withlock"]), floor),
+    dlNewOverFloor: pair("dlNewOverFloor", tp(c["dl-new"]), floor),
+    clientOverFloor: pair("clientOverFloor", tp(c.client), floor),
+    clientWithLockOverFloor: pair("clientWithLockOverFloor", tp(c["client-withlock"]), floor),
+    lowOverFloor: pair("lowOverFloor", low, floor),
+    lowOverData: pair("lowOverData", low, tp(c.raw)),
+    lowCpuOverRaw: pair("lowCpuOverRaw", low, floor, "cpuUsPerOp"),
+    onreadOverData: pair("onreadOverData", tp(c["raw-onread"]), tp(c.raw)),
     handoffRawOverRtt: div(lat(l?.handoffRaw)?.p50Us, pairedRtt(l?.handoffRaw, rtt)),
     handoffDlOverRtt: div(lat(l?.handoffDl)?.p50Us, pairedRtt(l?.handoffDl, rtt)),
     scaling,
@@ -244,5 +323,6 @@ export function ratios(r: RuntimeResult): Ratios {
     lagP99Ms: massOk ? mass.lagHeld.p99Ms : undefined,
     heapKiBPerLock: perLock("heapKiBPerLock"),
     rssKiBPerLock: perLock("rssKiBPerLock"),
+    spreads,
   };
 }

@@ -11,25 +11,24 @@
  *    (bench/runner.ts), so its CPU never counts against the runtime measured.
  *    Flags: the defaults (dflockd's --max-connections is unlimited), plus
  *    `--max-locks` room for every runtime's mass case.
- * 3. Runs each case of bench/worker.mjs in a fresh child process per runtime,
- *    one process at a time, per runtime in this order:
- *    - throughput at 50 workers (bench/throughput.mjs): the raw-socket floor
- *      (bench/raw.mjs; on Node two floors: 'data' events and `onread`), the
- *      low-level API, DistributedLock (reused, withLock, new per op), and a
- *      DflockdClient (client.lock(key) reused; client.lock(key).withLock per
- *      op). In rounds: every case one window per round, the order rotated
- *      each round; a ratio to the floor is the median of the per-round
- *      ratios, so a machine that gets busier or quieter during the run moves
- *      both sides of each ratio alike. Node's ratios are against its faster
- *      floor (bench/ratios.ts).
+ * 3. Runs the cases of bench/worker.mjs in fresh child processes, one
+ *    process at a time, per runtime in this order:
+ *    - throughput at 50 workers (bench/throughput.mjs): the low-level API,
+ *      DistributedLock (reused, withLock, new per op), and a DflockdClient
+ *      (client.lock(key) reused; client.lock(key).withLock per op), each in
+ *      a process of its own beside the raw-socket floor (bench/raw.mjs; on
+ *      Node two floors: 'data' events and `onread`). In one process the
+ *      floor(s) and the case take turns in 0.1 s slices (--slice), 20 each
+ *      (--slices), so that a ratio compares slices a few tenths of a second
+ *      apart; 3 rounds (--repeats), the order of the cases rotated each
+ *      round. A ratio to the floor sums the slices of every round
+ *      (bench/ratios.ts) and comes with its spread: the lowest and highest
+ *      ratio of a single round. Node's ratios are against its faster floor.
  *    - scaling: the floor(s) and DistributedLock (reused) at 1, 10, 50, 200
- *      and 1,000 workers, in fewer and shorter rounds (--scale-repeats,
- *      --scale-seconds); within a round each worker count runs every case
- *      back to back, so DL ÷ floor at a count pairs windows of one round.
- *      From 200 workers on, a window is twice as long after a 1 s warm-up
- *      (0.3 s below): a process that has just opened hundreds of connections
- *      settles slowly, and 1 s windows put one case's ratio anywhere from
- *      0.5 to 0.9 between rounds.
+ *      and 1,000 workers, the same way, in 3 rounds (--scale-repeats) of 12
+ *      slices (--scale-slices). From 200 workers on, a slice is twice as
+ *      long and the warm-up 1 s: a process that has just opened hundreds of
+ *      connections settles slowly.
  *    - latency (bench/latency.mjs): RTT and the contended hand-off.
  *    - open loop (bench/openloop.mjs): arrivals at half the floor's median
  *      saturated ops/s at 50 workers (from the throughput rounds just run),
@@ -43,18 +42,20 @@
  *    results and the ratios as JSON instead. Progress goes to stderr.
  *
  * Options (bench/runner.ts): --runtimes node,bun,deno (or BENCH_RUNTIMES),
- * --json, --seconds S (throughput window, default 1.5), --repeats N
- * (throughput rounds, default 5), --scale-seconds S (default 1),
- * --scale-repeats N (default 5), --scale-workers 1,10,50,200,1000,
- * --openloop-seconds S (default 3), --locks N (the smaller heap checkpoint,
- * default 10000), --mass N (locks held in the mass case, default 100000),
- * --mass-lease S (their leaseTtlS, default 10; see bench/mass.mjs), --quick
- * (0.5 s windows, one round, 2,000 and 20,000 locks), --no-build.
+ * --json, --slice S (slice length, default 0.1), --slices N (slices per
+ * case and process at 50 workers, default 20), --repeats N (rounds at 50
+ * workers, default 3), --scale-slices N (default 12), --scale-repeats N
+ * (default 3), --scale-workers 1,10,50,200,1000, --openloop-seconds S
+ * (default 3), --locks N (the smaller heap checkpoint, default 10000),
+ * --mass N (locks held in the mass case, default 100000), --mass-lease S
+ * (their leaseTtlS, default 10; see bench/mass.mjs), --quick (4 slices, one
+ * round, 2,000 and 20,000 locks), --no-build.
  *
- * Time: on this 2-core machine a default run takes about 3 minutes per
- * runtime (throughput ~1.5 min, scaling ~1 min, latency and open loop ~20 s,
- * the 100,000-lock mass case ~15 s), so about 9 to 10 minutes for all three
- * (7.5 with three scaling rounds); --quick takes about 40 s per runtime.
+ * Time: on this 2-core machine a default run takes about 5 minutes on Node
+ * (throughput ~2.5 min, scaling ~2 min, latency and open loop ~20 s) and 4
+ * on Bun and Deno (two floors on Node make its processes a third longer),
+ * plus about 20 s per runtime for the 100,000-lock mass case: about 14
+ * minutes for all three; --quick takes about a minute per runtime.
  *
  * Measures only: the exit code is 0 whatever the numbers are, and a runtime
  * or case that fails is reported and skipped. It is non-zero only when no
@@ -89,7 +90,7 @@ import {
 } from "./runner.ts";
 
 const args = parseArgs(process.argv.slice(2));
-/** Scaling worker counts from which a window is twice as long, after a 1 s warm-up (see the header). */
+/** Scaling worker counts from which a slice is twice as long, after a 1 s warm-up (see the header). */
 const LONG_SCALE_FROM = 200;
 const say = (line: string): void => {
   if (args.json) process.stderr.write(`${line}\n`);
@@ -100,9 +101,10 @@ const progress = (line: string): void => void process.stderr.write(`${line}\n`);
 // ---- setup ----
 const limit = fileLimit();
 const notes: string[] = [];
-// Each process opens up to one connection per worker; the mass case about
+// Each process opens up to one connection per worker of each case it runs
+// (three on Node: two floors and DistributedLock); the mass case about
 // 64 + mass/64 (the pool shares a connection among up to 64 holdings).
-const scaleWorkers = args.scaleWorkers.filter((w) => w + 100 <= limit);
+const scaleWorkers = args.scaleWorkers.filter((w) => 3 * w + 100 <= limit);
 if (scaleWorkers.length < args.scaleWorkers.length)
   notes.push(
     `scaling: ${args.scaleWorkers.filter((w) => !scaleWorkers.includes(w)).join(", ")} workers left out: ulimit -n is ${limit}`,
@@ -138,9 +140,11 @@ if (args.build) {
 const options = {
   workers: 50,
   warmupS: args.quick ? 0.2 : 0.5,
-  seconds: args.seconds,
+  warmupOps: 2000,
+  sliceS: args.slice,
+  slices: args.slices,
   repeats: args.repeats,
-  scaleSeconds: args.scaleSeconds,
+  scaleSlices: args.scaleSlices,
   scaleRepeats: args.scaleRepeats,
   scaleWorkers,
   openLoopSeconds: args.openLoopSeconds,
@@ -157,9 +161,10 @@ const options = {
 const startedAt = Date.now();
 const results: Record<string, RuntimeResult> = {};
 const broken = new Set<string>();
-const throughputCases = (runtime: string): ThroughputCase[] => [
-  "raw",
-  ...(runtime === "node" ? (["raw-onread"] as const) : []),
+/** The floor(s) every interleaved process runs beside the case under test (Node has two). */
+const floorsOf = (runtime: string): ThroughputCase[] => (runtime === "node" ? ["raw", "raw-onread"] : ["raw"]);
+/** The cases measured against the floor at 50 workers. */
+const CLIENT_CASES: readonly ThroughputCase[] = [
   "lowlevel",
   "dl",
   "dl-withlock",
@@ -188,30 +193,43 @@ async function run(runtime: string, which: string, label: string, opts: object, 
   return o;
 }
 
-/** Fold one round's window of a throughput case into `cases[which]`. */
-function addRound(
+/** The result of one interleaved process (bench/throughput.mjs). */
+interface Interleaved {
+  cases: Record<string, Throughput>;
+  overlaps: number;
+}
+
+/**
+ * Fold the slices of one interleaved process into `cases`: each window is
+ * tagged with `run`, the process's serial number, so that bench/ratios.ts
+ * pairs only slices of the same process and turn.
+ */
+function addRun(
   cases: Record<string, Outcome<Throughput> | undefined>,
-  which: string,
-  round: number,
+  names: readonly string[],
+  run: number,
   o: ChildOutcome,
 ) {
-  const prev = cases[which];
-  const t = prev === undefined || "error" in prev ? undefined : prev;
-  if (!o.ok) {
-    if (t === undefined) cases[which] = { error: o.error ?? "failed" };
-    else t.errors = mergeErrors(t.errors, { count: 1, messages: [o.error ?? "failed"] });
-    return;
+  for (const which of names) {
+    const prev = cases[which];
+    const t = prev === undefined || "error" in prev ? undefined : prev;
+    const r = o.ok ? (o.result as Interleaved).cases[which] : undefined;
+    if (r === undefined) {
+      const why = o.error ?? "no result";
+      if (t === undefined) cases[which] = { error: why };
+      else t.errors = mergeErrors(t.errors, { count: 1, messages: [why] });
+      continue;
+    }
+    const windows = [...(t?.windows ?? []), ...r.windows.map((w) => ({ ...w, round: run }))];
+    cases[which] = {
+      ...r,
+      windows,
+      opsPerS: median(windows.map((w) => w.opsPerS)),
+      cpuUsPerOp: median(windows.map((w) => w.cpuUsPerOp)),
+      failedWorkers: Math.max(t?.failedWorkers ?? 0, r.failedWorkers),
+      errors: mergeErrors(t?.errors, r.errors),
+    };
   }
-  const r = o.result as Throughput;
-  const windows = [...(t?.windows ?? []), ...r.windows.map((w) => ({ ...w, round }))];
-  cases[which] = {
-    ...r,
-    windows,
-    opsPerS: median(windows.map((w) => w.opsPerS)),
-    cpuUsPerOp: median(windows.map((w) => w.cpuUsPerOp)),
-    failedWorkers: Math.max(t?.failedWorkers ?? 0, r.failedWorkers),
-    errors: mergeErrors(t?.errors, r.errors),
-  };
 }
 
 function mergeErrors(a: Throughput["errors"], b: Throughput["errors"]): Throughput["errors"] {
@@ -222,35 +240,42 @@ function mergeErrors(a: Throughput["errors"], b: Throughput["errors"]): Throughp
 
 const rotate = <T>(xs: readonly T[], by: number): T[] => xs.map((_, i) => xs[(i + by) % xs.length] as T);
 
+/** Seconds a child may take for an interleaved run of `lanes` cases (setup of 1,000 connects included). */
+const interleavedBudget = (lanes: number, warmupS: number, sliceS: number, slices: number): number =>
+  60 + lanes * (30 + 10 + warmupS) + lanes * slices * (sliceS + 5);
+
+let serial = 0;
 for (const runtime of args.runtimes) {
   const entry = results[runtime] as RuntimeResult;
   const cases = entry.cases as Record<string, Outcome<Throughput> | undefined>;
-  // Throughput at 50 workers, in rounds.
-  const list = throughputCases(runtime);
-  const one = { ...options, repeats: 1 };
+  const floors = floorsOf(runtime);
+  // Throughput at 50 workers: in each round, one process per case, taking turns with the floor(s).
   for (let round = 0; round < options.repeats && !broken.has(runtime); round++)
-    for (const which of rotate(list, round)) {
+    for (const which of rotate(CLIENT_CASES, round)) {
       if (broken.has(runtime)) break;
-      const o = await run(runtime, which, `${which} #${round + 1}`, one, one.warmupS + one.seconds + 40);
-      addRound(cases, which, round, o);
+      const names = [...floors, which];
+      const opts = { ...options, cases: names };
+      const budget = interleavedBudget(names.length, options.warmupS, options.sliceS, options.slices);
+      const o = await run(runtime, "interleaved", `${which} #${round + 1}`, opts, budget);
+      addRun(cases, names, serial++, o);
     }
-  // Scaling: the floor(s) and DL at each worker count, in rounds.
-  const scaleCases = list.filter((c) => c === "raw" || c === "raw-onread" || c === "dl");
+  // Scaling: DistributedLock taking turns with the floor(s), one process per worker count and round.
   for (let round = 0; round < options.scaleRepeats && !broken.has(runtime); round++)
-    for (const workers of scaleWorkers)
-      for (const which of rotate(scaleCases, round)) {
-        if (broken.has(runtime)) break;
-        const long = workers >= LONG_SCALE_FROM;
-        const warmupS = long ? 1 : 0.3;
-        const seconds = long ? 2 * options.scaleSeconds : options.scaleSeconds;
-        const opts = { ...options, workers, warmupS, seconds, repeats: 1 };
-        const o = await run(runtime, which, `${which} ×${workers} #${round + 1}`, opts, warmupS + seconds + 70);
-        const scaling = entry.scaling ?? {};
-        entry.scaling = scaling;
-        const at = scaling[String(workers)] ?? {};
-        scaling[String(workers)] = at;
-        addRound(at as Record<string, Outcome<Throughput> | undefined>, which, round, o);
-      }
+    for (const workers of scaleWorkers) {
+      if (broken.has(runtime)) break;
+      const long = workers >= LONG_SCALE_FROM;
+      const names = [...floors, "dl"];
+      const warmupS = long ? 1 : options.warmupS;
+      const sliceS = long ? 2 * options.sliceS : options.sliceS;
+      const opts = { ...options, workers, warmupS, sliceS, slices: options.scaleSlices, cases: names };
+      const budget = interleavedBudget(names.length, warmupS, sliceS, options.scaleSlices);
+      const o = await run(runtime, "interleaved", `dl ×${workers} #${round + 1}`, opts, budget);
+      const scaling = entry.scaling ?? {};
+      entry.scaling = scaling;
+      const at = scaling[String(workers)] ?? {};
+      scaling[String(workers)] = at;
+      addRun(at as Record<string, Outcome<Throughput> | undefined>, names, serial++, o);
+    }
   if (broken.has(runtime)) continue;
   const lat = await run(runtime, "latency", "latency", options, 180);
   entry.cases.latency = lat.ok ? (lat.result as never) : { error: lat.error ?? "failed" };
@@ -297,7 +322,7 @@ if (args.json) {
 } else {
   say("");
   say(
-    `client benchmark, ${new Date().toISOString()}: ${options.repeats} rounds of one ${options.seconds} s window per throughput case, ${options.scaleRepeats} rounds of ${options.scaleSeconds} s per scaling case (${2 * options.scaleSeconds} s from ${LONG_SCALE_FROM} workers) (ops/s: median window; ratios: median of the rounds' ratios), ${elapsedS.toFixed(0)} s in all`,
+    `client benchmark, ${new Date().toISOString()}: each case taking turns with the floor in one process, ${options.repeats} rounds of ${options.slices} slices of ${options.sliceS} s at 50 workers, ${options.scaleRepeats} rounds of ${options.scaleSlices} slices per worker count (${2 * options.sliceS} s from ${LONG_SCALE_FROM} workers) (ops/s: median slice; ratios: summed over the paired slices of every round, [lowest–highest round]), ${elapsedS.toFixed(0)} s in all`,
   );
   say(
     "one op = acquire + release; CPU/op = the client process's user + system CPU per op; ✓/✗ = target met (information only)",

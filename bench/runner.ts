@@ -27,17 +27,18 @@ export const RUNTIMES: Record<string, { cmd: string; args: string[]; module: str
 export type Args = ReturnType<typeof parseArgs>;
 
 const USAGE =
-  "usage: npm run bench -- [--runtimes node,bun,deno] [--json] [--seconds S] [--repeats N] [--scale-seconds S] [--scale-repeats N] [--scale-workers 1,10,...] [--openloop-seconds S] [--locks N] [--mass N] [--mass-lease S] [--quick] [--no-build]";
+  "usage: npm run bench -- [--runtimes node,bun,deno] [--json] [--slice S] [--slices N] [--repeats N] [--scale-slices N] [--scale-repeats N] [--scale-workers 1,10,...] [--openloop-seconds S] [--locks N] [--mass N] [--mass-lease S] [--quick] [--no-build]";
 
 export function parseArgs(argv: string[]) {
   const a = {
     json: false,
     build: true,
     runtimes: (process.env.BENCH_RUNTIMES ?? "node,bun,deno").split(","),
-    seconds: 1.5,
-    repeats: 5,
-    scaleSeconds: 1,
-    scaleRepeats: 5,
+    slice: 0.1,
+    slices: 20,
+    repeats: 3,
+    scaleSlices: 12,
+    scaleRepeats: 3,
     scaleWorkers: [1, 10, 50, 200, 1000],
     openLoopSeconds: 3,
     locks: 10_000,
@@ -64,9 +65,10 @@ export function parseArgs(argv: string[]) {
     else if (name === "--no-build") a.build = false;
     else if (name === "--quick") a.quick = true;
     else if (name === "--runtimes") a.runtimes = value().split(",");
-    else if (name === "--seconds") a.seconds = num();
+    else if (name === "--slice") a.slice = num();
+    else if (name === "--slices") a.slices = Math.round(num());
     else if (name === "--repeats") a.repeats = Math.round(num());
-    else if (name === "--scale-seconds") a.scaleSeconds = num();
+    else if (name === "--scale-slices") a.scaleSlices = Math.round(num());
     else if (name === "--scale-repeats") a.scaleRepeats = Math.round(num());
     else if (name === "--scale-workers")
       a.scaleWorkers = value()
@@ -82,8 +84,8 @@ export function parseArgs(argv: string[]) {
   a.runtimes = a.runtimes.map((r) => r.trim()).filter((r) => r !== "");
   for (const r of a.runtimes) if (RUNTIMES[r] === undefined) usage(`unknown runtime ${r}`);
   if (a.quick) {
-    // Short windows and one round; smaller mass case. What was given explicitly stays.
-    const q = { seconds: 0.5, repeats: 1, scaleSeconds: 0.5, scaleRepeats: 1, openLoopSeconds: 1 };
+    // Few slices and one round; smaller mass case. What was given explicitly stays.
+    const q = { slices: 4, repeats: 1, scaleSlices: 4, scaleRepeats: 1, openLoopSeconds: 1 };
     for (const [k, v] of Object.entries(q))
       if (!given.has(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`)) Object.assign(a, { [k]: v });
     if (!given.has("--locks")) a.locks = 2000;
@@ -217,6 +219,15 @@ export function brief(which: string, o: ChildOutcome, seconds: number): string {
   if (which === "mass") {
     const c = r.checkpoints?.at(-1);
     return `${r.held}/${r.asked} held in ${f1(r.acquireS)} s, ${c?.heapKiBPerLock?.toFixed(2)} KiB heap/lock, lag p99 ${r.lagHeld?.p99Ms?.toFixed(1)} ms, released in ${r.releaseS?.toFixed(2)} s, ${r.releaseErrors?.count ?? 0} errors, ${r.losses} lost ${t}`;
+  }
+  if (which === "interleaved") {
+    const lanes = Object.entries(r.cases ?? {}).map(
+      // biome-ignore lint/suspicious/noExplicitAny: as above
+      ([name, c]: [string, any]) =>
+        `${name} ${Math.round(c.opsPerS ?? 0).toLocaleString("en-US")}${c.failedWorkers > 0 ? ` (${c.failedWorkers} workers failed)` : ""}`,
+    );
+    const overlaps = r.overlaps > 0 ? `, ${r.overlaps} slices began before the case before them was done` : "";
+    return `${lanes.join(", ")} ops/s (median slice)${overlaps} ${t}`;
   }
   return `${Math.round(r.opsPerS ?? 0).toLocaleString("en-US")} ops/s, ${f1(r.cpuUsPerOp)} µs CPU/op ${t}`;
 }

@@ -6,8 +6,9 @@
 //
 // <module> is the package build for the runtime (dist/node.js, dist/bun.js,
 // or mod.ts for Deno). Cases:
-//   raw, raw-onread, lowlevel, dl, dl-withlock, dl-new, client, client-withlock
-//                closed-loop throughput (ops/s and CPU/op) with `workers` workers: bench/throughput.mjs
+//   interleaved  closed-loop throughput (ops/s and CPU/op) of the cases `o.cases` (raw, raw-onread,
+//                lowlevel, dl, dl-withlock, dl-new, client, client-withlock), `workers` workers
+//                each, taking turns in slices: bench/throughput.mjs
 //   openloop     constant-rate arrivals through the floor or DistributedLock, per-op latency
 //                p50/p99: bench/openloop.mjs
 //   latency      loopback RTT of a raw one-line request, and the contended hand-off A -> B (raw and
@@ -25,7 +26,7 @@ import { latency } from "./latency.mjs";
 import { mass } from "./mass.mjs";
 import { openLoop } from "./openloop.mjs";
 import { RUNTIME } from "./raw.mjs";
-import { THROUGHPUT_CASES } from "./throughput.mjs";
+import { interleaved } from "./throughput.mjs";
 
 const [modulePath, which, host, portText, optionsText] = process.argv.slice(2);
 const port = Number(portText);
@@ -34,7 +35,10 @@ const defaults = {
   workers: 50,
   warmupS: 0.5,
   seconds: 2,
-  repeats: 3,
+  warmupOps: 2000,
+  sliceS: 0.1,
+  slices: 10,
+  cases: ["raw", "dl"],
   rttReps: 2000,
   handoffReps: 500,
   locks: 10_000,
@@ -61,7 +65,7 @@ const load = () => import(pathToFileURL(modulePath).href);
 const ctx = { o, host, port, servers, load };
 
 const CASES = {
-  ...THROUGHPUT_CASES,
+  interleaved: () => interleaved(ctx, o.cases),
   openloop: () => openLoop(ctx),
   mass: () => mass(ctx),
   async latency() {
