@@ -9,18 +9,33 @@
  * median ops/s), at each worker count.
  */
 
+/** One slice of a throughput case (bench/throughput.mjs). */
+export interface Slice {
+  ops: number;
+  seconds: number;
+  /** The process's CPU time during the slice (user + system, every thread). */
+  cpuUs: number;
+  opsPerS: number;
+  /** `null` for a slice without a completed operation. */
+  cpuUsPerOp: number | null;
+  /** The cycle of turns it was measured in. */
+  slice: number;
+  /** The process it was measured in (bench/run.ts numbers them; absent from a worker's own result). */
+  round?: number;
+  /** Another case still had operations in flight when it began: left out of the ratios. */
+  overlap?: boolean;
+}
+
 /** Result of a closed-loop throughput case (see bench/throughput.mjs). */
 export interface Throughput {
   opsPerS: number;
   cpuUsPerOp: number;
-  /**
-   * One window per slice: `slice`, the turn it was measured in, within the
-   * process `round` (bench/run.ts numbers every process it starts; absent from
-   * a worker's own result).
-   */
-  windows: { opsPerS: number; cpuUsPerOp: number; slice?: number; round?: number }[];
+  /** Every slice it ran, in every process. */
+  windows: Slice[];
   workers: number;
   failedWorkers: number;
+  /** Slices left out of the ratios (see `Slice.overlap`). */
+  overlaps?: number;
   errors?: { count: number; messages: string[] } | undefined;
 }
 
@@ -128,9 +143,10 @@ export type SpreadKey =
   | "dlNewOverFloor"
   | "clientOverFloor"
   | "clientWithLockOverFloor"
-  | "lowOverFloor"
   | "lowOverData"
+  | "lowOverOnread"
   | "lowCpuOverRaw"
+  | "lowCpuOverOnread"
   | "onreadOverData";
 
 /** The ratios the targets are about; `undefined` where a case failed. */
@@ -142,10 +158,18 @@ export interface Ratios {
   dlNewOverFloor?: number | undefined;
   clientOverFloor?: number | undefined;
   clientWithLockOverFloor?: number | undefined;
-  lowOverFloor?: number | undefined;
-  /** Node: low-level ÷ the 'data' floor, the floor the low-level target was set against (Bun, Deno: the floor). */
+  /**
+   * Low-level ÷ the floor that reads through 'data' events on Node (the one
+   * floor of Bun and Deno): the floor the low-level targets were set against
+   * (issue 9), before Node's `onread` floor existed.
+   */
   lowOverData?: number | undefined;
+  /** Node only: low-level ÷ the `onread` floor. */
+  lowOverOnread?: number | undefined;
+  /** Low-level CPU per op ÷ that of the floor of `lowOverData`. */
   lowCpuOverRaw?: number | undefined;
+  /** Node only: low-level CPU per op ÷ that of the `onread` floor. */
+  lowCpuOverOnread?: number | undefined;
   onreadOverData?: number | undefined;
   handoffRawOverRtt?: number | undefined;
   handoffDlOverRtt?: number | undefined;
@@ -202,9 +226,11 @@ export interface Paired {
 
 /**
  * `a ÷ b` for a field of two throughput results, from the slices of the same
- * process and turn: summed over all of them (CPU per op weighted by ops), so
- * a slice disturbed by the machine weighs no more than its share of time.
- * `lo`/`hi` are the ratios of single processes: the spread between rounds.
+ * process and cycle of turns: summed over all of them (ops over seconds, CPU
+ * over ops), so a slice disturbed by the machine weighs no more than its share
+ * of time, and a slice in which nothing completed counts as the stall it was.
+ * Slices marked `overlap` are left out. `lo`/`hi` are the ratios of single
+ * processes: the spread between rounds.
  */
 export function paired(
   a: Throughput | undefined,
@@ -212,16 +238,17 @@ export function paired(
   field: "opsPerS" | "cpuUsPerOp",
 ): Paired | undefined {
   if (a === undefined || b === undefined) return undefined;
-  const other = new Map(b.windows.map((w) => [`${w.round}:${w.slice}`, w]));
+  const ga = groups(a);
+  const gb = groups(b);
   const total = new Sums(field);
   const byRound = new Map<number | undefined, Sums>();
-  for (const wa of a.windows) {
-    const wb = other.get(`${wa.round}:${wa.slice}`);
-    if (wb === undefined) continue;
-    total.add(wa, wb);
-    const r = byRound.get(wa.round) ?? new Sums(field);
-    byRound.set(wa.round, r);
-    r.add(wa, wb);
+  for (const [key, sa] of ga) {
+    const sb = gb.get(key);
+    if (sb === undefined) continue;
+    total.add(sa, sb);
+    const r = byRound.get(sa.round) ?? new Sums(field);
+    byRound.set(sa.round, r);
+    r.add(sa, sb);
   }
   const ratio = total.ratio();
   if (ratio === undefined) return undefined;
@@ -229,9 +256,29 @@ export function paired(
   return { ratio, lo: Math.min(...rounds), hi: Math.max(...rounds) };
 }
 
-type Window = Throughput["windows"][number];
+/** Totals of a case's slices in one process and cycle. */
+interface Group {
+  round: number | undefined;
+  ops: number;
+  seconds: number;
+  cpuUs: number;
+}
 
-/** Sums of paired slices: ops/s (slices are equally long), or CPU per op weighted by ops. */
+function groups(t: Throughput): Map<string, Group> {
+  const out = new Map<string, Group>();
+  for (const w of t.windows) {
+    if (w.overlap) continue;
+    const key = `${w.round}:${w.slice}`;
+    const g = out.get(key) ?? { round: w.round, ops: 0, seconds: 0, cpuUs: 0 };
+    out.set(key, g);
+    g.ops += w.ops;
+    g.seconds += w.seconds;
+    g.cpuUs += w.cpuUs;
+  }
+  return out;
+}
+
+/** Sums of paired groups: a rate is ops over seconds; CPU per op, CPU over ops. */
 class Sums {
   #a = 0;
   #b = 0;
@@ -239,16 +286,16 @@ class Sums {
   #wb = 0;
   constructor(readonly field: "opsPerS" | "cpuUsPerOp") {}
 
-  add(a: Window, b: Window): void {
+  add(a: Group, b: Group): void {
     const cpu = this.field === "cpuUsPerOp";
-    this.#a += cpu ? a.cpuUsPerOp * a.opsPerS : a.opsPerS;
-    this.#b += cpu ? b.cpuUsPerOp * b.opsPerS : b.opsPerS;
-    this.#wa += cpu ? a.opsPerS : 1;
-    this.#wb += cpu ? b.opsPerS : 1;
+    this.#a += cpu ? a.cpuUs : a.ops;
+    this.#b += cpu ? b.cpuUs : b.ops;
+    this.#wa += cpu ? a.ops : a.seconds;
+    this.#wb += cpu ? b.ops : b.seconds;
   }
 
   ratio(): number | undefined {
-    return this.#wa > 0 && this.#b > 0 ? this.#a / this.#wa / (this.#b / this.#wb) : undefined;
+    return this.#wa > 0 && this.#wb > 0 && this.#b > 0 ? this.#a / this.#wa / (this.#b / this.#wb) : undefined;
   }
 }
 
@@ -308,9 +355,10 @@ export function ratios(r: RuntimeResult): Ratios {
     dlNewOverFloor: pair("dlNewOverFloor", tp(c["dl-new"]), floor),
     clientOverFloor: pair("clientOverFloor", tp(c.client), floor),
     clientWithLockOverFloor: pair("clientWithLockOverFloor", tp(c["client-withlock"]), floor),
-    lowOverFloor: pair("lowOverFloor", low, floor),
     lowOverData: pair("lowOverData", low, tp(c.raw)),
-    lowCpuOverRaw: pair("lowCpuOverRaw", low, floor, "cpuUsPerOp"),
+    lowOverOnread: pair("lowOverOnread", low, tp(c["raw-onread"])),
+    lowCpuOverRaw: pair("lowCpuOverRaw", low, tp(c.raw), "cpuUsPerOp"),
+    lowCpuOverOnread: pair("lowCpuOverOnread", low, tp(c["raw-onread"]), "cpuUsPerOp"),
     onreadOverData: pair("onreadOverData", tp(c["raw-onread"]), tp(c.raw)),
     handoffRawOverRtt: div(lat(l?.handoffRaw)?.p50Us, pairedRtt(l?.handoffRaw, rtt)),
     handoffDlOverRtt: div(lat(l?.handoffDl)?.p50Us, pairedRtt(l?.handoffDl, rtt)),

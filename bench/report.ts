@@ -63,8 +63,11 @@ const mark = (k: Targeted, x: number | undefined): string => {
   return x === undefined ? "" : `${t.met(x) ? "✓" : "✗"} target ${t.text}`;
 };
 const tick = (k: Targeted, x: number | undefined): string => (x === undefined ? "  " : TARGETS[k].met(x) ? " ✓" : " ✗");
-const FLOOR_NAME: Partial<Record<ThroughputCase, string>> = { raw: "'data'", "raw-onread": "onread" };
-const floorName = (f: ThroughputCase): string => FLOOR_NAME[f] ?? f;
+/** A floor's name: Node's two are told apart by how they read; Bun and Deno have one, "raw". */
+const floorName = (f: ThroughputCase, node: boolean): string =>
+  !node ? "raw" : f === "raw" ? "'data'" : f === "raw-onread" ? "onread" : f;
+/** Whether a runtime's results have Node's two floors. */
+const twoFloors = (r: RuntimeResult): boolean => r.cases["raw-onread"] !== undefined;
 
 /** Why a case has no numbers, or the warnings that go with them. */
 function problems(
@@ -85,7 +88,8 @@ function throughputLine(label: string, x: Outcome<Throughput> | undefined, extra
   const q = (p: number): string => int(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0);
   const spread = `${sorted.length} slices, p10–p90 ${q(0.1)}–${q(0.9)}`;
   const failed = t.failedWorkers > 0 ? ` [${t.failedWorkers}/${t.workers} workers failed]` : "";
-  return `${head(label)}${int(t.opsPerS).padStart(9)} ops/s  ${us(t.cpuUsPerOp).padStart(9)} CPU/op  (${spread})${extra}${failed} ${problems(x)}`.trimEnd();
+  const overlaps = t.overlaps ? ` [${t.overlaps} slices left out: another case's operations were still in flight]` : "";
+  return `${head(label)}${int(t.opsPerS).padStart(9)} ops/s  ${us(t.cpuUsPerOp).padStart(9)} CPU/op  (${spread})${extra}${failed}${overlaps} ${problems(x)}`.trimEnd();
 }
 
 function latencyLine(label: string, x: Outcome<Latency> | undefined, extra = ""): string {
@@ -116,13 +120,14 @@ export function runtimeSection(name: string, r: RuntimeResult): string[] {
   const q = ratios(r);
   const c = r.cases;
   const l = ok(c.latency);
-  const vs = `floor (${floorName(q.floor)})`;
+  const node = twoFloors(r);
+  const vs = `floor (${floorName(q.floor, node)})`;
   const sp = q.spreads;
   const lines = [`${name} ${r.version ?? ""}`.trimEnd()];
   lines.push(
-    `  50 workers; ratios against the ${floorName(q.floor)} floor${c["raw-onread"] ? " (the faster of the two)" : ""}`,
+    `  50 workers; ratios against the ${floorName(q.floor, node)} floor${node ? " (the faster of the two; the low-level targets against the 'data' floor, as they were set)" : ""}`,
   );
-  lines.push(throughputLine("raw floor ('data')", c.raw));
+  lines.push(throughputLine(node ? "raw floor ('data')" : "raw floor", c.raw));
   if (c["raw-onread"] !== undefined)
     lines.push(
       throughputLine(
@@ -131,16 +136,18 @@ export function runtimeSection(name: string, r: RuntimeResult): string[] {
         ratioText(q.onreadOverData, "'data' floor", undefined, sp.onreadOverData),
       ),
     );
-  // The low-level target was set against the 'data' floor; on Node the ratio to the faster floor is shown too.
-  const lowVsFloor = q.floor === "raw" ? "" : ratioText(q.lowOverFloor, vs, undefined, sp.lowOverFloor);
+  // The low-level targets were set (issue 9) against the floor of the time, which read through 'data' events on
+  // Node; the ratios to Node's onread floor are shown beside them, unmarked.
+  const raw = node ? "floor ('data')" : "floor";
   lines.push(
     throughputLine(
       "low-level",
       c.lowlevel,
       [
-        lowVsFloor,
-        ratioText(q.lowOverData, "floor ('data')", "lowOverData", sp.lowOverData),
-        ratioText(q.lowCpuOverRaw, `${vs} CPU/op`, "lowCpuOverRaw", sp.lowCpuOverRaw),
+        ratioText(q.lowOverData, raw, "lowOverData", sp.lowOverData),
+        ratioText(q.lowCpuOverRaw, `${raw} CPU/op`, "lowCpuOverRaw", sp.lowCpuOverRaw),
+        ratioText(q.lowOverOnread, "floor (onread)", undefined, sp.lowOverOnread),
+        ratioText(q.lowCpuOverOnread, "floor (onread) CPU/op", undefined, sp.lowCpuOverOnread),
       ]
         .filter((t) => t !== "")
         .join(";"),
@@ -178,7 +185,7 @@ export function runtimeSection(name: string, r: RuntimeResult): string[] {
     const cases = r.scaling?.[String(p.workers)] ?? {};
     const why = p.ratio === undefined ? ` ${problems(cases.dl) || problems(cases[p.floor]) || "no windows"}` : "";
     lines.push(
-      `${head(`  ${int(p.workers)} worker${p.workers === 1 ? "" : "s"}`)}floor (${floorName(p.floor)}) ${p.floorOpsPerS === undefined ? "n/a" : int(p.floorOpsPerS)} ops/s, DL ${p.dlOpsPerS === undefined ? "n/a" : int(p.dlOpsPerS)} ops/s  ${times(p.ratio, TARGETS.scaling)}${range(p.spread)}  ${mark("scaling", p.ratio)}${why}`.trimEnd(),
+      `${head(`  ${int(p.workers)} worker${p.workers === 1 ? "" : "s"}`)}floor (${floorName(p.floor, node)}) ${p.floorOpsPerS === undefined ? "n/a" : int(p.floorOpsPerS)} ops/s, DL ${p.dlOpsPerS === undefined ? "n/a" : int(p.dlOpsPerS)} ops/s  ${times(p.ratio, TARGETS.scaling)}${range(p.spread)}  ${mark("scaling", p.ratio)}${why}`.trimEnd(),
     );
   }
 
@@ -189,12 +196,7 @@ export function runtimeSection(name: string, r: RuntimeResult): string[] {
     lines.push(
       `  open loop at ${f ? `${int(f.rate)}/s (half the floor's saturated ops/s at 50 workers)` : "half the floor's rate"}; latency from the intended arrival`,
     );
-    lines.push(
-      openLoopLine(
-        `  floor (${f?.via === "raw-onread" ? "onread" : f?.via === "raw" ? "'data'" : "raw"})`,
-        open?.floor,
-      ),
-    );
+    lines.push(openLoopLine(`  floor (${floorName((f?.via ?? "raw") as ThroughputCase, node)})`, open?.floor));
     lines.push(
       openLoopLine(
         "  DistributedLock",
@@ -277,11 +279,12 @@ function rows(results: Record<string, RuntimeResult>): Row[] {
     get,
   ];
   return [
-    ["floor used (Node: faster)", (_, q) => floorName(q.floor), "", none],
+    ["floor used (Node: faster)", (r, q) => floorName(q.floor, twoFloors(r)), "", none],
     ["floor ops/s", (r, q) => cell(tp(r.cases[q.floor])?.opsPerS, int), "", none],
     ["DistributedLock ops/s", (r) => cell(tp(r.cases.dl)?.opsPerS, int), "", none],
-    ratioRow("low-level ÷ floor", (q) => q.lowOverFloor, ""),
-    ratioRow("low-level ÷ 'data' floor", (q) => q.lowOverData, "lowOverData"),
+    ratioRow("low-level ÷ floor (Node: 'data')", (q) => q.lowOverData, "lowOverData"),
+    ratioRow("low-level ÷ onread floor", (q) => q.lowOverOnread, ""),
+    ratioRow("low-level CPU/op ÷ floor's", (q) => q.lowCpuOverRaw, "lowCpuOverRaw"),
     ratioRow("DistributedLock ÷ floor", (q) => q.dlOverFloor, "dlOverFloor"),
     ratioRow("DL withLock ÷ floor", (q) => q.dlWithLockOverFloor, "dlWithLockOverFloor"),
     ratioRow("DL new per op ÷ floor", (q) => q.dlNewOverFloor, "dlNewOverFloor"),
@@ -313,7 +316,7 @@ function cell(x: number | undefined, f: (x: number) => string): string {
 export function sideBySide(results: Record<string, RuntimeResult>): string[] {
   const names = Object.keys(results);
   const qs = Object.fromEntries(names.map((n) => [n, ratios(results[n] as RuntimeResult)]));
-  const w0 = 29;
+  const w0 = 34;
   const w = 18;
   const out = [`${"".padEnd(w0)}${names.map((n) => n.padStart(w)).join("")}   target`];
   for (const [label, get, key, value] of rows(results)) {

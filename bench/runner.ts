@@ -37,7 +37,7 @@ export function parseArgs(argv: string[]) {
     slice: 0.1,
     slices: 20,
     repeats: 3,
-    scaleSlices: 12,
+    scaleSlices: 20,
     scaleRepeats: 3,
     scaleWorkers: [1, 10, 50, 200, 1000],
     openLoopSeconds: 3,
@@ -226,7 +226,7 @@ export function brief(which: string, o: ChildOutcome, seconds: number): string {
       ([name, c]: [string, any]) =>
         `${name} ${Math.round(c.opsPerS ?? 0).toLocaleString("en-US")}${c.failedWorkers > 0 ? ` (${c.failedWorkers} workers failed)` : ""}`,
     );
-    const overlaps = r.overlaps > 0 ? `, ${r.overlaps} slices began before the case before them was done` : "";
+    const overlaps = r.overlaps > 0 ? `, ${r.overlaps} slices left out (another case's operations in flight)` : "";
     return `${lanes.join(", ")} ops/s (median slice)${overlaps} ${t}`;
   }
   return `${Math.round(r.opsPerS ?? 0).toLocaleString("en-US")} ops/s, ${f1(r.cpuUsPerOp)} µs CPU/op ${t}`;

@@ -20,20 +20,23 @@
 // the scheduler puts the client and the server), far more than the
 // differences measured. Cases measured in windows seconds apart, in processes
 // of their own, gave ratios anywhere from 0.7 to 1.5 for the same code. Here
-// the floor and the case under test take turns in short slices (`o.sliceS`,
-// 0.1 s by default), in one process, `o.slices` times each, the order rotated
-// every turn; a ratio (bench/ratios.ts) sums slices from the same turns, so
-// whatever the machine does to one side it does, within a tenth of a second,
-// to the other.
+// the floor(s) and the case under test take turns in short slices
+// (`o.sliceS`, 0.1 s by default), in one process, `o.slices` each. The turns
+// follow a cycle in which every case follows every other one equally often
+// (`cycle()`): what a case leaves behind (garbage to collect, a server still
+// catching up) lands on each of the others alike. A ratio (bench/ratios.ts)
+// sums the slices of the same cycles, so whatever the machine does to one
+// side it does, within a few tenths of a second, to the other.
 //
-// A slice starts only once every operation of the case before it has
-// finished, so no two cases overlap in a slice; each case's workers wait at a
-// gate of their own while another case runs. Before the slices, each case is
-// warmed up in turn for at least `o.warmupS` and `o.warmupOps` operations (the
-// just-in-time compilers need work, not time: one worker does in 0.3 s a
-// tenth of what fifty do). A slice gives ops/s (one op = acquire + release)
-// and the process's CPU microseconds per op (process.cpuUsage(), user +
-// system). A worker whose op throws records the error and stops.
+// When a case's turn begins, the workers of the others stop starting
+// operations; its slice is measured from when none of theirs is left in
+// flight (at most DRAIN_MS, else the slice is marked `overlap` and left out
+// of the ratios). Before the slices, each case is warmed up in turn for at
+// least `o.warmupS` and `o.warmupOps` operations (the just-in-time compilers
+// need work, not time: one worker does in 0.5 s a tenth of what fifty do). A
+// slice records its operations (one op = acquire + release), its length, and
+// the process's CPU time (process.cpuUsage(), user + system, every thread). A
+// worker whose op throws records the error and stops.
 import { acquireOrThrow, cpuMicros, Errors, median, sleep } from "./common.mjs";
 import { openRaw, rawAcquireRelease } from "./raw.mjs";
 
@@ -139,7 +142,7 @@ function closedGate() {
   return { promise, open };
 }
 
-/** Most a slice waits for the case before it to finish its operations (a blocked acquire waits 10 s). */
+/** Most a slice waits for the other cases to finish their operations (a blocked acquire waits 10 s). */
 const DRAIN_MS = 5000;
 
 /** One case's workers in an interleaved run: counts, its gate, and the wait for its operations to end. */
@@ -168,14 +171,31 @@ class Lane {
     }
   }
 
-  /** Resolves once no operation of this lane is in flight, or after DRAIN_MS; true if it went quiet. */
-  async quiet() {
+  /** Resolves once no operation of this lane is in flight, or after `ms`; true if it went quiet. */
+  async quiet(ms) {
     if (this.inflight === 0) return true;
+    let timer;
     const done = new Promise((resolve) => {
-      this.#drained = resolve;
+      this.#drained = () => resolve(true);
+      timer = setTimeout(() => resolve(false), ms);
     });
-    return Promise.race([done.then(() => true), sleep(DRAIN_MS).then(() => false)]);
+    const quiet = await done;
+    clearTimeout(timer);
+    this.#drained = undefined;
+    return quiet;
   }
+}
+
+/**
+ * The order of turns for `n` cases (n prime, as 2 and 3 are): for each step d
+ * from 1 to n - 1, the cases 0, d, 2d, ... (mod n). Every case follows every
+ * other exactly once per cycle, the wrap from one cycle to the next included;
+ * each case takes n - 1 turns per cycle. Two cases: 0 1; three: 0 1 2 0 2 1.
+ */
+export function cycle(n) {
+  const order = [];
+  for (let d = 1; d < n; d++) for (let i = 0; i < n; i++) order.push((i * d) % n);
+  return n === 1 ? [0] : order;
 }
 
 /**
@@ -232,14 +252,18 @@ export async function interleaved(ctx, names) {
     }
   }
 
-  /** Let `lane` run, and wait until the lane before it has no operation left. */
+  /** Let `lane` run, and wait until no other lane has an operation left; false if one still had after DRAIN_MS. */
   async function turnTo(lane) {
     const before = active;
-    if (before === lane) return;
+    if (before === lane) return true;
     if (before !== undefined) before.gate = closedGate();
     active = lane;
     lane.gate.open();
-    if (before !== undefined && !(await before.quiet())) overlaps++;
+    const until = performance.now() + DRAIN_MS;
+    let quiet = true;
+    for (const other of lanes)
+      if (other !== lane) quiet = (await other.quiet(Math.max(0, until - performance.now()))) && quiet;
+    return quiet;
   }
 
   const live = (lane) => lane.failed < o.workers;
@@ -251,19 +275,23 @@ export async function interleaved(ctx, names) {
     const enough = () => performance.now() - t0 >= o.warmupS * 1000 && lane.ops - n0 >= o.warmupOps;
     while (!enough() && live(lane) && performance.now() - t0 < 10_000) await sleep(20);
   }
-  for (let s = 0; s < o.slices; s++) {
-    for (let k = 0; k < lanes.length; k++) {
-      const lane = lanes[(k + s) % lanes.length];
+  const order = cycle(lanes.length);
+  const cycles = Math.ceil(o.slices / Math.max(1, lanes.length - 1));
+  for (let c = 0; c < cycles; c++) {
+    for (const i of order) {
+      const lane = lanes[i];
       if (!live(lane)) continue;
-      await turnTo(lane);
+      const overlap = !(await turnTo(lane));
+      if (overlap) overlaps++;
       const n0 = lane.ops;
       const c0 = cpuMicros();
       const t0 = performance.now();
       await sleep(o.sliceS * 1000);
-      const n = lane.ops - n0;
-      const cpu = cpuMicros() - c0;
+      const ops = lane.ops - n0;
+      const cpuUs = cpuMicros() - c0;
       const seconds = (performance.now() - t0) / 1000;
-      if (n > 0) lane.windows.push({ opsPerS: n / seconds, cpuUsPerOp: cpu / n, slice: s });
+      const w = { ops, seconds, cpuUs, opsPerS: ops / seconds, cpuUsPerOp: ops > 0 ? cpuUs / ops : null, slice: c };
+      lane.windows.push(overlap ? { ...w, overlap } : w);
     }
   }
   running = false;
@@ -275,7 +303,8 @@ export async function interleaved(ctx, names) {
   for (const lane of lanes) {
     cases[lane.name] = {
       opsPerS: median(lane.windows.map((w) => w.opsPerS)),
-      cpuUsPerOp: median(lane.windows.map((w) => w.cpuUsPerOp)),
+      cpuUsPerOp: median(lane.windows.filter((w) => w.cpuUsPerOp !== null).map((w) => w.cpuUsPerOp)),
+      overlaps: lane.windows.filter((w) => w.overlap).length,
       windows: lane.windows,
       workers: o.workers,
       setupS: lane.setupS,

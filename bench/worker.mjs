@@ -35,7 +35,7 @@ const defaults = {
   workers: 50,
   warmupS: 0.5,
   seconds: 2,
-  warmupOps: 2000,
+  warmupOps: 5000,
   sliceS: 0.1,
   slices: 10,
   cases: ["raw", "dl"],
