@@ -54,11 +54,11 @@
  * bench/mass.mjs), --quick (4 slices, one round, 2,000 and 20,000 locks),
  * --no-build.
  *
- * Time: on this 2-core machine a default run takes about 5.5 minutes on
- * Node (throughput ~2.5 min, scaling ~2.5 min, latency and open loop ~20 s)
- * and 4 on Bun and Deno (two floors on Node make its processes a third
- * longer), plus about 20 s per runtime for the 100,000-lock mass case: about
- * 14 minutes for all three; --quick takes about a minute per runtime.
+ * Time: on this 2-core machine a default run takes about 6 minutes on Node
+ * (throughput ~2.5 min, scaling ~3.5 min, latency and open loop ~15 s) and 4
+ * on Bun and Deno (two floors on Node make its processes half as long again),
+ * plus about 15 s per runtime for the 100,000-lock mass case: about 15
+ * minutes for all three; --quick takes about a minute per runtime.
  *
  * Measures only: the exit code is 0 whatever the numbers are, and a runtime
  * or case that fails is reported and skipped. It is non-zero only when no
