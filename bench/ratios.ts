@@ -190,10 +190,10 @@ export function ok<T extends object>(x: Outcome<T> | undefined): T | undefined {
   return x === undefined || "error" in x ? undefined : x;
 }
 
-/** A usable throughput result: at least one window measured. */
+/** A usable throughput result: at least one slice measured (a case that stalled in most of them included). */
 export function tp(x: Outcome<Throughput> | undefined): Throughput | undefined {
   const t = ok(x);
-  return t !== undefined && Number.isFinite(t.opsPerS) && t.opsPerS > 0 ? t : undefined;
+  return t !== undefined && t.windows.length > 0 ? t : undefined;
 }
 
 export function lat(x: Outcome<Latency> | undefined): Latency | undefined {
@@ -253,6 +253,7 @@ export function paired(
   const ratio = total.ratio();
   if (ratio === undefined) return undefined;
   const rounds = [...byRound.values()].map((r) => r.ratio()).filter((x) => x !== undefined);
+  if (rounds.length === 0) return { ratio, lo: ratio, hi: ratio };
   return { ratio, lo: Math.min(...rounds), hi: Math.max(...rounds) };
 }
 

@@ -274,7 +274,7 @@ function rows(results: Record<string, RuntimeResult>): Row[] {
     );
   const ratioRow = (label: string, get: (q: Ratios) => number | undefined, k: Targeted | ""): Row => [
     label,
-    (_, q) => times(get(q)),
+    (_, q) => times(get(q), k === "" ? undefined : TARGETS[k]),
     k,
     get,
   ];

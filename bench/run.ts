@@ -223,6 +223,8 @@ function addRun(
   for (const which of names) {
     const prev = cases[which];
     const t = prev === undefined || "error" in prev ? undefined : prev;
+    // An earlier round that failed outright stays counted among the errors.
+    const earlier = prev !== undefined && "error" in prev ? { count: 1, messages: [prev.error] } : undefined;
     const r = o.ok ? (o.result as Interleaved).cases[which] : undefined;
     if (r === undefined) {
       if (!o.ok && which !== names.at(-1)) continue;
@@ -231,6 +233,7 @@ function addRun(
       else t.errors = mergeErrors(t.errors, { count: 1, messages: [why] });
       continue;
     }
+    const errors = mergeErrors(earlier, mergeErrors(t?.errors, r.errors));
     const windows = [...(t?.windows ?? []), ...r.windows.map((w) => ({ ...w, round: run }))];
     const cpu = windows.flatMap((w) => (w.cpuUsPerOp === null ? [] : [w.cpuUsPerOp]));
     cases[which] = {
@@ -240,7 +243,7 @@ function addRun(
       cpuUsPerOp: median(cpu),
       failedWorkers: Math.max(t?.failedWorkers ?? 0, r.failedWorkers),
       overlaps: (t?.overlaps ?? 0) + (r.overlaps ?? 0),
-      errors: mergeErrors(t?.errors, r.errors),
+      errors,
     };
   }
 }
@@ -336,7 +339,7 @@ if (args.json) {
 } else {
   say("");
   say(
-    `client benchmark, ${new Date().toISOString()}: each case taking turns with the floor in one process, ${options.repeats} rounds of ${options.slices} slices of ${options.sliceS} s at 50 workers, ${options.scaleRepeats} rounds of ${options.scaleSlices} slices per worker count (${2 * options.sliceS} s from ${LONG_SCALE_FROM} workers) (ops/s: median slice; ratios: summed over the paired slices of every round, [lowest–highest round]), ${elapsedS.toFixed(0)} s in all`,
+    `client benchmark, ${new Date().toISOString()}: each case taking turns with the floor in one process, ${options.repeats} rounds of ${options.slices} slices of ${options.sliceS} s at 50 workers, ${options.scaleRepeats} rounds of ${options.scaleSlices} slices per worker count (${ONE_WORKER_SLICES * options.scaleSlices} at one worker; ${2 * options.sliceS} s from ${LONG_SCALE_FROM} workers) (ops/s: median slice; ratios: summed over the paired slices of every round, [lowest–highest round]), ${elapsedS.toFixed(0)} s in all`,
   );
   say(
     "one op = acquire + release; CPU/op = the client process's user + system CPU per op; ✓/✗ = target met (information only)",

@@ -171,9 +171,13 @@ class Lane {
     }
   }
 
-  /** Resolves once no operation of this lane is in flight, or after `ms`; true if it went quiet. */
+  /**
+   * Resolves once no operation of this lane is in flight, or after `ms`; true if it went quiet. One wait at a
+   * time (turnTo() waits for the lanes one after another).
+   */
   async quiet(ms) {
     if (this.inflight === 0) return true;
+    if (this.#drained !== undefined) throw new Error("Lane.quiet(): a wait is already in progress");
     let timer;
     const done = new Promise((resolve) => {
       this.#drained = () => resolve(true);
@@ -206,6 +210,8 @@ export function cycle(n) {
 export async function interleaved(ctx, names) {
   const { o } = ctx;
   for (const n of names) if (CASES[n] === undefined) throw new Error(`unknown throughput case ${n}`);
+  // cycle() balances the turns of 1, 2 or 3 cases (a prime number of them); more would get unequal turns.
+  if (names.length < 1 || names.length > 3) throw new Error(`interleaved: 1 to 3 cases, got ${names.length}`);
   const lanes = [];
   for (const [i, n] of names.entries()) lanes.push(new Lane(n, i, await CASES[n](ctx)));
   let active;

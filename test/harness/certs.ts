@@ -49,7 +49,8 @@ function removeWhenProcessEnds(dir: string): void {
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     process.once(signal, () => {
       remove();
-      process.kill(process.pid, signal);
+      // Another listener, if any, decides what the signal does; with none, it ends the process as by default.
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
     });
   }
 }
