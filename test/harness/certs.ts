@@ -8,6 +8,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { onProcessEnd } from "./process-end.ts";
 
 export interface TestCerts {
   dir: string;
@@ -34,34 +35,14 @@ function openssl(args: string[], cwd: string): void {
   }
 }
 
-/**
- * Remove `dir` when this process ends, not sooner: servers started by tests
- * may read the files until then. An "exit" handler alone never runs in a
- * vitest worker: vitest ends its workers with SIGTERM, and a signal's default
- * action ends the process without running "exit" handlers (on Node, Bun and
- * Deno alike). So SIGTERM, and SIGINT (Ctrl-C reaches the workers too), are
- * caught: the directory goes, and the signal is sent again, this time with no
- * handler of ours, so the process still ends by that signal as it would have.
- */
-function removeWhenProcessEnds(dir: string): void {
-  const remove = () => rmSync(dir, { recursive: true, force: true });
-  process.once("exit", remove);
-  for (const signal of ["SIGTERM", "SIGINT"] as const) {
-    process.once(signal, () => {
-      remove();
-      // Another listener, if any, decides what the signal does; with none, it ends the process as by default.
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    });
-  }
-}
-
 let cached: TestCerts | undefined;
 
 /** Create (once per process) the certificates for TLS tests. */
 export function testCerts(): TestCerts {
   if (cached) return cached;
   const dir = mkdtempSync(join(tmpdir(), "dflockd-certs-"));
-  removeWhenProcessEnds(dir);
+  // Removed when this process ends, not sooner: servers started by tests may read the files until then.
+  onProcessEnd(() => rmSync(dir, { recursive: true, force: true }));
   const subj = (cn: string) => ["-subj", `/CN=${cn}`];
   for (const ca of ["ca", "other-ca"]) {
     openssl(

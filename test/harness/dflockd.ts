@@ -14,6 +14,7 @@ import { createServer } from "node:net";
 import type { DoubleOptions } from "../double/server.ts";
 import { startDouble } from "../double/server.ts";
 import { HOW_TO_FIX, type Located, locateDflockd } from "./locate.ts";
+import { onProcessEnd } from "./process-end.ts";
 
 export { pinnedVersion } from "./locate.ts";
 
@@ -71,6 +72,8 @@ export interface DflockdServer {
   readonly port: number;
   /** `[host, port]`, ready for the `servers` option. */
   readonly address: [string, number];
+  /** The server's process id; undefined for the in-process double. */
+  readonly pid: number | undefined;
   /** Everything the server printed. */
   output(): string;
   /** Begin a graceful shutdown, as SIGTERM does (a real server gets SIGTERM); does not wait. */
@@ -81,9 +84,18 @@ export interface DflockdServer {
   kill(): Promise<void>;
 }
 
+/** Server processes started and not yet exited: killed when this process ends, so none outlives it. */
 const running = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const p of running) p.kill("SIGKILL");
+onProcessEnd(() => {
+  for (const p of running) {
+    if (p.pid === undefined || p.exitCode !== null || p.signalCode !== null) continue;
+    try {
+      // Not p.kill(): Deno ignores it after a first call (see launch()).
+      process.kill(p.pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
 });
 
 /**
@@ -101,7 +113,7 @@ export async function startDflockd(
     // Forms given here describe one build (a recording's, or a test's own): DFLOCKD_DOUBLE_VERSION must not add to them.
     const pinned = Object.keys(double).length > 0 ? ["--server-version", "1.10"] : [];
     const d = await startDouble(["--host", "127.0.0.1", ...pinned, ...flags], double);
-    return { kind: "double", ...d, shutdown: () => d.drain(), output: () => "" };
+    return { kind: "double", ...d, pid: undefined, shutdown: () => d.drain(), output: () => "" };
   }
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
@@ -169,6 +181,7 @@ async function launch(bin: string, port: number, flags: string[], args: string[]
     host,
     port,
     address: [host, port],
+    pid: child.pid,
     output: () => out,
     shutdown: () => signal("SIGTERM"),
     kill: () => kill("SIGKILL"),
