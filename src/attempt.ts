@@ -8,20 +8,16 @@
  * @module
  */
 import { abortError, checkSignal } from "./cancel.ts";
-import type { Connection } from "./connection.ts";
+import { Connecting } from "./connecting.ts";
 import type { LockDriver } from "./driver.ts";
 import { ConnectionError, LockError, quote, ServerError } from "./errors.ts";
 import { NotLeaderError } from "./leader.ts";
 import type { Link } from "./link.ts";
 import { explainMismatch, isBareMismatch } from "./mismatch.ts";
-import { openConnection } from "./open.ts";
 import { pickServer, type Settings, serverOf, type Target } from "./options.ts";
 import { commandName } from "./protocol.ts";
 import { sharedPatience } from "./renewals.ts";
-import type { SharingDial } from "./sharing-dial.ts";
 import { backgroundTimer } from "./transport.ts";
-
-const now: () => number = () => performance.now();
 
 /**
  * A request that cannot block, on a shared connection, whose reply is still
@@ -74,10 +70,8 @@ export class Attempts implements AttemptSide {
   #pendingTry: PendingTry | undefined;
   /** A grant's token that arrived on a shared connection and is not held yet. */
   #unheld: string | undefined;
-  /** Aborted when the generation ends: cancels a connect in progress. */
-  #connecting: AbortController | undefined;
-  /** A connection being opened for sharing that this attempt waits for: left when the generation ends. */
-  #joined: SharingDial | undefined;
+  /** The connect in progress, its own or a wait on a shared one: ended with the generation. Made on first connect. */
+  #connecting: Connecting | undefined;
   /** The connection came from the pool and has not yet answered this attempt: a failure before any reply may be retried. */
   #reused = false;
   /** The send time of the request the last {@link ask} sent (answered or not). */
@@ -102,14 +96,7 @@ export class Attempts implements AttemptSide {
   }
 
   cancelConnect(reason: LockError | undefined): void {
-    const connecting = this.#connecting;
-    const joined = this.#joined;
-    if (connecting === undefined && joined === undefined) return;
-    this.#connecting = undefined;
-    this.#joined = undefined;
-    const why = reason ?? new LockError(`${quote(this.#d.key)} was released while connecting`, "ABORTED");
-    connecting?.abort(why);
-    joined?.leave(this.#d.id, this.#d, why);
+    this.#connecting?.cancel(reason);
   }
 
   /**
@@ -135,7 +122,10 @@ export class Attempts implements AttemptSide {
       return epoch;
     }
     const dial = how === "any" ? pool.sharingDial(target.poolKey, target.open, d.id) : undefined;
-    const connecting = dial === undefined ? this.#dial(target, epoch, signal) : this.#join(dial, epoch, signal);
+    // Made only here: an instance that always finds a pooled connection never needs one.
+    this.#connecting ??= new Connecting(d);
+    const c = this.#connecting;
+    const connecting = dial === undefined ? c.dial(target, epoch, signal) : c.join(dial, epoch, signal);
     return connecting.then((link) => {
       if (d.use(link, epoch)) return epoch;
       // Closed (or released) since: nothing was sent on it. One opened for sharing stays, for the others on it.
@@ -143,51 +133,6 @@ export class Attempts implements AttemptSide {
       pool.leave(link, d.id, !link.exclusive, d.s.readTimeoutMs, closed);
       throw closed;
     });
-  }
-
-  /** A new connection of its own to `target` for attempt `epoch`: cancelled by close() or `signal`. */
-  async #dial(target: Target, epoch: number, signal: AbortSignal | undefined): Promise<Link> {
-    const d = this.#d;
-    const pool = d.pool;
-    const attempt = new AbortController();
-    this.#connecting = attempt;
-    let conn: Connection;
-    const connectStart = now();
-    // close() aborts `attempt`; the caller's signal is raced (and closes the connection) the same way.
-    const onAbort = (): void => attempt.abort(abortError(signal));
-    signal?.addEventListener("abort", onAbort, { once: true });
-    pool.dialing(target.poolKey, 1);
-    try {
-      conn = await openConnection(target.open, attempt.signal);
-    } catch (err) {
-      d.endAttempt(epoch, "failed", err instanceof LockError ? err : undefined);
-      throw err;
-    } finally {
-      pool.dialing(target.poolKey, -1);
-      signal?.removeEventListener("abort", onAbort);
-      if (this.#connecting === attempt) this.#connecting = undefined;
-    }
-    d.lease.sampleRtt(now() - connectStart);
-    return pool.attach(conn, target.poolKey, d.id, d);
-  }
-
-  /** Wait for a connection opened for sharing: close() or `signal` leave the wait, not the connect (unless last). */
-  async #join(dial: SharingDial, epoch: number, signal: AbortSignal | undefined): Promise<Link> {
-    const d = this.#d;
-    this.#joined = dial;
-    // No RTT sample: the connect's time is no round trip of this attempt's (renewals sample it, as on a lent one).
-    const onAbort = signal === undefined ? undefined : (): void => dial.leave(d.id, d, abortError(signal));
-    signal?.addEventListener("abort", onAbort as () => void, { once: true });
-    try {
-      return await dial.join(d.id, d);
-    } catch (err) {
-      d.endAttempt(epoch, "failed", err instanceof LockError ? err : undefined);
-      throw err;
-    } finally {
-      signal?.removeEventListener("abort", onAbort as () => void);
-      // Only while still this attempt's: an ending clears it, and a new attempt may wait for the same dial.
-      if (this.#joined === dial && d.epoch === epoch) this.#joined = undefined;
-    }
   }
 
   /**
