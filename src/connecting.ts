@@ -28,7 +28,10 @@ export class Connecting {
     this.#d = driver;
   }
 
-  /** End what is in progress: abort a connect of the attempt's own, or leave a shared one (closing it if last). */
+  /**
+   * End what is in progress: abort a connect of the attempt's own, or leave a wait on one being opened for
+   * sharing (which cancels that connect if this attempt was the last to wait).
+   */
   cancel(reason: LockError | undefined): void {
     const own = this.#own;
     const joined = this.#joined;
@@ -74,7 +77,7 @@ export class Connecting {
     const d = this.#d;
     this.#joined = dial;
     // No RTT sample: the connect's time is no round trip of this attempt's (renewals sample it, as on a lent one).
-    // No closure without a signal: a burst of joiners allocates only what it asked for.
+    // No listener closure without a signal: a burst of joiners makes none.
     const onAbort = signal === undefined ? undefined : (): void => dial.leave(d.id, d, abortError(signal));
     if (onAbort !== undefined) signal?.addEventListener("abort", onAbort, { once: true });
     try {
