@@ -232,7 +232,7 @@ export interface Paired {
  * Slices marked `overlap` are left out. `lo`/`hi` are the ratios of single
  * processes: the spread between rounds.
  */
-export function paired(
+function paired(
   a: Throughput | undefined,
   b: Throughput | undefined,
   field: "opsPerS" | "cpuUsPerOp",

@@ -130,9 +130,6 @@ const CASES = {
   },
 };
 
-/** The names of the closed-loop cases. */
-export const THROUGHPUT_CASE_NAMES = Object.keys(CASES);
-
 /** A gate the workers of a case wait at while another case runs. */
 function closedGate() {
   let open;
@@ -196,7 +193,7 @@ class Lane {
  * other exactly once per cycle, the wrap from one cycle to the next included;
  * each case takes n - 1 turns per cycle. Two cases: 0 1; three: 0 1 2 0 2 1.
  */
-export function cycle(n) {
+function cycle(n) {
   const order = [];
   for (let d = 1; d < n; d++) for (let i = 0; i < n; i++) order.push((i * d) % n);
   return n === 1 ? [0] : order;

@@ -15,6 +15,7 @@ import { NotLeaderError } from "./leader.ts";
 import type { Link } from "./link.ts";
 import { explainMismatch, isBareMismatch } from "./mismatch.ts";
 import { pickServer, type Settings, serverOf, type Target } from "./options.ts";
+import { closedError } from "./pool.ts";
 import { commandName } from "./protocol.ts";
 import { sharedPatience } from "./renewals.ts";
 import { backgroundTimer } from "./transport.ts";
@@ -111,7 +112,7 @@ export class Attempts implements AttemptSide {
     if (state !== "released" && state !== "lost") throw busy(d.key, state);
     checkSignal(signal);
     const pool = d.pool;
-    if (pool.closed) throw new LockError("the client was closed", "ABORTED");
+    if (pool.closed) throw closedError();
     const target = to ?? pickServer(d.s);
     const lent = how === "fresh" ? undefined : pool.lend(target.poolKey, d.id, d, how === "any");
     const epoch = d.start();

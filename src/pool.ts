@@ -387,7 +387,10 @@ export function closeIdleConnections(): void {
   sharedPool.closeIdle();
 }
 
-/** What a closed pool's lend() and sharingDial() throw, and a connection opened for sharing gives its joiners. */
-function closedError(): LockError {
+/**
+ * What a closed pool's lend() and sharingDial() throw, a connection opened for sharing gives its joiners, and an
+ * attempt meets when its client is closed (attempt.ts).
+ */
+export function closedError(): LockError {
   return new LockError("the client was closed", "ABORTED");
 }

@@ -87,16 +87,21 @@ export interface DflockdServer {
 /** Server processes started and not yet exited: killed when this process ends, so none outlives it. */
 const running = new Set<ChildProcess>();
 onProcessEnd(() => {
-  for (const p of running) {
-    if (p.pid === undefined || p.exitCode !== null || p.signalCode !== null) continue;
-    try {
-      // Not p.kill(): Deno ignores it after a first call (see launch()).
-      process.kill(p.pid, "SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  }
+  for (const p of running) signalChild(p, "SIGKILL");
 });
+
+/**
+ * Send `sig` to `child` unless it has exited. Through process.kill(), not child.kill(): Deno's ignores every call
+ * after the first (a SIGKILL after a SIGTERM would never come).
+ */
+function signalChild(child: ChildProcess, sig: NodeJS.Signals): void {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  try {
+    process.kill(child.pid, sig);
+  } catch {
+    // Already gone.
+  }
+}
 
 /**
  * Start a dflockd with `flags` (real-server flags; the double takes the same):
@@ -162,16 +167,7 @@ async function launch(bin: string, port: number, flags: string[], args: string[]
       reject(err);
     });
   });
-  // Deno's child.kill() ignores every call after the first (a SIGKILL after a SIGTERM would never come), so
-  // signals go through process.kill().
-  const signal = (sig: NodeJS.Signals): void => {
-    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-    try {
-      process.kill(child.pid, sig);
-    } catch {
-      // Already gone.
-    }
-  };
+  const signal = (sig: NodeJS.Signals): void => signalChild(child, sig);
   const kill = async (sig: NodeJS.Signals): Promise<void> => {
     signal(sig);
     await exited;
